@@ -1,0 +1,315 @@
+//! The forked side of [`Command`](crate::Command): from `fork` to `execve`.
+//!
+//! This code runs in a child forked from a possibly multi-threaded process, so it may only
+//! make async-signal-safe system calls: no allocation, no locks, no panics. Everything it
+//! uses was prepared by the parent. A failing step writes `(step, errno)` to the
+//! close-on-exec error pipe and exits with 127.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The steps that can fail, as reported through the error pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    Prctl,
+    Stdio,
+    Setns,
+    Chroot,
+    Chdir,
+    Setgroups,
+    Setgid,
+    Setuid,
+    CloseFds,
+    Fork,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 11] = [
+        Step::Prctl,
+        Step::Stdio,
+        Step::Setns,
+        Step::Chroot,
+        Step::Chdir,
+        Step::Setgroups,
+        Step::Setgid,
+        Step::Setuid,
+        Step::CloseFds,
+        Step::Fork,
+        Step::Exec,
+    ];
+
+    pub(crate) fn from_code(code: u32) -> Step {
+        Step::ALL.get(code as usize).copied().unwrap_or(Step::Exec)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::Prctl => "prctl(PR_SET_DUMPABLE)",
+            Step::Stdio => "dup2 of a standard stream",
+            Step::Setns => "setns",
+            Step::Chroot => "chroot",
+            Step::Chdir => "chdir",
+            Step::Setgroups => "setgroups",
+            Step::Setgid => "setgid",
+            Step::Setuid => "setuid",
+            Step::CloseFds => "close_range",
+            Step::Fork => "fork into the pid namespace",
+            Step::Exec => "execve",
+        }
+    }
+}
+
+/// What the child does, all prepared before fork (pointers into the parent's copy of memory,
+/// which the child shares copy-on-write).
+pub(crate) struct Plan<'a> {
+    pub argv: &'a [*const libc::c_char],
+    pub envp: &'a [*const libc::c_char],
+    pub candidates: &'a [*const libc::c_char],
+    pub pidfd: Option<RawFd>,
+    pub flags: libc::c_int,
+    pub namespace_fds: &'a [(RawFd, libc::c_int)],
+    pub root: Option<RawFd>,
+    pub cwd_fd: Option<RawFd>,
+    pub cwd_path: Option<&'a CStr>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub groups: Option<&'a [libc::gid_t]>,
+    pub stdio: [Option<RawFd>; 3],
+    pub err_fd: RawFd,
+    pub fork_for_pid: bool,
+    pub joins_user: bool,
+}
+
+/// Reports `step` with the current errno to the parent and exits.
+fn fail(plan: &Plan<'_>, step: Step) -> ! {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    fail_with(plan.err_fd, step, errno)
+}
+
+fn fail_with(err_fd: RawFd, step: Step, errno: i32) -> ! {
+    let mut report = [0u8; 8];
+    report[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    report[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: writes a local buffer to an fd we own, then exits without running any
+    // destructor or atexit handler of the parent's copy of the program.
+    unsafe {
+        libc::write(err_fd, report.as_ptr().cast(), report.len());
+        libc::_exit(127)
+    }
+}
+
+/// Checks a `-1`-means-errno return value; on failure reports `step` and exits.
+fn check(plan: &Plan<'_>, ret: libc::c_int, step: Step) {
+    if ret < 0 {
+        fail(plan, step);
+    }
+}
+
+/// The child after fork: never returns.
+pub(crate) fn run(plan: &Plan<'_>) -> ! {
+    reset_signals();
+    // SAFETY: every call below is an async-signal-safe system call on integers, fds the
+    // parent prepared, and NUL-terminated strings / null-terminated arrays it built.
+    unsafe {
+        // Non-dumpable before joining anything, the pid namespace above all: the target's
+        // root must not be able to ptrace us while we still hold the caller's fds and memory.
+        check(plan, libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0), Step::Prctl);
+        for (target_fd, source) in plan.stdio.iter().enumerate() {
+            let target_fd = target_fd as RawFd;
+            match source {
+                Some(fd) if *fd == target_fd => {
+                    check(plan, libc::fcntl(target_fd, libc::F_SETFD, 0), Step::Stdio)
+                }
+                Some(fd) => check(plan, libc::dup2(*fd, target_fd), Step::Stdio),
+                None => {}
+            }
+        }
+        // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups fails
+        // after joining, so also set the groups before, and fail only if both fail
+        // (util-linux nsenter does the same).
+        let groups_set_before = match plan.groups {
+            Some(groups) if plan.joins_user => libc::setgroups(groups.len(), groups.as_ptr()) == 0,
+            _ => false,
+        };
+        join_namespaces(plan);
+        if let Some(root) = plan.root {
+            check(plan, libc::fchdir(root), Step::Chroot);
+            check(plan, libc::chroot(c".".as_ptr()), Step::Chroot);
+            check(plan, libc::chdir(c"/".as_ptr()), Step::Chdir);
+        }
+        if let Some(cwd) = plan.cwd_fd {
+            check(plan, libc::fchdir(cwd), Step::Chdir);
+        }
+        if let Some(path) = plan.cwd_path {
+            check(plan, libc::chdir(path.as_ptr()), Step::Chdir);
+        }
+        if let Some(groups) = plan.groups {
+            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 && !groups_set_before {
+                fail(plan, Step::Setgroups);
+            }
+        }
+        if let Some(gid) = plan.gid {
+            check(plan, libc::setgid(gid), Step::Setgid);
+        }
+        if let Some(uid) = plan.uid {
+            check(plan, libc::setuid(uid), Step::Setuid);
+        }
+        close_inherited_fds(plan);
+        if plan.fork_for_pid {
+            let pid = libc::fork();
+            if pid < 0 {
+                fail(plan, Step::Fork);
+            }
+            if pid > 0 {
+                libc::close(plan.err_fd);
+                relay_until_exit(pid);
+            }
+            // The program dies with the relaying process rather than outlive it unwatched.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
+        exec(plan)
+    }
+}
+
+/// Tries each candidate path; reports the most telling error when none can be executed.
+fn exec(plan: &Plan<'_>) -> ! {
+    let mut errno = libc::ENOENT;
+    for path in plan.candidates {
+        // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings / null-terminated
+        // arrays that the parent built and keeps alive until we exec or exit.
+        unsafe { libc::execve(*path, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOENT);
+        // Keep looking past directories that do not have it; remember a real refusal.
+        if !matches!(e, libc::ENOENT | libc::ENOTDIR) {
+            errno = e;
+        }
+    }
+    fail_with(plan.err_fd, Step::Exec, errno)
+}
+
+/// Joins the namespaces: one `setns(pidfd, flags)`, or one file at a time without a pidfd
+/// (everything but user first, then user, then what needed user's privileges: util-linux's
+/// order, which works both when the user namespace takes privilege away and when it gives it).
+fn join_namespaces(plan: &Plan<'_>) {
+    // SAFETY: setns on fds prepared by the parent.
+    unsafe {
+        if let Some(pidfd) = plan.pidfd {
+            if plan.flags != 0 {
+                check(plan, libc::setns(pidfd, plan.flags), Step::Setns);
+            }
+            return;
+        }
+        let mut retry = [false; 8];
+        for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
+            if *flag != libc::CLONE_NEWUSER && libc::setns(*fd, *flag) < 0 {
+                retry[i] = true;
+            }
+        }
+        for (fd, flag) in plan.namespace_fds {
+            if *flag == libc::CLONE_NEWUSER {
+                check(plan, libc::setns(*fd, *flag), Step::Setns);
+            }
+        }
+        for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
+            if retry.get(i).copied().unwrap_or(false) {
+                check(plan, libc::setns(*fd, *flag), Step::Setns);
+            }
+        }
+    }
+}
+
+/// Closes every fd above stderr except the error pipe (which is close-on-exec), so the
+/// program inherits nothing of the caller's: no host directory, no socket, no pidfd.
+fn close_inherited_fds(plan: &Plan<'_>) {
+    let err = plan.err_fd as libc::c_uint;
+    // SAFETY: close_range(2) on our own fd table.
+    unsafe {
+        if err > 3 {
+            check(plan, close_range(3, err - 1), Step::CloseFds);
+        }
+        check(plan, close_range(err + 1, libc::c_uint::MAX), Step::CloseFds);
+    }
+}
+
+/// `close_range(2)` (Linux >= 5.9); `-1` with errno on failure.
+///
+/// # Safety
+/// Closes fds that other code may think it owns: only for the child before exec.
+unsafe fn close_range(first: libc::c_uint, last: libc::c_uint) -> libc::c_int {
+    // SAFETY: plain system call with integer arguments; the caller guarantees closing is fine.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) as libc::c_int }
+}
+
+/// Unblocks every signal and resets every disposition to the default, so the program does
+/// not inherit the caller's ignored SIGPIPE or a runtime's blocked signals.
+fn reset_signals() {
+    // SAFETY: sigprocmask/signal on a zeroed set and the default handler.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// The program's pid, for the relaying signal handler.
+static PROGRAM_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Signals a user sends to the process they started, passed on to the program.
+const RELAYED: [libc::c_int; 8] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+extern "C" fn relay(signal: libc::c_int) {
+    let pid = PROGRAM_PID.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// The middle process: relays signals to the program, waits for it, and ends the same way.
+fn relay_until_exit(pid: libc::pid_t) -> ! {
+    PROGRAM_PID.store(pid, Ordering::Relaxed);
+    // SAFETY: async-signal-safe calls only; the handler is an `extern "C"` fn that only
+    // loads an atomic and calls kill(2).
+    unsafe {
+        for signal in RELAYED {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = relay as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFSIGNALED(status) {
+            let signal = libc::WTERMSIG(status);
+            libc::signal(signal, libc::SIG_DFL);
+            let mut only: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut only);
+            libc::sigaddset(&mut only, signal);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+            libc::kill(libc::getpid(), signal);
+            libc::_exit(128 + signal);
+        }
+        libc::_exit(libc::WEXITSTATUS(status))
+    }
+}

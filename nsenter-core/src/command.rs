@@ -1,0 +1,530 @@
+//! Run a program inside a target's namespaces: fork, join, set root, directory and
+//! credentials, exec; report its exit status.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Output};
+
+use crate::child::{self, Plan, Step};
+use crate::error::{Error, Result};
+use crate::kind::{Namespace, NamespaceSet};
+use crate::sys;
+use crate::target::{NamespaceId, Target};
+
+/// Which root directory the program gets.
+#[derive(Clone, Debug)]
+pub enum RootDir {
+    /// The target's root directory (`/proc/PID/root`), like `nsenter --root`.
+    Target,
+    /// A directory, opened by the caller *before* entering (so in the caller's mount
+    /// namespace), like `nsenter --root=DIR`.
+    Path(PathBuf),
+}
+
+/// Which working directory the program gets.
+#[derive(Clone, Debug)]
+pub enum WorkDir {
+    /// The target's working directory (`/proc/PID/cwd`), like `nsenter --wd`.
+    Target,
+    /// A path resolved *after* entering and changing root: a directory as the target sees it.
+    Path(PathBuf),
+}
+
+/// Where one of the program's standard streams goes.
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// The caller's own stream.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// This open file (a pipe end, a file, a tty). It is closed in the caller after spawning.
+    Fd(OwnedFd),
+}
+
+/// A program to run inside a target's namespaces, like util-linux `nsenter`.
+///
+/// The program is started by a forked child of the caller that, before `execve`:
+/// makes itself non-dumpable (so the target's root cannot ptrace it and reach the
+/// caller's memory and fds, CVE-2016-9962), joins every namespace in one
+/// `setns(pidfd, flags)` call (user and time included: a forked child is
+/// single-threaded), changes root and working directory, sets credentials, and closes
+/// every fd above stderr (CVE-2024-21626). When the pid namespace is joined the child
+/// forks once more, because only children created after joining are inside it: the
+/// middle process relays SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH and
+/// SIGCONT to the program and dies as the program died, so [`Child::wait`] reports the
+/// program's own exit code or signal either way.
+///
+/// When the target is in the caller's own user namespace, `User` is dropped from the set
+/// (the kernel refuses to "join" one's own user namespace). After joining another user
+/// namespace the program runs as uid 0 and gid 0 of that namespace unless
+/// [`preserve_credentials`](Command::preserve_credentials) or explicit ids say otherwise.
+///
+/// ```no_run
+/// use nsenter_core::{Command, Namespace, NamespaceSet, Target};
+/// let target = Target::open(1234)?;
+/// let status = Command::new("ip").arg("addr").status_in(&target, Namespace::Net.into())?;
+/// let all = Command::new("ps").status_in(&target, NamespaceSet::ALL)?;
+/// # Ok::<(), nsenter_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: Vec<(OsString, Option<OsString>)>,
+    root: Option<RootDir>,
+    cwd: Option<WorkDir>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    preserve_credentials: bool,
+    stdio: [Stdio; 3],
+}
+
+/// The default search path when the environment has no `PATH` (util-linux's).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Command {
+    /// A program to run; without a `/` it is looked up in `PATH` *after* entering, so with
+    /// the mount namespace it is found in the target's filesystem.
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env_clear: false,
+            env: Vec::new(),
+            root: None,
+            cwd: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            preserve_credentials: false,
+            stdio: Default::default(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable (on top of the inherited or cleared environment).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
+        self.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Starts from an empty environment instead of the caller's.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// Sets the root directory.
+    pub fn root(&mut self, root: RootDir) -> &mut Command {
+        self.root = Some(root);
+        self
+    }
+
+    /// Sets the working directory (default: the root of the entered mount namespace when it
+    /// is entered, else the caller's).
+    pub fn current_dir(&mut self, dir: WorkDir) -> &mut Command {
+        self.cwd = Some(dir);
+        self
+    }
+
+    /// Runs the program as this user id.
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the program with this group id (supplementary groups are cleared unless
+    /// [`groups`](Command::groups) sets them).
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Sets the supplementary groups.
+    pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
+        self.groups = Some(groups.to_vec());
+        self
+    }
+
+    /// Keeps the caller's uid and gid after joining a user namespace, like
+    /// `nsenter --preserve-credentials` (by default they become 0 there).
+    pub fn preserve_credentials(&mut self, keep: bool) -> &mut Command {
+        self.preserve_credentials = keep;
+        self
+    }
+
+    /// Sets the program's standard input.
+    pub fn stdin(&mut self, stdio: Stdio) -> &mut Command {
+        self.stdio[0] = stdio;
+        self
+    }
+
+    /// Sets the program's standard output.
+    pub fn stdout(&mut self, stdio: Stdio) -> &mut Command {
+        self.stdio[1] = stdio;
+        self
+    }
+
+    /// Sets the program's standard error.
+    pub fn stderr(&mut self, stdio: Stdio) -> &mut Command {
+        self.stdio[2] = stdio;
+        self
+    }
+
+    /// Starts the program inside `target`'s namespaces of `kinds`. Streams given as
+    /// [`Stdio::Fd`] are handed over (and reset to `Inherit` in this `Command`).
+    pub fn spawn_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<Child> {
+        let kinds = without_own_user_namespace(target, kinds)?;
+        let stdio = std::mem::take(&mut self.stdio);
+        let prepared = self.prepare(target, kinds, stdio)?;
+        let (err_read, err_write) = sys::pipe().map_err(|source| self.spawn_error("pipe", source))?;
+        let plan = prepared.plan(err_write.as_raw_fd());
+        // SAFETY: fork(2) in a possibly multi-threaded process: the child runs only
+        // `child::run`, which makes async-signal-safe system calls on data prepared above
+        // (no allocation, no locks) and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(self.spawn_error("fork", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            child::run(&plan);
+        }
+        drop(err_write);
+        drop(prepared);
+        match read_failure(err_read) {
+            None => Ok(Child { pid, status: None }),
+            Some((step, errno)) => {
+                // The child exited with 127 right after reporting; reap it.
+                let _ = Child { pid, status: None }.wait();
+                let source = std::io::Error::from_raw_os_error(errno);
+                Err(match step {
+                    Step::Setns => Error::from_setns(target.pid(), kinds, source),
+                    Step::Exec if errno == libc::ENOENT => Error::Spawn {
+                        program: self.program_name(),
+                        step: "execve (program not found in the target's PATH)",
+                        source,
+                    },
+                    other => self.spawn_error(other.name(), source),
+                })
+            }
+        }
+    }
+
+    /// Runs the program inside the namespaces and waits for it.
+    pub fn status_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<ExitStatus> {
+        self.spawn_in(target, kinds)?.wait()
+    }
+
+    /// Runs the program inside the namespaces, capturing its standard output and error.
+    pub fn output_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<Output> {
+        let pipe = |cmd: &Command| sys::pipe().map_err(|source| cmd.spawn_error("pipe", source));
+        let (out_read, out_write) = pipe(self)?;
+        let (err_read, err_write) = pipe(self)?;
+        self.stdout(Stdio::Fd(out_write)).stderr(Stdio::Fd(err_write));
+        let mut child = self.spawn_in(target, kinds)?;
+        let stderr_reader = std::thread::spawn(move || read_all(err_read));
+        let stdout = read_all(out_read);
+        let stderr = stderr_reader.join().unwrap_or_default();
+        let status = child.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+
+    fn program_name(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+
+    fn spawn_error(&self, step: &'static str, source: std::io::Error) -> Error {
+        Error::Spawn { program: self.program_name(), step, source }
+    }
+
+    /// Everything the child needs, made before fork: the child may not allocate.
+    fn prepare(&self, target: &Target, kinds: NamespaceSet, stdio: [Stdio; 3]) -> Result<Prepared> {
+        let cstring = |s: &OsStr, what| CString::new(s.as_bytes()).map_err(|_| Error::NulByte { what });
+        let mut argv = vec![cstring(&self.program, "program")?];
+        for arg in &self.args {
+            argv.push(cstring(arg, "argument")?);
+        }
+        let env = self.environment();
+        let mut envp = Vec::with_capacity(env.len());
+        for (key, value) in &env {
+            let mut pair = key.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(value.as_bytes());
+            envp.push(CString::new(pair).map_err(|_| Error::NulByte { what: "environment" })?);
+        }
+        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let candidates = exec_candidates(&self.program, path.as_deref())?;
+
+        let mut namespace_fds = Vec::new();
+        let pidfd = target.pidfd().map(|fd| fd.as_raw_fd());
+        if pidfd.is_none() {
+            // No pidfd: open every namespace file before the child enters any.
+            for ns in kinds.iter() {
+                namespace_fds.push((target.namespace_file(ns)?.as_raw_fd(), ns.clone_flag()));
+            }
+        }
+        let open_dir = |path: PathBuf| {
+            let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "path" })?;
+            sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| match source.raw_os_error() {
+                Some(libc::ENOENT) if !target.is_alive() => Error::TargetExited { pid: target.pid() },
+                _ => Error::OpenPath { path, source },
+            })
+        };
+        let proc_dir = |name: &str| PathBuf::from(format!("/proc/{}/{name}", target.pid()));
+        let root = match &self.root {
+            None => None,
+            Some(RootDir::Target) => Some(open_dir(proc_dir("root"))?),
+            Some(RootDir::Path(path)) => Some(open_dir(path.clone())?),
+        };
+        let (cwd_fd, cwd_path) = match &self.cwd {
+            None => (None, None),
+            Some(WorkDir::Target) => (Some(open_dir(proc_dir("cwd"))?), None),
+            Some(WorkDir::Path(path)) => (None, Some(cstring(path.as_os_str(), "working directory")?)),
+        };
+        if !target.is_alive() {
+            return Err(Error::TargetExited { pid: target.pid() });
+        }
+        let joins_user = kinds.contains(Namespace::User) && !self.preserve_credentials;
+        let (uid, gid) = match joins_user {
+            true => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
+            false => (self.uid, self.gid),
+        };
+        let groups = match (&self.groups, uid.or(gid)) {
+            (Some(groups), _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
+            (None, Some(_)) => Some(Vec::new()),
+            (None, None) => None,
+        };
+        let mut stdio_fds = [None, None, None];
+        let mut held = Vec::new();
+        for (i, stream) in stdio.into_iter().enumerate() {
+            let fd = match stream {
+                Stdio::Inherit => continue,
+                Stdio::Null => sys::open(c"/dev/null", libc::O_RDWR)
+                    .map_err(|source| Error::OpenPath { path: "/dev/null".into(), source })?,
+                Stdio::Fd(fd) => fd,
+            };
+            stdio_fds[i] = Some(fd.as_raw_fd());
+            held.push(fd);
+        }
+        let argv_ptrs = null_terminated(&argv);
+        let envp_ptrs = null_terminated(&envp);
+        let candidate_ptrs = candidates.iter().map(|c| c.as_ptr()).collect();
+        Ok(Prepared {
+            _strings: (argv, envp, candidates, cwd_path.clone()),
+            argv_ptrs,
+            envp_ptrs,
+            candidate_ptrs,
+            pidfd,
+            flags: kinds.clone_flags(),
+            namespace_fds,
+            root,
+            cwd_fd,
+            cwd_path,
+            uid,
+            gid,
+            groups,
+            stdio_fds,
+            _held: held,
+            fork_for_pid: kinds.contains(Namespace::Pid),
+            joins_user: kinds.contains(Namespace::User),
+        })
+    }
+
+    fn environment(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> =
+            if self.env_clear { Vec::new() } else { std::env::vars_os().collect() };
+        for (key, value) in &self.env {
+            env.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                env.push((key.clone(), value.clone()));
+            }
+        }
+        env
+    }
+}
+
+/// The kernel refuses `setns` into one's own user namespace (EINVAL): drop it from the set.
+fn without_own_user_namespace(target: &Target, kinds: NamespaceSet) -> Result<NamespaceSet> {
+    if kinds.contains(Namespace::User)
+        && target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?
+    {
+        return Ok(kinds.without(Namespace::User));
+    }
+    Ok(kinds)
+}
+
+/// The paths to try with `execve`, in order: the program itself if it has a `/`, else
+/// each `PATH` directory joined with it.
+fn exec_candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>> {
+    let nul = |_| Error::NulByte { what: "program" };
+    if program.as_bytes().contains(&b'/') {
+        return Ok(vec![CString::new(program.as_bytes()).map_err(nul)?]);
+    }
+    let path = path.map(OsStr::as_bytes).unwrap_or(DEFAULT_PATH.as_bytes());
+    path.split(|b| *b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(program.as_bytes());
+            CString::new(full).map_err(nul)
+        })
+        .collect()
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+/// Owns what the raw pointers and fds of a [`Plan`] point to until the child has exec'd.
+struct Prepared {
+    _strings: (Vec<CString>, Vec<CString>, Vec<CString>, Option<CString>),
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    candidate_ptrs: Vec<*const libc::c_char>,
+    pidfd: Option<RawFd>,
+    flags: libc::c_int,
+    namespace_fds: Vec<(RawFd, libc::c_int)>,
+    root: Option<OwnedFd>,
+    cwd_fd: Option<OwnedFd>,
+    cwd_path: Option<CString>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<libc::gid_t>>,
+    stdio_fds: [Option<RawFd>; 3],
+    _held: Vec<OwnedFd>,
+    fork_for_pid: bool,
+    joins_user: bool,
+}
+
+impl Prepared {
+    fn plan(&self, err_fd: RawFd) -> Plan<'_> {
+        Plan {
+            argv: &self.argv_ptrs,
+            envp: &self.envp_ptrs,
+            candidates: &self.candidate_ptrs,
+            pidfd: self.pidfd,
+            flags: self.flags,
+            namespace_fds: &self.namespace_fds,
+            root: self.root.as_ref().map(|fd| fd.as_raw_fd()),
+            cwd_fd: self.cwd_fd.as_ref().map(|fd| fd.as_raw_fd()),
+            cwd_path: self.cwd_path.as_deref(),
+            uid: self.uid,
+            gid: self.gid,
+            groups: self.groups.as_deref(),
+            stdio: self.stdio_fds,
+            err_fd,
+            fork_for_pid: self.fork_for_pid,
+            joins_user: self.joins_user,
+        }
+    }
+}
+
+/// Reads the child's failure report: `None` when the pipe closed without one (the exec
+/// succeeded and close-on-exec closed it).
+fn read_failure(pipe: OwnedFd) -> Option<(Step, i32)> {
+    let mut file = std::fs::File::from(pipe);
+    let mut report = [0u8; 8];
+    let mut got = 0;
+    while got < report.len() {
+        match file.read(&mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if got < report.len() {
+        return None;
+    }
+    let [s0, s1, s2, s3, e0, e1, e2, e3] = report;
+    let step = Step::from_code(u32::from_ne_bytes([s0, s1, s2, s3]));
+    Some((step, i32::from_ne_bytes([e0, e1, e2, e3])))
+}
+
+fn read_all(fd: OwnedFd) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let _ = std::fs::File::from(fd).read_to_end(&mut bytes);
+    bytes
+}
+
+/// A program started by [`Command::spawn_in`].
+#[derive(Debug)]
+pub struct Child {
+    pid: i32,
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// The pid of the started process, in the caller's pid namespace. When the pid
+    /// namespace was joined this is the relaying middle process, which forwards signals.
+    pub fn id(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends signal `signal` (e.g. `libc::SIGTERM`) to the program.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: plain system call; the pid is our unreaped child, so it cannot be recycled.
+        let ret = unsafe { libc::kill(self.pid, signal) };
+        if ret < 0 {
+            let source = std::io::Error::last_os_error();
+            return Err(Error::Child { action: "signal", pid: self.pid, source });
+        }
+        Ok(())
+    }
+
+    /// Waits for the program to end: `code()` is its exit code, `signal()` the signal that
+    /// killed it.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let mut raw = 0;
+        loop {
+            // SAFETY: plain system call writing into a local integer.
+            let ret = unsafe { libc::waitpid(self.pid, &mut raw, 0) };
+            if ret >= 0 {
+                break;
+            }
+            let source = std::io::Error::last_os_error();
+            if source.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Child { action: "wait for", pid: self.pid, source });
+            }
+        }
+        let status = ExitStatus::from_raw(raw);
+        self.status = Some(status);
+        Ok(status)
+    }
+}

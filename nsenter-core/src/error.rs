@@ -1,0 +1,163 @@
+//! Typed errors: each says which namespace of which process failed, and why.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::kind::{Namespace, NamespaceSet};
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong while pinning a process or entering its namespaces.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No process has this pid (ESRCH when it was opened).
+    #[error("pid {pid}: no such process")]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: i32,
+    },
+    /// The pid names a thread, not a process (thread-group leader).
+    #[error("pid {pid} is a thread, not a process: give the id of its thread-group leader")]
+    NotAProcess {
+        /// The pid asked for.
+        pid: i32,
+    },
+    /// Opening a pidfd for the process failed for another reason (e.g. out of fds).
+    #[error("pid {pid}: cannot open a pidfd")]
+    Pin {
+        /// The pid asked for.
+        pid: i32,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The pinned process exited (or its pid was recycled) after it was opened.
+    #[error("pid {pid}: the process exited")]
+    TargetExited {
+        /// The pid of the process that exited.
+        pid: i32,
+    },
+    /// The caller lacks the privilege to open or join the namespaces.
+    #[error(
+        "cannot enter the {namespaces} namespace of pid {pid}: permission denied \
+         (joining another process's namespaces needs CAP_SYS_ADMIN: run as root)"
+    )]
+    PermissionDenied {
+        /// The target process.
+        pid: i32,
+        /// The namespaces that were being opened or joined.
+        namespaces: NamespaceSet,
+    },
+    /// The running kernel has no namespaces of this kind.
+    #[error("the kernel does not support {namespace} namespaces (no /proc/self/ns/{namespace})")]
+    Unsupported {
+        /// The missing kind.
+        namespace: Namespace,
+    },
+    /// User and time namespaces can be joined only by a single-threaded process.
+    #[error(
+        "cannot join the {namespace} namespace of pid {pid} from a thread: the kernel lets only \
+         a single-threaded process join {namespace} namespaces; use nsenter_core::Command, which \
+         joins them in its forked child"
+    )]
+    SingleThreadedOnly {
+        /// The target process.
+        pid: i32,
+        /// The kind that needs a single-threaded caller (user or time).
+        namespace: Namespace,
+    },
+    /// Opening `/proc/PID/ns/KIND` failed for another reason.
+    #[error("cannot open the {namespace} namespace of pid {pid}")]
+    OpenNamespace {
+        /// The target process.
+        pid: i32,
+        /// The namespace kind.
+        namespace: Namespace,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// `setns(2)` failed for another reason.
+    #[error("cannot enter the {namespaces} namespace of pid {pid}")]
+    Enter {
+        /// The target process.
+        pid: i32,
+        /// The namespaces being joined.
+        namespaces: NamespaceSet,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Saving the calling thread's own namespaces (to restore them later) failed.
+    #[error("cannot save the calling thread's {namespace} namespace")]
+    SaveOwn {
+        /// The namespace kind.
+        namespace: Namespace,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A path given to the command runner (root, working directory) cannot be opened.
+    #[error("cannot open {}", path.display())]
+    OpenPath {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The program, its arguments or environment contain a NUL byte.
+    #[error("{what} contains a NUL byte")]
+    NulByte {
+        /// Which input.
+        what: &'static str,
+    },
+    /// A step of starting the program inside the namespaces failed.
+    #[error("cannot run {program}: {step} failed")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The failing step (`fork`, `setns`, `chroot`, `setuid`, `execve`, ...).
+        step: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Waiting for or signalling the started program failed.
+    #[error("cannot {action} process {pid}")]
+    Child {
+        /// What was attempted.
+        action: &'static str,
+        /// The child's pid.
+        pid: i32,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A netlink request failed.
+    #[error("netlink {request} failed")]
+    Netlink {
+        /// The request.
+        request: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The closure given to [`run_in`](crate::run_in) could not be run on a new thread.
+    #[error("cannot start a thread to enter the namespaces")]
+    Thread(#[source] io::Error),
+}
+
+impl Error {
+    /// Classifies an errno from `setns(2)` on `pid`'s `namespaces`.
+    pub(crate) fn from_setns(pid: i32, namespaces: NamespaceSet, err: io::Error) -> Error {
+        match err.raw_os_error() {
+            Some(libc::ESRCH) => Error::TargetExited { pid },
+            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { pid, namespaces },
+            Some(libc::EUSERS) => Error::SingleThreadedOnly { pid, namespace: Namespace::Time },
+            _ => Error::Enter { pid, namespaces, source: err },
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `NsGuard`: enter namespaces on the current thread, restore them on drop.
+
+use std::ffi::CString;
+use std::marker::PhantomData;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::kind::{Namespace, NamespaceSet};
+use crate::sys;
+use crate::target::Target;
+
+/// The calling thread's own namespaces of some kinds, kept open so that they can be
+/// restored after entering a [`Target`]'s.
+///
+/// Saving opens `/proc/thread-self/ns/*` (a few microseconds each); keep one
+/// `ThreadNamespaces` and call [`enter`](ThreadNamespaces::enter) repeatedly to enter
+/// and leave a target at the cost of two `setns(2)` calls. The `&mut` borrow lets only
+/// one guard use it at a time. Like the guard, it is bound to its thread (`!Send`).
+pub struct ThreadNamespaces {
+    kinds: NamespaceSet,
+    saved: Vec<(Namespace, OwnedFd)>,
+    dirs: Option<SavedDirs>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// The thread's root and working directory, which joining a mount namespace replaces.
+struct SavedDirs {
+    root: OwnedFd,
+    cwd: OwnedFd,
+}
+
+impl ThreadNamespaces {
+    /// Saves the calling thread's namespaces of the given kinds.
+    ///
+    /// User namespaces are refused ([`Error::SingleThreadedOnly`]): the kernel lets only a
+    /// single-threaded process join one, and there would be no way back. Use
+    /// [`Command`](crate::Command) to run a program in a user namespace.
+    pub fn save(kinds: NamespaceSet) -> Result<ThreadNamespaces> {
+        if kinds.contains(Namespace::User) {
+            return Err(Error::SingleThreadedOnly { pid: own_pid(), namespace: Namespace::User });
+        }
+        let mut saved = Vec::with_capacity(kinds.iter().count());
+        for ns in kinds.iter() {
+            let path = CString::new(format!("/proc/thread-self/ns/{}", ns.own_proc_name()))
+                .map_err(|_| Error::NulByte { what: "namespace path" })?;
+            let fd = sys::open(&path, libc::O_RDONLY).map_err(|source| {
+                match source.raw_os_error() {
+                    Some(libc::ENOENT) => Error::Unsupported { namespace: ns },
+                    _ => Error::SaveOwn { namespace: ns, source },
+                }
+            })?;
+            saved.push((ns, fd));
+        }
+        let dirs = if kinds.contains(Namespace::Mnt) { Some(SavedDirs::save()?) } else { None };
+        Ok(ThreadNamespaces { kinds, saved, dirs, _not_send: PhantomData })
+    }
+
+    /// The kinds saved, which [`enter`](ThreadNamespaces::enter) enters.
+    pub fn kinds(&self) -> NamespaceSet {
+        self.kinds
+    }
+
+    /// Enters `target`'s namespaces of the saved kinds; the guard restores the saved ones.
+    pub fn enter<'h>(&'h mut self, target: &Target) -> Result<NsGuard<'h>> {
+        NsGuard::enter_from(Home::Borrowed(self), target)
+    }
+
+    fn fd(&self, ns: Namespace) -> Option<BorrowedFd<'_>> {
+        self.saved.iter().find(|(kind, _)| *kind == ns).map(|(_, fd)| fd.as_fd())
+    }
+
+    /// Returns the thread to the saved namespaces of `entered`, in reverse entering order.
+    /// A thread that cannot be restored must not run on: the process aborts.
+    fn restore(&self, entered: NamespaceSet) {
+        for ns in entered.iter().rev() {
+            let Some(fd) = self.fd(ns) else { poisoned(ns, "namespace was not saved") };
+            if let Err(e) = sys::setns(fd, ns.clone_flag()) {
+                poisoned(ns, &e.to_string());
+            }
+            if ns == Namespace::Mnt {
+                if let Some(dirs) = &self.dirs {
+                    if let Err(e) = dirs.restore() {
+                        poisoned(ns, &format!("root/working directory: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl SavedDirs {
+    fn save() -> Result<SavedDirs> {
+        let open_dir = |path: &std::ffi::CStr| {
+            sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|source| Error::SaveOwn { namespace: Namespace::Mnt, source })
+        };
+        Ok(SavedDirs { root: open_dir(c"/")?, cwd: open_dir(c".")? })
+    }
+
+    fn restore(&self) -> std::io::Result<()> {
+        sys::fchdir(self.root.as_fd())?;
+        sys::chroot_to_cwd()?;
+        sys::fchdir(self.cwd.as_fd())
+    }
+}
+
+enum Home<'h> {
+    Owned(ThreadNamespaces),
+    Borrowed(&'h mut ThreadNamespaces),
+}
+
+impl Home<'_> {
+    fn get(&self) -> &ThreadNamespaces {
+        match self {
+            Home::Owned(home) => home,
+            Home::Borrowed(home) => home,
+        }
+    }
+}
+
+/// While alive, the current thread is inside a target's namespaces; on drop (also during
+/// a panic's unwinding) the thread's own namespaces are restored in reverse order.
+///
+/// ```no_run
+/// use nsenter_core::{Namespace, NsGuard, Target};
+/// let target = Target::open(1234)?;
+/// {
+///     let _inside = NsGuard::enter(&target, Namespace::Net | Namespace::Uts)?;
+///     // netlink sockets opened here belong to the target's network namespace
+/// } // back in our own namespaces
+/// # Ok::<(), nsenter_core::Error>(())
+/// ```
+///
+/// What each kind means for the thread inside:
+/// - **net, uts, ipc, cgroup**: everything the thread does (sockets it opens, `gethostname`,
+///   IPC objects, `/proc/self/cgroup`) is in the target's namespace. Sockets keep their
+///   namespace after the guard is dropped.
+/// - **pid**: the thread's own pid does not change; joining sets only where the thread's
+///   *children* are created. A `std::process::Command` spawned inside the guard runs in
+///   the target's pid namespace (its `getpid()` is small, it sees the target's `/proc` only
+///   if the mount namespace is entered too).
+/// - **mnt**: the thread first stops sharing its filesystem attributes with the other
+///   threads (`unshare(CLONE_FS)`, which the kernel requires); from then on, for the rest
+///   of the thread's life, its working directory is its own. Root and working directory are
+///   saved and restored with the namespace.
+/// - **time**: the kernel accepts it only while the process has one thread (EUSERS otherwise).
+/// - **user**: refused, see [`ThreadNamespaces::save`].
+///
+/// Threads started while inside inherit the namespaces the thread is in.
+///
+/// The guard is bound to the thread that entered (`!Send`, `!Sync`), because `setns(2)`
+/// changes only the calling thread. So it cannot be held across an `.await` in a
+/// multi-threaded async runtime, whose tasks move between threads. This does not compile:
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<nsenter_core::NsGuard<'static>>();
+/// ```
+///
+/// ```compile_fail
+/// fn must_be_sync<T: Sync>() {}
+/// must_be_sync::<nsenter_core::NsGuard<'static>>();
+/// ```
+///
+/// If restoring fails (which the kernel does not do for namespaces it let us save), the
+/// thread would run on in the wrong namespaces: the process aborts instead.
+#[must_use = "the namespaces are left as soon as the guard is dropped"]
+pub struct NsGuard<'h> {
+    home: Home<'h>,
+    entered: NamespaceSet,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl NsGuard<'static> {
+    /// Saves the current thread's namespaces of `kinds`, then enters `target`'s.
+    pub fn enter(target: &Target, kinds: NamespaceSet) -> Result<NsGuard<'static>> {
+        let home = ThreadNamespaces::save(kinds)?;
+        NsGuard::enter_from(Home::Owned(home), target)
+    }
+}
+
+impl<'h> NsGuard<'h> {
+    fn enter_from(home: Home<'h>, target: &Target) -> Result<NsGuard<'h>> {
+        let kinds = home.get().kinds;
+        match enter_thread(target, kinds) {
+            Ok(()) => Ok(NsGuard { home, entered: kinds, _not_send: PhantomData }),
+            Err((entered, error)) => {
+                home.get().restore(entered);
+                Err(error)
+            }
+        }
+    }
+
+    /// The namespaces entered.
+    pub fn entered(&self) -> NamespaceSet {
+        self.entered
+    }
+}
+
+impl Drop for NsGuard<'_> {
+    fn drop(&mut self) {
+        self.home.get().restore(self.entered);
+    }
+}
+
+/// Enters `target`'s namespaces of `kinds` on the calling thread, without saving anything.
+/// On failure returns what was already entered, so the caller can restore it.
+pub(crate) fn enter_thread(
+    target: &Target,
+    kinds: NamespaceSet,
+) -> std::result::Result<(), (NamespaceSet, Error)> {
+    let pid = target.pid();
+    if kinds.contains(Namespace::User) {
+        let error = Error::SingleThreadedOnly { pid, namespace: Namespace::User };
+        return Err((NamespaceSet::EMPTY, error));
+    }
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    if kinds.contains(Namespace::Mnt) {
+        // setns(CLONE_NEWNS) fails with EINVAL while the fs struct is shared with other threads.
+        sys::unshare(libc::CLONE_FS)
+            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, Namespace::Mnt.into(), e)))?;
+    }
+    if let Some(pidfd) = target.pidfd() {
+        // One call, applied atomically by the kernel: nothing is half entered on failure.
+        return sys::setns(pidfd, kinds.clone_flags())
+            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, kinds, e)));
+    }
+    // Without a pidfd: open every file before entering any, so that the target cannot
+    // change under us half-way.
+    let mut files = Vec::with_capacity(8);
+    for ns in kinds.iter() {
+        files.push((ns, target.namespace_file(ns).map_err(|e| (NamespaceSet::EMPTY, e))?));
+    }
+    let mut entered = NamespaceSet::EMPTY;
+    for (ns, file) in files {
+        sys::setns(file, ns.clone_flag())
+            .map_err(|e| (entered, Error::from_setns(pid, ns.into(), e)))?;
+        entered = entered.with(ns);
+    }
+    Ok(())
+}
+
+fn own_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// The thread cannot return to its namespaces: running on would do the caller's work in a
+/// container's namespaces. Say why on stderr (the one time this library writes there) and
+/// abort.
+fn poisoned(ns: Namespace, why: &str) -> ! {
+    eprintln!(
+        "nsenter-core: cannot restore this thread's {ns} namespace ({why}); \
+         aborting rather than running on inside another namespace"
+    );
+    std::process::abort()
+}

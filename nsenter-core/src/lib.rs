@@ -1,0 +1,45 @@
+//! Enter the Linux namespaces of another process from Rust.
+//!
+//! Three ways in, for three kinds of work:
+//! - [`NsGuard`]: the current thread enters a [`Target`]'s namespaces and returns to its own
+//!   when the guard is dropped, also during a panic (the Rust form of Python's
+//!   `with Namespace(pid, 'net'):`). For short work on a thread you own.
+//! - [`run_in`]: a closure runs inside the namespaces on a fresh thread and its result comes
+//!   back. Safe from any program, multi-threaded or async: the main way to embed this crate.
+//! - [`Command`]: a program runs inside any set of namespaces (user and pid included), like
+//!   util-linux `nsenter`, with root, working directory, credentials and environment.
+//!
+//! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
+//! [`net::RouteSocket`] reads links and addresses through a netlink socket that stays in
+//! the namespace it was opened in.
+//!
+//! ```no_run
+//! use nsenter_core::{net::RouteSocket, run_in, Namespace, Target};
+//! let target = Target::open(1234)?;
+//! let mut socket = run_in(&target, Namespace::Net.into(), RouteSocket::open)??;
+//! for link in socket.links()? {
+//!     println!("{} {}", link.index, link.name);
+//! }
+//! # Ok::<(), nsenter_core::Error>(())
+//! ```
+//!
+//! Everything here needs root (CAP_SYS_ADMIN) to enter another process's namespaces, and
+//! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
+#![deny(missing_docs)]
+
+mod child;
+mod command;
+mod error;
+mod guard;
+mod kind;
+pub mod net;
+mod scoped;
+mod sys;
+mod target;
+
+pub use command::{Child, Command, RootDir, Stdio, WorkDir};
+pub use error::{Error, Result};
+pub use guard::{NsGuard, ThreadNamespaces};
+pub use kind::{Namespace, NamespaceSet};
+pub use scoped::run_in;
+pub use target::{kernel_supports, NamespaceId, Target};

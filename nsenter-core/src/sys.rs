@@ -1,0 +1,96 @@
+//! The few raw system calls this crate makes, each behind a safe function.
+//!
+//! Every fd opened here is close-on-exec (DESIGN.md security rules).
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Turns a `-1`-means-errno return value into a `Result`.
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Takes ownership of a freshly returned fd.
+fn owned(fd: libc::c_long) -> OwnedFd {
+    // SAFETY: callers pass only a non-negative fd just returned by the kernel, which nothing
+    // else owns.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// `pidfd_open(2)`: a close-on-exec fd that refers to process `pid` for as long as it lives.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    Ok(owned(fd))
+}
+
+/// Whether the process behind `pidfd` has not been reaped yet (`pidfd_send_signal` with
+/// signal 0 only checks for existence; EPERM means it exists but is not ours to signal).
+pub(crate) fn pidfd_is_alive(pidfd: BorrowedFd<'_>) -> bool {
+    // SAFETY: plain system call; a null siginfo is allowed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// `setns(2)`: joins the namespace behind `fd` (a namespace file or, with several flags,
+/// a pidfd) on the calling thread.
+pub(crate) fn setns(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call on a borrowed, open fd.
+    check(unsafe { libc::setns(fd.as_raw_fd(), flags) } as libc::c_long).map(drop)
+}
+
+/// `unshare(2)` on the calling thread.
+pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call with an integer argument.
+    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
+}
+
+/// `open(2)` with `O_CLOEXEC` always added.
+pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let fd = check(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) } as libc::c_long)?;
+    Ok(owned(fd))
+}
+
+/// `fstat(2)`: (st_dev, st_ino) of an open fd.
+pub(crate) fn fstat_identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` points to writable memory of the right size; the kernel fills it on success.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: fstat returned 0, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// `fchdir(2)`.
+pub(crate) fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain system call on a borrowed, open fd.
+    check(unsafe { libc::fchdir(fd.as_raw_fd()) } as libc::c_long).map(drop)
+}
+
+/// `chroot(".")`: makes the current directory the root.
+pub(crate) fn chroot_to_cwd() -> io::Result<()> {
+    // SAFETY: a static NUL-terminated path.
+    check(unsafe { libc::chroot(c".".as_ptr()) } as libc::c_long).map(drop)
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds the kernel writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    Ok((owned(fds[0] as libc::c_long), owned(fds[1] as libc::c_long)))
+}

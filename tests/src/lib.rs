@@ -1,0 +1,169 @@
+//! Helpers for the end-to-end tests: prerequisites, containers and namespaces that clean up
+//! after themselves (also when a test fails), and small readers of kernel state.
+//!
+//! The tests use the `docker` CLI and iproute2 as *oracles* to set up and check the world;
+//! the code under test never runs them.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Whether this is a CI run, where no test may skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Checks that the test can run for real: root and a reachable dockerd with the test image.
+/// Locally a missing prerequisite skips the test with a printed reason; in CI it fails.
+pub fn prerequisites_met(test: &str) -> bool {
+    let missing = if !is_root() {
+        Some("not running as root".to_owned())
+    } else if !docker(&["info", "--format", "{{.ServerVersion}}"]).status.success() {
+        Some("dockerd is not reachable (run scripts/setup)".to_owned())
+    } else if !docker(&["image", "inspect", IMAGE]).status.success() {
+        Some(format!("image {IMAGE} is missing (run scripts/setup)"))
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(reason) if in_ci() => panic!("{test}: {reason}; CI=true, so this is a failure"),
+        Some(reason) => {
+            eprintln!("SKIP {test}: {reason}");
+            false
+        }
+    }
+}
+
+/// Returns from the test (locally) when root or dockerd is missing; fails in CI.
+#[macro_export]
+macro_rules! require_root_and_docker {
+    () => {
+        if !$crate::prerequisites_met(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// Whether the effective uid is 0.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The local test image built by scripts/setup (busybox httpd on port 80 serving /www).
+pub const IMAGE: &str = "nsdebug-test:latest";
+
+/// A name no other test, run or stale leftover uses: `nsdbg-t-PID-N-SUFFIX`.
+pub fn unique_name(suffix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("nsdbg-t-{}-{}-{suffix}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs the docker CLI.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("cannot run the docker CLI")
+}
+
+fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A running container of the test image, removed (`docker rm -f`) when dropped.
+#[derive(Debug)]
+pub struct Container {
+    /// Its unique name.
+    pub name: String,
+    /// The host pid of its init process.
+    pub pid: i32,
+    /// Its hostname.
+    pub hostname: String,
+}
+
+impl Container {
+    /// Starts the test image with `docker run -d` plus `extra` arguments (before the image).
+    pub fn start(extra: &[&str]) -> Container {
+        Container::start_with(extra, &[])
+    }
+
+    /// Starts the test image with `extra` docker arguments and `command` after the image.
+    pub fn start_with(extra: &[&str], command: &[&str]) -> Container {
+        let name = unique_name("c");
+        let hostname = format!("h{}", &name[name.len().saturating_sub(12)..]).replace('-', "");
+        let mut args = vec!["run", "-d", "--name", &name, "--hostname", &hostname];
+        args.extend_from_slice(extra);
+        args.push(IMAGE);
+        args.extend_from_slice(command);
+        let out = docker(&args);
+        assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+        // Own the container from here on, so a failing assertion below still removes it.
+        let mut container = Container { name, pid: 0, hostname };
+        container.pid = stdout_of(&docker(&["inspect", "-f", "{{.State.Pid}}", &container.name]))
+            .parse()
+            .expect("docker inspect gave no pid");
+        container
+    }
+
+    /// The container's IPv4 address on its first network, as Docker reports it.
+    pub fn ip(&self) -> String {
+        stdout_of(&docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &self.name,
+        ]))
+    }
+
+    /// Removes the container now (its processes are killed).
+    pub fn remove(&self) {
+        docker(&["rm", "-f", &self.name]);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A process started by the test (e.g. under `unshare`), killed and reaped when dropped.
+pub struct Spawned(pub std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `readlink /proc/PID/ns/KIND`-style identity: the inode of a namespace file.
+pub fn ns_inode(path: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {path}: {e}")).ino()
+}
+
+/// The first child process of `pid` (from `/proc/PID/task/PID/children`), waiting up to 5 s
+/// for it to appear: how the tests find the process `unshare --fork` started.
+pub fn first_child(pid: u32) -> i32 {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    for _ in 0..100 {
+        let children = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(child) = children.split_whitespace().next() {
+            return child.parse().expect("numeric pid");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("pid {pid} started no child within 5 s");
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/debug/deps/e2e-HASH -> target/debug
+    exe.parent().and_then(|deps| deps.parent()).expect("target dir").to_path_buf()
+}
+
+/// The host's hostname.
+pub fn host_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned()
+}

@@ -1,0 +1,55 @@
+//! Bad targets and missing privileges give typed errors, never a panic.
+
+use nsdebug_tests::{bin_dir, require_root_and_docker, Container};
+use nsenter_core::{run_in, Command, Error, Namespace, NamespaceSet, NsGuard, Target};
+
+#[test]
+fn a_target_that_exits_gives_target_exited_everywhere() {
+    require_root_and_docker!();
+    let container = Container::start(&[]);
+    let target = Target::open(container.pid).unwrap();
+    let fallback = Target::open_without_pidfd(container.pid).unwrap();
+    container.remove();
+    assert!(!target.is_alive());
+    let guard = NsGuard::enter(&target, Namespace::Net.into()).err();
+    assert!(matches!(guard, Some(Error::TargetExited { pid }) if pid == container.pid), "{guard:?}");
+    let guard = NsGuard::enter(&fallback, Namespace::Net.into()).err();
+    assert!(matches!(guard, Some(Error::TargetExited { .. })), "{guard:?}");
+    let closure = run_in(&target, Namespace::Uts.into(), || ()).err();
+    assert!(matches!(closure, Some(Error::TargetExited { .. })), "{closure:?}");
+    let command = Command::new("true").status_in(&target, NamespaceSet::ALL).err();
+    assert!(matches!(command, Some(Error::TargetExited { .. })), "{command:?}");
+    assert!(matches!(Target::open(container.pid), Err(Error::NoSuchProcess { .. })));
+}
+
+#[test]
+fn a_pid_that_never_existed_is_no_such_process() {
+    let pid_max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let error = Target::open(pid_max + 1).unwrap_err();
+    assert!(matches!(error, Error::NoSuchProcess { pid } if pid == pid_max + 1));
+    assert_eq!(error.to_string(), format!("pid {}: no such process", pid_max + 1));
+}
+
+#[test]
+fn a_non_root_caller_gets_permission_denied_naming_the_pid() {
+    require_root_and_docker!();
+    let container = Container::start(&[]);
+    let probe = bin_dir().join("nsprobe");
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&probe)
+        .arg(container.pid.to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{text}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for line in ["guard", "command"] {
+        let expected = format!(
+            "{line}: cannot enter the net namespace of pid {}: permission denied",
+            container.pid
+        );
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests on real containers and namespaces. They need root and a running dockerd
+//! (scripts/setup); locally they skip without them, with CI=true they fail.
+
+mod command;
+mod errors;
+mod examples;
+mod guard;
+mod scoped;
