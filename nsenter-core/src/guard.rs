@@ -61,6 +61,9 @@ impl ThreadNamespaces {
     }
 
     /// Enters `target`'s namespaces of the saved kinds; the guard restores the saved ones.
+    ///
+    /// A single kind is entered through the target's namespace file (opened on first use and
+    /// kept by the target), which the kernel switches to faster than a pidfd.
     pub fn enter<'h>(&'h mut self, target: &Target) -> Result<NsGuard<'h>> {
         NsGuard::enter_from(Home::Borrowed(self), target)
     }
@@ -182,7 +185,11 @@ impl NsGuard<'static> {
 impl<'h> NsGuard<'h> {
     fn enter_from(home: Home<'h>, target: &Target) -> Result<NsGuard<'h>> {
         let kinds = home.get().kinds;
-        match enter_thread(target, kinds) {
+        let via = match (&home, kinds.iter().count()) {
+            (Home::Borrowed(_), 1) => Via::NamespaceFiles,
+            _ => Via::PidfdIfPinned,
+        };
+        match enter_thread(target, kinds, via) {
             Ok(()) => Ok(NsGuard { home, entered: kinds, _not_send: PhantomData }),
             Err((entered, error)) => {
                 home.get().restore(entered);
@@ -203,11 +210,22 @@ impl Drop for NsGuard<'_> {
     }
 }
 
+/// How [`enter_thread`] joins the namespaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// One `setns(pidfd, flags)` when the target has a pidfd (atomic for several kinds).
+    PidfdIfPinned,
+    /// The target's namespace files, one `setns` each: cheaper when the files are kept open
+    /// and reused.
+    NamespaceFiles,
+}
+
 /// Enters `target`'s namespaces of `kinds` on the calling thread, without saving anything.
 /// On failure returns what was already entered, so the caller can restore it.
 pub(crate) fn enter_thread(
     target: &Target,
     kinds: NamespaceSet,
+    via: Via,
 ) -> std::result::Result<(), (NamespaceSet, Error)> {
     let pid = target.pid();
     if kinds.contains(Namespace::User) {
@@ -222,13 +240,13 @@ pub(crate) fn enter_thread(
         sys::unshare(libc::CLONE_FS)
             .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, Namespace::Mnt.into(), e)))?;
     }
-    if let Some(pidfd) = target.pidfd() {
+    if let (Some(pidfd), Via::PidfdIfPinned) = (target.pidfd(), via) {
         // One call, applied atomically by the kernel: nothing is half entered on failure.
         return sys::setns(pidfd, kinds.clone_flags())
             .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, kinds, e)));
     }
-    // Without a pidfd: open every file before entering any, so that the target cannot
-    // change under us half-way.
+    // Files: open every one before entering any, so that the target cannot change under us
+    // half-way.
     let mut files = Vec::with_capacity(8);
     for ns in kinds.iter() {
         files.push((ns, target.namespace_file(ns).map_err(|e| (NamespaceSet::EMPTY, e))?));

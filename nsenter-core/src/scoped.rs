@@ -1,7 +1,7 @@
 //! Run a closure inside a target's namespaces on a fresh thread.
 
 use crate::error::{Error, Result};
-use crate::guard::enter_thread;
+use crate::guard::{enter_thread, Via};
 use crate::kind::NamespaceSet;
 use crate::target::Target;
 
@@ -30,7 +30,7 @@ where
         let inside = std::thread::Builder::new()
             .name(format!("nsenter-{}", target.pid()))
             .spawn_scoped(scope, move || -> Result<R> {
-                enter_thread(target, kinds).map_err(|(_, error)| error)?;
+                enter_thread(target, kinds, Via::PidfdIfPinned).map_err(|(_, error)| error)?;
                 Ok(f())
             })
             .map_err(Error::Thread)?;
