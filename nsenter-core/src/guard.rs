@@ -1,6 +1,7 @@
 //! `NsGuard`: enter namespaces on the current thread, restore them on drop.
 
-use std::ffi::CString;
+use std::cell::RefCell;
+use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -41,9 +42,7 @@ impl ThreadNamespaces {
         }
         let mut saved = Vec::with_capacity(kinds.iter().count());
         for ns in kinds.iter() {
-            let path = CString::new(format!("/proc/thread-self/ns/{}", ns.own_proc_name()))
-                .map_err(|_| Error::NulByte { what: "namespace path" })?;
-            let fd = sys::open(&path, libc::O_RDONLY).map_err(|source| {
+            let fd = open_own_namespace(ns.own_proc_name()).map_err(|source| {
                 match source.raw_os_error() {
                     Some(libc::ENOENT) => Error::Unsupported { namespace: ns },
                     _ => Error::SaveOwn { namespace: ns, source },
@@ -87,6 +86,38 @@ impl ThreadNamespaces {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Opens the calling thread's namespace file `name` (`/proc/thread-self/ns/NAME`).
+///
+/// The thread's `/proc/thread-self/ns` directory is opened once per thread and kept: a
+/// lookup relative to it costs about half of resolving the whole path, which is most of what
+/// a cold enter + restore costs beyond the two `setns` calls. The directory names a task,
+/// so it is reopened when the thread id differs (in a child forked by this thread).
+fn open_own_namespace(name: &CStr) -> std::io::Result<OwnedFd> {
+    thread_local! {
+        static OWN_NS_DIR: RefCell<Option<(i32, OwnedFd)>> = const { RefCell::new(None) };
+    }
+    let cached = OWN_NS_DIR.try_with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        let tid = sys::gettid();
+        if !matches!(&*slot, Some((owner, _)) if *owner == tid) {
+            let dir = sys::open(c"/proc/thread-self/ns", libc::O_PATH | libc::O_DIRECTORY).ok()?;
+            *slot = Some((tid, dir));
+        }
+        slot.as_ref().map(|(_, dir)| sys::openat(dir.as_fd(), name, libc::O_RDONLY))
+    });
+    match cached {
+        Ok(Some(result)) => result,
+        // During thread teardown (or if the directory cannot be opened): the full path.
+        _ => {
+            let mut path = b"/proc/thread-self/ns/".to_vec();
+            path.extend_from_slice(name.to_bytes_with_nul());
+            let path = CStr::from_bytes_with_nul(&path)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            sys::open(path, libc::O_RDONLY)
         }
     }
 }

@@ -90,10 +90,16 @@ impl Namespace {
     /// The name under `/proc/thread-self/ns/` of the namespace that `setns(2)` of this
     /// kind replaces, i.e. what must be saved to restore it. For pid that is
     /// `pid_for_children`: joining a pid namespace changes only where children go.
-    pub(crate) const fn own_proc_name(self) -> &'static str {
+    pub(crate) const fn own_proc_name(self) -> &'static std::ffi::CStr {
         match self {
-            Namespace::Pid => "pid_for_children",
-            other => other.proc_name(),
+            Namespace::User => c"user",
+            Namespace::Cgroup => c"cgroup",
+            Namespace::Ipc => c"ipc",
+            Namespace::Uts => c"uts",
+            Namespace::Net => c"net",
+            Namespace::Pid => c"pid_for_children",
+            Namespace::Mnt => c"mnt",
+            Namespace::Time => c"time",
         }
     }
 

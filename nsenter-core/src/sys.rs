@@ -65,6 +65,20 @@ pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
+/// `openat(2)` relative to `dir`, with `O_CLOEXEC` always added.
+pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid NUL-terminated string and `dir` an open fd for the call.
+    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) }
+        as libc::c_long)?;
+    Ok(owned(fd))
+}
+
+/// `gettid(2)`.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid cannot fail and touches no memory.
+    unsafe { libc::gettid() }
+}
+
 /// `fstat(2)`: (st_dev, st_ino) of an open fd.
 pub(crate) fn fstat_identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
