@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub(crate) enum Step {
     Prctl,
     Stdio,
+    Cgroup,
     Setns,
     Chroot,
     Chdir,
@@ -26,9 +27,10 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 11] = [
+    const ALL: [Step; 12] = [
         Step::Prctl,
         Step::Stdio,
+        Step::Cgroup,
         Step::Setns,
         Step::Chroot,
         Step::Chdir,
@@ -48,6 +50,7 @@ impl Step {
         match self {
             Step::Prctl => "prctl(PR_SET_DUMPABLE)",
             Step::Stdio => "dup2 of a standard stream",
+            Step::Cgroup => "joining the target's cgroups",
             Step::Setns => "setns",
             Step::Chroot => "chroot",
             Step::Chdir => "chdir",
@@ -78,6 +81,7 @@ pub(crate) struct Plan<'a> {
     pub groups: Option<&'a [libc::gid_t]>,
     pub stdio: [Option<RawFd>; 3],
     pub err_fd: RawFd,
+    pub cgroup_fds: &'a [RawFd],
     pub fork_for_pid: bool,
     pub joins_user: bool,
 }
@@ -107,7 +111,7 @@ fn check(plan: &Plan<'_>, ret: libc::c_int, step: Step) {
     }
 }
 
-/// The child after fork: never returns.
+/// The child after fork, started with every signal blocked: never returns.
 pub(crate) fn run(plan: &Plan<'_>) -> ! {
     reset_signals();
     // SAFETY: every call below is an async-signal-safe system call on integers, fds the
@@ -126,13 +130,19 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
                 None => {}
             }
         }
+        // Into the target's cgroups while still in our own cgroup namespace: "0" means
+        // "the writing process".
+        for fd in plan.cgroup_fds {
+            if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
+                fail(plan, Step::Cgroup);
+            }
+        }
         // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups fails
-        // after joining, so also set the groups before, and fail only if both fail
-        // (util-linux nsenter does the same).
-        let groups_set_before = match plan.groups {
-            Some(groups) if plan.joins_user => libc::setgroups(groups.len(), groups.as_ptr()) == 0,
-            _ => false,
-        };
+        // after joining: clear the host's supplementary groups before joining (util-linux
+        // does the same), so that none of them leaks into the namespace either way.
+        let cleared_before = plan.joins_user
+            && plan.groups.is_some()
+            && libc::setgroups(0, std::ptr::null()) == 0;
         join_namespaces(plan);
         if let Some(root) = plan.root {
             check(plan, libc::fchdir(root), Step::Chroot);
@@ -146,7 +156,9 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
             check(plan, libc::chdir(path.as_ptr()), Step::Chdir);
         }
         if let Some(groups) = plan.groups {
-            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 && !groups_set_before {
+            // An empty list that was already cleared needs nothing more; a non-empty one
+            // must be set inside, or the program does not start.
+            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 && !(groups.is_empty() && cleared_before) {
                 fail(plan, Step::Setgroups);
             }
         }
@@ -158,17 +170,28 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
         }
         close_inherited_fds(plan);
         if plan.fork_for_pid {
-            let pid = libc::fork();
+            let middle = libc::getpid();
+            // A raw clone rather than glibc's fork(): no pthread_atfork handlers of the
+            // caller's may run here.
+            let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
             if pid < 0 {
                 fail(plan, Step::Fork);
             }
             if pid > 0 {
                 libc::close(plan.err_fd);
-                relay_until_exit(pid);
+                relay_until_exit(pid as libc::pid_t);
             }
             // The program dies with the relaying process rather than outlive it unwatched.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            // If the middle process died before that, we were reparented: the parent is then
+            // the namespace's init or a subreaper, no longer the middle process (which is
+            // invisible, pid 0, from inside another pid namespace).
+            let parent = libc::getppid();
+            if parent != 0 && parent != middle {
+                libc::_exit(127);
+            }
         }
+        unblock_all_signals();
         exec(plan)
     }
 }
@@ -220,41 +243,59 @@ fn join_namespaces(plan: &Plan<'_>) {
     }
 }
 
-/// Closes every fd above stderr except the error pipe (which is close-on-exec), so the
-/// program inherits nothing of the caller's: no host directory, no socket, no pidfd.
+/// Closes every fd above stderr except the error pipe (which is close-on-exec and, the
+/// parent made sure, numbered 3 or above), so the program inherits nothing of the caller's:
+/// no host directory, no socket, no pidfd.
 fn close_inherited_fds(plan: &Plan<'_>) {
     let err = plan.err_fd as libc::c_uint;
-    // SAFETY: close_range(2) on our own fd table.
+    if err > 3 {
+        close_range(plan, 3, err - 1);
+    }
+    close_range(plan, err + 1, libc::c_uint::MAX);
+}
+
+/// `close_range(2)` (Linux >= 5.9), or one `close` per fd up to the fd limit before that.
+fn close_range(plan: &Plan<'_>, first: libc::c_uint, last: libc::c_uint) {
+    // SAFETY: closes fds of the child's own table before exec; integer arguments only.
     unsafe {
-        if err > 3 {
-            check(plan, close_range(3, err - 1), Step::CloseFds);
+        if libc::syscall(libc::SYS_close_range, first, last, 0) == 0 {
+            return;
         }
-        check(plan, close_range(err + 1, libc::c_uint::MAX), Step::CloseFds);
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+            fail(plan, Step::CloseFds);
+        }
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) < 0 {
+            fail(plan, Step::CloseFds);
+        }
+        let end = last.min(limit.rlim_cur.min(libc::c_uint::MAX as libc::rlim_t) as libc::c_uint);
+        for fd in first..=end {
+            libc::close(fd as libc::c_int);
+        }
     }
 }
 
-/// `close_range(2)` (Linux >= 5.9); `-1` with errno on failure.
-///
-/// # Safety
-/// Closes fds that other code may think it owns: only for the child before exec.
-unsafe fn close_range(first: libc::c_uint, last: libc::c_uint) -> libc::c_int {
-    // SAFETY: plain system call with integer arguments; the caller guarantees closing is fine.
-    unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) as libc::c_int }
-}
-
-/// Unblocks every signal and resets every disposition to the default, so the program does
-/// not inherit the caller's ignored SIGPIPE or a runtime's blocked signals.
+/// Resets every disposition to the default (signals are still blocked, so none of the
+/// caller's handlers can run), so the program does not inherit an ignored SIGPIPE.
 fn reset_signals() {
-    // SAFETY: sigprocmask/signal on a zeroed set and the default handler.
+    // SAFETY: signal(2) with the default handler on every catchable signal.
     unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        for sig in 1..libc::SIGRTMAX() {
+        for sig in 1..=libc::SIGRTMAX() {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+    }
+}
+
+/// Unblocks every signal, for the program: neither the fork's blocking nor a runtime's
+/// blocked signals may stay blocked in it.
+fn unblock_all_signals() {
+    // SAFETY: sigprocmask on a local, initialised set.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }
 
@@ -273,7 +314,13 @@ const RELAYED: [libc::c_int; 8] = [
     libc::SIGCONT,
 ];
 
-extern "C" fn relay(signal: libc::c_int) {
+extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A signal from the terminal (Ctrl-C, Ctrl-\) went to the whole foreground process
+    // group, the program included: passing it on would deliver it twice.
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    if !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL {
+        return;
+    }
     let pid = PROGRAM_PID.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
@@ -290,10 +337,12 @@ fn relay_until_exit(pid: libc::pid_t) -> ! {
         for signal in RELAYED {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = relay as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
+            action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
+        // The handlers are in place: now signals may arrive.
+        unblock_all_signals();
         let mut status = 0;
         while libc::waitpid(pid, &mut status, 0) < 0 {
             if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {

@@ -3,7 +3,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -83,6 +83,7 @@ pub struct Command {
     gid: Option<u32>,
     groups: Option<Vec<u32>>,
     preserve_credentials: bool,
+    join_cgroup: bool,
     stdio: [Stdio; 3],
 }
 
@@ -104,6 +105,7 @@ impl Command {
             gid: None,
             groups: None,
             preserve_credentials: false,
+            join_cgroup: false,
             stdio: Default::default(),
         }
     }
@@ -156,7 +158,8 @@ impl Command {
         self
     }
 
-    /// Runs the program as this user id.
+    /// Runs the program as this user id (the group stays the caller's, root's 0, unless
+    /// [`gid`](Command::gid) is set too, as with `nsenter --setuid`).
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
@@ -182,6 +185,14 @@ impl Command {
         self
     }
 
+    /// Moves the program into the target's cgroups (every hierarchy, v1 or v2) before it
+    /// joins any namespace, so it is accounted and limited like the target, like
+    /// `nsenter --join-cgroup`.
+    pub fn join_cgroup(&mut self, join: bool) -> &mut Command {
+        self.join_cgroup = join;
+        self
+    }
+
     /// Sets the program's standard input.
     pub fn stdin(&mut self, stdio: Stdio) -> &mut Command {
         self.stdio[0] = stdio;
@@ -203,20 +214,29 @@ impl Command {
     /// Starts the program inside `target`'s namespaces of `kinds`. Streams given as
     /// [`Stdio::Fd`] are handed over (and reset to `Inherit` in this `Command`).
     pub fn spawn_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<Child> {
-        let kinds = without_own_user_namespace(target, kinds)?;
         let stdio = std::mem::take(&mut self.stdio);
+        let kinds = without_own_user_namespace(target, kinds)?;
         let prepared = self.prepare(target, kinds, stdio)?;
         let (err_read, err_write) = sys::pipe().map_err(|source| self.spawn_error("pipe", source))?;
+        // Above stderr, so that the child's dup2 onto 0-2 and close_range cannot hit it
+        // (a daemon may run with 0-2 closed, and pipe() then returns one of them).
+        let high = sys::dup_at_least(err_write.as_fd(), 3)
+            .map_err(|source| self.spawn_error("fcntl(F_DUPFD_CLOEXEC)", source))?;
+        drop(err_write); // or the read end would never see EOF
+        let err_write = high;
         let plan = prepared.plan(err_write.as_raw_fd());
+        // No signal handler of the caller's may run in the child before it resets them.
+        let blocked = sys::SignalsBlocked::all();
         // SAFETY: fork(2) in a possibly multi-threaded process: the child runs only
         // `child::run`, which makes async-signal-safe system calls on data prepared above
         // (no allocation, no locks) and never returns.
         let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(self.spawn_error("fork", std::io::Error::last_os_error()));
-        }
         if pid == 0 {
             child::run(&plan);
+        }
+        drop(blocked);
+        if pid < 0 {
+            return Err(self.spawn_error("fork", std::io::Error::last_os_error()));
         }
         drop(err_write);
         drop(prepared);
@@ -227,8 +247,9 @@ impl Command {
                 let _ = Child { pid, status: None }.wait();
                 let source = std::io::Error::from_raw_os_error(errno);
                 Err(match step {
-                    Step::Setns => Error::from_setns(target.pid(), kinds, source),
-                    Step::Exec if errno == libc::ENOENT => Error::Spawn {
+                    Step::Setns => Error::from_setns(target.id(), kinds, source),
+                    Step::Cgroup => Error::Cgroup { target: target.id(), source },
+                    Step::Exec if errno == libc::ENOENT && !self.program.as_bytes().contains(&b'/') => Error::Spawn {
                         program: self.program_name(),
                         step: "execve (program not found in the target's PATH)",
                         source,
@@ -295,24 +316,26 @@ impl Command {
         let open_dir = |path: PathBuf| {
             let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "path" })?;
             sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| match source.raw_os_error() {
-                Some(libc::ENOENT) if !target.is_alive() => Error::TargetExited { pid: target.pid() },
+                Some(libc::ENOENT) if !target.is_alive() => Error::TargetExited { target: target.id() },
                 _ => Error::OpenPath { path, source },
             })
         };
-        let proc_dir = |name: &str| PathBuf::from(format!("/proc/{}/{name}", target.pid()));
+        let mnt = NamespaceSet::of(Namespace::Mnt);
         let root = match &self.root {
             None => None,
-            Some(RootDir::Target) => Some(open_dir(proc_dir("root"))?),
+            Some(RootDir::Target) => Some(open_dir(target.proc_path("root", mnt)?)?),
             Some(RootDir::Path(path)) => Some(open_dir(path.clone())?),
         };
         let (cwd_fd, cwd_path) = match &self.cwd {
             None => (None, None),
-            Some(WorkDir::Target) => (Some(open_dir(proc_dir("cwd"))?), None),
+            Some(WorkDir::Target) => (Some(open_dir(target.proc_path("cwd", mnt)?)?), None),
             Some(WorkDir::Path(path)) => (None, Some(cstring(path.as_os_str(), "working directory")?)),
         };
-        if !target.is_alive() {
-            return Err(Error::TargetExited { pid: target.pid() });
-        }
+        let cgroup_procs = match self.join_cgroup {
+            true => open_cgroup_procs(target)?,
+            false => Vec::new(),
+        };
+        target.ensure_alive()?;
         let joins_user = kinds.contains(Namespace::User) && !self.preserve_credentials;
         let (uid, gid) = match joins_user {
             true => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
@@ -332,6 +355,11 @@ impl Command {
                     .map_err(|source| Error::OpenPath { path: "/dev/null".into(), source })?,
                 Stdio::Fd(fd) => fd,
             };
+            // Above stderr, so that dup2 onto 0-2 in the child cannot overwrite another source.
+            let high = sys::dup_at_least(fd.as_fd(), 3)
+                .map_err(|source| self.spawn_error("fcntl(F_DUPFD_CLOEXEC)", source))?;
+            drop(fd);
+            let fd = high;
             stdio_fds[i] = Some(fd.as_raw_fd());
             held.push(fd);
         }
@@ -354,6 +382,8 @@ impl Command {
             groups,
             stdio_fds,
             _held: held,
+            cgroup_fds: cgroup_procs.iter().map(|fd| fd.as_raw_fd()).collect(),
+            _cgroup_procs: cgroup_procs,
             fork_for_pid: kinds.contains(Namespace::Pid),
             joins_user: kinds.contains(Namespace::User),
         })
@@ -370,6 +400,20 @@ impl Command {
         }
         env
     }
+}
+
+/// Opens (for writing, in the caller) the `cgroup.procs` file of each of the target's cgroups.
+fn open_cgroup_procs(target: &Target) -> Result<Vec<OwnedFd>> {
+    let pid = target.live_pid(NamespaceSet::of(Namespace::Cgroup))?;
+    let cgroup_error = |source| Error::Cgroup { target: target.id(), source };
+    let files = crate::cgroup::procs_files(pid).map_err(cgroup_error)?;
+    files
+        .into_iter()
+        .map(|file| {
+            let c = CString::new(file.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "cgroup path" })?;
+            sys::open(&c, libc::O_WRONLY).map_err(cgroup_error)
+        })
+        .collect()
 }
 
 /// The kernel refuses `setns` into one's own user namespace (EINVAL): drop it from the set.
@@ -422,6 +466,8 @@ struct Prepared {
     groups: Option<Vec<libc::gid_t>>,
     stdio_fds: [Option<RawFd>; 3],
     _held: Vec<OwnedFd>,
+    cgroup_fds: Vec<RawFd>,
+    _cgroup_procs: Vec<OwnedFd>,
     fork_for_pid: bool,
     joins_user: bool,
 }
@@ -443,6 +489,7 @@ impl Prepared {
             groups: self.groups.as_deref(),
             stdio: self.stdio_fds,
             err_fd,
+            cgroup_fds: &self.cgroup_fds,
             fork_for_pid: self.fork_for_pid,
             joins_user: self.joins_user,
         }

@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::kind::{Namespace, NamespaceSet};
+use crate::target::TargetId;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,19 +35,19 @@ pub enum Error {
         source: io::Error,
     },
     /// The pinned process exited (or its pid was recycled) after it was opened.
-    #[error("pid {pid}: the process exited")]
+    #[error("{target}: the process exited")]
     TargetExited {
-        /// The pid of the process that exited.
-        pid: i32,
+        /// The process that exited.
+        target: TargetId,
     },
     /// The caller lacks the privilege to open or join the namespaces.
     #[error(
-        "cannot enter the {namespaces} namespace of pid {pid}: permission denied \
+        "cannot enter the {namespaces} namespace of {target}: permission denied \
          (joining another process's namespaces needs CAP_SYS_ADMIN: run as root)"
     )]
     PermissionDenied {
-        /// The target process.
-        pid: i32,
+        /// The target.
+        target: TargetId,
         /// The namespaces that were being opened or joined.
         namespaces: NamespaceSet,
     },
@@ -58,21 +59,21 @@ pub enum Error {
     },
     /// User and time namespaces can be joined only by a single-threaded process.
     #[error(
-        "cannot join the {namespace} namespace of pid {pid} from a thread: the kernel lets only \
+        "cannot join the {namespace} namespace of {target} from a thread: the kernel lets only \
          a single-threaded process join {namespace} namespaces; use nsenter_core::Command, which \
          joins them in its forked child"
     )]
     SingleThreadedOnly {
-        /// The target process.
-        pid: i32,
+        /// The target.
+        target: TargetId,
         /// The kind that needs a single-threaded caller (user or time).
         namespace: Namespace,
     },
     /// Opening `/proc/PID/ns/KIND` failed for another reason.
-    #[error("cannot open the {namespace} namespace of pid {pid}")]
+    #[error("cannot open the {namespace} namespace of {target}")]
     OpenNamespace {
-        /// The target process.
-        pid: i32,
+        /// The target.
+        target: TargetId,
         /// The namespace kind.
         namespace: Namespace,
         /// The underlying error.
@@ -80,12 +81,40 @@ pub enum Error {
         source: io::Error,
     },
     /// `setns(2)` failed for another reason.
-    #[error("cannot enter the {namespaces} namespace of pid {pid}")]
+    #[error("cannot enter the {namespaces} namespace of {target}")]
     Enter {
-        /// The target process.
-        pid: i32,
+        /// The target.
+        target: TargetId,
         /// The namespaces being joined.
         namespaces: NamespaceSet,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A namespace-file target holds one namespace; another kind was asked for.
+    #[error("{target} is a {has} namespace: it has no {wanted} namespace")]
+    NotInTarget {
+        /// The namespace-file target.
+        target: TargetId,
+        /// The kind the file is.
+        has: Namespace,
+        /// The kinds asked for that it does not have.
+        wanted: NamespaceSet,
+    },
+    /// A path given as a namespace file cannot be opened or is not a namespace file.
+    #[error("{}: not a namespace file", path.display())]
+    NotANamespaceFile {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Joining the target's cgroups (`Command::join_cgroup`) failed.
+    #[error("cannot join the cgroups of {target}")]
+    Cgroup {
+        /// The target.
+        target: TargetId,
         /// The underlying error.
         #[source]
         source: io::Error,
@@ -151,13 +180,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// Classifies an errno from `setns(2)` on `pid`'s `namespaces`.
-    pub(crate) fn from_setns(pid: i32, namespaces: NamespaceSet, err: io::Error) -> Error {
+    /// Classifies an errno from `setns(2)` on `target`'s `namespaces`.
+    pub(crate) fn from_setns(target: TargetId, namespaces: NamespaceSet, err: io::Error) -> Error {
         match err.raw_os_error() {
-            Some(libc::ESRCH) => Error::TargetExited { pid },
-            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { pid, namespaces },
-            Some(libc::EUSERS) => Error::SingleThreadedOnly { pid, namespace: Namespace::Time },
-            _ => Error::Enter { pid, namespaces, source: err },
+            Some(libc::ESRCH) => Error::TargetExited { target },
+            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { target, namespaces },
+            Some(libc::EUSERS) => Error::SingleThreadedOnly { target, namespace: Namespace::Time },
+            _ => Error::Enter { target, namespaces, source: err },
         }
     }
 }

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
 use crate::sys;
-use crate::target::Target;
+use crate::target::{Target, TargetId};
 
 /// The calling thread's own namespaces of some kinds, kept open so that they can be
 /// restored after entering a [`Target`]'s.
@@ -20,7 +20,6 @@ use crate::target::Target;
 pub struct ThreadNamespaces {
     kinds: NamespaceSet,
     saved: Vec<(Namespace, OwnedFd)>,
-    dirs: Option<SavedDirs>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -38,7 +37,8 @@ impl ThreadNamespaces {
     /// [`Command`](crate::Command) to run a program in a user namespace.
     pub fn save(kinds: NamespaceSet) -> Result<ThreadNamespaces> {
         if kinds.contains(Namespace::User) {
-            return Err(Error::SingleThreadedOnly { pid: own_pid(), namespace: Namespace::User });
+            let target = TargetId::Pid(std::process::id() as i32);
+            return Err(Error::SingleThreadedOnly { target, namespace: Namespace::User });
         }
         let mut saved = Vec::with_capacity(kinds.iter().count());
         for ns in kinds.iter() {
@@ -50,8 +50,7 @@ impl ThreadNamespaces {
             })?;
             saved.push((ns, fd));
         }
-        let dirs = if kinds.contains(Namespace::Mnt) { Some(SavedDirs::save()?) } else { None };
-        Ok(ThreadNamespaces { kinds, saved, dirs, _not_send: PhantomData })
+        Ok(ThreadNamespaces { kinds, saved, _not_send: PhantomData })
     }
 
     /// The kinds saved, which [`enter`](ThreadNamespaces::enter) enters.
@@ -71,16 +70,17 @@ impl ThreadNamespaces {
         self.saved.iter().find(|(kind, _)| *kind == ns).map(|(_, fd)| fd.as_fd())
     }
 
-    /// Returns the thread to the saved namespaces of `entered`, in reverse entering order.
-    /// A thread that cannot be restored must not run on: the process aborts.
-    fn restore(&self, entered: NamespaceSet) {
+    /// Returns the thread to the saved namespaces of `entered`, in reverse entering order,
+    /// and to `dirs` after the mount namespace. A thread that cannot be restored must not
+    /// run on: the process aborts.
+    fn restore(&self, entered: NamespaceSet, dirs: Option<&SavedDirs>) {
         for ns in entered.iter().rev() {
             let Some(fd) = self.fd(ns) else { poisoned(ns, "namespace was not saved") };
             if let Err(e) = sys::setns(fd, ns.clone_flag()) {
                 poisoned(ns, &e.to_string());
             }
             if ns == Namespace::Mnt {
-                if let Some(dirs) = &self.dirs {
+                if let Some(dirs) = dirs {
                     if let Err(e) = dirs.restore() {
                         poisoned(ns, &format!("root/working directory: {e}"));
                     }
@@ -177,7 +177,9 @@ impl Home<'_> {
 ///   threads (`unshare(CLONE_FS)`, which the kernel requires); from then on, for the rest
 ///   of the thread's life, its working directory is its own. Root and working directory are
 ///   saved and restored with the namespace.
-/// - **time**: the kernel accepts it only while the process has one thread (EUSERS otherwise).
+/// - **time**: the kernel accepts it only while the process has one thread (EUSERS otherwise),
+///   and the same holds for the way back: do not start threads while inside, or restoring
+///   fails and the process aborts.
 /// - **user**: refused, see [`ThreadNamespaces::save`].
 ///
 /// Threads started while inside inherit the namespaces the thread is in.
@@ -196,18 +198,32 @@ impl Home<'_> {
 /// must_be_sync::<nsenter_core::NsGuard<'static>>();
 /// ```
 ///
-/// If restoring fails (which the kernel does not do for namespaces it let us save), the
+/// Guards nest: drop them in reverse order of creation (as scopes do). If restoring fails,
+/// or a guard is dropped while a guard created after it on the same thread is alive, the
 /// thread would run on in the wrong namespaces: the process aborts instead.
 #[must_use = "the namespaces are left as soon as the guard is dropped"]
 pub struct NsGuard<'h> {
     home: Home<'h>,
     entered: NamespaceSet,
+    /// Root and working directory at entry, when the mount namespace was entered.
+    dirs: Option<SavedDirs>,
+    /// This guard's place in the thread's stack of guards (1 = outermost).
+    depth: u32,
     _not_send: PhantomData<*const ()>,
+}
+
+thread_local! {
+    /// How many guards are alive on this thread: a guard must be the innermost when it is
+    /// dropped, or restoring would return the thread to the wrong namespaces.
+    static GUARD_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 impl NsGuard<'static> {
     /// Saves the current thread's namespaces of `kinds`, then enters `target`'s.
     pub fn enter(target: &Target, kinds: NamespaceSet) -> Result<NsGuard<'static>> {
+        if kinds.contains(Namespace::User) {
+            return Err(Error::SingleThreadedOnly { target: target.id(), namespace: Namespace::User });
+        }
         let home = ThreadNamespaces::save(kinds)?;
         NsGuard::enter_from(Home::Owned(home), target)
     }
@@ -220,10 +236,18 @@ impl<'h> NsGuard<'h> {
             (Home::Borrowed(_), 1) => Via::NamespaceFiles,
             _ => Via::PidfdIfPinned,
         };
+        // Saved now, not with the namespaces: the thread may have changed directory since.
+        let dirs = if kinds.contains(Namespace::Mnt) { Some(SavedDirs::save()?) } else { None };
         match enter_thread(target, kinds, via) {
-            Ok(()) => Ok(NsGuard { home, entered: kinds, _not_send: PhantomData }),
+            Ok(()) => {
+                let depth = GUARD_DEPTH.with(|d| {
+                    d.set(d.get() + 1);
+                    d.get()
+                });
+                Ok(NsGuard { home, entered: kinds, dirs, depth, _not_send: PhantomData })
+            }
             Err((entered, error)) => {
-                home.get().restore(entered);
+                home.get().restore(entered, dirs.as_ref());
                 Err(error)
             }
         }
@@ -237,7 +261,13 @@ impl<'h> NsGuard<'h> {
 
 impl Drop for NsGuard<'_> {
     fn drop(&mut self) {
-        self.home.get().restore(self.entered);
+        let innermost = GUARD_DEPTH.try_with(|d| d.get() == self.depth).unwrap_or(true);
+        if !innermost {
+            let first = self.entered.iter().next().unwrap_or(Namespace::Net);
+            poisoned(first, "guards on this thread were dropped out of order");
+        }
+        self.home.get().restore(self.entered, self.dirs.as_ref());
+        let _ = GUARD_DEPTH.try_with(|d| d.set(self.depth - 1));
     }
 }
 
@@ -258,9 +288,9 @@ pub(crate) fn enter_thread(
     kinds: NamespaceSet,
     via: Via,
 ) -> std::result::Result<(), (NamespaceSet, Error)> {
-    let pid = target.pid();
+    let id = || target.id();
     if kinds.contains(Namespace::User) {
-        let error = Error::SingleThreadedOnly { pid, namespace: Namespace::User };
+        let error = Error::SingleThreadedOnly { target: id(), namespace: Namespace::User };
         return Err((NamespaceSet::EMPTY, error));
     }
     if kinds.is_empty() {
@@ -269,15 +299,18 @@ pub(crate) fn enter_thread(
     if kinds.contains(Namespace::Mnt) {
         // setns(CLONE_NEWNS) fails with EINVAL while the fs struct is shared with other threads.
         sys::unshare(libc::CLONE_FS)
-            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, Namespace::Mnt.into(), e)))?;
+            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(id(), Namespace::Mnt.into(), e)))?;
     }
     if let (Some(pidfd), Via::PidfdIfPinned) = (target.pidfd(), via) {
+        // The kernel answers ESRCH when the process is gone.
         // One call, applied atomically by the kernel: nothing is half entered on failure.
         return sys::setns(pidfd, kinds.clone_flags())
-            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(pid, kinds, e)));
+            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(id(), kinds, e)));
     }
     // Files: open every one before entering any, so that the target cannot change under us
-    // half-way.
+    // half-way. Files kept from earlier use would still enter the namespaces of a process
+    // that has exited since: say so instead, as the pidfd path does.
+    target.ensure_alive().map_err(|e| (NamespaceSet::EMPTY, e))?;
     let mut files = Vec::with_capacity(8);
     for ns in kinds.iter() {
         files.push((ns, target.namespace_file(ns).map_err(|e| (NamespaceSet::EMPTY, e))?));
@@ -285,14 +318,10 @@ pub(crate) fn enter_thread(
     let mut entered = NamespaceSet::EMPTY;
     for (ns, file) in files {
         sys::setns(file, ns.clone_flag())
-            .map_err(|e| (entered, Error::from_setns(pid, ns.into(), e)))?;
+            .map_err(|e| (entered, Error::from_setns(id(), ns.into(), e)))?;
         entered = entered.with(ns);
     }
     Ok(())
-}
-
-fn own_pid() -> i32 {
-    std::process::id() as i32
 }
 
 /// The thread cannot return to its namespaces: running on would do the caller's work in a

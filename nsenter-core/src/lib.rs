@@ -27,6 +27,7 @@
 //! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
 #![deny(missing_docs)]
 
+mod cgroup;
 mod child;
 mod command;
 mod error;
@@ -42,4 +43,4 @@ pub use error::{Error, Result};
 pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
 pub use scoped::run_in;
-pub use target::{kernel_supports, NamespaceId, Target};
+pub use target::{kernel_supports, NamespaceId, Target, TargetId};

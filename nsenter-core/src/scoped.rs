@@ -28,7 +28,7 @@ where
 {
     std::thread::scope(|scope| {
         let inside = std::thread::Builder::new()
-            .name(format!("nsenter-{}", target.pid()))
+            .name("nsenter".to_owned())
             .spawn_scoped(scope, move || -> Result<R> {
                 enter_thread(target, kinds, Via::PidfdIfPinned).map_err(|(_, error)| error)?;
                 Ok(f())

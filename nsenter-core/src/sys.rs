@@ -73,6 +73,14 @@ pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io
     Ok(owned(fd))
 }
 
+/// `ioctl(NS_GET_NSTYPE)`: the `CLONE_NEW*` flag of a namespace file (ENOTTY otherwise).
+pub(crate) fn namespace_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
+    // SAFETY: an argument-less ioctl on a borrowed, open fd.
+    let ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) } as libc::c_long)?;
+    Ok(ret as libc::c_int)
+}
+
 /// `gettid(2)`.
 pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid cannot fail and touches no memory.
@@ -99,6 +107,36 @@ pub(crate) fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub(crate) fn chroot_to_cwd() -> io::Result<()> {
     // SAFETY: a static NUL-terminated path.
     check(unsafe { libc::chroot(c".".as_ptr()) } as libc::c_long).map(drop)
+}
+
+/// `fcntl(F_DUPFD_CLOEXEC)`: a close-on-exec duplicate numbered `min` or above.
+pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: plain fcntl on a borrowed, open fd.
+    let dup = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)?;
+    Ok(owned(dup))
+}
+
+/// Blocks every signal on the calling thread; the previous mask is restored on drop.
+pub(crate) struct SignalsBlocked(libc::sigset_t);
+
+impl SignalsBlocked {
+    pub(crate) fn all() -> SignalsBlocked {
+        // SAFETY: sigset operations on local, initialised sets.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            SignalsBlocked(old)
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `all`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 /// `pipe2(O_CLOEXEC)`: (read end, write end).

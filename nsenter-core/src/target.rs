@@ -4,6 +4,8 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -52,6 +54,24 @@ fn stat_identity(path: &str) -> io::Result<NamespaceId> {
     Ok(NamespaceId { dev: meta.dev(), ino: meta.ino() })
 }
 
+/// What a [`Target`] is, as errors and messages name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetId {
+    /// A process: `pid 1234`.
+    Pid(i32),
+    /// A namespace file, such as an `ip netns` name's `/run/netns/NAME`.
+    File(PathBuf),
+}
+
+impl fmt::Display for TargetId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetId::Pid(pid) => write!(f, "pid {pid}"),
+            TargetId::File(path) => write!(f, "namespace file {}", path.display()),
+        }
+    }
+}
+
 /// How a [`Target`] is kept from being confused with a later process that reuses its pid.
 enum Pin {
     /// A pidfd (Linux >= 5.8): refers to this very process until it is reaped.
@@ -59,6 +79,8 @@ enum Pin {
     /// No pidfd: the start time (clock ticks after boot) read when the target was opened,
     /// compared again after every namespace file is opened.
     StartTime(u64),
+    /// Not a process but one namespace file, held open (it keeps the namespace alive).
+    File(PathBuf, Namespace),
 }
 
 /// A process whose namespaces can be entered, pinned so that a recycled pid is never entered.
@@ -67,6 +89,9 @@ enum Pin {
 /// use and kept, and after each open the pidfd is checked to still refer to a live
 /// process, so every file held belongs to the process that was pinned. Entering uses
 /// one `setns(pidfd, flags)` call, which the kernel applies atomically.
+///
+/// A target can also be a single namespace file ([`Target::from_namespace_file`]), such as
+/// the network namespace of `ip netns add NAME` (`/run/netns/NAME`).
 ///
 /// `Target` is `Send + Sync`: open it once, enter it from any thread, as often as needed.
 pub struct Target {
@@ -80,8 +105,9 @@ impl fmt::Debug for Target {
         let pin = match self.pin {
             Pin::Pidfd(_) => "pidfd",
             Pin::StartTime(_) => "start-time",
+            Pin::File(..) => "file",
         };
-        f.debug_struct("Target").field("pid", &self.pid).field("pin", &pin).finish()
+        f.debug_struct("Target").field("id", &self.id()).field("pin", &pin).finish()
     }
 }
 
@@ -111,45 +137,116 @@ impl Target {
         Ok(Target::with_pin(pid, Pin::StartTime(start)))
     }
 
+    /// Opens a namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`, a bind mount of one)
+    /// as a target that holds just that namespace; its kind is asked of the kernel
+    /// (`NS_GET_NSTYPE`). The path is the caller's to name: it is opened as given.
+    pub fn from_namespace_file(path: impl AsRef<Path>) -> Result<Target> {
+        let path = path.as_ref().to_path_buf();
+        let not_ns = |source| Error::NotANamespaceFile { path: path.clone(), source };
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::NulByte { what: "namespace file path" })?;
+        let fd = sys::open(&c_path, libc::O_RDONLY).map_err(not_ns)?;
+        let flag = sys::namespace_type(fd.as_fd()).map_err(not_ns)?;
+        let kind = Namespace::ALL.into_iter().find(|ns| ns.clone_flag() == flag).ok_or_else(|| {
+            not_ns(io::Error::new(io::ErrorKind::InvalidData, "unknown namespace type"))
+        })?;
+        let target = Target::with_pin(0, Pin::File(path, kind));
+        let _ = target.files[kind as usize].set(fd);
+        Ok(target)
+    }
+
     fn with_pin(pid: i32, pin: Pin) -> Target {
         Target { pid, pin, files: Default::default() }
     }
 
-    /// The pid (in the caller's pid namespace).
-    pub fn pid(&self) -> i32 {
-        self.pid
+    /// The pid (in the caller's pid namespace); `None` for a namespace-file target.
+    pub fn pid(&self) -> Option<i32> {
+        match self.pin {
+            Pin::File(..) => None,
+            _ => Some(self.pid),
+        }
+    }
+
+    /// What the target is, as messages name it.
+    pub fn id(&self) -> TargetId {
+        match &self.pin {
+            Pin::File(path, _) => TargetId::File(path.clone()),
+            _ => TargetId::Pid(self.pid),
+        }
+    }
+
+    /// The namespace kinds the target has: all the kernel supports for a process, one for a
+    /// namespace file.
+    pub fn kinds(&self) -> NamespaceSet {
+        match &self.pin {
+            Pin::File(_, kind) => NamespaceSet::of(*kind),
+            _ => Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)).collect(),
+        }
     }
 
     /// The pidfd, when the target was pinned with one.
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.pin {
             Pin::Pidfd(fd) => Some(fd.as_fd()),
-            Pin::StartTime(_) => None,
+            _ => None,
         }
     }
 
-    /// Whether the pinned process still exists (it may be a zombie).
+    /// Whether the pinned process still exists (it may be a zombie). A namespace file
+    /// is always alive: the open file keeps its namespace.
     pub fn is_alive(&self) -> bool {
         match &self.pin {
             Pin::Pidfd(fd) => sys::pidfd_is_alive(fd.as_fd()),
             Pin::StartTime(start) => start_time(self.pid).is_ok_and(|now| now == *start),
+            Pin::File(..) => true,
         }
     }
 
-    /// The process's start time in clock ticks after boot (`/proc/PID/stat` field 22),
-    /// checked to belong to the pinned process.
-    pub fn start_time(&self) -> Result<u64> {
-        let start = start_time(self.pid).map_err(|_| Error::TargetExited { pid: self.pid })?;
-        self.ensure_alive()?;
-        Ok(start)
-    }
-
-    fn ensure_alive(&self) -> Result<()> {
+    pub(crate) fn ensure_alive(&self) -> Result<()> {
         if self.is_alive() {
             Ok(())
         } else {
-            Err(Error::TargetExited { pid: self.pid })
+            Err(Error::TargetExited { target: self.id() })
         }
+    }
+
+    /// The pid of a process target, checked to be alive; `wanted` names what needs a
+    /// process, for the error of a namespace-file target.
+    pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<i32> {
+        match &self.pin {
+            Pin::File(_, has) => Err(Error::NotInTarget { target: self.id(), has: *has, wanted }),
+            _ => {
+                self.ensure_alive()?;
+                Ok(self.pid)
+            }
+        }
+    }
+
+    /// `/proc/PID/NAME` of a live process target (see [`live_pid`](Target::live_pid)).
+    pub(crate) fn proc_path(&self, name: &str, wanted: NamespaceSet) -> Result<PathBuf> {
+        Ok(PathBuf::from(format!("/proc/{}/{name}", self.live_pid(wanted)?)))
+    }
+
+    /// The process's environment (`/proc/PID/environ`), read from the pinned process: what
+    /// `nsdebug enter --env` gives the program. Entries without `=` are skipped.
+    pub fn environment(&self) -> Result<Vec<(std::ffi::OsString, std::ffi::OsString)>> {
+        use std::os::unix::ffi::OsStringExt;
+        let path = self.proc_path("environ", NamespaceSet::EMPTY)?;
+        let raw = std::fs::read(&path).map_err(|source| match source.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ESRCH) => Error::TargetExited { target: self.id() },
+            _ => Error::OpenPath { path, source },
+        })?;
+        self.ensure_alive()?;
+        Ok(raw
+            .split(|b| *b == 0)
+            .filter_map(|entry| {
+                let eq = entry.iter().position(|b| *b == b'=')?;
+                Some((
+                    std::ffi::OsString::from_vec(entry[..eq].to_vec()),
+                    std::ffi::OsString::from_vec(entry[eq + 1..].to_vec()),
+                ))
+            })
+            .collect())
     }
 
     /// The target's namespace file of kind `ns` (`/proc/PID/ns/NAME`), opened on first use
@@ -164,20 +261,23 @@ impl Target {
         let _ = slot.set(fd);
         match slot.get() {
             Some(fd) => Ok(fd.as_fd()),
-            None => Err(Error::TargetExited { pid: self.pid }),
+            None => Err(Error::TargetExited { target: self.id() }),
         }
     }
 
     fn open_namespace_file(&self, ns: Namespace) -> Result<OwnedFd> {
+        if let Pin::File(_, has) = &self.pin {
+            return Err(Error::NotInTarget { target: self.id(), has: *has, wanted: ns.into() });
+        }
         let path = proc_ns_path(self.pid, ns.proc_name());
         let fd = sys::open(&path, libc::O_RDONLY).map_err(|source| match source.raw_os_error() {
             Some(libc::ENOENT) if !kernel_supports(ns) => Error::Unsupported { namespace: ns },
             // A zombie has no namespaces left; a reaped process has no /proc entry.
-            Some(libc::ENOENT) | Some(libc::ESRCH) => Error::TargetExited { pid: self.pid },
+            Some(libc::ENOENT) | Some(libc::ESRCH) => Error::TargetExited { target: self.id() },
             Some(libc::EACCES) | Some(libc::EPERM) => {
-                Error::PermissionDenied { pid: self.pid, namespaces: ns.into() }
+                Error::PermissionDenied { target: self.id(), namespaces: ns.into() }
             }
-            _ => Error::OpenNamespace { pid: self.pid, namespace: ns, source },
+            _ => Error::OpenNamespace { target: self.id(), namespace: ns, source },
         })?;
         // The file was opened by pid: it belongs to the pinned process only if that process
         // still exists now (a pid is reused only after its process is reaped).
@@ -189,14 +289,14 @@ impl Target {
     pub fn namespace_id(&self, ns: Namespace) -> Result<NamespaceId> {
         let file = self.namespace_file(ns)?;
         NamespaceId::of_file(file)
-            .map_err(|source| Error::OpenNamespace { pid: self.pid, namespace: ns, source })
+            .map_err(|source| Error::OpenNamespace { target: self.id(), namespace: ns, source })
     }
 
-    /// The namespaces (among those the kernel supports) in which this target and `other`
-    /// are the same, e.g. `Net` for a container run with `--net=host` compared to PID 1.
+    /// The namespaces (among those both have) in which this target and `other` are the
+    /// same, e.g. `Net` for a container run with `--net=host` compared to PID 1.
     pub fn shared_with(&self, other: &Target) -> Result<NamespaceSet> {
         let mut shared = NamespaceSet::EMPTY;
-        for ns in Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)) {
+        for ns in self.kinds().intersection(other.kinds()).iter() {
             if self.namespace_id(ns)? == other.namespace_id(ns)? {
                 shared = shared.with(ns);
             }
@@ -204,11 +304,11 @@ impl Target {
         Ok(shared)
     }
 
-    /// The namespaces (among those the kernel supports) in which this target differs from
-    /// the calling thread: what `nsenter --all` enters.
+    /// The namespaces (among those it has) in which this target differs from the calling
+    /// thread: what `nsenter --all` enters.
     pub fn differing_from_current_thread(&self) -> Result<NamespaceSet> {
         let mut differ = NamespaceSet::EMPTY;
-        for ns in Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)) {
+        for ns in self.kinds().iter() {
             if self.namespace_id(ns)? != NamespaceId::of_current_thread(ns)? {
                 differ = differ.with(ns);
             }
@@ -250,7 +350,7 @@ mod tests {
         let again = Target::open_without_pidfd(std::process::id() as i32).expect("open self");
         let supported: NamespaceSet = Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)).collect();
         assert_eq!(me.shared_with(&again).expect("compare"), supported);
-        assert!(me.start_time().expect("start time") > 0);
+        assert!(me.differing_from_current_thread().expect("compare").is_empty());
     }
 
     #[test]
@@ -270,5 +370,17 @@ mod tests {
         child.wait().expect("reap");
         assert!(!target.is_alive());
         assert!(matches!(target.namespace_id(Namespace::Net), Err(Error::TargetExited { .. })));
+    }
+
+    #[test]
+    fn a_namespace_file_is_a_target_of_its_own_kind_only() {
+        let target = Target::from_namespace_file("/proc/self/ns/uts").expect("open ns file");
+        assert_eq!(target.kinds(), NamespaceSet::of(Namespace::Uts));
+        assert_eq!(target.pid(), None);
+        let error = target.namespace_file(Namespace::Net).unwrap_err();
+        assert_eq!(error.to_string(), "namespace file /proc/self/ns/uts is a uts namespace: it has no net namespace");
+        let not_ns = Target::from_namespace_file("/etc/hostname").unwrap_err();
+        assert!(matches!(not_ns, Error::NotANamespaceFile { .. }), "{not_ns:?}");
+        assert!(Target::from_namespace_file("/no/such/file").is_err());
     }
 }

@@ -144,7 +144,7 @@ fn user_and_time_namespaces_are_joined_by_the_forked_child() {
     let target = Target::open(pid).unwrap();
     let kinds = Namespace::User | Namespace::Time;
     let output = Command::new("sh")
-        .args(["-c", "readlink /proc/self/ns/user /proc/self/ns/time; id -u; cut -d. -f1 /proc/uptime"])
+        .args(["-c", "readlink /proc/self/ns/user /proc/self/ns/time; id -u; cut -d. -f1 /proc/uptime; grep Groups: /proc/self/status"])
         .output_in(&target, kinds)
         .unwrap();
     let text = stdout(&output);
@@ -152,6 +152,7 @@ fn user_and_time_namespaces_are_joined_by_the_forked_child() {
     assert_eq!(lines[0], format!("user:[{}]", ns_inode(&format!("/proc/{pid}/ns/user"))), "{output:?}");
     assert_eq!(lines[1], format!("time:[{}]", ns_inode(&format!("/proc/{pid}/ns/time"))));
     assert_eq!(lines[2], "0", "uid 0 inside the user namespace by default");
+    assert_eq!(lines[4].trim(), "Groups:", "no supplementary group of the host leaks in");
     let host_uptime: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
     let inside_uptime: u64 = lines[3].parse().unwrap();
     assert!(inside_uptime >= host_uptime + 990, "boottime offset applies: {inside_uptime} vs {host_uptime}");

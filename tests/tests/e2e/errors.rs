@@ -1,7 +1,7 @@
 //! Bad targets and missing privileges give typed errors, never a panic.
 
 use nsdebug_tests::{bin_dir, require_root_and_docker, Container};
-use nsenter_core::{run_in, Command, Error, Namespace, NamespaceSet, NsGuard, Target};
+use nsenter_core::{run_in, Command, Error, Namespace, NamespaceSet, NsGuard, Target, TargetId};
 
 #[test]
 fn a_target_that_exits_gives_target_exited_everywhere() {
@@ -12,7 +12,7 @@ fn a_target_that_exits_gives_target_exited_everywhere() {
     container.remove();
     assert!(!target.is_alive());
     let guard = NsGuard::enter(&target, Namespace::Net.into()).err();
-    assert!(matches!(guard, Some(Error::TargetExited { pid }) if pid == container.pid), "{guard:?}");
+    assert!(matches!(guard, Some(Error::TargetExited { target: TargetId::Pid(pid) }) if pid == container.pid), "{guard:?}");
     let guard = NsGuard::enter(&fallback, Namespace::Net.into()).err();
     assert!(matches!(guard, Some(Error::TargetExited { .. })), "{guard:?}");
     let closure = run_in(&target, Namespace::Uts.into(), || ()).err();
@@ -52,4 +52,37 @@ fn a_non_root_caller_gets_permission_denied_naming_the_pid() {
         );
         assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
     }
+}
+
+#[test]
+fn guards_dropped_out_of_order_abort_rather_than_run_on_in_the_wrong_namespace() {
+    require_root_and_docker!();
+    let container = Container::start(&[]);
+    let output = std::process::Command::new(bin_dir().join("nsprobe"))
+        .args(["out-of-order", &container.pid.to_string()])
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("dropped out of order"), "{output:?}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_caller_with_its_standard_streams_closed_still_gets_errors_and_clean_streams() {
+    require_root_and_docker!();
+    let container = Container::start(&[]);
+    let file = std::env::temp_dir().join(format!("nsdbg-stdio-{}", std::process::id()));
+    std::fs::write(&file, "").unwrap();
+    let status = std::process::Command::new(bin_dir().join("nsprobe"))
+        .args(["closed-stdio", &container.pid.to_string(), file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(status.success(), "{text}");
+    // The program had no stdin (closed in the caller) and got stdout and stderr, nothing else.
+    assert_eq!(text.lines().collect::<Vec<_>>()[..4], ["out", "err", "1", "2"], "{text}");
+    assert!(text.contains("status: Ok(Some(0))"), "{text}");
+    assert!(text.contains("missing: cannot run /nonexistent: execve failed"), "{text}");
 }
