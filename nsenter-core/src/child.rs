@@ -7,7 +7,6 @@
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The steps that can fail, as reported through the error pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,48 +298,11 @@ fn unblock_all_signals() {
     }
 }
 
-/// The program's pid, for the relaying signal handler.
-static PROGRAM_PID: AtomicI32 = AtomicI32::new(0);
-
-/// Signals a user sends to the process they started, passed on to the program.
-const RELAYED: [libc::c_int; 8] = [
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-];
-
-extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // A signal from the terminal (Ctrl-C, Ctrl-\) went to the whole foreground process
-    // group, the program included: passing it on would deliver it twice.
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-    if !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL {
-        return;
-    }
-    let pid = PROGRAM_PID.load(Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
 /// The middle process: relays signals to the program, waits for it, and ends the same way.
 fn relay_until_exit(pid: libc::pid_t) -> ! {
-    PROGRAM_PID.store(pid, Ordering::Relaxed);
-    // SAFETY: async-signal-safe calls only; the handler is an `extern "C"` fn that only
-    // loads an atomic and calls kill(2).
+    crate::relay::install(pid);
+    // SAFETY: async-signal-safe calls only.
     unsafe {
-        for signal in RELAYED {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = relay as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
         // The handlers are in place: now signals may arrive.
         unblock_all_signals();
         let mut status = 0;

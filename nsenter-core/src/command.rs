@@ -524,6 +524,23 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
     bytes
 }
 
+/// Signals passed on to a started program; see [`Child::forward_signals`].
+pub struct SignalForwarding {
+    previous: crate::relay::Previous,
+}
+
+impl Drop for SignalForwarding {
+    fn drop(&mut self) {
+        crate::relay::uninstall(&self.previous);
+    }
+}
+
+impl std::fmt::Debug for SignalForwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalForwarding")
+    }
+}
+
 /// A program started by [`Command::spawn_in`].
 #[derive(Debug)]
 pub struct Child {
@@ -550,6 +567,15 @@ impl Child {
             return Err(Error::Child { action: "signal", pid: self.pid, source });
         }
         Ok(())
+    }
+
+    /// Until the returned value is dropped, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
+    /// SIGUSR2, SIGWINCH and SIGCONT sent to this process are passed on to the program
+    /// instead of acting on this process; those the terminal sends (Ctrl-C) are not, since
+    /// the program, in the same foreground process group, gets them anyway. The handlers
+    /// are process-wide: use this in a tool that runs one program at a time, as `nsenter` does.
+    pub fn forward_signals(&self) -> SignalForwarding {
+        SignalForwarding { previous: crate::relay::install(self.pid) }
     }
 
     /// Waits for the program to end: `code()` is its exit code, `signal()` the signal that

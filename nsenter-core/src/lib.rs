@@ -34,11 +34,12 @@ mod error;
 mod guard;
 mod kind;
 pub mod net;
+mod relay;
 mod scoped;
 mod sys;
 mod target;
 
-pub use command::{Child, Command, RootDir, Stdio, WorkDir};
+pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WorkDir};
 pub use error::{Error, Result};
 pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
