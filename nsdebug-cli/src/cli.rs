@@ -2,23 +2,75 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-/// Debug containers from the host by entering their namespaces.
+use crate::cmd;
+use crate::resolve::ResolveOptions;
+
+/// Debug containers from the host by entering their namespaces: the host's tools, the
+/// container's view, nothing installed in the image.
 #[derive(Parser, Debug)]
-#[command(name = "nsdebug", version, about)]
-struct Cli {}
+#[command(name = "nsdebug", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a command (default: $SHELL, else /bin/sh) inside a container's namespaces.
+    Enter(cmd::enter::EnterArgs),
+    /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
+    #[command(visible_alias = "ls")]
+    Ps(cmd::ps::PsArgs),
+}
+
+/// How nsdebug ends: its own failures are 125 (like `docker run`), a command's exit status
+/// is passed through.
+pub const EXIT_NSDEBUG_FAILED: u8 = 125;
 
 /// Parses the command line and runs it; errors print their whole chain on one line.
 pub fn run() -> ExitCode {
-    let _cli = Cli::parse();
-    let result: anyhow::Result<()> =
-        Err(anyhow::anyhow!("no subcommands yet: see `nsdebug --help` and the issue tracker"));
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Enter(args) => cmd::enter::run(args),
+        Command::Ps(args) => cmd::ps::run(args),
+    };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("nsdebug: {error:#}");
-            ExitCode::FAILURE
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("nsdebug: {:#}", failure.error);
+            ExitCode::from(failure.exit_code)
         }
     }
+}
+
+/// An error with the exit status it should produce.
+pub struct Failure {
+    /// What went wrong, with its chain of causes.
+    pub error: anyhow::Error,
+    /// The process exit status.
+    pub exit_code: u8,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { error: error.into(), exit_code: EXIT_NSDEBUG_FAILED }
+    }
+}
+
+/// Runs `future` on a current-thread tokio runtime: only the runtime APIs are async; the
+/// runtime is gone before any namespace is entered.
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// Options shared by subcommands that take a TARGET.
+pub fn resolve_options(
+    runtime: Option<crate::resolve::RuntimeKind>,
+    namespace: Option<String>,
+    container: Option<String>,
+) -> ResolveOptions {
+    ResolveOptions { runtime, k8s_namespace: namespace, k8s_container: container }
 }

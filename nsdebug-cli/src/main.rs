@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 mod cli;
+mod cmd;
+mod resolve;
 
 fn main() -> ExitCode {
     cli::run()

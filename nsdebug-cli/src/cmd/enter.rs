@@ -1,0 +1,183 @@
+//! `nsdebug enter TARGET [namespaces] [options] [-- COMMAND ARGS...]`
+
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use nsenter_core::{Command, Error, Namespace, NamespaceSet, RootDir, Target, WorkDir};
+
+use crate::cli::{block_on, resolve_options, Failure};
+use crate::resolve::{resolve, RuntimeKind};
+
+/// Arguments of `nsdebug enter`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "TARGET is tried as: a PID; a namespace file path; pod/NAME (Kubernetes, \
+    through containerd); a Docker container name, ID or unique ID prefix; the same in Podman; a \
+    containerd container ID (namespaces moby, k8s.io, default); an `ip netns` name.\n\
+    Without namespace flags, every namespace of the target that differs from ours is entered \
+    (like --all).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
+    failed, 126 if the command could not be run, 127 if it was not found.")]
+pub struct EnterArgs {
+    /// The container, pod, pid, netns name or namespace file to enter.
+    target: String,
+    /// Enter the network namespace.
+    #[arg(long)]
+    net: bool,
+    /// Enter the UTS namespace (hostname).
+    #[arg(long)]
+    uts: bool,
+    /// Enter the IPC namespace.
+    #[arg(long)]
+    ipc: bool,
+    /// Enter the PID namespace (the command sees the container's processes).
+    #[arg(long)]
+    pid: bool,
+    /// Enter the mount namespace (the container's filesystem).
+    #[arg(long, visible_alias = "mnt")]
+    mount: bool,
+    /// Enter the user namespace.
+    #[arg(long)]
+    user: bool,
+    /// Enter the cgroup namespace.
+    #[arg(long)]
+    cgroup: bool,
+    /// Enter the time namespace.
+    #[arg(long)]
+    time: bool,
+    /// Enter every namespace of the target that differs from ours.
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Root directory: the target's, or DIR (opened on the host, like nsenter --root=DIR).
+    #[arg(short = 'r', long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    root: Option<String>,
+    /// Working directory: the target's, or DIR as seen inside.
+    #[arg(short = 'w', long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    wd: Option<String>,
+    /// Run the command with this uid.
+    #[arg(short = 'S', long, value_name = "UID")]
+    setuid: Option<u32>,
+    /// Run the command with this gid.
+    #[arg(short = 'G', long, value_name = "GID")]
+    setgid: Option<u32>,
+    /// Give the command the target's environment instead of ours.
+    #[arg(short = 'e', long)]
+    env: bool,
+    /// Keep our uid/gid in the target's user namespace (default: become its root).
+    #[arg(long)]
+    preserve_credentials: bool,
+    /// Join the target's cgroups, so the command is accounted and limited like the container.
+    #[arg(short = 'c', long)]
+    join_cgroup: bool,
+    /// Look TARGET up with this runtime only.
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+    /// Kubernetes namespace of a pod/NAME target.
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    k8s_namespace: Option<String>,
+    /// Container of a multi-container pod/NAME target.
+    #[arg(long)]
+    container: Option<String>,
+    /// The command and its arguments (default: $SHELL, else /bin/sh).
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+impl EnterArgs {
+    fn requested(&self) -> NamespaceSet {
+        [
+            (self.user, Namespace::User),
+            (self.cgroup, Namespace::Cgroup),
+            (self.ipc, Namespace::Ipc),
+            (self.uts, Namespace::Uts),
+            (self.net, Namespace::Net),
+            (self.pid, Namespace::Pid),
+            (self.mount, Namespace::Mnt),
+            (self.time, Namespace::Time),
+        ]
+        .into_iter()
+        .filter_map(|(on, ns)| on.then_some(ns))
+        .collect()
+    }
+}
+
+/// Runs `nsdebug enter`.
+pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
+    let options = resolve_options(args.runtime, args.k8s_namespace.clone(), args.container.clone());
+    let resolved = block_on(resolve(&args.target, &options))??;
+    let target = &resolved.target;
+    let what = &resolved.description;
+    let requested = args.requested();
+    let kinds = if args.all || requested.is_empty() {
+        target.differing_from_current_thread().with_context(|| what.clone())?
+    } else {
+        requested
+    };
+
+    let explicit = args.command.first().cloned();
+    let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
+    let program = explicit.clone().unwrap_or(shell);
+    let mut command = build(&args, target, &program)?;
+    let spawned = match command.spawn_in(target, kinds) {
+        // The host's $SHELL may not exist in the container: fall back to /bin/sh, as asked for.
+        Err(Error::Spawn { step, .. }) if explicit.is_none() && step.starts_with("execve") && program != "/bin/sh" => {
+            build(&args, target, &OsString::from("/bin/sh"))?.spawn_in(target, kinds)
+        }
+        other => other,
+    };
+    let mut child = spawned.map_err(|error| {
+        let exit_code = match &error {
+            Error::Spawn { step, source, .. } if step.starts_with("execve") => {
+                if source.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+            }
+            _ => crate::cli::EXIT_NSDEBUG_FAILED,
+        };
+        Failure { error: anyhow::Error::new(error).context(what.clone()), exit_code }
+    })?;
+    let forwarding = child.forward_signals();
+    let status = child.wait().with_context(|| what.clone())?;
+    drop(forwarding);
+    Ok(ExitCode::from(match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
+        (None, None) => crate::cli::EXIT_NSDEBUG_FAILED,
+    }))
+}
+
+/// The command with every option applied.
+fn build(args: &EnterArgs, target: &Target, program: &OsString) -> anyhow::Result<Command> {
+    let mut command = Command::new(program);
+    command.args(args.command.iter().skip(1));
+    if args.env {
+        command.env_clear();
+        for (key, value) in target.environment().context("reading the target's environment")? {
+            command.env(key, value);
+        }
+    }
+    match args.root.as_deref() {
+        Some("") => {
+            command.root(RootDir::Target);
+        }
+        Some(dir) => {
+            command.root(RootDir::Path(dir.into()));
+        }
+        None => {}
+    }
+    match args.wd.as_deref() {
+        Some("") => {
+            command.current_dir(WorkDir::Target);
+        }
+        Some(dir) => {
+            command.current_dir(WorkDir::Path(dir.into()));
+        }
+        None => {}
+    }
+    if let Some(uid) = args.setuid {
+        command.uid(uid);
+    }
+    if let Some(gid) = args.setgid {
+        command.gid(gid);
+    }
+    command.preserve_credentials(args.preserve_credentials).join_cgroup(args.join_cgroup);
+    Ok(command)
+}

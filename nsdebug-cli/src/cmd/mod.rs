@@ -1,0 +1,4 @@
+//! One module per subcommand, thin over the libraries.
+
+pub mod enter;
+pub mod ps;

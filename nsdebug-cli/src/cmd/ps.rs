@@ -1,0 +1,71 @@
+//! `nsdebug ps`: the containers nsdebug can see.
+
+use std::process::ExitCode;
+
+use nsenter_core::{NamespaceSet, Target};
+use serde::Serialize;
+
+use crate::cli::{block_on, Failure};
+use crate::resolve::{list_all, short_id, ContainerInfo};
+
+/// Arguments of `nsdebug ps`.
+#[derive(clap::Args, Debug)]
+pub struct PsArgs {
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    container: ContainerInfo,
+    /// Namespaces identical to the host's (PID 1's): `net` means `--net=host`.
+    shared_with_host: Vec<String>,
+}
+
+/// Runs `nsdebug ps`.
+pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
+    let (containers, unreachable) = block_on(list_all())?;
+    for why in &unreachable {
+        eprintln!("nsdebug: skipped {why}");
+    }
+    let host = host_reference()?;
+    let rows: Vec<Row> = containers
+        .into_iter()
+        .map(|container| {
+            let shared = container
+                .pid
+                .and_then(|pid| Target::open(pid).ok())
+                .and_then(|target| target.shared_with(&host).ok())
+                .unwrap_or(NamespaceSet::EMPTY);
+            Row { container, shared_with_host: shared.iter().map(|ns| ns.to_string()).collect() }
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<11} {:<12} {:<24} {:>8} {:<9} SHARED WITH HOST", "RUNTIME", "ID", "NAME", "PID", "STATUS");
+    for row in &rows {
+        let c = &row.container;
+        let name = match &c.namespace {
+            Some(ns) if c.name == c.id => format!("{ns}/{}", short_id(&c.id)),
+            _ => c.name.clone(),
+        };
+        let shared = if row.shared_with_host.is_empty() { "-".to_owned() } else { row.shared_with_host.join(",") };
+        let pid = c.pid.map_or("-".to_owned(), |p| p.to_string());
+        println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, short_id(&c.id), name, pid, c.status, shared);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
+/// hide it), our own, since nsdebug runs on the host.
+fn host_reference() -> anyhow::Result<Target> {
+    let init = Target::open(1)?;
+    if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
+        return Ok(init);
+    }
+    Ok(Target::open(std::process::id() as i32)?)
+}

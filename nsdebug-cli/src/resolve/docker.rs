@@ -1,0 +1,128 @@
+//! Docker and Podman through the Docker Engine API (bollard).
+
+use anyhow::bail;
+use bollard::errors::Error as ApiError;
+use bollard::query_parameters::ListContainersOptions;
+use bollard::{ClientVersion, Docker};
+
+use super::{ContainerInfo, Lookup, API_TIMEOUT};
+
+/// API 1.41 (Docker 20.10): old enough for every engine in use, Podman's compat API
+/// included, and it has everything nsdebug asks. A fixed version spares a negotiation round trip.
+const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+
+/// One Docker-compatible engine: Docker's own socket, or Podman's.
+pub struct Engine {
+    runtime: &'static str,
+    /// `unix:///path` or `tcp://host:port`; `None` when no socket was found.
+    address: Option<String>,
+    /// Where it was looked for, when not found.
+    looked: String,
+}
+
+impl Engine {
+    /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock`.
+    pub fn docker() -> Engine {
+        let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        Engine { runtime: "docker", looked: address.clone(), address: Some(address) }
+    }
+
+    /// Podman: `CONTAINER_HOST`, else its rootful socket, else the user's.
+    pub fn podman() -> Engine {
+        if let Ok(address) = std::env::var("CONTAINER_HOST") {
+            return Engine { runtime: "podman", looked: address.clone(), address: Some(address) };
+        }
+        let mut candidates = vec!["/run/podman/podman.sock".to_owned()];
+        if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
+            candidates.push(format!("{dir}/podman/podman.sock"));
+        }
+        let found = candidates.iter().find(|path| std::path::Path::new(path).exists());
+        Engine {
+            runtime: "podman",
+            address: found.map(|path| format!("unix://{path}")),
+            looked: candidates.join(" or "),
+        }
+    }
+
+    /// Whether there is anything to ask: a TCP address, or a unix socket that exists.
+    pub fn is_present(&self) -> bool {
+        match &self.address {
+            None => false,
+            Some(address) => match address.strip_prefix("unix://") {
+                Some(path) => std::path::Path::new(path).exists(),
+                None => true,
+            },
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{} ({})", self.runtime, self.address.as_deref().unwrap_or(&self.looked))
+    }
+
+    fn connect(&self) -> Result<Docker, String> {
+        let Some(address) = &self.address else {
+            return Err(format!("{}: no socket at {}", self.runtime, self.looked));
+        };
+        let timeout = API_TIMEOUT.as_secs();
+        let client = if address.starts_with("unix://") || address.starts_with('/') {
+            Docker::connect_with_unix(address, timeout, &API_VERSION)
+        } else {
+            Docker::connect_with_http(address, timeout, &API_VERSION)
+        };
+        client.map_err(|e| format!("{}: {}", self.label(), one_line(&e)))
+    }
+
+    /// Looks a name, ID or unique ID prefix up (the engine itself resolves all three).
+    pub async fn lookup(&self, name: &str) -> anyhow::Result<Lookup> {
+        let client = match self.connect() {
+            Ok(client) => client,
+            Err(why) => return Ok(Lookup::Unreachable(why)),
+        };
+        let answer = tokio::time::timeout(API_TIMEOUT, client.inspect_container(name, None)).await;
+        let response = match answer {
+            Err(_) => return Ok(Lookup::Unreachable(format!("{}: no answer within {API_TIMEOUT:?}", self.label()))),
+            Ok(Ok(response)) => response,
+            Ok(Err(ApiError::DockerResponseServerError { status_code: 404, .. })) => {
+                return Ok(Lookup::NotFound(format!("{}: no such container", self.label())));
+            }
+            // The engine's own word, e.g. an ambiguous ID prefix: final.
+            Ok(Err(ApiError::DockerResponseServerError { message, .. })) => {
+                bail!("{} {name}: {}", self.runtime, message.trim())
+            }
+            Ok(Err(e)) => return Ok(Lookup::Unreachable(format!("{}: {}", self.label(), one_line(&e)))),
+        };
+        let state = response.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        Ok(Lookup::Found(ContainerInfo {
+            runtime: self.runtime,
+            id: response.id.unwrap_or_default(),
+            name: response.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            namespace: None,
+            pid: state.pid.filter(|_| running).and_then(|pid| i32::try_from(pid).ok()),
+            status: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
+        }))
+    }
+
+    /// The running containers.
+    pub async fn list(&self) -> Result<Vec<ContainerInfo>, String> {
+        let client = self.connect()?;
+        let options = ListContainersOptions { all: false, ..Default::default() };
+        let listed = tokio::time::timeout(API_TIMEOUT, client.list_containers(Some(options)))
+            .await
+            .map_err(|_| format!("{}: no answer within {API_TIMEOUT:?}", self.label()))?
+            .map_err(|e| format!("{}: {}", self.label(), one_line(&e)))?;
+        let mut containers = Vec::new();
+        for summary in listed {
+            let Some(id) = summary.id else { continue };
+            // Inspect for the pid; a container that vanished meanwhile is simply not listed.
+            if let Ok(Lookup::Found(info)) = self.lookup(&id).await {
+                containers.push(info);
+            }
+        }
+        Ok(containers)
+    }
+}
+
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error.to_string().replace('\n', " ")
+}

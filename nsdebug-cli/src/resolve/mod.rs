@@ -1,0 +1,209 @@
+//! TARGET -> a pinned process (or namespace file), through each runtime's API.
+//!
+//! Order, stopping at the first that knows the target:
+//! 1. a PID (all digits);
+//! 2. a namespace file path (contains `/`, e.g. `/run/netns/blue`, `/proc/42/ns/net`);
+//! 3. `pod/NAME`: a Kubernetes pod's container through containerd's CRI labels
+//!    (`io.kubernetes.pod.name`, `.pod.namespace` from `-n`, `.container.name` from `--container`);
+//! 4. Docker: a container name, ID or unique ID prefix (Engine API; honours `DOCKER_HOST`);
+//! 5. Podman: the same through its Docker-compatible socket (honours `CONTAINER_HOST`);
+//! 6. containerd: a container ID or unique prefix in namespaces `moby`, `k8s.io`, `default`
+//!    (honours `CONTAINERD_ADDRESS`);
+//! 7. an `ip netns` name (`/run/netns/NAME`).
+//!
+//! A runtime that is not reachable is noted and skipped; when nothing matches, the error lists
+//! every place tried and what each said.
+
+pub mod containerd;
+pub mod docker;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use nsenter_core::Target;
+use serde::Serialize;
+
+/// How long one runtime API call may take before the runtime counts as unreachable.
+pub const API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A runtime (or kind of target) that `--runtime` can force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// A process id.
+    Pid,
+    /// A namespace file.
+    Path,
+    /// The Docker Engine API.
+    Docker,
+    /// Podman's Docker-compatible API.
+    Podman,
+    /// containerd's API (Kubernetes pods included).
+    Containerd,
+    /// An `ip netns` name.
+    Netns,
+}
+
+/// What the user said besides TARGET.
+#[derive(Clone, Debug, Default)]
+pub struct ResolveOptions {
+    /// `--runtime`: try only this one.
+    pub runtime: Option<RuntimeKind>,
+    /// `-n`: the Kubernetes namespace of a `pod/NAME` (default `default`).
+    pub k8s_namespace: Option<String>,
+    /// `--container`: the container of a multi-container pod.
+    pub k8s_container: Option<String>,
+}
+
+/// A container as a runtime reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContainerInfo {
+    /// `docker`, `podman` or `containerd`.
+    pub runtime: &'static str,
+    /// Full container ID.
+    pub id: String,
+    /// Name (Docker/Podman), or the Kubernetes pod/container for CRI containers.
+    pub name: String,
+    /// containerd namespace (`moby`, `k8s.io`...), when the runtime has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Host pid of the container's init process, when running.
+    pub pid: Option<i32>,
+    /// Runtime's status word (`running`, `exited`...).
+    pub status: String,
+}
+
+impl ContainerInfo {
+    /// `docker container nginx (3f2a1b0c9d8e)`.
+    pub fn describe(&self) -> String {
+        format!("{} container {} ({})", self.runtime, self.name, short_id(&self.id))
+    }
+}
+
+/// The first 12 characters of an ID, as Docker shows them.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// What one runtime said about a name.
+pub enum Lookup {
+    /// It knows the container.
+    Found(ContainerInfo),
+    /// It answered and does not know it.
+    NotFound(String),
+    /// It could not be asked (no socket, connection refused, timeout).
+    Unreachable(String),
+}
+
+/// A resolved TARGET: the pinned target and how to name it.
+pub struct Resolved {
+    /// The process or namespace file to enter.
+    pub target: Target,
+    /// What it is, for messages: `docker container nginx (3f2a1b0c9d8e), pid 4242`.
+    pub description: String,
+}
+
+/// Resolves TARGET in the stated order (or only with `options.runtime`).
+pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Resolved> {
+    let only = options.runtime;
+    let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
+    let mut tried: Vec<String> = Vec::new();
+
+    if wants(RuntimeKind::Pid) {
+        if let Ok(pid) = spec.parse::<i32>() {
+            let target = Target::open(pid)?;
+            return Ok(Resolved { target, description: format!("pid {pid}") });
+        }
+        tried.push("pid: not a number".to_owned());
+    }
+    if wants(RuntimeKind::Path) {
+        if spec.contains('/') && !spec.starts_with("pod/") {
+            let target = Target::from_namespace_file(spec)?;
+            return Ok(Resolved { target, description: format!("namespace file {spec}") });
+        }
+        tried.push("namespace file: not a path".to_owned());
+    }
+    let pod = spec.strip_prefix("pod/");
+    if let Some(pod) = pod {
+        if !wants(RuntimeKind::Containerd) {
+            bail!("pod/{pod}: pods are found through containerd, but --runtime excludes it");
+        }
+        let namespace = options.k8s_namespace.as_deref().unwrap_or("default");
+        let info = containerd::find_pod(pod, namespace, options.k8s_container.as_deref()).await?;
+        return pin(info).await;
+    }
+    let runtimes: [(RuntimeKind, &str); 3] =
+        [(RuntimeKind::Docker, "docker"), (RuntimeKind::Podman, "podman"), (RuntimeKind::Containerd, "containerd")];
+    for (kind, _) in runtimes.iter().filter(|(kind, _)| wants(*kind)) {
+        let lookup = match kind {
+            RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
+            RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
+            _ => containerd::lookup(spec).await,
+        }?;
+        match lookup {
+            Lookup::Found(info) => return pin(info).await,
+            Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
+        }
+    }
+    if wants(RuntimeKind::Netns) {
+        let path = Path::new("/run/netns").join(spec);
+        if !spec.contains('/') && !spec.starts_with('.') && path.exists() {
+            let target = Target::from_namespace_file(&path)?;
+            return Ok(Resolved { target, description: format!("ip netns {spec}") });
+        }
+        tried.push(format!("ip netns: no {}", path.display()));
+    }
+    Err(anyhow!("{spec}: no such container or namespace; tried {}", tried.join("; ")))
+}
+
+/// Pins a container's init process, making sure the pid still belongs to the container:
+/// between the runtime's answer and the pidfd, the container may have restarted and its old
+/// pid gone to another process.
+async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+    let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
+        bail!("{} is not running (status: {})", info.describe(), info.status);
+    };
+    let target = Target::open(pid).with_context(|| info.describe())?;
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
+    if !cgroup.contains(&info.id) {
+        let again = match info.runtime {
+            "docker" => docker::Engine::docker().lookup(&info.id).await?,
+            "podman" => docker::Engine::podman().lookup(&info.id).await?,
+            _ => containerd::lookup(&info.id).await?,
+        };
+        let still = matches!(&again, Lookup::Found(now) if now.pid == Some(pid));
+        if !still || !target.is_alive() {
+            bail!("{} restarted while nsdebug was looking it up; try again", info.describe());
+        }
+    }
+    Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target })
+}
+
+/// Every container of every reachable runtime, and the runtimes that are installed (their
+/// socket exists) but could not be asked.
+pub async fn list_all() -> (Vec<ContainerInfo>, Vec<String>) {
+    let mut containers = Vec::new();
+    let mut unreachable = Vec::new();
+    for engine in [docker::Engine::docker(), docker::Engine::podman()] {
+        if !engine.is_present() {
+            continue;
+        }
+        match engine.list().await {
+            Ok(list) => containers.extend(list),
+            Err(why) => unreachable.push(why),
+        }
+    }
+    if !containerd::is_present() {
+        return (containers, unreachable);
+    }
+    match containerd::list().await {
+        Ok(list) => {
+            // Docker's containers are also containerd tasks in namespace moby: show them once.
+            let known: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
+            containers.extend(list.into_iter().filter(|c| !known.contains(&c.id)));
+        }
+        Err(why) => unreachable.push(why),
+    }
+    (containers, unreachable)
+}
