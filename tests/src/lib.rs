@@ -167,3 +167,76 @@ pub fn bin_dir() -> PathBuf {
 pub fn host_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned()
 }
+
+/// The `nsdebug` binary of this workspace.
+pub fn nsdebug() -> Command {
+    Command::new(bin_dir().join("nsdebug"))
+}
+
+/// Runs `nsdebug ARGS` and returns its output.
+pub fn run_nsdebug(args: &[&str]) -> Output {
+    nsdebug().args(args).output().expect("cannot run nsdebug (cargo build --workspace first)")
+}
+
+/// The socket of the containerd that Debian's docker.io starts for dockerd.
+pub const DOCKER_CONTAINERD: &str = "/var/run/docker/containerd/containerd.sock";
+
+/// A Kubernetes-style container: a containerd task in namespace `k8s.io` with the CRI
+/// labels, made with `ctr` (as the kubelet's CRI plugin would label it). Removed on drop.
+pub struct PodContainer {
+    /// The containerd container ID.
+    pub id: String,
+    /// The pod name (`io.kubernetes.pod.name`).
+    pub pod: String,
+    /// The pod's Kubernetes namespace (`io.kubernetes.pod.namespace`).
+    pub namespace: String,
+}
+
+fn ctr(args: &[&str]) -> Output {
+    Command::new("ctr").args(["-a", DOCKER_CONTAINERD, "-n", "k8s.io"]).args(args).output().expect("cannot run ctr")
+}
+
+impl PodContainer {
+    /// Imports the test image into containerd's `k8s.io` namespace if needed and starts
+    /// container `container` of pod `namespace/pod_prefix-N` running httpd.
+    pub fn start(pod_prefix: &str, namespace: &str, container: &str) -> PodContainer {
+        let image = "docker.io/library/nsdebug-test:latest";
+        if !String::from_utf8_lossy(&ctr(&["images", "ls", "-q"]).stdout).contains(image) {
+            let save = Command::new("sh")
+                .arg("-c")
+                .arg(format!("docker save {IMAGE} | ctr -a {DOCKER_CONTAINERD} -n k8s.io images import -"))
+                .output()
+                .expect("sh");
+            assert!(save.status.success(), "image import: {save:?}");
+        }
+        let id = unique_name("k8s");
+        let pod = format!("{pod_prefix}-{}", std::process::id());
+        let labels = [
+            format!("io.kubernetes.pod.name={pod}"),
+            format!("io.kubernetes.pod.namespace={namespace}"),
+            format!("io.kubernetes.container.name={container}"),
+        ];
+        let mut args = vec!["run", "-d"];
+        for label in &labels {
+            args.extend(["--label", label]);
+        }
+        args.extend([image, &id, "/bin/httpd", "-f", "-p", "80", "-h", "/www"]);
+        let run = ctr(&args);
+        let started = PodContainer { id, pod, namespace: namespace.to_owned() };
+        assert!(run.status.success(), "ctr run: {run:?}");
+        started
+    }
+}
+
+impl Drop for PodContainer {
+    fn drop(&mut self) {
+        ctr(&["task", "kill", "-s", "KILL", &self.id]);
+        for _ in 0..50 {
+            if ctr(&["task", "rm", &self.id]).status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ctr(&["container", "rm", &self.id]);
+    }
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests on real containers and namespaces. They need root and a running dockerd
 //! (scripts/setup); locally they skip without them, with CI=true they fail.
 
+mod cli_enter;
 mod command;
 mod errors;
 mod examples;

@@ -1,0 +1,214 @@
+//! `nsdebug enter` and `nsdebug ps` against real containers.
+
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nsdebug_tests::{bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, Container, PodContainer};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn net_sees_the_containers_address_and_not_docker0() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"), "{stdout}");
+}
+
+#[test]
+fn uts_gives_the_hostname_by_name_id_and_id_prefix() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
+    for spec in [c.name.as_str(), id.as_str(), &id[..10]] {
+        let out = run_nsdebug(&["enter", spec, "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+        assert_eq!(text(&out.stdout).trim(), c.hostname, "{spec}: {out:?}");
+    }
+}
+
+#[test]
+fn all_sees_pid_1_and_the_containers_files() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["enter", &c.name, "--all", "--", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; cat /etc/nsdebug-image"]);
+    assert_eq!(text(&out.stdout), "/bin/httpd -f -p 80 -h /www \nnsdebug test image\n", "{out:?}");
+    // No flag at all means the same.
+    let out = run_nsdebug(&["enter", &c.name, "--", "cat", "/etc/nsdebug-image"]);
+    assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
+}
+
+#[test]
+fn a_host_network_container_is_entered_and_reported_as_sharing_the_host_netns() {
+    require_root_and_docker!();
+    let host = Container::start(&["--net=host"]);
+    let isolated = Container::start(&[]);
+    let out = run_nsdebug(&["enter", &host.name, "--net", "--", "ip", "-o", "link"]);
+    assert!(text(&out.stdout).contains("docker0"), "host netns: {out:?}");
+    let all = run_nsdebug(&["enter", &host.name, "--all", "--", "cat", "/etc/nsdebug-image"]);
+    assert_eq!(text(&all.stdout), "nsdebug test image\n", "{all:?}");
+    let ps = run_nsdebug(&["ps", "--json"]);
+    assert!(ps.status.success(), "{ps:?}");
+    let listing = text(&ps.stdout);
+    let entry = |name: &str| {
+        let start = listing.find(&format!("\"name\": \"{name}\"")).unwrap_or_else(|| panic!("{name} not in {listing}"));
+        let end = listing[start..].find('}').map_or(listing.len(), |e| start + e);
+        listing[start..end].to_owned()
+    };
+    assert!(entry(&host.name).contains("\"net\""), "{}", entry(&host.name));
+    assert!(!entry(&isolated.name).contains("\"net\""), "{}", entry(&isolated.name));
+    assert!(entry(&isolated.name).contains(&format!("\"pid\": {}", isolated.pid)));
+    let table = text(&run_nsdebug(&["ps"]).stdout);
+    let row = table.lines().find(|l| l.contains(&host.name)).unwrap_or_default().to_owned();
+    assert!(row.starts_with("docker") && row.contains(&host.pid.to_string()) && row.contains("net"), "{table}");
+}
+
+#[test]
+fn exit_codes_and_signals_propagate() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    for ns in ["--net", "--all"] {
+        let out = run_nsdebug(&["enter", &c.name, ns, "--", "sh", "-c", "exit 9"]);
+        assert_eq!(out.status.code(), Some(9), "{ns}");
+        let out = run_nsdebug(&["enter", &c.name, ns, "--", "sh", "-c", "kill -KILL $$"]);
+        assert_eq!(out.status.code(), Some(128 + 9), "{ns}");
+    }
+    let out = run_nsdebug(&["enter", &c.name, "--all", "--", "no-such-tool"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    // A signal sent to nsdebug reaches the command, which dies of it.
+    let mut running = nsdebug().args(["enter", &c.name, "--all", "--", "sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let status = running.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let ps = run_nsdebug(&["enter", &c.name, "--all", "--", "ps"]);
+    assert!(!text(&ps.stdout).contains("sleep 30"), "{ps:?}");
+}
+
+#[test]
+fn the_command_holds_only_fds_0_1_2() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["enter", &c.name, "--all", "--", "sh", "-c", "ls /proc/$$/fd; true"]);
+    assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2"], "{out:?}");
+}
+
+#[test]
+fn env_root_wd_credentials_and_cgroup_options_apply() {
+    require_root_and_docker!();
+    let c = Container::start(&["-e", "GREETING=from-the-container"]);
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo $GREETING"]);
+    assert_eq!(text(&out.stdout), "from-the-container\n", "{out:?}");
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--root", "--", "/bin/cat", "/etc/nsdebug-image"]);
+    assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
+    let out = run_nsdebug(&["enter", &c.name, "--all", "--wd=/www", "-S", "65534", "-G", "65534", "--", "sh", "-c", "pwd; id -u; id -g"]);
+    assert_eq!(text(&out.stdout), "/www\n65534\n65534\n", "{out:?}");
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--join-cgroup", "--", "cat", "/proc/self/cgroup"]);
+    let cgroups = text(&out.stdout);
+    assert!(out.status.success() && cgroups.lines().all(|l| l.contains(&id) || l.ends_with(":/")), "{cgroups}");
+    assert!(cgroups.contains(&id), "{cgroups}");
+}
+
+#[test]
+fn a_terminal_gives_an_interactive_shell() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let command = format!("{} enter {} --all", bin_dir().join("nsdebug").display(), c.name);
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = script.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // (`tty` cannot name the terminal inside: the host's pts is not in the container's /dev.)
+    stdin.write_all(b"test -t 0 && test -t 1 && echo marker-$((6*7)) && hostname\nexit 4\n").unwrap();
+    let out = script.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("marker-42") && stdout.contains(&c.hostname), "a terminal inside: {stdout}");
+    assert!(stdout.contains("/ # "), "an interactive prompt: {stdout}");
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn containerd_finds_docker_tasks_and_kubernetes_pods() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
+    let out = run_nsdebug(&["enter", &id, "--runtime", "containerd", "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(text(&out.stdout).trim(), c.hostname, "{out:?}");
+
+    let pod = PodContainer::start("web", "shop", "app");
+    let spec = format!("pod/{}", pod.pod);
+    let out = run_nsdebug(&["enter", &spec, "-n", &pod.namespace, "--", "sh", "-c", "cat /etc/nsdebug-image; tr '\\0' ' ' </proc/1/cmdline"]);
+    assert_eq!(text(&out.stdout), "nsdebug test image\n/bin/httpd -f -p 80 -h /www ", "{out:?}");
+    let out = run_nsdebug(&["enter", &spec, "-n", &pod.namespace, "--container", "app", "--net", "--", "ip", "-o", "link"]);
+    assert!(out.status.success() && !text(&out.stdout).contains("docker0"), "{out:?}");
+    let wrong_ns = run_nsdebug(&["enter", &spec, "-n", "elsewhere", "--", "true"]);
+    assert_eq!(wrong_ns.status.code(), Some(125));
+    assert!(text(&wrong_ns.stderr).contains(&format!("pod elsewhere/{}: not found", pod.pod)), "{wrong_ns:?}");
+    let by_id = run_nsdebug(&["enter", &pod.id, "--", "cat", "/etc/nsdebug-image"]);
+    assert_eq!(text(&by_id.stdout), "nsdebug test image\n", "{by_id:?}");
+    let ps = text(&run_nsdebug(&["ps"]).stdout);
+    assert!(ps.lines().any(|l| l.starts_with("containerd") && l.contains(&format!("shop/{}/app", pod.pod))), "{ps}");
+}
+
+#[test]
+fn bad_targets_get_one_clear_line_and_exit_125() {
+    require_root_and_docker!();
+    let unknown = run_nsdebug(&["enter", "nsdbg-no-such-container", "--", "true"]);
+    assert_eq!(unknown.status.code(), Some(125));
+    let line = text(&unknown.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    for tried in ["no such container or namespace", "docker (", "containerd (", "ip netns"] {
+        assert!(line.contains(tried), "{tried} missing: {line}");
+    }
+
+    let c = Container::start(&[]);
+    docker(&["stop", "-t", "0", &c.name]);
+    let stopped = run_nsdebug(&["enter", &c.name, "--", "true"]);
+    assert_eq!(stopped.status.code(), Some(125));
+    assert!(text(&stopped.stderr).contains(&format!("docker container {} (", c.name)), "{stopped:?}");
+    assert!(text(&stopped.stderr).contains("is not running (status: exited)"), "{stopped:?}");
+
+    let down = nsdebug()
+        .args(["enter", &c.name, "--runtime", "docker", "--", "true"])
+        .env("DOCKER_HOST", "unix:///run/nsdbg-no-dockerd.sock")
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(125));
+    assert!(text(&down.stderr).contains("docker (unix:///run/nsdbg-no-dockerd.sock)"), "{down:?}");
+
+    let ambiguous = run_nsdebug(&["enter", "", "--runtime", "docker", "--", "true"]);
+    assert_eq!(ambiguous.status.code(), Some(125), "{ambiguous:?}");
+    for out in [&unknown, &stopped, &down, &ambiguous] {
+        assert!(!text(&out.stderr).contains("panicked"), "{out:?}");
+    }
+}
+
+#[test]
+fn a_non_root_caller_is_told_it_needs_root() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(bin_dir().join("nsdebug"))
+        .args(["enter", &c.pid.to_string(), "--net", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("pid {}", c.pid)) && stderr.contains("permission denied") && stderr.contains("root"), "{stderr}");
+    assert!(out.status.signal().is_none() && !stderr.contains("panicked"));
+}
