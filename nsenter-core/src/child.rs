@@ -79,53 +79,63 @@ pub(crate) struct Plan<'a> {
     pub gid: Option<u32>,
     pub groups: Option<&'a [libc::gid_t]>,
     pub stdio: [Option<RawFd>; 3],
-    pub err_fd: RawFd,
+    pub err_fd: Option<RawFd>,
     pub cgroup_fds: &'a [RawFd],
     pub fork_for_pid: bool,
     pub joins_user: bool,
 }
 
-/// Reports `step` with the current errno to the parent and exits.
-fn fail(plan: &Plan<'_>, step: Step) -> ! {
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    fail_with(plan.err_fd, step, errno)
+/// A failed step and its errno.
+pub(crate) type Failure = (Step, i32);
+
+/// `Err` with `step` and the current errno when a `-1`-means-errno call failed.
+fn check(ret: libc::c_int, step: Step) -> Result<(), Failure> {
+    if ret < 0 {
+        Err((step, std::io::Error::last_os_error().raw_os_error().unwrap_or(0)))
+    } else {
+        Ok(())
+    }
 }
 
-fn fail_with(err_fd: RawFd, step: Step, errno: i32) -> ! {
+/// Reports a failure to the parent through the error pipe and exits.
+fn report(err_fd: Option<RawFd>, (step, errno): Failure) -> ! {
     let mut report = [0u8; 8];
     report[..4].copy_from_slice(&(step as u32).to_ne_bytes());
     report[4..].copy_from_slice(&errno.to_ne_bytes());
     // SAFETY: writes a local buffer to an fd we own, then exits without running any
     // destructor or atexit handler of the parent's copy of the program.
     unsafe {
-        libc::write(err_fd, report.as_ptr().cast(), report.len());
+        if let Some(fd) = err_fd {
+            libc::write(fd, report.as_ptr().cast(), report.len());
+        }
         libc::_exit(127)
-    }
-}
-
-/// Checks a `-1`-means-errno return value; on failure reports `step` and exits.
-fn check(plan: &Plan<'_>, ret: libc::c_int, step: Step) {
-    if ret < 0 {
-        fail(plan, step);
     }
 }
 
 /// The child after fork, started with every signal blocked: never returns.
 pub(crate) fn run(plan: &Plan<'_>) -> ! {
     reset_signals();
+    let failure = match setup(plan) {
+        Ok(()) => exec(plan),
+        Err(failure) => failure,
+    };
+    report(plan.err_fd, failure)
+}
+
+/// Everything between fork (or, for [`Command::exec_in`](crate::Command::exec_in), the
+/// caller itself) and exec. Only async-signal-safe calls.
+pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // SAFETY: every call below is an async-signal-safe system call on integers, fds the
     // parent prepared, and NUL-terminated strings / null-terminated arrays it built.
     unsafe {
         // Non-dumpable before joining anything, the pid namespace above all: the target's
         // root must not be able to ptrace us while we still hold the caller's fds and memory.
-        check(plan, libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0), Step::Prctl);
+        check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0), Step::Prctl)?;
         for (target_fd, source) in plan.stdio.iter().enumerate() {
             let target_fd = target_fd as RawFd;
             match source {
-                Some(fd) if *fd == target_fd => {
-                    check(plan, libc::fcntl(target_fd, libc::F_SETFD, 0), Step::Stdio)
-                }
-                Some(fd) => check(plan, libc::dup2(*fd, target_fd), Step::Stdio),
+                Some(fd) if *fd == target_fd => check(libc::fcntl(target_fd, libc::F_SETFD, 0), Step::Stdio)?,
+                Some(fd) => check(libc::dup2(*fd, target_fd), Step::Stdio)?,
                 None => {}
             }
         }
@@ -133,7 +143,7 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
         // "the writing process".
         for fd in plan.cgroup_fds {
             if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
-                fail(plan, Step::Cgroup);
+                check(-1, Step::Cgroup)?;
             }
         }
         // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups fails
@@ -142,42 +152,43 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
         let cleared_before = plan.joins_user
             && plan.groups.is_some()
             && libc::setgroups(0, std::ptr::null()) == 0;
-        join_namespaces(plan);
+        join_namespaces(plan)?;
         if let Some(root) = plan.root {
-            check(plan, libc::fchdir(root), Step::Chroot);
-            check(plan, libc::chroot(c".".as_ptr()), Step::Chroot);
-            check(plan, libc::chdir(c"/".as_ptr()), Step::Chdir);
+            check(libc::fchdir(root), Step::Chroot)?;
+            check(libc::chroot(c".".as_ptr()), Step::Chroot)?;
+            check(libc::chdir(c"/".as_ptr()), Step::Chdir)?;
         }
         if let Some(cwd) = plan.cwd_fd {
-            check(plan, libc::fchdir(cwd), Step::Chdir);
+            check(libc::fchdir(cwd), Step::Chdir)?;
         }
         if let Some(path) = plan.cwd_path {
-            check(plan, libc::chdir(path.as_ptr()), Step::Chdir);
+            check(libc::chdir(path.as_ptr()), Step::Chdir)?;
         }
         if let Some(groups) = plan.groups {
             // An empty list that was already cleared needs nothing more; a non-empty one
             // must be set inside, or the program does not start.
-            if libc::setgroups(groups.len(), groups.as_ptr()) < 0 && !(groups.is_empty() && cleared_before) {
-                fail(plan, Step::Setgroups);
+            let ret = libc::setgroups(groups.len(), groups.as_ptr());
+            if !(groups.is_empty() && cleared_before) {
+                check(ret, Step::Setgroups)?;
             }
         }
         if let Some(gid) = plan.gid {
-            check(plan, libc::setgid(gid), Step::Setgid);
+            check(libc::setgid(gid), Step::Setgid)?;
         }
         if let Some(uid) = plan.uid {
-            check(plan, libc::setuid(uid), Step::Setuid);
+            check(libc::setuid(uid), Step::Setuid)?;
         }
-        close_inherited_fds(plan);
+        close_inherited_fds(plan)?;
         if plan.fork_for_pid {
             let middle = libc::getpid();
             // A raw clone rather than glibc's fork(): no pthread_atfork handlers of the
             // caller's may run here.
             let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
-            if pid < 0 {
-                fail(plan, Step::Fork);
-            }
+            check(pid as libc::c_int, Step::Fork)?;
             if pid > 0 {
-                libc::close(plan.err_fd);
+                if let Some(fd) = plan.err_fd {
+                    libc::close(fd);
+                }
                 relay_until_exit(pid as libc::pid_t);
             }
             // The program dies with the relaying process rather than outlive it unwatched.
@@ -191,12 +202,12 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
             }
         }
         unblock_all_signals();
-        exec(plan)
     }
+    Ok(())
 }
 
-/// Tries each candidate path; reports the most telling error when none can be executed.
-fn exec(plan: &Plan<'_>) -> ! {
+/// Tries each candidate path; returns the most telling error when none can be executed.
+pub(crate) fn exec(plan: &Plan<'_>) -> Failure {
     let mut errno = libc::ENOENT;
     for path in plan.candidates {
         // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings / null-terminated
@@ -208,20 +219,20 @@ fn exec(plan: &Plan<'_>) -> ! {
             errno = e;
         }
     }
-    fail_with(plan.err_fd, Step::Exec, errno)
+    (Step::Exec, errno)
 }
 
 /// Joins the namespaces: one `setns(pidfd, flags)`, or one file at a time without a pidfd
 /// (everything but user first, then user, then what needed user's privileges: util-linux's
 /// order, which works both when the user namespace takes privilege away and when it gives it).
-fn join_namespaces(plan: &Plan<'_>) {
+fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
     // SAFETY: setns on fds prepared by the parent.
     unsafe {
         if let Some(pidfd) = plan.pidfd {
             if plan.flags != 0 {
-                check(plan, libc::setns(pidfd, plan.flags), Step::Setns);
+                check(libc::setns(pidfd, plan.flags), Step::Setns)?;
             }
-            return;
+            return Ok(());
         }
         let mut retry = [false; 8];
         for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
@@ -231,52 +242,55 @@ fn join_namespaces(plan: &Plan<'_>) {
         }
         for (fd, flag) in plan.namespace_fds {
             if *flag == libc::CLONE_NEWUSER {
-                check(plan, libc::setns(*fd, *flag), Step::Setns);
+                check(libc::setns(*fd, *flag), Step::Setns)?;
             }
         }
         for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
             if retry.get(i).copied().unwrap_or(false) {
-                check(plan, libc::setns(*fd, *flag), Step::Setns);
+                check(libc::setns(*fd, *flag), Step::Setns)?;
             }
         }
     }
+    Ok(())
 }
 
 /// Closes every fd above stderr except the error pipe (which is close-on-exec and, the
 /// parent made sure, numbered 3 or above), so the program inherits nothing of the caller's:
 /// no host directory, no socket, no pidfd.
-fn close_inherited_fds(plan: &Plan<'_>) {
-    let err = plan.err_fd as libc::c_uint;
-    if err > 3 {
-        close_range(plan, 3, err - 1);
+fn close_inherited_fds(plan: &Plan<'_>) -> Result<(), Failure> {
+    match plan.err_fd {
+        Some(err) => {
+            let err = err as libc::c_uint;
+            if err > 3 {
+                close_range(3, err - 1)?;
+            }
+            close_range(err + 1, libc::c_uint::MAX)
+        }
+        None => close_range(3, libc::c_uint::MAX),
     }
-    close_range(plan, err + 1, libc::c_uint::MAX);
 }
 
 /// `close_range(2)` (Linux >= 5.9), or one `close` per fd up to the fd limit before that.
-fn close_range(plan: &Plan<'_>, first: libc::c_uint, last: libc::c_uint) {
+fn close_range(first: libc::c_uint, last: libc::c_uint) -> Result<(), Failure> {
     // SAFETY: closes fds of the child's own table before exec; integer arguments only.
     unsafe {
-        if libc::syscall(libc::SYS_close_range, first, last, 0) == 0 {
-            return;
-        }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-            fail(plan, Step::CloseFds);
+        let ret = libc::syscall(libc::SYS_close_range, first, last, 0) as libc::c_int;
+        if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+            return check(ret, Step::CloseFds);
         }
         let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) < 0 {
-            fail(plan, Step::CloseFds);
-        }
+        check(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), Step::CloseFds)?;
         let end = last.min(limit.rlim_cur.min(libc::c_uint::MAX as libc::rlim_t) as libc::c_uint);
         for fd in first..=end {
             libc::close(fd as libc::c_int);
         }
     }
+    Ok(())
 }
 
 /// Resets every disposition to the default (signals are still blocked, so none of the
 /// caller's handlers can run), so the program does not inherit an ignored SIGPIPE.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     // SAFETY: signal(2) with the default handler on every catchable signal.
     unsafe {
         for sig in 1..=libc::SIGRTMAX() {

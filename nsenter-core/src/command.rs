@@ -224,7 +224,7 @@ impl Command {
             .map_err(|source| self.spawn_error("fcntl(F_DUPFD_CLOEXEC)", source))?;
         drop(err_write); // or the read end would never see EOF
         let err_write = high;
-        let plan = prepared.plan(err_write.as_raw_fd());
+        let plan = prepared.plan(Some(err_write.as_raw_fd()));
         // No signal handler of the caller's may run in the child before it resets them.
         let blocked = sys::SignalsBlocked::all();
         // SAFETY: fork(2) in a possibly multi-threaded process: the child runs only
@@ -242,21 +242,69 @@ impl Command {
         drop(prepared);
         match read_failure(err_read) {
             None => Ok(Child { pid, status: None }),
-            Some((step, errno)) => {
+            Some(failure) => {
                 // The child exited with 127 right after reporting; reap it.
                 let _ = Child { pid, status: None }.wait();
-                let source = std::io::Error::from_raw_os_error(errno);
-                Err(match step {
-                    Step::Setns => Error::from_setns(target.id(), kinds, source),
-                    Step::Cgroup => Error::Cgroup { target: target.id(), source },
-                    Step::Exec if errno == libc::ENOENT && !self.program.as_bytes().contains(&b'/') => Error::Spawn {
-                        program: self.program_name(),
-                        step: "execve (program not found in the target's PATH)",
-                        source,
-                    },
-                    other => self.spawn_error(other.name(), source),
-                })
+                Err(self.failure_error(target, kinds, failure))
             }
+        }
+    }
+
+    /// Replaces the calling process with the program, inside `target`'s namespaces of
+    /// `kinds`: no fork, so the program keeps this process's pid, parent, signals and
+    /// terminal, and its exit status is this process's (what `nsenter` does when it need not
+    /// fork). Returns only on failure.
+    ///
+    /// The pid namespace cannot be joined this way (only children enter one):
+    /// [`Error::NeedsFork`]. User and time namespaces, and the mount namespace of a process
+    /// whose threads share their filesystem attributes, need a single-threaded caller; the
+    /// kernel's refusal is reported as for [`spawn_in`](Command::spawn_in).
+    ///
+    /// As in the forked child, the process becomes non-dumpable, every signal disposition is
+    /// reset to the default and fds above stderr are closed before joining: on failure the
+    /// caller is left so (and possibly inside some of the namespaces), fit only to report
+    /// the error and exit.
+    pub fn exec_in(&mut self, target: &Target, kinds: NamespaceSet) -> Error {
+        if kinds.contains(Namespace::Pid) {
+            return Error::NeedsFork { namespace: Namespace::Pid };
+        }
+        let stdio = std::mem::take(&mut self.stdio);
+        let kinds = match without_own_user_namespace(target, kinds) {
+            Ok(kinds) => kinds,
+            Err(error) => return error,
+        };
+        let prepared = match self.prepare(target, kinds, stdio) {
+            Ok(prepared) => prepared,
+            Err(error) => return error,
+        };
+        if kinds.contains(Namespace::Mnt) {
+            // setns(CLONE_NEWNS) needs an unshared fs struct even in a single thread's process
+            // if a runtime started threads that are gone; harmless otherwise.
+            if let Err(e) = sys::unshare(libc::CLONE_FS) {
+                return Error::from_setns(target.id(), kinds, e);
+            }
+        }
+        let plan = prepared.plan(None);
+        child::reset_signals();
+        let failure = match child::setup(&plan) {
+            Ok(()) => child::exec(&plan),
+            Err(failure) => failure,
+        };
+        self.failure_error(target, kinds, failure)
+    }
+
+    /// The typed error for a failed step of the child (or of `exec_in`).
+    fn failure_error(&self, target: &Target, kinds: NamespaceSet, (step, errno): child::Failure) -> Error {
+        let source = std::io::Error::from_raw_os_error(errno);
+        match step {
+            Step::Setns => Error::from_setns(target.id(), kinds, source),
+            Step::Cgroup => Error::Cgroup { target: target.id(), source },
+            Step::Exec if errno == libc::ENOENT && !self.program.as_bytes().contains(&b'/') => Error::Spawn {
+                program: self.program_name(),
+                step: "execve (program not found in the target's PATH)",
+                source,
+            },
+            other => self.spawn_error(other.name(), source),
         }
     }
 
@@ -473,7 +521,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn plan(&self, err_fd: RawFd) -> Plan<'_> {
+    fn plan(&self, err_fd: Option<RawFd>) -> Plan<'_> {
         Plan {
             argv: &self.argv_ptrs,
             envp: &self.envp_ptrs,
@@ -498,7 +546,7 @@ impl Prepared {
 
 /// Reads the child's failure report: `None` when the pipe closed without one (the exec
 /// succeeded and close-on-exec closed it).
-fn read_failure(pipe: OwnedFd) -> Option<(Step, i32)> {
+fn read_failure(pipe: OwnedFd) -> Option<child::Failure> {
     let mut file = std::fs::File::from(pipe);
     let mut report = [0u8; 8];
     let mut got = 0;

@@ -91,6 +91,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// This kind of namespace can only be joined by a new child process.
+    #[error("the {namespace} namespace applies only to children: use Command::spawn_in, which forks")]
+    NeedsFork {
+        /// The kind (pid).
+        namespace: Namespace,
+    },
     /// A namespace-file target holds one namespace; another kind was asked for.
     #[error("{target} is a {has} namespace: it has no {wanted} namespace")]
     NotInTarget {

@@ -118,6 +118,15 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let program = explicit.clone().unwrap_or(shell);
     let mut command = build(&args, target, &program)?;
+    // Like nsenter: without the pid namespace nothing needs a child, so become the command
+    // (its signals, terminal and exit status are then simply ours). User and time namespaces
+    // need a single-threaded process, which only a fresh child is sure to be; an interactive
+    // shell keeps the child path for its fallback to /bin/sh.
+    let needs_child = NamespaceSet::of(Namespace::Pid).with(Namespace::User).with(Namespace::Time);
+    if explicit.is_some() && kinds.intersection(needs_child).is_empty() {
+        let error = command.exec_in(target, kinds);
+        return Err(failure(error, what));
+    }
     let spawned = match command.spawn_in(target, kinds) {
         // The host's $SHELL may not exist in the container: fall back to /bin/sh, as asked for.
         Err(Error::Spawn { step, .. }) if explicit.is_none() && step.starts_with("execve") && program != "/bin/sh" => {
@@ -125,15 +134,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         }
         other => other,
     };
-    let mut child = spawned.map_err(|error| {
-        let exit_code = match &error {
-            Error::Spawn { step, source, .. } if step.starts_with("execve") => {
-                if source.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
-            }
-            _ => crate::cli::EXIT_NSDEBUG_FAILED,
-        };
-        Failure { error: anyhow::Error::new(error).context(what.clone()), exit_code }
-    })?;
+    let mut child = spawned.map_err(|error| failure(error, what))?;
     let forwarding = child.forward_signals();
     let status = child.wait().with_context(|| what.clone())?;
     drop(forwarding);
@@ -142,6 +143,18 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
         (None, None) => crate::cli::EXIT_NSDEBUG_FAILED,
     }))
+}
+
+/// The exit status for an error of starting the command: 127 not found, 126 not runnable,
+/// 125 anything else (as `docker run` and `env` do).
+fn failure(error: Error, what: &str) -> Failure {
+    let exit_code = match &error {
+        Error::Spawn { step, source, .. } if step.starts_with("execve") => {
+            if source.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
+        }
+        _ => crate::cli::EXIT_NSDEBUG_FAILED,
+    };
+    Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
 }
 
 /// The command with every option applied.

@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 use nsdebug_tests::{bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, Container, PodContainer};
 
+/// The status as a shell reports it in `$?`: the exit code, or 128+N for death by signal N
+/// (nsdebug either becomes the command, like nsenter, or exits with 128+N for it).
+fn shell_status(status: std::process::ExitStatus) -> Option<i32> {
+    status.code().or(status.signal().map(|signal| 128 + signal))
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -76,19 +82,22 @@ fn exit_codes_and_signals_propagate() {
         let out = run_nsdebug(&["enter", &c.name, ns, "--", "sh", "-c", "exit 9"]);
         assert_eq!(out.status.code(), Some(9), "{ns}");
         let out = run_nsdebug(&["enter", &c.name, ns, "--", "sh", "-c", "kill -KILL $$"]);
-        assert_eq!(out.status.code(), Some(128 + 9), "{ns}");
+        assert_eq!(shell_status(out.status), Some(128 + 9), "{ns}");
     }
     let out = run_nsdebug(&["enter", &c.name, "--all", "--", "no-such-tool"]);
     assert_eq!(out.status.code(), Some(127), "{out:?}");
-    // A signal sent to nsdebug reaches the command, which dies of it.
-    let mut running = nsdebug().args(["enter", &c.name, "--all", "--", "sleep", "30"]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
-    let started = Instant::now();
-    let status = running.wait().unwrap();
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // A signal sent to nsdebug reaches the command, which dies of it: relayed through the
+    // pid namespace's middle process (--all), or directly when nsdebug became the command.
+    for ns in ["--all", "--net"] {
+        let mut running = nsdebug().args(["enter", &c.name, ns, "--", "sleep", "30"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        let status = running.wait().unwrap();
+        assert_eq!(shell_status(status), Some(128 + libc::SIGTERM), "{ns}: {status:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
     let ps = run_nsdebug(&["enter", &c.name, "--all", "--", "ps"]);
     assert!(!text(&ps.stdout).contains("sleep 30"), "{ps:?}");
 }
