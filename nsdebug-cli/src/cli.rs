@@ -23,6 +23,8 @@ enum Command {
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
+    /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
+    Veth(cmd::veth::VethArgs),
 }
 
 /// How nsdebug ends: its own failures are 125 (like `docker run`), a command's exit status
@@ -35,6 +37,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Ps(args) => cmd::ps::run(args),
+        Command::Veth(args) => cmd::veth::run(args),
     };
     match result {
         Ok(code) => code,

@@ -90,7 +90,11 @@ impl Container {
     pub fn start_with(extra: &[&str], command: &[&str]) -> Container {
         let name = unique_name("c");
         let hostname = format!("h{}", &name[name.len().saturating_sub(12)..]).replace('-', "");
-        let mut args = vec!["run", "-d", "--name", &name, "--hostname", &hostname];
+        let mut args = vec!["run", "-d", "--name", &name];
+        // A container joining another's network namespace also shares its UTS settings.
+        if !extra.iter().any(|a| a.starts_with("--net=container:")) {
+            args.extend(["--hostname", &hostname]);
+        }
         args.extend_from_slice(extra);
         args.push(IMAGE);
         args.extend_from_slice(command);
@@ -239,4 +243,46 @@ impl Drop for PodContainer {
         }
         ctr(&["container", "rm", &self.id]);
     }
+}
+
+/// Runs `ip ARGS`, panicking with its stderr when it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("cannot run ip");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A named network namespace (`ip netns add`), deleted when dropped.
+pub struct Netns(pub String);
+
+impl Netns {
+    /// Creates `nsdbg-<suffix>-PID-N`.
+    pub fn new(suffix: &str) -> Netns {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("nsdbg-{suffix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        ip(&["netns", "add", &name]);
+        Netns(name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A link in the host's namespace, deleted when dropped (with its veth peer, if any).
+pub struct HostLink(pub String);
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// Whether HTTP to `address` answers within `seconds` (curl, bounded).
+pub fn http_answers(address: &str, seconds: u32) -> bool {
+    Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-m", &seconds.to_string(), &format!("http://{address}/")])
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -87,7 +87,15 @@ async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo
         Some(p) => (None, status_name(p.status).to_owned()),
         None => (None, "created (no task)".to_owned()),
     };
-    ContainerInfo { runtime: "containerd", id: listed.id.clone(), name, namespace: Some(listed.namespace.to_owned()), pid, status }
+    ContainerInfo {
+        runtime: "containerd",
+        id: listed.id.clone(),
+        name,
+        namespace: Some(listed.namespace.to_owned()),
+        pid,
+        status,
+        network_mode: None,
+    }
 }
 
 fn status_name(status: i32) -> &'static str {

@@ -72,6 +72,14 @@ impl Engine {
         client.map_err(|e| format!("{}: {}", self.label(), one_line(&e)))
     }
 
+    /// The name of a container by ID (for `container:ID` network modes), if the engine knows it.
+    pub async fn name_of(&self, id: &str) -> Option<String> {
+        match self.lookup(id).await {
+            Ok(Lookup::Found(info)) => Some(info.name),
+            _ => None,
+        }
+    }
+
     /// Looks a name, ID or unique ID prefix up (the engine itself resolves all three).
     pub async fn lookup(&self, name: &str) -> anyhow::Result<Lookup> {
         let client = match self.connect() {
@@ -91,6 +99,7 @@ impl Engine {
             }
             Ok(Err(e)) => return Ok(Lookup::Unreachable(format!("{}: {}", self.label(), one_line(&e)))),
         };
+        let network_mode = response.host_config.and_then(|h| h.network_mode);
         let state = response.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
         Ok(Lookup::Found(ContainerInfo {
@@ -100,6 +109,7 @@ impl Engine {
             namespace: None,
             pid: state.pid.filter(|_| running).and_then(|pid| i32::try_from(pid).ok()),
             status: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
+            network_mode,
         }))
     }
 

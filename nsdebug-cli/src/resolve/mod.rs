@@ -71,6 +71,9 @@ pub struct ContainerInfo {
     pub pid: Option<i32>,
     /// Runtime's status word (`running`, `exited`...).
     pub status: String,
+    /// Docker/Podman network mode (`bridge`, `host`, `none`, `container:ID`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
 }
 
 impl ContainerInfo {
@@ -101,6 +104,8 @@ pub struct Resolved {
     pub target: Target,
     /// What it is, for messages: `docker container nginx (3f2a1b0c9d8e), pid 4242`.
     pub description: String,
+    /// The container, when a runtime knew it.
+    pub container: Option<ContainerInfo>,
 }
 
 /// Resolves TARGET in the stated order (or only with `options.runtime`).
@@ -112,14 +117,14 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     if wants(RuntimeKind::Pid) {
         if let Ok(pid) = spec.parse::<i32>() {
             let target = Target::open(pid)?;
-            return Ok(Resolved { target, description: format!("pid {pid}") });
+            return Ok(Resolved { target, description: format!("pid {pid}"), container: None });
         }
         tried.push("pid: not a number".to_owned());
     }
     if wants(RuntimeKind::Path) {
         if spec.contains('/') && !spec.starts_with("pod/") {
             let target = Target::from_namespace_file(spec)?;
-            return Ok(Resolved { target, description: format!("namespace file {spec}") });
+            return Ok(Resolved { target, description: format!("namespace file {spec}"), container: None });
         }
         tried.push("namespace file: not a path".to_owned());
     }
@@ -149,7 +154,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         let path = Path::new("/run/netns").join(spec);
         if !spec.contains('/') && !spec.starts_with('.') && path.exists() {
             let target = Target::from_namespace_file(&path)?;
-            return Ok(Resolved { target, description: format!("ip netns {spec}") });
+            return Ok(Resolved { target, description: format!("ip netns {spec}"), container: None });
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
@@ -177,7 +182,7 @@ async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             bail!("{} restarted while nsdebug was looking it up; try again", info.describe());
         }
     }
-    Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target })
+    Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target, container: Some(info) })
 }
 
 /// Every container of every reachable runtime, and the runtimes that are installed (their

@@ -1,4 +1,4 @@
-//! Network links and addresses of a network namespace, read through rtnetlink.
+//! Network links and addresses of a network namespace, read and changed through rtnetlink.
 //!
 //! A netlink socket belongs to the network namespace it was created in, for its whole life.
 //! Open a [`RouteSocket`] inside an [`NsGuard`](crate::NsGuard) (or
@@ -6,12 +6,17 @@
 //! namespace. This is how nsdebug reads a container's links without running anything in it,
 //! and why `/sys/class/net` is not used (it shows the namespace of whoever mounted `/sys`).
 
+pub mod peer;
+
 use std::io;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
+use netlink_packet_route::link::LinkFlags;
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, State};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -44,6 +49,22 @@ pub struct Link {
     pub link_netnsid: Option<i32>,
     /// `IFLA_MASTER`: ifindex of the bridge or bond this interface is enslaved to.
     pub master: Option<u32>,
+    /// Traffic counters (`IFLA_STATS64`).
+    pub stats: Option<LinkStats>,
+}
+
+/// Traffic counters of a link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStats {
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets dropped on receive.
+    pub rx_dropped: u64,
+    /// Packets dropped on send.
+    pub tx_dropped: u64,
 }
 
 /// One address of an interface (`RTM_NEWADDR`).
@@ -99,17 +120,74 @@ impl RouteSocket {
         Ok(addresses)
     }
 
+    /// One link by ifindex (`RTM_GETLINK` for that index only: its cost does not grow with
+    /// the number of links); `None` if there is no such link.
+    pub fn link(&mut self, index: u32) -> Result<Option<Link>> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        let mut found = None;
+        let answer = self.transact(RouteNetlinkMessage::GetLink(message), "RTM_GETLINK", NLM_F_ACK, |m| {
+            if let RouteNetlinkMessage::NewLink(link) = m {
+                found = Some(link_from(link));
+            }
+        });
+        match answer {
+            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            other => other.map(|()| found),
+        }
+    }
+
+    /// Sets a link administratively up or down (`ip link set IFNAME up|down`).
+    pub fn set_link_up(&mut self, index: u32, up: bool) -> Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.header.change_mask = LinkFlags::Up;
+        message.header.flags = if up { LinkFlags::Up } else { LinkFlags::empty() };
+        self.transact(RouteNetlinkMessage::SetLink(message), "RTM_SETLINK", NLM_F_ACK, |_| ())
+    }
+
+    /// The id this socket's namespace gives the network namespace behind `netns`
+    /// (`RTM_GETNSID`): what its links report as `IFLA_LINK_NETNSID` for peers there.
+    /// `None` when it has given that namespace no id.
+    pub fn netnsid_of(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>> {
+        let mut message = NsidMessage::default();
+        message.attributes.push(NsidAttribute::Fd(netns.as_raw_fd() as u32));
+        let mut id = None;
+        self.transact(RouteNetlinkMessage::GetNsId(message), "RTM_GETNSID", NLM_F_ACK, |m| {
+            if let RouteNetlinkMessage::NewNsId(answer) = m {
+                for attribute in answer.attributes {
+                    if let NsidAttribute::Id(nsid) = attribute {
+                        id = Some(nsid).filter(|nsid| *nsid >= 0);
+                    }
+                }
+            }
+        })?;
+        Ok(id)
+    }
+
     /// Sends a dump request and feeds every answer to `each` until `NLMSG_DONE`.
     fn dump(
         &mut self,
         request: RouteNetlinkMessage,
         name: &'static str,
+        each: impl FnMut(RouteNetlinkMessage),
+    ) -> Result<()> {
+        self.transact(request, name, NLM_F_DUMP, each)
+    }
+
+    /// Sends a request with `flags` (`NLM_F_DUMP`, or `NLM_F_ACK` for a single answer) and
+    /// feeds every answer to `each` until `NLMSG_DONE` or the acknowledgement.
+    fn transact(
+        &mut self,
+        request: RouteNetlinkMessage,
+        name: &'static str,
+        flags: u16,
         mut each: impl FnMut(RouteNetlinkMessage),
     ) -> Result<()> {
         let err = |source| Error::Netlink { request: name, source };
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.flags = NLM_F_REQUEST | flags;
         header.sequence_number = self.sequence;
         let mut message = NetlinkMessage::new(header, NetlinkPayload::from(request));
         message.finalize();
@@ -125,10 +203,11 @@ impl RouteSocket {
                 let length = answer.header.length as usize;
                 match answer.payload {
                     NetlinkPayload::Done(_) => return Ok(()),
-                    NetlinkPayload::Error(e) => {
-                        let errno = e.code.map_or(0, |code| -code.get());
-                        return Err(err(io::Error::from_raw_os_error(errno)));
-                    }
+                    NetlinkPayload::Error(e) => match e.code {
+                        // An acknowledgement: the request is done.
+                        None => return Ok(()),
+                        Some(code) => return Err(err(io::Error::from_raw_os_error(-code.get()))),
+                    },
                     NetlinkPayload::InnerMessage(inner) => each(inner),
                     _ => {}
                 }
@@ -148,11 +227,12 @@ fn link_from(message: LinkMessage) -> Link {
         kind: None,
         mac: None,
         oper_state: "UNKNOWN".to_owned(),
-        admin_up: message.header.flags.contains(netlink_packet_route::link::LinkFlags::Up),
+        admin_up: message.header.flags.contains(LinkFlags::Up),
         mtu: None,
         link: None,
         link_netnsid: None,
         master: None,
+        stats: None,
     };
     for attribute in message.attributes {
         match attribute {
@@ -163,6 +243,14 @@ fn link_from(message: LinkMessage) -> Link {
             LinkAttribute::Link(index) => link.link = Some(index),
             LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
             LinkAttribute::Controller(index) => link.master = Some(index),
+            LinkAttribute::Stats64(stats) => {
+                link.stats = Some(LinkStats {
+                    rx_bytes: stats.rx_bytes,
+                    tx_bytes: stats.tx_bytes,
+                    rx_dropped: stats.rx_dropped,
+                    tx_dropped: stats.tx_dropped,
+                })
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {
