@@ -1,4 +1,10 @@
-//! TCP stream reassembly from live or saved captures (a tcpflow replacement).
+//! TCP stream reassembly from live or saved captures: a tcpflow replacement.
 //!
-//! Not built yet: the workspace reserves the crate; reassembly arrives with its own issue.
+//! Frames are decoded ([`decode`]), grouped into connections with both directions
+//! ([`flow::FlowTable`]), each direction reassembled in sequence space ([`reassembly`]), and
+//! the bytes handed to a [`sink::Sink`]: per-direction files named as tcpflow names them,
+//! console, or JSON events.
 #![deny(missing_docs)]
+
+pub mod decode;
+pub mod reassembly;

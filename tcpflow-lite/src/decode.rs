@@ -1,0 +1,148 @@
+//! Link layers -> IPv4/IPv6 -> TCP: what one captured frame says about one TCP segment.
+
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
+
+/// libpcap link types this crate decodes (`DLT_*` / `LINKTYPE_*` numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    /// BSD loopback (`DLT_NULL`, 0): a 4-byte address family in host byte order.
+    Null,
+    /// Ethernet (1), with 802.1Q / QinQ tags.
+    Ethernet,
+    /// Raw IP (`DLT_RAW`: 12 or 14 on some systems, `LINKTYPE_RAW` 101).
+    Raw,
+    /// OpenBSD loopback (`DLT_LOOP`, 108): the family in network byte order.
+    Loop,
+    /// Linux cooked capture v1 (`DLT_LINUX_SLL`, 113).
+    LinuxSll,
+    /// Linux cooked capture v2 (`DLT_LINUX_SLL2`, 276): what `-i any` gives.
+    LinuxSll2,
+    /// IPv4 only (228).
+    Ipv4,
+    /// IPv6 only (229).
+    Ipv6,
+}
+
+impl LinkType {
+    /// The link type for a libpcap `DLT_*` number, if it is one this crate decodes.
+    pub fn from_dlt(dlt: i32) -> Option<LinkType> {
+        Some(match dlt {
+            0 => LinkType::Null,
+            1 => LinkType::Ethernet,
+            12 | 14 | 101 => LinkType::Raw,
+            108 => LinkType::Loop,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            _ => return None,
+        })
+    }
+}
+
+/// One TCP segment, borrowed from the captured frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Outermost 802.1Q VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    /// Sequence number.
+    pub seq: u32,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// RST flag.
+    pub rst: bool,
+    /// The TCP payload (possibly cut short by the capture's snap length).
+    pub payload: &'a [u8],
+}
+
+/// Why a frame gave no TCP segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not IP, or IP but not TCP: not for us.
+    NotTcp,
+    /// Malformed or truncated headers.
+    Malformed,
+    /// A fragment of a fragmented IP datagram (not reassembled, as tcpflow).
+    Fragment,
+}
+
+/// Decodes one frame of link type `link`.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
+    let sliced = match link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => SlicedPacket::from_ip(frame),
+        LinkType::Null | LinkType::Loop => {
+            let family = frame.get(..4).ok_or(Skip::Malformed)?;
+            let family = if link == LinkType::Null {
+                // Host byte order of the capturing machine: accept either.
+                u32::from_le_bytes([family[0], family[1], family[2], family[3]]).min(u32::from_be_bytes([
+                    family[0], family[1], family[2], family[3],
+                ]))
+            } else {
+                u32::from_be_bytes([family[0], family[1], family[2], family[3]])
+            };
+            // AF_INET is 2 everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the OS.
+            if !matches!(family, 2 | 10 | 24 | 28 | 30) {
+                return Err(Skip::NotTcp);
+            }
+            SlicedPacket::from_ip(&frame[4..])
+        }
+        LinkType::LinuxSll => {
+            // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
+            let protocol = frame.get(14..16).ok_or(Skip::Malformed)?;
+            let ether_type = EtherType(u16::from_be_bytes([protocol[0], protocol[1]]));
+            SlicedPacket::from_ether_type(ether_type, frame.get(16..).ok_or(Skip::Malformed)?)
+        }
+        LinkType::LinuxSll2 => {
+            // 20 bytes: protocol first, then interface index, ARPHRD, packet type, address.
+            let protocol = frame.get(..2).ok_or(Skip::Malformed)?;
+            let ether_type = EtherType(u16::from_be_bytes([protocol[0], protocol[1]]));
+            SlicedPacket::from_ether_type(ether_type, frame.get(20..).ok_or(Skip::Malformed)?)
+        }
+    }
+    .map_err(|_| Skip::Malformed)?;
+    let vlan = sliced.link_exts.iter().find_map(|ext| match ext {
+        LinkExtSlice::Vlan(vlan) => Some(vlan.vlan_identifier().value()),
+        _ => None,
+    });
+    let (src, dst) = match &sliced.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            if ip.payload().fragmented {
+                return Err(Skip::Fragment);
+            }
+            (IpAddr::V4(ip.header().source_addr()), IpAddr::V4(ip.header().destination_addr()))
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            if ip.payload().fragmented {
+                return Err(Skip::Fragment);
+            }
+            (IpAddr::V6(ip.header().source_addr()), IpAddr::V6(ip.header().destination_addr()))
+        }
+        _ => return Err(Skip::NotTcp),
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else { return Err(Skip::NotTcp) };
+    Ok(Segment {
+        src,
+        dst,
+        src_port: tcp.source_port(),
+        dst_port: tcp.destination_port(),
+        vlan,
+        seq: tcp.sequence_number(),
+        syn: tcp.syn(),
+        fin: tcp.fin(),
+        rst: tcp.rst(),
+        payload: tcp.payload(),
+    })
+}
