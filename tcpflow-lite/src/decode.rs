@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LinkExtSlice, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{EtherType, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
 /// libpcap link types this crate decodes (`DLT_*` / `LINKTYPE_*` numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,11 +78,15 @@ pub enum Skip {
     Fragment,
 }
 
-/// Decodes one frame of link type `link`.
+/// Decodes one frame of link type `link`. A frame cut short by the capture's snap length
+/// still gives the payload bytes it holds (as tcpflow writes them), so headers are parsed
+/// leniently: the IP length may exceed what was captured.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
     let sliced = match link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(frame),
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => SlicedPacket::from_ip(frame),
+        LinkType::Ethernet => LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::Malformed)?,
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+            LaxSlicedPacket::from_ip(frame).map_err(|_| Skip::Malformed)?
+        }
         LinkType::Null | LinkType::Loop => {
             let family = frame.get(..4).ok_or(Skip::Malformed)?;
             let family = if link == LinkType::Null {
@@ -97,34 +101,33 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
             if !matches!(family, 2 | 10 | 24 | 28 | 30) {
                 return Err(Skip::NotTcp);
             }
-            SlicedPacket::from_ip(&frame[4..])
+            LaxSlicedPacket::from_ip(&frame[4..]).map_err(|_| Skip::Malformed)?
         }
         LinkType::LinuxSll => {
             // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
             let protocol = frame.get(14..16).ok_or(Skip::Malformed)?;
             let ether_type = EtherType(u16::from_be_bytes([protocol[0], protocol[1]]));
-            SlicedPacket::from_ether_type(ether_type, frame.get(16..).ok_or(Skip::Malformed)?)
+            LaxSlicedPacket::from_ether_type(ether_type, frame.get(16..).ok_or(Skip::Malformed)?)
         }
         LinkType::LinuxSll2 => {
             // 20 bytes: protocol first, then interface index, ARPHRD, packet type, address.
             let protocol = frame.get(..2).ok_or(Skip::Malformed)?;
             let ether_type = EtherType(u16::from_be_bytes([protocol[0], protocol[1]]));
-            SlicedPacket::from_ether_type(ether_type, frame.get(20..).ok_or(Skip::Malformed)?)
+            LaxSlicedPacket::from_ether_type(ether_type, frame.get(20..).ok_or(Skip::Malformed)?)
         }
-    }
-    .map_err(|_| Skip::Malformed)?;
+    };
     let vlan = sliced.link_exts.iter().find_map(|ext| match ext {
-        LinkExtSlice::Vlan(vlan) => Some(vlan.vlan_identifier().value()),
+        LaxLinkExtSlice::Vlan(vlan) => Some(vlan.vlan_identifier().value()),
         _ => None,
     });
     let (src, dst) = match &sliced.net {
-        Some(NetSlice::Ipv4(ip)) => {
+        Some(LaxNetSlice::Ipv4(ip)) => {
             if ip.payload().fragmented {
                 return Err(Skip::Fragment);
             }
             (IpAddr::V4(ip.header().source_addr()), IpAddr::V4(ip.header().destination_addr()))
         }
-        Some(NetSlice::Ipv6(ip)) => {
+        Some(LaxNetSlice::Ipv6(ip)) => {
             if ip.payload().fragmented {
                 return Err(Skip::Fragment);
             }
@@ -132,7 +135,13 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         }
         _ => return Err(Skip::NotTcp),
     };
-    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else { return Err(Skip::NotTcp) };
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        // IP carrying TCP whose header did not fit in the capture: malformed, not "not TCP".
+        return Err(match sliced.stop_err {
+            Some(_) => Skip::Malformed,
+            None => Skip::NotTcp,
+        });
+    };
     Ok(Segment {
         src,
         dst,

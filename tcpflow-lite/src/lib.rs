@@ -7,4 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+pub mod flow;
 pub mod reassembly;
+pub mod sink;
+pub mod source;

@@ -62,11 +62,17 @@ pub struct DirectionStats {
 /// How many delivered bytes are kept to compare retransmissions against.
 const RECENT: usize = 64 * 1024;
 
+/// A direction that started mid-stream holds its bytes until this many are buffered (or it
+/// ends), so that offset 0 can move back to earlier data arriving out of order.
+const SETTLE_BYTES: usize = 64 * 1024;
+
 /// One direction's reassembly state.
 #[derive(Debug, Default)]
 pub struct Direction {
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
+    /// Offset 0 came from the first data seen, not a SYN, and may still move back.
+    tentative: bool,
     /// The highest sequence number seen and its offset, to unwrap the next one.
     anchor: (u32, u64),
     /// Next offset to hand on in order.
@@ -85,11 +91,33 @@ pub struct Direction {
 impl Direction {
     /// A SYN with sequence number `seq`: data starts at `seq + 1`.
     pub fn syn(&mut self, seq: u32) {
-        if self.base.is_none() {
-            let base = seq.wrapping_add(1);
-            self.base = Some(base);
-            self.anchor = (base, 0);
+        let base = seq.wrapping_add(1);
+        match self.base {
+            None => {
+                self.base = Some(base);
+                self.anchor = (base, 0);
+            }
+            // Data overtook its SYN: offset 0 is right after the SYN after all.
+            Some(current) if self.tentative => {
+                let by = current.wrapping_sub(base) as i32;
+                if by > 0 {
+                    self.rebase(by as u64);
+                }
+                self.tentative = false;
+            }
+            Some(_) => {}
         }
+    }
+
+    /// Moves offset 0 back by `by` bytes (data before the first byte seen, in a direction
+    /// that started mid-stream and has handed nothing on yet).
+    fn rebase(&mut self, by: u64) {
+        if let Some(base) = self.base {
+            self.base = Some(base.wrapping_sub(by as u32));
+        }
+        self.anchor.1 += by;
+        let pending = std::mem::take(&mut self.pending);
+        self.pending = pending.into_iter().map(|(offset, chunk)| (offset + by, chunk)).collect();
     }
 
     /// Whether the direction has seen a SYN or data.
@@ -140,12 +168,19 @@ impl Direction {
             return;
         }
         if self.base.is_none() {
-            // Started mid-stream: the first byte seen is offset 0.
+            // Started mid-stream: the first byte seen is offset 0, for now.
             self.base = Some(seq);
             self.anchor = (seq, 0);
+            self.tentative = true;
         }
         let (mut start, mut payload) = match self.offset_of(seq) {
             Some(offset) => (offset, payload),
+            None if self.tentative => {
+                // Earlier bytes of a mid-stream start, arriving late: offset 0 moves back.
+                let by = self.base.map_or(0, |base| base.wrapping_sub(seq) as u64);
+                self.rebase(by);
+                (0, payload)
+            }
             None => {
                 // Starts before offset 0 (data older than the first byte seen): keep what
                 // reaches offset 0 and beyond.
@@ -259,6 +294,12 @@ impl Direction {
 
     /// Hands on every pending chunk that now continues the stream.
     fn drain<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
+        if self.tentative {
+            if self.pending_bytes < SETTLE_BYTES {
+                return;
+            }
+            self.settle();
+        }
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.delivered {
                 break;
@@ -288,8 +329,14 @@ impl Direction {
         }
     }
 
-    /// Declares the hole before the first pending chunk a gap and hands on what follows.
+    /// Over the out-of-order limit: a mid-stream start settles its offset 0 and hands on;
+    /// otherwise the hole before the first pending chunk becomes a gap.
     fn force_gap<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
+        if self.tentative {
+            self.settle();
+            self.drain(emit);
+            return;
+        }
         self.stats.forced_gaps += 1;
         self.skip_to_pending(emit);
     }
@@ -297,6 +344,10 @@ impl Direction {
     fn skip_to_pending<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
         let Some((&next, _)) = self.pending.first_key_value() else { return };
         let len = next - self.delivered;
+        if len == 0 {
+            self.drain(emit);
+            return;
+        }
         emit(Event::Gap { offset: self.delivered, len });
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
@@ -309,8 +360,17 @@ impl Direction {
         self.drain(emit);
     }
 
+    /// Offset 0 is final: the earliest byte held.
+    fn settle(&mut self) {
+        self.tentative = false;
+    }
+
     /// End of the direction (FIN, RST, expiry, end of capture): every hole left is a gap.
     pub fn finish<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
+        if self.tentative {
+            self.settle();
+            self.drain(emit);
+        }
         while !self.pending.is_empty() {
             self.skip_to_pending(emit);
         }
@@ -377,6 +437,25 @@ mod tests {
         let (out, d) = run(0, &[(1, b"ab"), (6, b"fg")], Overlap::First);
         assert_eq!(out, b"ab___fg");
         assert_eq!((d.stats.gaps, d.stats.gap_bytes), (1, 3));
+    }
+
+    #[test]
+    fn a_mid_stream_start_moves_offset_0_back_to_earlier_data_arriving_late() {
+        let mut d = Direction::default();
+        let mut out = Vec::new();
+        let mut emit = |e: Event<'_>| out.push(format!("{e:?}"));
+        // No SYN; the later segment arrives first, across the wrap.
+        d.data(10, b"world", Overlap::First, 1 << 20, &mut emit);
+        d.data(0xFFFF_FFFC, b"hello ", Overlap::First, 1 << 20, &mut emit);
+        d.finish(&mut emit);
+        assert_eq!(
+            out,
+            [
+                "Data { offset: 0, bytes: [104, 101, 108, 108, 111, 32] }",
+                "Gap { offset: 6, len: 8 }",
+                "Data { offset: 14, bytes: [119, 111, 114, 108, 100] }"
+            ]
+        );
     }
 
     #[test]

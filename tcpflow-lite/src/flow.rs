@@ -1,0 +1,404 @@
+//! The connection table: both directions of every TCP connection, their lifecycle (SYN,
+//! FIN, RST, reuse of a 4-tuple), and the limits that keep memory bounded.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+
+use crate::decode::Segment;
+use crate::reassembly::{Direction, DirectionStats, Event, Overlap};
+
+/// One direction of a connection: source, destination and VLAN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Source address.
+    pub src: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Destination port.
+    pub dst_port: u16,
+    /// 802.1Q VLAN id.
+    pub vlan: Option<u16>,
+}
+
+impl FlowKey {
+    /// The other direction.
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey { src: self.dst, src_port: self.dst_port, dst: self.src, dst_port: self.src_port, vlan: self.vlan }
+    }
+
+    fn canonical(&self) -> FlowKey {
+        let reversed = self.reversed();
+        if reversed < *self { reversed } else { *self }
+    }
+}
+
+/// tcpflow's name for one direction: `%A.%a-%B.%b` with IPv4 octets `%03d` and ports
+/// `%05d`, `--VLAN` when tagged, `cN` for the Nth reuse of the 4-tuple.
+pub fn tcpflow_name(key: &FlowKey, reuse: u32) -> String {
+    fn endpoint(addr: &IpAddr, port: u16) -> String {
+        match addr {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                format!("{a:03}.{b:03}.{c:03}.{d:03}.{port:05}")
+            }
+            IpAddr::V6(v6) => format!("{v6}.{port:05}"),
+        }
+    }
+    let mut name = format!("{}-{}", endpoint(&key.src, key.src_port), endpoint(&key.dst, key.dst_port));
+    if let Some(vlan) = key.vlan {
+        name.push_str(&format!("--{vlan}"));
+    }
+    if reuse > 0 {
+        name.push_str(&format!("c{reuse}"));
+    }
+    name
+}
+
+/// A connection as sinks see it.
+#[derive(Clone, Debug)]
+pub struct FlowInfo {
+    /// Unique within a run.
+    pub id: u64,
+    /// Direction 0: the first direction seen (the client's when the SYN was captured).
+    pub key: FlowKey,
+    /// How many connections on this 4-tuple came before (tcpflow's `c1`, `c2`...).
+    pub reuse: u32,
+}
+
+impl FlowInfo {
+    /// The key of direction `dir` (0 or 1).
+    pub fn direction(&self, dir: usize) -> FlowKey {
+        if dir == 0 { self.key } else { self.key.reversed() }
+    }
+
+    /// tcpflow's file name of direction `dir`.
+    pub fn name(&self, dir: usize) -> String {
+        tcpflow_name(&self.direction(dir), self.reuse)
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both directions sent FIN.
+    Fin,
+    /// A RST.
+    Rst,
+    /// A new SYN on the same 4-tuple started another connection.
+    Reused,
+    /// Nothing seen for the idle timeout.
+    Idle,
+    /// Evicted to stay within the flow limit.
+    FlowLimit,
+    /// End of the capture (or of a live capture, on SIGINT/SIGTERM).
+    End,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloseReason::Fin => "fin",
+            CloseReason::Rst => "rst",
+            CloseReason::Reused => "reused",
+            CloseReason::Idle => "idle",
+            CloseReason::FlowLimit => "flow-limit",
+            CloseReason::End => "end",
+        })
+    }
+}
+
+/// Where reassembled bytes go.
+pub trait Sink {
+    /// A connection was seen for the first time.
+    fn opened(&mut self, _flow: &FlowInfo) -> io::Result<()> {
+        Ok(())
+    }
+    /// Bytes of direction `dir` at stream `offset` (see [`Event::Data`]).
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Bytes of direction `dir` that never arrived.
+    fn gap(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+    /// The connection ended; `stats` per direction.
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()>;
+}
+
+/// Bounds on memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Out-of-order bytes buffered per direction before a gap is declared.
+    pub pending_per_direction: usize,
+    /// Out-of-order bytes buffered in all flows together.
+    pub pending_total: usize,
+    /// Connections tracked at once; the least recently active is closed beyond it.
+    pub flows: usize,
+    /// Seconds (capture time) without a packet after which a connection is closed.
+    pub idle_seconds: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { pending_per_direction: 4 << 20, pending_total: 256 << 20, flows: 100_000, idle_seconds: 300.0 }
+    }
+}
+
+/// Counters of a whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// TCP segments processed.
+    pub segments: u64,
+    /// Connections seen.
+    pub flows: u64,
+    /// Connections closed by the flow limit.
+    pub evicted: u64,
+    /// Connections closed by the idle timeout.
+    pub expired: u64,
+    /// Gaps forced by the total out-of-order limit.
+    pub forced_by_total: u64,
+    /// Segments with data for a connection already closed by FIN or RST, dropped.
+    pub late: u64,
+}
+
+/// Seconds (capture time) a connection lingers after both FINs: retransmissions still
+/// arrive then, and tcpflow writes them.
+const LINGER_SECONDS: f64 = 2.0;
+
+struct Connection {
+    info: FlowInfo,
+    dirs: [Direction; 2],
+    fin: [bool; 2],
+    /// When both directions had sent FIN.
+    finished_at: Option<f64>,
+    last_seen: f64,
+}
+
+/// Every connection of a capture.
+pub struct FlowTable {
+    connections: HashMap<FlowKey, Connection>,
+    /// Per 4-tuple (canonical): connections so far, and whether the last one ended by FIN/RST.
+    history: HashMap<FlowKey, (u32, bool)>,
+    next_id: u64,
+    policy: Overlap,
+    limits: Limits,
+    pending_total: usize,
+    since_sweep: u32,
+    last_sweep: f64,
+    /// Counters.
+    pub stats: TableStats,
+}
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new(policy: Overlap, limits: Limits) -> FlowTable {
+        FlowTable {
+            connections: HashMap::new(),
+            history: HashMap::new(),
+            next_id: 0,
+            policy,
+            limits,
+            pending_total: 0,
+            since_sweep: 0,
+            last_sweep: 0.0,
+            stats: TableStats::default(),
+        }
+    }
+
+    /// Connections open now.
+    pub fn open_flows(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// One TCP segment captured at `time` (seconds).
+    pub fn segment(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        self.stats.segments += 1;
+        let key = FlowKey {
+            src: segment.src,
+            src_port: segment.src_port,
+            dst: segment.dst,
+            dst_port: segment.dst_port,
+            vlan: segment.vlan,
+        };
+        let canonical = key.canonical();
+        // A SYN with another initial sequence number on a known 4-tuple: a new connection.
+        if segment.syn {
+            let reused = self.connections.get(&canonical).is_some_and(|c| {
+                let dir = if c.info.key == key { 0 } else { 1 };
+                c.dirs[dir].base().is_some_and(|base| base != segment.seq.wrapping_add(1))
+            });
+            if reused {
+                self.close(&canonical, CloseReason::Reused, sink)?;
+            }
+        }
+        if !self.connections.contains_key(&canonical) {
+            let (count, ended) = self.history.get(&canonical).copied().unwrap_or((0, false));
+            if ended && !segment.syn {
+                // Retransmissions and ACKs after FIN/RST: not a new connection.
+                if !segment.payload.is_empty() {
+                    self.stats.late += 1;
+                }
+                return Ok(());
+            }
+            if self.connections.len() >= self.limits.flows {
+                self.evict_oldest(sink)?;
+            }
+            let info = FlowInfo { id: self.next_id, key, reuse: count };
+            self.next_id += 1;
+            self.stats.flows += 1;
+            self.history.insert(canonical, (count + 1, false));
+            sink.opened(&info)?;
+            let connection =
+                Connection { info, dirs: Default::default(), fin: [false; 2], finished_at: None, last_seen: time };
+            self.connections.insert(canonical, connection);
+        }
+        let policy = self.policy;
+        let max_pending = self.limits.pending_per_direction;
+        let Some(connection) = self.connections.get_mut(&canonical) else { return Ok(()) };
+        connection.last_seen = time;
+        let dir = if connection.info.key == key { 0 } else { 1 };
+        if segment.syn {
+            connection.dirs[dir].syn(segment.seq);
+        }
+        let before = connection.dirs[dir].pending_bytes();
+        let seq = if segment.syn { segment.seq.wrapping_add(1) } else { segment.seq };
+        let info = &connection.info;
+        let mut result = Ok(());
+        connection.dirs[dir].data(seq, segment.payload, policy, max_pending, &mut |event| {
+            if result.is_ok() {
+                result = deliver(sink, info, dir, event);
+            }
+        });
+        result?;
+        self.pending_total = (self.pending_total + connection.dirs[dir].pending_bytes()).saturating_sub(before);
+        if segment.fin {
+            connection.fin[dir] = true;
+        }
+        if connection.fin == [true, true] && connection.finished_at.is_none() {
+            connection.finished_at = Some(time);
+        }
+        if segment.rst {
+            self.close(&canonical, CloseReason::Rst, sink)?;
+        }
+        if self.pending_total > self.limits.pending_total {
+            self.relieve_pending(sink)?;
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= 4096 || time - self.last_sweep >= 1.0 {
+            self.tick(time, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Closes what time has ended: connections idle too long, and those finished (both FINs)
+    /// more than a linger period ago. A live capture calls this when no packet comes.
+    pub fn tick(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
+        self.since_sweep = 0;
+        self.last_sweep = now;
+        let finished: Vec<FlowKey> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.finished_at.is_some_and(|at| now - at > LINGER_SECONDS))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in finished {
+            self.close(&key, CloseReason::Fin, sink)?;
+        }
+        self.expire(now, sink)
+    }
+
+    /// Closes every connection (end of capture).
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        let mut keys: Vec<(u64, FlowKey, bool)> =
+            self.connections.iter().map(|(k, c)| (c.info.id, *k, c.finished_at.is_some())).collect();
+        keys.sort();
+        for (_, key, finished) in keys {
+            self.close(&key, if finished { CloseReason::Fin } else { CloseReason::End }, sink)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, canonical: &FlowKey, reason: CloseReason, sink: &mut dyn Sink) -> io::Result<()> {
+        let Some(mut connection) = self.connections.remove(canonical) else { return Ok(()) };
+        let mut result = Ok(());
+        for dir in 0..2 {
+            self.pending_total = self.pending_total.saturating_sub(connection.dirs[dir].pending_bytes());
+            let info = &connection.info;
+            connection.dirs[dir].finish(&mut |event| {
+                if result.is_ok() {
+                    result = deliver(sink, info, dir, event);
+                }
+            });
+        }
+        result?;
+        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
+            if let Some(entry) = self.history.get_mut(canonical) {
+                entry.1 = true;
+            }
+        }
+        match reason {
+            CloseReason::Idle => self.stats.expired += 1,
+            CloseReason::FlowLimit => self.stats.evicted += 1,
+            _ => {}
+        }
+        let stats = [connection.dirs[0].stats, connection.dirs[1].stats];
+        sink.closed(&connection.info, &stats, reason)
+    }
+
+    fn evict_oldest(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        let oldest = self.connections.iter().min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen)).map(|(k, _)| *k);
+        match oldest {
+            Some(key) => self.close(&key, CloseReason::FlowLimit, sink),
+            None => Ok(()),
+        }
+    }
+
+    /// Over the total out-of-order limit: close the holes of the flow holding most.
+    fn relieve_pending(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        let largest = self
+            .connections
+            .iter()
+            .flat_map(|(k, c)| (0..2).map(move |d| (c.dirs[d].pending_bytes(), *k, d)))
+            .max_by_key(|(pending, _, _)| *pending);
+        let Some((pending, key, dir)) = largest else { return Ok(()) };
+        if pending == 0 {
+            self.pending_total = 0;
+            return Ok(());
+        }
+        self.stats.forced_by_total += 1;
+        let Some(connection) = self.connections.get_mut(&key) else { return Ok(()) };
+        let info = &connection.info;
+        let mut result = Ok(());
+        connection.dirs[dir].finish(&mut |event| {
+            if result.is_ok() {
+                result = deliver(sink, info, dir, event);
+            }
+        });
+        self.pending_total = self.pending_total.saturating_sub(pending);
+        result
+    }
+
+    fn expire(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
+        let idle = self.limits.idle_seconds;
+        let expired: Vec<FlowKey> =
+            self.connections.iter().filter(|(_, c)| now - c.last_seen > idle).map(|(k, _)| *k).collect();
+        for key in expired {
+            self.close(&key, CloseReason::Idle, sink)?;
+        }
+        // Forget 4-tuples long quiet; file names stay unique through the sink's own check.
+        if self.history.len() > 4 * self.limits.flows {
+            let open = &self.connections;
+            self.history.retain(|k, _| open.contains_key(k));
+        }
+        Ok(())
+    }
+}
+
+fn deliver(sink: &mut dyn Sink, info: &FlowInfo, dir: usize, event: Event<'_>) -> io::Result<()> {
+    match event {
+        Event::Data { offset, bytes } => sink.data(info, dir, offset, &bytes),
+        Event::Gap { offset, len } => sink.gap(info, dir, offset, len),
+    }
+}

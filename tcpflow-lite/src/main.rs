@@ -1,0 +1,189 @@
+//! `tcpflow-lite`: TCP stream reassembly from captures, with tcpflow's options and names.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use tcpflow_lite::flow::{CloseReason, FlowInfo, FlowTable, Limits, Sink};
+use tcpflow_lite::reassembly::{DirectionStats, Overlap};
+use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink};
+use tcpflow_lite::source::{read, ReadStats, Source};
+
+/// Reassemble TCP streams from pcap/pcapng files or live interfaces.
+#[derive(Parser, Debug)]
+#[command(name = "tcpflow-lite", version, about)]
+struct Args {
+    /// Read packets from FILE (pcap or pcapng; `-` for standard input); repeatable.
+    #[arg(short = 'r', value_name = "FILE")]
+    read: Vec<PathBuf>,
+    /// Capture live on IFACE (`any` for every interface).
+    #[arg(short = 'i', value_name = "IFACE")]
+    interface: Option<String>,
+    /// Write one file per direction into DIR (default: the current directory).
+    #[arg(short = 'o', value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Print the reassembled streams on standard output instead of writing files.
+    #[arg(short = 'c')]
+    console: bool,
+    /// Colour the two directions on the console (not when stdout is not a terminal or NO_COLOR is set).
+    #[arg(short = 'g')]
+    colour: bool,
+    /// Keep at most N bytes of each direction.
+    #[arg(short = 'b', value_name = "N")]
+    max_bytes: Option<u64>,
+    /// One JSON event per line on standard output (flow open/close with counts, gaps).
+    #[arg(long)]
+    json: bool,
+    /// Which bytes win where retransmissions disagree: first (Linux, Wireshark) or last (tcpflow).
+    #[arg(long, value_enum, default_value = "first")]
+    overlap: OverlapArg,
+    /// Connections tracked at once.
+    #[arg(long, default_value_t = 100_000)]
+    max_flows: usize,
+    /// Out-of-order bytes buffered per direction before a gap is declared.
+    #[arg(long, default_value_t = 4 << 20)]
+    max_pending: usize,
+    /// Out-of-order bytes buffered in all.
+    #[arg(long, default_value_t = 256 << 20)]
+    max_pending_total: usize,
+    /// Seconds of silence after which a connection is closed.
+    #[arg(long, default_value_t = 300.0)]
+    idle: f64,
+    /// Files open at once (the least recently used is closed and reopened when needed).
+    #[arg(long, default_value_t = 512)]
+    max_open_files: usize,
+    /// A tcpdump-syntax filter expression.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    expression: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OverlapArg {
+    First,
+    Last,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT/SIGTERM stop reading; every open flow is then flushed and the summary printed.
+fn catch_stop_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe);
+        // the action struct is zeroed, then filled.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Several sinks fed alike.
+struct Tee(Vec<Box<dyn Sink>>);
+
+impl Sink for Tee {
+    fn opened(&mut self, flow: &FlowInfo) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.opened(flow))
+    }
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.data(flow, dir, offset, bytes))
+    }
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.gap(flow, dir, offset, len))
+    }
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tcpflow-lite: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut sources: Vec<Source> = args.read.iter().cloned().map(Source::File).collect();
+    if let Some(interface) = &args.interface {
+        sources.push(Source::Live(interface.clone()));
+    }
+    if sources.is_empty() {
+        bail!("nothing to read: give -r FILE or -i IFACE");
+    }
+    let filter = args.expression.join(" ");
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if args.output.is_some() || (!args.console && !args.json) {
+        let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
+        let meta = std::fs::metadata(&dir).with_context(|| format!("output directory {}", dir.display()))?;
+        if !meta.is_dir() {
+            bail!("output directory {}: not a directory", dir.display());
+        }
+        sinks.push(Box::new(FileSink::new(dir, args.max_bytes, args.max_open_files)));
+    }
+    if args.console {
+        let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        sinks.push(Box::new(ConsoleSink::new(std::io::BufWriter::new(std::io::stdout()), colour, args.max_bytes)));
+    }
+    if args.json {
+        sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(std::io::stdout()))));
+    }
+    let policy = match args.overlap {
+        OverlapArg::First => Overlap::First,
+        OverlapArg::Last => Overlap::Last,
+    };
+    let limits = Limits {
+        pending_per_direction: args.max_pending,
+        pending_total: args.max_pending_total,
+        flows: args.max_flows.max(1),
+        idle_seconds: args.idle,
+    };
+    let mut table = FlowTable::new(policy, limits);
+    let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
+    let mut stats = ReadStats::default();
+    catch_stop_signals();
+    let mut outcome = Ok(());
+    for source in &sources {
+        outcome = read(source, Some(&filter), &mut table, &mut sink, &STOP, &mut stats).map_err(anyhow::Error::from);
+        if outcome.is_err() || STOP.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    // Whatever happened, nothing captured is lost: flush every open flow.
+    table.finish(&mut sink).context("writing output")?;
+    let _ = std::io::stdout().flush();
+    let t = sink.totals;
+    let mut summary = format!(
+        "tcpflow-lite: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
+        stats.packets, table.stats.segments, t.flows, t.bytes, t.gaps, t.gap_bytes, t.conflicts
+    );
+    let dropped = [
+        (stats.kernel_dropped, "dropped by the kernel"),
+        (table.stats.late, "late segments after close ignored"),
+        (table.stats.evicted, "flows closed by --max-flows"),
+        (table.stats.expired, "flows closed idle"),
+        (t.forced_gaps, "gaps forced by --max-pending"),
+        (table.stats.forced_by_total, "gaps forced by --max-pending-total"),
+        (stats.malformed, "malformed frames"),
+        (stats.fragments, "IP fragments skipped"),
+    ];
+    for (count, what) in dropped {
+        if count > 0 {
+            summary.push_str(&format!(", {count} {what}"));
+        }
+    }
+    eprintln!("{summary}");
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,313 @@
+//! Where reassembled bytes go: one file per direction with tcpflow's names, the console,
+//! or JSON events.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use crate::flow::{CloseReason, FlowInfo, Sink};
+use crate::reassembly::DirectionStats;
+
+/// Bytes gathered before a file write: small segments become one `pwrite`.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+struct OpenDirection {
+    file: Option<File>,
+    path: PathBuf,
+    /// Unwritten bytes, continuing at `buffer_offset`.
+    buffer: Vec<u8>,
+    buffer_offset: u64,
+    last_use: u64,
+}
+
+/// One file per direction in a directory, named and filled as tcpflow does: bytes at their
+/// stream offset (holes read as zeros), created with `O_EXCL` (nothing is ever overwritten:
+/// a taken name gets the next `cN`), at most `max_open` files open at once (the least
+/// recently used is closed and reopened when needed).
+pub struct FileSink {
+    dir: PathBuf,
+    max_bytes: Option<u64>,
+    max_open: usize,
+    open_count: usize,
+    clock: u64,
+    directions: HashMap<(u64, usize), OpenDirection>,
+    /// Files written.
+    pub files: u64,
+}
+
+impl FileSink {
+    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`).
+    pub fn new(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> FileSink {
+        FileSink { dir, max_bytes, max_open: max_open.max(1), open_count: 0, clock: 0, directions: HashMap::new(), files: 0 }
+    }
+
+    fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
+        let mut reuse = flow.reuse;
+        loop {
+            let mut key_flow = flow.clone();
+            key_flow.reuse = reuse;
+            let path = self.dir.join(key_flow.name(dir));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(0o644)
+                .open(&path)
+            {
+                Ok(file) => return Ok((file, path)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => reuse += 1,
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            }
+        }
+    }
+
+    fn entry(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<&mut OpenDirection> {
+        self.clock += 1;
+        let key = (flow.id, dir);
+        if !self.directions.contains_key(&key) {
+            let (file, path) = self.create(flow, dir)?;
+            self.files += 1;
+            self.open_count += 1;
+            self.directions.insert(key, OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0 });
+        } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
+            let path = self.directions.get(&key).map(|d| d.path.clone()).unwrap_or_default();
+            let file = OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(&path)?;
+            self.open_count += 1;
+            if let Some(d) = self.directions.get_mut(&key) {
+                d.file = Some(file);
+            }
+        }
+        if self.open_count > self.max_open {
+            self.close_least_recent(key)?;
+        }
+        let clock = self.clock;
+        let entry = self.directions.get_mut(&key).ok_or_else(|| io::Error::other("direction vanished"))?;
+        entry.last_use = clock;
+        Ok(entry)
+    }
+
+    fn close_least_recent(&mut self, keep: (u64, usize)) -> io::Result<()> {
+        let victim = self
+            .directions
+            .iter()
+            .filter(|(k, d)| **k != keep && d.file.is_some())
+            .min_by_key(|(_, d)| d.last_use)
+            .map(|(k, _)| *k);
+        if let Some(d) = victim.and_then(|k| self.directions.get_mut(&k)) {
+            flush(d)?;
+            d.file = None;
+            self.open_count -= 1;
+        }
+        Ok(())
+    }
+}
+
+fn flush(d: &mut OpenDirection) -> io::Result<()> {
+    if d.buffer.is_empty() {
+        return Ok(());
+    }
+    if let Some(file) = &d.file {
+        file.write_all_at(&d.buffer, d.buffer_offset)?;
+    }
+    d.buffer.clear();
+    Ok(())
+}
+
+impl Sink for FileSink {
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let bytes = match self.max_bytes {
+            Some(max) if offset >= max => return Ok(()),
+            Some(max) => &bytes[..bytes.len().min((max - offset) as usize)],
+            None => bytes,
+        };
+        let d = self.entry(flow, dir)?;
+        if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
+            flush(d)?;
+        }
+        if d.buffer.is_empty() {
+            d.buffer_offset = offset;
+        }
+        d.buffer.extend_from_slice(bytes);
+        if d.buffer.len() >= WRITE_BUFFER {
+            flush(d)?;
+        }
+        Ok(())
+    }
+
+    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+        for dir in 0..2 {
+            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+                flush(&mut d)?;
+                if d.file.take().is_some() {
+                    self.open_count -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reassembled streams on a terminal (or pipe): each chunk under its direction's name,
+/// in stream order (tcpflow -c prints packets in arrival order instead), coloured per
+/// direction when asked.
+pub struct ConsoleSink<W: Write> {
+    out: W,
+    colour: bool,
+    /// Per (flow, direction): the next offset printed, to skip rewrites of earlier bytes.
+    printed: HashMap<(u64, usize), u64>,
+    max_bytes: Option<u64>,
+}
+
+impl<W: Write> ConsoleSink<W> {
+    /// Prints to `out`; `colour` adds ANSI colours (blue one way, red the other).
+    pub fn new(out: W, colour: bool, max_bytes: Option<u64>) -> ConsoleSink<W> {
+        ConsoleSink { out, colour, printed: HashMap::new(), max_bytes }
+    }
+
+    fn header(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        let (on, off) = match (self.colour, dir) {
+            (false, _) => ("", ""),
+            (true, 0) => ("\x1b[34m", "\x1b[0m"),
+            (true, _) => ("\x1b[31m", "\x1b[0m"),
+        };
+        write!(self.out, "{on}{}: {off}", flow.name(dir))
+    }
+}
+
+impl<W: Write> Sink for ConsoleSink<W> {
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let printed = self.printed.entry((flow.id, dir)).or_insert(0);
+        if offset < *printed {
+            return Ok(()); // already on the screen; files get such rewrites, a console cannot
+        }
+        let end = offset + bytes.len() as u64;
+        let bytes = match self.max_bytes {
+            Some(max) if offset >= max => return Ok(()),
+            Some(max) => &bytes[..bytes.len().min((max - offset) as usize)],
+            None => bytes,
+        };
+        *printed = end;
+        self.header(flow, dir)?;
+        self.out.write_all(bytes)?;
+        if !bytes.ends_with(b"\n") {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+        self.printed.insert((flow.id, dir), offset + len);
+        self.header(flow, dir)?;
+        writeln!(self.out, "[{len} bytes missing at offset {offset}]")
+    }
+
+    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+        self.printed.remove(&(flow.id, 0));
+        self.printed.remove(&(flow.id, 1));
+        self.out.flush()
+    }
+}
+
+/// One JSON object per line for each event: `open`, `gap`, `close` (with byte counts, gaps,
+/// duplicates and conflicting overlaps per direction).
+pub struct JsonSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonSink<W> {
+    /// Writes events to `out`.
+    pub fn new(out: W) -> JsonSink<W> {
+        JsonSink { out }
+    }
+}
+
+fn endpoints(flow: &FlowInfo) -> serde_json::Value {
+    let key = flow.key;
+    serde_json::json!({
+        "src": key.src.to_string(), "sport": key.src_port,
+        "dst": key.dst.to_string(), "dport": key.dst_port,
+        "vlan": key.vlan,
+    })
+}
+
+impl<W: Write> Sink for JsonSink<W> {
+    fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        let event = serde_json::json!({"event": "open", "flow": flow.name(0), "id": flow.id, "endpoints": endpoints(flow)});
+        writeln!(self.out, "{event}")
+    }
+
+    fn data(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+        let event = serde_json::json!({"event": "gap", "flow": flow.name(dir), "id": flow.id, "offset": offset, "len": len});
+        writeln!(self.out, "{event}")
+    }
+
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+        let direction = |dir: usize| {
+            let s = stats[dir];
+            serde_json::json!({
+                "name": flow.name(dir), "bytes": s.bytes, "gaps": s.gaps, "gap_bytes": s.gap_bytes,
+                "duplicate_bytes": s.duplicate_bytes, "conflicts": s.conflicts,
+                "conflict_bytes": s.conflict_bytes, "forced_gaps": s.forced_gaps,
+            })
+        };
+        let event = serde_json::json!({
+            "event": "close", "flow": flow.name(0), "id": flow.id, "reason": reason.to_string(),
+            "directions": [direction(0), direction(1)],
+        });
+        writeln!(self.out, "{event}")
+    }
+}
+
+/// Totals over every closed connection, for the summary on stderr.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    /// Connections closed.
+    pub flows: u64,
+    /// Bytes each way summed over directions.
+    pub bytes: u64,
+    /// Gaps and their bytes.
+    pub gaps: u64,
+    /// Bytes missing in gaps.
+    pub gap_bytes: u64,
+    /// Overlaps whose bytes disagreed.
+    pub conflicts: u64,
+    /// Gaps declared early for the out-of-order limit.
+    pub forced_gaps: u64,
+}
+
+/// A sink that counts, then passes everything on.
+pub struct Counting<S> {
+    /// The sink passed on to.
+    pub inner: S,
+    /// What was counted.
+    pub totals: Totals,
+}
+
+impl<S: Sink> Sink for Counting<S> {
+    fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        self.inner.opened(flow)
+    }
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.inner.data(flow, dir, offset, bytes)
+    }
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.gap(flow, dir, offset, len)
+    }
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+        self.totals.flows += 1;
+        for s in stats {
+            self.totals.bytes += s.bytes;
+            self.totals.gaps += s.gaps;
+            self.totals.gap_bytes += s.gap_bytes;
+            self.totals.conflicts += s.conflicts;
+            self.totals.forced_gaps += s.forced_gaps;
+        }
+        self.inner.closed(flow, stats, reason)
+    }
+}

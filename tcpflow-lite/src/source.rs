@@ -1,0 +1,187 @@
+//! Where packets come from: libpcap savefiles (pcap and pcapng, `-` for stdin) and live
+//! interfaces, with a tcpdump-syntax filter.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::decode::{decode, LinkType, Skip};
+use crate::flow::{FlowTable, Sink};
+
+/// A packet source.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A pcap or pcapng file (`-` for standard input).
+    File(PathBuf),
+    /// A live interface (`any` for all).
+    Live(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Live(interface) => write!(f, "interface {interface}"),
+        }
+    }
+}
+
+/// What went wrong reading packets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The file or interface could not be opened.
+    #[error("{source_name}: {message}")]
+    Open {
+        /// The source.
+        source_name: String,
+        /// libpcap's message.
+        message: String,
+    },
+    /// The filter expression does not compile.
+    #[error("bad filter expression {expression:?}: {message}")]
+    Filter {
+        /// The expression.
+        expression: String,
+        /// libpcap's message.
+        message: String,
+    },
+    /// The capture's link type is not one this crate decodes.
+    #[error("{source_name}: unsupported link type {dlt} ({name})")]
+    LinkType {
+        /// The source.
+        source_name: String,
+        /// The `DLT_*` number.
+        dlt: i32,
+        /// Its name.
+        name: String,
+    },
+    /// Reading failed mid-way.
+    #[error("{source_name}: {message}")]
+    Read {
+        /// The source.
+        source_name: String,
+        /// libpcap's message.
+        message: String,
+    },
+    /// The sink failed (a write error).
+    #[error("writing output")]
+    Sink(#[from] std::io::Error),
+}
+
+/// Counters of reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Frames read.
+    pub packets: u64,
+    /// Frames that were not TCP.
+    pub not_tcp: u64,
+    /// Frames too short or malformed to decode.
+    pub malformed: u64,
+    /// IP fragments (not reassembled).
+    pub fragments: u64,
+    /// Packets the kernel dropped (live captures: libpcap's `ps_drop` + `ps_ifdrop`).
+    pub kernel_dropped: u64,
+}
+
+/// Reads every packet of `source` through `table` into `sink`, until the end of the file or,
+/// for a live capture, until `stop` is set (checked at least every 200 ms).
+pub fn read(
+    source: &Source,
+    filter: Option<&str>,
+    table: &mut FlowTable,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+    stats: &mut ReadStats,
+) -> Result<(), SourceError> {
+    let name = source.to_string();
+    let open_error = |e: pcap::Error| SourceError::Open { source_name: name.clone(), message: e.to_string() };
+    match source {
+        Source::File(path) => {
+            let mut capture = pcap::Capture::from_file(path).map_err(open_error)?;
+            apply_filter(&mut capture, filter)?;
+            let link = link_type(&name, capture.get_datalink())?;
+            loop {
+                match capture.next_packet() {
+                    Ok(packet) => feed(link, packet.header, packet.data, table, sink, stats)?,
+                    Err(pcap::Error::NoMorePackets) => return Ok(()),
+                    Err(e) => return Err(SourceError::Read { source_name: name, message: e.to_string() }),
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+            }
+        }
+        Source::Live(interface) => {
+            let mut capture = pcap::Capture::from_device(interface.as_str())
+                .map_err(open_error)?
+                .promisc(false)
+                .immediate_mode(true)
+                .snaplen(262_144)
+                .buffer_size(64 << 20)
+                .timeout(200)
+                .open()
+                .map_err(open_error)?;
+            apply_filter(&mut capture, filter)?;
+            let link = link_type(&name, capture.get_datalink())?;
+            let result = loop {
+                if stop.load(Ordering::Relaxed) {
+                    break Ok(());
+                }
+                match capture.next_packet() {
+                    Ok(packet) => feed(link, packet.header, packet.data, table, sink, stats)?,
+                    Err(pcap::Error::TimeoutExpired) => {
+                        // Quiet: let time close finished and idle connections.
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0.0, |d| d.as_secs_f64());
+                        table.tick(now, sink)?;
+                        continue;
+                    }
+                    Err(e) => break Err(SourceError::Read { source_name: name.clone(), message: e.to_string() }),
+                }
+            };
+            if let Ok(kernel) = capture.stats() {
+                stats.kernel_dropped += u64::from(kernel.dropped) + u64::from(kernel.if_dropped);
+            }
+            result
+        }
+    }
+}
+
+fn apply_filter<T: pcap::Activated + ?Sized>(capture: &mut pcap::Capture<T>, filter: Option<&str>) -> Result<(), SourceError> {
+    match filter {
+        Some(expression) if !expression.trim().is_empty() => capture
+            .filter(expression, true)
+            .map_err(|e| SourceError::Filter { expression: expression.to_owned(), message: e.to_string() }),
+        _ => Ok(()),
+    }
+}
+
+fn link_type(name: &str, linktype: pcap::Linktype) -> Result<LinkType, SourceError> {
+    LinkType::from_dlt(linktype.0).ok_or_else(|| SourceError::LinkType {
+        source_name: name.to_owned(),
+        dlt: linktype.0,
+        name: linktype.get_name().unwrap_or_else(|_| "unknown".to_owned()),
+    })
+}
+
+fn feed(
+    link: LinkType,
+    header: &pcap::PacketHeader,
+    data: &[u8],
+    table: &mut FlowTable,
+    sink: &mut dyn Sink,
+    stats: &mut ReadStats,
+) -> Result<(), SourceError> {
+    stats.packets += 1;
+    match decode(link, data) {
+        Ok(segment) => {
+            let time = header.ts.tv_sec as f64 + header.ts.tv_usec as f64 / 1e6;
+            table.segment(time, &segment, sink)?;
+        }
+        Err(Skip::NotTcp) => stats.not_tcp += 1,
+        Err(Skip::Malformed) => stats.malformed += 1,
+        Err(Skip::Fragment) => stats.fragments += 1,
+    }
+    Ok(())
+}
