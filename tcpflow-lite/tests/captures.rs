@@ -1,0 +1,321 @@
+//! tcpflow-lite on captures these tests write themselves: crafted segments with exact
+//! expected streams, through the real binary.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use etherparse::PacketBuilder;
+
+#[derive(Clone, Copy)]
+enum Link {
+    Ethernet,
+    Vlan(u16),
+    Sll2,
+    Raw,
+}
+
+impl Link {
+    fn dlt(self) -> u32 {
+        match self {
+            Link::Ethernet | Link::Vlan(_) => 1,
+            Link::Sll2 => 276,
+            Link::Raw => 101,
+        }
+    }
+}
+
+/// A connection between a client and a server, for building its segments.
+#[derive(Clone, Copy)]
+struct Conn {
+    link: Link,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+}
+
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    syn: bool,
+    fin: bool,
+    rst: bool,
+}
+
+const SYN: Flags = Flags { syn: true, fin: false, rst: false };
+const FIN: Flags = Flags { syn: false, fin: true, rst: false };
+const RST: Flags = Flags { syn: false, fin: false, rst: true };
+const NONE: Flags = Flags { syn: false, fin: false, rst: false };
+
+impl Conn {
+    fn v4(link: Link) -> Conn {
+        Conn { link, client: ("10.0.0.1".parse().unwrap(), 40000), server: ("10.0.0.2".parse().unwrap(), 80) }
+    }
+
+    /// A frame from the client (`up`) or the server.
+    fn seg(&self, up: bool, seq: u32, flags: Flags, payload: &[u8]) -> Vec<u8> {
+        let ((src, sport), (dst, dport)) = if up { (self.client, self.server) } else { (self.server, self.client) };
+        let ip = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
+            (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
+            _ => unreachable!(),
+        };
+        let mut tcp = ip.tcp(sport, dport, seq, 65535);
+        if flags.syn {
+            tcp = tcp.syn();
+        }
+        if flags.fin {
+            tcp = tcp.fin();
+        }
+        if flags.rst {
+            tcp = tcp.rst();
+        }
+        let mut packet = Vec::new();
+        tcp.write(&mut packet, payload).unwrap();
+        let ether_type: u16 = if src.is_ipv4() { 0x0800 } else { 0x86dd };
+        let mut frame = Vec::new();
+        match self.link {
+            Link::Ethernet | Link::Vlan(_) => {
+                frame.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+                if let Link::Vlan(id) = self.link {
+                    frame.extend_from_slice(&0x8100u16.to_be_bytes());
+                    frame.extend_from_slice(&id.to_be_bytes());
+                }
+                frame.extend_from_slice(&ether_type.to_be_bytes());
+            }
+            Link::Sll2 => {
+                frame.extend_from_slice(&ether_type.to_be_bytes());
+                frame.extend_from_slice(&[0, 0, 0, 0, 0, 7, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+            }
+            Link::Raw => {}
+        }
+        frame.extend_from_slice(&packet);
+        frame
+    }
+}
+
+fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&262_144u32.to_le_bytes());
+    out.extend_from_slice(&link.dlt().to_le_bytes());
+    for (i, frame) in frames.iter().enumerate() {
+        out.extend_from_slice(&(1_700_000_000u32 + i as u32 / 100).to_le_bytes());
+        out.extend_from_slice(&((i as u32 % 100) * 1000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("tcpflow-lite-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        Scratch(dir)
+    }
+    fn pcap(&self) -> PathBuf {
+        self.0.join("in.pcap")
+    }
+    fn out(&self) -> PathBuf {
+        self.0.join("out")
+    }
+    fn file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.out().join(name)).unwrap_or_else(|e| panic!("{name}: {e}; have {:?}", self.names()))
+    }
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(self.out()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tcpflow_lite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcpflow-lite")).args(args).output().unwrap()
+}
+
+fn run_files(scratch: &Scratch, link: Link, frames: &[Vec<u8>], extra: &[&str]) -> Output {
+    write_pcap(&scratch.pcap(), link, frames);
+    let pcap = scratch.pcap();
+    let out = scratch.out();
+    let mut args = vec!["-r", pcap.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = tcpflow_lite(&args);
+    assert!(output.status.success(), "{output:?}");
+    output
+}
+
+const UP: &str = "010.000.000.001.40000-010.000.000.002.00080";
+const DOWN: &str = "010.000.000.002.00080-010.000.000.001.40000";
+
+#[test]
+fn reordered_duplicated_and_wrapping_segments_give_the_exact_streams() {
+    let s = Scratch::new("reorder");
+    let c = Conn::v4(Link::Ethernet);
+    let isn = 0xFFFF_FFF8u32; // the client's stream crosses 2^32
+    let server_isn = 5000u32;
+    let at = |n: u32| isn.wrapping_add(1).wrapping_add(n);
+    let frames = vec![
+        c.seg(true, isn, SYN, b""),
+        c.seg(false, server_isn, SYN, b""),
+        c.seg(true, at(10), NONE, b"/index.html "),
+        c.seg(true, at(0), NONE, b"GET "),
+        c.seg(true, at(4), NONE, b"/ndex.html"), // overlaps the next with different bytes
+        c.seg(true, at(0), NONE, b"GET "),      // duplicate
+        c.seg(true, at(22), NONE, b"HTTP/1.0\r\n\r\n"),
+        c.seg(false, server_isn + 1, NONE, b"HTTP/1.0 200 OK\r\n\r\nhi"),
+        c.seg(true, at(34), FIN, b""),
+        c.seg(false, server_isn + 23, FIN, b""),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP, DOWN]);
+    assert_eq!(s.file(UP), expected_first());
+    assert_eq!(s.file(DOWN), b"HTTP/1.0 200 OK\r\n\r\nhi");
+}
+
+/// With `first`, bytes 10..14 come from "/index.html " (arrived first); 4..10 from "/ndex.".
+fn expected_first() -> Vec<u8> {
+    let mut stream = vec![0u8; 34];
+    stream[0..4].copy_from_slice(b"GET ");
+    stream[10..22].copy_from_slice(b"/index.html ");
+    stream[4..10].copy_from_slice(&b"/ndex.html"[..6]);
+    stream[22..34].copy_from_slice(b"HTTP/1.0\r\n\r\n");
+    stream
+}
+
+#[test]
+fn overlap_policy_first_and_last_and_conflicts_are_reported() {
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 100, SYN, b""),
+        c.seg(true, 103, NONE, b"OD"),
+        c.seg(true, 101, NONE, b"GO"),
+        c.seg(true, 103, NONE, b"IL"),
+        c.seg(true, 101, NONE, b"EV"),
+    ];
+    let first = Scratch::new("first");
+    let out = run_files(&first, Link::Ethernet, &frames, &[]);
+    assert_eq!(first.file(UP), b"GOOD");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 conflicting overlaps"), "{out:?}");
+    let last = Scratch::new("last");
+    run_files(&last, Link::Ethernet, &frames, &["--overlap", "last"]);
+    assert_eq!(last.file(UP), b"EVIL");
+}
+
+#[test]
+fn gaps_are_zero_filled_in_files_and_reported() {
+    let s = Scratch::new("gap");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"abc"), c.seg(true, 9, NONE, b"xyz")];
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    assert_eq!(s.file(UP), b"abc\0\0\0\0\0xyz");
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains(r#""event":"gap""#) && json.contains(r#""len":5,"offset":3"#), "{json}");
+    assert!(json.contains(r#""gap_bytes":5"#), "{json}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 gaps (5 bytes missing)"));
+}
+
+#[test]
+fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
+    let s = Scratch::new("reuse");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 1000, SYN, b"early"), // data on the SYN (TCP Fast Open)
+        c.seg(true, 1006, RST, b"bye"),   // data on the RST, then the connection is gone
+        c.seg(true, 1009, NONE, b"late"), // after the RST: not a new connection
+        c.seg(true, 9000, SYN, b""),
+        c.seg(true, 9001, NONE, b"second"),
+        c.seg(true, 9007, FIN, b""),
+        c.seg(true, 50, SYN, b""),
+        c.seg(true, 51, NONE, b"third"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), format!("{UP}c2")]);
+    assert_eq!(s.file(UP), b"earlybye");
+    assert_eq!(s.file(&format!("{UP}c1")), b"second");
+    assert_eq!(s.file(&format!("{UP}c2")), b"third");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments after close ignored"), "{out:?}");
+}
+
+#[test]
+fn vlan_sll2_and_ipv6_captures() {
+    let vlan = Scratch::new("vlan");
+    let c = Conn::v4(Link::Vlan(7));
+    run_files(&vlan, Link::Vlan(7), &[c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"tagged")], &[]);
+    assert_eq!(vlan.file(&format!("{UP}--7")), b"tagged");
+
+    let sll2 = Scratch::new("sll2");
+    let c = Conn::v4(Link::Sll2);
+    run_files(&sll2, Link::Sll2, &[c.seg(false, 1, SYN, b""), c.seg(false, 2, NONE, b"cooked v2")], &[]);
+    assert_eq!(sll2.file(DOWN), b"cooked v2");
+
+    let v6 = Scratch::new("v6");
+    let c = Conn { link: Link::Raw, client: ("2001:db8::1".parse().unwrap(), 443), server: ("2001:db8::a:2".parse().unwrap(), 8080) };
+    run_files(&v6, Link::Raw, &[c.seg(true, 7, SYN, b""), c.seg(true, 8, NONE, b"six")], &[]);
+    assert_eq!(v6.file("2001:db8::1.00443-2001:db8::a:2.08080"), b"six");
+}
+
+#[test]
+fn the_console_prints_each_stream_reassembled_in_order() {
+    let s = Scratch::new("console");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 5, NONE, b"/a HTTP/1.0\r\n"), // arrives before "GET "
+        c.seg(true, 1, NONE, b"GET "),
+    ];
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-c", "-g"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{UP}: GET \n{UP}: /a HTTP/1.0\r\n"));
+    assert!(s.names().is_empty(), "-c writes no files");
+}
+
+#[test]
+fn filters_and_byte_limits_apply() {
+    let s = Scratch::new("filter");
+    let a = Conn::v4(Link::Ethernet);
+    let b = Conn { client: ("10.0.0.1".parse().unwrap(), 40001), server: ("10.0.0.3".parse().unwrap(), 22), ..a };
+    let frames = vec![a.seg(true, 0, SYN, b""), a.seg(true, 1, NONE, b"0123456789"), b.seg(true, 0, SYN, b""), b.seg(true, 1, NONE, b"ssh")];
+    run_files(&s, Link::Ethernet, &frames, &["-b", "4", "port", "80"]);
+    assert_eq!(s.names(), [UP]);
+    assert_eq!(s.file(UP), b"0123");
+}
+
+#[test]
+fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
+    let s = Scratch::new("bad");
+    let missing = tcpflow_lite(&["-r", "/nonexistent/capture.pcap"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let line = String::from_utf8_lossy(&missing.stderr);
+    assert!(line.contains("/nonexistent/capture.pcap") && !line.contains("panicked"), "{line}");
+
+    let c = Conn::v4(Link::Ethernet);
+    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"new")]);
+    let filter = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "port", "eighty", "and"]);
+    assert_eq!(filter.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&filter.stderr).contains("bad filter expression"), "{filter:?}");
+
+    std::fs::write(s.out().join(UP), b"precious").unwrap();
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(s.file(UP), b"precious");
+    assert_eq!(s.file(&format!("{UP}c1")), b"new");
+
+    let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent-dir"]);
+    assert_eq!(not_dir.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent-dir"));
+}
