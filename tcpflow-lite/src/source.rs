@@ -120,6 +120,10 @@ pub fn read(
                 .buffer_size(64 << 20)
                 .timeout(200)
                 .open()
+                .map_err(open_error)?
+                // Non-blocking, waited for with our own poll: a blocking read in immediate
+                // mode would not return for a signal, and Ctrl-C must stop the capture.
+                .setnonblock()
                 .map_err(open_error)?;
             apply_filter(&mut capture, filter)?;
             let link = link_type(&name, capture.get_datalink())?;
@@ -130,6 +134,7 @@ pub fn read(
                 match capture.next_packet() {
                     Ok(packet) => feed(link, packet.header, packet.data, table, sink, stats)?,
                     Err(pcap::Error::TimeoutExpired) => {
+                        wait_readable(&capture, 200);
                         // Quiet: let time close finished and idle connections.
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
@@ -146,6 +151,14 @@ pub fn read(
             result
         }
     }
+}
+
+/// Waits until the capture has packets, at most `ms` milliseconds (or until a signal).
+fn wait_readable(capture: &pcap::Capture<pcap::Active>, ms: i32) {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd { fd: capture.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll(2) on one pollfd that lives on our stack for the call.
+    unsafe { libc::poll(&mut fd, 1, ms) };
 }
 
 fn apply_filter<T: pcap::Activated + ?Sized>(capture: &mut pcap::Capture<T>, filter: Option<&str>) -> Result<(), SourceError> {

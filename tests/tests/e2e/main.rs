@@ -8,3 +8,4 @@ mod errors;
 mod examples;
 mod guard;
 mod scoped;
+mod tcpflow_live;
