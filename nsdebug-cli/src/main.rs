@@ -7,5 +7,9 @@ mod cmd;
 mod resolve;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`nsdebug ps | head -1`) instead of failing on every write.
+    // SAFETY: resetting a signal disposition to its default before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     cli::run()
 }

@@ -83,6 +83,9 @@ pub(crate) struct Plan<'a> {
     pub cgroup_fds: &'a [RawFd],
     pub fork_for_pid: bool,
     pub joins_user: bool,
+    /// Mark inherited fds close-on-exec instead of closing them: the caller itself is about to
+    /// exec (`exec_in`) and, should exec fail, still owns them.
+    pub cloexec_only: bool,
 }
 
 /// A failed step and its errno.
@@ -258,31 +261,42 @@ fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
 /// parent made sure, numbered 3 or above), so the program inherits nothing of the caller's:
 /// no host directory, no socket, no pidfd.
 fn close_inherited_fds(plan: &Plan<'_>) -> Result<(), Failure> {
+    let cloexec = plan.cloexec_only;
     match plan.err_fd {
         Some(err) => {
             let err = err as libc::c_uint;
             if err > 3 {
-                close_range(3, err - 1)?;
+                close_range(3, err - 1, cloexec)?;
             }
-            close_range(err + 1, libc::c_uint::MAX)
+            close_range(err + 1, libc::c_uint::MAX, cloexec)
         }
-        None => close_range(3, libc::c_uint::MAX),
+        None => close_range(3, libc::c_uint::MAX, cloexec),
     }
 }
 
-/// `close_range(2)` (Linux >= 5.9), or one `close` per fd up to the fd limit before that.
-fn close_range(first: libc::c_uint, last: libc::c_uint) -> Result<(), Failure> {
-    // SAFETY: closes fds of the child's own table before exec; integer arguments only.
+/// `CLOSE_RANGE_CLOEXEC` (Linux >= 5.11).
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+/// `close_range(2)` (Linux >= 5.9; with `cloexec`, marking instead of closing, >= 5.11), or
+/// one `close`/`fcntl` per fd up to the fd limit before that.
+fn close_range(first: libc::c_uint, last: libc::c_uint, cloexec: bool) -> Result<(), Failure> {
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: closes (or marks) fds of our own table before exec; integer arguments only.
     unsafe {
-        let ret = libc::syscall(libc::SYS_close_range, first, last, 0) as libc::c_int;
-        if ret == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+        let ret = libc::syscall(libc::SYS_close_range, first, last, flags) as libc::c_int;
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if ret == 0 || !matches!(errno, Some(libc::ENOSYS) | Some(libc::EINVAL)) {
             return check(ret, Step::CloseFds);
         }
         let mut limit: libc::rlimit = std::mem::zeroed();
         check(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), Step::CloseFds)?;
         let end = last.min(limit.rlim_cur.min(libc::c_uint::MAX as libc::rlim_t) as libc::c_uint);
         for fd in first..=end {
-            libc::close(fd as libc::c_int);
+            if cloexec {
+                libc::fcntl(fd as libc::c_int, libc::F_SETFD, libc::FD_CLOEXEC);
+            } else {
+                libc::close(fd as libc::c_int);
+            }
         }
     }
     Ok(())

@@ -261,7 +261,7 @@ impl Command {
     /// kernel's refusal is reported as for [`spawn_in`](Command::spawn_in).
     ///
     /// As in the forked child, the process becomes non-dumpable, every signal disposition is
-    /// reset to the default and fds above stderr are closed before joining: on failure the
+    /// reset to the default and fds above stderr are marked close-on-exec: on failure the
     /// caller is left so (and possibly inside some of the namespaces), fit only to report
     /// the error and exit.
     pub fn exec_in(&mut self, target: &Target, kinds: NamespaceSet) -> Error {
@@ -540,6 +540,7 @@ impl Prepared {
             cgroup_fds: &self.cgroup_fds,
             fork_for_pid: self.fork_for_pid,
             joins_user: self.joins_user,
+            cloexec_only: err_fd.is_none(),
         }
     }
 }
@@ -617,11 +618,13 @@ impl Child {
         Ok(())
     }
 
-    /// Until the returned value is dropped, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
-    /// SIGUSR2, SIGWINCH and SIGCONT sent to this process are passed on to the program
-    /// instead of acting on this process; those the terminal sends (Ctrl-C) are not, since
-    /// the program, in the same foreground process group, gets them anyway. The handlers
-    /// are process-wide: use this in a tool that runs one program at a time, as `nsenter` does.
+    /// Until the returned value is dropped, every catchable signal sent to this process
+    /// (SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGALRM, real-time signals...; not faults, job
+    /// control stops, SIGCHLD or SIGPIPE) is passed on to the program instead of acting on
+    /// this process; those the terminal sends (Ctrl-C) are not, since the program, in the same
+    /// foreground process group, gets them anyway. The handlers are process-wide: use this in
+    /// a tool that runs one program at a time, as `nsenter` does. Block signals with
+    /// [`SignalsBlocked`](crate::SignalsBlocked) before spawning to lose none in between.
     pub fn forward_signals(&self) -> SignalForwarding {
         SignalForwarding { previous: crate::relay::install(self.pid) }
     }

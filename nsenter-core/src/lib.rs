@@ -35,6 +35,7 @@ mod guard;
 mod kind;
 pub mod net;
 mod relay;
+pub use relay::SignalsBlocked;
 mod scoped;
 mod sys;
 mod target;

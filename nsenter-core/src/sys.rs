@@ -81,6 +81,17 @@ pub(crate) fn namespace_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     Ok(ret as libc::c_int)
 }
 
+/// Whether an fd (`O_PATH` is enough) lives on nsfs, the namespace file system.
+pub(crate) fn is_nsfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    const NSFS_MAGIC: libc::c_long = 0x6e73_6673;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` points to writable memory of the right size; the kernel fills it on success.
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: fstatfs returned 0, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    Ok(st.f_type as libc::c_long == NSFS_MAGIC)
+}
+
 /// `gettid(2)`.
 pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid cannot fail and touches no memory.

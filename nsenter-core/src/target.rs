@@ -145,7 +145,14 @@ impl Target {
         let not_ns = |source| Error::NotANamespaceFile { path: path.clone(), source };
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::NulByte { what: "namespace file path" })?;
-        let fd = sys::open(&c_path, libc::O_RDONLY).map_err(not_ns)?;
+        // Look before opening for real: a FIFO would block and a device could act on open.
+        let handle = sys::open(&c_path, libc::O_PATH).map_err(not_ns)?;
+        if !sys::is_nsfs(handle.as_fd()).map_err(not_ns)? {
+            return Err(not_ns(io::Error::new(io::ErrorKind::InvalidInput, "not on nsfs")));
+        }
+        let reopen = CString::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)))
+            .map_err(|_| Error::NulByte { what: "namespace file path" })?;
+        let fd = sys::open(&reopen, libc::O_RDONLY).map_err(not_ns)?;
         let flag = sys::namespace_type(fd.as_fd()).map_err(not_ns)?;
         let kind = Namespace::ALL.into_iter().find(|ns| ns.clone_flag() == flag).ok_or_else(|| {
             not_ns(io::Error::new(io::ErrorKind::InvalidData, "unknown namespace type"))

@@ -7,7 +7,7 @@
 //! reported, never silently skipped.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Which bytes win where segments overlap with different contents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,8 +59,9 @@ pub struct DirectionStats {
     pub forced_gaps: u64,
 }
 
-/// How many delivered bytes are kept to compare retransmissions against.
-const RECENT: usize = 64 * 1024;
+/// How many delivered bytes are kept to compare retransmissions against: enough for the
+/// retransmissions of a window's worth of small segments, small enough for many flows.
+const RECENT: usize = 16 * 1024;
 
 /// A direction that started mid-stream holds its bytes until this many are buffered (or it
 /// ends), so that offset 0 can move back to earlier data arriving out of order.
@@ -81,7 +82,7 @@ pub struct Direction {
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
     /// The last delivered bytes (at most [`RECENT`]), ending at `delivered`.
-    recent: Vec<u8>,
+    recent: VecDeque<u8>,
     /// Holes declared (offset, len), kept so that late data there is recognised.
     holes: Vec<(u64, u64)>,
     /// Counters.
@@ -203,6 +204,14 @@ impl Direction {
                 return;
             }
         }
+        if start == self.delivered && self.pending.is_empty() && !self.tentative {
+            // The common case, in order: hand the bytes on without copying them.
+            self.remember(payload);
+            emit(Event::Data { offset: start, bytes: Cow::Borrowed(payload) });
+            self.delivered += payload.len() as u64;
+            self.stats.bytes += payload.len() as u64;
+            return;
+        }
         self.insert(start, payload, policy);
         self.drain(emit);
         while self.pending_bytes > max_pending {
@@ -223,13 +232,14 @@ impl Direction {
         if start >= recent_start {
             let from = (start - recent_start) as usize;
             let end = (from + bytes.len()).min(self.recent.len());
-            let known = &self.recent[from..end];
-            let differing = known.iter().zip(bytes).filter(|(a, b)| a != b).count();
+            let differing = self.recent.range(from..end).zip(bytes).filter(|(a, b)| a != b).count();
             if differing > 0 {
                 self.stats.conflicts += 1;
                 self.stats.conflict_bytes += differing as u64;
                 if policy == Overlap::Last {
-                    self.recent[from..end].copy_from_slice(&bytes[..end - from]);
+                    for (slot, byte) in self.recent.range_mut(from..end).zip(bytes) {
+                        *slot = *byte;
+                    }
                     emit(Event::Data { offset: start, bytes: Cow::Borrowed(bytes) });
                 }
             }
@@ -321,11 +331,11 @@ impl Direction {
     fn remember(&mut self, bytes: &[u8]) {
         if bytes.len() >= RECENT {
             self.recent.clear();
-            self.recent.extend_from_slice(&bytes[bytes.len() - RECENT..]);
+            self.recent.extend(&bytes[bytes.len() - RECENT..]);
         } else {
             let overflow = (self.recent.len() + bytes.len()).saturating_sub(RECENT);
             self.recent.drain(..overflow);
-            self.recent.extend_from_slice(bytes);
+            self.recent.extend(bytes);
         }
     }
 

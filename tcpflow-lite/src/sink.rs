@@ -10,8 +10,12 @@ use std::path::PathBuf;
 use crate::flow::{CloseReason, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
-/// Bytes gathered before a file write: small segments become one `pwrite`.
-const WRITE_BUFFER: usize = 256 * 1024;
+/// Bytes gathered per direction before a file write: small segments become one `pwrite`.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Bytes gathered in all directions together: beyond it every buffer is written, so memory
+/// does not grow with the number of open connections.
+const WRITE_BUFFER_TOTAL: usize = 4 * 1024 * 1024;
 
 struct OpenDirection {
     file: Option<File>,
@@ -33,6 +37,7 @@ pub struct FileSink {
     open_count: usize,
     clock: u64,
     directions: HashMap<(u64, usize), OpenDirection>,
+    buffered: usize,
     /// Files written.
     pub files: u64,
 }
@@ -40,7 +45,16 @@ pub struct FileSink {
 impl FileSink {
     /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`).
     pub fn new(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> FileSink {
-        FileSink { dir, max_bytes, max_open: max_open.max(1), open_count: 0, clock: 0, directions: HashMap::new(), files: 0 }
+        FileSink {
+            dir,
+            max_bytes,
+            max_open: max_open.max(1),
+            open_count: 0,
+            clock: 0,
+            directions: HashMap::new(),
+            buffered: 0,
+            files: 0,
+        }
     }
 
     fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
@@ -96,6 +110,7 @@ impl FileSink {
             .min_by_key(|(_, d)| d.last_use)
             .map(|(k, _)| *k);
         if let Some(d) = victim.and_then(|k| self.directions.get_mut(&k)) {
+            self.buffered -= d.buffer.len();
             flush(d)?;
             d.file = None;
             self.open_count -= 1;
@@ -123,7 +138,9 @@ impl Sink for FileSink {
             None => bytes,
         };
         let d = self.entry(flow, dir)?;
+        let mut written = 0;
         if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
+            written += d.buffer.len();
             flush(d)?;
         }
         if d.buffer.is_empty() {
@@ -131,7 +148,17 @@ impl Sink for FileSink {
         }
         d.buffer.extend_from_slice(bytes);
         if d.buffer.len() >= WRITE_BUFFER {
+            written += d.buffer.len();
             flush(d)?;
+            // A large stream keeps no large buffer behind.
+            d.buffer.shrink_to(WRITE_BUFFER);
+        }
+        self.buffered = self.buffered + bytes.len() - written.min(self.buffered + bytes.len());
+        if self.buffered > WRITE_BUFFER_TOTAL {
+            for d in self.directions.values_mut() {
+                flush(d)?;
+            }
+            self.buffered = 0;
         }
         Ok(())
     }
@@ -139,6 +166,7 @@ impl Sink for FileSink {
     fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
         for dir in 0..2 {
             if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+                self.buffered = self.buffered.saturating_sub(d.buffer.len());
                 flush(&mut d)?;
                 if d.file.take().is_some() {
                     self.open_count -= 1;

@@ -49,10 +49,11 @@ pub struct EnterArgs {
     #[arg(short = 'a', long)]
     all: bool,
     /// Root directory: the target's, or DIR (opened on the host, like nsenter --root=DIR).
-    #[arg(short = 'r', long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    #[arg(short = 'r', long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     root: Option<String>,
-    /// Working directory: the target's, or DIR as seen inside.
-    #[arg(short = 'w', long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    /// Working directory: the target's, or DIR as seen inside (util-linux's --wdns; its
+    /// --wd=DIR opens DIR on the host).
+    #[arg(short = 'w', long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     wd: Option<String>,
     /// Run the command with this uid.
     #[arg(short = 'S', long, value_name = "UID")]
@@ -117,7 +118,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let explicit = args.command.first().cloned();
     let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let program = explicit.clone().unwrap_or(shell);
-    let mut command = build(&args, target, &program)?;
+    let mut command = build(&args, target, &program, kinds)?;
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces
     // need a single-threaded process, which only a fresh child is sure to be; an interactive
@@ -127,15 +128,19 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         let error = command.exec_in(target, kinds);
         return Err(failure(error, what));
     }
+    // From here until the handlers are in place, a signal must wait rather than kill
+    // nsdebug alone and orphan the command.
+    let blocked = nsenter_core::SignalsBlocked::relayed();
     let spawned = match command.spawn_in(target, kinds) {
         // The host's $SHELL may not exist in the container: fall back to /bin/sh, as asked for.
         Err(Error::Spawn { step, .. }) if explicit.is_none() && step.starts_with("execve") && program != "/bin/sh" => {
-            build(&args, target, &OsString::from("/bin/sh"))?.spawn_in(target, kinds)
+            build(&args, target, &OsString::from("/bin/sh"), kinds)?.spawn_in(target, kinds)
         }
         other => other,
     };
     let mut child = spawned.map_err(|error| failure(error, what))?;
     let forwarding = child.forward_signals();
+    drop(blocked); // signals that came while starting are relayed now
     let status = child.wait().with_context(|| what.clone())?;
     drop(forwarding);
     Ok(ExitCode::from(match (status.code(), status.signal()) {
@@ -157,14 +162,32 @@ fn failure(error: Error, what: &str) -> Failure {
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
 }
 
+/// Variables that make the host's loader or shell run code a container chose: never taken
+/// from the target's environment while the program is a host program.
+fn is_loader_variable(key: &std::ffi::OsStr) -> bool {
+    let key = key.as_encoded_bytes();
+    key.starts_with(b"LD_") || key.starts_with(b"GCONV_") || matches!(key, b"BASH_ENV" | b"ENV" | b"PATH" | b"IFS" | b"SHELLOPTS" | b"PS4" | b"PYTHONSTARTUP" | b"PERL5OPT" | b"PERL5LIB")
+}
+
 /// The command with every option applied.
-fn build(args: &EnterArgs, target: &Target, program: &OsString) -> anyhow::Result<Command> {
+fn build(args: &EnterArgs, target: &Target, program: &OsString, kinds: NamespaceSet) -> anyhow::Result<Command> {
     let mut command = Command::new(program);
     command.args(args.command.iter().skip(1));
     if args.env {
+        // The program and its libraries come from the container's filesystem only with its
+        // mount namespace or root; otherwise they are the host's, run as root, and the
+        // container must not steer them (PATH to its own files, LD_PRELOAD, BASH_ENV...).
+        let host_program = !kinds.contains(Namespace::Mnt) && args.root.as_deref() != Some("");
         command.env_clear();
         for (key, value) in target.environment().context("reading the target's environment")? {
-            command.env(key, value);
+            if !(host_program && is_loader_variable(&key)) {
+                command.env(key, value);
+            }
+        }
+        if host_program {
+            if let Some(path) = std::env::var_os("PATH") {
+                command.env("PATH", path);
+            }
         }
     }
     match args.root.as_deref() {

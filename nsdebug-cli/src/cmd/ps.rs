@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use nsenter_core::{NamespaceSet, Target};
+use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure};
@@ -20,8 +20,9 @@ pub struct PsArgs {
 struct Row {
     #[serde(flatten)]
     container: ContainerInfo,
-    /// Namespaces identical to the host's (PID 1's): `net` means `--net=host`.
-    shared_with_host: Vec<String>,
+    /// Namespaces identical to the host's (PID 1's): `net` means `--net=host`; null when
+    /// they could not be compared.
+    shared_with_host: Option<Vec<String>>,
 }
 
 /// Runs `nsdebug ps`.
@@ -30,16 +31,26 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
     for why in &unreachable {
         eprintln!("nsdebug: skipped {why}");
     }
+    if containers.is_empty() && !unreachable.is_empty() {
+        return Err(anyhow::anyhow!("no container runtime could be asked: {}", unreachable.join("; ")).into());
+    }
     let host = host_reference()?;
     let rows: Vec<Row> = containers
         .into_iter()
         .map(|container| {
             let shared = container
                 .pid
-                .and_then(|pid| Target::open(pid).ok())
-                .and_then(|target| target.shared_with(&host).ok())
-                .unwrap_or(NamespaceSet::EMPTY);
-            Row { container, shared_with_host: shared.iter().map(|ns| ns.to_string()).collect() }
+                .ok_or_else(|| "not running".to_owned())
+                .and_then(|pid| Target::open(pid).map_err(|e| e.to_string()))
+                .and_then(|target| target.shared_with(&host).map_err(|e| e.to_string()));
+            let shared_with_host = match shared {
+                Ok(set) => Some(set.iter().map(|ns| ns.to_string()).collect()),
+                Err(why) => {
+                    eprintln!("nsdebug: {}: cannot compare namespaces with the host: {why}", container.describe());
+                    None
+                }
+            };
+            Row { container, shared_with_host }
         })
         .collect();
     if args.json {
@@ -53,7 +64,11 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
             Some(ns) if c.name == c.id => format!("{ns}/{}", short_id(&c.id)),
             _ => c.name.clone(),
         };
-        let shared = if row.shared_with_host.is_empty() { "-".to_owned() } else { row.shared_with_host.join(",") };
+        let shared = match &row.shared_with_host {
+            None => "?".to_owned(),
+            Some(list) if list.is_empty() => "-".to_owned(),
+            Some(list) => list.join(","),
+        };
         let pid = c.pid.map_or("-".to_owned(), |p| p.to_string());
         println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, short_id(&c.id), name, pid, c.status, shared);
     }

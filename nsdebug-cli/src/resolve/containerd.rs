@@ -24,10 +24,15 @@ const CRI_KIND: &str = "io.cri-containerd.kind";
 
 /// The socket: `CONTAINERD_ADDRESS`, the system containerd's, or the one Docker starts itself.
 fn socket() -> Result<String, String> {
-    let mut candidates = Vec::new();
     if let Ok(address) = std::env::var("CONTAINERD_ADDRESS") {
-        candidates.push(address.trim_start_matches("unix://").to_owned());
+        // Named explicitly: that one or none.
+        let path = address.trim_start_matches("unix://").to_owned();
+        return match std::path::Path::new(&path).exists() {
+            true => Ok(path),
+            false => Err(format!("containerd: no socket at {path} (CONTAINERD_ADDRESS)")),
+        };
     }
+    let mut candidates = Vec::new();
     candidates.push("/run/containerd/containerd.sock".to_owned());
     candidates.push("/var/run/docker/containerd/containerd.sock".to_owned());
     candidates
@@ -169,17 +174,28 @@ pub async fn find_pod(pod: &str, namespace: &str, container: Option<&str>) -> an
         Some(c) => format!("container {c} of pod {namespace}/{pod}"),
         None => format!("pod {namespace}/{pod}"),
     };
-    match found.len() {
-        0 => bail!("{wanted}: not found in containerd ({path}) namespace k8s.io"),
-        1 => {
-            let listed = found.remove(0);
-            let name = display_name(&listed);
-            Ok(task(&channel, &listed, name).await)
+    if found.is_empty() {
+        bail!("{wanted}: not found in containerd ({path}) namespace k8s.io");
+    }
+    // The kubelet keeps the exited attempts of restarted containers: only running ones count.
+    let mut running = Vec::new();
+    let mut stopped = Vec::new();
+    for listed in found.drain(..) {
+        let name = display_name(&listed);
+        let info = task(&channel, &listed, name).await;
+        if info.pid.is_some() {
+            running.push((listed, info));
+        } else {
+            stopped.push(info);
         }
+    }
+    match running.len() {
+        0 => Ok(stopped.remove(0)),
+        1 => Ok(running.remove(0).1),
         _ => {
             let names: Vec<String> =
-                found.iter().map(|c| c.labels.get(CONTAINER_NAME).cloned().unwrap_or_else(|| c.id.clone())).collect();
-            bail!("{wanted} has {} containers ({}): choose one with --container", found.len(), names.join(", "))
+                running.iter().map(|(c, _)| c.labels.get(CONTAINER_NAME).cloned().unwrap_or_else(|| c.id.clone())).collect();
+            bail!("{wanted} has {} running containers ({}): choose one with --container", running.len(), names.join(", "))
         }
     }
 }

@@ -64,11 +64,11 @@ impl Engine {
             return Err(format!("{}: no socket at {}", self.runtime, self.looked));
         };
         let timeout = API_TIMEOUT.as_secs();
-        let client = if address.starts_with("unix://") || address.starts_with('/') {
-            Docker::connect_with_unix(address, timeout, &API_VERSION)
-        } else {
-            Docker::connect_with_http(address, timeout, &API_VERSION)
-        };
+        if !(address.starts_with("unix://") || address.starts_with('/')) {
+            // A TCP engine may be another machine: its pids mean nothing here.
+            return Err(format!("{}: not a local unix socket, so its pids cannot be entered here", self.label()));
+        }
+        let client = Docker::connect_with_unix(address, timeout, &API_VERSION);
         client.map_err(|e| format!("{}: {}", self.label(), one_line(&e)))
     }
 
@@ -90,7 +90,7 @@ impl Engine {
         let response = match answer {
             Err(_) => return Ok(Lookup::Unreachable(format!("{}: no answer within {API_TIMEOUT:?}", self.label()))),
             Ok(Ok(response)) => response,
-            Ok(Err(ApiError::DockerResponseServerError { status_code: 404, .. })) => {
+            Ok(Err(ApiError::DockerResponseServerError { status_code: 404 | 301, .. })) => {
                 return Ok(Lookup::NotFound(format!("{}: no such container", self.label())));
             }
             // The engine's own word, e.g. an ambiguous ID prefix: final.
@@ -101,14 +101,19 @@ impl Engine {
         };
         let network_mode = response.host_config.and_then(|h| h.network_mode);
         let state = response.state.unwrap_or_default();
-        let running = state.running.unwrap_or(false);
+        // A paused container is "running" to Docker, but frozen: joining its cgroup or
+        // waiting for anything in it would hang.
+        let running = state.running.unwrap_or(false) && !state.paused.unwrap_or(false);
         Ok(Lookup::Found(ContainerInfo {
             runtime: self.runtime,
             id: response.id.unwrap_or_default(),
             name: response.name.unwrap_or_default().trim_start_matches('/').to_owned(),
             namespace: None,
             pid: state.pid.filter(|_| running).and_then(|pid| i32::try_from(pid).ok()),
-            status: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
+            status: match state.paused {
+                Some(true) => "paused".to_owned(),
+                _ => state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
+            },
             network_mode,
         }))
     }

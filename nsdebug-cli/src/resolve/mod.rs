@@ -113,13 +113,22 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     let only = options.runtime;
     let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
     let mut tried: Vec<String> = Vec::new();
+    if spec.is_empty() || spec == "." || spec == ".." || spec.chars().any(char::is_control) {
+        bail!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file");
+    }
 
     if wants(RuntimeKind::Pid) {
-        if let Ok(pid) = spec.parse::<i32>() {
-            let target = Target::open(pid)?;
-            return Ok(Resolved { target, description: format!("pid {pid}"), container: None });
+        match spec.parse::<i32>() {
+            Ok(pid) => match Target::open(pid) {
+                Ok(target) => return Ok(Resolved { target, description: format!("pid {pid}"), container: None }),
+                // Digits that are no live pid may still name a container (or an ID prefix).
+                Err(nsenter_core::Error::NoSuchProcess { .. }) if only.is_none() => {
+                    tried.push(format!("pid: no process {pid}"))
+                }
+                Err(error) => return Err(error.into()),
+            },
+            Err(_) => tried.push("pid: not a number".to_owned()),
         }
-        tried.push("pid: not a number".to_owned());
     }
     if wants(RuntimeKind::Path) {
         if spec.contains('/') && !spec.starts_with("pod/") {
@@ -171,7 +180,7 @@ async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
     let target = Target::open(pid).with_context(|| info.describe())?;
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
-    if !cgroup.contains(&info.id) {
+    if !cgroup_names_container(&cgroup, &info.id) {
         let again = match info.runtime {
             "docker" => docker::Engine::docker().lookup(&info.id).await?,
             "podman" => docker::Engine::podman().lookup(&info.id).await?,
@@ -183,6 +192,26 @@ async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
         }
     }
     Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target, container: Some(info) })
+}
+
+/// Whether a `/proc/PID/cgroup` text puts the process in a cgroup named after container `id`:
+/// a path component that is the ID itself (cgroupfs driver, ctr) or a systemd scope of it
+/// (`docker-ID.scope`, `libpod-ID.scope`, `cri-containerd-ID.scope`, `crio-ID.scope`).
+/// A whole component must match: a substring could be a sub-cgroup a container made.
+fn cgroup_names_container(cgroup: &str, id: &str) -> bool {
+    if id.len() < 12 {
+        return false;
+    }
+    cgroup.lines().filter_map(|line| line.splitn(3, ':').nth(2)).any(|path| {
+        path.split('/').any(|component| {
+            let inner = component.strip_suffix(".scope").unwrap_or(component);
+            let inner = ["docker-", "libpod-", "cri-containerd-", "crio-"]
+                .iter()
+                .find_map(|prefix| inner.strip_prefix(prefix))
+                .unwrap_or(inner);
+            inner == id
+        })
+    })
 }
 
 /// Every container of every reachable runtime, and the runtimes that are installed (their

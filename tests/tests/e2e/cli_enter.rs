@@ -113,9 +113,12 @@ fn the_command_holds_only_fds_0_1_2() {
 #[test]
 fn env_root_wd_credentials_and_cgroup_options_apply() {
     require_root_and_docker!();
-    let c = Container::start(&["-e", "GREETING=from-the-container"]);
-    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo $GREETING"]);
-    assert_eq!(text(&out.stdout), "from-the-container\n", "{out:?}");
+    let c = Container::start(&["-e", "GREETING=from-the-container", "-e", "LD_PRELOAD=/tmp/evil.so", "-e", "PATH=/tmp/evil-bin"]);
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo $GREETING ${LD_PRELOAD:-no-preload}"]);
+    // The host's sh, found through the host's PATH, without the container's loader variables.
+    assert_eq!(text(&out.stdout), "from-the-container no-preload\n", "{out:?}");
+    let inside = run_nsdebug(&["enter", &c.name, "--all", "--env", "--", "/bin/sh", "-c", "echo $PATH $LD_PRELOAD"]);
+    assert_eq!(text(&inside.stdout), "/tmp/evil-bin /tmp/evil.so\n", "inside its own filesystem it is its environment: {inside:?}");
     let out = run_nsdebug(&["enter", &c.name, "--net", "--root", "--", "/bin/cat", "/etc/nsdebug-image"]);
     assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
     let out = run_nsdebug(&["enter", &c.name, "--all", "--wd=/www", "-S", "65534", "-G", "65534", "--", "sh", "-c", "pwd; id -u; id -g"]);
@@ -190,6 +193,13 @@ fn bad_targets_get_one_clear_line_and_exit_125() {
     assert_eq!(stopped.status.code(), Some(125));
     assert!(text(&stopped.stderr).contains(&format!("docker container {} (", c.name)), "{stopped:?}");
     assert!(text(&stopped.stderr).contains("is not running (status: exited)"), "{stopped:?}");
+
+    let paused = Container::start(&[]);
+    docker(&["pause", &paused.name]);
+    let frozen = run_nsdebug(&["enter", &paused.name, "--join-cgroup", "--net", "--", "true"]);
+    docker(&["unpause", &paused.name]);
+    assert_eq!(frozen.status.code(), Some(125));
+    assert!(text(&frozen.stderr).contains("is not running (status: paused)"), "{frozen:?}");
 
     let down = nsdebug()
         .args(["enter", &c.name, "--runtime", "docker", "--", "true"])
