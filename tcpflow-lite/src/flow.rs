@@ -3,11 +3,49 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::IpAddr;
 
 use crate::decode::Segment;
 use crate::reassembly::{Direction, DirectionStats, Event, Overlap};
+
+/// A fast, non-cryptographic hasher (FxHash's multiply-rotate) for the per-packet look-ups:
+/// the keys are addresses and ports, not attacker-sized inputs, and SipHash would cost more
+/// than the rest of a small packet's processing.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i.into());
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(i.into());
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i.into());
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// One direction of a connection: source, destination and VLAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,6 +161,11 @@ pub trait Sink {
     fn gap(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _len: u64) -> io::Result<()> {
         Ok(())
     }
+    /// Both directions sent FIN: more data is unlikely (the connection lingers a moment for
+    /// retransmissions). A file sink can close its files now.
+    fn finished(&mut self, _flow: &FlowInfo) -> io::Result<()> {
+        Ok(())
+    }
     /// The connection ended; `stats` per direction.
     fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()>;
 }
@@ -178,9 +221,9 @@ struct Connection {
 
 /// Every connection of a capture.
 pub struct FlowTable {
-    connections: HashMap<FlowKey, Connection>,
+    connections: FastMap<FlowKey, Connection>,
     /// Per 4-tuple (canonical): connections so far, and whether the last one ended by FIN/RST.
-    history: HashMap<FlowKey, (u32, bool)>,
+    history: FastMap<FlowKey, (u32, bool)>,
     next_id: u64,
     policy: Overlap,
     limits: Limits,
@@ -195,8 +238,8 @@ impl FlowTable {
     /// An empty table.
     pub fn new(policy: Overlap, limits: Limits) -> FlowTable {
         FlowTable {
-            connections: HashMap::new(),
-            history: HashMap::new(),
+            connections: FastMap::default(),
+            history: FastMap::default(),
             next_id: 0,
             policy,
             limits,
@@ -278,6 +321,8 @@ impl FlowTable {
         }
         if connection.fin == [true, true] && connection.finished_at.is_none() {
             connection.finished_at = Some(time);
+            connection.dirs.iter_mut().for_each(Direction::forget_history);
+            sink.finished(&connection.info)?;
         }
         if segment.rst {
             self.close(&canonical, CloseReason::Rst, sink)?;

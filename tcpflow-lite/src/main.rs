@@ -99,6 +99,9 @@ impl Sink for Tee {
     fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.gap(flow, dir, offset, len))
     }
+    fn finished(&mut self, flow: &FlowInfo) -> std::io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.finished(flow))
+    }
     fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> std::io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))
     }

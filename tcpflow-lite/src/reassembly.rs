@@ -131,6 +131,12 @@ impl Direction {
         self.base
     }
 
+    /// Forgets the bytes kept to check retransmissions against (a finished direction need
+    /// not hold them; many lingering connections would add up).
+    pub fn forget_history(&mut self) {
+        self.recent = VecDeque::new();
+    }
+
     /// Out-of-order bytes waiting.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes

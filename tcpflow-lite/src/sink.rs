@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-use crate::flow::{CloseReason, FlowInfo, Sink};
+use crate::flow::{CloseReason, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
 /// Bytes gathered per direction before a file write: small segments become one `pwrite`.
@@ -36,7 +36,7 @@ pub struct FileSink {
     max_open: usize,
     open_count: usize,
     clock: u64,
-    directions: HashMap<(u64, usize), OpenDirection>,
+    directions: FastMap<(u64, usize), OpenDirection>,
     buffered: usize,
     /// Files written.
     pub files: u64,
@@ -51,7 +51,7 @@ impl FileSink {
             max_open: max_open.max(1),
             open_count: 0,
             clock: 0,
-            directions: HashMap::new(),
+            directions: FastMap::default(),
             buffered: 0,
             files: 0,
         }
@@ -102,18 +102,33 @@ impl FileSink {
         Ok(entry)
     }
 
+    /// Over the open-file limit: closes the least recently used quarter of the open files in
+    /// one pass (so the scan is paid once per many files, not once per file).
     fn close_least_recent(&mut self, keep: (u64, usize)) -> io::Result<()> {
-        let victim = self
+        let mut open: Vec<(u64, (u64, usize))> = self
             .directions
             .iter()
             .filter(|(k, d)| **k != keep && d.file.is_some())
-            .min_by_key(|(_, d)| d.last_use)
-            .map(|(k, _)| *k);
-        if let Some(d) = victim.and_then(|k| self.directions.get_mut(&k)) {
-            self.buffered -= d.buffer.len();
+            .map(|(k, d)| (d.last_use, *k))
+            .collect();
+        let count = (open.len() / 4).max(1).min(open.len());
+        if count == 0 {
+            return Ok(());
+        }
+        open.select_nth_unstable(count - 1);
+        for (_, key) in &open[..count] {
+            self.close_file(*key)?;
+        }
+        Ok(())
+    }
+
+    fn close_file(&mut self, key: (u64, usize)) -> io::Result<()> {
+        if let Some(d) = self.directions.get_mut(&key) {
+            self.buffered = self.buffered.saturating_sub(d.buffer.len());
             flush(d)?;
-            d.file = None;
-            self.open_count -= 1;
+            if d.file.take().is_some() {
+                self.open_count -= 1;
+            }
         }
         Ok(())
     }
@@ -126,7 +141,8 @@ fn flush(d: &mut OpenDirection) -> io::Result<()> {
     if let Some(file) = &d.file {
         file.write_all_at(&d.buffer, d.buffer_offset)?;
     }
-    d.buffer.clear();
+    // Give the memory back: a connection that lingers or goes quiet holds none.
+    d.buffer = Vec::new();
     Ok(())
 }
 
@@ -143,6 +159,14 @@ impl Sink for FileSink {
             written += d.buffer.len();
             flush(d)?;
         }
+        if d.buffer.is_empty() && bytes.len() >= WRITE_BUFFER {
+            // Large segments (GRO) go straight to the file, without a copy.
+            if let Some(file) = &d.file {
+                file.write_all_at(bytes, offset)?;
+            }
+            self.buffered = self.buffered.saturating_sub(written);
+            return Ok(());
+        }
         if d.buffer.is_empty() {
             d.buffer_offset = offset;
         }
@@ -150,8 +174,6 @@ impl Sink for FileSink {
         if d.buffer.len() >= WRITE_BUFFER {
             written += d.buffer.len();
             flush(d)?;
-            // A large stream keeps no large buffer behind.
-            d.buffer.shrink_to(WRITE_BUFFER);
         }
         self.buffered = self.buffered + bytes.len() - written.min(self.buffered + bytes.len());
         if self.buffered > WRITE_BUFFER_TOTAL {
@@ -161,6 +183,11 @@ impl Sink for FileSink {
             self.buffered = 0;
         }
         Ok(())
+    }
+
+    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        self.close_file((flow.id, 0))?;
+        self.close_file((flow.id, 1))
     }
 
     fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
@@ -320,6 +347,9 @@ pub struct Counting<S> {
 impl<S: Sink> Sink for Counting<S> {
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.inner.opened(flow)
+    }
+    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        self.inner.finished(flow)
     }
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
         self.inner.data(flow, dir, offset, bytes)
