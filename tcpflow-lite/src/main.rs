@@ -157,8 +157,24 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut stats = ReadStats::default();
     catch_stop_signals();
     let mut outcome = Ok(());
+    let show_progress = std::io::stderr().is_terminal();
     for source in &sources {
-        outcome = read(source, Some(&filter), &mut table, &mut sink, &STOP, &mut stats).map_err(anyhow::Error::from);
+        let size = match source {
+            Source::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Source::Live(_) => 0,
+        };
+        // A progress line on a terminal for files large enough to wait for (100 MB and up).
+        let mut progress = |s: &ReadStats| {
+            if show_progress && size >= 100 << 20 {
+                let percent = (s.file_bytes * 100 / size).min(100);
+                eprint!("\r{source}: {percent:3}% ({} MB of {} MB)", s.file_bytes >> 20, size >> 20);
+            }
+        };
+        outcome = read(source, Some(&filter), &mut table, &mut sink, &STOP, &mut stats, &mut progress)
+            .map_err(anyhow::Error::from);
+        if show_progress && size >= 100 << 20 {
+            eprint!("\r\x1b[K");
+        }
         if outcome.is_err() || STOP.load(Ordering::Relaxed) {
             break;
         }

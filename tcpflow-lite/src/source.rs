@@ -81,6 +81,8 @@ pub struct ReadStats {
     pub fragments: u64,
     /// Packets the kernel dropped (live captures: libpcap's `ps_drop` + `ps_ifdrop`).
     pub kernel_dropped: u64,
+    /// Bytes of the current file consumed (records and their headers), for progress.
+    pub file_bytes: u64,
 }
 
 /// Reads every packet of `source` through `table` into `sink`, until the end of the file or,
@@ -92,6 +94,7 @@ pub fn read(
     sink: &mut dyn Sink,
     stop: &AtomicBool,
     stats: &mut ReadStats,
+    progress: &mut dyn FnMut(&ReadStats),
 ) -> Result<(), SourceError> {
     let name = source.to_string();
     let open_error = |e: pcap::Error| SourceError::Open { source_name: name.clone(), message: e.to_string() };
@@ -100,14 +103,21 @@ pub fn read(
             let mut capture = pcap::Capture::from_file(path).map_err(open_error)?;
             apply_filter(&mut capture, filter)?;
             let link = link_type(&name, capture.get_datalink())?;
+            stats.file_bytes = 24;
             loop {
                 match capture.next_packet() {
-                    Ok(packet) => feed(link, packet.header, packet.data, table, sink, stats)?,
+                    Ok(packet) => {
+                        stats.file_bytes += 16 + u64::from(packet.header.caplen);
+                        feed(link, packet.header, packet.data, table, sink, stats)?
+                    }
                     Err(pcap::Error::NoMorePackets) => return Ok(()),
                     Err(e) => return Err(SourceError::Read { source_name: name, message: e.to_string() }),
                 }
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(());
+                if stats.packets % 8192 == 0 {
+                    progress(stats);
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
                 }
             }
         }
