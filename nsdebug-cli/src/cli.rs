@@ -23,6 +23,8 @@ enum Command {
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
+    /// Capture inside a container's network namespace and reassemble its TCP streams.
+    Flow(cmd::flow::FlowArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
     Veth(cmd::veth::VethArgs),
 }
@@ -38,6 +40,7 @@ pub fn run() -> ExitCode {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Ps(args) => cmd::ps::run(args),
         Command::Veth(args) => cmd::veth::run(args),
+        Command::Flow(args) => cmd::flow::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
-use tcpflow_lite::flow::{CloseReason, FlowInfo, FlowTable, Limits, Sink};
-use tcpflow_lite::reassembly::{DirectionStats, Overlap};
-use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink};
+use tcpflow_lite::flow::{FlowTable, Limits, Sink};
+use tcpflow_lite::reassembly::Overlap;
+use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
 use tcpflow_lite::source::{read, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
@@ -83,27 +83,6 @@ fn catch_stop_signals() {
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-    }
-}
-
-/// Several sinks fed alike.
-struct Tee(Vec<Box<dyn Sink>>);
-
-impl Sink for Tee {
-    fn opened(&mut self, flow: &FlowInfo) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.opened(flow))
-    }
-    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.data(flow, dir, offset, bytes))
-    }
-    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.gap(flow, dir, offset, len))
-    }
-    fn finished(&mut self, flow: &FlowInfo) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.finished(flow))
-    }
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> std::io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))
     }
 }
 
@@ -182,26 +161,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Whatever happened, nothing captured is lost: flush every open flow.
     table.finish(&mut sink).context("writing output")?;
     let _ = std::io::stdout().flush();
-    let t = sink.totals;
-    let mut summary = format!(
-        "tcpflow-lite: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
-        stats.packets, table.stats.segments, t.flows, t.bytes, t.gaps, t.gap_bytes, t.conflicts
-    );
-    let dropped = [
-        (stats.kernel_dropped, "dropped by the kernel"),
-        (table.stats.late, "late segments after close ignored"),
-        (table.stats.evicted, "flows closed by --max-flows"),
-        (table.stats.expired, "flows closed idle"),
-        (t.forced_gaps, "gaps forced by --max-pending"),
-        (table.stats.forced_by_total, "gaps forced by --max-pending-total"),
-        (stats.malformed, "malformed frames"),
-        (stats.fragments, "IP fragments skipped"),
-    ];
-    for (count, what) in dropped {
-        if count > 0 {
-            summary.push_str(&format!(", {count} {what}"));
-        }
-    }
+    let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
     eprintln!("{summary}");
     outcome?;
     Ok(ExitCode::SUCCESS)

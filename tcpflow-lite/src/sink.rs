@@ -336,6 +336,33 @@ pub struct Totals {
     pub forced_gaps: u64,
 }
 
+impl Totals {
+    /// The one-line summary a tool prints at the end: packets, flows, bytes, gaps, conflicts,
+    /// and every count of something lost or limited that is not zero.
+    pub fn summary(&self, tool: &str, read: &crate::source::ReadStats, table: &crate::flow::TableStats) -> String {
+        let mut summary = format!(
+            "{tool}: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
+            read.packets, table.segments, self.flows, self.bytes, self.gaps, self.gap_bytes, self.conflicts
+        );
+        let counts = [
+            (read.kernel_dropped, "dropped by the kernel"),
+            (table.late, "late segments after close ignored"),
+            (table.evicted, "flows closed by --max-flows"),
+            (table.expired, "flows closed idle"),
+            (self.forced_gaps, "gaps forced by --max-pending"),
+            (table.forced_by_total, "gaps forced by --max-pending-total"),
+            (read.malformed, "malformed frames"),
+            (read.fragments, "IP fragments skipped"),
+        ];
+        for (count, what) in counts {
+            if count > 0 {
+                summary.push_str(&format!(", {count} {what}"));
+            }
+        }
+        summary
+    }
+}
+
 /// A sink that counts, then passes everything on.
 pub struct Counting<S> {
     /// The sink passed on to.
@@ -369,3 +396,25 @@ impl<S: Sink> Sink for Counting<S> {
         self.inner.closed(flow, stats, reason)
     }
 }
+
+/// Several sinks fed alike.
+pub struct Tee(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Tee {
+    fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.opened(flow))
+    }
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.data(flow, dir, offset, bytes))
+    }
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.gap(flow, dir, offset, len))
+    }
+    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.finished(flow))
+    }
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))
+    }
+}
+

@@ -81,7 +81,7 @@ pub struct ReadStats {
     pub fragments: u64,
     /// Packets the kernel dropped (live captures: libpcap's `ps_drop` + `ps_ifdrop`).
     pub kernel_dropped: u64,
-    /// Bytes of the current file consumed (records and their headers), for progress.
+    /// Bytes consumed: of the current file (records and their headers), or captured live.
     pub file_bytes: u64,
 }
 
@@ -122,45 +122,72 @@ pub fn read(
             }
         }
         Source::Live(interface) => {
-            let mut capture = pcap::Capture::from_device(interface.as_str())
-                .map_err(open_error)?
-                .promisc(false)
-                .immediate_mode(true)
-                .snaplen(262_144)
-                .buffer_size(64 << 20)
-                .timeout(200)
-                .open()
-                .map_err(open_error)?
-                // Non-blocking, waited for with our own poll: a blocking read in immediate
-                // mode would not return for a signal, and Ctrl-C must stop the capture.
-                .setnonblock()
-                .map_err(open_error)?;
-            apply_filter(&mut capture, filter)?;
-            let link = link_type(&name, capture.get_datalink())?;
-            let result = loop {
-                if stop.load(Ordering::Relaxed) {
-                    break Ok(());
-                }
-                match capture.next_packet() {
-                    Ok(packet) => feed(link, packet.header, packet.data, table, sink, stats)?,
-                    Err(pcap::Error::TimeoutExpired) => {
-                        wait_readable(&capture, 200);
-                        // Quiet: let time close finished and idle connections.
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0.0, |d| d.as_secs_f64());
-                        table.tick(now, sink)?;
-                        continue;
-                    }
-                    Err(e) => break Err(SourceError::Read { source_name: name.clone(), message: e.to_string() }),
-                }
-            };
-            if let Ok(kernel) = capture.stats() {
-                stats.kernel_dropped += u64::from(kernel.dropped) + u64::from(kernel.if_dropped);
-            }
-            result
+            let capture = open_live(interface)?;
+            let mut stopped = |_: &ReadStats| stop.load(Ordering::Relaxed);
+            read_live(capture, &name, filter, table, sink, stats, &mut stopped, &mut |_| {})
         }
     }
+}
+
+/// Opens a live capture on `interface` in the calling thread's network namespace (the
+/// packet socket stays in it, wherever the capture is used afterwards).
+pub fn open_live(interface: &str) -> Result<pcap::Capture<pcap::Active>, SourceError> {
+    let open_error = |e: pcap::Error| SourceError::Open { source_name: format!("interface {interface}"), message: e.to_string() };
+    pcap::Capture::from_device(interface)
+        .map_err(open_error)?
+        .promisc(false)
+        .immediate_mode(true)
+        .snaplen(262_144)
+        .buffer_size(64 << 20)
+        .timeout(200)
+        .open()
+        .map_err(open_error)?
+        // Non-blocking, waited for with our own poll: a blocking read in immediate mode
+        // would not return for a signal, and Ctrl-C must stop the capture.
+        .setnonblock()
+        .map_err(open_error)
+}
+
+/// Reads an opened live capture until `stop` says so (asked at least every 200 ms), handing
+/// each raw packet to `each_packet` too (to save it, say). Kernel drops are added to `stats`.
+#[allow(clippy::too_many_arguments)]
+pub fn read_live(
+    mut capture: pcap::Capture<pcap::Active>,
+    name: &str,
+    filter: Option<&str>,
+    table: &mut FlowTable,
+    sink: &mut dyn Sink,
+    stats: &mut ReadStats,
+    stop: &mut dyn FnMut(&ReadStats) -> bool,
+    each_packet: &mut dyn FnMut(&pcap::Packet<'_>),
+) -> Result<(), SourceError> {
+    apply_filter(&mut capture, filter)?;
+    let link = link_type(name, capture.get_datalink())?;
+    let result = loop {
+        if stop(stats) {
+            break Ok(());
+        }
+        match capture.next_packet() {
+            Ok(packet) => {
+                each_packet(&packet);
+                stats.file_bytes += u64::from(packet.header.caplen);
+                feed(link, packet.header, packet.data, table, sink, stats)?
+            }
+            Err(pcap::Error::TimeoutExpired) => {
+                wait_readable(&capture, 200);
+                // Quiet: let time close finished and idle connections.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                table.tick(now, sink)?;
+            }
+            Err(e) => break Err(SourceError::Read { source_name: name.to_owned(), message: e.to_string() }),
+        }
+    };
+    if let Ok(kernel) = capture.stats() {
+        stats.kernel_dropped += u64::from(kernel.dropped) + u64::from(kernel.if_dropped);
+    }
+    result
 }
 
 /// Waits until the capture has packets, at most `ms` milliseconds (or until a signal).

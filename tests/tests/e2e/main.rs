@@ -2,6 +2,7 @@
 //! (scripts/setup); locally they skip without them, with CI=true they fail.
 
 mod cli_enter;
+mod cli_flow;
 mod cli_veth;
 mod command;
 mod errors;

@@ -1,0 +1,227 @@
+//! `nsdebug flow TARGET [options] [BPF expression...]`: capture inside a container's network
+//! namespace (nothing started in it) and reassemble the TCP streams with tcpflow-lite.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use nsenter_core::net::peer::{inspect, OtherEnd, Place};
+use nsenter_core::{run_in, Namespace, Target};
+use tcpflow_lite::flow::{FlowTable, Limits, Sink};
+use tcpflow_lite::reassembly::Overlap;
+use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
+use tcpflow_lite::source::{open_live, read_live, ReadStats};
+
+use crate::cli::{block_on, resolve_options, Failure};
+use crate::resolve::{resolve, RuntimeKind};
+
+/// Arguments of `nsdebug flow`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Stops on SIGINT/SIGTERM, --count, --duration or --max-bytes, or when the \
+    container stops; every open flow is flushed and a summary printed either way.")]
+pub struct FlowArgs {
+    /// The container, pod, pid, netns name or namespace file.
+    target: String,
+    /// Capture on this interface of the container (default: all of them, `any`).
+    #[arg(short = 'i', value_name = "IFNAME")]
+    interface: Option<String>,
+    /// Write one file per direction into DIR (default when no other output is asked for: .).
+    #[arg(short = 'o', value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Print the reassembled streams on standard output.
+    #[arg(short = 'c')]
+    console: bool,
+    /// Colour the two directions on the console (only on a terminal without NO_COLOR).
+    #[arg(short = 'g')]
+    colour: bool,
+    /// One JSON event per line on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Also save the raw packets to FILE (pcap, for Wireshark or tcpdump); never overwritten.
+    #[arg(short = 'w', value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Stop after N packets.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Stop after SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Stop after N captured bytes.
+    #[arg(long, value_name = "N")]
+    max_bytes: Option<u64>,
+    /// Capture on the container's host-side veth peer instead (what the bridge sees).
+    #[arg(long)]
+    host_side: bool,
+    /// Which bytes win where retransmissions disagree.
+    #[arg(long, value_enum, default_value = "first")]
+    overlap: OverlapArg,
+    /// Look TARGET up with this runtime only.
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+    /// Kubernetes namespace of a pod/NAME target.
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    k8s_namespace: Option<String>,
+    /// Container of a multi-container pod/NAME target.
+    #[arg(long)]
+    container: Option<String>,
+    /// A tcpdump-syntax filter expression.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    expression: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OverlapArg {
+    First,
+    Last,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn catch_stop_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a handler that only stores to an atomic; the action is zeroed, then filled.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Runs `nsdebug flow`.
+pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
+    let options = resolve_options(args.runtime, args.k8s_namespace.clone(), args.container.clone());
+    let resolved = block_on(resolve(&args.target, &options))??;
+    let target = &resolved.target;
+    let what = resolved.description.clone();
+    let filter = args.expression.join(" ");
+    // Check every output before capturing anything.
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if args.output.is_some() || (!args.console && !args.json) {
+        let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
+        writable_dir(&dir)?;
+        sinks.push(Box::new(FileSink::new(dir, None, 512)));
+    }
+    if args.console {
+        use std::io::IsTerminal;
+        let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        sinks.push(Box::new(ConsoleSink::new(std::io::BufWriter::new(std::io::stdout()), colour, None)));
+    }
+    if args.json {
+        sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(std::io::stdout()))));
+    }
+    if let Some(path) = &args.write {
+        if path.exists() {
+            return Err(anyhow!("{}: already exists; nsdebug does not overwrite captures", path.display()).into());
+        }
+    }
+
+    let (mut capture, place) = open_capture(&args, target, &what)?;
+    if !filter.trim().is_empty() {
+        capture
+            .filter(&filter, true)
+            .map_err(|e| anyhow!("bad filter expression {filter:?}: {e}"))?;
+    }
+    let mut savefile = match &args.write {
+        Some(path) => Some(capture.savefile(path).with_context(|| format!("writing {}", path.display()))?),
+        None => None,
+    };
+    let policy = match args.overlap {
+        OverlapArg::First => Overlap::First,
+        OverlapArg::Last => Overlap::Last,
+    };
+    let mut table = FlowTable::new(policy, Limits::default());
+    let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
+    let mut stats = ReadStats::default();
+    catch_stop_signals();
+    eprintln!("nsdebug: capturing on {place} of {what}{}; Ctrl-C to stop", if filter.is_empty() { String::new() } else { format!(" ({filter})") });
+    let started = Instant::now();
+    let mut last_check = Instant::now();
+    let mut target_gone = false;
+    let mut stop = |stats: &ReadStats| {
+        if last_check.elapsed() >= Duration::from_millis(500) {
+            last_check = Instant::now();
+            target_gone = !target.is_alive();
+        }
+        STOP.load(Ordering::Relaxed)
+            || target_gone
+            || args.count.is_some_and(|n| stats.packets >= n)
+            || args.duration.is_some_and(|secs| started.elapsed().as_secs_f64() >= secs)
+            || args.max_bytes.is_some_and(|n| stats.file_bytes >= n)
+    };
+    let mut save = |packet: &pcap::Packet<'_>| {
+        if let Some(file) = savefile.as_mut() {
+            file.write(packet);
+        }
+    };
+    let outcome = read_live(capture, &place, None, &mut table, &mut sink, &mut stats, &mut stop, &mut save);
+    // Whatever ended the capture, nothing captured is lost.
+    table.finish(&mut sink).context("writing the flows")?;
+    if let Some(file) = savefile.as_mut() {
+        file.flush().context("writing the packet file")?;
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if !target.is_alive() {
+        eprintln!("nsdebug: {what} stopped during the capture; its flows are flushed");
+    }
+    eprintln!("{}", sink.totals.summary("nsdebug flow", &stats, &table.stats));
+    outcome.map_err(|e| anyhow!(e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An output directory must exist and be writable before the capture starts.
+fn writable_dir(dir: &PathBuf) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(dir).with_context(|| format!("output directory {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("output directory {}: not a directory", dir.display());
+    }
+    // Root passes every permission check, so try for real: create (never replace) and remove.
+    let probe = dir.join(format!(".nsdebug-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => bail!("output directory {}: not writable ({e})", dir.display()),
+    }
+}
+
+/// Opens the capture: inside the container's network namespace (the packet socket stays in
+/// it), or on its host-side veth peer.
+fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<(pcap::Capture<pcap::Active>, String)> {
+    if !target.kinds().contains(Namespace::Net) {
+        bail!("{what} is not a network namespace");
+    }
+    let own = Target::open(std::process::id() as i32)?;
+    if target.namespace_id(Namespace::Net)? == own.namespace_id(Namespace::Net)? {
+        bail!("{what} has no network namespace of its own (--net=host): capture on the host instead (tcpflow-lite -i)");
+    }
+    if args.host_side {
+        let inspection = inspect(target).with_context(|| what.to_owned())?;
+        let peer = inspection.interfaces.iter().find_map(|interface| match &interface.other_end {
+            OtherEnd::Found { link, place: Place::Home }
+                if args.interface.as_ref().is_none_or(|name| name == &interface.link.name) =>
+            {
+                Some((interface.link.name.clone(), link.name.clone()))
+            }
+            _ => None,
+        });
+        let Some((inside, peer)) = peer else {
+            bail!("{what} has no interface with a peer in the host's namespace to capture on");
+        };
+        let capture = open_live(&peer)?;
+        return Ok((capture, format!("host-side peer {peer} (of {inside})")));
+    }
+    let interface = args.interface.clone().unwrap_or_else(|| "any".to_owned());
+    let name = interface.clone();
+    let capture = run_in(target, Namespace::Net.into(), move || open_live(&name)).with_context(|| what.to_owned())??;
+    Ok((capture, format!("{interface} inside")))
+}

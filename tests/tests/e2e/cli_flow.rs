@@ -1,0 +1,154 @@
+//! `nsdebug flow` against real containers: capture inside the container's namespace.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nsdebug_tests::{docker, nsdebug, require_root_and_docker, run_nsdebug, Container};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nsdbg-flow-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn start(args: &[&str]) -> Child {
+    let child = nsdebug().arg("flow").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1200)); // the capture is open
+    child
+}
+
+fn interrupt(child: Child) -> std::process::Output {
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child, as Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait_with_output().unwrap()
+}
+
+fn download(ip: &str, path: &str) -> Vec<u8> {
+    let out = Command::new("curl").args(["-s", "-m", "20", &format!("http://{ip}{path}")]).output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn three_downloads_are_reassembled_exactly_and_saved_as_a_pcap() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let dir = scratch("three");
+    let pcap = dir.join("raw.pcap");
+    let out_dir = dir.join("flows");
+    std::fs::create_dir(&out_dir).unwrap();
+    let capture = start(&[&c.name, "-o", out_dir.to_str().unwrap(), "-w", pcap.to_str().unwrap(), "port", "80"]);
+    let bodies: Vec<Vec<u8>> = (0..3).map(|_| download(&c.ip(), "/big.bin")).collect();
+    let out = interrupt(capture);
+    assert!(out.status.success(), "{out:?}");
+    let summary = text(&out.stderr);
+    let files: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let replies: Vec<_> = files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().contains(".00080-")).collect();
+    assert_eq!(replies.len(), 3, "{files:?}\n{summary}");
+    for reply in replies {
+        let stream = std::fs::read(reply).unwrap();
+        let header = stream.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(stream.starts_with(b"HTTP/1."));
+        assert!(stream[header..] == bodies[0][..], "{}: body differs", reply.display());
+    }
+    assert!(bodies.iter().all(|b| b.len() == 4 * 1024 * 1024));
+    // The saved packets open in tcpdump, as many as nsdebug reported.
+    let packets: u64 = summary.split("nsdebug flow: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let dump = Command::new("tcpdump").args(["-nn", "-r", pcap.to_str().unwrap()]).output().unwrap();
+    assert_eq!(text(&dump.stdout).lines().count() as u64, packets, "{summary}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_console_shows_the_request_then_the_reply() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let capture = start(&[&c.name, "-c", "--duration", "3", "port", "80"]);
+    download(&c.ip(), "/index.html");
+    let out = capture.wait_with_output().unwrap();
+    let console = text(&out.stdout);
+    let get = console.find("GET /index.html").unwrap_or_else(|| panic!("{console}"));
+    let reply = console.find("nsdebug test page").unwrap_or_else(|| panic!("{console}"));
+    assert!(get < reply, "{console}");
+    assert!(out.status.success());
+}
+
+#[test]
+fn sustained_transfer_is_captured_without_unreported_loss() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let capture = start(&[&c.name, "--json", "port", "80"]);
+    let ip = c.ip();
+    let started = std::time::Instant::now();
+    let mut served = 0usize;
+    while started.elapsed() < Duration::from_secs(4) {
+        served += download(&ip, "/big.bin").len();
+    }
+    let out = interrupt(capture);
+    let summary = text(&out.stderr);
+    let events = text(&out.stdout);
+    // Every byte the server sent is in the flows, or the loss is reported.
+    let received: usize = events
+        .lines()
+        .filter(|l| l.contains(r#""event":"close""#))
+        .flat_map(|l| l.split(r#""bytes":"#).skip(1).map(|n| n.split(',').next().unwrap().parse::<usize>().unwrap()).collect::<Vec<_>>())
+        .sum();
+    if summary.contains("dropped by the kernel") {
+        assert!(summary.contains("gaps"), "{summary}");
+    } else {
+        assert!(received >= served, "{received} bytes in flows < {served} served: {summary}");
+        assert!(summary.contains(" 0 gaps"), "{summary}");
+    }
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_nothing_is_overwritten() {
+    require_root_and_docker!();
+    let unknown = run_nsdebug(&["flow", "nsdbg-no-such-container", "port", "80"]);
+    assert_eq!(unknown.status.code(), Some(125));
+    assert!(text(&unknown.stderr).contains("no such container"));
+
+    let c = Container::start(&[]);
+    let bad = run_nsdebug(&["flow", &c.name, "-c", "port", "eighty"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(text(&bad.stderr).contains("bad filter expression \"port eighty\""), "{bad:?}");
+    assert_eq!(text(&bad.stderr).lines().count(), 1, "one line, before any capture: {bad:?}");
+
+    let not_writable = run_nsdebug(&["flow", &c.name, "-o", "/proc", "port", "80"]);
+    assert_eq!(not_writable.status.code(), Some(125));
+    assert!(text(&not_writable.stderr).contains("output directory /proc"), "{not_writable:?}");
+
+    let dir = scratch("taken");
+    let pcap = dir.join("taken.pcap");
+    std::fs::write(&pcap, b"precious").unwrap();
+    let taken = run_nsdebug(&["flow", &c.name, "-w", pcap.to_str().unwrap(), "port", "80"]);
+    assert_eq!(taken.status.code(), Some(125));
+    assert_eq!(std::fs::read(&pcap).unwrap(), b"precious");
+
+    let host = Container::start(&["--net=host"]);
+    let shared = run_nsdebug(&["flow", &host.name, "-c", "port", "80"]);
+    assert_eq!(shared.status.code(), Some(125));
+    assert!(text(&shared.stderr).contains("no network namespace of its own"), "{shared:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_container_that_stops_ends_the_capture_cleanly() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let dir = scratch("stop");
+    let capture = start(&[&c.name, "-o", dir.to_str().unwrap(), "port", "80"]);
+    download(&c.ip(), "/index.html");
+    docker(&["stop", "-t", "0", &c.name]);
+    let out = capture.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&out.stderr).contains("stopped during the capture"), "{out:?}");
+    assert!(std::fs::read_dir(&dir).unwrap().count() >= 2, "the flows seen are written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
