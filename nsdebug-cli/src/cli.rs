@@ -72,11 +72,27 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
     Ok(runtime.block_on(future))
 }
 
-/// Options shared by subcommands that take a TARGET.
-pub fn resolve_options(
-    runtime: Option<crate::resolve::RuntimeKind>,
-    namespace: Option<String>,
-    container: Option<String>,
-) -> ResolveOptions {
-    ResolveOptions { runtime, k8s_namespace: namespace, k8s_container: container }
+/// How a TARGET is looked up: options shared by every subcommand that takes one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LookupArgs {
+    /// Look TARGET up with this runtime only.
+    #[arg(long, value_enum)]
+    pub runtime: Option<crate::resolve::RuntimeKind>,
+    /// Kubernetes namespace of a pod/NAME target.
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub k8s_namespace: Option<String>,
+    /// Container of a multi-container pod/NAME target.
+    #[arg(long)]
+    pub container: Option<String>,
+}
+
+impl LookupArgs {
+    /// The resolver's options.
+    pub fn options(&self) -> ResolveOptions {
+        ResolveOptions {
+            runtime: self.runtime,
+            k8s_namespace: self.k8s_namespace.clone(),
+            k8s_container: self.container.clone(),
+        }
+    }
 }

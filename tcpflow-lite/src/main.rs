@@ -3,14 +3,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use tcpflow_lite::flow::{FlowTable, Limits, Sink};
 use tcpflow_lite::reassembly::Overlap;
 use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
-use tcpflow_lite::source::{read, ReadStats, Source};
+use tcpflow_lite::source::{read, stop_on_signals, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
 #[derive(Parser, Debug)]
@@ -66,26 +66,6 @@ enum OverlapArg {
     Last,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// SIGINT/SIGTERM stop reading; every open flow is then flushed and the summary printed.
-fn catch_stop_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: installs a handler that only stores to an atomic (async-signal-safe);
-        // the action struct is zeroed, then filled.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
-    }
-}
-
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(code) => code,
@@ -134,7 +114,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut table = FlowTable::new(policy, limits);
     let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
     let mut stats = ReadStats::default();
-    catch_stop_signals();
+    let stop = stop_on_signals();
     let mut outcome = Ok(());
     let show_progress = std::io::stderr().is_terminal();
     for source in &sources {
@@ -149,12 +129,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 eprint!("\r{source}: {percent:3}% ({} MB of {} MB)", s.file_bytes >> 20, size >> 20);
             }
         };
-        outcome = read(source, Some(&filter), &mut table, &mut sink, &STOP, &mut stats, &mut progress)
+        outcome = read(source, Some(&filter), &mut table, &mut sink, stop, &mut stats, &mut progress)
             .map_err(anyhow::Error::from);
         if show_progress && size >= 100 << 20 {
             eprint!("\r\x1b[K");
         }
-        if outcome.is_err() || STOP.load(Ordering::Relaxed) {
+        if outcome.is_err() || stop.load(Ordering::Relaxed) {
             break;
         }
     }

@@ -68,6 +68,28 @@ pub enum SourceError {
     Sink(#[from] std::io::Error),
 }
 
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// For a tool: SIGINT, SIGTERM and SIGHUP set the returned flag instead of killing the
+/// process, so that [`read`] and [`read_live`] return and every open flow can be flushed.
+pub fn stop_on_signals() -> &'static AtomicBool {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a handler that only stores to an atomic (async-signal-safe); the action
+        // is zeroed, then filled. No SA_RESTART: a blocking wait returns at once.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+    &STOP
+}
+
 /// Counters of reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {

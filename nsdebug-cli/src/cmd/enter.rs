@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use nsenter_core::{Command, Error, Namespace, NamespaceSet, RootDir, Target, WorkDir};
 
-use crate::cli::{block_on, resolve_options, Failure};
-use crate::resolve::{resolve, RuntimeKind};
+use crate::cli::{block_on, Failure, LookupArgs};
+use crate::resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
@@ -70,15 +70,8 @@ pub struct EnterArgs {
     /// Join the target's cgroups, so the command is accounted and limited like the container.
     #[arg(short = 'c', long)]
     join_cgroup: bool,
-    /// Look TARGET up with this runtime only.
-    #[arg(long, value_enum)]
-    runtime: Option<RuntimeKind>,
-    /// Kubernetes namespace of a pod/NAME target.
-    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
-    k8s_namespace: Option<String>,
-    /// Container of a multi-container pod/NAME target.
-    #[arg(long)]
-    container: Option<String>,
+    #[command(flatten)]
+    lookup: LookupArgs,
     /// The command and its arguments (default: $SHELL, else /bin/sh).
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -104,7 +97,7 @@ impl EnterArgs {
 
 /// Runs `nsdebug enter`.
 pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
-    let options = resolve_options(args.runtime, args.k8s_namespace.clone(), args.container.clone());
+    let options = args.lookup.options();
     let resolved = block_on(resolve(&args.target, &options))??;
     let target = &resolved.target;
     let what = &resolved.description;

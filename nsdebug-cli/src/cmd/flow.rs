@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -12,10 +12,10 @@ use nsenter_core::{run_in, Namespace, Target};
 use tcpflow_lite::flow::{FlowTable, Limits, Sink};
 use tcpflow_lite::reassembly::Overlap;
 use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
-use tcpflow_lite::source::{open_live, read_live, ReadStats};
+use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
-use crate::cli::{block_on, resolve_options, Failure};
-use crate::resolve::{resolve, RuntimeKind};
+use crate::cli::{block_on, Failure, LookupArgs};
+use crate::resolve::resolve;
 
 /// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]
@@ -57,15 +57,8 @@ pub struct FlowArgs {
     /// Which bytes win where retransmissions disagree.
     #[arg(long, value_enum, default_value = "first")]
     overlap: OverlapArg,
-    /// Look TARGET up with this runtime only.
-    #[arg(long, value_enum)]
-    runtime: Option<RuntimeKind>,
-    /// Kubernetes namespace of a pod/NAME target.
-    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
-    k8s_namespace: Option<String>,
-    /// Container of a multi-container pod/NAME target.
-    #[arg(long)]
-    container: Option<String>,
+    #[command(flatten)]
+    lookup: LookupArgs,
     /// A tcpdump-syntax filter expression.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
@@ -77,27 +70,9 @@ enum OverlapArg {
     Last,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn catch_stop_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a handler that only stores to an atomic; the action is zeroed, then filled.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
-    }
-}
-
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
-    let options = resolve_options(args.runtime, args.k8s_namespace.clone(), args.container.clone());
+    let options = args.lookup.options();
     let resolved = block_on(resolve(&args.target, &options))??;
     let target = &resolved.target;
     let what = resolved.description.clone();
@@ -140,7 +115,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let mut table = FlowTable::new(policy, Limits::default());
     let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
     let mut stats = ReadStats::default();
-    catch_stop_signals();
+    let signalled = stop_on_signals();
     eprintln!("nsdebug: capturing on {place} of {what}{}; Ctrl-C to stop", if filter.is_empty() { String::new() } else { format!(" ({filter})") });
     let started = Instant::now();
     let mut last_check = Instant::now();
@@ -150,7 +125,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             last_check = Instant::now();
             target_gone = !target.is_alive();
         }
-        STOP.load(Ordering::Relaxed)
+        signalled.load(Ordering::Relaxed)
             || target_gone
             || args.count.is_some_and(|n| stats.packets >= n)
             || args.duration.is_some_and(|secs| started.elapsed().as_secs_f64() >= secs)

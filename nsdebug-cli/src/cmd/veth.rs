@@ -11,8 +11,8 @@ use nsenter_core::net::{Link, RouteSocket};
 use nsenter_core::{Namespace, Target};
 use serde::Serialize;
 
-use crate::cli::{block_on, resolve_options, Failure};
-use crate::resolve::{docker, resolve, RuntimeKind};
+use crate::cli::{block_on, Failure, LookupArgs};
+use crate::resolve::{docker, resolve};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -31,15 +31,8 @@ pub struct VethArgs {
     /// JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Look TARGET up with this runtime only.
-    #[arg(long, value_enum)]
-    runtime: Option<RuntimeKind>,
-    /// Kubernetes namespace of a pod/NAME target.
-    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
-    k8s_namespace: Option<String>,
-    /// Container of a multi-container pod/NAME target.
-    #[arg(long)]
-    container: Option<String>,
+    #[command(flatten)]
+    lookup: LookupArgs,
 }
 
 #[derive(Serialize)]
@@ -76,7 +69,7 @@ struct Row {
 
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
-    let options = resolve_options(args.runtime, args.k8s_namespace.clone(), args.container.clone());
+    let options = args.lookup.options();
     let (resolved, shares_with) = block_on(async {
         let resolved = resolve(&args.target, &options).await?;
         // `--net=container:ID`: say whose namespace this is.
