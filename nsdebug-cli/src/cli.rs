@@ -23,6 +23,8 @@ enum Command {
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
+    /// What containers are really isolated from, read from the kernel.
+    Audit(cmd::audit::AuditArgs),
     /// Capture inside a container's network namespace and reassemble its TCP streams.
     Flow(cmd::flow::FlowArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
@@ -41,6 +43,7 @@ pub fn run() -> ExitCode {
         Command::Ps(args) => cmd::ps::run(args),
         Command::Veth(args) => cmd::veth::run(args),
         Command::Flow(args) => cmd::flow::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

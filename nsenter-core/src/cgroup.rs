@@ -7,6 +7,22 @@ use std::path::PathBuf;
 /// The `cgroup.procs` files, as host paths, of the cgroups process `pid` is in: one per
 /// mounted hierarchy (one on a pure cgroup v2 host, one per controller set on v1 or hybrid).
 pub(crate) fn procs_files(pid: i32) -> io::Result<Vec<PathBuf>> {
+    Ok(cgroup_dirs(pid)?.into_iter().map(|d| d.dir.join("cgroup.procs")).collect())
+}
+
+/// One cgroup a process is in, in one hierarchy.
+#[derive(Clone, Debug)]
+pub struct CgroupDir {
+    /// The hierarchy's controllers (v1), or empty for the v2 unified hierarchy.
+    pub controllers: Vec<String>,
+    /// Whether this is the v2 unified hierarchy.
+    pub v2: bool,
+    /// The cgroup's directory on the host.
+    pub dir: PathBuf,
+}
+
+/// The cgroups (host directories) process `pid` is in, one per mounted hierarchy.
+pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
     let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
     let mounts = cgroup_mounts(&mountinfo);
@@ -32,7 +48,11 @@ pub(crate) fn procs_files(pid: i32) -> io::Result<Vec<PathBuf>> {
         if relative.split('/').any(|part| part == "..") {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "cgroup path with '..'"));
         }
-        files.push(PathBuf::from(&mount.mount_point).join(relative).join("cgroup.procs"));
+        files.push(CgroupDir {
+            controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
+            v2: mount.v2,
+            dir: PathBuf::from(&mount.mount_point).join(relative),
+        });
     }
     if files.is_empty() {
         return Err(io::Error::new(io::ErrorKind::NotFound, "no mounted cgroup hierarchy"));

@@ -77,7 +77,7 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
 
 /// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
 /// hide it), our own, since nsdebug runs on the host.
-fn host_reference() -> anyhow::Result<Target> {
+pub fn host_reference() -> anyhow::Result<Target> {
     let init = Target::open(1)?;
     if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
         return Ok(init);

@@ -1,6 +1,7 @@
 //! End-to-end tests on real containers and namespaces. They need root and a running dockerd
 //! (scripts/setup); locally they skip without them, with CI=true they fail.
 
+mod cli_audit;
 mod cli_enter;
 mod cli_flow;
 mod cli_veth;
