@@ -42,6 +42,8 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
         (&["--security-opt", "seccomp=unconfined"][..], "seccomp", "high"),
         (&["-v", "/var/run/docker.sock:/var/run/docker.sock"][..], "mount.runtime-socket", "critical"),
         (&["--device-cgroup-rule", "a *:* rwm"][..], "devices", "critical"),
+        (&["-v", "/etc:/hostetc"][..], "mount.host-path", "critical"),
+        (&["--ipc=host"][..], "namespace.ipc", "medium"),
     ] {
         assert!(!base.iter().any(|(i, _, _)| i == id), "{id} in the default container: {base:?}");
         let weakened = Container::start(args);
