@@ -154,9 +154,8 @@ impl Sink for FileSink {
             None => bytes,
         };
         let d = self.entry(flow, dir)?;
-        let mut written = 0;
+        let before = d.buffer.len();
         if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
-            written += d.buffer.len();
             flush(d)?;
         }
         if d.buffer.is_empty() && bytes.len() >= WRITE_BUFFER {
@@ -164,18 +163,18 @@ impl Sink for FileSink {
             if let Some(file) = &d.file {
                 file.write_all_at(bytes, offset)?;
             }
-            self.buffered = self.buffered.saturating_sub(written);
-            return Ok(());
+        } else {
+            if d.buffer.is_empty() {
+                d.buffer_offset = offset;
+            }
+            d.buffer.extend_from_slice(bytes);
+            if d.buffer.len() >= WRITE_BUFFER {
+                flush(d)?;
+            }
         }
-        if d.buffer.is_empty() {
-            d.buffer_offset = offset;
-        }
-        d.buffer.extend_from_slice(bytes);
-        if d.buffer.len() >= WRITE_BUFFER {
-            written += d.buffer.len();
-            flush(d)?;
-        }
-        self.buffered = self.buffered + bytes.len() - written.min(self.buffered + bytes.len());
+        // The total moves by what this direction's buffer gained or lost.
+        let after = d.buffer.len();
+        self.buffered = (self.buffered + after).saturating_sub(before);
         if self.buffered > WRITE_BUFFER_TOTAL {
             for d in self.directions.values_mut() {
                 flush(d)?;

@@ -10,8 +10,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::cmd::ps::host_reference;
-use crate::resolve::{list_all, resolve};
+use crate::resolve::{host_reference, list_all, resolve};
 
 /// Arguments of `nsdebug audit`.
 #[derive(clap::Args, Debug)]

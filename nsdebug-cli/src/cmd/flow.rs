@@ -15,7 +15,7 @@ use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
+use crate::resolve::{host_reference, resolve};
 
 /// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]
@@ -175,8 +175,7 @@ fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<
     if !target.kinds().contains(Namespace::Net) {
         bail!("{what} is not a network namespace");
     }
-    let own = Target::open(std::process::id() as i32)?;
-    if target.namespace_id(Namespace::Net)? == own.namespace_id(Namespace::Net)? {
+    if target.namespace_id(Namespace::Net)? == host_reference()?.namespace_id(Namespace::Net)? {
         bail!("{what} has no network namespace of its own (--net=host): capture on the host instead (tcpflow-lite -i)");
     }
     if args.host_side {

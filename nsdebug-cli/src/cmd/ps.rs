@@ -6,7 +6,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure};
-use crate::resolve::{list_all, short_id, ContainerInfo};
+use crate::resolve::{host_reference, list_all, short_id, ContainerInfo};
 
 /// Arguments of `nsdebug ps`.
 #[derive(clap::Args, Debug)]
@@ -73,14 +73,4 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
         println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, short_id(&c.id), name, pid, c.status, shared);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
-/// hide it), our own, since nsdebug runs on the host.
-pub fn host_reference() -> anyhow::Result<Target> {
-    let init = Target::open(1)?;
-    if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
-        return Ok(init);
-    }
-    Ok(Target::open(std::process::id() as i32)?)
 }

@@ -12,7 +12,7 @@ use nsenter_core::{Namespace, Target};
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{docker, resolve};
+use crate::resolve::{docker, host_reference, resolve};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -119,10 +119,7 @@ fn shares_host_netns(target: &Target) -> anyhow::Result<bool> {
     if !target.kinds().contains(Namespace::Net) {
         bail!("{:?} is not a network namespace", target.id());
     }
-    let host = Target::open(1)
-        .ok()
-        .filter(|init| init.namespace_id(Namespace::Net).is_ok())
-        .map_or_else(|| Target::open(std::process::id() as i32), Ok)?;
+    let host = host_reference()?;
     Ok(target.namespace_id(Namespace::Net)? == host.namespace_id(Namespace::Net)?)
 }
 
@@ -280,15 +277,14 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
         if args.down && !peer.admin_up {
             continue; // already down: not ours to bring back later
         }
-        let mut socket = match place {
-            Place::Home => None,
-            Place::Inside => None,
-            Place::Other(netns) => Some(netns.socket()?),
-        };
+        let mut other_socket;
         let socket = match place {
             Place::Home => &mut inspection.home,
             Place::Inside => &mut inspection.inside,
-            Place::Other(_) => socket.as_mut().ok_or_else(|| anyhow!("no socket"))?,
+            Place::Other(netns) => {
+                other_socket = netns.socket()?;
+                &mut other_socket
+            }
         };
         socket.set_link_up(peer.index, wanted_up).with_context(|| {
             format!("{what}: setting {} ({}) {}", peer.name, place_name(place), if wanted_up { "up" } else { "down" })

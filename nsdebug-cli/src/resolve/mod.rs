@@ -241,3 +241,13 @@ pub async fn list_all() -> (Vec<ContainerInfo>, Vec<String>) {
     }
     (containers, unreachable)
 }
+
+/// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
+/// hide it), our own, since nsdebug runs on the host.
+pub fn host_reference() -> anyhow::Result<Target> {
+    let init = Target::open(1)?;
+    if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
+        return Ok(init);
+    }
+    Ok(Target::open(std::process::id() as i32)?)
+}
