@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
+mod pty;
 mod resolve;
 
 fn main() -> ExitCode {

@@ -60,6 +60,25 @@ pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
     Ok(files)
 }
 
+/// Whether process `pid` is in a frozen (or freezing) cgroup: v1 `freezer.state` FROZEN or
+/// FREEZING, v2 `cgroup.events` "frozen 1".
+pub(crate) fn is_frozen(pid: i32) -> io::Result<bool> {
+    for cgroup in cgroup_dirs(pid)? {
+        if cgroup.v2 {
+            let events = std::fs::read_to_string(cgroup.dir.join("cgroup.events")).unwrap_or_default();
+            if events.lines().any(|line| line.trim() == "frozen 1") {
+                return Ok(true);
+            }
+        } else if cgroup.controllers.iter().any(|c| c == "freezer") {
+            let state = std::fs::read_to_string(cgroup.dir.join("freezer.state")).unwrap_or_default();
+            if matches!(state.trim(), "FROZEN" | "FREEZING") {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 struct CgroupMount<'a> {
     mount_point: String,
     v2: bool,

@@ -9,7 +9,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Output};
 
-use crate::child::{self, Plan, Step};
+use crate::child::{self, ChildConfinement, Plan, Step};
+use crate::confine::{self, Confined, Confinement};
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
 use crate::sys;
@@ -84,6 +85,9 @@ pub struct Command {
     groups: Option<Vec<u32>>,
     preserve_credentials: bool,
     join_cgroup: bool,
+    confinement: Confinement,
+    new_session: bool,
+    allow_reachable: bool,
     stdio: [Stdio; 3],
 }
 
@@ -106,6 +110,9 @@ impl Command {
             groups: None,
             preserve_credentials: false,
             join_cgroup: false,
+            confinement: Confinement::Auto,
+            new_session: false,
+            allow_reachable: false,
             stdio: Default::default(),
         }
     }
@@ -190,6 +197,37 @@ impl Command {
     /// `nsenter --join-cgroup`.
     pub fn join_cgroup(&mut self, join: bool) -> &mut Command {
         self.join_cgroup = join;
+        self
+    }
+
+    /// How powerful the program is: by default ([`Confinement::Auto`]) a program taken from
+    /// the target's filesystem runs as the container would run it (its capabilities,
+    /// NoNewPrivs, seccomp filters, LSM label, cgroups, ids and environment, like `docker
+    /// exec`), and a program from the caller's filesystem keeps the caller's powers.
+    ///
+    /// Threat model: the target's root may be hostile. Its code must never run with more
+    /// than its own powers, and a program with the caller's powers must never be started
+    /// where the target can reach it (ptrace, `/proc/PID/{mem,environ,fd,exe}`): such a start
+    /// in the target's pid namespace fails with [`Error::HostProgramReachable`] unless
+    /// [`allow_reachable_host_program`](Command::allow_reachable_host_program) says otherwise.
+    pub fn confine(&mut self, confinement: Confinement) -> &mut Command {
+        self.confinement = confinement;
+        self
+    }
+
+    /// Starts a host-powered program in the target's pid namespace even where the target's
+    /// processes could ptrace it (see [`confine`](Command::confine)). Only for targets
+    /// that are trusted.
+    pub fn allow_reachable_host_program(&mut self, allow: bool) -> &mut Command {
+        self.allow_reachable = allow;
+        self
+    }
+
+    /// Starts the program in a new session (`setsid`), with its standard input as its
+    /// controlling terminal when that is a terminal: give it the slave side of a pty of its
+    /// own, so it cannot push input into the caller's terminal (TIOCSTI) or stop its jobs.
+    pub fn new_session(&mut self, new: bool) -> &mut Command {
+        self.new_session = new;
         self
     }
 
@@ -342,7 +380,11 @@ impl Command {
         for arg in &self.args {
             argv.push(cstring(arg, "argument")?);
         }
-        let env = self.environment();
+        if target.pid().is_some() && target.is_frozen() {
+            return Err(Error::Frozen { target: target.id() });
+        }
+        let confined = self.confinement_for(target, kinds)?;
+        let env = self.environment(confined.as_ref().map(|_| target))?;
         let mut envp = Vec::with_capacity(env.len());
         for (key, value) in &env {
             let mut pair = key.as_bytes().to_vec();
@@ -379,20 +421,23 @@ impl Command {
             Some(WorkDir::Target) => (Some(open_dir(target.proc_path("cwd", mnt)?)?), None),
             Some(WorkDir::Path(path)) => (None, Some(cstring(path.as_os_str(), "working directory")?)),
         };
-        let cgroup_procs = match self.join_cgroup {
+        let cgroup_procs = match self.join_cgroup || confined.is_some() {
             true => open_cgroup_procs(target)?,
             false => Vec::new(),
         };
         target.ensure_alive()?;
         let joins_user = kinds.contains(Namespace::User) && !self.preserve_credentials;
-        let (uid, gid) = match joins_user {
-            true => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
-            false => (self.uid, self.gid),
+        let (uid, gid) = match (&confined, joins_user) {
+            (Some(c), _) => (Some(self.uid.unwrap_or(c.uid)), Some(self.gid.unwrap_or(c.gid))),
+            (None, true) => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
+            (None, false) => (self.uid, self.gid),
         };
-        let groups = match (&self.groups, uid.or(gid)) {
-            (Some(groups), _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
-            (None, Some(_)) => Some(Vec::new()),
-            (None, None) => None,
+        let explicit_ids = self.uid.is_some() || self.gid.is_some();
+        let groups = match (&self.groups, &confined, uid.or(gid)) {
+            (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
+            (None, Some(c), _) if !explicit_ids => Some(c.groups.iter().map(|g| *g as libc::gid_t).collect()),
+            (None, _, Some(_)) => Some(Vec::new()),
+            (None, _, None) => None,
         };
         let mut stdio_fds = [None, None, None];
         let mut held = Vec::new();
@@ -414,7 +459,22 @@ impl Command {
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
         let candidate_ptrs = candidates.iter().map(|c| c.as_ptr()).collect();
+        let seccomp_programs = confined
+            .as_ref()
+            .map(|c| {
+                c.seccomp
+                    .iter()
+                    .map(|program| libc::sock_fprog {
+                        len: program.len() as libc::c_ushort,
+                        filter: program.as_ptr() as *mut libc::sock_filter,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Prepared {
+            confined,
+            seccomp_programs,
+            new_session: self.new_session,
             _strings: (argv, envp, candidates, cwd_path.clone()),
             argv_ptrs,
             envp_ptrs,
@@ -437,16 +497,55 @@ impl Command {
         })
     }
 
-    fn environment(&self) -> Vec<(OsString, OsString)> {
-        let mut env: Vec<(OsString, OsString)> =
-            if self.env_clear { Vec::new() } else { std::env::vars_os().collect() };
+    /// The environment: the caller's, or the target's for a confined program, or none after
+    /// [`env_clear`](Command::env_clear); then the variables set or removed here.
+    fn environment(&self, target: Option<&Target>) -> Result<Vec<(OsString, OsString)>> {
+        let mut env: Vec<(OsString, OsString)> = match (self.env_clear, target) {
+            (true, _) => Vec::new(),
+            (false, Some(target)) => target.environment()?,
+            (false, None) => std::env::vars_os().collect(),
+        };
         for (key, value) in &self.env {
             env.retain(|(k, _)| k != key);
             if let Some(value) = value {
                 env.push((key.clone(), value.clone()));
             }
         }
-        env
+        Ok(env)
+    }
+
+    /// Whether the program is confined like the target, and how, by [`Confinement`]; checks
+    /// that a program with the caller's powers cannot be reached by the target.
+    fn confinement_for(&self, target: &Target, kinds: NamespaceSet) -> Result<Option<Confined>> {
+        let from_target = match &self.root {
+            Some(RootDir::Target) => true,
+            Some(RootDir::Path(_)) => false,
+            None => kinds.contains(Namespace::Mnt),
+        };
+        let like_target = match self.confinement {
+            Confinement::LikeTarget => true,
+            Confinement::Caller => false,
+            _ => from_target,
+        };
+        if like_target {
+            if target.pid().is_none() {
+                return Err(Error::Confine {
+                    target: target.id(),
+                    what: "process",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        "a namespace file has no process to take capabilities, seccomp filters and ids from",
+                    ),
+                });
+            }
+            return confine::read(target, kinds.contains(Namespace::User)).map(Some);
+        }
+        if !from_target && !self.allow_reachable && target.pid().is_some() {
+            if let Some(why) = confine::host_program_reachable(target, kinds, self.uid)? {
+                return Err(Error::HostProgramReachable { target: target.id(), why });
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -499,6 +598,10 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 
 /// Owns what the raw pointers and fds of a [`Plan`] point to until the child has exec'd.
 struct Prepared {
+    confined: Option<Confined>,
+    /// Points into `confined`'s filters.
+    seccomp_programs: Vec<libc::sock_fprog>,
+    new_session: bool,
     _strings: (Vec<CString>, Vec<CString>, Vec<CString>, Option<CString>),
     argv_ptrs: Vec<*const libc::c_char>,
     envp_ptrs: Vec<*const libc::c_char>,
@@ -540,6 +643,13 @@ impl Prepared {
             cgroup_fds: &self.cgroup_fds,
             fork_for_pid: self.fork_for_pid,
             joins_user: self.joins_user,
+            new_session: self.new_session,
+            confine: self.confined.as_ref().map(|c| ChildConfinement {
+                caps: c.caps,
+                no_new_privs: c.no_new_privs,
+                seccomp: &self.seccomp_programs,
+                lsm_exec: c.lsm_exec.as_ref().map(|(path, label)| (path.as_c_str(), label.as_slice())),
+            }),
             cloexec_only: err_fd.is_none(),
         }
     }
@@ -630,16 +740,39 @@ impl Child {
     }
 
     /// Waits for the program to end: `code()` is its exit code, `signal()` the signal that
-    /// killed it.
+    /// killed it. Stops of the program are waited through.
     pub fn wait(&mut self) -> Result<ExitStatus> {
+        loop {
+            if let WaitEvent::Exited(status) = self.wait_event()? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// Waits until the program ends or is stopped (SIGSTOP, SIGTSTP...), so that a caller can
+    /// follow its job control, as a shell or `sudo` does: a program stopped by someone else
+    /// must not leave the caller hanging unaware.
+    pub fn wait_event(&mut self) -> Result<WaitEvent> {
+        self.wait_with(0).map(|event| event.unwrap_or(WaitEvent::Stopped(0)))
+    }
+
+    /// [`wait_event`](Child::wait_event) without blocking: `None` while the program runs.
+    pub fn try_wait_event(&mut self) -> Result<Option<WaitEvent>> {
+        self.wait_with(libc::WNOHANG)
+    }
+
+    fn wait_with(&mut self, flags: libc::c_int) -> Result<Option<WaitEvent>> {
         if let Some(status) = self.status {
-            return Ok(status);
+            return Ok(Some(WaitEvent::Exited(status)));
         }
         let mut raw = 0;
         loop {
             // SAFETY: plain system call writing into a local integer.
-            let ret = unsafe { libc::waitpid(self.pid, &mut raw, 0) };
-            if ret >= 0 {
+            let ret = unsafe { libc::waitpid(self.pid, &mut raw, libc::WUNTRACED | flags) };
+            if ret == 0 {
+                return Ok(None);
+            }
+            if ret > 0 {
                 break;
             }
             let source = std::io::Error::last_os_error();
@@ -647,8 +780,20 @@ impl Child {
                 return Err(Error::Child { action: "wait for", pid: self.pid, source });
             }
         }
+        if libc::WIFSTOPPED(raw) {
+            return Ok(Some(WaitEvent::Stopped(libc::WSTOPSIG(raw))));
+        }
         let status = ExitStatus::from_raw(raw);
         self.status = Some(status);
-        Ok(status)
+        Ok(Some(WaitEvent::Exited(status)))
     }
+}
+
+/// What [`Child::wait_event`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitEvent {
+    /// The program ended.
+    Exited(ExitStatus),
+    /// The program was stopped by this signal; it continues on SIGCONT.
+    Stopped(i32),
 }

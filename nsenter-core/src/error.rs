@@ -180,6 +180,32 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// How the target is confined could not be read, so a program cannot be confined like it
+    /// (and is not started with more powers instead).
+    #[error("cannot run the program as {target} runs: cannot read its {what}")]
+    Confine {
+        /// The target.
+        target: TargetId,
+        /// Which fact (`status`, `seccomp filters`, `LSM label`, `user namespace id maps`).
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A program with the caller's powers would be started where the target could reach it.
+    #[error("refusing to start a host program with host powers in the pid namespace of {target}: {why}")]
+    HostProgramReachable {
+        /// The target.
+        target: TargetId,
+        /// How the target could reach it.
+        why: &'static str,
+    },
+    /// The target's cgroup is frozen (a paused container): joining or reading it would hang.
+    #[error("{target} is paused (its cgroup is frozen): unpause it first")]
+    Frozen {
+        /// The target.
+        target: TargetId,
+    },
     /// The closure given to [`run_in`](crate::run_in) could not be run on a new thread.
     #[error("cannot start a thread to enter the namespaces")]
     Thread(#[source] io::Error),

@@ -31,6 +31,7 @@ pub mod audit;
 pub mod cgroup;
 mod child;
 mod command;
+mod confine;
 mod error;
 mod guard;
 mod kind;
@@ -41,7 +42,8 @@ mod scoped;
 mod sys;
 mod target;
 
-pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WorkDir};
+pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WaitEvent, WorkDir};
+pub use confine::Confinement;
 pub use error::{Error, Result};
 pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};

@@ -45,6 +45,12 @@ extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut lib
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe.
         unsafe { libc::kill(pid, signal) };
+        // A stopped program (the container may SIGSTOP it) would keep a signal meant to end
+        // it pending forever, and the caller waiting: let it run to receive it.
+        if matches!(signal, libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT) {
+            // SAFETY: kill(2) is async-signal-safe.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
     }
 }
 

@@ -157,3 +157,45 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
     Ok((owned(fds[0] as libc::c_long), owned(fds[1] as libc::c_long)))
 }
+
+/// A null address or data argument of `ptrace(2)` (variadic: it must be pointer-sized).
+const NULL: *mut libc::c_void = std::ptr::null_mut();
+
+/// `PTRACE_SEIZE`: become the tracer of `pid` without stopping it.
+pub(crate) fn ptrace_seize(pid: i32) -> io::Result<()> {
+    // SAFETY: plain system call with integer arguments; no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, NULL, NULL) }).map(drop)
+}
+
+/// `PTRACE_INTERRUPT`: stop a seized process (it reports the stop to `waitpid`).
+pub(crate) fn ptrace_interrupt(pid: i32) -> io::Result<()> {
+    // SAFETY: plain system call with integer arguments; no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, NULL, NULL) }).map(drop)
+}
+
+/// `PTRACE_DETACH`: let a traced process go (and run on). Errors are ignored: a process
+/// that exited has no tracer left to detach.
+pub(crate) fn ptrace_detach(pid: i32) {
+    // SAFETY: plain system call with integer arguments; no memory is passed.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, NULL, NULL) };
+}
+
+/// `waitpid(pid, WNOHANG | __WALL)` by its tracer: whether it has stopped (or exited).
+pub(crate) fn waitpid_nohang_traced(pid: i32) -> io::Result<bool> {
+    let mut status = 0;
+    // SAFETY: waitpid writes only into a local integer.
+    let ret = check(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) } as libc::c_long)?;
+    Ok(ret > 0)
+}
+
+/// `PTRACE_SECCOMP_GET_FILTER`: the number of instructions of the `index`th newest seccomp
+/// filter of a stopped tracee, copied into `program` when it is large enough (pass an empty
+/// slice to learn the size). ENOENT: no filter with that index.
+pub(crate) fn ptrace_seccomp_filter(pid: i32, index: usize, program: &mut [libc::sock_filter]) -> io::Result<usize> {
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    let buffer = if program.is_empty() { std::ptr::null_mut() } else { program.as_mut_ptr() };
+    // SAFETY: the kernel writes at most as many instructions as the filter has, and it is
+    // asked to only when `program` was sized from that count by a first call.
+    let count = check(unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as *mut libc::c_void, buffer.cast::<libc::c_void>()) })?;
+    Ok(count as usize)
+}

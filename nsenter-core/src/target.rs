@@ -209,6 +209,17 @@ impl Target {
         }
     }
 
+    /// Whether the process is in a frozen cgroup (`docker pause`: v1 `freezer.state`, v2
+    /// `cgroup.events`): entering it, joining its cgroup or stopping it to read its state
+    /// would wait until it is thawed. A namespace file is never frozen; an unreadable cgroup
+    /// counts as not frozen (the kernel then refuses what follows by itself).
+    pub fn is_frozen(&self) -> bool {
+        match self.pin {
+            Pin::File(..) => false,
+            _ => crate::cgroup::is_frozen(self.pid).unwrap_or(false),
+        }
+    }
+
     pub(crate) fn ensure_alive(&self) -> Result<()> {
         if self.is_alive() {
             Ok(())

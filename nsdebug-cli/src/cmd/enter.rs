@@ -5,9 +5,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use nsenter_core::{Command, Error, Namespace, NamespaceSet, RootDir, Target, WorkDir};
+use std::io::IsTerminal;
+
+use nsenter_core::{Command, Confinement, Error, Namespace, NamespaceSet, RootDir, Stdio, Target, WaitEvent, WorkDir};
 
 use crate::cli::{block_on, Failure, LookupArgs};
+use crate::pty;
 use crate::resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
@@ -70,6 +73,15 @@ pub struct EnterArgs {
     /// Join the target's cgroups, so the command is accounted and limited like the container.
     #[arg(short = 'c', long)]
     join_cgroup: bool,
+    /// Run a program from the container with host powers instead of the container's
+    /// (capabilities, seccomp, LSM label, cgroups, ids), as `docker exec --privileged` does.
+    #[arg(long)]
+    privileged: bool,
+    /// Start a host program in the container's pid namespace even where the container could
+    /// ptrace it (CAP_SYS_PTRACE in the container, -S/--setuid, --user): only for containers
+    /// you trust.
+    #[arg(long)]
+    expose_host_program: bool,
     #[command(flatten)]
     lookup: LookupArgs,
     /// The command and its arguments (default: $SHELL, else /bin/sh).
@@ -107,40 +119,133 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     } else {
         requested
     };
+    // The program comes from the container's filesystem when its mount namespace is joined
+    // (without a root of ours) or its root is asked for: then it is the container's code.
+    let from_container = match args.root.as_deref() {
+        Some("") => true,
+        Some(_) => false,
+        None => kinds.contains(Namespace::Mnt),
+    };
 
     let explicit = args.command.first().cloned();
-    let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
-    let program = explicit.clone().unwrap_or(shell);
-    let mut command = build(&args, target, &program, kinds)?;
+    let program = match &explicit {
+        Some(program) => program.clone(),
+        None => default_shell(target, from_container),
+    };
+    let terminals = pty::Terminals::of_stdio();
+    // A program of the container's never shares the operator's terminal (TIOCSTI, job control).
+    let use_pty = from_container && terminals.any();
+    if from_container && terminals.0[0] && terminals.0[2] {
+        let how = if args.privileged { "with host powers (--privileged)" } else { "confined like it (--privileged for host powers)" };
+        eprintln!("nsdebug: {} from the container runs {how}, on a terminal of its own", program.to_string_lossy());
+    }
+    let mut command = build(&args, target, &program, from_container)?;
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces
     // need a single-threaded process, which only a fresh child is sure to be; an interactive
-    // shell keeps the child path for its fallback to /bin/sh.
+    // shell keeps the child path for its fallback to /bin/sh; a pty needs nsdebug to relay it.
     let needs_child = NamespaceSet::of(Namespace::Pid).with(Namespace::User).with(Namespace::Time);
-    if explicit.is_some() && kinds.intersection(needs_child).is_empty() {
+    if explicit.is_some() && kinds.intersection(needs_child).is_empty() && !use_pty {
         let error = command.exec_in(target, kinds);
         return Err(failure(error, what));
     }
-    // From here until the handlers are in place, a signal must wait rather than kill
-    // nsdebug alone and orphan the command.
-    let blocked = nsenter_core::SignalsBlocked::relayed();
-    let spawned = match command.spawn_in(target, kinds) {
-        // The host's $SHELL may not exist in the container: fall back to /bin/sh, as asked for.
-        Err(Error::Spawn { step, .. }) if explicit.is_none() && step.starts_with("execve") && program != "/bin/sh" => {
-            build(&args, target, &OsString::from("/bin/sh"), kinds)?.spawn_in(target, kinds)
-        }
-        other => other,
+    let status = if use_pty {
+        let terminal = pty::open(terminals)?;
+        let blocked = pty::Blocked::now()?;
+        let rebuild = |program: &OsString| build(&args, target, program, from_container);
+        let mut child = spawn_with_fallback(target, kinds, &program, explicit.is_none(), command, rebuild, |command| {
+            for (index, on) in terminals.0.iter().enumerate() {
+                if *on {
+                    let slave = terminal.slave.try_clone()?;
+                    match index {
+                        0 => command.stdin(Stdio::Fd(slave)),
+                        1 => command.stdout(Stdio::Fd(slave)),
+                        _ => command.stderr(Stdio::Fd(slave)),
+                    };
+                }
+            }
+            command.new_session(true);
+            Ok(())
+        })
+        .map_err(|error| failure(error, what))?;
+        drop(terminal.slave);
+        pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
+    } else {
+        // From here until the handlers are in place, a signal must wait rather than kill
+        // nsdebug alone and orphan the command.
+        let blocked = nsenter_core::SignalsBlocked::relayed();
+        let rebuild = |program: &OsString| build(&args, target, program, from_container);
+        let mut child = spawn_with_fallback(target, kinds, &program, explicit.is_none(), command, rebuild, |_| Ok(()))
+            .map_err(|error| failure(error, what))?;
+        let forwarding = child.forward_signals();
+        drop(blocked); // signals that came while starting are relayed now
+        let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
+        drop(forwarding);
+        status
     };
-    let mut child = spawned.map_err(|error| failure(error, what))?;
-    let forwarding = child.forward_signals();
-    drop(blocked); // signals that came while starting are relayed now
-    let status = child.wait().with_context(|| what.clone())?;
-    drop(forwarding);
     Ok(ExitCode::from(match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128u8.wrapping_add(signal as u8),
         (None, None) => crate::cli::EXIT_NSDEBUG_FAILED,
     }))
+}
+
+/// Starts the command; an interactive shell that is not there falls back to /bin/sh.
+fn spawn_with_fallback(
+    target: &Target,
+    kinds: NamespaceSet,
+    program: &OsString,
+    is_default_shell: bool,
+    mut command: Command,
+    rebuild: impl Fn(&OsString) -> anyhow::Result<Command>,
+    streams: impl Fn(&mut Command) -> std::io::Result<()>,
+) -> Result<nsenter_core::Child, Error> {
+    let io = |source| Error::Spawn { program: program.to_string_lossy().into_owned(), step: "dup of the terminal", source };
+    streams(&mut command).map_err(io)?;
+    match command.spawn_in(target, kinds) {
+        Err(Error::Spawn { step, .. }) if is_default_shell && step.starts_with("execve") && program != "/bin/sh" => {
+            let sh = OsString::from("/bin/sh");
+            let mut again = rebuild(&sh).map_err(|e| Error::Spawn {
+                program: "/bin/sh".into(),
+                step: "preparing",
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            streams(&mut again).map_err(io)?;
+            again.spawn_in(target, kinds)
+        }
+        other => other,
+    }
+}
+
+/// Waits for the program; when someone stops it (the container can send it SIGSTOP) nsdebug
+/// says so instead of hanging silently, and SIGINT/SIGTERM still end it (the relay continues
+/// a stopped program after passing them on).
+fn wait_following_stops(child: &mut nsenter_core::Child) -> nsenter_core::Result<std::process::ExitStatus> {
+    let mut told = false;
+    loop {
+        match child.wait_event()? {
+            WaitEvent::Exited(status) => return Ok(status),
+            WaitEvent::Stopped(signal) if !told => {
+                told = true;
+                eprintln!(
+                    "nsdebug: the command was stopped (signal {signal}); waiting for it to continue \
+                     (SIGINT/SIGTERM to nsdebug still end it)"
+                );
+            }
+            WaitEvent::Stopped(_) => {}
+        }
+    }
+}
+
+/// The shell to start when no command is given: the container's `$SHELL` (else /bin/sh) for
+/// a program from the container, ours (else /bin/sh) for a host program.
+fn default_shell(target: &Target, from_container: bool) -> OsString {
+    let shell = if from_container {
+        target.environment().ok().and_then(|env| env.into_iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v))
+    } else {
+        std::env::var_os("SHELL")
+    };
+    shell.filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
 }
 
 /// The exit status for an error of starting the command: 127 not found, 126 not runnable,
@@ -155,34 +260,47 @@ fn failure(error: Error, what: &str) -> Failure {
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
 }
 
-/// Variables that make the host's loader or shell run code a container chose: never taken
-/// from the target's environment while the program is a host program.
-fn is_loader_variable(key: &std::ffi::OsStr) -> bool {
+/// The target's variables that `-e` gives a host program: how it formats and where it
+/// connects, never what code it runs (no `PATH`, `LD_*`, `BASH_FUNC_*`, `PROMPT_COMMAND`,
+/// `ENV`, `PYTHONPATH`, `HOME`...). Names listed, or starting with `LC_` or `KUBERNETES_`.
+pub const HOST_PROGRAM_ENV: &[&str] = &[
+    "LANG", "LANGUAGE", "TZ", "HOSTNAME", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+];
+
+fn host_program_may_take(key: &std::ffi::OsStr) -> bool {
     let key = key.as_encoded_bytes();
-    key.starts_with(b"LD_") || key.starts_with(b"GCONV_") || matches!(key, b"BASH_ENV" | b"ENV" | b"PATH" | b"IFS" | b"SHELLOPTS" | b"PS4" | b"PYTHONSTARTUP" | b"PERL5OPT" | b"PERL5LIB")
+    HOST_PROGRAM_ENV.iter().any(|allowed| allowed.as_bytes() == key)
+        || ((key.starts_with(b"LC_") || key.starts_with(b"KUBERNETES_"))
+            && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'))
 }
 
 /// The command with every option applied.
-fn build(args: &EnterArgs, target: &Target, program: &OsString, kinds: NamespaceSet) -> anyhow::Result<Command> {
+fn build(args: &EnterArgs, target: &Target, program: &OsString, from_container: bool) -> anyhow::Result<Command> {
     let mut command = Command::new(program);
     command.args(args.command.iter().skip(1));
-    if args.env {
-        // The program and its libraries come from the container's filesystem only with its
-        // mount namespace or root; otherwise they are the host's, run as root, and the
-        // container must not steer them (PATH to its own files, LD_PRELOAD, BASH_ENV...).
-        let host_program = !kinds.contains(Namespace::Mnt) && args.root.as_deref() != Some("");
-        command.env_clear();
-        for (key, value) in target.environment().context("reading the target's environment")? {
-            if !(host_program && is_loader_variable(&key)) {
+    if from_container {
+        // The container's code gets the container's environment (nsenter-core does it when
+        // confining; with --privileged we do), never the operator's.
+        if args.privileged {
+            command.env_clear();
+            for (key, value) in target.environment().context("reading the target's environment")? {
                 command.env(key, value);
             }
         }
-        if host_program {
-            if let Some(path) = std::env::var_os("PATH") {
-                command.env("PATH", path);
+        if std::io::stdin().is_terminal() && !target.environment().unwrap_or_default().iter().any(|(k, _)| k == "TERM") {
+            command.env("TERM", std::env::var_os("TERM").unwrap_or_else(|| "xterm".into()));
+        }
+    } else if args.env {
+        // A host program keeps our environment; the target adds only harmless settings.
+        for (key, value) in target.environment().context("reading the target's environment")? {
+            if host_program_may_take(&key) {
+                command.env(key, value);
             }
         }
     }
+    command.confine(if args.privileged { Confinement::Caller } else { Confinement::Auto });
+    command.allow_reachable_host_program(args.expose_host_program);
     match args.root.as_deref() {
         Some("") => {
             command.root(RootDir::Target);

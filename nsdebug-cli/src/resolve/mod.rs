@@ -117,12 +117,27 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         bail!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file");
     }
 
-    if wants(RuntimeKind::Pid) {
+    // `pid:N` (or --runtime pid) says it is a pid: no container can shadow it, and host pids
+    // (PID 1, kernel threads) are then allowed.
+    let (spec, explicit_pid) = match spec.strip_prefix("pid:") {
+        Some(pid) => (pid, true),
+        None => (spec, only == Some(RuntimeKind::Pid)),
+    };
+    if explicit_pid && spec.parse::<i32>().is_err() {
+        bail!("pid:{spec}: not a number");
+    }
+    if wants(RuntimeKind::Pid) || explicit_pid {
         match spec.parse::<i32>() {
             Ok(pid) => match Target::open(pid) {
-                Ok(target) => return Ok(Resolved { target, description: format!("pid {pid}"), container: None }),
+                Ok(target) => {
+                    if !explicit_pid {
+                        refuse_ambiguous_or_host_pid(spec, pid).await?;
+                    }
+                    ensure_not_frozen(&target, &format!("pid {pid}"))?;
+                    return Ok(Resolved { target, description: format!("pid {pid}"), container: None });
+                }
                 // Digits that are no live pid may still name a container (or an ID prefix).
-                Err(nsenter_core::Error::NoSuchProcess { .. }) if only.is_none() => {
+                Err(nsenter_core::Error::NoSuchProcess { .. }) if only.is_none() && !explicit_pid => {
                     tried.push(format!("pid: no process {pid}"))
                 }
                 Err(error) => return Err(error.into()),
@@ -170,6 +185,62 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     Err(anyhow!("{spec}: no such container or namespace; tried {}", tried.join("; ")))
 }
 
+/// A bare number that is a live pid is refused when it also names a container (a container
+/// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
+/// thread: entering those by a slip of the keyboard would run the command in the wrong place.
+async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()> {
+    for runtime in [RuntimeKind::Docker, RuntimeKind::Podman, RuntimeKind::Containerd] {
+        let lookup = match runtime {
+            RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
+            RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
+            _ => containerd::lookup(spec).await,
+        };
+        if let Ok(Lookup::Found(info)) = lookup {
+            let runtime_name = info.runtime;
+            bail!(
+                "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
+                 --runtime {runtime_name} for the container",
+                process_name(pid),
+                info.describe()
+            );
+        }
+    }
+    if pid == 1 {
+        bail!("pid 1 is the host's init: its namespaces are the host's own; say pid:1 to enter them anyway");
+    }
+    if is_kernel_thread(pid) {
+        bail!(
+            "pid {pid} ({}) is a kernel thread: its namespaces are the host's own; say pid:{pid} to enter them anyway",
+            process_name(pid)
+        );
+    }
+    Ok(())
+}
+
+/// The command name of a process (`?` when it cannot be read), printable.
+fn process_name(pid: i32) -> String {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_else(|_| "?".into());
+    name.trim_end().chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// Whether `pid` is a kernel thread (`PF_KTHREAD` in the flags of `/proc/PID/stat`).
+fn is_kernel_thread(pid: i32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // Field 9 (flags), counted after the command name, which may hold spaces and ')'.
+    let flags = stat.rfind(')').and_then(|end| stat[end + 1..].split_whitespace().nth(6)?.parse::<u64>().ok());
+    flags.is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// Refuses a target whose cgroup is frozen (`docker pause`, `ctr task pause`, a frozen pod):
+/// entering it would hang until it is thawed.
+fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
+    if target.is_frozen() {
+        bail!("{what} is paused (its cgroup is frozen): unpause it first");
+    }
+    Ok(())
+}
+
 /// Pins a container's init process, making sure the pid still belongs to the container:
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
@@ -191,6 +262,7 @@ async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             bail!("{} restarted while nsdebug was looking it up; try again", info.describe());
         }
     }
+    ensure_not_frozen(&target, &info.describe())?;
     Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target, container: Some(info) })
 }
 

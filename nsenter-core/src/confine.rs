@@ -1,0 +1,317 @@
+//! What confines a process, read from the kernel so that a program started inside its
+//! namespaces can be confined the same way, as `docker exec` runs a program: capability sets,
+//! NoNewPrivs, seccomp filters, LSM exec label, user, group and supplementary groups.
+//!
+//! Everything is read before fork, and anything that cannot be read or parsed is an error:
+//! a program taken from the container's filesystem never runs with more than the container's
+//! powers because a fact was missing.
+
+use std::ffi::CString;
+use std::io;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::kind::{Namespace, NamespaceSet};
+use crate::sys;
+use crate::target::{NamespaceId, Target};
+
+/// How powerful a started program is (see [`Command::confine`](crate::Command::confine)).
+///
+/// A program taken from the target's filesystem is the container's code: with the caller's
+/// (host root's) powers it could take over the host, so by default it runs as the container
+/// would run it. A program from the host's filesystem keeps the caller's powers, and is never
+/// started where the container could reach it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confinement {
+    /// [`LikeTarget`](Confinement::LikeTarget) when the program comes from the target's
+    /// filesystem (its mount namespace is joined without a root of the caller's, or
+    /// [`RootDir::Target`](crate::RootDir::Target)); [`Caller`](Confinement::Caller)
+    /// otherwise.
+    #[default]
+    Auto,
+    /// The target's capability sets (bounding, permitted, effective, inheritable, ambient),
+    /// NoNewPrivs, seccomp filters, LSM exec label, cgroups, uid, gid and groups (explicit ids
+    /// still win), and its environment instead of the caller's.
+    LikeTarget,
+    /// The caller's powers, whatever the program is (`docker exec --privileged`).
+    Caller,
+}
+
+/// The five capability sets, as bit masks (bit N = capability N).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CapSets {
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub effective: u64,
+    pub bounding: u64,
+    pub ambient: u64,
+}
+
+/// The fields of `/proc/PID/status` that say how a process is confined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub caps: CapSets,
+    pub no_new_privs: bool,
+    /// 0 none, 1 strict, 2 filter.
+    pub seccomp_mode: u32,
+    /// Effective uid and gid, as seen from the reader's user namespace.
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// `CAP_SYS_PTRACE`: who holds it may read and write any process it can see.
+pub(crate) const CAP_SYS_PTRACE: u32 = 19;
+
+/// Parses `/proc/PID/status`; a missing or malformed field is an error naming it.
+pub(crate) fn parse_status(text: &str) -> std::result::Result<Status, &'static str> {
+    let field = |name: &'static str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .ok_or(name)
+    };
+    let mask = |name: &'static str| field(name).and_then(|v| u64::from_str_radix(v, 16).map_err(|_| name));
+    let number = |name: &'static str| field(name).and_then(|v| v.parse::<u32>().map_err(|_| name));
+    // "Uid: real effective saved fs": the effective id is the one a new program runs as.
+    let effective = |name: &'static str| {
+        field(name).and_then(|v| v.split_whitespace().nth(1).and_then(|id| id.parse().ok()).ok_or(name))
+    };
+    let groups = field("Groups")?
+        .split_whitespace()
+        .map(|g| g.parse::<u32>().map_err(|_| "Groups"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Status {
+        caps: CapSets {
+            inheritable: mask("CapInh")?,
+            permitted: mask("CapPrm")?,
+            effective: mask("CapEff")?,
+            bounding: mask("CapBnd")?,
+            ambient: mask("CapAmb")?,
+        },
+        no_new_privs: number("NoNewPrivs")? != 0,
+        seccomp_mode: number("Seccomp")?,
+        uid: effective("Uid")?,
+        gid: effective("Gid")?,
+        groups,
+    })
+}
+
+/// Maps an id as seen from the caller's user namespace into the target's, through the
+/// target's `uid_map`/`gid_map` ("inside outside count" lines). `None`: not mapped.
+pub(crate) fn map_into(map: &str, outside_id: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
+        let (inside, outside, count) = (fields.next()??, fields.next()??, fields.next()??);
+        let id = u64::from(outside_id);
+        (id >= outside && id < outside + count).then(|| (inside + id - outside) as u32)
+    })
+}
+
+/// Everything the child needs to confine the program like the target.
+#[derive(Debug)]
+pub(crate) struct Confined {
+    pub caps: CapSets,
+    pub no_new_privs: bool,
+    /// Classic BPF programs, oldest first (the order to install them in).
+    pub seccomp: Vec<Vec<libc::sock_filter>>,
+    /// The LSM's exec attribute file of the calling thread and what to write to it.
+    pub lsm_exec: Option<(CString, Vec<u8>)>,
+    /// The target's ids, as seen inside its user namespace when that is joined.
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Reads how `target` is confined. `joins_user`: ids are translated into its user namespace.
+pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
+    let pid = target.live_pid(NamespaceSet::EMPTY)?;
+    let fail = |what: &'static str, source: io::Error| Error::Confine { target: target.id(), what, source };
+    let invalid = |what| io::Error::new(io::ErrorKind::InvalidData, format!("no valid {what} field"));
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| fail("status", e))?;
+    let status = parse_status(&text).map_err(|field| fail("status", invalid(field)))?;
+    let seccomp = match status.seccomp_mode {
+        0 => Vec::new(),
+        2 => seccomp_filters(pid).map_err(|e| fail("seccomp filters", e))?,
+        _ => {
+            let why = "strict seccomp mode cannot be copied";
+            return Err(fail("seccomp filters", io::Error::new(io::ErrorKind::Unsupported, why)));
+        }
+    };
+    let lsm_exec = lsm_exec_label(pid).map_err(|e| fail("LSM label", e))?;
+    let (mut uid, mut gid, mut groups) = (status.uid, status.gid, status.groups);
+    if joins_user {
+        let map = |file: &'static str| {
+            std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| fail("user namespace id maps", e))
+        };
+        let (uid_map, gid_map) = (map("uid_map")?, map("gid_map")?);
+        let unmapped = || fail("user namespace id maps", invalid("mapped id"));
+        uid = map_into(&uid_map, uid).ok_or_else(unmapped)?;
+        gid = map_into(&gid_map, gid).ok_or_else(unmapped)?;
+        groups = groups.iter().filter_map(|g| map_into(&gid_map, *g)).collect();
+    }
+    // Everything above was read by pid: it is the pinned process's only if that still lives.
+    target.ensure_alive()?;
+    Ok(Confined { caps: status.caps, no_new_privs: status.no_new_privs, seccomp, lsm_exec, uid, gid, groups })
+}
+
+/// Why a program with the caller's powers, started in `target`'s pid namespace, could be
+/// reached (ptraced, its memory, environment, fds or binary opened) by the container: `None`
+/// when the kernel's ptrace checks keep the container out.
+pub(crate) fn host_program_reachable(
+    target: &Target,
+    kinds: NamespaceSet,
+    uid: Option<u32>,
+) -> Result<Option<&'static str>> {
+    if !kinds.contains(Namespace::Pid) {
+        return Ok(None);
+    }
+    if kinds.contains(Namespace::User) {
+        return Ok(Some("it would join the container's user namespace, where the container's root has every capability"));
+    }
+    if uid.is_some_and(|uid| uid != 0) {
+        return Ok(Some("with -S/--setuid it has no capabilities, so any container process of that uid may ptrace it"));
+    }
+    // Root with every capability is out of reach of a process whose permitted set is
+    // smaller, unless that process has CAP_SYS_PTRACE in our user namespace.
+    let pid = target.live_pid(NamespaceSet::EMPTY)?;
+    let same_user_ns = target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|source| Error::Confine { target: target.id(), what: "status", source })?;
+    let status = parse_status(&text).map_err(|field| Error::Confine {
+        target: target.id(),
+        what: "status",
+        source: io::Error::new(io::ErrorKind::InvalidData, format!("no valid {field} field")),
+    })?;
+    if same_user_ns && status.caps.bounding & (1 << CAP_SYS_PTRACE) != 0 {
+        return Ok(Some("the container's bounding set has CAP_SYS_PTRACE, so its processes may ptrace it"));
+    }
+    Ok(None)
+}
+
+/// The target's seccomp filters, oldest first, read with `PTRACE_SECCOMP_GET_FILTER`: the
+/// target is seized and interrupted for the time of the read (well under a millisecond), then
+/// let go. Fails if another tracer holds it or it does not stop within 2 s (frozen).
+fn seccomp_filters(pid: i32) -> io::Result<Vec<Vec<libc::sock_filter>>> {
+    sys::ptrace_seize(pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::EPERM) => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "cannot ptrace it to read them (another process traces it?)",
+        ),
+        _ => e,
+    })?;
+    let _detach = Detach(pid);
+    sys::ptrace_interrupt(pid)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !sys::waitpid_nohang_traced(pid)? {
+        if std::time::Instant::now() > deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the process did not stop to be read"));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let mut filters = Vec::new();
+    for index in 0.. {
+        let count = match sys::ptrace_seccomp_filter(pid, index, &mut []) {
+            Ok(count) => count,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Err(e) => return Err(e),
+        };
+        let mut program = vec![libc::sock_filter { code: 0, jt: 0, jf: 0, k: 0 }; count];
+        sys::ptrace_seccomp_filter(pid, index, &mut program)?;
+        filters.push(program);
+    }
+    // Index 0 is the filter installed last.
+    filters.reverse();
+    Ok(filters)
+}
+
+/// Lets a seized process go.
+struct Detach(i32);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        sys::ptrace_detach(self.0);
+    }
+}
+
+/// The LSM label the program must get at exec, when an LSM confines the target: AppArmor
+/// (`/proc/PID/attr/apparmor/current`: "PROFILE (MODE)") or SELinux (`attr/current`).
+fn lsm_exec_label(pid: i32) -> io::Result<Option<(CString, Vec<u8>)>> {
+    let read = |path: PathBuf| match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        // No such LSM, or none active: the attribute is missing or refuses reads.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL | libc::ENOPROTOOPT)) => Ok(None),
+        Err(e) => Err(e),
+    };
+    if let Some(label) = read(PathBuf::from(format!("/proc/{pid}/attr/apparmor/current")))? {
+        return Ok(apparmor_exec(&label).map(|value| (c"/proc/thread-self/attr/apparmor/exec".to_owned(), value)));
+    }
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        if let Some(label) = read(PathBuf::from(format!("/proc/{pid}/attr/current")))? {
+            let label = label.split(|b| *b == 0 || *b == b'\n').next().unwrap_or_default().to_vec();
+            if !label.is_empty() {
+                return Ok(Some((c"/proc/thread-self/attr/exec".to_owned(), label)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `exec PROFILE` for an AppArmor label `PROFILE (MODE)`; `None` when unconfined.
+fn apparmor_exec(label: &[u8]) -> Option<Vec<u8>> {
+    let label = String::from_utf8_lossy(label);
+    let profile = label.trim_end_matches(['\n', '\0']).trim();
+    let profile = profile.rsplit_once(" (").map_or(profile, |(name, _mode)| name);
+    if profile.is_empty() || profile == "unconfined" {
+        return None;
+    }
+    Some(format!("exec {profile}").into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOCKER_DEFAULT: &str = "Name:\thttpd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t0\t0\t0\n\
+        Gid:\t0\t0\t0\t0\nGroups:\t0 1 2 3 4 6 10 11 20 26 27 \nCapInh:\t0000000000000000\n\
+        CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n\
+        CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n";
+
+    #[test]
+    fn status_of_a_docker_default_container() {
+        let status = parse_status(DOCKER_DEFAULT).expect("parses");
+        assert_eq!(status.caps.bounding, 0xa80425fb);
+        assert_eq!(status.caps.effective, 0xa80425fb);
+        assert_eq!(status.caps.ambient, 0);
+        assert_eq!((status.uid, status.gid, status.seccomp_mode, status.no_new_privs), (0, 0, 2, false));
+        assert_eq!(status.groups, vec![0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27]);
+        assert_eq!(status.caps.bounding & (1 << CAP_SYS_PTRACE), 0, "docker's default has no SYS_PTRACE");
+    }
+
+    #[test]
+    fn a_missing_or_bad_field_is_an_error_not_a_zero() {
+        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("Seccomp:\t2\n", "")), Err("Seccomp"));
+        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("00000000a80425fb\nCapEff", "zz\nCapEff")), Err("CapPrm"));
+        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t0")), Err("Uid"));
+        // The effective uid, not the real one: a setuid program runs as its owner.
+        let setuid = parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t1000\t0\t0\t0")).unwrap();
+        assert_eq!(setuid.uid, 0);
+    }
+
+    #[test]
+    fn ids_map_into_a_user_namespace() {
+        let map = "         0     100000      65536\n";
+        assert_eq!(map_into(map, 100000), Some(0));
+        assert_eq!(map_into(map, 101000), Some(1000));
+        assert_eq!(map_into(map, 0), None, "host root is not mapped");
+        assert_eq!(map_into("0 0 4294967295\n", 42), Some(42));
+    }
+
+    #[test]
+    fn apparmor_labels_become_exec_requests() {
+        assert_eq!(apparmor_exec(b"docker-default (enforce)\n"), Some(b"exec docker-default".to_vec()));
+        assert_eq!(apparmor_exec(b"unconfined\n"), None);
+        assert_eq!(apparmor_exec(b"cri-containerd.apparmor.d (complain)"), Some(b"exec cri-containerd.apparmor.d".to_vec()));
+    }
+}
