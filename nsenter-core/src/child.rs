@@ -184,12 +184,6 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
                 None => {}
             }
         }
-        if plan.new_session {
-            check(libc::setsid(), Step::Session)?;
-            if libc::isatty(0) == 1 {
-                check(libc::ioctl(0, libc::TIOCSCTTY, 0), Step::Session)?;
-            }
-        }
         // Into the target's cgroups while still in our own cgroup namespace: "0" means
         // "the writing process".
         for fd in plan.cgroup_fds {
@@ -244,6 +238,7 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
                 }
                 relay_until_exit(pid as libc::pid_t);
             }
+            new_session(plan)?;
             credentials(plan, cleared_before)?;
             // The program dies with the relaying process rather than outlive it unwatched
             // (set after the credentials: changing them clears it).
@@ -256,9 +251,25 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
                 libc::_exit(127);
             }
         } else {
+            new_session(plan)?;
             credentials(plan, cleared_before)?;
         }
         unblock_all_signals();
+    }
+    Ok(())
+}
+
+/// The program leads a session of its own (in its pid namespace, after the fork there), on
+/// its stdin as controlling terminal when that is a terminal.
+fn new_session(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.new_session {
+        // SAFETY: setsid, isatty and ioctl(TIOCSCTTY) on fd 0: integer arguments only.
+        unsafe {
+            check(libc::setsid(), Step::Session)?;
+            if libc::isatty(0) == 1 {
+                check(libc::ioctl(0, libc::TIOCSCTTY, 0), Step::Session)?;
+            }
+        }
     }
     Ok(())
 }
@@ -548,10 +559,19 @@ fn relay_until_exit(pid: libc::pid_t) -> ! {
         // The handlers are in place: now signals may arrive.
         unblock_all_signals();
         let mut status = 0;
-        while libc::waitpid(pid, &mut status, 0) < 0 {
-            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                libc::_exit(127);
+        loop {
+            if libc::waitpid(pid, &mut status, libc::WUNTRACED) < 0 {
+                if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    libc::_exit(127);
+                }
+                continue;
             }
+            if !libc::WIFSTOPPED(status) {
+                break;
+            }
+            // Stop as the program stopped, so that whoever waits for us sees it; the SIGCONT
+            // that continues us is relayed to the program.
+            libc::kill(libc::getpid(), libc::SIGSTOP);
         }
         if libc::WIFSIGNALED(status) {
             let signal = libc::WTERMSIG(status);

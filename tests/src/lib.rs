@@ -286,3 +286,69 @@ pub fn http_answers(address: &str, seconds: u32) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// The hostile container fixture's files (tests/fixtures/hostile), with its two C programs
+/// compiled statically (the image has no libc): built once per test run.
+pub fn hostile_fixture_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
+        let dir = bin_dir().join(format!("hostile-fixture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+        for program in ["watcher", "inject"] {
+            let out = Command::new("gcc")
+                .args(["-static", "-O2", "-o"])
+                .arg(dir.join(program))
+                .arg(source.join(format!("{program}.c")))
+                .output()
+                .expect("cannot run gcc (scripts/setup installs it)");
+            assert!(out.status.success(), "gcc {program}.c: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        for script in ["init.sh", "bash", "ip"] {
+            std::fs::copy(source.join(script), dir.join(script)).expect("copy fixture script");
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A container built to attack whoever debugs it: its root runs a watcher that tries, on
+/// every new process of its pid namespace, to read `/proc/PID/{environ,mem,maps,fd/*,cwd}`,
+/// open `/proc/PID/exe` for writing and ptrace it, logging each success to
+/// `/tmp/watch.log`; it plants `/bin/bash`, `/bin/ip` and a TIOCSTI injector (`/bin/inject`),
+/// symlinks `/fd3`...`/fd12` to `/proc/self/fd/N` and `/escape` to `../../../etc`, and its init
+/// carries `PATH` into its own overlay upperdir, `BASH_FUNC_ls%%`, `PROMPT_COMMAND`, `ENV`,
+/// `BASH_ENV`, `LD_PRELOAD`, `PYTHONPATH`, `HOME` and `TZ=Europe/Paris`.
+pub struct Hostile {
+    /// The running container (removed when dropped).
+    pub container: Container,
+}
+
+impl Hostile {
+    /// Starts it with `extra` docker arguments; returns once the watcher is running.
+    pub fn start(extra: &[&str]) -> Hostile {
+        let volume = format!("{}:/hostile:ro", hostile_fixture_dir().display());
+        let mut args = vec!["-v", volume.as_str()];
+        args.extend_from_slice(extra);
+        let container = Container::start_with(&args, &["/bin/sh", "/hostile/init.sh"]);
+        let hostile = Hostile { container };
+        for _ in 0..100 {
+            if hostile.log().contains("ready") {
+                return hostile;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the hostile watcher did not start: {:?}", hostile.log());
+    }
+
+    /// What the watcher managed so far, one line per success: `KIND pid=N exe=PATH DETAIL`.
+    pub fn log(&self) -> String {
+        stdout_of(&docker(&["exec", &self.container.name, "cat", "/tmp/watch.log"]))
+    }
+
+    /// The lines of the log about processes whose binary is `exe`, or whose details
+    /// mention `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        self.log().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
+    }
+}

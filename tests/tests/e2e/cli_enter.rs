@@ -113,10 +113,13 @@ fn the_command_holds_only_fds_0_1_2() {
 #[test]
 fn env_root_wd_credentials_and_cgroup_options_apply() {
     require_root_and_docker!();
-    let c = Container::start(&["-e", "GREETING=from-the-container", "-e", "LD_PRELOAD=/tmp/evil.so", "-e", "PATH=/tmp/evil-bin"]);
-    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo $GREETING ${LD_PRELOAD:-no-preload}"]);
-    // The host's sh, found through the host's PATH, without the container's loader variables.
-    assert_eq!(text(&out.stdout), "from-the-container no-preload\n", "{out:?}");
+    let c = Container::start(&[
+        "-e", "GREETING=from-the-container", "-e", "TZ=Europe/Paris", "-e", "LD_PRELOAD=/tmp/evil.so", "-e", "PATH=/tmp/evil-bin",
+    ]);
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo ${TZ:-none} ${GREETING:-not-taken} ${LD_PRELOAD:-no-preload}"]);
+    // The host's sh, found through the host's PATH, with only the allowlisted settings of the
+    // container's environment (TZ), not its other variables nor its loader variables.
+    assert_eq!(text(&out.stdout), "Europe/Paris not-taken no-preload\n", "{out:?}");
     let inside = run_nsdebug(&["enter", &c.name, "--all", "--env", "--", "/bin/sh", "-c", "echo $PATH $LD_PRELOAD"]);
     assert_eq!(text(&inside.stdout), "/tmp/evil-bin /tmp/evil.so\n", "inside its own filesystem it is its environment: {inside:?}");
     let out = run_nsdebug(&["enter", &c.name, "--net", "--root", "--", "/bin/cat", "/etc/nsdebug-image"]);

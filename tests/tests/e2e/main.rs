@@ -9,5 +9,6 @@ mod command;
 mod errors;
 mod examples;
 mod guard;
+mod hostile;
 mod scoped;
 mod tcpflow_live;
