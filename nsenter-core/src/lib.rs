@@ -7,7 +7,10 @@
 //! - [`run_in`]: a closure runs inside the namespaces on a fresh thread and its result comes
 //!   back. Safe from any program, multi-threaded or async: the main way to embed this crate.
 //! - [`Command`]: a program runs inside any set of namespaces (user and pid included), like
-//!   util-linux `nsenter`, with root, working directory, credentials and environment.
+//!   util-linux `nsenter`, with root, working directory, credentials and environment. A
+//!   program taken from the target's filesystem runs as the container would run it
+//!   ([`Confinement`]: its capabilities, seccomp filters, cgroups, ids, environment); a
+//!   program with the caller's powers is never started where the target could reach it.
 //!
 //! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
 //! [`net::RouteSocket`] reads links and addresses through a netlink socket that stays in

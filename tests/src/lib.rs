@@ -172,9 +172,15 @@ pub fn host_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned()
 }
 
-/// The `nsdebug` binary of this workspace.
+/// The `nsdebug` binary under test: this workspace's, or `$NSDEBUG_BIN` (to show that a test
+/// fails on another build, e.g. the one before a fix).
+pub fn nsdebug_path() -> PathBuf {
+    std::env::var_os("NSDEBUG_BIN").map(PathBuf::from).unwrap_or_else(|| bin_dir().join("nsdebug"))
+}
+
+/// The `nsdebug` binary under test ([`nsdebug_path`]).
 pub fn nsdebug() -> Command {
-    Command::new(bin_dir().join("nsdebug"))
+    Command::new(nsdebug_path())
 }
 
 /// Runs `nsdebug ARGS` and returns its output.

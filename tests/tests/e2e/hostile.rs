@@ -68,7 +68,7 @@ fn a_program_from_the_container_cannot_type_into_the_operators_terminal() {
     let h = Hostile::start(&[]);
     let session = format!(
         "{} enter {} -- /bin/inject 'echo INJECTED-$((6*7))\n'; read -t 2 line; echo \"GOT[$line]\"",
-        nsdebug_tests::bin_dir().join("nsdebug").display(),
+        nsdebug_tests::nsdebug_path().display(),
         h.container.name
     );
     let mut script = std::process::Command::new("script")
@@ -166,6 +166,30 @@ fn the_working_directory_stays_inside_the_containers_root() {
     assert!(listing.contains("nsdebug-image") && !listing.contains("debian_version"), "{escape:?}");
     let normal = run_nsdebug(&["enter", name, "--wd=/www", "--", "pwd"]);
     assert_eq!(text(&normal.stdout), "/www\n", "{normal:?}");
+
+    // The CVE-2024-21626 pattern: nsdebug started with a host directory open (fd 7, leaked by
+    // whatever started it), a container that sees its /proc/self (one sharing the host's pid
+    // namespace) and `/fd7 -> /proc/self/fd/7`: the fd is closed before any chdir, and the
+    // lookup refuses magic links anyway.
+    let pid_host = Hostile::start(&["--pid=host"]);
+    let etc = std::fs::File::open("/etc").unwrap();
+    let mut leaky = nsdebug();
+    leaky.args(["enter", &pid_host.container.name, "--wd=/fd7", "--", "ls"]);
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let raw = etc.as_raw_fd();
+        // SAFETY: dup2 between fork and exec, on an fd this process owns; no allocation.
+        unsafe {
+            leaky.pre_exec(move || match libc::dup2(raw, 7) {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            })
+        };
+    }
+    let out = leaky.output().unwrap();
+    assert!(!text(&out.stdout).contains("debian_version"), "--wd=/fd7 reached the host's /etc: {out:?}");
+    assert_ne!(out.status.code(), Some(0), "refused: {out:?}");
 }
 
 /// Waits up to `limit` for a child; `None` if it is still running then.
@@ -263,9 +287,10 @@ fn a_number_that_is_a_pid_and_a_container_or_a_host_pid_is_refused_unless_explic
     let as_container = run_nsdebug(&["enter", &me, "--runtime", "docker", "--uts", "--", "hostname"]);
     assert_eq!(text(&as_container.stdout).trim(), "numbered", "{as_container:?}");
 
+    // (Where a container ID starts with 2, this is refused as ambiguous first.)
     let kthread = run_nsdebug(&["enter", "2", "--uts", "--", "hostname"]);
     assert_eq!(kthread.status.code(), Some(125), "{kthread:?}");
-    assert!(text(&kthread.stderr).contains("kernel thread"), "{kthread:?}");
+    assert!(kthread.stdout.is_empty() && text(&kthread.stderr).contains("say pid:2"), "{kthread:?}");
     // (Where a container ID starts with 1, this is refused as ambiguous first.)
     let init = run_nsdebug(&["enter", "1", "--uts", "--", "hostname"]);
     assert_eq!(init.status.code(), Some(125), "{init:?}");
@@ -278,7 +303,7 @@ fn a_number_that_is_a_pid_and_a_container_or_a_host_pid_is_refused_unless_explic
 fn an_interactive_session_has_a_terminal_of_its_own() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let command = format!("{} enter {}", nsdebug_tests::bin_dir().join("nsdebug").display(), c.name);
+    let command = format!("{} enter {}", nsdebug_tests::nsdebug_path().display(), c.name);
     let mut script = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::piped())
