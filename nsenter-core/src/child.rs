@@ -8,78 +8,7 @@
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-/// The steps that can fail, as reported through the error pipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    Prctl,
-    Stdio,
-    Cgroup,
-    Setns,
-    Chroot,
-    Chdir,
-    Setgroups,
-    Setgid,
-    Setuid,
-    CloseFds,
-    Fork,
-    Exec,
-    Session,
-    Lsm,
-    Capabilities,
-    Seccomp,
-    NoNewPrivs,
-    CwdOutsideRoot,
-}
-
-impl Step {
-    const ALL: [Step; 18] = [
-        Step::Prctl,
-        Step::Stdio,
-        Step::Cgroup,
-        Step::Setns,
-        Step::Chroot,
-        Step::Chdir,
-        Step::Setgroups,
-        Step::Setgid,
-        Step::Setuid,
-        Step::CloseFds,
-        Step::Fork,
-        Step::Exec,
-        Step::Session,
-        Step::Lsm,
-        Step::Capabilities,
-        Step::Seccomp,
-        Step::NoNewPrivs,
-        Step::CwdOutsideRoot,
-    ];
-
-    pub(crate) fn from_code(code: u32) -> Step {
-        Step::ALL.get(code as usize).copied().unwrap_or(Step::Exec)
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Step::Prctl => "prctl(PR_SET_DUMPABLE)",
-            Step::Stdio => "dup2 of a standard stream",
-            Step::Cgroup => "joining the target's cgroups",
-            Step::Setns => "setns",
-            Step::Chroot => "chroot",
-            Step::Chdir => "chdir",
-            Step::Setgroups => "setgroups",
-            Step::Setgid => "setgid",
-            Step::Setuid => "setuid",
-            Step::CloseFds => "close_range",
-            Step::Fork => "fork into the pid namespace",
-            Step::Exec => "execve",
-            Step::Session => "setsid/TIOCSCTTY (a session on its own terminal)",
-            Step::Lsm => "setting the target's LSM exec label",
-            Step::Capabilities => "setting the target's capabilities",
-            Step::Seccomp => "installing the target's seccomp filters",
-            Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
-            Step::CwdOutsideRoot => "chdir (the working directory is outside the root)",
-        }
-    }
-}
+pub(crate) use crate::error::SpawnStep as Step;
 
 /// How the child confines itself like the target, prepared before fork.
 pub(crate) struct ChildConfinement<'a> {
@@ -139,7 +68,7 @@ fn errno() -> i32 {
 /// Reports a failure to the parent through the error pipe and exits.
 fn report(err_fd: Option<RawFd>, (step, errno): Failure) -> ! {
     let mut report = [0u8; 8];
-    report[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    report[..4].copy_from_slice(&step.code().to_ne_bytes());
     report[4..].copy_from_slice(&errno.to_ne_bytes());
     // SAFETY: writes a local buffer to an fd we own, then exits without running any
     // destructor or atexit handler of the parent's copy of the program.
@@ -231,7 +160,7 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             // A raw clone rather than glibc's fork(): no pthread_atfork handlers of the
             // caller's may run here.
             let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
-            check(pid as libc::c_int, Step::Fork)?;
+            check(pid as libc::c_int, Step::PidNamespaceFork)?;
             if pid > 0 {
                 if let Some(fd) = plan.err_fd {
                     libc::close(fd);

@@ -255,11 +255,11 @@ impl Command {
         let stdio = std::mem::take(&mut self.stdio);
         let kinds = without_own_user_namespace(target, kinds)?;
         let prepared = self.prepare(target, kinds, stdio)?;
-        let (err_read, err_write) = sys::pipe().map_err(|source| self.spawn_error("pipe", source))?;
+        let (err_read, err_write) = sys::pipe().map_err(|source| self.spawn_error(Step::Pipe, source))?;
         // Above stderr, so that the child's dup2 onto 0-2 and close_range cannot hit it
         // (a daemon may run with 0-2 closed, and pipe() then returns one of them).
         let high = sys::dup_at_least(err_write.as_fd(), 3)
-            .map_err(|source| self.spawn_error("fcntl(F_DUPFD_CLOEXEC)", source))?;
+            .map_err(|source| self.spawn_error(Step::Dup, source))?;
         drop(err_write); // or the read end would never see EOF
         let err_write = high;
         let plan = prepared.plan(Some(err_write.as_raw_fd()));
@@ -274,7 +274,7 @@ impl Command {
         }
         drop(blocked);
         if pid < 0 {
-            return Err(self.spawn_error("fork", std::io::Error::last_os_error()));
+            return Err(self.spawn_error(Step::Fork, std::io::Error::last_os_error()));
         }
         drop(err_write);
         drop(prepared);
@@ -337,12 +337,11 @@ impl Command {
         match step {
             Step::Setns => Error::from_setns(target.id(), kinds, source),
             Step::Cgroup => Error::Cgroup { target: target.id(), source },
-            Step::Exec if errno == libc::ENOENT && !self.program.as_bytes().contains(&b'/') => Error::Spawn {
+            Step::Exec if errno == libc::ENOENT => Error::ProgramNotFound {
                 program: self.program_name(),
-                step: "execve (program not found in the target's PATH)",
-                source,
+                searched_path: !self.program.as_bytes().contains(&b'/'),
             },
-            other => self.spawn_error(other.name(), source),
+            other => self.spawn_error(other, source),
         }
     }
 
@@ -353,7 +352,7 @@ impl Command {
 
     /// Runs the program inside the namespaces, capturing its standard output and error.
     pub fn output_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<Output> {
-        let pipe = |cmd: &Command| sys::pipe().map_err(|source| cmd.spawn_error("pipe", source));
+        let pipe = |cmd: &Command| sys::pipe().map_err(|source| cmd.spawn_error(Step::Pipe, source));
         let (out_read, out_write) = pipe(self)?;
         let (err_read, err_write) = pipe(self)?;
         self.stdout(Stdio::Fd(out_write)).stderr(Stdio::Fd(err_write));
@@ -369,7 +368,7 @@ impl Command {
         self.program.to_string_lossy().into_owned()
     }
 
-    fn spawn_error(&self, step: &'static str, source: std::io::Error) -> Error {
+    fn spawn_error(&self, step: Step, source: std::io::Error) -> Error {
         Error::Spawn { program: self.program_name(), step, source }
     }
 
@@ -450,7 +449,7 @@ impl Command {
             };
             // Above stderr, so that dup2 onto 0-2 in the child cannot overwrite another source.
             let high = sys::dup_at_least(fd.as_fd(), 3)
-                .map_err(|source| self.spawn_error("fcntl(F_DUPFD_CLOEXEC)", source))?;
+                .map_err(|source| self.spawn_error(Step::Dup, source))?;
             drop(fd);
             let fd = high;
             stdio_fds[i] = Some(fd.as_raw_fd());

@@ -149,13 +149,22 @@ pub enum Error {
         /// Which input.
         what: &'static str,
     },
+    /// The program was not found: no such file, or no such name in any `PATH` directory
+    /// (of the target's filesystem when its mount namespace is joined).
+    #[error("cannot run {program}: {}", if *.searched_path { "not found in PATH" } else { "no such file" })]
+    ProgramNotFound {
+        /// The program.
+        program: String,
+        /// Whether it was looked up in `PATH` (it had no `/`).
+        searched_path: bool,
+    },
     /// A step of starting the program inside the namespaces failed.
     #[error("cannot run {program}: {step} failed")]
     Spawn {
         /// The program.
         program: String,
-        /// The failing step (`fork`, `setns`, `chroot`, `setuid`, `execve`, ...).
-        step: &'static str,
+        /// The failing step.
+        step: SpawnStep,
         /// The underlying error.
         #[source]
         source: io::Error,
@@ -209,6 +218,118 @@ pub enum Error {
     /// The closure given to [`run_in`](crate::run_in) could not be run on a new thread.
     #[error("cannot start a thread to enter the namespaces")]
     Thread(#[source] io::Error),
+}
+
+/// A step of starting a program ([`Error::Spawn`]), in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SpawnStep {
+    /// Creating a pipe (error reporting, captured output).
+    Pipe,
+    /// Duplicating a standard stream's fd above stderr.
+    Dup,
+    /// Forking the child.
+    Fork,
+    /// `prctl(PR_SET_DUMPABLE, 0)`.
+    Prctl,
+    /// `dup2` of a standard stream onto 0, 1 or 2.
+    Stdio,
+    /// `setsid` and `TIOCSCTTY` for a session on a terminal of its own.
+    Session,
+    /// Joining the target's cgroups.
+    Cgroup,
+    /// Writing the target's LSM exec label.
+    Lsm,
+    /// `setns`.
+    Setns,
+    /// `chroot` to the root directory.
+    Chroot,
+    /// `chdir` to the working directory.
+    Chdir,
+    /// The working directory is outside the root.
+    CwdOutsideRoot,
+    /// `close_range` of inherited fds.
+    CloseFds,
+    /// Forking into the joined pid namespace.
+    PidNamespaceFork,
+    /// `setgroups`.
+    Setgroups,
+    /// `setgid`.
+    Setgid,
+    /// `setuid`.
+    Setuid,
+    /// Setting the target's capability sets.
+    Capabilities,
+    /// Installing the target's seccomp filters.
+    Seccomp,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    NoNewPrivs,
+    /// `execve` of a program that exists.
+    Exec,
+}
+
+impl SpawnStep {
+    const ALL: [SpawnStep; 21] = [
+        SpawnStep::Pipe,
+        SpawnStep::Dup,
+        SpawnStep::Fork,
+        SpawnStep::Prctl,
+        SpawnStep::Stdio,
+        SpawnStep::Session,
+        SpawnStep::Cgroup,
+        SpawnStep::Lsm,
+        SpawnStep::Setns,
+        SpawnStep::Chroot,
+        SpawnStep::Chdir,
+        SpawnStep::CwdOutsideRoot,
+        SpawnStep::CloseFds,
+        SpawnStep::PidNamespaceFork,
+        SpawnStep::Setgroups,
+        SpawnStep::Setgid,
+        SpawnStep::Setuid,
+        SpawnStep::Capabilities,
+        SpawnStep::Seccomp,
+        SpawnStep::NoNewPrivs,
+        SpawnStep::Exec,
+    ];
+
+    /// The step a code read from the child's error pipe stands for.
+    pub(crate) fn from_code(code: u32) -> SpawnStep {
+        SpawnStep::ALL.get(code as usize).copied().unwrap_or(SpawnStep::Exec)
+    }
+
+    /// The code the child writes to its error pipe.
+    pub(crate) fn code(self) -> u32 {
+        SpawnStep::ALL.iter().position(|s| *s == self).unwrap_or(SpawnStep::ALL.len() - 1) as u32
+    }
+}
+
+impl std::fmt::Display for SpawnStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SpawnStep::Pipe => "pipe",
+            SpawnStep::Dup => "fcntl(F_DUPFD_CLOEXEC)",
+            SpawnStep::Fork => "fork",
+            SpawnStep::Prctl => "prctl(PR_SET_DUMPABLE)",
+            SpawnStep::Stdio => "dup2 of a standard stream",
+            SpawnStep::Session => "setsid/TIOCSCTTY (a session on its own terminal)",
+            SpawnStep::Cgroup => "joining the target's cgroups",
+            SpawnStep::Lsm => "setting the target's LSM exec label",
+            SpawnStep::Setns => "setns",
+            SpawnStep::Chroot => "chroot",
+            SpawnStep::Chdir => "chdir",
+            SpawnStep::CwdOutsideRoot => "chdir (the working directory is outside the root)",
+            SpawnStep::CloseFds => "close_range",
+            SpawnStep::PidNamespaceFork => "fork into the pid namespace",
+            SpawnStep::Setgroups => "setgroups",
+            SpawnStep::Setgid => "setgid",
+            SpawnStep::Setuid => "setuid",
+            SpawnStep::Capabilities => "setting the target's capabilities",
+            SpawnStep::Seccomp => "installing the target's seccomp filters",
+            SpawnStep::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            SpawnStep::Exec => "execve",
+        })
+    }
 }
 
 impl Error {

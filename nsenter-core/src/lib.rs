@@ -47,7 +47,7 @@ mod target;
 
 pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WaitEvent, WorkDir};
 pub use confine::Confinement;
-pub use error::{Error, Result};
+pub use error::{Error, Result, SpawnStep};
 pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
 pub use scoped::run_in;

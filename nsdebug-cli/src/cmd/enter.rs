@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use std::io::IsTerminal;
 
-use nsenter_core::{Command, Confinement, Error, Namespace, NamespaceSet, RootDir, Stdio, Target, WaitEvent, WorkDir};
+use nsenter_core::{Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target, WaitEvent, WorkDir};
 
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
@@ -200,14 +200,16 @@ fn spawn_with_fallback(
     rebuild: impl Fn(&OsString) -> anyhow::Result<Command>,
     streams: impl Fn(&mut Command) -> std::io::Result<()>,
 ) -> Result<nsenter_core::Child, Error> {
-    let io = |source| Error::Spawn { program: program.to_string_lossy().into_owned(), step: "dup of the terminal", source };
+    let io = |source| Error::Spawn { program: program.to_string_lossy().into_owned(), step: SpawnStep::Dup, source };
     streams(&mut command).map_err(io)?;
     match command.spawn_in(target, kinds) {
-        Err(Error::Spawn { step, .. }) if is_default_shell && step.starts_with("execve") && program != "/bin/sh" => {
+        Err(Error::ProgramNotFound { .. } | Error::Spawn { step: SpawnStep::Exec, .. })
+            if is_default_shell && program != "/bin/sh" =>
+        {
             let sh = OsString::from("/bin/sh");
             let mut again = rebuild(&sh).map_err(|e| Error::Spawn {
                 program: "/bin/sh".into(),
-                step: "preparing",
+                step: SpawnStep::Exec,
                 source: std::io::Error::other(e.to_string()),
             })?;
             streams(&mut again).map_err(io)?;
@@ -252,9 +254,8 @@ fn default_shell(target: &Target, from_container: bool) -> OsString {
 /// 125 anything else (as `docker run` and `env` do).
 fn failure(error: Error, what: &str) -> Failure {
     let exit_code = match &error {
-        Error::Spawn { step, source, .. } if step.starts_with("execve") => {
-            if source.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }
-        }
+        Error::ProgramNotFound { .. } => 127,
+        Error::Spawn { step: SpawnStep::Exec, .. } => 126,
         _ => crate::cli::EXIT_NSDEBUG_FAILED,
     };
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }

@@ -124,7 +124,7 @@ fn env_root_wd_credentials_and_cgroup_options_apply() {
     assert_eq!(text(&inside.stdout), "/tmp/evil-bin /tmp/evil.so\n", "inside its own filesystem it is its environment: {inside:?}");
     let out = run_nsdebug(&["enter", &c.name, "--net", "--root", "--", "/bin/cat", "/etc/nsdebug-image"]);
     assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
-    let out = run_nsdebug(&["enter", &c.name, "--all", "--wd=/www", "-S", "65534", "-G", "65534", "--", "sh", "-c", "pwd; id -u; id -g"]);
+    let out = run_nsdebug(&["enter", &c.name, "--all", "--wd=/www", "-S", "65534", "-G", "65534", "--", "/bin/sh", "-c", "pwd; id -u; id -g"]);
     assert_eq!(text(&out.stdout), "/www\n65534\n65534\n", "{out:?}");
     let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
     let out = run_nsdebug(&["enter", &c.name, "--net", "--join-cgroup", "--", "cat", "/proc/self/cgroup"]);

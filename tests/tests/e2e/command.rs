@@ -165,5 +165,6 @@ fn a_program_missing_in_the_container_is_a_clear_error() {
     let target = Target::open(container.pid).unwrap();
     let error = Command::new("no-such-tool-xyz").status_in(&target, NamespaceSet::ALL).unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("no-such-tool-xyz") && message.contains("not found"), "{message}");
+    assert!(message.contains("no-such-tool-xyz") && message.contains("not found in PATH"), "{message}");
+    assert!(matches!(error, nsenter_core::Error::ProgramNotFound { searched_path: true, .. }), "{error:?}");
 }
