@@ -264,18 +264,15 @@ impl Command {
         let err_write = high;
         let plan = prepared.plan(Some(err_write.as_raw_fd()));
         // No signal handler of the caller's may run in the child before it resets them.
-        let blocked = sys::SignalsBlocked::all();
-        // SAFETY: fork(2) in a possibly multi-threaded process: the child runs only
-        // `child::run`, which makes async-signal-safe system calls on data prepared above
-        // (no allocation, no locks) and never returns.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        let blocked = crate::relay::SignalsBlocked::all();
+        // SAFETY: in the child, `child::run` makes only async-signal-safe system calls on data
+        // prepared above (no allocation, no locks) and never returns.
+        let forked = unsafe { sys::fork() };
+        if let Ok(0) = forked {
             child::run(&plan);
         }
         drop(blocked);
-        if pid < 0 {
-            return Err(self.spawn_error(Step::Fork, std::io::Error::last_os_error()));
-        }
+        let pid = forked.map_err(|source| self.spawn_error(Step::Fork, source))?;
         drop(err_write);
         drop(prepared);
         match read_failure(err_read) {
@@ -718,13 +715,8 @@ impl Child {
         if self.status.is_some() {
             return Ok(());
         }
-        // SAFETY: plain system call; the pid is our unreaped child, so it cannot be recycled.
-        let ret = unsafe { libc::kill(self.pid, signal) };
-        if ret < 0 {
-            let source = std::io::Error::last_os_error();
-            return Err(Error::Child { action: "signal", pid: self.pid, source });
-        }
-        Ok(())
+        // The pid is our unreaped child: it cannot have been recycled.
+        sys::kill(self.pid, signal).map_err(|source| Error::Child { action: "signal", pid: self.pid, source })
     }
 
     /// Until the returned value is dropped, every catchable signal sent to this process
@@ -764,21 +756,14 @@ impl Child {
         if let Some(status) = self.status {
             return Ok(Some(WaitEvent::Exited(status)));
         }
-        let mut raw = 0;
-        loop {
-            // SAFETY: plain system call writing into a local integer.
-            let ret = unsafe { libc::waitpid(self.pid, &mut raw, libc::WUNTRACED | flags) };
-            if ret == 0 {
-                return Ok(None);
+        let raw = loop {
+            match sys::waitpid(self.pid, libc::WUNTRACED | flags) {
+                Ok((0, _)) => return Ok(None),
+                Ok((_, raw)) => break raw,
+                Err(source) if source.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(Error::Child { action: "wait for", pid: self.pid, source }),
             }
-            if ret > 0 {
-                break;
-            }
-            let source = std::io::Error::last_os_error();
-            if source.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::Child { action: "wait for", pid: self.pid, source });
-            }
-        }
+        };
         if libc::WIFSTOPPED(raw) {
             return Ok(Some(WaitEvent::Stopped(libc::WSTOPSIG(raw))));
         }

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::sys::raw;
+
 /// The program's pid, for the relaying signal handler (0: relay nothing).
 static PROGRAM_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -43,70 +45,54 @@ extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut lib
     }
     let pid = PROGRAM_PID.load(Ordering::Relaxed);
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, signal) };
+        raw::kill(pid, signal);
         // A stopped program (the container may SIGSTOP it) would keep a signal meant to end
         // it pending forever, and the caller waiting: let it run to receive it.
         if matches!(signal, libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT) {
-            // SAFETY: kill(2) is async-signal-safe.
-            unsafe { libc::kill(pid, libc::SIGCONT) };
+            raw::kill(pid, libc::SIGCONT);
         }
     }
 }
 
 /// The signal actions in force before [`install`], to put back (indexed by signal number).
-pub(crate) type Previous = [libc::sigaction; SIGNALS];
+pub(crate) type Previous = [Option<libc::sigaction>; SIGNALS];
 
-/// Makes every [`RELAYED`] signal this process receives go to `pid` instead. Only
+/// Every signal number [`is_relayed`] accepts.
+fn relayed_signals() -> impl Iterator<Item = libc::c_int> {
+    (1..=libc::SIGRTMAX()).filter(|signal| is_relayed(*signal) && (*signal as usize) < SIGNALS)
+}
+
+/// Makes every relayed signal this process receives go to `pid` instead. Only
 /// async-signal-safe calls: usable in a forked child.
 pub(crate) fn install(pid: libc::pid_t) -> Previous {
     PROGRAM_PID.store(pid, Ordering::Relaxed);
-    // SAFETY: sigaction with a zeroed, then filled, action whose handler only loads an
-    // atomic and calls kill(2); `previous` has room for every old action.
-    unsafe {
-        let mut previous: Previous = std::mem::zeroed();
-        for (signal, old) in previous.iter_mut().enumerate().skip(1) {
-            let signal = signal as libc::c_int;
-            if signal > libc::SIGRTMAX() || !is_relayed(signal) {
-                continue;
-            }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = relay as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, old);
-        }
-        previous
+    let mut previous: Previous = [None; SIGNALS];
+    for signal in relayed_signals() {
+        previous[signal as usize] = Some(raw::set_handler(signal, relay));
     }
+    previous
 }
 
-/// Blocks every relayed signal on the calling thread until dropped: while a program is being
-/// started, a signal then waits to be relayed instead of acting on the caller alone.
+/// Blocks signals on the calling thread until dropped: while a program is being started, a
+/// signal then waits instead of acting on the caller alone (or running one of its handlers
+/// in the forked child).
 pub struct SignalsBlocked(libc::sigset_t);
 
 impl SignalsBlocked {
     /// Blocks the signals [`Child::forward_signals`](crate::Child::forward_signals) relays.
     pub fn relayed() -> SignalsBlocked {
-        // SAFETY: sigset operations on local, initialised sets.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for signal in 1..=libc::SIGRTMAX() {
-                if is_relayed(signal) {
-                    libc::sigaddset(&mut set, signal);
-                }
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            SignalsBlocked(old)
-        }
+        SignalsBlocked(raw::block(relayed_signals()))
+    }
+
+    /// Blocks every signal.
+    pub(crate) fn all() -> SignalsBlocked {
+        SignalsBlocked(raw::block(1..=libc::SIGRTMAX()))
     }
 }
 
 impl Drop for SignalsBlocked {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved by `relayed`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        raw::restore_mask(&self.0);
     }
 }
 
@@ -118,13 +104,9 @@ impl std::fmt::Debug for SignalsBlocked {
 
 /// Puts back the actions [`install`] replaced and stops relaying.
 pub(crate) fn uninstall(previous: &Previous) {
-    // SAFETY: sigaction with actions the kernel gave us before.
-    unsafe {
-        for (signal, old) in previous.iter().enumerate().skip(1) {
-            let signal = signal as libc::c_int;
-            if signal <= libc::SIGRTMAX() && is_relayed(signal) {
-                libc::sigaction(signal, old, std::ptr::null_mut());
-            }
+    for (signal, old) in previous.iter().enumerate() {
+        if let Some(old) = old {
+            raw::restore_action(signal as libc::c_int, old);
         }
     }
     PROGRAM_PID.store(0, Ordering::Relaxed);

@@ -2,17 +2,15 @@
 //!
 //! Every fd opened here is close-on-exec (DESIGN.md security rules).
 
+pub(crate) mod raw;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// Turns a `-1`-means-errno return value into a `Result`.
+/// Turns a `-1`-means-errno return value into an `io::Result`.
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    raw::result(ret).map_err(io::Error::from_raw_os_error)
 }
 
 /// Takes ownership of a freshly returned fd.
@@ -127,29 +125,6 @@ pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd
     Ok(owned(dup))
 }
 
-/// Blocks every signal on the calling thread; the previous mask is restored on drop.
-pub(crate) struct SignalsBlocked(libc::sigset_t);
-
-impl SignalsBlocked {
-    pub(crate) fn all() -> SignalsBlocked {
-        // SAFETY: sigset operations on local, initialised sets.
-        unsafe {
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-            SignalsBlocked(old)
-        }
-    }
-}
-
-impl Drop for SignalsBlocked {
-    fn drop(&mut self) {
-        // SAFETY: restores the mask saved by `all`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
-    }
-}
-
 /// `pipe2(O_CLOEXEC)`: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
@@ -198,4 +173,25 @@ pub(crate) fn ptrace_seccomp_filter(pid: i32, index: usize, program: &mut [libc:
     // asked to only when `program` was sized from that count by a first call.
     let count = check(unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as *mut libc::c_void, buffer.cast::<libc::c_void>()) })?;
     Ok(count as usize)
+}
+
+/// `fork(2)`.
+///
+/// # Safety
+/// In a multi-threaded program the child may only make async-signal-safe calls until it
+/// execs or exits (no allocation, no lock): the caller's child side must keep to that.
+pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: the caller upholds the child's restrictions (see above).
+    check(unsafe { libc::fork() }.into()).map(|pid| pid as libc::pid_t)
+}
+
+/// `kill(2)`.
+pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::kill(pid, signal) }.into()).map(drop)
+}
+
+/// `waitpid(2)`: `(pid, raw status)`, pid 0 with `WNOHANG` when nothing changed.
+pub(crate) fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
+    raw::waitpid(pid, flags).map_err(io::Error::from_raw_os_error)
 }

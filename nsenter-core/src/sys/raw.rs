@@ -1,0 +1,311 @@
+//! Async-signal-safe wrappers for the forked child (and the relaying middle process): each is
+//! one raw system call, no allocation, no lock, and an error is the bare errno, so they are
+//! safe to call between `fork` and `execve` of a multi-threaded program.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+/// An errno value.
+pub(crate) type Errno = i32;
+
+/// The calling thread's errno.
+pub(crate) fn errno() -> Errno {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// `-1`-means-errno to `Result`.
+pub(crate) fn result(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `prctl(2)` with integer arguments.
+pub(crate) fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: integer arguments only; no option used here takes a pointer.
+    result(unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) }.into()).map(drop)
+}
+
+/// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program)`.
+pub(crate) fn install_seccomp_filter(program: &libc::sock_fprog) -> Result<(), Errno> {
+    // SAFETY: `program` points to a valid BPF program for the duration of the call; the
+    // kernel copies it.
+    let ret = unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER as libc::c_ulong, program as *const libc::sock_fprog)
+    };
+    result(ret.into()).map(drop)
+}
+
+/// `dup2(2)`.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    result(unsafe { libc::dup2(from, to) }.into()).map(drop)
+}
+
+/// Clears close-on-exec on `fd`.
+pub(crate) fn clear_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }.into()).map(drop)
+}
+
+/// Sets close-on-exec on `fd` (errors ignored: used on fds that may not exist).
+pub(crate) fn set_cloexec(fd: RawFd) {
+    // SAFETY: integer arguments only.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// `setsid(2)`.
+pub(crate) fn setsid() -> Result<(), Errno> {
+    // SAFETY: no arguments.
+    result(unsafe { libc::setsid() }.into()).map(drop)
+}
+
+/// Whether `fd` is a terminal.
+pub(crate) fn isatty(fd: RawFd) -> bool {
+    // SAFETY: integer argument only.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal `fd` the caller's controlling terminal.
+pub(crate) fn make_controlling_terminal(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    result(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }.into()).map(drop)
+}
+
+/// `write(2)` of the whole buffer in one call (short writes are errors: used for small
+/// control files and pipes).
+pub(crate) fn write_all_once(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `bytes` is valid for reads of its length.
+    let written = result(unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) } as libc::c_long)?;
+    if written as usize != bytes.len() {
+        return Err(libc::EIO);
+    }
+    Ok(())
+}
+
+/// `open(2)` with `O_CLOEXEC` added.
+pub(crate) fn open(path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
+    // SAFETY: `path` is NUL-terminated and valid for the call.
+    result(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) }.into()).map(|fd| fd as RawFd)
+}
+
+/// `openat2(2)` of `path` beneath `dir` with `resolve` flags, as an `O_PATH` directory.
+pub(crate) fn open_dir_beneath(dir: RawFd, path: &CStr, resolve: u64) -> Result<RawFd, Errno> {
+    // SAFETY: an all-zero `open_how` is valid; the fields are set below.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    // SAFETY: `path` is NUL-terminated, `how` is a valid `open_how` of the size passed.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>())
+    };
+    result(fd).map(|fd| fd as RawFd)
+}
+
+/// `close(2)` (errors ignored: nothing can be done about them here).
+pub(crate) fn close(fd: RawFd) {
+    // SAFETY: integer argument only; the caller owns `fd`.
+    unsafe { libc::close(fd) };
+}
+
+/// `close_range(2)` with `flags` (0, or `CLOSE_RANGE_CLOEXEC`).
+pub(crate) fn close_range(first: libc::c_uint, last: libc::c_uint, flags: libc::c_uint) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    result(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
+}
+
+/// The soft limit on open fds.
+pub(crate) fn fd_limit() -> Result<libc::rlim_t, Errno> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is valid for writes.
+    result(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }.into())?;
+    Ok(limit.rlim_cur)
+}
+
+/// `setns(2)`.
+pub(crate) fn setns(fd: RawFd, flags: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    result(unsafe { libc::setns(fd, flags) }.into()).map(drop)
+}
+
+/// `fchdir(2)`.
+pub(crate) fn fchdir(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer argument only.
+    result(unsafe { libc::fchdir(fd) }.into()).map(drop)
+}
+
+/// `chdir(2)`.
+pub(crate) fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated and valid for the call.
+    result(unsafe { libc::chdir(path.as_ptr()) }.into()).map(drop)
+}
+
+/// `chroot(".")`.
+pub(crate) fn chroot_to_cwd() -> Result<(), Errno> {
+    // SAFETY: a static NUL-terminated path.
+    result(unsafe { libc::chroot(c".".as_ptr()) }.into()).map(drop)
+}
+
+/// `getcwd(2)` (the system call: a path not beneath the root starts with "(unreachable)").
+pub(crate) fn getcwd(buffer: &mut [u8]) -> Result<(), Errno> {
+    // SAFETY: the kernel writes at most `buffer.len()` bytes into it.
+    result(unsafe { libc::syscall(libc::SYS_getcwd, buffer.as_mut_ptr(), buffer.len()) }).map(drop)
+}
+
+/// `setgroups(2)`.
+pub(crate) fn setgroups(groups: &[libc::gid_t]) -> Result<(), Errno> {
+    // SAFETY: `groups` is valid for reads of its length (a null pointer for an empty list is
+    // never dereferenced).
+    result(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }.into()).map(drop)
+}
+
+/// `setgid(2)` (the raw call: only this thread, which is the whole child).
+pub(crate) fn setgid(gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: integer argument only.
+    result(unsafe { libc::syscall(libc::SYS_setgid, gid) }).map(drop)
+}
+
+/// `setuid(2)` (the raw call: only this thread, which is the whole child).
+pub(crate) fn setuid(uid: libc::uid_t) -> Result<(), Errno> {
+    // SAFETY: integer argument only.
+    result(unsafe { libc::syscall(libc::SYS_setuid, uid) }).map(drop)
+}
+
+/// `capset(2)` of this thread's effective, permitted and inheritable sets.
+pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let half = |bits: u64, high: bool| if high { (bits >> 32) as u32 } else { bits as u32 };
+    let data = [false, true].map(|high| Data {
+        effective: half(effective, high),
+        permitted: half(permitted, high),
+        inheritable: half(inheritable, high),
+    });
+    // SAFETY: the header and the two data structs are laid out as the kernel expects
+    // (`struct __user_cap_header_struct`, `struct __user_cap_data_struct[2]`).
+    result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) }).map(drop)
+}
+
+/// `execve(2)`: returns only on failure.
+pub(crate) fn execve(path: *const libc::c_char, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    // SAFETY: the caller passes a NUL-terminated path and null-terminated arrays of
+    // NUL-terminated strings, alive until exec (they are prepared before fork and kept).
+    unsafe { libc::execve(path, argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+/// `clone(2)` with just SIGCHLD, as `fork` without glibc's `pthread_atfork` handlers:
+/// `Ok(0)` in the child, `Ok(pid)` in the parent.
+pub(crate) fn fork_raw() -> Result<libc::pid_t, Errno> {
+    // SAFETY: a fork-like clone; the child continues on a copy of this stack and memory.
+    result(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) }).map(|pid| pid as libc::pid_t)
+}
+
+/// `getpid(2)`.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// `getppid(2)`: 0 when the parent is outside our pid namespace.
+pub(crate) fn getppid() -> libc::pid_t {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// `kill(2)` (errors ignored: the process may be gone).
+pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: integer arguments only.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// `waitpid(2)`: the raw status.
+pub(crate) fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> Result<(libc::pid_t, libc::c_int), Errno> {
+    let mut status = 0;
+    // SAFETY: writes only into a local integer.
+    let ret = result(unsafe { libc::waitpid(pid, &mut status, flags) }.into())?;
+    Ok((ret as libc::pid_t, status))
+}
+
+/// `_exit(2)`: ends the process without running any of the parent's destructors or atexit
+/// handlers.
+pub(crate) fn exit(code: libc::c_int) -> ! {
+    // SAFETY: always safe; never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Resets `signal` to its default action.
+pub(crate) fn default_action(signal: libc::c_int) {
+    // SAFETY: signal(2) with SIG_DFL installs no handler.
+    unsafe { libc::signal(signal, libc::SIG_DFL) };
+}
+
+/// Changes the calling thread's signal mask by `signals` (`how`: SIG_SETMASK, SIG_UNBLOCK...).
+pub(crate) fn sigmask(how: libc::c_int, signals: &[libc::c_int]) {
+    let set = sigset(signals.iter().copied());
+    // SAFETY: reads a local, initialised set.
+    unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+}
+
+/// A signal set of `signals`.
+fn sigset(signals: impl IntoIterator<Item = libc::c_int>) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset is valid storage; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset/sigaddset on a local set.
+    unsafe { libc::sigemptyset(&mut set) };
+    for signal in signals {
+        // SAFETY: sigaddset on a local, initialised set.
+        unsafe { libc::sigaddset(&mut set, signal) };
+    }
+    set
+}
+
+/// Blocks `signals` on the calling thread; returns the mask before.
+pub(crate) fn block(signals: impl IntoIterator<Item = libc::c_int>) -> libc::sigset_t {
+    let set = sigset(signals);
+    let mut old = sigset([]);
+    // SAFETY: reads `set`, writes `old`, both local.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    old
+}
+
+/// Restores a mask returned by [`block`].
+pub(crate) fn restore_mask(old: &libc::sigset_t) {
+    // SAFETY: reads a mask the kernel gave us.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+/// Installs `handler` (an `SA_SIGINFO` handler, `SA_RESTART`) for `signal`; returns the
+/// action before.
+pub(crate) fn set_handler(
+    signal: libc::c_int,
+    handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+) -> libc::sigaction {
+    // SAFETY: all-zero sigactions are valid storage; the new one is filled below.
+    let (mut action, mut old): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    action.sa_sigaction = handler as *const () as libc::sighandler_t;
+    action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+    action.sa_mask = sigset([]);
+    // SAFETY: `action` is a valid action whose handler is async-signal-safe; `old` is writable.
+    unsafe { libc::sigaction(signal, &action, &mut old) };
+    old
+}
+
+/// Puts back an action returned by [`set_handler`].
+pub(crate) fn restore_action(signal: libc::c_int, old: &libc::sigaction) {
+    // SAFETY: an action the kernel gave us.
+    unsafe { libc::sigaction(signal, old, std::ptr::null_mut()) };
+}
