@@ -1,0 +1,741 @@
+//! The audit: every process of a container read from `/proc` (through one directory fd per
+//! process, so a reused pid is never mixed in), its cgroups, its mounts traced to the host,
+//! each fact either known or an [`Unknown`] with the reason.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nsenter_core::Target;
+use serde::Serialize;
+
+use crate::cgroup::{allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, CgroupDir, Limit};
+use crate::mounts::{beneath, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS};
+use crate::status::{capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES};
+use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
+
+/// The namespaces compared with the host's, and what sharing each means.
+const NAMESPACES: [(&str, Severity, &str); 7] = [
+    ("mnt", Severity::Critical, "shares the host's mount namespace: the host's files"),
+    ("net", Severity::High, "shares the host's network namespace (--net=host): every host interface and port"),
+    ("pid", Severity::High, "shares the host's pid namespace (--pid=host): sees and signals host processes"),
+    ("ipc", Severity::Medium, "shares the host's IPC namespace (--ipc=host): host shared memory"),
+    ("user", Severity::Medium, "no user namespace remapping: root inside is root on the host"),
+    ("uts", Severity::Low, "shares the host's UTS namespace (--uts=host): can set the host's hostname"),
+    ("cgroup", Severity::Low, "shares the host's cgroup namespace: sees the host's cgroup tree"),
+];
+
+/// Where setuid programs are looked for (not recursively), inside the container's root.
+const PROGRAM_DIRS: [&str; 7] = ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec"];
+
+/// The most processes one container's cgroups may list before the audit gives up on them.
+const MAX_PROCESSES: usize = 100_000;
+
+/// A process that is not there any more.
+fn vanished(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH))
+}
+
+fn proc_dir(pid: i32) -> io::Result<File> {
+    sys::open_dir(Path::new(&format!("/proc/{pid}")))
+}
+
+/// Host-wide facts: read once, reported once (the host section), and the reference every
+/// container is compared with.
+pub struct Host {
+    pid: i32,
+    namespaces: Vec<(&'static str, Result<String, String>)>,
+    mounts: Result<Vec<Mount>, String>,
+    own_mounts: Result<Vec<Mount>, String>,
+    sockets: Vec<Socket>,
+    lsm: Result<bool, String>,
+    lsm_evidence: String,
+    unknowns: Vec<Unknown>,
+}
+
+struct Socket {
+    runtime: &'static str,
+    path: String,
+    dev: u64,
+    ino: u64,
+}
+
+/// The host section of a report: facts about the host, not about one container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostReport {
+    /// The pid whose namespaces stand for the host's.
+    pub pid: i32,
+    /// Host-wide findings (e.g. no LSM confining any container).
+    pub findings: Vec<Finding>,
+    /// Host facts that could not be established.
+    pub unknowns: Vec<Unknown>,
+}
+
+impl Host {
+    /// Reads the host's facts through process `pid` (PID 1, or another process in the host's
+    /// namespaces and root): its namespaces, its mounts, the runtime sockets present, the LSMs.
+    pub fn read(pid: i32) -> Host {
+        let mut unknowns = Vec::new();
+        let dir = proc_dir(pid).map_err(|e| format!("cannot open /proc/{pid}: {e}"));
+        let namespaces = NAMESPACES
+            .iter()
+            .map(|(ns, _, _)| {
+                let id = dir.as_ref().map_err(Clone::clone).and_then(|d| sys::readlink_at(d, &format!("ns/{ns}")).map_err(|e| format!("host /proc/{pid}/ns/{ns}: {e}")));
+                (*ns, id)
+            })
+            .collect();
+        let mounts = dir
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|d| sys::read_at(d, "mountinfo").map_err(|e| format!("host /proc/{pid}/mountinfo: {e}")))
+            .and_then(|text| parse_mountinfo(&text));
+        let own_mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}")).and_then(|t| parse_mountinfo(&t));
+        let mut sockets: Vec<Socket> = Vec::new();
+        match dir.as_ref().map_err(Clone::clone).and_then(|d| sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}"))) {
+            Err(why) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("the host's runtime sockets: {why}"))),
+            Ok(root) => {
+                for (runtime, path) in RUNTIME_SOCKETS {
+                    match sys::stat_in_root(&root, path) {
+                        Ok(meta) if meta.file_type().is_socket() => {
+                            if sockets.iter().any(|s| s.dev == meta.dev() && s.ino == meta.ino()) {
+                                continue;
+                            }
+                            // Host paths are compared with mounts' host paths: resolve /var/run -> /run.
+                            let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
+                            let real = std::fs::canonicalize(parent).map(|p| join(&p.to_string_lossy(), path.rsplit('/').next().unwrap_or(path)));
+                            match real {
+                                Ok(real) => sockets.push(Socket { runtime, path: real, dev: meta.dev(), ino: meta.ino() }),
+                                Err(e) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("{path}: {e}"))),
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
+                        Err(e) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("host {path}: {e}"))),
+                    }
+                }
+            }
+        }
+        let (lsm, lsm_evidence) = read_lsm();
+        Host { pid, namespaces, mounts, own_mounts, sockets, lsm, lsm_evidence, unknowns }
+    }
+
+    /// The host section: host-wide findings and unknowns.
+    pub fn report(&self) -> HostReport {
+        let mut findings = Vec::new();
+        let mut unknowns = self.unknowns.clone();
+        match &self.lsm {
+            Ok(false) => findings.push(Finding::new("lsm", Severity::Medium, "no AppArmor, SELinux or Smack active: no container is confined by an LSM", self.lsm_evidence.clone())),
+            Ok(true) => {}
+            Err(why) => unknowns.push(Unknown::new("lsm", None, why.clone())),
+        }
+        for (ns, id) in &self.namespaces {
+            if let Err(why) = id {
+                unknowns.push(Unknown::new(&format!("namespace.{ns}"), None, why.clone()));
+            }
+        }
+        for (id, fact) in [("mounts", &self.mounts), ("cgroup", &self.own_mounts)] {
+            if let Err(why) = fact {
+                unknowns.push(Unknown::new(id, None, why.clone()));
+            }
+        }
+        HostReport { pid: self.pid, findings, unknowns }
+    }
+}
+
+/// Whether an LSM that labels processes (AppArmor, SELinux, Smack) is active, and the evidence.
+fn read_lsm() -> (Result<bool, String>, String) {
+    const LABELLING: [&str; 3] = ["apparmor", "selinux", "smack"];
+    match std::fs::read_to_string("/sys/kernel/security/lsm") {
+        Ok(list) => {
+            let active = list.trim().split(',').any(|l| LABELLING.contains(&l));
+            (Ok(active), format!("/sys/kernel/security/lsm: {}", list.trim()))
+        }
+        Err(list_error) => match std::fs::read("/proc/self/attr/current") {
+            Ok(_) => (Ok(true), "/proc/self/attr/current is readable: an LSM labels processes".to_owned()),
+            // The kernel answers EINVAL when no LSM implements process labels.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => (
+                Ok(false),
+                format!("/sys/kernel/security/lsm unreadable ({list_error}); /proc/self/attr/current: EINVAL, no LSM provides process labels"),
+            ),
+            Err(e) => (Err(format!("/sys/kernel/security/lsm: {list_error}; /proc/self/attr/current: {e}")), String::new()),
+        },
+    }
+}
+
+/// What one process is, as far as it could be read.
+struct Process {
+    pid: i32,
+    dir: File,
+    comm: String,
+    status: Status,
+    namespaces: Vec<(&'static str, Result<String, String>)>,
+}
+
+impl Process {
+    fn ns(&self, kind: &str) -> Option<&Result<String, String>> {
+        self.namespaces.iter().find(|(k, _)| *k == kind).map(|(_, id)| id)
+    }
+}
+
+/// The powers a process holds, from its status: the capabilities beyond Docker's default it
+/// holds (permitted, effective or ambient), seccomp off, no NoNewPrivs, host uid 0. Fields
+/// that could not be read give nothing here: they are unknowns.
+pub fn powers_of(status: &Status) -> Vec<(String, Severity)> {
+    let mut powers = Vec::new();
+    if let Some(held) = held_capabilities(status) {
+        if held.count_ones() as usize >= CAPABILITIES.len() {
+            powers.push(("every capability".to_owned(), Severity::Critical));
+        } else {
+            for name in capability_names(held & !docker_default_mask()) {
+                powers.push((format!("CAP_{name}"), capability_severity(&name)));
+            }
+        }
+    }
+    if status.seccomp == Ok(0) {
+        powers.push(("seccomp off".to_owned(), Severity::High));
+    }
+    if status.uids.as_ref().is_ok_and(|uids| uids.contains(&0)) {
+        powers.push(("uid 0".to_owned(), Severity::High));
+    }
+    if status.no_new_privs == Ok(false) {
+        powers.push(("no NoNewPrivs".to_owned(), Severity::Low));
+    }
+    powers.sort_by_key(|power| std::cmp::Reverse(power.1));
+    powers
+}
+
+/// Permitted | effective | ambient: what the process can use now; `None` if any is unknown.
+fn held_capabilities(status: &Status) -> Option<u64> {
+    Some(*status.cap_prm.as_ref().ok()? | *status.cap_eff.as_ref().ok()? | *status.cap_amb.as_ref().ok()?)
+}
+
+/// How much power: the worst power first, then how many of each severity.
+fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
+    (powers.iter().map(|(_, s)| *s).max(), powers.iter().map(|(_, s)| 16u64.pow(*s as u32)).sum())
+}
+
+/// Audits the container whose init process is `target` against `host`.
+pub fn audit(target: &Target, host: &Host) -> Result<Report> {
+    let Some(pid) = target.pid() else { return Err(Error::NotAProcess { target: target.id().to_string() }) };
+    let init_dir = proc_dir(pid).map_err(|source| if vanished(&source) { Error::Gone { pid } } else { Error::Proc { pid, source } })?;
+    // The directory is of the pinned process only if it is still alive now.
+    if !target.is_alive() {
+        return Err(Error::Gone { pid });
+    }
+    let mut report = Report { pid, ..Report::default() };
+    let pids = members(pid, &init_dir, host, &mut report.unknowns);
+    let mut processes = Vec::new();
+    for member in pids {
+        let dir = if member == pid { init_dir.try_clone() } else { proc_dir(member) };
+        let text = dir.and_then(|dir| sys::read_at(&dir, "status").map(|text| (dir, text)));
+        let (dir, text) = match text {
+            Ok(read) => read,
+            Err(e) if vanished(&e) && member != pid => continue,
+            Err(e) if vanished(&e) => return Err(Error::Gone { pid }),
+            Err(e) => {
+                report.unknowns.push(Unknown::new("process", Some(member), format!("/proc/{member}/status: {e}")));
+                continue;
+            }
+        };
+        let status = Status::parse(&text);
+        // A zombie runs no code and holds no power.
+        if status.state == Ok('Z') {
+            continue;
+        }
+        let namespaces = NAMESPACES
+            .iter()
+            .map(|(ns, _, _)| (*ns, sys::readlink_at(&dir, &format!("ns/{ns}")).map_err(|e| format!("/proc/{member}/ns/{ns}: {e}"))))
+            .collect();
+        let comm = status.name.clone().unwrap_or_else(|_| "?".to_owned());
+        processes.push(Process { pid: member, dir, comm, status, namespaces });
+    }
+    report.processes = processes.iter().map(|p| p.pid).collect();
+    status_unknowns(&processes, &mut report.unknowns);
+    most_powerful(&processes, &mut report);
+    capabilities(&processes, &mut report);
+    process_findings(&processes, &mut report);
+    namespaces(&processes, host, &mut report);
+    lsm(&processes, host, &mut report);
+    match sys::read_at(&init_dir, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}")).and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)) {
+        Ok(dirs) => cgroups(&dirs, &mut report),
+        Err(why) => {
+            for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
+                report.unknowns.push(Unknown::new(id, Some(pid), why.clone()));
+            }
+        }
+    }
+    mounts(&processes, host, &mut report);
+    // Everything read above is of the container's process only if it is still the same one.
+    if !target.is_alive() {
+        return Err(Error::Gone { pid });
+    }
+    report.sort();
+    Ok(report)
+}
+
+/// The container's processes: every process in its cgroups (sub-cgroups included) and every
+/// process in its pid namespace (unless that is the host's). Only when neither can be read
+/// is the list unknown, and only the init process is audited.
+fn members(pid: i32, init_dir: &File, host: &Host, unknowns: &mut Vec<Unknown>) -> BTreeSet<i32> {
+    let mut pids = BTreeSet::from([pid]);
+    let mut failures = Vec::new();
+    let mut listed = false;
+    let dirs = sys::read_at(init_dir, "cgroup")
+        .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
+        .and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?));
+    match dirs {
+        Ok(dirs) => {
+            for dir in dirs {
+                match procs_beneath(&dir.dir, &mut pids, 0) {
+                    Ok(()) => listed = true,
+                    Err(e) => failures.push(format!("{}: {e}", dir.dir.display())),
+                }
+            }
+        }
+        Err(why) => failures.push(why),
+    }
+    let own = sys::readlink_at(init_dir, "ns/pid");
+    let host_pid_ns = host.namespaces.iter().find(|(ns, _)| *ns == "pid").and_then(|(_, id)| id.as_ref().ok());
+    match own {
+        Ok(own) if Some(&own) != host_pid_ns => match std::fs::read_dir("/proc") {
+            Ok(entries) => {
+                listed = true;
+                for entry in entries.flatten() {
+                    let Some(other) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+                    if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|ns| ns.as_os_str() == own.as_str()) {
+                        pids.insert(other);
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("/proc: {e}")),
+        },
+        Ok(_) => failures.push("its pid namespace is the host's".to_owned()),
+        Err(e) => failures.push(format!("/proc/{pid}/ns/pid: {e}")),
+    }
+    if !listed {
+        unknowns.push(Unknown::new("processes", Some(pid), format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; "))));
+    }
+    pids
+}
+
+/// Adds the pids of `dir`'s `cgroup.procs` and of every cgroup beneath it.
+fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Result<()> {
+    if depth > 32 || pids.len() > MAX_PROCESSES {
+        return Err(io::Error::other("cgroup tree too deep or too large"));
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    for line in procs.lines() {
+        pids.insert(line.trim().parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cgroup.procs line {line:?}")))?);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            match procs_beneath(&entry.path(), pids, depth + 1) {
+                // A sub-cgroup removed meanwhile has no processes.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every status field that could not be read, as the unknown of the finding it decides.
+fn status_unknowns(processes: &[Process], unknowns: &mut Vec<Unknown>) {
+    for p in processes {
+        let s = &p.status;
+        let fields: [(&str, Option<&String>); 8] = [
+            ("caps.extra", s.cap_prm.as_ref().err()),
+            ("caps.extra", s.cap_eff.as_ref().err()),
+            ("caps.extra", s.cap_amb.as_ref().err()),
+            ("caps.bounding", s.cap_bnd.as_ref().err()),
+            ("seccomp", s.seccomp.as_ref().err()),
+            ("no-new-privs", s.no_new_privs.as_ref().err()),
+            ("root", s.uids.as_ref().err()),
+            ("process", s.name.as_ref().err()),
+        ];
+        for (id, why) in fields {
+            if let Some(why) = why {
+                unknowns.push(Unknown::new(id, Some(p.pid), format!("/proc/{}/status: {why}", p.pid)));
+            }
+        }
+    }
+}
+
+fn most_powerful(processes: &[Process], report: &mut Report) {
+    let strongest = processes.iter().map(|p| (p, powers_of(&p.status))).max_by(|(a, pa), (b, pb)| rank(pa).cmp(&rank(pb)).then(b.pid.cmp(&a.pid)));
+    report.most_powerful = strongest.map(|(p, powers)| Powers {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        severity: rank(&powers).0,
+        powers: powers.into_iter().map(|(name, _)| name).collect(),
+    });
+}
+
+/// `pid 4242 (helper)`, and the other holders.
+fn holders(list: &[&Process]) -> (i32, Vec<i32>, String) {
+    let pids: Vec<i32> = list.iter().map(|p| p.pid).collect();
+    let first = list.first().map_or(0, |p| p.pid);
+    let others = match pids.len() {
+        0 | 1 => String::new(),
+        n if n <= 8 => format!("; also pid {}", pids[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", ")),
+        n => format!("; and {} other processes", n - 1),
+    };
+    (first, pids, others)
+}
+
+/// The processes ordered most powerful first.
+fn by_power(mut list: Vec<&Process>) -> Vec<&Process> {
+    list.sort_by(|a, b| rank(&powers_of(&b.status)).cmp(&rank(&powers_of(&a.status))).then(a.pid.cmp(&b.pid)));
+    list
+}
+
+fn capabilities(processes: &[Process], report: &mut Report) {
+    let default = docker_default_mask();
+    let all = (1u64 << CAPABILITIES.len()) - 1;
+    let holding: Vec<&Process> = by_power(processes.iter().filter(|p| held_capabilities(&p.status).is_some_and(|h| h & !default != 0)).collect());
+    if let Some(top) = holding.first() {
+        let held = held_capabilities(&top.status).unwrap_or(0);
+        let (pid, pids, others) = holders(&holding);
+        let union = holding.iter().fold(0, |m, p| m | held_capabilities(&p.status).unwrap_or(0)) & !default;
+        let names = capability_names(union);
+        let evidence = format!(
+            "pid {pid} ({}) holds {} (CapPrm {:016x}, CapEff {:016x}){others}",
+            top.comm,
+            capability_names(held & !default).join(", "),
+            top.status.cap_prm.as_ref().unwrap_or(&0),
+            top.status.cap_eff.as_ref().unwrap_or(&0)
+        );
+        let finding = if held & all == all {
+            Finding::new("caps.all", Severity::Critical, format!("pid {pid} holds every capability (--privileged-like)"), evidence)
+        } else {
+            let severity = names.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
+            Finding::new("caps.extra", severity, format!("capabilities beyond Docker's default held by a process: {}", names.join(", ")), evidence)
+        };
+        report.findings.push(finding.about(pid, pids));
+    }
+    // What a process could regain: its bounding set beyond the default and beyond what it holds.
+    let regain = |p: &Process| -> u64 {
+        match (p.status.cap_bnd.as_ref(), held_capabilities(&p.status)) {
+            (Ok(bnd), Some(held)) => bnd & !default & !held,
+            _ => 0,
+        }
+    };
+    let able: Vec<&Process> = by_power(processes.iter().filter(|p| regain(p) != 0).collect());
+    if !able.is_empty() {
+        let union = able.iter().fold(0, |m, p| m | regain(p));
+        let without_nnp: Vec<&Process> = able.iter().copied().filter(|p| p.status.no_new_privs == Ok(false)).collect();
+        let names = capability_names(union);
+        let (severity, title, shown) = if let Some(first) = without_nnp.first() {
+            let names_open = capability_names(without_nnp.iter().fold(0, |m, p| m | regain(p)));
+            let severity = names_open.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
+            (severity, format!("capabilities a process without NoNewPrivs can regain by executing a setuid-root or file-capability program: {}", names_open.join(", ")), *first)
+        } else {
+            (Severity::Low, format!("capabilities left in the bounding set, kept out of reach by NoNewPrivs: {}", names.join(", ")), able[0])
+        };
+        let list = if without_nnp.is_empty() { able.clone() } else { without_nnp.clone() };
+        let (pid, pids, others) = holders(&list);
+        let evidence = format!(
+            "pid {pid} ({}): CapBnd {:016x} has {}, NoNewPrivs {}{others}",
+            shown.comm,
+            shown.status.cap_bnd.as_ref().unwrap_or(&0),
+            capability_names(regain(shown)).join(", "),
+            u8::from(shown.status.no_new_privs == Ok(true))
+        );
+        report.findings.push(Finding::new("caps.bounding", severity, title, evidence).about(pid, pids));
+    }
+}
+
+fn process_findings(processes: &[Process], report: &mut Report) {
+    let unconfined: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.seccomp == Ok(0)).collect());
+    if !unconfined.is_empty() {
+        let (pid, pids, others) = holders(&unconfined);
+        let evidence = format!("pid {pid} ({}): Seccomp 0{others}", unconfined[0].comm);
+        report.findings.push(Finding::new("seccomp", Severity::High, format!("no seccomp filter on pid {pid}: every system call is open to it"), evidence).about(pid, pids));
+    }
+    let root: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0))).collect());
+    if let Some(first) = root.first() {
+        let (pid, pids, others) = holders(&root);
+        let uids = first.status.uids.as_ref().map(|u| u.map(|id| id.to_string()).join(" ")).unwrap_or_default();
+        let evidence = format!("pid {pid} ({}): Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.comm);
+        report.findings.push(Finding::new("root", Severity::High, format!("pid {pid} runs as uid 0, which is uid 0 (root) on the host"), evidence).about(pid, pids));
+    }
+    let open: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.no_new_privs == Ok(false)).collect());
+    if let Some(first) = open.first() {
+        let (pid, pids, others) = holders(&open);
+        let mut evidence = format!("pid {pid} ({}): NoNewPrivs 0{others}", first.comm);
+        let (severity, title) = match setuid_programs(first) {
+            Ok(found) if found.is_empty() => (Severity::Low, "no-new-privileges not set (no setuid or setgid program found in the container's bin directories)".to_owned()),
+            Ok(found) => {
+                evidence.push_str(&format!("; setuid/setgid programs: {}", found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")));
+                (Severity::Medium, format!("setuid programs can raise pid {pid}'s privileges (no-new-privileges not set): {}", found.len()))
+            }
+            Err(why) => {
+                report.unknowns.push(Unknown::new("no-new-privs", Some(pid), format!("setuid programs in its root: {why}")));
+                (Severity::Low, "no-new-privileges not set".to_owned())
+            }
+        };
+        report.findings.push(Finding::new("no-new-privs", severity, title, evidence).about(pid, pids));
+    }
+}
+
+/// Setuid or setgid regular files in the usual program directories of `process`'s root.
+fn setuid_programs(process: &Process) -> Result<Vec<String>, String> {
+    let root = sys::open_dir_at(&process.dir, "root").map_err(|e| format!("/proc/{}/root: {e}", process.pid))?;
+    let mut found = Vec::new();
+    for dir in PROGRAM_DIRS {
+        match sys::list_in_root(&root, dir) {
+            Ok(entries) => {
+                for (name, meta) in entries {
+                    if meta.is_file() && meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0 {
+                        found.push(format!("{dir}/{name}"));
+                    }
+                }
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
+            Err(e) => return Err(format!("{dir}: {e}")),
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
+    for (ns, severity, title) in NAMESPACES {
+        let host_id = match host.namespaces.iter().find(|(k, _)| *k == ns).map(|(_, id)| id) {
+            Some(Ok(id)) => id,
+            Some(Err(why)) => {
+                report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(report.pid), format!("the host's: {why}")));
+                continue;
+            }
+            None => continue,
+        };
+        let mut sharing = Vec::new();
+        for p in processes {
+            match p.ns(ns) {
+                Some(Ok(id)) if id == host_id => sharing.push(p),
+                Some(Err(why)) => report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(p.pid), why.clone())),
+                _ => {}
+            }
+        }
+        if !sharing.is_empty() {
+            let (pid, pids, others) = holders(&sharing);
+            report.findings.push(Finding::new(&format!("namespace.{ns}"), severity, title, format!("pid {pid}: {host_id} is the host's{others}")).about(pid, pids));
+        }
+    }
+}
+
+fn lsm(processes: &[Process], host: &Host, report: &mut Report) {
+    // With no labelling LSM, the host section says so once.
+    if host.lsm != Ok(true) {
+        return;
+    }
+    let mut unconfined = Vec::new();
+    for p in processes {
+        match sys::read_at(&p.dir, "attr/current") {
+            Ok(label) if matches!(label.trim_end_matches(['\0', '\n']), "unconfined" | "") => unconfined.push(p),
+            Ok(_) => {}
+            Err(e) if vanished(&e) => {}
+            Err(e) => report.unknowns.push(Unknown::new("lsm", Some(p.pid), format!("/proc/{}/attr/current: {e}", p.pid))),
+        }
+    }
+    if !unconfined.is_empty() {
+        let (pid, pids, others) = holders(&unconfined);
+        report.findings.push(Finding::new("lsm", Severity::Medium, format!("pid {pid} is not confined by AppArmor or SELinux"), format!("pid {pid}: label \"unconfined\"{others}")).about(pid, pids));
+    }
+}
+
+/// Reads `v1_file` from the v1 hierarchy with `controller`, else `v2_file` from the unified
+/// one: `Ok(None)` when no hierarchy has the controller (nothing limits it).
+fn cgroup_file(dirs: &[CgroupDir], controller: &str, v1_file: &str, v2_file: &str) -> Result<Option<(String, PathBuf)>, String> {
+    let candidates = dirs
+        .iter()
+        .filter(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
+        .map(|d| d.dir.join(v1_file))
+        .chain(dirs.iter().filter(|d| d.v2).map(|d| d.dir.join(v2_file)));
+    for path in candidates {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return Ok(Some((text, path))),
+            // A v2 cgroup has the file only when the controller is enabled for it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(None)
+}
+
+fn cgroups(dirs: &[CgroupDir], report: &mut Report) {
+    let pid = report.pid;
+    for (id, controller, v1, v2, what) in [("cgroup.pids", "pids", "pids.max", "pids.max", "processes"), ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory")] {
+        let read = cgroup_file(dirs, controller, v1, v2).and_then(|file| match file {
+            Some((text, path)) => match parse_limit(&text) {
+                Ok(limit) => Ok(Some((limit, text, path))),
+                Err(e) => Err(format!("{}: {e}", path.display())),
+            },
+            None => Ok(None),
+        });
+        match read {
+            Ok(Some((Limit::Unlimited, text, path))) => {
+                let title = if controller == "pids" { "no pids limit: a fork bomb takes the host" } else { "no memory limit" };
+                report.findings.push(Finding::new(id, Severity::Medium, title, format!("{} = {}", path.display(), text.trim())));
+            }
+            Ok(Some((Limit::Set(value), text, path))) => {
+                let unit = if controller == "memory" { " bytes" } else { "" };
+                report.findings.push(Finding::new(id, Severity::Info, format!("{what} limited to {value}{unit}"), format!("{} = {}", path.display(), text.trim())));
+            }
+            Ok(None) => report.findings.push(Finding::new(id, Severity::Medium, format!("no {controller} controller: {what} not limited"), format!("no {v1} or {v2} in any of its cgroups"))),
+            Err(why) => report.unknowns.push(Unknown::new(id, Some(pid), why)),
+        }
+    }
+    let cpu = match cgroup_file(dirs, "cpu", "cpu.cfs_quota_us", "cpu.max") {
+        Ok(Some((text, path))) if path.ends_with("cpu.max") => parse_cpu_max(&text).map(|q| Some((q, format!("{} = {}", path.display(), text.trim())))),
+        Ok(Some((quota, path))) => {
+            let period_path = path.with_file_name("cpu.cfs_period_us");
+            std::fs::read_to_string(&period_path)
+                .map_err(|e| format!("{}: {e}", period_path.display()))
+                .and_then(|period| parse_cfs(&quota, &period).map(|q| Some((q, format!("{} = {}, {} = {}", path.display(), quota.trim(), period_path.display(), period.trim())))))
+        }
+        Ok(None) => Ok(None),
+        Err(why) => Err(why),
+    };
+    match cpu {
+        Ok(Some((quota, evidence))) => match quota.cpus() {
+            Some(cpus) => report.findings.push(Finding::new("cgroup.cpu", Severity::Info, format!("CPU limited to {cpus} CPUs"), evidence)),
+            None => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", evidence)),
+        },
+        Ok(None) => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no cpu controller: CPU time not limited", "no cpu.cfs_quota_us or cpu.max in any of its cgroups")),
+        Err(why) => report.unknowns.push(Unknown::new("cgroup.cpu", Some(pid), why)),
+    }
+    // cgroup v2 allows devices with an eBPF program, which is not read: no claim either way.
+    if let Some(dir) = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices")) {
+        let path = dir.dir.join("devices.list");
+        match std::fs::read_to_string(&path) {
+            Ok(list) if allows_all_devices(&list) => report.findings.push(Finding::new("devices", Severity::Critical, "access to every device of the host (devices cgroup allows all)", format!("{}: a *:* rwm", path.display()))),
+            Ok(_) => {}
+            Err(e) => report.unknowns.push(Unknown::new("devices", Some(pid), format!("{}: {e}", path.display()))),
+        }
+    }
+}
+
+fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
+    let host_mounts = match &host.mounts {
+        Ok(mounts) => mounts,
+        Err(why) => {
+            report.unknowns.push(Unknown::new("mounts", Some(report.pid), format!("the host's mounts: {why}")));
+            return;
+        }
+    };
+    // One process per mount namespace (a process may have made its own).
+    let mut seen: Vec<&str> = Vec::new();
+    for p in processes {
+        let ns = match p.ns("mnt") {
+            Some(Ok(ns)) => ns.as_str(),
+            // Unknown already reported with the namespaces; read this process's mounts anyway.
+            _ => "",
+        };
+        if !ns.is_empty() {
+            if seen.contains(&ns) {
+                continue;
+            }
+            seen.push(ns);
+        }
+        let table = sys::read_at(&p.dir, "mountinfo").map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid)).and_then(|t| parse_mountinfo(&t));
+        match table {
+            Ok(table) => mounts_of(p, &table, host, host_mounts, report),
+            Err(why) => report.unknowns.push(Unknown::new("mounts", Some(p.pid), why)),
+        }
+    }
+}
+
+fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], report: &mut Report) {
+    let root = sys::open_dir_at(&p.dir, "root");
+    let pid = p.pid;
+    let mut exposed: Vec<(String, String)> = Vec::new();
+    for mount in table {
+        let rw = if mount.writable() { "rw" } else { "ro" };
+        let point = &mount.point;
+        if point == "/sys" && mount.fstype == "sysfs" && mount.writable() {
+            report.findings.push(Finding::new("mount.sys-rw", Severity::High, "/sys is writable (normally read-only in a container)", format!("pid {pid} mountinfo: sysfs on /sys ({})", mount.options)).about(pid, vec![pid]));
+        }
+        if point == "/proc/sys" && mount.writable() {
+            report.findings.push(Finding::new("mount.proc-sys-rw", Severity::High, "/proc/sys is writable: host kernel settings", format!("pid {pid} mountinfo: /proc/sys ({})", mount.options)).about(pid, vec![pid]));
+        }
+        let Some(source) = host_path(mount, host_mounts) else { continue };
+        // Runtime sockets reachable beneath this mount, checked by looking them up inside.
+        for socket in &host.sockets {
+            let Some(rest) = beneath(&socket.path, &source) else { continue };
+            let inside = join(point, rest);
+            let looked = root.as_ref().map_err(|e| e.to_string()).and_then(|root| sys::stat_in_root(root, &inside).map_err(|e| e.to_string()));
+            match looked {
+                Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
+                    Finding::new(
+                        "mount.runtime-socket",
+                        Severity::Critical,
+                        format!("{}'s socket is reachable at {inside}: it controls the host", socket.runtime),
+                        format!("pid {pid}: {inside} is the host's {} (mount of the host's {source} at {point}, {rw})", socket.path),
+                    )
+                    .about(pid, vec![pid]),
+                ),
+                Ok(_) => {}
+                // Hidden beneath another mount, or not there: not reachable by that path.
+                Err(why) if why.contains("No such file") || why.contains("Not a directory") => {}
+                Err(why) => report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}"))),
+            }
+        }
+        let own = (point == "/proc" || point.starts_with("/proc/") || point == "/sys" || point.starts_with("/sys/")) && host_mounts.iter().any(|h| h.device == mount.device && h.point == *point);
+        if runtime_managed(mount, &source) || own {
+            continue;
+        }
+        // A mount the host made beneath an exposed host directory shows up beneath it in the
+        // container too: it is part of that exposure, not another one.
+        let nested = exposed.iter().any(|(point_above, source_above): &(String, String)| {
+            beneath(point, point_above).is_some_and(|rest| !rest.is_empty() && join(source_above, rest) == source)
+        });
+        exposed.push((point.clone(), source.clone()));
+        if nested {
+            continue;
+        }
+        let severity = exposure(&source, mount.writable());
+        report.findings.push(
+            Finding::new("mount.host-path", severity, format!("the host's {source} is mounted {} at {point}", if mount.writable() { "writable" } else { "read-only" }), format!("pid {pid} mountinfo: {} {} on {point} ({}) - {}", mount.device, mount.root, mount.options, mount.fstype))
+                .about(pid, vec![pid]),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELPER: &str = "Name:\thelper\nState:\tS (sleeping)\nUid:\t0\t0\t0\t0\nCapPrm:\t00000000a82c25fb\nCapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t0\n";
+    const DROPPED: &str = "Name:\tinit\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+
+    #[test]
+    fn the_helper_holds_the_powers_and_the_dropped_init_none() {
+        let helper = powers_of(&Status::parse(HELPER));
+        let names: Vec<&str> = helper.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "seccomp off", "uid 0", "no NoNewPrivs"]);
+        assert_eq!(rank(&helper).0, Some(Severity::Critical));
+        let init = powers_of(&Status::parse(DROPPED));
+        assert!(init.is_empty(), "{init:?}");
+        assert!(rank(&helper) > rank(&init));
+    }
+
+    #[test]
+    fn unreadable_fields_give_no_power_and_no_pass() {
+        // A status whose seccomp, uid and capability fields are garbled: nothing is claimed
+        // from them (no "uid 0", no "seccomp off"), and each is an unknown.
+        let garbled = HELPER.replace("Seccomp:\t0", "Seccomp:\t?").replace("Uid:\t0\t0\t0\t0", "Uid:\t").replace("CapEff:\t00000000a82c25fb", "CapEff:\t");
+        let status = Status::parse(&garbled);
+        let powers = powers_of(&status);
+        assert!(powers.iter().all(|(n, _)| !n.starts_with("CAP_") && n != "seccomp off" && n != "uid 0"), "{powers:?}");
+        let process = Process { pid: 7, dir: File::open("/").unwrap(), comm: "x".into(), status, namespaces: vec![] };
+        let mut unknowns = Vec::new();
+        status_unknowns(std::slice::from_ref(&process), &mut unknowns);
+        let ids: Vec<&str> = unknowns.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["caps.extra", "seccomp", "root"]);
+        assert!(unknowns.iter().all(|u| u.pid == Some(7) && u.reason.starts_with("/proc/7/status: ")), "{unknowns:?}");
+    }
+}
