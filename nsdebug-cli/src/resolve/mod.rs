@@ -173,7 +173,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
 /// Pins a container's init process, making sure the pid still belongs to the container:
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
-async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
         bail!("{} is not running (status: {})", info.describe(), info.status);
     };

@@ -1,25 +1,48 @@
-//! `nsdebug audit` on pairs of real containers: each finding appears exactly where Docker was
-//! asked for the weakening, never in the default container, with the kernel's values.
+//! `nsdebug audit` on real containers: each finding appears exactly where Docker was asked
+//! for the weakening, never in the default container, with the kernel's values; and on
+//! containers built to mislead it (a privilege-dropping init, a directory holding a runtime
+//! socket, a restart loop), it still finds what they hide.
 
-use nsdebug_tests::{docker, require_root_and_docker, run_nsdebug, Container};
+use std::process::Output;
+
+use nsdebug_tests::{docker, first_child, require_root_and_docker, run_nsdebug, unique_name, Container};
+use serde_json::Value;
+
+/// `nsdebug audit ARGS --json`, parsed.
+fn audit_json(args: &[&str]) -> (Value, Output) {
+    let mut all = vec!["audit", "--json"];
+    all.extend_from_slice(args);
+    let out = run_nsdebug(&all);
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    (doc, out)
+}
+
+/// The entry of container `name` in an audit document.
+fn container<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    let needle = format!(" {name} (");
+    doc["containers"]
+        .as_array()
+        .expect("containers array")
+        .iter()
+        .find(|c| c["target"].as_str().is_some_and(|t| t.contains(&needle)))
+        .unwrap_or_else(|| panic!("{name} not in {doc:#}"))
+}
 
 /// (finding id, severity, evidence) of one container, from `nsdebug audit NAME --json`.
 fn findings(name: &str) -> Vec<(String, String, String)> {
-    let out = run_nsdebug(&["audit", name, "--json"]);
+    let (doc, out) = audit_json(&[name]);
     assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut found = Vec::new();
-    let mut lines = text.lines().map(str::trim);
-    while let Some(line) = lines.next() {
-        if let Some(id) = line.strip_prefix("\"id\": \"") {
-            let id = id.trim_end_matches("\",").to_owned();
-            let severity = lines.next().unwrap().trim_start_matches("\"severity\": \"").trim_end_matches("\",").to_owned();
-            let _title = lines.next();
-            let evidence = lines.next().unwrap().trim_start_matches("\"evidence\": \"").trim_end_matches('"').to_owned();
-            found.push((id, severity, evidence));
-        }
-    }
-    found
+    let entry = container(&doc, name);
+    assert!(entry["error"].is_null(), "{entry:#}");
+    entry["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let field = |key: &str| f[key].as_str().unwrap_or_else(|| panic!("finding without {key}: {f}")).to_owned();
+            (field("id"), field("severity"), field("evidence"))
+        })
+        .collect()
 }
 
 fn has(found: &[(String, String, String)], id: &str, severity: &str) -> bool {
@@ -28,6 +51,12 @@ fn has(found: &[(String, String, String)], id: &str, severity: &str) -> bool {
 
 fn inspect(name: &str, format: &str) -> String {
     String::from_utf8_lossy(&docker(&["inspect", "-f", format, name]).stdout).trim().to_owned()
+}
+
+/// A field of `/proc/PID/status`, read by the test as its oracle.
+fn status_field(pid: i32, name: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap_or("").trim().to_owned()
 }
 
 #[test]
@@ -67,7 +96,7 @@ fn limits_user_and_no_new_privileges_remove_their_findings_with_dockers_values()
     assert!(memory.2.ends_with(&format!("= {}", inspect(&limited.name, "{{.HostConfig.Memory}}"))), "{memory:?}");
     assert!(!found.iter().any(|(i, _, _)| i == "no-new-privs" || i == "root"), "{found:?}");
     // The capability list read from the kernel is Docker's default set, nothing more.
-    assert!(!found.iter().any(|(i, _, _)| i == "caps.extra"), "{found:?}");
+    assert!(!found.iter().any(|(i, _, _)| i == "caps.extra" || i == "caps.bounding"), "{found:?}");
 }
 
 #[test]
@@ -80,4 +109,223 @@ fn fail_on_gates_the_exit_status() {
     assert!(table.contains("namespace.net") && table.contains("--net=host"), "{table}");
     let all = run_nsdebug(&["audit", "--json"]);
     assert!(String::from_utf8_lossy(&all.stdout).contains(&c.name), "every container when none is named");
+}
+
+/// pid 1 forks a helper that keeps what Docker gave (SYS_ADMIN, SYS_PTRACE, no seccomp, uid 0,
+/// no NoNewPrivs), then empties its own bounding set, sets NoNewPrivs and a seccomp filter
+/// and becomes uid 1000: an audit of pid 1 alone sees a harmless container.
+const MISLEADER: &str = r#"
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+int main(void) {
+    if (fork() == 0)
+        for (;;) pause();
+    for (int cap = 0; cap < 64; cap++)
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return 1;
+    struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+    struct sock_fprog program = { 1, allow };
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0)) return 2;
+    if (setgid(1000) || setuid(1000)) return 3;
+    for (;;) pause();
+}
+"#;
+
+/// Compiles [`MISLEADER`] statically into a fresh directory; returns (directory, binary).
+fn build_misleader() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(unique_name("misleader"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("misleader.c"), MISLEADER).expect("write source");
+    let binary = dir.join("misleader");
+    let cc = std::process::Command::new("gcc").arg("-static").arg("-O2").arg("-o").arg(&binary).arg(dir.join("misleader.c")).output().expect("gcc");
+    assert!(cc.status.success(), "gcc -static: {}", String::from_utf8_lossy(&cc.stderr));
+    (dir, binary.display().to_string())
+}
+
+#[test]
+fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported() {
+    require_root_and_docker!();
+    let (dir, binary) = build_misleader();
+    let mount = format!("{binary}:/misleader:ro");
+    let c = Container::start_with(
+        &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
+        &[],
+    );
+    // Wait until the init has dropped everything: that is the state that misleads.
+    let mut dropped = false;
+    for _ in 0..100 {
+        dropped = status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "Uid").starts_with("1000");
+        if dropped {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(dropped, "the init did not drop its powers");
+    let helper = first_child(c.pid as u32);
+    // The kernel's view, as the oracle: the init holds nothing, the helper what Docker gave.
+    assert_eq!(status_field(c.pid, "CapBnd"), "0000000000000000");
+    assert_eq!(status_field(helper, "Seccomp"), "0");
+    let cap_eff = status_field(helper, "CapEff");
+
+    let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let entry = container(&doc, &c.name);
+    let processes: Vec<i64> = entry["processes"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
+    assert!(processes.contains(&i64::from(c.pid)) && processes.contains(&i64::from(helper)), "{entry:#}");
+    let most = &entry["most_powerful"];
+    assert_eq!(most["pid"].as_i64(), Some(i64::from(helper)), "{entry:#}");
+    let powers: Vec<&str> = most["powers"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for power in ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "seccomp off", "uid 0", "no NoNewPrivs"] {
+        assert!(powers.contains(&power), "{power} not in {powers:?}");
+    }
+    let finding = |id: &str| {
+        entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("no {id} in {entry:#}")).clone()
+    };
+    let caps = finding("caps.extra");
+    assert_eq!(caps["severity"], "critical");
+    assert_eq!(caps["pid"].as_i64(), Some(i64::from(helper)));
+    let evidence = caps["evidence"].as_str().unwrap();
+    assert!(evidence.contains("SYS_ADMIN") && evidence.contains("SYS_PTRACE") && evidence.contains(&cap_eff), "{evidence}");
+    for id in ["seccomp", "root", "no-new-privs"] {
+        let f = finding(id);
+        assert_eq!(f["pid"].as_i64(), Some(i64::from(helper)), "{id} is about the helper: {f}");
+        let pids: Vec<i64> = f["pids"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
+        assert!(!pids.contains(&i64::from(c.pid)), "{id}: the init dropped it: {f}");
+    }
+    // A process started by `docker exec` gets what the helper has, not what the init has.
+    let exec = docker(&["exec", &c.name, "cat", "/proc/self/status"]);
+    let exec_status = String::from_utf8_lossy(&exec.stdout);
+    assert!(exec_status.lines().any(|l| l.starts_with("CapEff:") && l.ends_with(&cap_eff)), "{exec_status}");
+    drop(c);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
+    require_root_and_docker!();
+    // The oracle: Docker's socket really is in the host's /var/run.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/var/run/docker.sock").expect("docker.sock").file_type().is_socket());
+    let c = Container::start(&["-v", "/var/run:/hostrun", "-v", "/usr:/hostusr:ro"]);
+    let found = findings(&c.name);
+    let socket = found.iter().find(|(id, _, e)| id == "mount.runtime-socket" && e.contains("/hostrun/docker.sock"));
+    let socket = socket.unwrap_or_else(|| panic!("no runtime socket beneath /hostrun: {found:?}"));
+    assert_eq!(socket.1, "critical");
+    // Judged by what the mount shows (the host's /run, which /var/run links to), writable or not.
+    let real_run = std::fs::canonicalize("/var/run").unwrap().display().to_string();
+    assert!(found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "critical" && e.contains(" on /hostrun (rw")), "{found:?}");
+    let table = String::from_utf8_lossy(&run_nsdebug(&["audit", &c.name]).stdout).into_owned();
+    assert!(table.contains(&format!("the host's {real_run} is mounted writable at /hostrun")), "{table}");
+    assert!(found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "high" && e.contains(" on /hostusr (ro")), "{found:?}");
+    let default = Container::start(&[]);
+    let base = findings(&default.name);
+    assert!(!base.iter().any(|(id, _, _)| id.starts_with("mount.")), "the default container's own mounts are not exposures: {base:?}");
+}
+
+#[test]
+fn a_restart_loop_is_reported_as_not_audited_never_left_out() {
+    require_root_and_docker!();
+    let healthy = Container::start(&[]);
+    let looping = Container::start_with(&["--restart", "always", "--entrypoint", "false"], &[]);
+    let mut not_audited = 0;
+    for _ in 0..6 {
+        // Catch it between two starts (Docker's back-off doubles from 100 ms).
+        let mut restarting = false;
+        for _ in 0..200 {
+            restarting = inspect(&looping.name, "{{.State.Restarting}}") == "true";
+            if restarting {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert!(restarting, "{} never restarting", looping.name);
+        for named in [true, false] {
+            let mut args = vec!["audit", "--fail-on", "critical"];
+            if named {
+                args.extend([healthy.name.as_str(), looping.name.as_str()]);
+            }
+            let out = run_nsdebug(&args);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let missing = text.lines().find(|l| l.starts_with("could not audit ") && l.contains(&looping.name));
+            let audited = text.lines().any(|l| l.starts_with(&format!("docker container {} (", looping.name)));
+            assert!(missing.is_some() || audited, "{} left out of: {text}", looping.name);
+            // Partial results: the healthy container is audited either way.
+            assert!(text.lines().any(|l| l.starts_with(&format!("docker container {} (", healthy.name))), "{text}");
+            if missing.is_some() {
+                not_audited += 1;
+                assert_eq!(out.status.code(), Some(3), "not audited fails --fail-on: {text}");
+                let verdict = text.lines().last().unwrap_or("");
+                assert!(verdict.contains("not audited") && verdict.contains("exit 3 because of --fail-on critical"), "{verdict}");
+            }
+        }
+    }
+    assert!(not_audited > 0, "the restarting container was never caught between starts");
+    // Without --fail-on, a target that could not be audited is still a failure of nsdebug.
+    let out = run_nsdebug(&["audit", &healthy.name, &unique_name("gone")]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("docker container {} (", healthy.name)), "{out:?}");
+}
+
+#[test]
+fn a_cpu_quota_is_reported_with_its_value() {
+    require_root_and_docker!();
+    let limited = Container::start(&["--cpus", "0.5"]);
+    let unlimited = Container::start(&[]);
+    let nano: f64 = inspect(&limited.name, "{{.HostConfig.NanoCpus}}").parse().expect("NanoCpus");
+    let found = findings(&limited.name);
+    let cpu = found.iter().find(|(id, _, _)| id == "cgroup.cpu").unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(cpu.1, "info", "{cpu:?}");
+    let (doc, _) = audit_json(&[&limited.name]);
+    let title = container(&doc, &limited.name)["findings"].as_array().unwrap().iter().find(|f| f["id"] == "cgroup.cpu").unwrap()["title"].clone();
+    assert_eq!(title, format!("CPU limited to {} CPUs", nano / 1e9));
+    let base = findings(&unlimited.name);
+    assert!(base.iter().any(|(id, s, _)| id == "cgroup.cpu" && s == "low"), "{base:?}");
+}
+
+#[test]
+fn host_facts_once_ignore_list_verdict_and_json_schema() {
+    require_root_and_docker!();
+    let a = Container::start(&[]);
+    let b = Container::start(&[]);
+    let (doc, out) = audit_json(&[&a.name, &b.name]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(doc["schema"], 1);
+    // No LSM labels processes here exactly when the kernel refuses /proc/self/attr/current.
+    let no_lsm = std::fs::read("/proc/self/attr/current").is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL));
+    let host_ids: Vec<&str> = doc["host"]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+    assert_eq!(host_ids.contains(&"lsm"), no_lsm, "{doc:#}");
+    for name in [&a.name, &b.name] {
+        let entry = container(&doc, name);
+        for f in entry["findings"].as_array().unwrap() {
+            assert_ne!(f["id"], "lsm", "host facts are not repeated per container");
+            for key in ["id", "severity", "title", "evidence", "pid", "pids"] {
+                assert!(f.get(key).is_some(), "finding without {key}: {f}");
+            }
+        }
+        assert_eq!(entry["unknowns"].as_array().map(Vec::len), Some(0), "{entry:#}");
+    }
+    let verdict = &doc["verdict"];
+    assert_eq!((verdict["containers"].as_u64(), verdict["not_audited"].as_u64()), (Some(2), Some(0)));
+
+    // The default container's worst finding is "root" (high): --fail-on high fails, and
+    // passes once it is ignored, from the command line or from a file.
+    let out = run_nsdebug(&["audit", &a.name, "--fail-on", "high"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let last = text.lines().last().unwrap_or("");
+    assert!(last.starts_with("1 container, 0 critical, 1 high,") && last.ends_with("exit 3 because of --fail-on high (a high finding)"), "{last}");
+    let out = run_nsdebug(&["audit", &a.name, "--fail-on", "high", "--ignore", "root,no-new-privs"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.lines().last().unwrap_or("").contains(" 0 high,") && text.contains("2 ignored"), "{text}");
+    let file = std::env::temp_dir().join(unique_name("ignore"));
+    std::fs::write(&file, "# accepted: Docker's default user\nroot\n").unwrap();
+    let (doc, out) = audit_json(&[&a.name, "--fail-on", "high", "--ignore-file", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let entry = container(&doc, &a.name);
+    assert!(entry["ignored"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
+    assert!(!entry["findings"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
 }
