@@ -738,4 +738,47 @@ mod tests {
         assert_eq!(ids, ["caps.extra", "seccomp", "root"]);
         assert!(unknowns.iter().all(|u| u.pid == Some(7) && u.reason.starts_with("/proc/7/status: ")), "{unknowns:?}");
     }
+
+    #[test]
+    fn an_unreadable_host_mount_table_makes_mounts_unknown_not_clean() {
+        let me = std::process::id() as i32;
+        let mut host = Host::read(me);
+        host.mounts = Err("recorded failure".to_owned());
+        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        assert!(report.unknowns.iter().any(|u| u.id == "mounts" && u.reason.contains("recorded failure")), "{:?}", report.unknowns);
+        assert!(!report.findings.iter().any(|f| f.id.starts_with("mount.")), "{:?}", report.findings);
+        assert!(host.report().unknowns.iter().any(|u| u.id == "mounts"), "and the host section says why");
+    }
+
+    #[test]
+    fn garbled_or_unreadable_cgroup_files_are_unknown_and_absent_ones_are_no_controller() {
+        let dir = std::env::temp_dir().join(format!("nsdebug-audit-{}-cgroup", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("memory.max")).unwrap();
+        std::fs::write(dir.join("pids.max"), "12k\n").unwrap();
+        std::fs::write(dir.join("cpu.max"), "50000\n").unwrap();
+        let v2 = [CgroupDir { controllers: vec![], v2: true, dir: dir.clone() }];
+        let mut report = Report { pid: 42, ..Report::default() };
+        cgroups(&v2, &mut report);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        let ids: Vec<&str> = report.unknowns.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["cgroup.pids", "cgroup.memory", "cgroup.cpu"], "{:?}", report.unknowns);
+        // A v2 cgroup without the files has no such controller enabled: nothing limits it.
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let mut report = Report::default();
+        cgroups(&[CgroupDir { controllers: vec![], v2: true, dir: empty }], &mut report);
+        let found: Vec<(&str, Severity)> = report.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
+        assert_eq!(found, [("cgroup.pids", Severity::Medium), ("cgroup.memory", Severity::Medium), ("cgroup.cpu", Severity::Low)]);
+        // A v1 layout: the quota with its period.
+        let v1 = dir.join("cpu");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("cpu.cfs_quota_us"), "50000\n").unwrap();
+        std::fs::write(v1.join("cpu.cfs_period_us"), "100000\n").unwrap();
+        let mut report = Report::default();
+        cgroups(&[CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1 }], &mut report);
+        let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();
+        assert_eq!((cpu.severity, cpu.title.as_str()), (Severity::Info, "CPU limited to 0.5 CPUs"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -329,3 +329,30 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     assert!(entry["ignored"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
     assert!(!entry["findings"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
 }
+
+#[test]
+fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
+    require_root_and_docker!();
+    // uid 1000 holds no capability, but SYS_ADMIN stays in its bounding set and nothing
+    // stops a setuid-root program from giving it back.
+    let open = Container::start(&["--cap-add", "SYS_ADMIN", "--user", "1000"]);
+    assert_eq!(status_field(open.pid, "CapEff"), "0000000000000000");
+    let bounding = u64::from_str_radix(&status_field(open.pid, "CapBnd"), 16).expect("CapBnd");
+    assert_ne!(bounding & 1 << 21, 0, "the oracle: CAP_SYS_ADMIN (21) in the bounding set");
+    let found = findings(&open.name);
+    assert!(!found.iter().any(|(id, _, _)| id == "caps.extra"), "held by nobody: {found:?}");
+    assert!(found.iter().any(|(id, s, e)| id == "caps.bounding" && s == "critical" && e.contains("SYS_ADMIN") && e.contains("NoNewPrivs 0")), "{found:?}");
+    // With NoNewPrivs the kernel refuses to give it back on exec.
+    let closed = Container::start(&["--cap-add", "SYS_ADMIN", "--user", "1000", "--security-opt", "no-new-privileges"]);
+    let found = findings(&closed.name);
+    assert!(found.iter().any(|(id, s, _)| id == "caps.bounding" && s == "low"), "{found:?}");
+
+    // No NoNewPrivs is low while no setuid program is there, medium once one is.
+    let c = Container::start(&[]);
+    let before = findings(&c.name);
+    assert!(before.iter().any(|(id, s, _)| id == "no-new-privs" && s == "low"), "{before:?}");
+    let chmod = docker(&["exec", &c.name, "sh", "-c", "cp /bin/busybox /bin/sux && chmod u+s /bin/sux"]);
+    assert!(chmod.status.success(), "{chmod:?}");
+    let after = findings(&c.name);
+    assert!(after.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")), "{after:?}");
+}
