@@ -229,7 +229,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     let mut processes = Vec::new();
     for member in pids {
         let dir = if member == pid { init_dir.try_clone() } else { proc_dir(member) };
-        let text = dir.and_then(|dir| sys::read_at(&dir, "status").map(|text| (dir, text)));
+        let text = dir.and_then(|dir| sys::read_lossy_at(&dir, "status").map(|text| (dir, text)));
         let (dir, text) = match text {
             Ok(read) => read,
             Err(e) if vanished(&e) && member != pid => continue,

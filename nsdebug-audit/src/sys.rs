@@ -46,6 +46,14 @@ pub(crate) fn read_at(dir: &File, name: &str) -> io::Result<String> {
     Ok(text)
 }
 
+/// Reads `name` beneath directory `dir` as text, bytes that are not UTF-8 replaced: a
+/// process can give itself a name that is not UTF-8, and must not hide behind it.
+pub(crate) fn read_lossy_at(dir: &File, name: &str) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    open_at(dir, name)?.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Opens a directory (`/proc/PID`, a process's root).
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;

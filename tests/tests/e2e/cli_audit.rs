@@ -55,7 +55,7 @@ fn inspect(name: &str, format: &str) -> String {
 
 /// A field of `/proc/PID/status`, read by the test as its oracle.
 fn status_field(pid: i32, name: &str) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let status = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default()).into_owned();
     status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap_or("").trim().to_owned()
 }
 
@@ -112,16 +112,19 @@ fn fail_on_gates_the_exit_status() {
 }
 
 /// pid 1 forks a helper that keeps what Docker gave (SYS_ADMIN, SYS_PTRACE, no seccomp, uid 0,
-/// no NoNewPrivs), then empties its own bounding set, sets NoNewPrivs and a seccomp filter
-/// and becomes uid 1000: an audit of pid 1 alone sees a harmless container.
+/// no NoNewPrivs) and names itself with bytes that are not UTF-8 (its status is then no valid
+/// UTF-8 text), then empties its own bounding set, sets NoNewPrivs and a seccomp filter and
+/// becomes uid 1000: an audit of pid 1 alone sees a harmless container.
 const MISLEADER: &str = r#"
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 int main(void) {
-    if (fork() == 0)
+    if (fork() == 0) {
+        prctl(PR_SET_NAME, "\xff\xfehelper", 0, 0, 0);
         for (;;) pause();
+    }
     for (int cap = 0; cap < 64; cap++)
         prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return 1;
@@ -166,7 +169,8 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     let helper = first_child(c.pid as u32);
     // The kernel's view, as the oracle: the init holds nothing, the helper what Docker gave.
     assert_eq!(status_field(c.pid, "CapBnd"), "0000000000000000");
-    assert_eq!(status_field(helper, "Seccomp"), "0");
+    assert_eq!(status_field(helper, "Seccomp"), "0", "status read lossily by the oracle too");
+    assert!(std::fs::read(format!("/proc/{helper}/status")).is_ok_and(|s| String::from_utf8(s).is_err()), "the helper's status is not UTF-8");
     let cap_eff = status_field(helper, "CapEff");
 
     let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
