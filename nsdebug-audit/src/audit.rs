@@ -467,10 +467,10 @@ fn process_findings(processes: &[Process], report: &mut Report) {
         let (pid, pids, others) = holders(&open);
         let mut evidence = format!("pid {pid} ({}): NoNewPrivs 0{others}", first.comm);
         let (severity, title) = match setuid_programs(first) {
-            Ok(found) if found.is_empty() => (Severity::Low, "no-new-privileges not set (no setuid or setgid program found in the container's bin directories)".to_owned()),
+            Ok(found) if found.is_empty() => (Severity::Low, "no-new-privileges not set (no setuid, setgid or file-capability program in the container's bin directories)".to_owned()),
             Ok(found) => {
-                evidence.push_str(&format!("; setuid/setgid programs: {}", found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")));
-                (Severity::Medium, format!("setuid programs can raise pid {pid}'s privileges (no-new-privileges not set): {}", found.len()))
+                evidence.push_str(&format!("; setuid/setgid/file-capability programs: {}", found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")));
+                (Severity::Medium, format!("{} setuid or file-capability programs can raise pid {pid}'s privileges (no-new-privileges not set)", found.len()))
             }
             Err(why) => {
                 report.unknowns.push(Unknown::new("no-new-privs", Some(pid), format!("setuid programs in its root: {why}")));
@@ -481,16 +481,19 @@ fn process_findings(processes: &[Process], report: &mut Report) {
     }
 }
 
-/// Setuid or setgid regular files in the usual program directories of `process`'s root.
+/// Setuid or setgid regular files, and programs with file capabilities, in the usual program
+/// directories of `process`'s root.
 fn setuid_programs(process: &Process) -> Result<Vec<String>, String> {
     let root = sys::open_dir_at(&process.dir, "root").map_err(|e| format!("/proc/{}/root: {e}", process.pid))?;
     let mut found = Vec::new();
     for dir in PROGRAM_DIRS {
         match sys::list_in_root(&root, dir) {
             Ok(entries) => {
-                for (name, meta) in entries {
-                    if meta.is_file() && meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0 {
-                        found.push(format!("{dir}/{name}"));
+                for entry in entries {
+                    if entry.meta.is_file() && entry.meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0 {
+                        found.push(format!("{dir}/{}", entry.name));
+                    } else if entry.file_caps {
+                        found.push(format!("{dir}/{} (file capabilities)", entry.name));
                     }
                 }
             }

@@ -102,15 +102,42 @@ pub(crate) fn readlink_at(dir: &File, name: &str) -> io::Result<String> {
     Ok(String::from_utf8_lossy(buffer.get(..length).unwrap_or(&buffer)).into_owned())
 }
 
-/// The entries of directory `path` inside `root` (resolved as [`stat_in_root`] does), each with
-/// its metadata (not following symlinks).
-pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<(String, Metadata)>> {
+/// An entry of a directory listed by [`list_in_root`].
+pub(crate) struct Entry {
+    /// Its name in the directory.
+    pub name: String,
+    /// Its metadata, the entry itself (not what a symlink points to).
+    pub meta: Metadata,
+    /// Whether it is an executable file with file capabilities (`security.capability`).
+    pub file_caps: bool,
+}
+
+/// The entries of directory `path` inside `root` (resolved as [`stat_in_root`] does).
+pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
     let dir = open_in_root(root, path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
-    // The fd's own directory, whatever its path: the magic link is not resolved by name.
+    // The fd's own directory, whatever its path: the magic link is not resolved by name,
+    // and an entry's name is one component, not followed if it is a symlink.
+    let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
     let mut entries = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
+    for entry in std::fs::read_dir(&base)? {
         let entry = entry?;
-        entries.push((entry.file_name().to_string_lossy().into_owned(), entry.metadata()?));
+        let meta = entry.metadata()?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file_caps = meta.is_file() && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0 && {
+            let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
+            let attribute = c_path("security.capability")?;
+            // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
+            // of size 0 asks only for the attribute's size, nothing is written.
+            let size = unsafe { libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0) };
+            if size < 0 {
+                let error = io::Error::last_os_error();
+                if error.raw_os_error() != Some(libc::ENODATA) && error.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                    return Err(error);
+                }
+            }
+            size > 0
+        };
+        entries.push(Entry { name, meta, file_caps });
     }
     Ok(entries)
 }

@@ -293,3 +293,43 @@ fn plural(n: usize, word: &str) -> String {
         _ => format!("{n} {word}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(fail_on: Option<Severity>) -> AuditArgs {
+        let lookup = LookupArgs { runtime: None, k8s_namespace: None, container: None };
+        AuditArgs { targets: vec![], json: false, fail_on, ignore: vec![], ignore_file: None, lookup }
+    }
+
+    fn audited(findings: Vec<Finding>, unknowns: Vec<Unknown>) -> Outcome {
+        Outcome { what: "docker container c (0123456789ab)".into(), result: Ok(Report { pid: 42, findings, unknowns, ..Report::default() }) }
+    }
+
+    #[test]
+    fn an_unknown_fact_fails_fail_on_like_a_finding_and_is_counted() {
+        let host = HostReport::default();
+        let outcomes = [audited(vec![Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", "-1")], vec![Unknown::new("seccomp", Some(42), "no Seccomp line")])];
+        let none = |_: &Finding| false;
+        let v = verdict(&args(Some(Severity::Critical)), &host, &outcomes, &none);
+        assert_eq!((v.exit, v.unknown, v.low), (3, 1, 1));
+        assert_eq!(v.line, "1 container, 0 critical, 0 high, 0 medium, 1 low, 0 info, 1 unknown, 0 ignored: exit 3 because of --fail-on critical (unknown facts)");
+        assert_eq!(verdict(&args(None), &host, &outcomes, &none).exit, 0, "without --fail-on an unknown is reported, not an error");
+    }
+
+    #[test]
+    fn ignored_findings_do_not_count_and_not_audited_containers_do() {
+        let host = HostReport { pid: 1, findings: vec![Finding::new("lsm", Severity::Medium, "no LSM", "EINVAL")], unknowns: vec![] };
+        let outcomes = [audited(vec![Finding::new("root", Severity::High, "uid 0", "Uid 0")], vec![]), Outcome { what: "docker container r".into(), result: Err("not running (status: restarting)".into()) }];
+        let root = |f: &Finding| f.id == "root";
+        let v = verdict(&args(Some(Severity::High)), &host, &outcomes, &root);
+        assert_eq!((v.containers, v.not_audited, v.high, v.medium, v.ignored, v.exit), (2, 1, 0, 1, 1, 3));
+        assert!(v.line.starts_with("2 containers (1 not audited), 0 critical, 0 high, 1 medium,") && v.line.ends_with("(containers not audited)"), "{}", v.line);
+        let v = verdict(&args(None), &host, &outcomes, &root);
+        assert_eq!(v.exit, EXIT_NSDEBUG_FAILED, "{}", v.line);
+        let v = verdict(&args(Some(Severity::High)), &host, &outcomes[..1], &root);
+        assert_eq!(v.exit, 0, "{}", v.line);
+        assert!(v.line.ends_with("exit 0: nothing reaches --fail-on high"), "{}", v.line);
+    }
+}

@@ -359,4 +359,20 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     assert!(chmod.status.success(), "{chmod:?}");
     let after = findings(&c.name);
     assert!(after.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")), "{after:?}");
+
+    // A program with file capabilities (no setuid bit) counts too.
+    let f = Container::start(&[]);
+    let copy = docker(&["exec", &f.name, "cp", "/bin/busybox", "/bin/capx"]);
+    assert!(copy.status.success(), "{copy:?}");
+    // vfs_cap_data revision 2, effective, permitted CAP_NET_RAW (13): what `setcap cap_net_raw+ep` writes.
+    let mut blob = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        blob.extend_from_slice(&word.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(format!("/proc/{}/root/bin/capx", f.pid)).unwrap();
+    // SAFETY: NUL-terminated strings and a buffer of the length passed, all alive during the call.
+    let set = unsafe { libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
+    assert_eq!(set, 0, "setxattr: {}", std::io::Error::last_os_error());
+    let found = findings(&f.name);
+    assert!(found.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/capx (file capabilities)")), "{found:?}");
 }
