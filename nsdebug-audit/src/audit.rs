@@ -12,7 +12,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cgroup::{allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, CgroupDir, Limit};
-use crate::mounts::{beneath, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS};
+use crate::mounts::{beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS};
 use crate::status::{capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES};
 use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
 
@@ -655,16 +655,21 @@ fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
 fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], report: &mut Report) {
     let root = sys::open_dir_at(&p.dir, "root");
     let pid = p.pid;
+    // What /sys and /proc/sys are is decided by the mount that covers them, whichever it is:
+    // without a read-only /proc/sys of its own, /proc/sys is as writable as /proc.
+    for (path, fstype, id, title) in [
+        ("/sys", "sysfs", "mount.sys-rw", "/sys is writable (normally read-only in a container)"),
+        ("/proc/sys", "proc", "mount.proc-sys-rw", "/proc/sys is writable: host kernel settings"),
+    ] {
+        if let Some(mount) = covering(table, path).filter(|m| m.fstype == fstype && m.writable()) {
+            let evidence = format!("pid {pid} mountinfo: {} {} on {} ({}) - {fstype} covers {path}", mount.device, mount.root, mount.point, mount.options);
+            report.findings.push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
+        }
+    }
     let mut exposed: Vec<(String, String)> = Vec::new();
     for mount in table {
         let rw = if mount.writable() { "rw" } else { "ro" };
         let point = &mount.point;
-        if point == "/sys" && mount.fstype == "sysfs" && mount.writable() {
-            report.findings.push(Finding::new("mount.sys-rw", Severity::High, "/sys is writable (normally read-only in a container)", format!("pid {pid} mountinfo: sysfs on /sys ({})", mount.options)).about(pid, vec![pid]));
-        }
-        if point == "/proc/sys" && mount.writable() {
-            report.findings.push(Finding::new("mount.proc-sys-rw", Severity::High, "/proc/sys is writable: host kernel settings", format!("pid {pid} mountinfo: /proc/sys ({})", mount.options)).about(pid, vec![pid]));
-        }
         let Some(source) = host_path(mount, host_mounts) else { continue };
         // Runtime sockets reachable beneath this mount, checked by looking them up inside.
         for socket in &host.sockets {

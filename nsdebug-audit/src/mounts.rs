@@ -115,6 +115,12 @@ pub fn host_path(mount: &Mount, host: &[Mount]) -> Option<String> {
         .map(|(h, rest)| join(&h.point, rest))
 }
 
+/// The mount that `path` is on: the deepest mount point holding it, the last mounted of
+/// those (a later mount on the same point hides the earlier ones).
+pub fn covering<'a>(table: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    table.iter().enumerate().filter(|(_, m)| beneath(path, &m.point).is_some()).max_by_key(|(i, m)| (m.point.len(), *i)).map(|(_, m)| m)
+}
+
 /// Host paths whose exposure hands over the host (written) or its secrets (read).
 const SENSITIVE: [&str; 20] = [
     "/", "/etc", "/root", "/home", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var/lib/docker",
@@ -236,6 +242,23 @@ mod tests {
         let mut disguised = hostrun.clone();
         disguised.point = "/etc/hosts".to_owned();
         assert!(!runtime_managed(&disguised, "/run"), "/etc/hosts that is the host's /run is not the runtime's file");
+    }
+
+    #[test]
+    fn the_mount_covering_a_path_decides_for_it() {
+        let recorded = parse_mountinfo(CONTAINER).unwrap();
+        assert_eq!(covering(&recorded, "/proc/sys").map(|m| (m.root.as_str(), m.writable())), Some(("/sys", false)));
+        assert_eq!(covering(&recorded, "/sys").map(|m| m.fstype.as_str()), Some("sysfs"));
+        // `--security-opt systempaths=unconfined`: no /proc/sys mount, /proc (rw) covers it.
+        let unmasked: Vec<Mount> = recorded.iter().filter(|m| m.point != "/proc/sys").cloned().collect();
+        assert_eq!(covering(&unmasked, "/proc/sys").map(|m| (m.point.as_str(), m.writable())), Some(("/proc", true)));
+        // A later mount on the same point hides the earlier one.
+        let mut again = recorded.clone();
+        let mut rw = again.iter().find(|m| m.point == "/sys").unwrap().clone();
+        rw.options = "rw".to_owned();
+        rw.super_options = "rw".to_owned();
+        again.push(rw);
+        assert!(covering(&again, "/sys/kernel").unwrap().writable());
     }
 
     #[test]

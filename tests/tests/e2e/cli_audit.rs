@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use nsdebug_tests::{docker, first_child, require_root_and_docker, run_nsdebug, unique_name, Container};
+use nsdebug_tests::{docker, first_child, ns_inode, require_root_and_docker, run_nsdebug, unique_name, Container};
 use serde_json::Value;
 
 /// `nsdebug audit ARGS --json`, parsed.
@@ -73,14 +73,26 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
         (&["--device-cgroup-rule", "a *:* rwm"][..], "devices", "critical"),
         (&["-v", "/etc:/hostetc"][..], "mount.host-path", "critical"),
         (&["--ipc=host"][..], "namespace.ipc", "medium"),
+        (&["-v", "/sys:/sys"][..], "mount.sys-rw", "high"),
+        (&["--security-opt", "systempaths=unconfined"][..], "mount.proc-sys-rw", "high"),
     ] {
         assert!(!base.iter().any(|(i, _, _)| i == id), "{id} in the default container: {base:?}");
         let weakened = Container::start(args);
         let found = findings(&weakened.name);
         assert!(has(&found, id, severity), "{args:?}: no {severity} {id} in {found:?}");
     }
+    // --uts=host conflicts with the --hostname Container::start sets: started here.
+    let name = unique_name("uts");
+    let run = docker(&["run", "-d", "--name", &name, "--uts=host", nsdebug_tests::IMAGE]);
+    let uts = Container { pid: inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0), name, hostname: String::new() };
+    assert!(run.status.success(), "{run:?}");
+    let found = findings(&uts.name);
+    assert!(has(&found, "namespace.uts", "low") && !base.iter().any(|(i, _, _)| i == "namespace.uts"), "{found:?}");
     // Present in the default container too: Docker's defaults are what they are.
     assert!(has(&base, "cgroup.pids", "medium") && has(&base, "root", "high") && has(&base, "no-new-privs", "low"), "{base:?}");
+    // Without userns-remap, its user namespace is the host's (the kernel as the oracle).
+    let shared_user = ns_inode(&format!("/proc/{}/ns/user", default.pid)) == ns_inode("/proc/self/ns/user");
+    assert_eq!(has(&base, "namespace.user", "medium"), shared_user, "{base:?}");
 }
 
 #[test]
