@@ -89,7 +89,8 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
     let found = findings(&uts.name);
     assert!(has(&found, "namespace.uts", "low") && !base.iter().any(|(i, _, _)| i == "namespace.uts"), "{found:?}");
     // Present in the default container too: Docker's defaults are what they are.
-    assert!(has(&base, "cgroup.pids", "medium") && has(&base, "root", "high") && has(&base, "no-new-privs", "low"), "{base:?}");
+    assert!(has(&base, "cgroup.pids", "medium") && has(&base, "cgroup.memory", "medium"), "{base:?}");
+    assert!(has(&base, "root", "high") && has(&base, "no-new-privs", "low"), "{base:?}");
     // Without userns-remap, its user namespace is the host's (the kernel as the oracle).
     let shared_user = ns_inode(&format!("/proc/{}/ns/user", default.pid)) == ns_inode("/proc/self/ns/user");
     assert_eq!(has(&base, "namespace.user", "medium"), shared_user, "{base:?}");
@@ -337,13 +338,16 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.lines().last().unwrap_or("").contains(" 0 high,") && text.contains("2 ignored"), "{text}");
     let file = std::env::temp_dir().join(unique_name("ignore"));
-    std::fs::write(&file, "# accepted: Docker's default user\nroot\n").unwrap();
+    std::fs::write(&file, "# accepted: Docker's default user\nroot\nno-new-privs, cgroup.pids # and two more\n").unwrap();
     let (doc, out) = audit_json(&[&a.name, "--fail-on", "high", "--ignore-file", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     let entry = container(&doc, &a.name);
-    assert!(entry["ignored"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
-    assert!(!entry["findings"].as_array().unwrap().iter().any(|f| f["id"] == "root"), "{entry:#}");
+    for id in ["root", "no-new-privs", "cgroup.pids"] {
+        assert!(entry["ignored"].as_array().unwrap().iter().any(|f| f["id"] == id), "{id}: {entry:#}");
+        assert!(!entry["findings"].as_array().unwrap().iter().any(|f| f["id"] == id), "{id}: {entry:#}");
+    }
+    assert_eq!(doc["verdict"]["ignored"].as_u64(), Some(3), "{doc:#}");
 }
 
 #[test]
