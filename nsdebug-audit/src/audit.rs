@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -164,16 +165,33 @@ fn read_lsm() -> (Result<bool, String>, String) {
     }
 }
 
-/// What one process is, as far as it could be read.
+/// What one thread of a process is, as far as it could be read. Credentials, capabilities,
+/// NoNewPrivs, seccomp and namespaces belong to each thread: a thread can keep what its
+/// process's main thread dropped, so every thread is read.
 struct Process {
+    /// The thread id (the pid, for the main thread).
     pid: i32,
+    /// The process (thread group) it belongs to.
+    tgid: i32,
+    /// Its `/proc/PID/task/TID` directory.
     dir: File,
     comm: String,
+    /// `pid 42 (httpd)`, or `thread 43 of pid 42 (worker)`.
+    label: String,
     status: Status,
     namespaces: Vec<(&'static str, Result<String, String>)>,
 }
 
 impl Process {
+    /// `pid 42`, or `thread 43 of pid 42`.
+    fn who(&self) -> String {
+        if self.pid == self.tgid {
+            format!("pid {}", self.pid)
+        } else {
+            format!("thread {} of pid {}", self.pid, self.tgid)
+        }
+    }
+
     fn ns(&self, kind: &str) -> Option<&Result<String, String>> {
         self.namespaces.iter().find(|(k, _)| *k == kind).map(|(_, id)| id)
     }
@@ -229,29 +247,39 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     let mut processes = Vec::new();
     for member in pids {
         let dir = if member == pid { init_dir.try_clone() } else { proc_dir(member) };
-        let text = dir.and_then(|dir| sys::read_lossy_at(&dir, "status").map(|text| (dir, text)));
-        let (dir, text) = match text {
-            Ok(read) => read,
+        let threads = dir.and_then(|dir| threads_of(&dir));
+        let threads = match threads {
+            Ok(threads) => threads,
             Err(e) if vanished(&e) && member != pid => continue,
             Err(e) if vanished(&e) => return Err(Error::Gone { pid }),
             Err(e) => {
-                report.unknowns.push(Unknown::new("process", Some(member), format!("/proc/{member}/status: {e}")));
+                report.unknowns.push(Unknown::new("process", Some(member), format!("/proc/{member}/task: {e}")));
                 continue;
             }
         };
-        let status = Status::parse(&text);
-        // A zombie runs no code and holds no power.
-        if status.state == Ok('Z') {
-            continue;
+        for (tid, dir) in threads {
+            let status = match sys::read_lossy_at(&dir, "status") {
+                Ok(text) => Status::parse(&text),
+                Err(e) if vanished(&e) => continue,
+                Err(e) => {
+                    report.unknowns.push(Unknown::new("process", Some(tid), format!("/proc/{member}/task/{tid}/status: {e}")));
+                    continue;
+                }
+            };
+            // A zombie runs no code and holds no power (its other threads may, and are read).
+            if status.state == Ok('Z') {
+                continue;
+            }
+            let namespaces = NAMESPACES
+                .iter()
+                .map(|(ns, _, _)| (*ns, sys::readlink_at(&dir, &format!("ns/{ns}")).map_err(|e| format!("/proc/{member}/task/{tid}/ns/{ns}: {e}"))))
+                .collect();
+            let comm = status.name.clone().unwrap_or_else(|_| "?".to_owned());
+            let label = if tid == member { format!("pid {tid} ({comm})") } else { format!("thread {tid} of pid {member} ({comm})") };
+            processes.push(Process { pid: tid, tgid: member, dir, comm, label, status, namespaces });
         }
-        let namespaces = NAMESPACES
-            .iter()
-            .map(|(ns, _, _)| (*ns, sys::readlink_at(&dir, &format!("ns/{ns}")).map_err(|e| format!("/proc/{member}/ns/{ns}: {e}"))))
-            .collect();
-        let comm = status.name.clone().unwrap_or_else(|_| "?".to_owned());
-        processes.push(Process { pid: member, dir, comm, status, namespaces });
     }
-    report.processes = processes.iter().map(|p| p.pid).collect();
+    report.processes = processes.iter().map(|p| p.tgid).collect::<BTreeSet<i32>>().into_iter().collect();
     status_unknowns(&processes, &mut report.unknowns);
     most_powerful(&processes, &mut report);
     capabilities(&processes, &mut report);
@@ -273,6 +301,23 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     }
     report.sort();
     Ok(report)
+}
+
+/// The threads of the process whose `/proc/PID` is `dir`: (tid, its `task/TID` directory).
+fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
+    let task = sys::open_dir_at(dir, "task")?;
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/self/fd/{}", task.as_raw_fd()))? {
+        let entry = entry?;
+        let Some(tid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else { continue };
+        match sys::open_dir_at(&task, &tid.to_string()) {
+            Ok(thread) => threads.push((tid, thread)),
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    threads.sort_by_key(|(tid, _)| *tid);
+    Ok(threads)
 }
 
 /// The container's processes: every process in its cgroups (sub-cgroups included) and every
@@ -368,6 +413,7 @@ fn most_powerful(processes: &[Process], report: &mut Report) {
     let strongest = processes.iter().map(|p| (p, powers_of(&p.status))).max_by(|(a, pa), (b, pb)| rank(pa).cmp(&rank(pb)).then(b.pid.cmp(&a.pid)));
     report.most_powerful = strongest.map(|(p, powers)| Powers {
         pid: p.pid,
+        thread_of: (p.pid != p.tgid).then_some(p.tgid),
         comm: p.comm.clone(),
         severity: rank(&powers).0,
         powers: powers.into_iter().map(|(name, _)| name).collect(),
@@ -402,14 +448,14 @@ fn capabilities(processes: &[Process], report: &mut Report) {
         let union = holding.iter().fold(0, |m, p| m | held_capabilities(&p.status).unwrap_or(0)) & !default;
         let names = capability_names(union);
         let evidence = format!(
-            "pid {pid} ({}) holds {} (CapPrm {:016x}, CapEff {:016x}){others}",
-            top.comm,
+            "{} holds {} (CapPrm {:016x}, CapEff {:016x}){others}",
+            top.label,
             capability_names(held & !default).join(", "),
             top.status.cap_prm.as_ref().unwrap_or(&0),
             top.status.cap_eff.as_ref().unwrap_or(&0)
         );
         let finding = if held & all == all {
-            Finding::new("caps.all", Severity::Critical, format!("pid {pid} holds every capability (--privileged-like)"), evidence)
+            Finding::new("caps.all", Severity::Critical, format!("{} holds every capability (--privileged-like)", top.who()), evidence)
         } else {
             let severity = names.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
             Finding::new("caps.extra", severity, format!("capabilities beyond Docker's default held by a process: {}", names.join(", ")), evidence)
@@ -438,8 +484,8 @@ fn capabilities(processes: &[Process], report: &mut Report) {
         let list = if without_nnp.is_empty() { able.clone() } else { without_nnp.clone() };
         let (pid, pids, others) = holders(&list);
         let evidence = format!(
-            "pid {pid} ({}): CapBnd {:016x} has {}, NoNewPrivs {}{others}",
-            shown.comm,
+            "{}: CapBnd {:016x} has {}, NoNewPrivs {}{others}",
+            shown.label,
             shown.status.cap_bnd.as_ref().unwrap_or(&0),
             capability_names(regain(shown)).join(", "),
             u8::from(shown.status.no_new_privs == Ok(true))
@@ -452,25 +498,25 @@ fn process_findings(processes: &[Process], report: &mut Report) {
     let unconfined: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.seccomp == Ok(0)).collect());
     if !unconfined.is_empty() {
         let (pid, pids, others) = holders(&unconfined);
-        let evidence = format!("pid {pid} ({}): Seccomp 0{others}", unconfined[0].comm);
-        report.findings.push(Finding::new("seccomp", Severity::High, format!("no seccomp filter on pid {pid}: every system call is open to it"), evidence).about(pid, pids));
+        let evidence = format!("{}: Seccomp 0{others}", unconfined[0].label);
+        report.findings.push(Finding::new("seccomp", Severity::High, format!("no seccomp filter on {}: every system call is open to it", unconfined[0].who()), evidence).about(pid, pids));
     }
     let root: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0))).collect());
     if let Some(first) = root.first() {
         let (pid, pids, others) = holders(&root);
         let uids = first.status.uids.as_ref().map(|u| u.map(|id| id.to_string()).join(" ")).unwrap_or_default();
-        let evidence = format!("pid {pid} ({}): Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.comm);
-        report.findings.push(Finding::new("root", Severity::High, format!("pid {pid} runs as uid 0, which is uid 0 (root) on the host"), evidence).about(pid, pids));
+        let evidence = format!("{}: Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.label);
+        report.findings.push(Finding::new("root", Severity::High, format!("{} runs as uid 0, which is uid 0 (root) on the host", first.who()), evidence).about(pid, pids));
     }
     let open: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.no_new_privs == Ok(false)).collect());
     if let Some(first) = open.first() {
         let (pid, pids, others) = holders(&open);
-        let mut evidence = format!("pid {pid} ({}): NoNewPrivs 0{others}", first.comm);
+        let mut evidence = format!("{}: NoNewPrivs 0{others}", first.label);
         let (severity, title) = match setuid_programs(first) {
             Ok(found) if found.is_empty() => (Severity::Low, "no-new-privileges not set (no setuid, setgid or file-capability program in the container's bin directories)".to_owned()),
             Ok(found) => {
                 evidence.push_str(&format!("; setuid/setgid/file-capability programs: {}", found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")));
-                (Severity::Medium, format!("{} setuid or file-capability programs can raise pid {pid}'s privileges (no-new-privileges not set)", found.len()))
+                (Severity::Medium, format!("{} setuid or file-capability programs can raise the privileges of {} (no-new-privileges not set)", found.len(), first.who()))
             }
             Err(why) => {
                 report.unknowns.push(Unknown::new("no-new-privs", Some(pid), format!("setuid programs in its root: {why}")));
@@ -739,7 +785,7 @@ mod tests {
         let status = Status::parse(&garbled);
         let powers = powers_of(&status);
         assert!(powers.iter().all(|(n, _)| !n.starts_with("CAP_") && n != "seccomp off" && n != "uid 0"), "{powers:?}");
-        let process = Process { pid: 7, dir: File::open("/").unwrap(), comm: "x".into(), status, namespaces: vec![] };
+        let process = Process { pid: 7, tgid: 7, dir: File::open("/").unwrap(), comm: "x".into(), label: "pid 7 (x)".into(), status, namespaces: vec![] };
         let mut unknowns = Vec::new();
         status_unknowns(std::slice::from_ref(&process), &mut unknowns);
         let ids: Vec<&str> = unknowns.iter().map(|u| u.id.as_str()).collect();

@@ -61,9 +61,11 @@ pub struct Finding {
     pub title: String,
     /// What the kernel said.
     pub evidence: String,
-    /// The process the finding is about (the most powerful holder), if it is about one.
+    /// The process the finding is about (the most powerful holder), if it is about one: a
+    /// thread id when only a thread (not its process's main thread) holds it.
     pub pid: Option<i32>,
-    /// Every process of the container the finding applies to (empty when not about processes).
+    /// Every process (or thread) of the container the finding applies to (empty when not
+    /// about processes).
     pub pids: Vec<i32>,
 }
 
@@ -102,8 +104,10 @@ impl Unknown {
 /// The powers one process holds: what makes it the most powerful one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Powers {
-    /// Its host pid.
+    /// Its host pid (a thread id when the power is a thread's own).
     pub pid: i32,
+    /// The process the thread `pid` belongs to, when it is not the process's main thread.
+    pub thread_of: Option<i32>,
     /// Its command name (`Name:` of its status).
     pub comm: String,
     /// Its powers, e.g. `CAP_SYS_ADMIN`, `seccomp off`, `no NoNewPrivs`, `uid 0`.

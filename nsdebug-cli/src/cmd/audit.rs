@@ -207,7 +207,10 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             match &o.result {
                 Ok(report) => {
                     let strongest = match &report.most_powerful {
-                        Some(p) if !p.powers.is_empty() => format!("; most powerful: pid {} ({}): {}", p.pid, p.comm, p.powers.join(", ")),
+                        Some(p) if !p.powers.is_empty() => {
+                            let who = p.thread_of.map_or_else(|| format!("pid {}", p.pid), |of| format!("thread {} of pid {of}", p.pid));
+                            format!("; most powerful: {who} ({}): {}", p.comm, p.powers.join(", "))
+                        }
                         _ => String::new(),
                     };
                     writeln!(out, "{}: {}{strongest}", o.what, plural(report.processes.len(), "process"))?;

@@ -149,13 +149,13 @@ int main(void) {
 }
 "#;
 
-/// Compiles [`MISLEADER`] statically into a fresh directory; returns (directory, binary).
-fn build_misleader() -> (std::path::PathBuf, String) {
+/// Compiles C `source` statically into a fresh directory; returns (directory, binary).
+fn build_misleader(source: &str) -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join(unique_name("misleader"));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    std::fs::write(dir.join("misleader.c"), MISLEADER).expect("write source");
+    std::fs::write(dir.join("misleader.c"), source).expect("write source");
     let binary = dir.join("misleader");
-    let cc = std::process::Command::new("gcc").arg("-static").arg("-O2").arg("-o").arg(&binary).arg(dir.join("misleader.c")).output().expect("gcc");
+    let cc = std::process::Command::new("gcc").args(["-static", "-pthread", "-O2", "-o"]).arg(&binary).arg(dir.join("misleader.c")).output().expect("gcc");
     assert!(cc.status.success(), "gcc -static: {}", String::from_utf8_lossy(&cc.stderr));
     (dir, binary.display().to_string())
 }
@@ -163,7 +163,7 @@ fn build_misleader() -> (std::path::PathBuf, String) {
 #[test]
 fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported() {
     require_root_and_docker!();
-    let (dir, binary) = build_misleader();
+    let (dir, binary) = build_misleader(MISLEADER);
     let mount = format!("{binary}:/misleader:ro");
     let c = Container::start_with(
         &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
@@ -391,4 +391,79 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     assert_eq!(set, 0, "setxattr: {}", std::io::Error::last_os_error());
     let found = findings(&f.name);
     assert!(found.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/capx (file capabilities)")), "{found:?}");
+}
+
+/// The same trick one level down: credentials, capabilities, NoNewPrivs and seccomp belong to
+/// each thread. The main thread empties its bounding set and capabilities, sets NoNewPrivs
+/// and a seccomp filter (without TSYNC) for itself only; a thread it started first keeps
+/// everything. `/proc/PID/status` shows the main thread.
+const MISLEADING_THREAD: &str = r#"
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void *keep(void *unused) {
+    prctl(PR_SET_NAME, "keeper", 0, 0, 0);
+    for (;;) pause();
+    return unused;
+}
+int main(void) {
+    pthread_t thread;
+    if (pthread_create(&thread, 0, keep, 0)) return 1;
+    for (int cap = 0; cap < 64; cap++)
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+    if (syscall(SYS_capset, &header, none)) return 2;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return 3;
+    struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+    struct sock_fprog program = { 1, allow };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program)) return 4;
+    for (;;) pause();
+}
+"#;
+
+#[test]
+fn a_thread_keeping_powers_its_main_thread_dropped_is_the_one_reported() {
+    require_root_and_docker!();
+    let (dir, binary) = build_misleader(MISLEADING_THREAD);
+    let mount = format!("{binary}:/misleader:ro");
+    let c = Container::start_with(
+        &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
+        &[],
+    );
+    let mut dropped = false;
+    for _ in 0..100 {
+        dropped = status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "CapEff") == "0000000000000000";
+        if dropped {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(dropped, "the main thread did not drop its powers");
+    // The oracle: the process's status is clean, its other thread's is not.
+    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", c.pid)).unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let keeper = *tids.iter().find(|t| **t != c.pid).expect("a second thread");
+    let keeper_status = String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/task/{keeper}/status", c.pid)).unwrap()).into_owned();
+    assert!(keeper_status.contains("Seccomp:\t0") && keeper_status.contains("NoNewPrivs:\t0"), "{keeper_status}");
+
+    let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let entry = container(&doc, &c.name);
+    assert_eq!(entry["processes"], serde_json::json!([c.pid]), "threads are not processes: {entry:#}");
+    let most = &entry["most_powerful"];
+    assert_eq!((most["pid"].as_i64(), most["thread_of"].as_i64()), (Some(i64::from(keeper)), Some(i64::from(c.pid))), "{entry:#}");
+    let find = |id: &str| entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("no {id} in {entry:#}")).clone();
+    let caps = find("caps.extra");
+    assert_eq!((caps["severity"].as_str(), caps["pid"].as_i64()), (Some("critical"), Some(i64::from(keeper))), "{caps}");
+    assert!(caps["evidence"].as_str().unwrap().contains(&format!("thread {keeper} of pid {}", c.pid)), "{caps}");
+    for id in ["seccomp", "no-new-privs"] {
+        let f = find(id);
+        assert_eq!(f["pids"], serde_json::json!([keeper]), "only the thread: {f}");
+    }
+    drop(c);
+    let _ = std::fs::remove_dir_all(dir);
 }
