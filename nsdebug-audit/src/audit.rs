@@ -243,7 +243,15 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
         return Err(Error::Gone { pid });
     }
     let mut report = Report { pid, ..Report::default() };
-    let pids = members(pid, &init_dir, host, &mut report.unknowns);
+    // The container's cgroups and pid namespace are read from a live thread of its init: a
+    // main thread that exited (a zombie) has left its cgroups and namespaces.
+    let anchor = match live_thread(&init_dir) {
+        Ok(Some(thread)) => thread,
+        Ok(None) => return Err(Error::Gone { pid }),
+        Err(source) if vanished(&source) => return Err(Error::Gone { pid }),
+        Err(source) => return Err(Error::Proc { pid, source }),
+    };
+    let pids = members(pid, &anchor, host, &mut report);
     let mut processes = Vec::new();
     for member in pids {
         let dir = if member == pid { init_dir.try_clone() } else { proc_dir(member) };
@@ -286,7 +294,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
-    match sys::read_at(&init_dir, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}")).and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)) {
+    match sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}")).and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)) {
         Ok(dirs) => cgroups(&dirs, &mut report),
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
@@ -301,6 +309,24 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     }
     report.sort();
     Ok(report)
+}
+
+/// Whether a cgroup directory is the root of its hierarchy (a mount point of cgroupfs).
+fn own_mounts_root(dir: &CgroupDir, host: &Host) -> bool {
+    host.own_mounts.as_ref().is_ok_and(|mounts| mounts.iter().any(|m| m.root == "/" && (m.fstype == "cgroup" || m.fstype == "cgroup2") && Path::new(&m.point) == dir.dir))
+}
+
+/// The `task/TID` directory of a thread of `dir`'s process that is not a zombie, if any.
+fn live_thread(dir: &File) -> io::Result<Option<File>> {
+    for (_, thread) in threads_of(dir)? {
+        match sys::read_lossy_at(&thread, "status") {
+            Ok(status) if Status::parse(&status).state != Ok('Z') => return Ok(Some(thread)),
+            Ok(_) => {}
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// The threads of the process whose `/proc/PID` is `dir`: (tid, its `task/TID` directory).
@@ -323,16 +349,22 @@ fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
 /// The container's processes: every process in its cgroups (sub-cgroups included) and every
 /// process in its pid namespace (unless that is the host's). Only when neither can be read
 /// is the list unknown, and only the init process is audited.
-fn members(pid: i32, init_dir: &File, host: &Host, unknowns: &mut Vec<Unknown>) -> BTreeSet<i32> {
+fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSet<i32> {
     let mut pids = BTreeSet::from([pid]);
     let mut failures = Vec::new();
     let mut listed = false;
-    let dirs = sys::read_at(init_dir, "cgroup")
+    let dirs = sys::read_at(anchor, "cgroup")
         .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
         .and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?));
+    let container_cgroups: Vec<PathBuf> = dirs.as_ref().map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect()).unwrap_or_default();
     match dirs {
         Ok(dirs) => {
             for dir in dirs {
+                // The root of a hierarchy holds every process of the host: not the container's.
+                if own_mounts_root(&dir, host) {
+                    failures.push(format!("{} is the root of its hierarchy", dir.dir.display()));
+                    continue;
+                }
                 match procs_beneath(&dir.dir, &mut pids, 0) {
                     Ok(()) => listed = true,
                     Err(e) => failures.push(format!("{}: {e}", dir.dir.display())),
@@ -341,7 +373,7 @@ fn members(pid: i32, init_dir: &File, host: &Host, unknowns: &mut Vec<Unknown>) 
         }
         Err(why) => failures.push(why),
     }
-    let own = sys::readlink_at(init_dir, "ns/pid");
+    let own = sys::readlink_at(anchor, "ns/pid");
     let host_pid_ns = host.namespaces.iter().find(|(ns, _)| *ns == "pid").and_then(|(_, id)| id.as_ref().ok());
     match own {
         Ok(own) if Some(&own) != host_pid_ns => match std::fs::read_dir("/proc") {
@@ -349,7 +381,7 @@ fn members(pid: i32, init_dir: &File, host: &Host, unknowns: &mut Vec<Unknown>) 
                 listed = true;
                 for entry in entries.flatten() {
                     let Some(other) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-                    if std::fs::read_link(entry.path().join("ns/pid")).is_ok_and(|ns| ns.as_os_str() == own.as_str()) {
+                    if in_pid_namespace(&entry.path(), &own, host_pid_ns) {
                         pids.insert(other);
                     }
                 }
@@ -359,10 +391,69 @@ fn members(pid: i32, init_dir: &File, host: &Host, unknowns: &mut Vec<Unknown>) 
         Ok(_) => failures.push("its pid namespace is the host's".to_owned()),
         Err(e) => failures.push(format!("/proc/{pid}/ns/pid: {e}")),
     }
+    // Processes of its pid namespace that are in none of its cgroups (checked again, so a
+    // process forked while the cgroups were listed does not count): not limited by them.
+    if !container_cgroups.is_empty() {
+        let outside: Vec<i32> = pids.iter().copied().filter(|p| outside_cgroups(*p, &container_cgroups, host)).collect();
+        if let Some(first) = outside.first() {
+            let also = if outside.len() > 1 { format!("; also pid {}", outside[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", ")) } else { String::new() };
+            let evidence = format!("pid {first} is in its pid namespace, but its /proc/{first}/cgroup is not beneath {} (or its other hierarchies){also}", container_cgroups[0].display());
+            report.findings.push(
+                Finding::new("cgroup.outside", Severity::High, "processes of the container outside its cgroups: its limits do not hold them (escaped, or a container sharing its pid namespace)", evidence)
+                    .about(*first, outside.clone()),
+            );
+        }
+    }
     if !listed {
-        unknowns.push(Unknown::new("processes", Some(pid), format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; "))));
+        report.unknowns.push(Unknown::new("processes", Some(pid), format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; "))));
     }
     pids
+}
+
+/// Whether process `pid` is in none of the container's cgroup directories (in a hierarchy
+/// they cover). A process gone, or whose cgroups cannot be read, is not claimed to be outside.
+fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> bool {
+    let Ok(mounts) = host.own_mounts.as_ref() else { return false };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
+    let Ok(dirs) = cgroup_dirs(&text, mounts) else { return false };
+    // Compare in the hierarchies both have: same mount, the process's dir beneath the container's.
+    dirs.iter().any(|dir| {
+        container.iter().any(|own| match (dir.dir.to_str(), own.to_str()) {
+            (Some(a), Some(b)) => same_hierarchy(a, b, mounts) && beneath(a, b).is_none(),
+            _ => false,
+        })
+    })
+}
+
+/// Whether two cgroup directories are in the same mounted hierarchy.
+fn same_hierarchy(a: &str, b: &str, mounts: &[Mount]) -> bool {
+    let root_of = |path: &str| mounts.iter().filter(|m| (m.fstype == "cgroup" || m.fstype == "cgroup2") && beneath(path, &m.point).is_some()).max_by_key(|m| m.point.len()).map(|m| m.point.clone());
+    root_of(a).is_some_and(|root| Some(root) == root_of(b))
+}
+
+/// Whether the process at `/proc/N` is in pid namespace `own` (`pid:[INODE]`) or one nested
+/// in it. A zombie main thread has no namespaces: its live threads are asked.
+fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&String>) -> bool {
+    let mut links = vec![proc_entry.join("ns/pid")];
+    if std::fs::read_link(&links[0]).is_err() {
+        if let Ok(threads) = std::fs::read_dir(proc_entry.join("task")) {
+            links.extend(threads.flatten().map(|t| t.path().join("ns/pid")));
+        }
+    }
+    let Some(own_inode) = own.strip_prefix("pid:[").and_then(|rest| rest.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok()) else { return false };
+    for link in links {
+        let Ok(ns) = std::fs::read_link(&link) else { continue };
+        let ns = ns.to_string_lossy();
+        if ns == own {
+            return true;
+        }
+        if host.is_some_and(|host| *host == ns) {
+            return false;
+        }
+        // Another pid namespace: nested in the container's if one of its parents is.
+        return sys::pid_namespace_parents(&link).is_ok_and(|parents| parents.contains(&own_inode));
+    }
+    false
 }
 
 /// Adds the pids of `dir`'s `cgroup.procs` and of every cgroup beneath it.

@@ -396,7 +396,9 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
 /// The same trick one level down: credentials, capabilities, NoNewPrivs and seccomp belong to
 /// each thread. The main thread empties its bounding set and capabilities, sets NoNewPrivs
 /// and a seccomp filter (without TSYNC) for itself only; a thread it started first keeps
-/// everything. `/proc/PID/status` shows the main thread.
+/// everything. `/proc/PID/status` shows the main thread. With an argument, the main thread
+/// then exits (`pthread_exit`): the process lives on in its other thread behind a zombie
+/// main thread.
 const MISLEADING_THREAD: &str = r#"
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -410,7 +412,8 @@ static void *keep(void *unused) {
     for (;;) pause();
     return unused;
 }
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argv;
     pthread_t thread;
     if (pthread_create(&thread, 0, keep, 0)) return 1;
     for (int cap = 0; cap < 64; cap++)
@@ -422,6 +425,8 @@ int main(void) {
     struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
     struct sock_fprog program = { 1, allow };
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program)) return 4;
+    if (argc > 1)
+        pthread_exit(0);
     for (;;) pause();
 }
 "#;
@@ -430,20 +435,31 @@ int main(void) {
 fn a_thread_keeping_powers_its_main_thread_dropped_is_the_one_reported() {
     require_root_and_docker!();
     let (dir, binary) = build_misleader(MISLEADING_THREAD);
+    thread_keeps_powers(&binary, false);
+    thread_keeps_powers(&binary, true);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
     let mount = format!("{binary}:/misleader:ro");
+    let command: &[&str] = if main_thread_exits { &["exit"] } else { &[] };
     let c = Container::start_with(
         &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
-        &[],
+        command,
     );
     let mut dropped = false;
     for _ in 0..100 {
-        dropped = status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "CapEff") == "0000000000000000";
+        dropped = if main_thread_exits {
+            status_field(c.pid, "State").starts_with('Z')
+        } else {
+            status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "CapEff") == "0000000000000000"
+        };
         if dropped {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(dropped, "the main thread did not drop its powers");
+    assert!(dropped, "the main thread did not drop its powers (or exit: {main_thread_exits})");
     // The oracle: the process's status is clean, its other thread's is not.
     let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", c.pid)).unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     let keeper = *tids.iter().find(|t| **t != c.pid).expect("a second thread");
@@ -464,6 +480,58 @@ fn a_thread_keeping_powers_its_main_thread_dropped_is_the_one_reported() {
         let f = find(id);
         assert_eq!(f["pids"], serde_json::json!([keeper]), "only the thread: {f}");
     }
+}
+
+/// Run by a container with SYS_ADMIN: mounts every cgroup hierarchy it is in, then starts a
+/// process in a new pid namespace that moves itself to the root cgroup of each: out of the
+/// container's cgroups and out of its pid namespace (nested in it).
+const ESCAPE: &str = r#"
+i=0
+for line in $(cat /proc/self/cgroup); do
+  controllers=$(echo "$line" | cut -d: -f2); i=$((i+1)); mkdir -p /tmp/cg$i
+  if [ -z "$controllers" ]; then mount -t cgroup2 none /tmp/cg$i || exit 10
+  else mount -t cgroup -o "$controllers" none /tmp/cg$i || exit 11; fi
+done
+unshare --pid --fork sh -c 'for d in /tmp/cg*; do echo 1 > $d/cgroup.procs || exit 12; done; exec sleep 1000' &
+exec sleep 1000
+"#;
+
+#[test]
+fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited() {
+    require_root_and_docker!();
+    let dir = std::env::temp_dir().join(unique_name("escape"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("escape.sh"), ESCAPE).unwrap();
+    let mount = format!("{}:/escape.sh:ro", dir.join("escape.sh").display());
+    let c = Container::start_with(&["--cap-add", "SYS_ADMIN", "-v", &mount], &["sh", "/escape.sh"]);
+    // The oracle: a process whose cgroups are all the hierarchies' roots, in a pid namespace
+    // other than the container's.
+    let own_ns = std::fs::read_link(format!("/proc/{}/ns/pid", c.pid)).unwrap();
+    let mut escaped = None;
+    for _ in 0..100 {
+        escaped = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|p| {
+            let cgroup = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            comm.trim() == "sleep"
+                && !cgroup.is_empty()
+                && cgroup.lines().all(|l| l.ends_with(":/"))
+                && std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|ns| ns != own_ns)
+                && String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/status")).unwrap_or_default()).lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 4)
+        });
+        if escaped.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let escaped = escaped.expect("the escaping process never appeared");
+    let (doc, _) = audit_json(&[&c.name]);
+    let entry = container(&doc, &c.name);
+    let processes: Vec<i64> = entry["processes"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
+    assert!(processes.contains(&i64::from(escaped)), "pid {escaped} not audited: {entry:#}");
+    let outside = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "cgroup.outside").unwrap_or_else(|| panic!("{entry:#}"));
+    assert_eq!((outside["severity"].as_str(), outside["pids"].clone()), (Some("high"), serde_json::json!([escaped])), "{outside}");
+    let root = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "root").unwrap();
+    assert!(root["pids"].as_array().unwrap().iter().any(|p| p.as_i64() == Some(i64::from(escaped))), "{root}");
     drop(c);
     let _ = std::fs::remove_dir_all(dir);
 }
