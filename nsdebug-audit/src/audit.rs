@@ -97,7 +97,16 @@ impl Host {
         match dir.as_ref().map_err(Clone::clone).and_then(|d| sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}"))) {
             Err(why) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("the host's runtime sockets: {why}"))),
             Ok(root) => {
-                for (runtime, path) in RUNTIME_SOCKETS {
+                let mut candidates: Vec<(&'static str, String)> = RUNTIME_SOCKETS.iter().map(|(runtime, path)| (*runtime, (*path).to_owned())).collect();
+                // Rootless Docker and Podman: one socket per user.
+                if let Ok(users) = sys::list_in_root(&root, "/run/user") {
+                    for user in users.iter().filter(|u| u.meta.is_dir() && u.name.bytes().all(|b| b.is_ascii_digit())) {
+                        candidates.push(("docker (rootless)", format!("/run/user/{}/docker.sock", user.name)));
+                        candidates.push(("podman (rootless)", format!("/run/user/{}/podman/podman.sock", user.name)));
+                    }
+                }
+                for (runtime, path) in &candidates {
+                    let (runtime, path) = (*runtime, path.as_str());
                     match sys::stat_in_root(&root, path) {
                         Ok(meta) if meta.file_type().is_socket() => {
                             if sockets.iter().any(|s| s.dev == meta.dev() && s.ino == meta.ino()) {

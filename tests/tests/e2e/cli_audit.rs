@@ -236,6 +236,18 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     let table = String::from_utf8_lossy(&run_nsdebug(&["audit", &c.name]).stdout).into_owned();
     assert!(table.contains(&format!("the host's {real_run} is mounted writable at /hostrun")), "{table}");
     assert!(found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "high" && e.contains(" on /hostusr (ro")), "{found:?}");
+    // A rootless Docker's socket, one directory deeper in a per-user directory.
+    let uid = 40000 + std::process::id() % 20000;
+    let user_dir = format!("/run/user/{uid}");
+    assert!(!std::path::Path::new(&user_dir).exists(), "{user_dir} is someone's");
+    std::fs::create_dir_all(&user_dir).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(format!("{user_dir}/docker.sock")).expect("bind a socket");
+    let rootless = Container::start(&["-v", "/run/user:/users:ro"]);
+    let found = findings(&rootless.name);
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&user_dir);
+    let inside = format!("/users/{uid}/docker.sock");
+    assert!(found.iter().any(|(id, s, e)| id == "mount.runtime-socket" && s == "critical" && e.contains(&inside) && e.contains(", ro)")), "{found:?}");
     let default = Container::start(&[]);
     let base = findings(&default.name);
     assert!(!base.iter().any(|(id, _, _)| id.starts_with("mount.")), "the default container's own mounts are not exposures: {base:?}");
