@@ -244,9 +244,12 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     let listener = std::os::unix::net::UnixListener::bind(format!("{user_dir}/docker.sock")).expect("bind a socket");
     let rootless = Container::start(&["-v", "/run/user:/users:ro"]);
     let found = findings(&rootless.name);
+    let inside = format!("/users/{uid}/docker.sock");
+    // The oracle: through the container's read-only mount, the socket still takes a connection.
+    let connected = std::os::unix::net::UnixStream::connect(format!("/proc/{}/root{inside}", rootless.pid));
     drop(listener);
     let _ = std::fs::remove_dir_all(&user_dir);
-    let inside = format!("/users/{uid}/docker.sock");
+    assert!(connected.is_ok(), "{connected:?}");
     assert!(found.iter().any(|(id, s, e)| id == "mount.runtime-socket" && s == "critical" && e.contains(&inside) && e.contains(", ro)")), "{found:?}");
     let default = Container::start(&[]);
     let base = findings(&default.name);
