@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use nsenter_core::Target;
 use serde::Serialize;
 
-use crate::cgroup::{allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, CgroupDir, Limit};
+use crate::cgroup::{allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir, Limit};
 use crate::mounts::{beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS};
 use crate::status::{capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES};
 use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
@@ -303,8 +303,9 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
-    match sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}")).and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)) {
-        Ok(dirs) => cgroups(&dirs, &mut report),
+    let membership = sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"));
+    match membership.and_then(|text| Ok((cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)?, text))) {
+        Ok((dirs, text)) => cgroups(&dirs, &text, &mut report),
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
                 report.unknowns.push(Unknown::new(id, Some(pid), why.clone()));
@@ -696,65 +697,100 @@ fn lsm(processes: &[Process], host: &Host, report: &mut Report) {
     }
 }
 
-/// Reads `v1_file` from the v1 hierarchy with `controller`, else `v2_file` from the unified
-/// one: `Ok(None)` when no hierarchy has the controller (nothing limits it).
-fn cgroup_file(dirs: &[CgroupDir], controller: &str, v1_file: &str, v2_file: &str) -> Result<Option<(String, PathBuf)>, String> {
-    let candidates = dirs
-        .iter()
-        .filter(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
-        .map(|d| d.dir.join(v1_file))
-        .chain(dirs.iter().filter(|d| d.v2).map(|d| d.dir.join(v2_file)));
-    for path in candidates {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok(Some((text, path))),
-            // A v2 cgroup has the file only when the controller is enabled for it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+/// The limit file of `controller` (`v1_file` in its v1 hierarchy, else `v2_file` in the
+/// unified one) in the container's cgroup and in each ancestor below the hierarchy's root,
+/// nearest first: a limit set on an ancestor holds the container too. `Ok(None)`: no level
+/// has the file (no hierarchy with that controller for this cgroup).
+fn limit_files(dirs: &[CgroupDir], membership: &str, controller: &str, v1_file: &str, v2_file: &str) -> Result<Option<Vec<(PathBuf, String)>>, String> {
+    if unmounted_controllers(membership, dirs).iter().any(|c| c == controller) {
+        return Err(format!("its {controller} hierarchy is not mounted where nsdebug can read it"));
+    }
+    let v1 = dirs.iter().filter(|d| !d.v2 && d.controllers.iter().any(|c| c == controller)).map(|d| (d, v1_file));
+    for (dir, file) in v1.chain(dirs.iter().filter(|d| d.v2).map(|d| (d, v2_file))) {
+        let mut levels = Vec::new();
+        let mut level = dir.dir.clone();
+        // The root cgroup has no limit files.
+        while level != dir.mount && level.starts_with(&dir.mount) {
+            let path = level.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => levels.push((path, text)),
+                // A v2 cgroup has the file only when the controller is enabled for it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+            if !level.pop() {
+                break;
+            }
+        }
+        if !levels.is_empty() {
+            return Ok(Some(levels));
         }
     }
     Ok(None)
 }
 
-fn cgroups(dirs: &[CgroupDir], report: &mut Report) {
+/// `PATH = VALUE`, and whether it is an ancestor's.
+fn level_evidence(levels: &[(PathBuf, String)], index: usize) -> String {
+    let (path, text) = &levels[index];
+    let whose = if index > 0 { " (set on an ancestor of its cgroup)" } else { "" };
+    format!("{} = {}{whose}", path.display(), text.trim())
+}
+
+fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
     let pid = report.pid;
     for (id, controller, v1, v2, what) in [("cgroup.pids", "pids", "pids.max", "pids.max", "processes"), ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory")] {
-        let read = cgroup_file(dirs, controller, v1, v2).and_then(|file| match file {
-            Some((text, path)) => match parse_limit(&text) {
-                Ok(limit) => Ok(Some((limit, text, path))),
-                Err(e) => Err(format!("{}: {e}", path.display())),
-            },
+        let read = limit_files(dirs, membership, controller, v1, v2).and_then(|levels| match levels {
             None => Ok(None),
+            Some(levels) => {
+                let limits = levels.iter().map(|(path, text)| parse_limit(text).map_err(|e| format!("{}: {e}", path.display()))).collect::<Result<Vec<_>, _>>()?;
+                // The tightest limit holds; none set: unlimited, as the container's own file says.
+                let tightest = limits.iter().enumerate().filter_map(|(i, l)| match l {
+                    Limit::Set(v) => Some((i, *v)),
+                    Limit::Unlimited => None,
+                }).min_by_key(|(_, v)| *v);
+                Ok(Some((tightest, levels)))
+            }
         });
         match read {
-            Ok(Some((Limit::Unlimited, text, path))) => {
+            Ok(Some((None, levels))) => {
                 let title = if controller == "pids" { "no pids limit: a fork bomb takes the host" } else { "no memory limit" };
-                report.findings.push(Finding::new(id, Severity::Medium, title, format!("{} = {}", path.display(), text.trim())));
+                report.findings.push(Finding::new(id, Severity::Medium, title, level_evidence(&levels, 0)));
             }
-            Ok(Some((Limit::Set(value), text, path))) => {
+            Ok(Some((Some((index, value)), levels))) => {
                 let unit = if controller == "memory" { " bytes" } else { "" };
-                report.findings.push(Finding::new(id, Severity::Info, format!("{what} limited to {value}{unit}"), format!("{} = {}", path.display(), text.trim())));
+                report.findings.push(Finding::new(id, Severity::Info, format!("{what} limited to {value}{unit}"), level_evidence(&levels, index)));
             }
-            Ok(None) => report.findings.push(Finding::new(id, Severity::Medium, format!("no {controller} controller: {what} not limited"), format!("no {v1} or {v2} in any of its cgroups"))),
+            Ok(None) => report.findings.push(Finding::new(id, Severity::Medium, format!("no {controller} controller: {what} not limited"), format!("no {v1} or {v2} in its cgroups or their ancestors"))),
             Err(why) => report.unknowns.push(Unknown::new(id, Some(pid), why)),
         }
     }
-    let cpu = match cgroup_file(dirs, "cpu", "cpu.cfs_quota_us", "cpu.max") {
-        Ok(Some((text, path))) if path.ends_with("cpu.max") => parse_cpu_max(&text).map(|q| Some((q, format!("{} = {}", path.display(), text.trim())))),
-        Ok(Some((quota, path))) => {
-            let period_path = path.with_file_name("cpu.cfs_period_us");
-            std::fs::read_to_string(&period_path)
-                .map_err(|e| format!("{}: {e}", period_path.display()))
-                .and_then(|period| parse_cfs(&quota, &period).map(|q| Some((q, format!("{} = {}, {} = {}", path.display(), quota.trim(), period_path.display(), period.trim())))))
+    let cpu = limit_files(dirs, membership, "cpu", "cpu.cfs_quota_us", "cpu.max").and_then(|levels| {
+        let Some(levels) = levels else { return Ok(None) };
+        let mut quotas = Vec::new();
+        for (path, text) in &levels {
+            let quota = if path.ends_with("cpu.max") {
+                parse_cpu_max(text).map(|q| (q, format!("{} = {}", path.display(), text.trim())))
+            } else {
+                let period_path = path.with_file_name("cpu.cfs_period_us");
+                let period = std::fs::read_to_string(&period_path).map_err(|e| format!("{}: {e}", period_path.display()))?;
+                parse_cfs(text, &period).map(|q| (q, format!("{} = {}, {} = {}", path.display(), text.trim(), period_path.display(), period.trim())))
+            };
+            quotas.push(quota.map_err(|e| format!("{}: {e}", path.display()))?);
         }
-        Ok(None) => Ok(None),
-        Err(why) => Err(why),
-    };
+        Ok(Some(quotas))
+    });
     match cpu {
-        Ok(Some((quota, evidence))) => match quota.cpus() {
-            Some(cpus) => report.findings.push(Finding::new("cgroup.cpu", Severity::Info, format!("CPU limited to {cpus} CPUs"), evidence)),
-            None => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", evidence)),
-        },
-        Ok(None) => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no cpu controller: CPU time not limited", "no cpu.cfs_quota_us or cpu.max in any of its cgroups")),
+        Ok(Some(quotas)) => {
+            let tightest = quotas.iter().enumerate().filter_map(|(i, (q, _))| q.cpus().map(|cpus| (i, cpus))).min_by(|a, b| a.1.total_cmp(&b.1));
+            match tightest {
+                Some((index, cpus)) => {
+                    let whose = if index > 0 { " (set on an ancestor of its cgroup)" } else { "" };
+                    report.findings.push(Finding::new("cgroup.cpu", Severity::Info, format!("CPU limited to {cpus} CPUs"), format!("{}{whose}", quotas[index].1)));
+                }
+                None => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", quotas[0].1.clone())),
+            }
+        }
+        Ok(None) => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no cpu controller: CPU time not limited", "no cpu.cfs_quota_us or cpu.max in its cgroups or their ancestors")),
         Err(why) => report.unknowns.push(Unknown::new("cgroup.cpu", Some(pid), why)),
     }
     // cgroup v2 allows devices with an eBPF program, which is not read: no claim either way.
@@ -908,12 +944,12 @@ mod tests {
     fn garbled_or_unreadable_cgroup_files_are_unknown_and_absent_ones_are_no_controller() {
         let dir = std::env::temp_dir().join(format!("nsdebug-audit-{}-cgroup", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("memory.max")).unwrap();
-        std::fs::write(dir.join("pids.max"), "12k\n").unwrap();
-        std::fs::write(dir.join("cpu.max"), "50000\n").unwrap();
-        let v2 = [CgroupDir { controllers: vec![], v2: true, dir: dir.clone() }];
+        std::fs::create_dir_all(dir.join("c/memory.max")).unwrap();
+        std::fs::write(dir.join("c/pids.max"), "12k\n").unwrap();
+        std::fs::write(dir.join("c/cpu.max"), "50000\n").unwrap();
+        let v2 = [CgroupDir { controllers: vec![], v2: true, dir: dir.join("c"), mount: dir.clone() }];
         let mut report = Report { pid: 42, ..Report::default() };
-        cgroups(&v2, &mut report);
+        cgroups(&v2, "0::/c\n", &mut report);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
         let ids: Vec<&str> = report.unknowns.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["cgroup.pids", "cgroup.memory", "cgroup.cpu"], "{:?}", report.unknowns);
@@ -921,18 +957,40 @@ mod tests {
         let empty = dir.join("empty");
         std::fs::create_dir_all(&empty).unwrap();
         let mut report = Report::default();
-        cgroups(&[CgroupDir { controllers: vec![], v2: true, dir: empty }], &mut report);
+        cgroups(&[CgroupDir { controllers: vec![], v2: true, dir: empty, mount: dir.clone() }], "0::/empty\n", &mut report);
         let found: Vec<(&str, Severity)> = report.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
         assert_eq!(found, [("cgroup.pids", Severity::Medium), ("cgroup.memory", Severity::Medium), ("cgroup.cpu", Severity::Low)]);
         // A v1 layout: the quota with its period.
-        let v1 = dir.join("cpu");
+        // A v1 layout: the quota with its period; a tighter one on an ancestor holds.
+        let parent = dir.join("cpu/docker");
+        let v1 = parent.join("a34d");
         std::fs::create_dir_all(&v1).unwrap();
         std::fs::write(v1.join("cpu.cfs_quota_us"), "50000\n").unwrap();
         std::fs::write(v1.join("cpu.cfs_period_us"), "100000\n").unwrap();
+        let v1_dir = [CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1.clone(), mount: dir.join("cpu") }];
         let mut report = Report::default();
-        cgroups(&[CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1 }], &mut report);
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
         let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();
         assert_eq!((cpu.severity, cpu.title.as_str()), (Severity::Info, "CPU limited to 0.5 CPUs"));
+        std::fs::write(parent.join("cpu.cfs_quota_us"), "25000\n").unwrap();
+        std::fs::write(parent.join("cpu.cfs_period_us"), "100000\n").unwrap();
+        let mut report = Report::default();
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
+        let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();
+        assert_eq!(cpu.title, "CPU limited to 0.25 CPUs");
+        assert!(cpu.evidence.contains("set on an ancestor"), "{}", cpu.evidence);
+        // The hierarchy's root is never read as a limit (it has none), nor above it.
+        std::fs::write(dir.join("cpu/cpu.cfs_quota_us"), "1000\n").unwrap();
+        std::fs::write(dir.join("cpu/cpu.cfs_period_us"), "100000\n").unwrap();
+        let mut report = Report::default();
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
+        assert_eq!(report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap().title, "CPU limited to 0.25 CPUs");
+        // A controller whose hierarchy is not mounted here is unknown, not "no limit".
+        let mut report = Report::default();
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n2:pids:/docker/a34d\n", &mut report);
+        let pids = report.unknowns.iter().find(|u| u.id == "cgroup.pids").unwrap();
+        assert!(pids.reason.contains("not mounted"), "{pids:?}");
+        assert!(!report.findings.iter().any(|f| f.id == "cgroup.pids"), "{:?}", report.findings);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,6 +14,8 @@ pub struct CgroupDir {
     pub v2: bool,
     /// The cgroup's directory on the host.
     pub dir: PathBuf,
+    /// Where its hierarchy is mounted (the root cgroup's directory).
+    pub mount: PathBuf,
 }
 
 /// The cgroups (host directories) of a process, from its `/proc/PID/cgroup` text and the
@@ -42,6 +44,7 @@ pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>,
             controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
             v2: mount.fstype == "cgroup2",
             dir: PathBuf::from(&mount.point).join(relative),
+            mount: PathBuf::from(&mount.point),
         });
     }
     if dirs.is_empty() {
@@ -113,6 +116,18 @@ pub fn parse_cfs(quota: &str, period: &str) -> Result<CpuQuota, String> {
     Ok(CpuQuota { quota, period })
 }
 
+/// The v1 controllers a `/proc/PID/cgroup` text names that are in none of `dirs`: their
+/// hierarchies are not mounted where they can be read.
+pub fn unmounted_controllers(membership: &str, dirs: &[CgroupDir]) -> Vec<String> {
+    membership
+        .lines()
+        .filter_map(|line| line.split(':').nth(1))
+        .flat_map(|controllers| controllers.split(',').filter(|c| !c.is_empty()))
+        .filter(|c| !dirs.iter().any(|d| !d.v2 && d.controllers.iter().any(|have| have == c)))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether a v1 `devices.list` allows every device (`a *:* rwm`).
 pub fn allows_all_devices(devices_list: &str) -> bool {
     devices_list.lines().any(|l| l.trim() == "a *:* rwm")
@@ -159,13 +174,15 @@ mod tests {
             "/sys/fs/cgroup/unified/docker/a34d2678a8b2",
         ]);
         assert!(dirs[4].v2 && !dirs[0].v2 && dirs[0].controllers == ["pids"]);
+        assert_eq!(dirs[0].mount, PathBuf::from("/sys/fs/cgroup/pids"));
+        assert_eq!(unmounted_controllers(V1_CGROUP, &dirs), ["blkio"], "blkio is mounted only below its root");
     }
 
     #[test]
     fn v2_unified_hierarchy_gives_the_scope_directory() {
         let mounts = parse_mountinfo(V2_MOUNTINFO).unwrap();
         let dirs = cgroup_dirs(V2_CGROUP, &mounts).unwrap();
-        assert_eq!(dirs, [CgroupDir { controllers: vec![], v2: true, dir: "/sys/fs/cgroup/system.slice/docker-a34d2678a8b2.scope".into() }]);
+        assert_eq!(dirs, [CgroupDir { controllers: vec![], v2: true, dir: "/sys/fs/cgroup/system.slice/docker-a34d2678a8b2.scope".into(), mount: "/sys/fs/cgroup".into() }]);
         assert!(cgroup_dirs("0::/../../etc\n", &mounts).is_err(), "'..' must not escape the hierarchy");
         assert!(cgroup_dirs("garbage\n", &mounts).is_err());
         assert!(cgroup_dirs(V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(), &mounts).is_err(), "no v1 hierarchy mounted");
