@@ -455,6 +455,16 @@ fn a_thread_keeping_powers_its_main_thread_dropped_is_the_one_reported() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Kills a process (all its threads) when dropped.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) touches no memory; the pid is the test's own container's init.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
 fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
     let mount = format!("{binary}:/misleader:ro");
     let command: &[&str] = if main_thread_exits { &["exit"] } else { &[] };
@@ -462,6 +472,9 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
         &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
         command,
     );
+    // `docker rm -f` does not kill a process whose main thread has exited (Docker then forgets
+    // a task containerd still runs): killed here first, before the container is removed.
+    let _kill = KillOnDrop(c.pid);
     let mut dropped = false;
     for _ in 0..100 {
         dropped = if main_thread_exits {
