@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 use nsenter_core::Target;
 use serde::Serialize;
 
-use crate::cgroup::{allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir, Limit};
-use crate::mounts::{beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS};
+use crate::cgroup::{
+    allows_all_devices, cgroup_dirs, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir, Limit,
+};
+use crate::mounts::{
+    beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount, RUNTIME_SOCKETS,
+};
 use crate::status::{capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES};
 use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
 
@@ -29,7 +33,8 @@ const NAMESPACES: [(&str, Severity, &str); 7] = [
 ];
 
 /// Where setuid programs are looked for (not recursively), inside the container's root.
-const PROGRAM_DIRS: [&str; 7] = ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec"];
+const PROGRAM_DIRS: [&str; 7] =
+    ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec"];
 
 /// The most processes one container's cgroups may list before the audit gives up on them.
 const MAX_PROCESSES: usize = 100_000;
@@ -83,7 +88,9 @@ impl Host {
         let namespaces = NAMESPACES
             .iter()
             .map(|(ns, _, _)| {
-                let id = dir.as_ref().map_err(Clone::clone).and_then(|d| sys::readlink_at(d, &format!("ns/{ns}")).map_err(|e| format!("host /proc/{pid}/ns/{ns}: {e}")));
+                let id = dir.as_ref().map_err(Clone::clone).and_then(|d| {
+                    sys::readlink_at(d, &format!("ns/{ns}")).map_err(|e| format!("host /proc/{pid}/ns/{ns}: {e}"))
+                });
                 (*ns, id)
             })
             .collect();
@@ -92,12 +99,21 @@ impl Host {
             .map_err(Clone::clone)
             .and_then(|d| sys::read_at(d, "mountinfo").map_err(|e| format!("host /proc/{pid}/mountinfo: {e}")))
             .and_then(|text| parse_mountinfo(&text));
-        let own_mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}")).and_then(|t| parse_mountinfo(&t));
+        let own_mounts = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("/proc/self/mountinfo: {e}"))
+            .and_then(|t| parse_mountinfo(&t));
         let mut sockets: Vec<Socket> = Vec::new();
-        match dir.as_ref().map_err(Clone::clone).and_then(|d| sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}"))) {
-            Err(why) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("the host's runtime sockets: {why}"))),
+        match dir
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|d| sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}")))
+        {
+            Err(why) => {
+                unknowns.push(Unknown::new("mount.runtime-socket", None, format!("the host's runtime sockets: {why}")))
+            }
             Ok(root) => {
-                let mut candidates: Vec<(&'static str, String)> = RUNTIME_SOCKETS.iter().map(|(runtime, path)| (*runtime, (*path).to_owned())).collect();
+                let mut candidates: Vec<(&'static str, String)> =
+                    RUNTIME_SOCKETS.iter().map(|(runtime, path)| (*runtime, (*path).to_owned())).collect();
                 // Rootless Docker and Podman: one socket per user.
                 if let Ok(users) = sys::list_in_root(&root, "/run/user") {
                     for user in users.iter().filter(|u| u.meta.is_dir() && u.name.bytes().all(|b| b.is_ascii_digit())) {
@@ -114,15 +130,22 @@ impl Host {
                             }
                             // Host paths are compared with mounts' host paths: resolve /var/run -> /run.
                             let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
-                            let real = std::fs::canonicalize(parent).map(|p| join(&p.to_string_lossy(), path.rsplit('/').next().unwrap_or(path)));
+                            let real = std::fs::canonicalize(parent)
+                                .map(|p| join(&p.to_string_lossy(), path.rsplit('/').next().unwrap_or(path)));
                             match real {
-                                Ok(real) => sockets.push(Socket { runtime, path: real, dev: meta.dev(), ino: meta.ino() }),
-                                Err(e) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("{path}: {e}"))),
+                                Ok(real) => {
+                                    sockets.push(Socket { runtime, path: real, dev: meta.dev(), ino: meta.ino() })
+                                }
+                                Err(e) => {
+                                    unknowns.push(Unknown::new("mount.runtime-socket", None, format!("{path}: {e}")))
+                                }
                             }
                         }
                         Ok(_) => {}
                         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
-                        Err(e) => unknowns.push(Unknown::new("mount.runtime-socket", None, format!("host {path}: {e}"))),
+                        Err(e) => {
+                            unknowns.push(Unknown::new("mount.runtime-socket", None, format!("host {path}: {e}")))
+                        }
                     }
                 }
             }
@@ -136,7 +159,12 @@ impl Host {
         let mut findings = Vec::new();
         let mut unknowns = self.unknowns.clone();
         match &self.lsm {
-            Ok(false) => findings.push(Finding::new("lsm", Severity::Medium, "no AppArmor, SELinux or Smack active: no container is confined by an LSM", self.lsm_evidence.clone())),
+            Ok(false) => findings.push(Finding::new(
+                "lsm",
+                Severity::Medium,
+                "no AppArmor, SELinux or Smack active: no container is confined by an LSM",
+                self.lsm_evidence.clone(),
+            )),
             Ok(true) => {}
             Err(why) => unknowns.push(Unknown::new("lsm", None, why.clone())),
         }
@@ -246,7 +274,9 @@ fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
 /// Audits the container whose init process is `target` against `host`.
 pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     let Some(pid) = target.pid() else { return Err(Error::NotAProcess { target: target.id().to_string() }) };
-    let init_dir = proc_dir(pid).map_err(|source| if vanished(&source) { Error::Gone { pid } } else { Error::Proc { pid, source } })?;
+    let init_dir =
+        proc_dir(pid)
+            .map_err(|source| if vanished(&source) { Error::Gone { pid } } else { Error::Proc { pid, source } })?;
     // The directory is of the pinned process only if it is still alive now.
     if !target.is_alive() {
         return Err(Error::Gone { pid });
@@ -279,7 +309,11 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
                 Ok(text) => Status::parse(&text),
                 Err(e) if vanished(&e) => continue,
                 Err(e) => {
-                    report.unknowns.push(Unknown::new("process", Some(tid), format!("/proc/{member}/task/{tid}/status: {e}")));
+                    report.unknowns.push(Unknown::new(
+                        "process",
+                        Some(tid),
+                        format!("/proc/{member}/task/{tid}/status: {e}"),
+                    ));
                     continue;
                 }
             };
@@ -289,10 +323,20 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             }
             let namespaces = NAMESPACES
                 .iter()
-                .map(|(ns, _, _)| (*ns, sys::readlink_at(&dir, &format!("ns/{ns}")).map_err(|e| format!("/proc/{member}/task/{tid}/ns/{ns}: {e}"))))
+                .map(|(ns, _, _)| {
+                    (
+                        *ns,
+                        sys::readlink_at(&dir, &format!("ns/{ns}"))
+                            .map_err(|e| format!("/proc/{member}/task/{tid}/ns/{ns}: {e}")),
+                    )
+                })
                 .collect();
             let comm = status.name.clone().unwrap_or_else(|_| "?".to_owned());
-            let label = if tid == member { format!("pid {tid} ({comm})") } else { format!("thread {tid} of pid {member} ({comm})") };
+            let label = if tid == member {
+                format!("pid {tid} ({comm})")
+            } else {
+                format!("thread {tid} of pid {member} ({comm})")
+            };
             processes.push(Process { pid: tid, tgid: member, dir, comm, label, status, namespaces });
         }
     }
@@ -323,7 +367,11 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
 
 /// Whether a cgroup directory is the root of its hierarchy (a mount point of cgroupfs).
 fn own_mounts_root(dir: &CgroupDir, host: &Host) -> bool {
-    host.own_mounts.as_ref().is_ok_and(|mounts| mounts.iter().any(|m| m.root == "/" && (m.fstype == "cgroup" || m.fstype == "cgroup2") && Path::new(&m.point) == dir.dir))
+    host.own_mounts.as_ref().is_ok_and(|mounts| {
+        mounts
+            .iter()
+            .any(|m| m.root == "/" && (m.fstype == "cgroup" || m.fstype == "cgroup2") && Path::new(&m.point) == dir.dir)
+    })
 }
 
 /// The `task/TID` directory of a thread of `dir`'s process that is not a zombie, if any.
@@ -366,7 +414,8 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     let dirs = sys::read_at(anchor, "cgroup")
         .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
         .and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?));
-    let container_cgroups: Vec<PathBuf> = dirs.as_ref().map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect()).unwrap_or_default();
+    let container_cgroups: Vec<PathBuf> =
+        dirs.as_ref().map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect()).unwrap_or_default();
     match dirs {
         Ok(dirs) => {
             for dir in dirs {
@@ -404,9 +453,14 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     // Processes of its pid namespace that are in none of its cgroups (checked again, so a
     // process forked while the cgroups were listed does not count): not limited by them.
     if !container_cgroups.is_empty() {
-        let outside: Vec<i32> = pids.iter().copied().filter(|p| outside_cgroups(*p, &container_cgroups, host)).collect();
+        let outside: Vec<i32> =
+            pids.iter().copied().filter(|p| outside_cgroups(*p, &container_cgroups, host)).collect();
         if let Some(first) = outside.first() {
-            let also = if outside.len() > 1 { format!("; also pid {}", outside[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", ")) } else { String::new() };
+            let also = if outside.len() > 1 {
+                format!("; also pid {}", outside[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+            } else {
+                String::new()
+            };
             let evidence = format!("pid {first} is in its pid namespace, but its /proc/{first}/cgroup is not beneath {} (or its other hierarchies){also}", container_cgroups[0].display());
             report.findings.push(
                 Finding::new("cgroup.outside", Severity::High, "processes of the container outside its cgroups: its limits do not hold them (escaped, or a container sharing its pid namespace)", evidence)
@@ -415,7 +469,11 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
         }
     }
     if !listed {
-        report.unknowns.push(Unknown::new("processes", Some(pid), format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; "))));
+        report.unknowns.push(Unknown::new(
+            "processes",
+            Some(pid),
+            format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; ")),
+        ));
     }
     pids
 }
@@ -437,7 +495,13 @@ fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> bool {
 
 /// Whether two cgroup directories are in the same mounted hierarchy.
 fn same_hierarchy(a: &str, b: &str, mounts: &[Mount]) -> bool {
-    let root_of = |path: &str| mounts.iter().filter(|m| (m.fstype == "cgroup" || m.fstype == "cgroup2") && beneath(path, &m.point).is_some()).max_by_key(|m| m.point.len()).map(|m| m.point.clone());
+    let root_of = |path: &str| {
+        mounts
+            .iter()
+            .filter(|m| (m.fstype == "cgroup" || m.fstype == "cgroup2") && beneath(path, &m.point).is_some())
+            .max_by_key(|m| m.point.len())
+            .map(|m| m.point.clone())
+    };
     root_of(a).is_some_and(|root| Some(root) == root_of(b))
 }
 
@@ -450,7 +514,11 @@ fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&String>) -> bool
             links.extend(threads.flatten().map(|t| t.path().join("ns/pid")));
         }
     }
-    let Some(own_inode) = own.strip_prefix("pid:[").and_then(|rest| rest.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok()) else { return false };
+    let Some(own_inode) =
+        own.strip_prefix("pid:[").and_then(|rest| rest.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok())
+    else {
+        return false;
+    };
     for link in links {
         let Ok(ns) = std::fs::read_link(&link) else { continue };
         let ns = ns.to_string_lossy();
@@ -473,7 +541,11 @@ fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Resu
     }
     let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
     for line in procs.lines() {
-        pids.insert(line.trim().parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cgroup.procs line {line:?}")))?);
+        pids.insert(
+            line.trim()
+                .parse()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cgroup.procs line {line:?}")))?,
+        );
     }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -511,7 +583,10 @@ fn status_unknowns(processes: &[Process], unknowns: &mut Vec<Unknown>) {
 }
 
 fn most_powerful(processes: &[Process], report: &mut Report) {
-    let strongest = processes.iter().map(|p| (p, powers_of(&p.status))).max_by(|(a, pa), (b, pb)| rank(pa).cmp(&rank(pb)).then(b.pid.cmp(&a.pid)));
+    let strongest = processes
+        .iter()
+        .map(|p| (p, powers_of(&p.status)))
+        .max_by(|(a, pa), (b, pb)| rank(pa).cmp(&rank(pb)).then(b.pid.cmp(&a.pid)));
     report.most_powerful = strongest.map(|(p, powers)| Powers {
         pid: p.pid,
         thread_of: (p.pid != p.tgid).then_some(p.tgid),
@@ -542,7 +617,9 @@ fn by_power(mut list: Vec<&Process>) -> Vec<&Process> {
 fn capabilities(processes: &[Process], report: &mut Report) {
     let default = docker_default_mask();
     let all = (1u64 << CAPABILITIES.len()) - 1;
-    let holding: Vec<&Process> = by_power(processes.iter().filter(|p| held_capabilities(&p.status).is_some_and(|h| h & !default != 0)).collect());
+    let holding: Vec<&Process> = by_power(
+        processes.iter().filter(|p| held_capabilities(&p.status).is_some_and(|h| h & !default != 0)).collect(),
+    );
     if let Some(top) = holding.first() {
         let held = held_capabilities(&top.status).unwrap_or(0);
         let (pid, pids, others) = holders(&holding);
@@ -556,10 +633,20 @@ fn capabilities(processes: &[Process], report: &mut Report) {
             top.status.cap_eff.as_ref().unwrap_or(&0)
         );
         let finding = if held & all == all {
-            Finding::new("caps.all", Severity::Critical, format!("{} holds every capability (--privileged-like)", top.who()), evidence)
+            Finding::new(
+                "caps.all",
+                Severity::Critical,
+                format!("{} holds every capability (--privileged-like)", top.who()),
+                evidence,
+            )
         } else {
             let severity = names.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
-            Finding::new("caps.extra", severity, format!("capabilities beyond Docker's default held by a process: {}", names.join(", ")), evidence)
+            Finding::new(
+                "caps.extra",
+                severity,
+                format!("capabilities beyond Docker's default held by a process: {}", names.join(", ")),
+                evidence,
+            )
         };
         report.findings.push(finding.about(pid, pids));
     }
@@ -580,7 +667,11 @@ fn capabilities(processes: &[Process], report: &mut Report) {
             let severity = names_open.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
             (severity, format!("capabilities a process without NoNewPrivs can regain by executing a setuid-root or file-capability program: {}", names_open.join(", ")), *first)
         } else {
-            (Severity::Low, format!("capabilities left in the bounding set, kept out of reach by NoNewPrivs: {}", names.join(", ")), able[0])
+            (
+                Severity::Low,
+                format!("capabilities left in the bounding set, kept out of reach by NoNewPrivs: {}", names.join(", ")),
+                able[0],
+            )
         };
         let list = if without_nnp.is_empty() { able.clone() } else { without_nnp.clone() };
         let (pid, pids, others) = holders(&list);
@@ -600,14 +691,32 @@ fn process_findings(processes: &[Process], report: &mut Report) {
     if !unconfined.is_empty() {
         let (pid, pids, others) = holders(&unconfined);
         let evidence = format!("{}: Seccomp 0{others}", unconfined[0].label);
-        report.findings.push(Finding::new("seccomp", Severity::High, format!("no seccomp filter on {}: every system call is open to it", unconfined[0].who()), evidence).about(pid, pids));
+        report.findings.push(
+            Finding::new(
+                "seccomp",
+                Severity::High,
+                format!("no seccomp filter on {}: every system call is open to it", unconfined[0].who()),
+                evidence,
+            )
+            .about(pid, pids),
+        );
     }
-    let root: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0))).collect());
+    let root: Vec<&Process> =
+        by_power(processes.iter().filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0))).collect());
     if let Some(first) = root.first() {
         let (pid, pids, others) = holders(&root);
         let uids = first.status.uids.as_ref().map(|u| u.map(|id| id.to_string()).join(" ")).unwrap_or_default();
-        let evidence = format!("{}: Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.label);
-        report.findings.push(Finding::new("root", Severity::High, format!("{} runs as uid 0, which is uid 0 (root) on the host", first.who()), evidence).about(pid, pids));
+        let evidence =
+            format!("{}: Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.label);
+        report.findings.push(
+            Finding::new(
+                "root",
+                Severity::High,
+                format!("{} runs as uid 0, which is uid 0 (root) on the host", first.who()),
+                evidence,
+            )
+            .about(pid, pids),
+        );
     }
     let open: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.no_new_privs == Ok(false)).collect());
     if let Some(first) = open.first() {
@@ -657,7 +766,11 @@ fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
         let host_id = match host.namespaces.iter().find(|(k, _)| *k == ns).map(|(_, id)| id) {
             Some(Ok(id)) => id,
             Some(Err(why)) => {
-                report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(report.pid), format!("the host's: {why}")));
+                report.unknowns.push(Unknown::new(
+                    &format!("namespace.{ns}"),
+                    Some(report.pid),
+                    format!("the host's: {why}"),
+                ));
                 continue;
             }
             None => continue,
@@ -666,13 +779,23 @@ fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
         for p in processes {
             match p.ns(ns) {
                 Some(Ok(id)) if id == host_id => sharing.push(p),
-                Some(Err(why)) => report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(p.pid), why.clone())),
+                Some(Err(why)) => {
+                    report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(p.pid), why.clone()))
+                }
                 _ => {}
             }
         }
         if !sharing.is_empty() {
             let (pid, pids, others) = holders(&sharing);
-            report.findings.push(Finding::new(&format!("namespace.{ns}"), severity, title, format!("pid {pid}: {host_id} is the host's{others}")).about(pid, pids));
+            report.findings.push(
+                Finding::new(
+                    &format!("namespace.{ns}"),
+                    severity,
+                    title,
+                    format!("pid {pid}: {host_id} is the host's{others}"),
+                )
+                .about(pid, pids),
+            );
         }
     }
 }
@@ -688,12 +811,22 @@ fn lsm(processes: &[Process], host: &Host, report: &mut Report) {
             Ok(label) if matches!(label.trim_end_matches(['\0', '\n']), "unconfined" | "") => unconfined.push(p),
             Ok(_) => {}
             Err(e) if vanished(&e) => {}
-            Err(e) => report.unknowns.push(Unknown::new("lsm", Some(p.pid), format!("/proc/{}/attr/current: {e}", p.pid))),
+            Err(e) => {
+                report.unknowns.push(Unknown::new("lsm", Some(p.pid), format!("/proc/{}/attr/current: {e}", p.pid)))
+            }
         }
     }
     if !unconfined.is_empty() {
         let (pid, pids, others) = holders(&unconfined);
-        report.findings.push(Finding::new("lsm", Severity::Medium, format!("pid {pid} is not confined by AppArmor or SELinux"), format!("pid {pid}: label \"unconfined\"{others}")).about(pid, pids));
+        report.findings.push(
+            Finding::new(
+                "lsm",
+                Severity::Medium,
+                format!("pid {pid} is not confined by AppArmor or SELinux"),
+                format!("pid {pid}: label \"unconfined\"{others}"),
+            )
+            .about(pid, pids),
+        );
     }
 }
 
@@ -701,7 +834,13 @@ fn lsm(processes: &[Process], host: &Host, report: &mut Report) {
 /// unified one) in the container's cgroup and in each ancestor below the hierarchy's root,
 /// nearest first: a limit set on an ancestor holds the container too. `Ok(None)`: no level
 /// has the file (no hierarchy with that controller for this cgroup).
-fn limit_files(dirs: &[CgroupDir], membership: &str, controller: &str, v1_file: &str, v2_file: &str) -> Result<Option<Vec<(PathBuf, String)>>, String> {
+fn limit_files(
+    dirs: &[CgroupDir],
+    membership: &str,
+    controller: &str,
+    v1_file: &str,
+    v2_file: &str,
+) -> Result<Option<Vec<(PathBuf, String)>>, String> {
     if unmounted_controllers(membership, dirs).iter().any(|c| c == controller) {
         return Err(format!("its {controller} hierarchy is not mounted where nsdebug can read it"));
     }
@@ -738,29 +877,50 @@ fn level_evidence(levels: &[(PathBuf, String)], index: usize) -> String {
 
 fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
     let pid = report.pid;
-    for (id, controller, v1, v2, what) in [("cgroup.pids", "pids", "pids.max", "pids.max", "processes"), ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory")] {
+    for (id, controller, v1, v2, what) in [
+        ("cgroup.pids", "pids", "pids.max", "pids.max", "processes"),
+        ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory"),
+    ] {
         let read = limit_files(dirs, membership, controller, v1, v2).and_then(|levels| match levels {
             None => Ok(None),
             Some(levels) => {
-                let limits = levels.iter().map(|(path, text)| parse_limit(text).map_err(|e| format!("{}: {e}", path.display()))).collect::<Result<Vec<_>, _>>()?;
+                let limits = levels
+                    .iter()
+                    .map(|(path, text)| parse_limit(text).map_err(|e| format!("{}: {e}", path.display())))
+                    .collect::<Result<Vec<_>, _>>()?;
                 // The tightest limit holds; none set: unlimited, as the container's own file says.
-                let tightest = limits.iter().enumerate().filter_map(|(i, l)| match l {
-                    Limit::Set(v) => Some((i, *v)),
-                    Limit::Unlimited => None,
-                }).min_by_key(|(_, v)| *v);
+                let tightest = limits
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| match l {
+                        Limit::Set(v) => Some((i, *v)),
+                        Limit::Unlimited => None,
+                    })
+                    .min_by_key(|(_, v)| *v);
                 Ok(Some((tightest, levels)))
             }
         });
         match read {
             Ok(Some((None, levels))) => {
-                let title = if controller == "pids" { "no pids limit: a fork bomb takes the host" } else { "no memory limit" };
+                let title =
+                    if controller == "pids" { "no pids limit: a fork bomb takes the host" } else { "no memory limit" };
                 report.findings.push(Finding::new(id, Severity::Medium, title, level_evidence(&levels, 0)));
             }
             Ok(Some((Some((index, value)), levels))) => {
                 let unit = if controller == "memory" { " bytes" } else { "" };
-                report.findings.push(Finding::new(id, Severity::Info, format!("{what} limited to {value}{unit}"), level_evidence(&levels, index)));
+                report.findings.push(Finding::new(
+                    id,
+                    Severity::Info,
+                    format!("{what} limited to {value}{unit}"),
+                    level_evidence(&levels, index),
+                ));
             }
-            Ok(None) => report.findings.push(Finding::new(id, Severity::Medium, format!("no {controller} controller: {what} not limited"), format!("no {v1} or {v2} in its cgroups or their ancestors"))),
+            Ok(None) => report.findings.push(Finding::new(
+                id,
+                Severity::Medium,
+                format!("no {controller} controller: {what} not limited"),
+                format!("no {v1} or {v2} in its cgroups or their ancestors"),
+            )),
             Err(why) => report.unknowns.push(Unknown::new(id, Some(pid), why)),
         }
     }
@@ -772,8 +932,11 @@ fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
                 parse_cpu_max(text).map(|q| (q, format!("{} = {}", path.display(), text.trim())))
             } else {
                 let period_path = path.with_file_name("cpu.cfs_period_us");
-                let period = std::fs::read_to_string(&period_path).map_err(|e| format!("{}: {e}", period_path.display()))?;
-                parse_cfs(text, &period).map(|q| (q, format!("{} = {}, {} = {}", path.display(), text.trim(), period_path.display(), period.trim())))
+                let period =
+                    std::fs::read_to_string(&period_path).map_err(|e| format!("{}: {e}", period_path.display()))?;
+                parse_cfs(text, &period).map(|q| {
+                    (q, format!("{} = {}, {} = {}", path.display(), text.trim(), period_path.display(), period.trim()))
+                })
             };
             quotas.push(quota.map_err(|e| format!("{}: {e}", path.display()))?);
         }
@@ -781,23 +944,44 @@ fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
     });
     match cpu {
         Ok(Some(quotas)) => {
-            let tightest = quotas.iter().enumerate().filter_map(|(i, (q, _))| q.cpus().map(|cpus| (i, cpus))).min_by(|a, b| a.1.total_cmp(&b.1));
+            let tightest = quotas
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (q, _))| q.cpus().map(|cpus| (i, cpus)))
+                .min_by(|a, b| a.1.total_cmp(&b.1));
             match tightest {
                 Some((index, cpus)) => {
                     let whose = if index > 0 { " (set on an ancestor of its cgroup)" } else { "" };
-                    report.findings.push(Finding::new("cgroup.cpu", Severity::Info, format!("CPU limited to {cpus} CPUs"), format!("{}{whose}", quotas[index].1)));
+                    report.findings.push(Finding::new(
+                        "cgroup.cpu",
+                        Severity::Info,
+                        format!("CPU limited to {cpus} CPUs"),
+                        format!("{}{whose}", quotas[index].1),
+                    ));
                 }
-                None => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", quotas[0].1.clone())),
+                None => {
+                    report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", quotas[0].1.clone()))
+                }
             }
         }
-        Ok(None) => report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no cpu controller: CPU time not limited", "no cpu.cfs_quota_us or cpu.max in its cgroups or their ancestors")),
+        Ok(None) => report.findings.push(Finding::new(
+            "cgroup.cpu",
+            Severity::Low,
+            "no cpu controller: CPU time not limited",
+            "no cpu.cfs_quota_us or cpu.max in its cgroups or their ancestors",
+        )),
         Err(why) => report.unknowns.push(Unknown::new("cgroup.cpu", Some(pid), why)),
     }
     // cgroup v2 allows devices with an eBPF program, which is not read: no claim either way.
     if let Some(dir) = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices")) {
         let path = dir.dir.join("devices.list");
         match std::fs::read_to_string(&path) {
-            Ok(list) if allows_all_devices(&list) => report.findings.push(Finding::new("devices", Severity::Critical, "access to every device of the host (devices cgroup allows all)", format!("{}: a *:* rwm", path.display()))),
+            Ok(list) if allows_all_devices(&list) => report.findings.push(Finding::new(
+                "devices",
+                Severity::Critical,
+                "access to every device of the host (devices cgroup allows all)",
+                format!("{}: a *:* rwm", path.display()),
+            )),
             Ok(_) => {}
             Err(e) => report.unknowns.push(Unknown::new("devices", Some(pid), format!("{}: {e}", path.display()))),
         }
@@ -826,7 +1010,9 @@ fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
             }
             seen.push(ns);
         }
-        let table = sys::read_at(&p.dir, "mountinfo").map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid)).and_then(|t| parse_mountinfo(&t));
+        let table = sys::read_at(&p.dir, "mountinfo")
+            .map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid))
+            .and_then(|t| parse_mountinfo(&t));
         match table {
             Ok(table) => mounts_of(p, &table, host, host_mounts, report),
             Err(why) => report.unknowns.push(Unknown::new("mounts", Some(p.pid), why)),
@@ -844,7 +1030,10 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
         ("/proc/sys", "proc", "mount.proc-sys-rw", "/proc/sys is writable: host kernel settings"),
     ] {
         if let Some(mount) = covering(table, path).filter(|m| m.fstype == fstype && m.writable()) {
-            let evidence = format!("pid {pid} mountinfo: {} {} on {} ({}) - {fstype} covers {path}", mount.device, mount.root, mount.point, mount.options);
+            let evidence = format!(
+                "pid {pid} mountinfo: {} {} on {} ({}) - {fstype} covers {path}",
+                mount.device, mount.root, mount.point, mount.options
+            );
             report.findings.push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
         }
     }
@@ -857,24 +1046,33 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
         for socket in &host.sockets {
             let Some(rest) = beneath(&socket.path, &source) else { continue };
             let inside = join(point, rest);
-            let looked = root.as_ref().map_err(|e| e.to_string()).and_then(|root| sys::stat_in_root(root, &inside).map_err(|e| e.to_string()));
+            let looked = root
+                .as_ref()
+                .map_err(|e| e.to_string())
+                .and_then(|root| sys::stat_in_root(root, &inside).map_err(|e| e.to_string()));
             match looked {
                 Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
                     Finding::new(
                         "mount.runtime-socket",
                         Severity::Critical,
                         format!("{}'s socket is reachable at {inside}: it controls the host", socket.runtime),
-                        format!("pid {pid}: {inside} is the host's {} (mount of the host's {source} at {point}, {rw})", socket.path),
+                        format!(
+                            "pid {pid}: {inside} is the host's {} (mount of the host's {source} at {point}, {rw})",
+                            socket.path
+                        ),
                     )
                     .about(pid, vec![pid]),
                 ),
                 Ok(_) => {}
                 // Hidden beneath another mount, or not there: not reachable by that path.
                 Err(why) if why.contains("No such file") || why.contains("Not a directory") => {}
-                Err(why) => report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}"))),
+                Err(why) => {
+                    report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}")))
+                }
             }
         }
-        let own = (point == "/proc" || point.starts_with("/proc/") || point == "/sys" || point.starts_with("/sys/")) && host_mounts.iter().any(|h| h.device == mount.device && h.point == *point);
+        let own = (point == "/proc" || point.starts_with("/proc/") || point == "/sys" || point.starts_with("/sys/"))
+            && host_mounts.iter().any(|h| h.device == mount.device && h.point == *point);
         if runtime_managed(mount, &source) || own {
             continue;
         }
@@ -889,8 +1087,19 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
         }
         let severity = exposure(&source, mount.writable());
         report.findings.push(
-            Finding::new("mount.host-path", severity, format!("the host's {source} is mounted {} at {point}", if mount.writable() { "writable" } else { "read-only" }), format!("pid {pid} mountinfo: {} {} on {point} ({}) - {}", mount.device, mount.root, mount.options, mount.fstype))
-                .about(pid, vec![pid]),
+            Finding::new(
+                "mount.host-path",
+                severity,
+                format!(
+                    "the host's {source} is mounted {} at {point}",
+                    if mount.writable() { "writable" } else { "read-only" }
+                ),
+                format!(
+                    "pid {pid} mountinfo: {} {} on {point} ({}) - {}",
+                    mount.device, mount.root, mount.options, mount.fstype
+                ),
+            )
+            .about(pid, vec![pid]),
         );
     }
 }
@@ -917,11 +1126,22 @@ mod tests {
     fn unreadable_fields_give_no_power_and_no_pass() {
         // A status whose seccomp, uid and capability fields are garbled: nothing is claimed
         // from them (no "uid 0", no "seccomp off"), and each is an unknown.
-        let garbled = HELPER.replace("Seccomp:\t0", "Seccomp:\t?").replace("Uid:\t0\t0\t0\t0", "Uid:\t").replace("CapEff:\t00000000a82c25fb", "CapEff:\t");
+        let garbled = HELPER
+            .replace("Seccomp:\t0", "Seccomp:\t?")
+            .replace("Uid:\t0\t0\t0\t0", "Uid:\t")
+            .replace("CapEff:\t00000000a82c25fb", "CapEff:\t");
         let status = Status::parse(&garbled);
         let powers = powers_of(&status);
         assert!(powers.iter().all(|(n, _)| !n.starts_with("CAP_") && n != "seccomp off" && n != "uid 0"), "{powers:?}");
-        let process = Process { pid: 7, tgid: 7, dir: File::open("/").unwrap(), comm: "x".into(), label: "pid 7 (x)".into(), status, namespaces: vec![] };
+        let process = Process {
+            pid: 7,
+            tgid: 7,
+            dir: File::open("/").unwrap(),
+            comm: "x".into(),
+            label: "pid 7 (x)".into(),
+            status,
+            namespaces: vec![],
+        };
         let mut unknowns = Vec::new();
         status_unknowns(std::slice::from_ref(&process), &mut unknowns);
         let ids: Vec<&str> = unknowns.iter().map(|u| u.id.as_str()).collect();
@@ -935,7 +1155,11 @@ mod tests {
         let mut host = Host::read(me);
         host.mounts = Err("recorded failure".to_owned());
         let report = audit(&Target::open(me).unwrap(), &host).unwrap();
-        assert!(report.unknowns.iter().any(|u| u.id == "mounts" && u.reason.contains("recorded failure")), "{:?}", report.unknowns);
+        assert!(
+            report.unknowns.iter().any(|u| u.id == "mounts" && u.reason.contains("recorded failure")),
+            "{:?}",
+            report.unknowns
+        );
         assert!(!report.findings.iter().any(|f| f.id.starts_with("mount.")), "{:?}", report.findings);
         assert!(host.report().unknowns.iter().any(|u| u.id == "mounts"), "and the host section says why");
     }
@@ -957,9 +1181,16 @@ mod tests {
         let empty = dir.join("empty");
         std::fs::create_dir_all(&empty).unwrap();
         let mut report = Report::default();
-        cgroups(&[CgroupDir { controllers: vec![], v2: true, dir: empty, mount: dir.clone() }], "0::/empty\n", &mut report);
+        cgroups(
+            &[CgroupDir { controllers: vec![], v2: true, dir: empty, mount: dir.clone() }],
+            "0::/empty\n",
+            &mut report,
+        );
         let found: Vec<(&str, Severity)> = report.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
-        assert_eq!(found, [("cgroup.pids", Severity::Medium), ("cgroup.memory", Severity::Medium), ("cgroup.cpu", Severity::Low)]);
+        assert_eq!(
+            found,
+            [("cgroup.pids", Severity::Medium), ("cgroup.memory", Severity::Medium), ("cgroup.cpu", Severity::Low)]
+        );
         // A v1 layout: the quota with its period.
         // A v1 layout: the quota with its period; a tighter one on an ancestor holds.
         let parent = dir.join("cpu/docker");
@@ -967,7 +1198,8 @@ mod tests {
         std::fs::create_dir_all(&v1).unwrap();
         std::fs::write(v1.join("cpu.cfs_quota_us"), "50000\n").unwrap();
         std::fs::write(v1.join("cpu.cfs_period_us"), "100000\n").unwrap();
-        let v1_dir = [CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1.clone(), mount: dir.join("cpu") }];
+        let v1_dir =
+            [CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1.clone(), mount: dir.join("cpu") }];
         let mut report = Report::default();
         cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
         let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();

@@ -92,7 +92,12 @@ impl CpuQuota {
 }
 
 fn micros(value: &str, what: &str) -> Result<u64, String> {
-    value.trim().parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| format!("{what} {:?} is not a positive number of microseconds", value.trim()))
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{what} {:?} is not a positive number of microseconds", value.trim()))
 }
 
 /// Parses cgroup v2 `cpu.max`: `QUOTA PERIOD` or `max PERIOD`.
@@ -166,13 +171,16 @@ mod tests {
         let mounts = parse_mountinfo(V1_MOUNTINFO).unwrap();
         let dirs = cgroup_dirs(V1_CGROUP, &mounts).unwrap();
         let paths: Vec<_> = dirs.iter().map(|d| d.dir.display().to_string()).collect();
-        assert_eq!(paths, [
-            "/sys/fs/cgroup/pids/docker/a34d2678a8b2",
-            "/sys/fs/cgroup/memory/docker/a34d2678a8b2",
-            "/sys/fs/cgroup/cpuacct/docker/a34d2678a8b2",
-            "/sys/fs/cgroup/cpu/docker/a34d2678a8b2",
-            "/sys/fs/cgroup/unified/docker/a34d2678a8b2",
-        ]);
+        assert_eq!(
+            paths,
+            [
+                "/sys/fs/cgroup/pids/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/memory/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/cpuacct/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/cpu/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/unified/docker/a34d2678a8b2",
+            ]
+        );
         assert!(dirs[4].v2 && !dirs[0].v2 && dirs[0].controllers == ["pids"]);
         assert_eq!(dirs[0].mount, PathBuf::from("/sys/fs/cgroup/pids"));
         assert_eq!(unmounted_controllers(V1_CGROUP, &dirs), ["blkio"], "blkio is mounted only below its root");
@@ -182,10 +190,21 @@ mod tests {
     fn v2_unified_hierarchy_gives_the_scope_directory() {
         let mounts = parse_mountinfo(V2_MOUNTINFO).unwrap();
         let dirs = cgroup_dirs(V2_CGROUP, &mounts).unwrap();
-        assert_eq!(dirs, [CgroupDir { controllers: vec![], v2: true, dir: "/sys/fs/cgroup/system.slice/docker-a34d2678a8b2.scope".into(), mount: "/sys/fs/cgroup".into() }]);
+        assert_eq!(
+            dirs,
+            [CgroupDir {
+                controllers: vec![],
+                v2: true,
+                dir: "/sys/fs/cgroup/system.slice/docker-a34d2678a8b2.scope".into(),
+                mount: "/sys/fs/cgroup".into()
+            }]
+        );
         assert!(cgroup_dirs("0::/../../etc\n", &mounts).is_err(), "'..' must not escape the hierarchy");
         assert!(cgroup_dirs("garbage\n", &mounts).is_err());
-        assert!(cgroup_dirs(V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(), &mounts).is_err(), "no v1 hierarchy mounted");
+        assert!(
+            cgroup_dirs(V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(), &mounts).is_err(),
+            "no v1 hierarchy mounted"
+        );
     }
 
     #[test]

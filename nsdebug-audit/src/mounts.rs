@@ -35,7 +35,8 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
@@ -57,11 +58,15 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
         .filter(|line| !line.is_empty())
         .map(|line| {
             // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
-            let bad = || format!("mountinfo line {line:?} is not ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - TYPE SOURCE OPTIONS");
+            let bad = || {
+                format!("mountinfo line {line:?} is not ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - TYPE SOURCE OPTIONS")
+            };
             let (before, after) = line.split_once(" - ").ok_or_else(bad)?;
             let before: Vec<&str> = before.split(' ').collect();
             let after: Vec<&str> = after.split(' ').collect();
-            let (Some(device), Some(root), Some(point), Some(options)) = (before.get(2), before.get(3), before.get(4), before.get(5)) else {
+            let (Some(device), Some(root), Some(point), Some(options)) =
+                (before.get(2), before.get(3), before.get(4), before.get(5))
+            else {
                 return Err(bad());
             };
             let (Some(fstype), Some(super_options)) = (after.first(), after.get(2)) else { return Err(bad()) };
@@ -118,14 +123,36 @@ pub fn host_path(mount: &Mount, host: &[Mount]) -> Option<String> {
 /// The mount that `path` is on: the deepest mount point holding it, the last mounted of
 /// those (a later mount on the same point hides the earlier ones).
 pub fn covering<'a>(table: &'a [Mount], path: &str) -> Option<&'a Mount> {
-    table.iter().enumerate().filter(|(_, m)| beneath(path, &m.point).is_some()).max_by_key(|(i, m)| (m.point.len(), *i)).map(|(_, m)| m)
+    table
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| beneath(path, &m.point).is_some())
+        .max_by_key(|(i, m)| (m.point.len(), *i))
+        .map(|(_, m)| m)
 }
 
 /// Host paths whose exposure hands over the host (written) or its secrets (read).
 const SENSITIVE: [&str; 20] = [
-    "/", "/etc", "/root", "/home", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var/lib/docker",
-    "/var/lib/containerd", "/var/lib/kubelet", "/var/lib/containers", "/run", "/var/run", "/proc", "/sys",
-    "/dev", "/var/log",
+    "/",
+    "/etc",
+    "/root",
+    "/home",
+    "/boot",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/var/lib/containers",
+    "/run",
+    "/var/run",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/var/log",
 ];
 
 /// How bad exposing host path `path` is: beneath (or holding) a sensitive directory,
@@ -152,7 +179,9 @@ pub fn runtime_managed(mount: &Mount, host_path: &str) -> bool {
         let name = file.trim_start_matches("/etc/");
         let parts: Vec<&str> = host_path.rsplitn(3, '/').collect();
         // .../containers/<64 hex>/<name> (Docker), .../userdata/<name> (Podman, CRI-O)
-        let id_dir = parts.get(1).is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata");
+        let id_dir = parts
+            .get(1)
+            .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata");
         if parts.first() == Some(&name) && id_dir {
             return true;
         }
@@ -201,10 +230,14 @@ mod tests {
     fn mountinfo_fields_and_escapes() {
         let host = parse_mountinfo(HOST).unwrap();
         assert_eq!(host[3].point, "/mnt/with space");
-        assert_eq!((host[2].root.as_str(), host[2].point.as_str(), host[2].fstype.as_str()), ("/var/lib/docker", "/var/lib/docker", "ext4"));
+        assert_eq!(
+            (host[2].root.as_str(), host[2].point.as_str(), host[2].fstype.as_str()),
+            ("/var/lib/docker", "/var/lib/docker", "ext4")
+        );
         assert!(parse_mountinfo("1 2 3\n").is_err(), "a malformed line makes the table unknown");
         assert!(parse_mountinfo("72 48 0:39 / / rw - overlay\n").is_err(), "no super options");
-        let nsfs = parse_mountinfo("92 27 0:4 net:[4026532184] /run/docker/netns/f0dc7e5f8411 rw - nsfs nsfs rw\n").unwrap();
+        let nsfs =
+            parse_mountinfo("92 27 0:4 net:[4026532184] /run/docker/netns/f0dc7e5f8411 rw - nsfs nsfs rw\n").unwrap();
         assert_eq!(nsfs[0].root, "net:[4026532184]", "a bound namespace file is a mount like any other");
     }
 
@@ -212,12 +245,16 @@ mod tests {
     fn each_mount_is_traced_to_the_host_path_it_shows() {
         let host = parse_mountinfo(HOST).unwrap();
         let container = parse_mountinfo(CONTAINER).unwrap();
-        let traced: Vec<(String, Option<String>)> = container.iter().map(|m| (m.point.clone(), host_path(m, &host))).collect();
+        let traced: Vec<(String, Option<String>)> =
+            container.iter().map(|m| (m.point.clone(), host_path(m, &host))).collect();
         let of = |point: &str| traced.iter().find(|(p, _)| p == point).and_then(|(_, h)| h.clone());
         assert_eq!(of("/hostrun").as_deref(), Some("/run"));
         assert_eq!(of("/hostusr").as_deref(), Some("/usr"));
         assert_eq!(of("/data").as_deref(), Some("/mnt/with space/x"));
-        assert_eq!(of("/etc/hosts").as_deref(), Some("/var/lib/docker/containers/a34d2678a8b2df68546c19d2a0952cc27673e5c8fbf797a959f6b01043ba2f0c/hosts"));
+        assert_eq!(
+            of("/etc/hosts").as_deref(),
+            Some("/var/lib/docker/containers/a34d2678a8b2df68546c19d2a0952cc27673e5c8fbf797a959f6b01043ba2f0c/hosts")
+        );
         assert_eq!(of("/"), None, "the overlay root is not mounted on the host");
         assert_eq!(of("/proc"), None, "the container's own procfs");
         let hostrun = container.iter().find(|m| m.point == "/hostrun").unwrap();

@@ -24,7 +24,8 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, least severe first.
-    pub const ALL: [Severity; 5] = [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] =
+        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
     /// Parses `info`, `low`, `medium`, `high`, `critical`.
     pub fn parse(word: &str) -> Option<Severity> {
@@ -72,7 +73,14 @@ pub struct Finding {
 impl Finding {
     /// A finding about no particular process.
     pub fn new(id: &str, severity: Severity, title: impl Into<String>, evidence: impl Into<String>) -> Finding {
-        Finding { id: id.to_owned(), severity, title: title.into(), evidence: evidence.into(), pid: None, pids: Vec::new() }
+        Finding {
+            id: id.to_owned(),
+            severity,
+            title: title.into(),
+            evidence: evidence.into(),
+            pid: None,
+            pids: Vec::new(),
+        }
     }
 
     /// The same finding about process `pid` (and `pids`, all the processes it applies to).

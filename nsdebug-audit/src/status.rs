@@ -48,12 +48,21 @@ impl Status {
     /// Parses the text of a `/proc/PID/status` file.
     pub fn parse(status: &str) -> Status {
         let uids = field(status, "Uid").and_then(|value| {
-            let ids: Vec<u32> = value.split_whitespace().map(str::parse).collect::<Result<_, _>>().map_err(|_| format!("Uid {value:?} is not four uids"))?;
+            let ids: Vec<u32> = value
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("Uid {value:?} is not four uids"))?;
             <[u32; 4]>::try_from(ids).map_err(|_| format!("Uid {value:?} is not four uids"))
         });
         Status {
             name: field(status, "Name").map(str::to_owned),
-            state: field(status, "State").and_then(|v| v.chars().next().filter(char::is_ascii_uppercase).ok_or_else(|| format!("State {v:?} has no state letter"))),
+            state: field(status, "State").and_then(|v| {
+                v.chars()
+                    .next()
+                    .filter(char::is_ascii_uppercase)
+                    .ok_or_else(|| format!("State {v:?} has no state letter"))
+            }),
             uids,
             cap_prm: hex(status, "CapPrm"),
             cap_eff: hex(status, "CapEff"),
@@ -73,6 +82,7 @@ impl Status {
 }
 
 /// Capability names by bit number (linux/capability.h), without the `CAP_` prefix.
+#[rustfmt::skip]
 pub const CAPABILITIES: [&str; 41] = [
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
     "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
@@ -83,6 +93,7 @@ pub const CAPABILITIES: [&str; 41] = [
 ];
 
 /// Docker's default capability set (moby's `DefaultCapabilities`).
+#[rustfmt::skip]
 pub const DOCKER_DEFAULT_CAPABILITIES: [&str; 14] = [
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
     "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
@@ -138,12 +149,20 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
         assert_eq!(status.seccomp, Ok(0));
         let names = capability_names(status.cap_eff.clone().unwrap());
         assert!(names.contains(&"SYS_ADMIN".to_owned()) && names.contains(&"SYS_PTRACE".to_owned()), "{names:?}");
-        assert_eq!(status.cap_eff.unwrap() & !docker_default_mask(), 1 << 21 | 1 << 19, "exactly SYS_ADMIN and SYS_PTRACE beyond the default");
+        assert_eq!(
+            status.cap_eff.unwrap() & !docker_default_mask(),
+            1 << 21 | 1 << 19,
+            "exactly SYS_ADMIN and SYS_PTRACE beyond the default"
+        );
     }
 
     #[test]
     fn missing_or_garbled_fields_are_unknown_with_the_reason_not_zero() {
-        let garbled = RECORDED.replace("Seccomp:\t0\n", "").replace("CapEff:\t00000000a82c25fb", "CapEff:\tzz").replace("Uid:\t0\t0\t0\t0", "Uid:\t0\t0").replace("NoNewPrivs:\t0", "NoNewPrivs:\t");
+        let garbled = RECORDED
+            .replace("Seccomp:\t0\n", "")
+            .replace("CapEff:\t00000000a82c25fb", "CapEff:\tzz")
+            .replace("Uid:\t0\t0\t0\t0", "Uid:\t0\t0")
+            .replace("NoNewPrivs:\t0", "NoNewPrivs:\t");
         let status = Status::parse(&garbled);
         assert_eq!(status.seccomp, Err("no Seccomp line".to_owned()));
         assert!(status.cap_eff.as_ref().is_err_and(|why| why.contains("\"zz\"")), "{:?}", status.cap_eff);

@@ -19,7 +19,8 @@ pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
     let name = c_path(name)?;
     // SAFETY: `dir` is an open fd for the duration of the call and `name` a NUL-terminated
     // string that outlives it; openat returns a new fd or -1.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    let fd =
+        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -31,7 +32,8 @@ pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
 pub(crate) fn open_dir_at(dir: &File, name: &str) -> io::Result<File> {
     let name = c_path(name)?;
     // SAFETY: as in `open_at`.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd =
+        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -76,7 +78,13 @@ fn open_in_root(root: &File, path: &str, flags: i32) -> io::Result<File> {
     // SAFETY: openat2(2) with a live dirfd, a NUL-terminated path and a pointer to an
     // `open_how` of the size passed, all outliving the call; it returns an fd or -1.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, root.as_raw_fd(), path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -123,20 +131,21 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
         let entry = entry?;
         let meta = entry.metadata()?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let file_caps = meta.is_file() && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0 && {
-            let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
-            let attribute = c_path("security.capability")?;
-            // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
-            // of size 0 asks only for the attribute's size, nothing is written.
-            let size = unsafe { libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0) };
-            if size < 0 {
-                let error = io::Error::last_os_error();
-                if error.raw_os_error() != Some(libc::ENODATA) && error.raw_os_error() != Some(libc::EOPNOTSUPP) {
-                    return Err(error);
+        let file_caps =
+            meta.is_file() && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0 && {
+                let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
+                let attribute = c_path("security.capability")?;
+                // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
+                // of size 0 asks only for the attribute's size, nothing is written.
+                let size = unsafe { libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0) };
+                if size < 0 {
+                    let error = io::Error::last_os_error();
+                    if error.raw_os_error() != Some(libc::ENODATA) && error.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                        return Err(error);
+                    }
                 }
-            }
-            size > 0
-        };
+                size > 0
+            };
         entries.push(Entry { name, meta, file_caps });
     }
     Ok(entries)

@@ -98,9 +98,11 @@ struct Outcome {
 
 /// The ids to ignore, from `--ignore` and `--ignore-file`.
 fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
-    let mut ids: BTreeSet<String> = args.ignore.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect();
+    let mut ids: BTreeSet<String> =
+        args.ignore.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect();
     if let Some(path) = &args.ignore_file {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", path.display()))?;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
             ids.extend(line.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned));
@@ -173,10 +175,24 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                         unknowns: &report.unknowns,
                     }
                 }
-                Err(why) => ContainerJson { target: &o.what, error: Some(why), pid: None, processes: &[], most_powerful: None, findings: vec![], ignored: vec![], unknowns: &[] },
+                Err(why) => ContainerJson {
+                    target: &o.what,
+                    error: Some(why),
+                    pid: None,
+                    processes: &[],
+                    most_powerful: None,
+                    findings: vec![],
+                    ignored: vec![],
+                    unknowns: &[],
+                },
             })
             .collect();
-        let document = Document { schema: 1, host: HostJson { pid: host_report.pid, findings, ignored: host_ignored, unknowns: &host_report.unknowns }, containers, verdict: &verdict };
+        let document = Document {
+            schema: 1,
+            host: HostJson { pid: host_report.pid, findings, ignored: host_ignored, unknowns: &host_report.unknowns },
+            containers,
+            verdict: &verdict,
+        };
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -208,7 +224,9 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 Ok(report) => {
                     let strongest = match &report.most_powerful {
                         Some(p) if !p.powers.is_empty() => {
-                            let who = p.thread_of.map_or_else(|| format!("pid {}", p.pid), |of| format!("thread {} of pid {of}", p.pid));
+                            let who = p
+                                .thread_of
+                                .map_or_else(|| format!("pid {}", p.pid), |of| format!("thread {} of pid {of}", p.pid));
                             format!("; most powerful: {who} ({}): {}", p.comm, p.powers.join(", "))
                         }
                         _ => String::new(),
@@ -270,7 +288,9 @@ fn verdict(args: &AuditArgs, host: &HostReport, outcomes: &[Outcome], ignored: &
             (EXIT_FAIL_ON, format!(" because of --fail-on {limit} ({})", causes.join(", ")))
         }
         Some(limit) => (0, format!(": nothing reaches --fail-on {limit}")),
-        None if v.not_audited > 0 => (EXIT_NSDEBUG_FAILED, format!(" because {} could not be audited", plural(v.not_audited, "container"))),
+        None if v.not_audited > 0 => {
+            (EXIT_NSDEBUG_FAILED, format!(" because {} could not be audited", plural(v.not_audited, "container")))
+        }
         None => (0, String::new()),
     };
     v.exit = exit;
@@ -307,28 +327,50 @@ mod tests {
     }
 
     fn audited(findings: Vec<Finding>, unknowns: Vec<Unknown>) -> Outcome {
-        Outcome { what: "docker container c (0123456789ab)".into(), result: Ok(Report { pid: 42, findings, unknowns, ..Report::default() }) }
+        Outcome {
+            what: "docker container c (0123456789ab)".into(),
+            result: Ok(Report { pid: 42, findings, unknowns, ..Report::default() }),
+        }
     }
 
     #[test]
     fn an_unknown_fact_fails_fail_on_like_a_finding_and_is_counted() {
         let host = HostReport::default();
-        let outcomes = [audited(vec![Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", "-1")], vec![Unknown::new("seccomp", Some(42), "no Seccomp line")])];
+        let outcomes = [audited(
+            vec![Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", "-1")],
+            vec![Unknown::new("seccomp", Some(42), "no Seccomp line")],
+        )];
         let none = |_: &Finding| false;
         let v = verdict(&args(Some(Severity::Critical)), &host, &outcomes, &none);
         assert_eq!((v.exit, v.unknown, v.low), (3, 1, 1));
         assert_eq!(v.line, "1 container, 0 critical, 0 high, 0 medium, 1 low, 0 info, 1 unknown, 0 ignored: exit 3 because of --fail-on critical (unknown facts)");
-        assert_eq!(verdict(&args(None), &host, &outcomes, &none).exit, 0, "without --fail-on an unknown is reported, not an error");
+        assert_eq!(
+            verdict(&args(None), &host, &outcomes, &none).exit,
+            0,
+            "without --fail-on an unknown is reported, not an error"
+        );
     }
 
     #[test]
     fn ignored_findings_do_not_count_and_not_audited_containers_do() {
-        let host = HostReport { pid: 1, findings: vec![Finding::new("lsm", Severity::Medium, "no LSM", "EINVAL")], unknowns: vec![] };
-        let outcomes = [audited(vec![Finding::new("root", Severity::High, "uid 0", "Uid 0")], vec![]), Outcome { what: "docker container r".into(), result: Err("not running (status: restarting)".into()) }];
+        let host = HostReport {
+            pid: 1,
+            findings: vec![Finding::new("lsm", Severity::Medium, "no LSM", "EINVAL")],
+            unknowns: vec![],
+        };
+        let outcomes = [
+            audited(vec![Finding::new("root", Severity::High, "uid 0", "Uid 0")], vec![]),
+            Outcome { what: "docker container r".into(), result: Err("not running (status: restarting)".into()) },
+        ];
         let root = |f: &Finding| f.id == "root";
         let v = verdict(&args(Some(Severity::High)), &host, &outcomes, &root);
         assert_eq!((v.containers, v.not_audited, v.high, v.medium, v.ignored, v.exit), (2, 1, 0, 1, 1, 3));
-        assert!(v.line.starts_with("2 containers (1 not audited), 0 critical, 0 high, 1 medium,") && v.line.ends_with("(containers not audited)"), "{}", v.line);
+        assert!(
+            v.line.starts_with("2 containers (1 not audited), 0 critical, 0 high, 1 medium,")
+                && v.line.ends_with("(containers not audited)"),
+            "{}",
+            v.line
+        );
         let v = verdict(&args(None), &host, &outcomes, &root);
         assert_eq!(v.exit, EXIT_NSDEBUG_FAILED, "{}", v.line);
         let v = verdict(&args(Some(Severity::High)), &host, &outcomes[..1], &root);

@@ -55,7 +55,8 @@ fn inspect(name: &str, format: &str) -> String {
 
 /// A field of `/proc/PID/status`, read by the test as its oracle.
 fn status_field(pid: i32, name: &str) -> String {
-    let status = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default()).into_owned();
+    let status =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default()).into_owned();
     status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap_or("").trim().to_owned()
 }
 
@@ -99,7 +100,16 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
 #[test]
 fn limits_user_and_no_new_privileges_remove_their_findings_with_dockers_values() {
     require_root_and_docker!();
-    let limited = Container::start(&["--pids-limit", "100", "--memory", "64m", "--security-opt", "no-new-privileges", "--user", "1000"]);
+    let limited = Container::start(&[
+        "--pids-limit",
+        "100",
+        "--memory",
+        "64m",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        "1000",
+    ]);
     let found = findings(&limited.name);
     let pids = found.iter().find(|(i, _, _)| i == "cgroup.pids").unwrap();
     assert_eq!(pids.1, "info");
@@ -155,7 +165,12 @@ fn build_misleader(source: &str) -> (std::path::PathBuf, String) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(dir.join("misleader.c"), source).expect("write source");
     let binary = dir.join("misleader");
-    let cc = std::process::Command::new("gcc").args(["-static", "-pthread", "-O2", "-o"]).arg(&binary).arg(dir.join("misleader.c")).output().expect("gcc");
+    let cc = std::process::Command::new("gcc")
+        .args(["-static", "-pthread", "-O2", "-o"])
+        .arg(&binary)
+        .arg(dir.join("misleader.c"))
+        .output()
+        .expect("gcc");
     assert!(cc.status.success(), "gcc -static: {}", String::from_utf8_lossy(&cc.stderr));
     (dir, binary.display().to_string())
 }
@@ -166,7 +181,18 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     let (dir, binary) = build_misleader(MISLEADER);
     let mount = format!("{binary}:/misleader:ro");
     let c = Container::start_with(
-        &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
+        &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "--cap-add",
+            "SYS_PTRACE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "-v",
+            &mount,
+            "--entrypoint",
+            "/misleader",
+        ],
         &[],
     );
     // Wait until the init has dropped everything: that is the state that misleads.
@@ -183,7 +209,10 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     // The kernel's view, as the oracle: the init holds nothing, the helper what Docker gave.
     assert_eq!(status_field(c.pid, "CapBnd"), "0000000000000000");
     assert_eq!(status_field(helper, "Seccomp"), "0", "status read lossily by the oracle too");
-    assert!(std::fs::read(format!("/proc/{helper}/status")).is_ok_and(|s| String::from_utf8(s).is_err()), "the helper's status is not UTF-8");
+    assert!(
+        std::fs::read(format!("/proc/{helper}/status")).is_ok_and(|s| String::from_utf8(s).is_err()),
+        "the helper's status is not UTF-8"
+    );
     let cap_eff = status_field(helper, "CapEff");
 
     let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
@@ -198,13 +227,22 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
         assert!(powers.contains(&power), "{power} not in {powers:?}");
     }
     let finding = |id: &str| {
-        entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("no {id} in {entry:#}")).clone()
+        entry["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {entry:#}"))
+            .clone()
     };
     let caps = finding("caps.extra");
     assert_eq!(caps["severity"], "critical");
     assert_eq!(caps["pid"].as_i64(), Some(i64::from(helper)));
     let evidence = caps["evidence"].as_str().unwrap();
-    assert!(evidence.contains("SYS_ADMIN") && evidence.contains("SYS_PTRACE") && evidence.contains(&cap_eff), "{evidence}");
+    assert!(
+        evidence.contains("SYS_ADMIN") && evidence.contains("SYS_PTRACE") && evidence.contains(&cap_eff),
+        "{evidence}"
+    );
     for id in ["seccomp", "root", "no-new-privs"] {
         let f = finding(id);
         assert_eq!(f["pid"].as_i64(), Some(i64::from(helper)), "{id} is about the helper: {f}");
@@ -232,10 +270,16 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     assert_eq!(socket.1, "critical");
     // Judged by what the mount shows (the host's /run, which /var/run links to), writable or not.
     let real_run = std::fs::canonicalize("/var/run").unwrap().display().to_string();
-    assert!(found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "critical" && e.contains(" on /hostrun (rw")), "{found:?}");
+    assert!(
+        found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "critical" && e.contains(" on /hostrun (rw")),
+        "{found:?}"
+    );
     let table = String::from_utf8_lossy(&run_nsdebug(&["audit", &c.name]).stdout).into_owned();
     assert!(table.contains(&format!("the host's {real_run} is mounted writable at /hostrun")), "{table}");
-    assert!(found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "high" && e.contains(" on /hostusr (ro")), "{found:?}");
+    assert!(
+        found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "high" && e.contains(" on /hostusr (ro")),
+        "{found:?}"
+    );
     // A rootless Docker's socket, one directory deeper in a per-user directory.
     let uid = 40000 + std::process::id() % 20000;
     let user_dir = format!("/run/user/{uid}");
@@ -250,10 +294,19 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     drop(listener);
     let _ = std::fs::remove_dir_all(&user_dir);
     assert!(connected.is_ok(), "{connected:?}");
-    assert!(found.iter().any(|(id, s, e)| id == "mount.runtime-socket" && s == "critical" && e.contains(&inside) && e.contains(", ro)")), "{found:?}");
+    assert!(
+        found.iter().any(|(id, s, e)| id == "mount.runtime-socket"
+            && s == "critical"
+            && e.contains(&inside)
+            && e.contains(", ro)")),
+        "{found:?}"
+    );
     let default = Container::start(&[]);
     let base = findings(&default.name);
-    assert!(!base.iter().any(|(id, _, _)| id.starts_with("mount.")), "the default container's own mounts are not exposures: {base:?}");
+    assert!(
+        !base.iter().any(|(id, _, _)| id.starts_with("mount.")),
+        "the default container's own mounts are not exposures: {base:?}"
+    );
 }
 
 #[test]
@@ -289,7 +342,10 @@ fn a_restart_loop_is_reported_as_not_audited_never_left_out() {
                 not_audited += 1;
                 assert_eq!(out.status.code(), Some(3), "not audited fails --fail-on: {text}");
                 let verdict = text.lines().last().unwrap_or("");
-                assert!(verdict.contains("not audited") && verdict.contains("exit 3 because of --fail-on critical"), "{verdict}");
+                assert!(
+                    verdict.contains("not audited") && verdict.contains("exit 3 because of --fail-on critical"),
+                    "{verdict}"
+                );
             }
         }
     }
@@ -310,7 +366,13 @@ fn a_cpu_quota_is_reported_with_its_value() {
     let cpu = found.iter().find(|(id, _, _)| id == "cgroup.cpu").unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(cpu.1, "info", "{cpu:?}");
     let (doc, _) = audit_json(&[&limited.name]);
-    let title = container(&doc, &limited.name)["findings"].as_array().unwrap().iter().find(|f| f["id"] == "cgroup.cpu").unwrap()["title"].clone();
+    let title = container(&doc, &limited.name)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "cgroup.cpu")
+        .unwrap()["title"]
+        .clone();
     assert_eq!(title, format!("CPU limited to {} CPUs", nano / 1e9));
     let base = findings(&unlimited.name);
     assert!(base.iter().any(|(id, s, _)| id == "cgroup.cpu" && s == "low"), "{base:?}");
@@ -326,7 +388,8 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     assert_eq!(doc["schema"], 1);
     // No LSM labels processes here exactly when the kernel refuses /proc/self/attr/current.
     let no_lsm = std::fs::read("/proc/self/attr/current").is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL));
-    let host_ids: Vec<&str> = doc["host"]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+    let host_ids: Vec<&str> =
+        doc["host"]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(host_ids.contains(&"lsm"), no_lsm, "{doc:#}");
     for name in [&a.name, &b.name] {
         let entry = container(&doc, name);
@@ -347,13 +410,18 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(3), "{text}");
     let last = text.lines().last().unwrap_or("");
-    assert!(last.starts_with("1 container, 0 critical, 1 high,") && last.ends_with("exit 3 because of --fail-on high (a high finding)"), "{last}");
+    assert!(
+        last.starts_with("1 container, 0 critical, 1 high,")
+            && last.ends_with("exit 3 because of --fail-on high (a high finding)"),
+        "{last}"
+    );
     let out = run_nsdebug(&["audit", &a.name, "--fail-on", "high", "--ignore", "root,no-new-privs"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.lines().last().unwrap_or("").contains(" 0 high,") && text.contains("2 ignored"), "{text}");
     let file = std::env::temp_dir().join(unique_name("ignore"));
-    std::fs::write(&file, "# accepted: Docker's default user\nroot\nno-new-privs, cgroup.pids # and two more\n").unwrap();
+    std::fs::write(&file, "# accepted: Docker's default user\nroot\nno-new-privs, cgroup.pids # and two more\n")
+        .unwrap();
     let (doc, out) = audit_json(&[&a.name, "--fail-on", "high", "--ignore-file", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
@@ -376,7 +444,13 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     assert_ne!(bounding & 1 << 21, 0, "the oracle: CAP_SYS_ADMIN (21) in the bounding set");
     let found = findings(&open.name);
     assert!(!found.iter().any(|(id, _, _)| id == "caps.extra"), "held by nobody: {found:?}");
-    assert!(found.iter().any(|(id, s, e)| id == "caps.bounding" && s == "critical" && e.contains("SYS_ADMIN") && e.contains("NoNewPrivs 0")), "{found:?}");
+    assert!(
+        found.iter().any(|(id, s, e)| id == "caps.bounding"
+            && s == "critical"
+            && e.contains("SYS_ADMIN")
+            && e.contains("NoNewPrivs 0")),
+        "{found:?}"
+    );
     // With NoNewPrivs the kernel refuses to give it back on exec.
     let closed = Container::start(&["--cap-add", "SYS_ADMIN", "--user", "1000", "--security-opt", "no-new-privileges"]);
     let found = findings(&closed.name);
@@ -389,7 +463,10 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     let chmod = docker(&["exec", &c.name, "sh", "-c", "cp /bin/busybox /bin/sux && chmod u+s /bin/sux"]);
     assert!(chmod.status.success(), "{chmod:?}");
     let after = findings(&c.name);
-    assert!(after.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")), "{after:?}");
+    assert!(
+        after.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")),
+        "{after:?}"
+    );
 
     // A program with file capabilities (no setuid bit) counts too.
     let f = Container::start(&[]);
@@ -402,10 +479,16 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     }
     let path = std::ffi::CString::new(format!("/proc/{}/root/bin/capx", f.pid)).unwrap();
     // SAFETY: NUL-terminated strings and a buffer of the length passed, all alive during the call.
-    let set = unsafe { libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
+    let set =
+        unsafe { libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
     assert_eq!(set, 0, "setxattr: {}", std::io::Error::last_os_error());
     let found = findings(&f.name);
-    assert!(found.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/capx (file capabilities)")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/capx (file capabilities)")),
+        "{found:?}"
+    );
 }
 
 /// The same trick one level down: credentials, capabilities, NoNewPrivs and seccomp belong to
@@ -469,7 +552,18 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
     let mount = format!("{binary}:/misleader:ro");
     let command: &[&str] = if main_thread_exits { &["exit"] } else { &[] };
     let c = Container::start_with(
-        &["--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined", "-v", &mount, "--entrypoint", "/misleader"],
+        &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "--cap-add",
+            "SYS_PTRACE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "-v",
+            &mount,
+            "--entrypoint",
+            "/misleader",
+        ],
         command,
     );
     // `docker rm -f` does not kill a process whose main thread has exited (Docker then forgets
@@ -489,9 +583,13 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
     }
     assert!(dropped, "the main thread did not drop its powers (or exit: {main_thread_exits})");
     // The oracle: the process's status is clean, its other thread's is not.
-    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", c.pid)).unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", c.pid))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     let keeper = *tids.iter().find(|t| **t != c.pid).expect("a second thread");
-    let keeper_status = String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/task/{keeper}/status", c.pid)).unwrap()).into_owned();
+    let keeper_status =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/task/{keeper}/status", c.pid)).unwrap()).into_owned();
     assert!(keeper_status.contains("Seccomp:\t0") && keeper_status.contains("NoNewPrivs:\t0"), "{keeper_status}");
 
     let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
@@ -499,10 +597,26 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
     let entry = container(&doc, &c.name);
     assert_eq!(entry["processes"], serde_json::json!([c.pid]), "threads are not processes: {entry:#}");
     let most = &entry["most_powerful"];
-    assert_eq!((most["pid"].as_i64(), most["thread_of"].as_i64()), (Some(i64::from(keeper)), Some(i64::from(c.pid))), "{entry:#}");
-    let find = |id: &str| entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("no {id} in {entry:#}")).clone();
+    assert_eq!(
+        (most["pid"].as_i64(), most["thread_of"].as_i64()),
+        (Some(i64::from(keeper)), Some(i64::from(c.pid))),
+        "{entry:#}"
+    );
+    let find = |id: &str| {
+        entry["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {entry:#}"))
+            .clone()
+    };
     let caps = find("caps.extra");
-    assert_eq!((caps["severity"].as_str(), caps["pid"].as_i64()), (Some("critical"), Some(i64::from(keeper))), "{caps}");
+    assert_eq!(
+        (caps["severity"].as_str(), caps["pid"].as_i64()),
+        (Some("critical"), Some(i64::from(keeper))),
+        "{caps}"
+    );
     assert!(caps["evidence"].as_str().unwrap().contains(&format!("thread {keeper} of pid {}", c.pid)), "{caps}");
     for id in ["seccomp", "no-new-privs"] {
         let f = find(id);
@@ -537,15 +651,20 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     let own_ns = std::fs::read_link(format!("/proc/{}/ns/pid", c.pid)).unwrap();
     let mut escaped = None;
     for _ in 0..100 {
-        escaped = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|p| {
-            let cgroup = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
-            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            comm.trim() == "sleep"
-                && !cgroup.is_empty()
-                && cgroup.lines().all(|l| l.ends_with(":/"))
-                && std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|ns| ns != own_ns)
-                && String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/status")).unwrap_or_default()).lines().any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 4)
-        });
+        escaped = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|p| {
+                let cgroup = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                comm.trim() == "sleep"
+                    && !cgroup.is_empty()
+                    && cgroup.lines().all(|l| l.ends_with(":/"))
+                    && std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|ns| ns != own_ns)
+                    && String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/status")).unwrap_or_default())
+                        .lines()
+                        .any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 4)
+            });
         if escaped.is_some() {
             break;
         }
@@ -556,8 +675,17 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     let entry = container(&doc, &c.name);
     let processes: Vec<i64> = entry["processes"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
     assert!(processes.contains(&i64::from(escaped)), "pid {escaped} not audited: {entry:#}");
-    let outside = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "cgroup.outside").unwrap_or_else(|| panic!("{entry:#}"));
-    assert_eq!((outside["severity"].as_str(), outside["pids"].clone()), (Some("high"), serde_json::json!([escaped])), "{outside}");
+    let outside = entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "cgroup.outside")
+        .unwrap_or_else(|| panic!("{entry:#}"));
+    assert_eq!(
+        (outside["severity"].as_str(), outside["pids"].clone()),
+        (Some("high"), serde_json::json!([escaped])),
+        "{outside}"
+    );
     let root = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "root").unwrap();
     assert!(root["pids"].as_array().unwrap().iter().any(|p| p.as_i64() == Some(i64::from(escaped))), "{root}");
     drop(c);
