@@ -1046,10 +1046,12 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
         for socket in &host.sockets {
             let Some(rest) = beneath(&socket.path, &source) else { continue };
             let inside = join(point, rest);
-            let looked = root
-                .as_ref()
-                .map_err(|e| e.to_string())
-                .and_then(|root| sys::stat_in_root(root, &inside).map_err(|e| e.to_string()));
+            let looked = match &root {
+                Ok(root) => sys::stat_in_root(root, &inside),
+                Err(e) => {
+                    Err(e.raw_os_error().map_or_else(|| io::Error::other(e.to_string()), io::Error::from_raw_os_error))
+                }
+            };
             match looked {
                 Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
                     Finding::new(
@@ -1065,7 +1067,7 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
                 ),
                 Ok(_) => {}
                 // Hidden beneath another mount, or not there: not reachable by that path.
-                Err(why) if why.contains("No such file") || why.contains("Not a directory") => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
                 Err(why) => {
                     report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}")))
                 }
