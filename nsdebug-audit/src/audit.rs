@@ -217,6 +217,9 @@ struct Process {
     label: String,
     status: Status,
     namespaces: Vec<(&'static str, Result<String, String>)>,
+    /// Its user namespace, when it is known not to be the host's: its capabilities then act
+    /// only on what that namespace owns, not on the host.
+    own_userns: Option<String>,
 }
 
 impl Process {
@@ -257,6 +260,31 @@ pub fn powers_of(status: &Status) -> Vec<(String, Severity)> {
     if status.no_new_privs == Ok(false) {
         powers.push(("no NoNewPrivs".to_owned(), Severity::Low));
     }
+    powers.sort_by_key(|power| std::cmp::Reverse(power.1));
+    powers
+}
+
+/// How bad holding a capability is for process `p`: at most medium in a user namespace of
+/// its own (it acts on what that namespace owns, not on the host).
+fn capped(p: &Process, severity: Severity) -> Severity {
+    if p.own_userns.is_some() {
+        severity.min(Severity::Medium)
+    } else {
+        severity
+    }
+}
+
+/// [`powers_of`] for a process of the container, its user namespace considered.
+fn process_powers(p: &Process) -> Vec<(String, Severity)> {
+    let mut powers: Vec<(String, Severity)> = powers_of(&p.status)
+        .into_iter()
+        .map(|(name, severity)| match &p.own_userns {
+            Some(_) if name.starts_with("CAP_") || name == "every capability" => {
+                (format!("{name} (own user namespace)"), capped(p, severity))
+            }
+            _ => (name, severity),
+        })
+        .collect();
     powers.sort_by_key(|power| std::cmp::Reverse(power.1));
     powers
 }
@@ -321,7 +349,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             if status.state == Ok('Z') {
                 continue;
             }
-            let namespaces = NAMESPACES
+            let namespaces: Vec<(&'static str, Result<String, String>)> = NAMESPACES
                 .iter()
                 .map(|(ns, _, _)| {
                     (
@@ -337,7 +365,13 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             } else {
                 format!("thread {tid} of pid {member} ({comm})")
             };
-            processes.push(Process { pid: tid, tgid: member, dir, comm, label, status, namespaces });
+            let host_userns = host.namespaces.iter().find(|(ns, _)| *ns == "user").and_then(|(_, id)| id.as_ref().ok());
+            let own_userns = match (namespaces.iter().find(|(ns, _)| *ns == "user"), host_userns) {
+                (Some((_, Ok(id))), Some(host_id)) if id != host_id => Some(id.clone()),
+                // Unknown, or the host's: its capabilities are taken as the host's.
+                _ => None,
+            };
+            processes.push(Process { pid: tid, tgid: member, dir, comm, label, status, namespaces, own_userns });
         }
     }
     report.processes = processes.iter().map(|p| p.tgid).collect::<BTreeSet<i32>>().into_iter().collect();
@@ -585,7 +619,7 @@ fn status_unknowns(processes: &[Process], unknowns: &mut Vec<Unknown>) {
 fn most_powerful(processes: &[Process], report: &mut Report) {
     let strongest = processes
         .iter()
-        .map(|p| (p, powers_of(&p.status)))
+        .map(|p| (p, process_powers(p)))
         .max_by(|(a, pa), (b, pb)| rank(pa).cmp(&rank(pb)).then(b.pid.cmp(&a.pid)));
     report.most_powerful = strongest.map(|(p, powers)| Powers {
         pid: p.pid,
@@ -610,7 +644,7 @@ fn holders(list: &[&Process]) -> (i32, Vec<i32>, String) {
 
 /// The processes ordered most powerful first.
 fn by_power(mut list: Vec<&Process>) -> Vec<&Process> {
-    list.sort_by(|a, b| rank(&powers_of(&b.status)).cmp(&rank(&powers_of(&a.status))).then(a.pid.cmp(&b.pid)));
+    list.sort_by(|a, b| rank(&process_powers(b)).cmp(&rank(&process_powers(a))).then(a.pid.cmp(&b.pid)));
     list
 }
 
@@ -625,22 +659,34 @@ fn capabilities(processes: &[Process], report: &mut Report) {
         let (pid, pids, others) = holders(&holding);
         let union = holding.iter().fold(0, |m, p| m | held_capabilities(&p.status).unwrap_or(0)) & !default;
         let names = capability_names(union);
+        let userns = top
+            .own_userns
+            .as_ref()
+            .map(|ns| format!(" in {ns}, its own user namespace, not the host's"))
+            .unwrap_or_default();
         let evidence = format!(
-            "{} holds {} (CapPrm {:016x}, CapEff {:016x}){others}",
+            "{} holds {} (CapPrm {:016x}, CapEff {:016x}){userns}{others}",
             top.label,
             capability_names(held & !default).join(", "),
             top.status.cap_prm.as_ref().unwrap_or(&0),
             top.status.cap_eff.as_ref().unwrap_or(&0)
         );
+        // Each holder's capabilities count as much as they can do from its user namespace.
+        let severity_of = |p: &Process| {
+            let extra = held_capabilities(&p.status).unwrap_or(0) & !default;
+            capability_names(extra).iter().map(|n| capped(p, capability_severity(n))).max().unwrap_or(Severity::Low)
+        };
         let finding = if held & all == all {
+            let within =
+                if top.own_userns.is_some() { " in a user namespace of its own" } else { " (--privileged-like)" };
             Finding::new(
                 "caps.all",
-                Severity::Critical,
-                format!("{} holds every capability (--privileged-like)", top.who()),
+                capped(top, Severity::Critical),
+                format!("{} holds every capability{within}", top.who()),
                 evidence,
             )
         } else {
-            let severity = names.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
+            let severity = holding.iter().map(|p| severity_of(p)).max().unwrap_or(Severity::Low);
             Finding::new(
                 "caps.extra",
                 severity,
@@ -664,7 +710,11 @@ fn capabilities(processes: &[Process], report: &mut Report) {
         let names = capability_names(union);
         let (severity, title, shown) = if let Some(first) = without_nnp.first() {
             let names_open = capability_names(without_nnp.iter().fold(0, |m, p| m | regain(p)));
-            let severity = names_open.iter().map(|n| capability_severity(n)).max().unwrap_or(Severity::Low);
+            let severity = without_nnp
+                .iter()
+                .flat_map(|p| capability_names(regain(p)).into_iter().map(move |n| capped(p, capability_severity(&n))))
+                .max()
+                .unwrap_or(Severity::Low);
             (severity, format!("capabilities a process without NoNewPrivs can regain by executing a setuid-root or file-capability program: {}", names_open.join(", ")), *first)
         } else {
             (
@@ -1143,6 +1193,7 @@ mod tests {
             label: "pid 7 (x)".into(),
             status,
             namespaces: vec![],
+            own_userns: None,
         };
         let mut unknowns = Vec::new();
         status_unknowns(std::slice::from_ref(&process), &mut unknowns);

@@ -691,3 +691,46 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     drop(c);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn capabilities_in_a_user_namespace_of_its_own_are_not_the_hosts() {
+    require_root_and_docker!();
+    // uid 1000 makes a user namespace of its own: every capability, but only over what that
+    // namespace owns.
+    let c = Container::start_with(
+        &["--cap-add", "SYS_ADMIN", "--user", "1000"],
+        &["sh", "-c", "unshare -U -r sleep 1000 & exec sleep 1000"],
+    );
+    let mut nested = None;
+    for _ in 0..100 {
+        let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", c.pid, c.pid)).unwrap_or_default();
+        nested = children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|p| {
+            std::fs::read_link(format!("/proc/{p}/ns/user")).ok() != std::fs::read_link("/proc/self/ns/user").ok()
+                && status_field(*p, "CapEff") == "000001ffffffffff"
+        });
+        if nested.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let nested = nested.expect("no process in a user namespace of its own");
+    let (doc, _) = audit_json(&[&c.name]);
+    let entry = container(&doc, &c.name);
+    let all = entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "caps.all")
+        .unwrap_or_else(|| panic!("{entry:#}"));
+    assert_eq!((all["severity"].as_str(), all["pid"].as_i64()), (Some("medium"), Some(i64::from(nested))), "{all}");
+    let userns = std::fs::read_link(format!("/proc/{nested}/ns/user")).unwrap().display().to_string();
+    assert!(all["evidence"].as_str().unwrap().contains(&userns), "{all}");
+    // The init (host user namespace, SYS_ADMIN left in its bounding set, no NoNewPrivs) is
+    // still what makes the container critical.
+    let bounding = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "caps.bounding").unwrap();
+    assert_eq!(
+        (bounding["severity"].as_str(), bounding["pid"].as_i64()),
+        (Some("critical"), Some(i64::from(c.pid))),
+        "{bounding}"
+    );
+}
