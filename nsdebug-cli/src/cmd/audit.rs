@@ -11,7 +11,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
-use crate::resolve::{host_reference, list_all, pin, resolve};
+use crate::resolve::{containerd, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup};
 
 /// The exit status when `--fail-on` is reached.
 const EXIT_FAIL_ON: u8 = 3;
@@ -111,33 +111,70 @@ fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
     Ok(ids)
 }
 
+/// A target to audit: what to call it, the container it is when listed (not named), and the
+/// pinned process or why it could not be pinned.
+struct Pending {
+    what: String,
+    listed: Option<ContainerInfo>,
+    target: Result<Target, String>,
+}
+
 /// The targets to audit: each pinned, or the reason it could not be.
-fn targets(args: &AuditArgs) -> anyhow::Result<Vec<(String, Result<Target, String>)>> {
+fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
     let options = args.lookup.options();
     block_on(async {
         let mut targets = Vec::new();
         if args.targets.is_empty() {
             let (containers, unreachable) = list_all().await;
             for why in unreachable {
-                targets.push(("the containers of a runtime".to_owned(), Err(why)));
+                targets.push(Pending {
+                    what: "the containers of a runtime".to_owned(),
+                    listed: None,
+                    target: Err(why),
+                });
             }
             for container in containers {
                 let what = container.describe();
+                let listed = Some(container.clone());
                 match pin(container).await {
-                    Ok(resolved) => targets.push((resolved.description, Ok(resolved.target))),
-                    Err(why) => targets.push((what, Err(format!("{why:#}")))),
+                    Ok(resolved) => {
+                        targets.push(Pending { what: resolved.description, listed, target: Ok(resolved.target) })
+                    }
+                    Err(why) => targets.push(Pending { what, listed, target: Err(format!("{why:#}")) }),
                 }
             }
         } else {
             for spec in &args.targets {
                 match resolve(spec, &options).await {
-                    Ok(resolved) => targets.push((resolved.description, Ok(resolved.target))),
-                    Err(why) => targets.push((spec.clone(), Err(format!("{why:#}")))),
+                    Ok(resolved) => {
+                        targets.push(Pending { what: resolved.description, listed: None, target: Ok(resolved.target) })
+                    }
+                    Err(why) => {
+                        targets.push(Pending { what: spec.clone(), listed: None, target: Err(format!("{why:#}")) })
+                    }
                 }
             }
         }
         targets
     })
+}
+
+/// Whether a listed container is gone for good (removed, or stopped with no restart coming):
+/// its runtime, asked again, no longer knows it or says it exited. A restarting container is
+/// not gone.
+fn gone_for_good(info: &ContainerInfo) -> bool {
+    let again = block_on(async {
+        match info.runtime {
+            "docker" => docker::Engine::docker().lookup(&info.id).await,
+            "podman" => docker::Engine::podman().lookup(&info.id).await,
+            _ => containerd::lookup(&info.id).await,
+        }
+    });
+    match again {
+        Ok(Ok(Lookup::NotFound(_))) => true,
+        Ok(Ok(Lookup::Found(now))) => matches!(now.status.as_str(), "exited" | "dead" | "stopped"),
+        _ => false,
+    }
 }
 
 /// Runs `nsdebug audit`.
@@ -147,13 +184,18 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let reference = host_reference()?;
     let host = Host::read(reference.pid().unwrap_or(1));
     let host_report = host.report();
-    let outcomes: Vec<Outcome> = targets
-        .into_iter()
-        .map(|(what, target)| {
-            let result = target.and_then(|target| audit(&target, &host).map_err(|e| e.to_string()));
-            Outcome { what, result }
-        })
-        .collect();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for Pending { what, listed, target } in targets {
+        let result = target.and_then(|target| audit(&target, &host).map_err(|e| e.to_string()));
+        // Listed (not named) and stopped meanwhile for good: nothing is left to audit or fear.
+        if let (Err(why), Some(info)) = (&result, &listed) {
+            if gone_for_good(info) {
+                eprintln!("nsdebug: {what} stopped before it could be audited ({why}): left out");
+                continue;
+            }
+        }
+        outcomes.push(Outcome { what, result });
+    }
     let ignored = |f: &Finding| ignore.contains(&f.id);
     let verdict = verdict(&args, &host_report, &outcomes, &ignored);
     let mut out = std::io::stdout().lock();
