@@ -7,6 +7,8 @@ use crate::Severity;
 /// One line of `/proc/PID/mountinfo`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's id (unique on the system; `mnt_id` in `/proc/PID/fdinfo/FD`).
+    pub id: u64,
     /// `MAJ:MIN` of the filesystem.
     pub device: String,
     /// The path within the filesystem that is mounted (`/` for its root).
@@ -70,11 +72,13 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
                 return Err(bad());
             };
             let (Some(fstype), Some(super_options)) = (after.first(), after.get(2)) else { return Err(bad()) };
+            let id = before.first().and_then(|id| id.parse().ok()).ok_or_else(bad)?;
             // ROOT is a path, or `net:[...]` for a namespace file bound somewhere (nsfs).
             if !device.contains(':') || root.is_empty() || !point.starts_with('/') {
                 return Err(bad());
             }
             Ok(Mount {
+                id,
                 device: (*device).to_owned(),
                 root: unescape(root),
                 point: unescape(point),
@@ -84,6 +88,20 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
             })
         })
         .collect()
+}
+
+/// What `/proc/PID/fdinfo/FD` says of an open file: the id of the mount it is on, and its
+/// open flags (octal in the file).
+pub fn parse_fdinfo(text: &str) -> Result<(u64, u32), String> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .ok_or_else(|| format!("no {name} in fdinfo"))
+    };
+    let mnt_id = field("mnt_id")?.parse().map_err(|_| "mnt_id is not a number".to_owned())?;
+    let flags = u32::from_str_radix(field("flags")?, 8).map_err(|_| "flags are not octal".to_owned())?;
+    Ok((mnt_id, flags))
 }
 
 /// `path` relative to `base` when `base` is `path` or one of its directories (whole
@@ -296,6 +314,15 @@ mod tests {
         rw.super_options = "rw".to_owned();
         again.push(rw);
         assert!(covering(&again, "/sys/kernel").unwrap().writable());
+    }
+
+    #[test]
+    fn fdinfo_gives_the_mount_and_the_flags() {
+        let recorded = "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t2\n";
+        assert_eq!(parse_fdinfo(recorded), Ok((27, 0o2100002)));
+        assert_eq!(parse_fdinfo(recorded).unwrap().1 & 0o3, 2, "O_RDWR");
+        assert!(parse_fdinfo("pos:\t0\nflags:\t0100000\n").is_err(), "no mnt_id is unknown, not mount 0");
+        assert_eq!(parse_mountinfo(HOST).unwrap()[1].id, 27);
     }
 
     #[test]

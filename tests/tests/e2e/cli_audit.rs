@@ -734,3 +734,29 @@ fn capabilities_in_a_user_namespace_of_its_own_are_not_the_hosts() {
         "{bounding}"
     );
 }
+
+#[test]
+fn a_host_directory_held_open_by_a_process_in_the_container_is_found() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let clean = findings(&c.name);
+    assert!(!clean.iter().any(|(id, _, _)| id == "fd.host"), "{clean:?}");
+    // A process that opened the host's /etc, then joined the container's namespaces (as a
+    // careless debugging tool would): fd 7 leads out of every mount of the container.
+    let script = format!("exec 7</etc; exec nsenter -t {} -m -u -i -n -p -- sleep 1000", c.pid);
+    let joined = nsdebug_tests::Spawned(std::process::Command::new("sh").arg("-c").arg(&script).spawn().expect("sh"));
+    let inside = first_child(joined.0.id());
+    for _ in 0..100 {
+        if std::fs::read_to_string(format!("/proc/{inside}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let fd7 = std::fs::read_link(format!("/proc/{inside}/fd/7")).map(|p| p.display().to_string()).unwrap_or_default();
+    assert_eq!(fd7, "/etc", "the oracle: fd 7 of the joined process");
+    let found = findings(&c.name);
+    let leak = found.iter().find(|(id, _, _)| id == "fd.host").unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(leak.1, "critical", "{leak:?}");
+    assert!(leak.2.contains(&format!("pid {inside} (sleep) fd 7 -> /etc")), "{leak:?}");
+    drop(joined);
+}
