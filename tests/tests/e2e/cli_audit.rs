@@ -159,10 +159,34 @@ int main(void) {
 }
 "#;
 
+/// A fresh directory under the temporary directory, removed (with its files) when dropped:
+/// declared before the container that mounts from it, it outlives the container.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(suffix: &str) -> Scratch {
+        Scratch::at(std::env::temp_dir().join(unique_name(suffix)))
+    }
+
+    fn at(dir: std::path::PathBuf) -> Scratch {
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Compiles C `source` statically into a fresh directory; returns (directory, binary).
-fn build_misleader(source: &str) -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(unique_name("misleader"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+fn build_misleader(source: &str) -> (Scratch, String) {
+    let dir = Scratch::new("misleader");
     std::fs::write(dir.join("misleader.c"), source).expect("write source");
     let binary = dir.join("misleader");
     let cc = std::process::Command::new("gcc")
@@ -254,7 +278,7 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     let exec_status = String::from_utf8_lossy(&exec.stdout);
     assert!(exec_status.lines().any(|l| l.starts_with("CapEff:") && l.ends_with(&cap_eff)), "{exec_status}");
     drop(c);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -282,17 +306,17 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     );
     // A rootless Docker's socket, one directory deeper in a per-user directory.
     let uid = 40000 + std::process::id() % 20000;
-    let user_dir = format!("/run/user/{uid}");
-    assert!(!std::path::Path::new(&user_dir).exists(), "{user_dir} is someone's");
-    std::fs::create_dir_all(&user_dir).unwrap();
-    let listener = std::os::unix::net::UnixListener::bind(format!("{user_dir}/docker.sock")).expect("bind a socket");
+    let user_dir = std::path::PathBuf::from(format!("/run/user/{uid}"));
+    assert!(!user_dir.exists(), "{} is someone's", user_dir.display());
+    let user_dir = Scratch::at(user_dir);
+    let listener = std::os::unix::net::UnixListener::bind(user_dir.join("docker.sock")).expect("bind a socket");
     let rootless = Container::start(&["-v", "/run/user:/users:ro"]);
     let found = findings(&rootless.name);
     let inside = format!("/users/{uid}/docker.sock");
     // The oracle: through the container's read-only mount, the socket still takes a connection.
     let connected = std::os::unix::net::UnixStream::connect(format!("/proc/{}/root{inside}", rootless.pid));
     drop(listener);
-    let _ = std::fs::remove_dir_all(&user_dir);
+    drop(user_dir);
     assert!(connected.is_ok(), "{connected:?}");
     assert!(
         found.iter().any(|(id, s, e)| id == "mount.runtime-socket"
@@ -535,7 +559,7 @@ fn a_thread_keeping_powers_its_main_thread_dropped_is_the_one_reported() {
     let (dir, binary) = build_misleader(MISLEADING_THREAD);
     thread_keeps_powers(&binary, false);
     thread_keeps_powers(&binary, true);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 /// Kills a process (all its threads) when dropped.
@@ -641,8 +665,7 @@ exec sleep 1000
 #[test]
 fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited() {
     require_root_and_docker!();
-    let dir = std::env::temp_dir().join(unique_name("escape"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("escape");
     std::fs::write(dir.join("escape.sh"), ESCAPE).unwrap();
     let mount = format!("{}:/escape.sh:ro", dir.join("escape.sh").display());
     let c = Container::start_with(&["--cap-add", "SYS_ADMIN", "-v", &mount], &["sh", "/escape.sh"]);
@@ -689,7 +712,7 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     let root = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "root").unwrap();
     assert!(root["pids"].as_array().unwrap().iter().any(|p| p.as_i64() == Some(i64::from(escaped))), "{root}");
     drop(c);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
