@@ -30,7 +30,6 @@
 //! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
 #![deny(missing_docs)]
 
-pub mod audit;
 pub mod cgroup;
 mod child;
 mod command;

@@ -244,7 +244,7 @@ fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
 /// Pins a container's init process, making sure the pid still belongs to the container:
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
-async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
         bail!("{} is not running (status: {})", info.describe(), info.status);
     };

@@ -1,0 +1,235 @@
+//! cgroups, read from the host's cgroupfs: which cgroups a process is in (v1 and v2), their
+//! limits (pids, memory, CPU quota) and, on v1, the devices allowed.
+
+use std::path::PathBuf;
+
+use crate::mounts::Mount;
+
+/// One cgroup a process is in, in one hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupDir {
+    /// The hierarchy's controllers (v1), or empty for the v2 unified hierarchy.
+    pub controllers: Vec<String>,
+    /// Whether this is the v2 unified hierarchy.
+    pub v2: bool,
+    /// The cgroup's directory on the host.
+    pub dir: PathBuf,
+    /// Where its hierarchy is mounted (the root cgroup's directory).
+    pub mount: PathBuf,
+}
+
+/// The cgroups (host directories) of a process, from its `/proc/PID/cgroup` text and the
+/// mounts of the reader (`/proc/self/mountinfo`): one per mounted hierarchy. A hierarchy that
+/// is not mounted, or only a sub-tree of it, is left out: its paths cannot be found.
+pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>, String> {
+    let mut dirs = Vec::new();
+    for line in membership.lines() {
+        // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(format!("cgroup line {line:?} is not ID:CONTROLLERS:PATH"));
+        };
+        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+        let mount = mounts.iter().filter(|m| m.root == "/").find(|m| match m.fstype.as_str() {
+            "cgroup2" => wanted.is_empty(),
+            "cgroup" => !wanted.is_empty() && wanted.iter().all(|c| m.super_options.split(',').any(|o| o == *c)),
+            _ => false,
+        });
+        let Some(mount) = mount else { continue };
+        let relative = path.trim_start_matches('/');
+        if relative.split('/').any(|part| part == "..") {
+            return Err(format!("cgroup path {path:?} contains '..'"));
+        }
+        dirs.push(CgroupDir {
+            controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
+            v2: mount.fstype == "cgroup2",
+            dir: PathBuf::from(&mount.point).join(relative),
+            mount: PathBuf::from(&mount.point),
+        });
+    }
+    if dirs.is_empty() {
+        return Err("none of its cgroup hierarchies is mounted on the host".to_owned());
+    }
+    Ok(dirs)
+}
+
+/// A limit read from a cgroup file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// No limit (`max`, `-1`, or v1's page-rounded maximum).
+    Unlimited,
+    /// This value.
+    Set(u64),
+}
+
+/// Parses a pids or memory limit: `max` (v2), `-1`, a number; v1's "no limit" is the
+/// page-rounded maximum (>= 2^62).
+pub fn parse_limit(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "max" | "-1" => Ok(Limit::Unlimited),
+        value => match value.parse::<u64>() {
+            Ok(v) if v >= 1 << 62 => Ok(Limit::Unlimited),
+            Ok(v) => Ok(Limit::Set(v)),
+            Err(_) => Err(format!("{value:?} is not a limit")),
+        },
+    }
+}
+
+/// A CPU quota: `quota` microseconds of CPU time per `period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuQuota {
+    /// Microseconds of CPU time per period, `None` for no quota.
+    pub quota: Option<u64>,
+    /// The period in microseconds.
+    pub period: u64,
+}
+
+impl CpuQuota {
+    /// The quota in CPUs (`--cpus`), e.g. 0.5.
+    pub fn cpus(&self) -> Option<f64> {
+        self.quota.map(|q| q as f64 / self.period as f64)
+    }
+}
+
+fn micros(value: &str, what: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("{what} {:?} is not a positive number of microseconds", value.trim()))
+}
+
+/// Parses cgroup v2 `cpu.max`: `QUOTA PERIOD` or `max PERIOD`.
+pub fn parse_cpu_max(text: &str) -> Result<CpuQuota, String> {
+    let mut fields = text.split_whitespace();
+    let (Some(quota), Some(period), None) = (fields.next(), fields.next(), fields.next()) else {
+        return Err(format!("cpu.max {:?} is not QUOTA PERIOD", text.trim()));
+    };
+    let period = micros(period, "cpu.max period")?;
+    let quota = if quota == "max" { None } else { Some(micros(quota, "cpu.max quota")?) };
+    Ok(CpuQuota { quota, period })
+}
+
+/// Parses cgroup v1 `cpu.cfs_quota_us` (`-1`: none) and `cpu.cfs_period_us`.
+pub fn parse_cfs(quota: &str, period: &str) -> Result<CpuQuota, String> {
+    let period = micros(period, "cpu.cfs_period_us")?;
+    let quota = match quota.trim() {
+        "-1" => None,
+        value => Some(micros(value, "cpu.cfs_quota_us")?),
+    };
+    Ok(CpuQuota { quota, period })
+}
+
+/// The v1 controllers a `/proc/PID/cgroup` text names that are in none of `dirs`: their
+/// hierarchies are not mounted where they can be read.
+pub fn unmounted_controllers(membership: &str, dirs: &[CgroupDir]) -> Vec<String> {
+    membership
+        .lines()
+        .filter_map(|line| line.split(':').nth(1))
+        .flat_map(|controllers| controllers.split(',').filter(|c| !c.is_empty()))
+        .filter(|c| !dirs.iter().any(|d| !d.v2 && d.controllers.iter().any(|have| have == c)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a v1 `devices.list` allows every device (`a *:* rwm`).
+pub fn allows_all_devices(devices_list: &str) -> bool {
+    devices_list.lines().any(|l| l.trim() == "a *:* rwm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mounts::parse_mountinfo;
+
+    /// This host (cgroup v1 with a unified hierarchy beside, Docker's cgroupfs driver).
+    const V1_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+90 31 0:40 /docker /mnt/elsewhere rw - cgroup cgroup rw,blkio";
+    const V1_CGROUP: &str = "\
+8:pids:/docker/a34d2678a8b2
+7:blkio:/docker/a34d2678a8b2
+4:memory:/docker/a34d2678a8b2
+2:cpuacct:/docker/a34d2678a8b2
+1:cpu:/docker/a34d2678a8b2
+0::/docker/a34d2678a8b2";
+
+    /// A systemd host on pure cgroup v2 (Docker's systemd driver).
+    const V2_MOUNTINFO: &str = "\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+35 23 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot";
+    const V2_CGROUP: &str = "0::/system.slice/docker-a34d2678a8b2.scope\n";
+
+    #[test]
+    fn v1_hierarchies_each_give_a_directory_and_an_unmounted_one_is_left_out() {
+        let mounts = parse_mountinfo(V1_MOUNTINFO).unwrap();
+        let dirs = cgroup_dirs(V1_CGROUP, &mounts).unwrap();
+        let paths: Vec<_> = dirs.iter().map(|d| d.dir.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/sys/fs/cgroup/pids/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/memory/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/cpuacct/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/cpu/docker/a34d2678a8b2",
+                "/sys/fs/cgroup/unified/docker/a34d2678a8b2",
+            ]
+        );
+        assert!(dirs[4].v2 && !dirs[0].v2 && dirs[0].controllers == ["pids"]);
+        assert_eq!(dirs[0].mount, PathBuf::from("/sys/fs/cgroup/pids"));
+        assert_eq!(unmounted_controllers(V1_CGROUP, &dirs), ["blkio"], "blkio is mounted only below its root");
+    }
+
+    #[test]
+    fn v2_unified_hierarchy_gives_the_scope_directory() {
+        let mounts = parse_mountinfo(V2_MOUNTINFO).unwrap();
+        let dirs = cgroup_dirs(V2_CGROUP, &mounts).unwrap();
+        assert_eq!(
+            dirs,
+            [CgroupDir {
+                controllers: vec![],
+                v2: true,
+                dir: "/sys/fs/cgroup/system.slice/docker-a34d2678a8b2.scope".into(),
+                mount: "/sys/fs/cgroup".into()
+            }]
+        );
+        assert!(cgroup_dirs("0::/../../etc\n", &mounts).is_err(), "'..' must not escape the hierarchy");
+        assert!(cgroup_dirs("garbage\n", &mounts).is_err());
+        assert!(
+            cgroup_dirs(V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(), &mounts).is_err(),
+            "no v1 hierarchy mounted"
+        );
+    }
+
+    #[test]
+    fn limits_of_both_versions() {
+        assert_eq!(parse_limit("max\n"), Ok(Limit::Unlimited));
+        assert_eq!(parse_limit("9223372036854771712\n"), Ok(Limit::Unlimited), "v1 memory.limit_in_bytes default");
+        assert_eq!(parse_limit("100\n"), Ok(Limit::Set(100)));
+        assert!(parse_limit("").is_err() && parse_limit("12k").is_err());
+    }
+
+    #[test]
+    fn cpu_quota_v2_and_v1() {
+        // `docker run --cpus 0.5` on each version.
+        assert_eq!(parse_cpu_max("50000 100000\n").unwrap().cpus(), Some(0.5));
+        assert_eq!(parse_cpu_max("max 100000\n").unwrap(), CpuQuota { quota: None, period: 100000 });
+        assert!(parse_cpu_max("50000").is_err() && parse_cpu_max("x 100000").is_err() && parse_cpu_max("1 0").is_err());
+        assert_eq!(parse_cfs("50000\n", "100000\n").unwrap().cpus(), Some(0.5));
+        assert_eq!(parse_cfs("150000\n", "100000\n").unwrap().cpus(), Some(1.5));
+        assert_eq!(parse_cfs("-1\n", "100000\n").unwrap().quota, None);
+        assert!(parse_cfs("50000", "").is_err() && parse_cfs("-5", "100000").is_err());
+    }
+
+    #[test]
+    fn devices_list() {
+        assert!(allows_all_devices("a *:* rwm\n"));
+        assert!(!allows_all_devices("c 1:3 rwm\nc 1:5 rwm\nc *:* m\n"));
+    }
+}

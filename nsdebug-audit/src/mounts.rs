@@ -1,0 +1,337 @@
+//! Mounts judged by what they expose: `/proc/PID/mountinfo` parsed, each mount's source
+//! mapped to a host path (same device, mountinfo root beneath a host mount's root), and
+//! how bad exposing that host path is.
+
+use crate::Severity;
+
+/// One line of `/proc/PID/mountinfo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// The mount's id (unique on the system; `mnt_id` in `/proc/PID/fdinfo/FD`).
+    pub id: u64,
+    /// `MAJ:MIN` of the filesystem.
+    pub device: String,
+    /// The path within the filesystem that is mounted (`/` for its root).
+    pub root: String,
+    /// Where it is mounted, in the reader's view of that mount namespace.
+    pub point: String,
+    /// Per-mount options (`rw`/`ro`, `nosuid`...).
+    pub options: String,
+    /// Filesystem type.
+    pub fstype: String,
+    /// Per-superblock options.
+    pub super_options: String,
+}
+
+impl Mount {
+    /// Whether files beneath can be written: the mount and its superblock are both `rw`.
+    pub fn writable(&self) -> bool {
+        let rw = |options: &str| options.split(',').any(|o| o == "rw");
+        rw(&self.options) && rw(&self.super_options)
+    }
+}
+
+/// Undoes mountinfo's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134` backslash).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses a mountinfo text; a line that does not have mountinfo's shape makes the whole
+/// table unknown (a mount left out could be the one that matters).
+pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, String> {
+    text.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
+            let bad = || {
+                format!("mountinfo line {line:?} is not ID PARENT MAJ:MIN ROOT POINT OPTIONS ... - TYPE SOURCE OPTIONS")
+            };
+            let (before, after) = line.split_once(" - ").ok_or_else(bad)?;
+            let before: Vec<&str> = before.split(' ').collect();
+            let after: Vec<&str> = after.split(' ').collect();
+            let (Some(device), Some(root), Some(point), Some(options)) =
+                (before.get(2), before.get(3), before.get(4), before.get(5))
+            else {
+                return Err(bad());
+            };
+            let (Some(fstype), Some(super_options)) = (after.first(), after.get(2)) else { return Err(bad()) };
+            let id = before.first().and_then(|id| id.parse().ok()).ok_or_else(bad)?;
+            // ROOT is a path, or `net:[...]` for a namespace file bound somewhere (nsfs).
+            if !device.contains(':') || root.is_empty() || !point.starts_with('/') {
+                return Err(bad());
+            }
+            Ok(Mount {
+                id,
+                device: (*device).to_owned(),
+                root: unescape(root),
+                point: unescape(point),
+                options: (*options).to_owned(),
+                fstype: (*fstype).to_owned(),
+                super_options: (*super_options).to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// What `/proc/PID/fdinfo/FD` says of an open file: the id of the mount it is on, and its
+/// open flags (octal in the file).
+pub fn parse_fdinfo(text: &str) -> Result<(u64, u32), String> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .ok_or_else(|| format!("no {name} in fdinfo"))
+    };
+    let mnt_id = field("mnt_id")?.parse().map_err(|_| "mnt_id is not a number".to_owned())?;
+    let flags = u32::from_str_radix(field("flags")?, 8).map_err(|_| "flags are not octal".to_owned())?;
+    Ok((mnt_id, flags))
+}
+
+/// `path` relative to `base` when `base` is `path` or one of its directories (whole
+/// components: `/run` is not a directory of `/running`): `""` or `rest` without a leading `/`.
+pub fn beneath<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    if base == "/" {
+        return Some(path.trim_start_matches('/'));
+    }
+    let rest = path.strip_prefix(base.trim_end_matches('/'))?;
+    if rest.is_empty() {
+        Some("")
+    } else {
+        rest.strip_prefix('/')
+    }
+}
+
+/// Joins a mount point and a relative path.
+pub fn join(point: &str, rest: &str) -> String {
+    match (point.trim_end_matches('/'), rest) {
+        ("", "") => "/".to_owned(),
+        (p, "") => p.to_owned(),
+        (p, r) => format!("{p}/{r}"),
+    }
+}
+
+/// The host path a container's mount shows: a host mount of the same device whose root holds
+/// the container mount's root (the deepest such root). `None` when the host does not mount
+/// that filesystem (a container's own tmpfs, proc, overlay root...).
+pub fn host_path(mount: &Mount, host: &[Mount]) -> Option<String> {
+    host.iter()
+        .filter(|h| h.device == mount.device)
+        .filter_map(|h| beneath(&mount.root, &h.root).map(|rest| (h, rest)))
+        .max_by_key(|(h, _)| h.root.len())
+        .map(|(h, rest)| join(&h.point, rest))
+}
+
+/// The mount that `path` is on: the deepest mount point holding it, the last mounted of
+/// those (a later mount on the same point hides the earlier ones).
+pub fn covering<'a>(table: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    table
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| beneath(path, &m.point).is_some())
+        .max_by_key(|(i, m)| (m.point.len(), *i))
+        .map(|(_, m)| m)
+}
+
+/// Host paths whose exposure hands over the host (written) or its secrets (read).
+const SENSITIVE: [&str; 20] = [
+    "/",
+    "/etc",
+    "/root",
+    "/home",
+    "/boot",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/var/lib/containers",
+    "/run",
+    "/var/run",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/var/log",
+];
+
+/// How bad exposing host path `path` is: beneath (or holding) a sensitive directory,
+/// critical written and high read; elsewhere medium written and low read.
+pub fn exposure(path: &str, writable: bool) -> Severity {
+    let sensitive = SENSITIVE.iter().any(|s| beneath(path, s).is_some() && (*s != "/" || path == "/"));
+    match (sensitive, writable) {
+        (true, true) => Severity::Critical,
+        (true, false) => Severity::High,
+        (false, true) => Severity::Medium,
+        (false, false) => Severity::Low,
+    }
+}
+
+/// Whether a container mount is the runtime's own doing and exposes nothing of the host:
+/// the container's root filesystem, its cgroups, its `/etc/hosts`, `/etc/hostname` and
+/// `/etc/resolv.conf` from the runtime's directory for it, and named volumes.
+pub fn runtime_managed(mount: &Mount, host_path: &str) -> bool {
+    if mount.point == "/" || mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
+        return true;
+    }
+    let file = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].iter().find(|f| mount.point == **f);
+    if let Some(file) = file {
+        let name = file.trim_start_matches("/etc/");
+        let parts: Vec<&str> = host_path.rsplitn(3, '/').collect();
+        // .../containers/<64 hex>/<name> (Docker), .../userdata/<name> (Podman, CRI-O)
+        let id_dir = parts
+            .get(1)
+            .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata");
+        if parts.first() == Some(&name) && id_dir {
+            return true;
+        }
+    }
+    ["/var/lib/docker/volumes/", "/var/lib/containers/storage/volumes/"].iter().any(|v| host_path.starts_with(v))
+}
+
+/// Sockets of container runtimes, as host paths: whoever can connect to one owns the host.
+pub const RUNTIME_SOCKETS: [(&str, &str); 10] = [
+    ("docker", "/run/docker.sock"),
+    ("docker", "/var/run/docker.sock"),
+    ("containerd", "/run/containerd/containerd.sock"),
+    ("containerd", "/run/docker/containerd/containerd.sock"),
+    ("containerd", "/run/k3s/containerd/containerd.sock"),
+    ("CRI-O", "/run/crio/crio.sock"),
+    ("podman", "/run/podman/podman.sock"),
+    ("kubelet", "/var/lib/kubelet/pod-resources/kubelet.sock"),
+    ("kubelet", "/var/lib/kubelet/device-plugins/kubelet.sock"),
+    ("dockershim", "/run/dockershim.sock"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host's root filesystem and /var/lib/docker bound onto itself (this test host).
+    const HOST: &str = "\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+42 27 254:0 /var/lib/docker /var/lib/docker rw,relatime shared:1 - ext4 /dev/vda rw,discard
+50 27 0:50 / /mnt/with\\040space rw - tmpfs tmpfs rw";
+
+    /// `docker run -v /var/run:/hostrun -v /usr:/hostusr:ro` (recorded, shortened).
+    const CONTAINER: &str = "\
+72 48 0:39 / / rw,relatime master:2 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/Y
+73 72 0:42 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+76 72 0:45 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro
+78 77 0:29 /docker/a34d /sys/fs/cgroup/cpu ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu
+89 72 254:0 /run /hostrun rw,relatime - ext4 /dev/vda rw,discard
+90 72 254:0 /usr /hostusr ro,relatime - ext4 /dev/vda rw,discard
+93 72 254:0 /var/lib/docker/containers/a34d2678a8b2df68546c19d2a0952cc27673e5c8fbf797a959f6b01043ba2f0c/hosts /etc/hosts rw,relatime - ext4 /dev/vda rw
+94 72 0:50 /x /data rw - tmpfs tmpfs rw
+52 73 0:42 /sys /proc/sys ro,nosuid,nodev,noexec,relatime - proc proc rw";
+
+    #[test]
+    fn mountinfo_fields_and_escapes() {
+        let host = parse_mountinfo(HOST).unwrap();
+        assert_eq!(host[3].point, "/mnt/with space");
+        assert_eq!(
+            (host[2].root.as_str(), host[2].point.as_str(), host[2].fstype.as_str()),
+            ("/var/lib/docker", "/var/lib/docker", "ext4")
+        );
+        assert!(parse_mountinfo("1 2 3\n").is_err(), "a malformed line makes the table unknown");
+        assert!(parse_mountinfo("72 48 0:39 / / rw - overlay\n").is_err(), "no super options");
+        let nsfs =
+            parse_mountinfo("92 27 0:4 net:[4026532184] /run/docker/netns/f0dc7e5f8411 rw - nsfs nsfs rw\n").unwrap();
+        assert_eq!(nsfs[0].root, "net:[4026532184]", "a bound namespace file is a mount like any other");
+    }
+
+    #[test]
+    fn each_mount_is_traced_to_the_host_path_it_shows() {
+        let host = parse_mountinfo(HOST).unwrap();
+        let container = parse_mountinfo(CONTAINER).unwrap();
+        let traced: Vec<(String, Option<String>)> =
+            container.iter().map(|m| (m.point.clone(), host_path(m, &host))).collect();
+        let of = |point: &str| traced.iter().find(|(p, _)| p == point).and_then(|(_, h)| h.clone());
+        assert_eq!(of("/hostrun").as_deref(), Some("/run"));
+        assert_eq!(of("/hostusr").as_deref(), Some("/usr"));
+        assert_eq!(of("/data").as_deref(), Some("/mnt/with space/x"));
+        assert_eq!(
+            of("/etc/hosts").as_deref(),
+            Some("/var/lib/docker/containers/a34d2678a8b2df68546c19d2a0952cc27673e5c8fbf797a959f6b01043ba2f0c/hosts")
+        );
+        assert_eq!(of("/"), None, "the overlay root is not mounted on the host");
+        assert_eq!(of("/proc"), None, "the container's own procfs");
+        let hostrun = container.iter().find(|m| m.point == "/hostrun").unwrap();
+        assert!(hostrun.writable() && !container.iter().find(|m| m.point == "/hostusr").unwrap().writable());
+    }
+
+    #[test]
+    fn what_a_host_path_exposes() {
+        assert_eq!(exposure("/run", true), Severity::Critical);
+        assert_eq!(exposure("/usr", false), Severity::High);
+        assert_eq!(exposure("/etc/shadow", false), Severity::High);
+        assert_eq!(exposure("/srv/data", true), Severity::Medium);
+        assert_eq!(exposure("/srv/data", false), Severity::Low);
+        assert_eq!(exposure("/", false), Severity::High);
+        assert_eq!(exposure("/running", true), Severity::Medium, "a name that starts like /run is not /run");
+        let host = parse_mountinfo(HOST).unwrap();
+        let container = parse_mountinfo(CONTAINER).unwrap();
+        let hosts = container.iter().find(|m| m.point == "/etc/hosts").unwrap();
+        assert!(runtime_managed(hosts, &host_path(hosts, &host).unwrap()));
+        let hostrun = container.iter().find(|m| m.point == "/hostrun").unwrap();
+        assert!(!runtime_managed(hostrun, "/run"));
+        let mut disguised = hostrun.clone();
+        disguised.point = "/etc/hosts".to_owned();
+        assert!(!runtime_managed(&disguised, "/run"), "/etc/hosts that is the host's /run is not the runtime's file");
+    }
+
+    #[test]
+    fn the_mount_covering_a_path_decides_for_it() {
+        let recorded = parse_mountinfo(CONTAINER).unwrap();
+        assert_eq!(covering(&recorded, "/proc/sys").map(|m| (m.root.as_str(), m.writable())), Some(("/sys", false)));
+        assert_eq!(covering(&recorded, "/sys").map(|m| m.fstype.as_str()), Some("sysfs"));
+        // `--security-opt systempaths=unconfined`: no /proc/sys mount, /proc (rw) covers it.
+        let unmasked: Vec<Mount> = recorded.iter().filter(|m| m.point != "/proc/sys").cloned().collect();
+        assert_eq!(covering(&unmasked, "/proc/sys").map(|m| (m.point.as_str(), m.writable())), Some(("/proc", true)));
+        // A later mount on the same point hides the earlier one.
+        let mut again = recorded.clone();
+        let mut rw = again.iter().find(|m| m.point == "/sys").unwrap().clone();
+        rw.options = "rw".to_owned();
+        rw.super_options = "rw".to_owned();
+        again.push(rw);
+        assert!(covering(&again, "/sys/kernel").unwrap().writable());
+    }
+
+    #[test]
+    fn fdinfo_gives_the_mount_and_the_flags() {
+        let recorded = "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t2\n";
+        assert_eq!(parse_fdinfo(recorded), Ok((27, 0o2100002)));
+        assert_eq!(parse_fdinfo(recorded).unwrap().1 & 0o3, 2, "O_RDWR");
+        assert!(parse_fdinfo("pos:\t0\nflags:\t0100000\n").is_err(), "no mnt_id is unknown, not mount 0");
+        assert_eq!(parse_mountinfo(HOST).unwrap()[1].id, 27);
+    }
+
+    #[test]
+    fn beneath_compares_whole_components() {
+        assert_eq!(beneath("/run/docker.sock", "/run"), Some("docker.sock"));
+        assert_eq!(beneath("/run", "/run"), Some(""));
+        assert_eq!(beneath("/running", "/run"), None);
+        assert_eq!(beneath("/etc", "/"), Some("etc"));
+        assert_eq!(join("/hostrun", "docker.sock"), "/hostrun/docker.sock");
+        assert_eq!(join("/", "run"), "/run");
+    }
+}
