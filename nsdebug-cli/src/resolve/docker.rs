@@ -109,7 +109,8 @@ impl Engine {
             id: response.id.unwrap_or_default(),
             name: response.name.unwrap_or_default().trim_start_matches('/').to_owned(),
             namespace: None,
-            pid: state.pid.filter(|_| running).and_then(|pid| i32::try_from(pid).ok()),
+            // A restarting container is "running" with pid 0: no process to enter yet.
+            pid: state.pid.filter(|pid| running && *pid > 0).and_then(|pid| i32::try_from(pid).ok()),
             status: match state.paused {
                 Some(true) => "paused".to_owned(),
                 _ => state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
