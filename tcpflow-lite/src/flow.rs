@@ -161,6 +161,11 @@ pub trait Sink {
     fn gap(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _len: u64) -> io::Result<()> {
         Ok(())
     }
+    /// Direction `dir` starts over as a new stream ([`Event::Restart`]): what follows goes to
+    /// a new file.
+    fn restarted(&mut self, _flow: &FlowInfo, _dir: usize) -> io::Result<()> {
+        Ok(())
+    }
     /// Both directions sent FIN: more data is unlikely (the connection lingers a moment for
     /// retransmissions). A file sink can close its files now.
     fn finished(&mut self, _flow: &FlowInfo) -> io::Result<()> {
@@ -202,8 +207,11 @@ pub struct TableStats {
     pub expired: u64,
     /// Gaps forced by the total out-of-order limit.
     pub forced_by_total: u64,
-    /// Segments with data for a connection already closed by FIN or RST, dropped.
+    /// Segments with data already seen on a direction closed by FIN or RST, dropped.
     pub late: u64,
+    /// SYNs with another initial sequence number on a direction already carrying data,
+    /// ignored with their payload (tcpflow does the same).
+    pub stale_syns: u64,
 }
 
 /// Seconds (capture time) a connection lingers after both FINs: retransmissions still
@@ -214,16 +222,41 @@ struct Connection {
     info: FlowInfo,
     dirs: [Direction; 2],
     fin: [bool; 2],
+    /// Directions ended by their RST.
+    rst: [bool; 2],
     /// When both directions had sent FIN.
     finished_at: Option<f64>,
     last_seen: f64,
 }
 
+/// What is remembered of a 4-tuple's past connections.
+struct Past {
+    /// Connections so far.
+    count: u32,
+    /// The last one ended by FIN or RST: what its directions carried.
+    ended: Option<Ended>,
+}
+
+struct Ended {
+    /// Direction 0.
+    key: FlowKey,
+    /// Per direction: the sequence number of offset 0 and the length handed on.
+    spans: [Option<(u32, u64)>; 2],
+}
+
+impl Ended {
+    /// Whether `len` bytes at `seq` from `key`'s sender were all seen already.
+    fn covers(&self, key: &FlowKey, seq: u32, len: usize) -> bool {
+        let dir = if *key == self.key { 0 } else { 1 };
+        self.spans[dir].is_some_and(|(base, length)| u64::from(seq.wrapping_sub(base)) + len as u64 <= length)
+    }
+}
+
 /// Every connection of a capture.
 pub struct FlowTable {
     connections: FastMap<FlowKey, Connection>,
-    /// Per 4-tuple (canonical): connections so far, and whether the last one ended by FIN/RST.
-    history: FastMap<FlowKey, (u32, bool)>,
+    /// Per 4-tuple (canonical): connections so far, and how the last one ended.
+    history: FastMap<FlowKey, Past>,
     next_id: u64,
     policy: Overlap,
     limits: Limits,
@@ -266,23 +299,73 @@ impl FlowTable {
             vlan: segment.vlan,
         };
         let canonical = key.canonical();
-        // A SYN with another initial sequence number on a known 4-tuple: a new connection.
-        if segment.syn {
-            let reused = self.connections.get(&canonical).is_some_and(|c| {
-                let dir = if c.info.key == key { 0 } else { 1 };
-                c.dirs[dir].base().is_some_and(|base| base != segment.seq.wrapping_add(1))
-            });
-            if reused {
-                self.close(&canonical, CloseReason::Reused, sink)?;
+        if let Some(connection) = self.connections.get_mut(&canonical) {
+            let dir = if connection.info.key == key { 0 } else { 1 };
+            if segment.syn && connection.dirs[dir].base().is_some_and(|base| base != segment.seq.wrapping_add(1)) {
+                // A SYN with another initial sequence number on a known 4-tuple.
+                if connection.finished_at.is_some() {
+                    // After both FINs: the 4-tuple is reused by a new connection.
+                    self.close(&canonical, CloseReason::Reused, sink)?;
+                } else if connection.rst[dir] || connection.dirs[dir].is_empty() {
+                    // After its RST, or before any data: this direction starts from the new SYN.
+                    connection.rst[dir] = false;
+                    let info = &connection.info;
+                    let mut result = Ok(());
+                    connection.dirs[dir].restart(Some(segment.seq), &mut |event| {
+                        if result.is_ok() {
+                            result = deliver(sink, info, dir, event);
+                        }
+                    });
+                    result?;
+                } else {
+                    // A stale SYN (a retransmitted old SYN-ACK, say) on a direction with data:
+                    // ignored with its payload, as tcpflow does.
+                    self.stats.stale_syns += 1;
+                    return Ok(());
+                }
+            } else if !segment.syn
+                && !segment.payload.is_empty()
+                && !connection.dirs[dir].started()
+                && self
+                    .history
+                    .get(&canonical)
+                    .and_then(|p| p.ended.as_ref())
+                    .is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
+            {
+                // A retransmission of the previous connection's bytes on this 4-tuple.
+                self.stats.late += 1;
+                return Ok(());
+            } else if connection.rst[dir] && !segment.payload.is_empty() {
+                if connection.dirs[dir].covers(segment.seq, segment.payload.len()) {
+                    // A retransmission of what came before the RST.
+                    self.stats.late += 1;
+                    return Ok(());
+                }
+                // New data after its RST: the direction starts over (a new file, as tcpflow).
+                connection.rst[dir] = false;
+                let info = &connection.info;
+                let mut result = Ok(());
+                connection.dirs[dir].restart(None, &mut |event| {
+                    if result.is_ok() {
+                        result = deliver(sink, info, dir, event);
+                    }
+                });
+                result?;
             }
         }
         if !self.connections.contains_key(&canonical) {
-            let (count, ended) = self.history.get(&canonical).copied().unwrap_or((0, false));
-            if ended && !segment.syn {
-                // Retransmissions and ACKs after FIN/RST: not a new connection.
-                if !segment.payload.is_empty() {
-                    self.stats.late += 1;
-                }
+            if segment.payload.is_empty() && !segment.syn {
+                // Only a SYN or data starts a connection (bare ACKs, FINs and RSTs of
+                // connections not tracked do not, as in tcpflow).
+                return Ok(());
+            }
+            let past = self.history.get(&canonical);
+            let count = past.map_or(0, |p| p.count);
+            let ended = past.and_then(|p| p.ended.as_ref());
+            if !segment.syn && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len())) {
+                // After FIN/RST, a retransmission of what was seen; new data starts a new
+                // connection (tcpflow writes it to a new file).
+                self.stats.late += 1;
                 return Ok(());
             }
             if self.connections.len() >= self.limits.flows {
@@ -291,10 +374,17 @@ impl FlowTable {
             let info = FlowInfo { id: self.next_id, key, reuse: count };
             self.next_id += 1;
             self.stats.flows += 1;
-            self.history.insert(canonical, (count + 1, false));
+            // What the last connection carried is kept: its retransmissions are still late.
+            self.history.entry(canonical).or_insert(Past { count: 0, ended: None }).count = count + 1;
             sink.opened(&info)?;
-            let connection =
-                Connection { info, dirs: Default::default(), fin: [false; 2], finished_at: None, last_seen: time };
+            let connection = Connection {
+                info,
+                dirs: Default::default(),
+                fin: [false; 2],
+                rst: [false; 2],
+                finished_at: None,
+                last_seen: time,
+            };
             self.connections.insert(canonical, connection);
         }
         let policy = self.policy;
@@ -325,7 +415,24 @@ impl FlowTable {
             sink.finished(&connection.info)?;
         }
         if segment.rst {
-            self.close(&canonical, CloseReason::Rst, sink)?;
+            // A RST ends its sender's direction only (as in tcpflow): the other side's data
+            // still in flight is kept. The connection ends when the other direction has
+            // ended too, or never carried data.
+            connection.rst[dir] = true;
+            let info = &connection.info;
+            let mut result = Ok(());
+            let before = connection.dirs[dir].pending_bytes();
+            connection.dirs[dir].finish(&mut |event| {
+                if result.is_ok() {
+                    result = deliver(sink, info, dir, event);
+                }
+            });
+            result?;
+            self.pending_total = self.pending_total.saturating_sub(before);
+            let other = 1 - dir;
+            if connection.rst[other] || connection.fin[other] || connection.dirs[other].is_empty() {
+                self.close(&canonical, CloseReason::Rst, sink)?;
+            }
         }
         if self.pending_total > self.limits.pending_total {
             self.relieve_pending(sink)?;
@@ -380,7 +487,8 @@ impl FlowTable {
         result?;
         if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
             if let Some(entry) = self.history.get_mut(canonical) {
-                entry.1 = true;
+                let span = |d: &Direction| d.base().filter(|_| d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()));
+                entry.ended = Some(Ended { key: connection.info.key, spans: [span(&connection.dirs[0]), span(&connection.dirs[1])] });
             }
         }
         match reason {
@@ -445,5 +553,6 @@ fn deliver(sink: &mut dyn Sink, info: &FlowInfo, dir: usize, event: Event<'_>) -
     match event {
         Event::Data { offset, bytes } => sink.data(info, dir, offset, &bytes),
         Event::Gap { offset, len } => sink.gap(info, dir, offset, len),
+        Event::Restart => sink.restarted(info, dir),
     }
 }

@@ -88,6 +88,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if args.output.is_some() || (!args.console && !args.json) {
         let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
+        // A missing directory is created (its parent must exist), as tcpflow does.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => bail!("output directory {}: {e}", dir.display()),
+        }
         let meta = std::fs::metadata(&dir).with_context(|| format!("output directory {}", dir.display()))?;
         if !meta.is_dir() {
             bail!("output directory {}: not a directory", dir.display());
@@ -138,11 +144,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    // Whatever happened, nothing captured is lost: flush every open flow.
-    table.finish(&mut sink).context("writing output")?;
+    // Whatever happened, nothing captured is lost: flush every open flow. An error is then
+    // the one line printed (by main), without the summary.
+    let flushed = table.finish(&mut sink).context("writing output");
     let _ = std::io::stdout().flush();
+    outcome?;
+    flushed?;
     let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
     eprintln!("{summary}");
-    outcome?;
     Ok(ExitCode::SUCCESS)
 }

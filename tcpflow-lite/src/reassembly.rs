@@ -38,6 +38,10 @@ pub enum Event<'a> {
         /// Its length.
         len: u64,
     },
+    /// The direction starts over as a new stream (offset 0 again): its sender jumped further
+    /// than [`MAX_SEEK`] in sequence space, or sent new data after its RST. tcpflow writes
+    /// what follows to a new file, and so does the file sink.
+    Restart,
 }
 
 /// Counters of one direction.
@@ -57,7 +61,16 @@ pub struct DirectionStats {
     pub conflict_bytes: u64,
     /// Gaps declared early because the out-of-order buffer reached its limit.
     pub forced_gaps: u64,
+    /// Keep-alive probes ignored (one byte one below the next expected byte).
+    pub keepalives: u64,
+    /// Times the direction started over as a new stream ([`Event::Restart`]).
+    pub restarts: u64,
 }
+
+/// A sequence jump (either way) from the next expected byte beyond which the direction
+/// starts over as a new stream: tcpflow's `max_seek`, 16 MiB. A sender cannot make a file
+/// sparse beyond it.
+pub const MAX_SEEK: u32 = 16 << 20;
 
 /// How many delivered bytes are kept to compare retransmissions against: enough for the
 /// retransmissions of a window's worth of small segments, small enough for many flows.
@@ -76,6 +89,9 @@ pub struct Direction {
     tentative: bool,
     /// The highest sequence number seen and its offset, to unwrap the next one.
     anchor: (u32, u64),
+    /// The sequence number after the last segment taken (tcpflow's "next sequence number"),
+    /// for the keep-alive and seek-limit rules.
+    next_seq: u32,
     /// Next offset to hand on in order.
     delivered: u64,
     /// Early segments, by offset; they never overlap each other.
@@ -97,6 +113,7 @@ impl Direction {
             None => {
                 self.base = Some(base);
                 self.anchor = (base, 0);
+                self.next_seq = base;
             }
             // Data overtook its SYN: offset 0 is right after the SYN after all.
             Some(current) if self.tentative => {
@@ -124,6 +141,35 @@ impl Direction {
     /// Whether the direction has seen a SYN or data.
     pub fn started(&self) -> bool {
         self.base.is_some()
+    }
+
+    /// Whether nothing was handed on or is waiting (a SYN may have been seen).
+    pub fn is_empty(&self) -> bool {
+        self.delivered == 0 && self.pending.is_empty()
+    }
+
+    /// Whether `len` bytes at `seq` lie wholly within what was handed on already.
+    pub fn covers(&self, seq: u32, len: usize) -> bool {
+        let Some(base) = self.base else { return false };
+        if self.tentative {
+            return false;
+        }
+        let offset = u64::from(seq.wrapping_sub(base));
+        offset + len as u64 <= self.delivered && self.delivered <= u64::from(u32::MAX)
+    }
+
+    /// Starts over as a new stream: what is waiting becomes gaps of the old one, then
+    /// [`Event::Restart`]; `syn` is the sequence number of a SYN starting the new one, if any.
+    /// The counters go on.
+    pub fn restart<'a>(&mut self, syn: Option<u32>, emit: &mut impl FnMut(Event<'a>)) {
+        self.finish(emit);
+        let mut stats = self.stats;
+        stats.restarts += 1;
+        *self = Direction { stats, ..Direction::default() };
+        emit(Event::Restart);
+        if let Some(seq) = syn {
+            self.syn(seq);
+        }
     }
 
     /// The sequence number of offset 0 (ISN + 1), once known.
@@ -174,6 +220,18 @@ impl Direction {
         if payload.is_empty() {
             return;
         }
+        if self.base.is_some() {
+            let delta = seq.wrapping_sub(self.next_seq) as i32;
+            if payload.len() == 1 && delta == -1 {
+                // A keep-alive probe: one byte one below the next expected byte, not data.
+                self.stats.keepalives += 1;
+                return;
+            }
+            if delta.unsigned_abs() > MAX_SEEK {
+                self.restart(None, emit);
+            }
+        }
+        self.next_seq = seq.wrapping_add(payload.len() as u32);
         if self.base.is_none() {
             // Started mid-stream: the first byte seen is offset 0, for now.
             self.base = Some(seq);
@@ -417,6 +475,7 @@ mod tests {
                     out.resize(end, b'_');
                 }
             }
+            Event::Restart => out.push(b'|'),
         };
         for (seq, bytes) in segments {
             direction.data(*seq, bytes, policy, 1 << 20, &mut emit);

@@ -57,8 +57,10 @@ impl FileSink {
         }
     }
 
+    /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
+    /// taken on disk (so `cN` depends on the files written, not on connections seen).
     fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
-        let mut reuse = flow.reuse;
+        let mut reuse = 0;
         loop {
             let mut key_flow = flow.clone();
             key_flow.reuse = reuse;
@@ -184,6 +186,18 @@ impl Sink for FileSink {
         Ok(())
     }
 
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        // What follows goes to a new file: the next free name.
+        if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+            self.buffered = self.buffered.saturating_sub(d.buffer.len());
+            flush(&mut d)?;
+            if d.file.take().is_some() {
+                self.open_count -= 1;
+            }
+        }
+        Ok(())
+    }
+
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.close_file((flow.id, 0))?;
         self.close_file((flow.id, 1))
@@ -248,6 +262,11 @@ impl<W: Write> Sink for ConsoleSink<W> {
         if !bytes.ends_with(b"\n") {
             self.out.write_all(b"\n")?;
         }
+        Ok(())
+    }
+
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.printed.remove(&(flow.id, dir));
         Ok(())
     }
 
@@ -333,6 +352,10 @@ pub struct Totals {
     pub conflicts: u64,
     /// Gaps declared early for the out-of-order limit.
     pub forced_gaps: u64,
+    /// Keep-alive probes ignored.
+    pub keepalives: u64,
+    /// Directions started over (sequence jump beyond 16 MiB, new data after a RST).
+    pub restarts: u64,
 }
 
 impl Totals {
@@ -352,6 +375,9 @@ impl Totals {
             (table.forced_by_total, "gaps forced by --max-pending-total"),
             (read.malformed, "malformed frames"),
             (read.fragments, "IP fragments skipped"),
+            (self.restarts, "streams restarted in a new file (sequence jump over 16 MiB or data after RST)"),
+            (table.stale_syns, "SYNs with a stale sequence number ignored"),
+            (self.keepalives, "keep-alive probes ignored"),
         ];
         for (count, what) in counts {
             if count > 0 {
@@ -377,6 +403,9 @@ impl<S: Sink> Sink for Counting<S> {
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.inner.finished(flow)
     }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.inner.restarted(flow, dir)
+    }
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
         self.inner.data(flow, dir, offset, bytes)
     }
@@ -391,6 +420,8 @@ impl<S: Sink> Sink for Counting<S> {
             self.totals.gap_bytes += s.gap_bytes;
             self.totals.conflicts += s.conflicts;
             self.totals.forced_gaps += s.forced_gaps;
+            self.totals.keepalives += s.keepalives;
+            self.totals.restarts += s.restarts;
         }
         self.inner.closed(flow, stats, reason)
     }
@@ -411,6 +442,9 @@ impl Sink for Tee {
     }
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.finished(flow))
+    }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.restarted(flow, dir))
     }
     fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))

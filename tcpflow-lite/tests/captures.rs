@@ -236,10 +236,10 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
     let frames = vec![
         c.seg(true, 1000, SYN, b"early"), // data on the SYN (TCP Fast Open)
         c.seg(true, 1006, RST, b"bye"),   // data on the RST, then the connection is gone
-        c.seg(true, 1009, NONE, b"late"), // after the RST: not a new connection
-        c.seg(true, 9000, SYN, b""),
-        c.seg(true, 9001, NONE, b"second"),
-        c.seg(true, 9007, FIN, b""),
+        c.seg(true, 1006, NONE, b"bye"),  // a retransmission after the RST: not a new connection
+        c.seg(true, 900_000_000, SYN, b""),
+        c.seg(true, 900_000_001, NONE, b"second"),
+        c.seg(true, 900_000_007, FIN, b""),
         c.seg(true, 50, SYN, b""),
         c.seg(true, 51, NONE, b"third"),
     ];
@@ -249,6 +249,7 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
     assert_eq!(s.file(&format!("{UP}c1")), b"second");
     assert_eq!(s.file(&format!("{UP}c2")), b"third");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments after close ignored"), "{out:?}");
+    same_as_tcpflow(&s);
 }
 
 #[test]
@@ -315,7 +316,215 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
     assert_eq!(s.file(UP), b"precious");
     assert_eq!(s.file(&format!("{UP}c1")), b"new");
 
-    let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent-dir"]);
+    let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent/dir"]);
     assert_eq!(not_dir.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent-dir"));
+    assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent/dir"));
+}
+
+/// Runs Debian's tcpflow 1.6.1 (when installed) on the capture just written and checks that
+/// it wrote the same files with the same bytes as tcpflow-lite: the expectations of the
+/// conformance tests below are what tcpflow writes, and this keeps them honest.
+fn same_as_tcpflow(scratch: &Scratch) {
+    let theirs = scratch.0.join("tcpflow");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let run = Command::new("tcpflow").arg("-r").arg(scratch.pcap()).arg("-o").arg(&theirs).current_dir(&theirs).output();
+    match run {
+        Ok(output) if output.status.success() => {}
+        _ => {
+            eprintln!("tcpflow is not installed here: comparison with it skipped");
+            return;
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&theirs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "report.xml")
+        .collect();
+    names.sort();
+    assert_eq!(names, scratch.names(), "file names differ from tcpflow's");
+    for name in names {
+        assert_eq!(std::fs::read(theirs.join(&name)).unwrap(), scratch.file(&name), "{name} differs from tcpflow's");
+    }
+}
+
+/// A SYN-ACK from the server (`SYN` sent by the server side).
+const SYNACK: Flags = SYN;
+
+#[test]
+fn a_rst_ends_only_its_senders_direction_and_later_new_data_is_a_new_file() {
+    let s = Scratch::new("rst-direction");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 100, SYN, b""),
+        c.seg(false, 500, SYNACK, b""),
+        c.seg(true, 101, NONE, b"GET /"),
+        c.seg(true, 106, RST, b""),
+        c.seg(false, 501, NONE, b"HTTP/1.0 200"), // in flight when the client reset: kept
+        c.seg(true, 101, NONE, b"GET /"),         // a retransmission of what was written
+        c.seg(true, 300, NONE, b"again"),         // new data after the RST: a new file
+        c.seg(false, 513, NONE, b" OK"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(s.file(UP), b"GET /");
+    assert_eq!(s.file(&format!("{UP}c1")), b"again");
+    assert_eq!(s.file(DOWN), b"HTTP/1.0 200 OK");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn c_n_is_added_only_when_the_name_is_taken_on_disk() {
+    let s = Scratch::new("cn-disk");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        // Two refused attempts (SYN, RST): no file written.
+        c.seg(true, 3_000_000_000, SYN, b""),
+        c.seg(false, 0, RST, b""),
+        c.seg(true, 3_500_000_000, SYN, b""),
+        c.seg(false, 0, RST, b""),
+        // A connection where only the client sends.
+        c.seg(true, 1000, SYN, b""),
+        c.seg(false, 5000, SYNACK, b""),
+        c.seg(true, 1001, FIN, b"one"),
+        c.seg(false, 5001, FIN, b""),
+        // Then one where both do: only the client's name is taken.
+        c.seg(true, 90_000_000, SYN, b""),
+        c.seg(false, 70_000_000, SYNACK, b""),
+        c.seg(true, 90_000_001, NONE, b"two"),
+        c.seg(false, 70_000_001, NONE, b"reply"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(s.file(UP), b"one");
+    assert_eq!(s.file(&format!("{UP}c1")), b"two");
+    assert_eq!(s.file(DOWN), b"reply");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_stale_syn_ack_with_another_isn_does_not_end_the_connection() {
+    let s = Scratch::new("stale-synack");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 100, SYN, b""),
+        c.seg(false, 500, SYNACK, b""),
+        c.seg(true, 101, NONE, b"request"),
+        c.seg(false, 501, NONE, b"resp"),
+        c.seg(false, 7_000_000, SYNACK, b""), // an old SYN-ACK retransmitted
+        c.seg(false, 505, NONE, b"onse"),
+        c.seg(true, 108, NONE, b"!"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP, DOWN]);
+    assert_eq!(s.file(UP), b"request!");
+    assert_eq!(s.file(DOWN), b"response");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 SYNs with a stale sequence number ignored"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_keep_alive_probe_one_below_the_next_byte_is_not_data() {
+    let s = Scratch::new("keepalive");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 3, NONE, b"X"), // keep-alive: seq = next - 1, one garbage byte
+        c.seg(true, 4, NONE, b"def"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &["--overlap", "last"]);
+    assert_eq!(s.file(UP), b"abcdef");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 keep-alive probes ignored"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_sequence_jump_beyond_16_mib_starts_a_new_file() {
+    let s = Scratch::new("seek");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + (16 << 20) + 1, NONE, b"far"), // one byte beyond the limit
+        c.seg(true, 4 + (16 << 20) + 4, NONE, b"ther"),
+        c.seg(true, 4 + (16 << 20), NONE, b"?"),       // just within it: a hole of 16 MiB
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1")]);
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"?farther");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 streams restarted"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+/// The client's segment as two IPv4 fragments: the first (offset 0, more fragments) holds the
+/// TCP header and the first `split` bytes of `payload`.
+fn fragments(c: &Conn, seq: u32, payload: &[u8], split: usize) -> [Vec<u8>; 2] {
+    let frame = c.seg(true, seq, NONE, payload);
+    let (ether, ip) = frame.split_at(14);
+    let header = &ip[..20];
+    let data = &ip[20..];
+    let part = |flags_offset: u16, bytes: &[u8]| {
+        let mut h = header.to_vec();
+        h[2..4].copy_from_slice(&((20 + bytes.len()) as u16).to_be_bytes());
+        h[6..8].copy_from_slice(&flags_offset.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let sum: u32 = h.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        h[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+        [ether, &h, bytes].concat()
+    };
+    let cut = 20 + split; // TCP header and the first bytes
+    [part(0x2000, &data[..cut]), part((cut / 8) as u16, &data[cut..])]
+}
+
+#[test]
+fn the_first_ipv4_fragment_is_data() {
+    let s = Scratch::new("fragment");
+    let c = Conn::v4(Link::Ethernet);
+    let [first, second] = fragments(&c, 1, b"first-8+second part", 12);
+    let frames = vec![c.seg(true, 0, SYN, b""), first, second];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.file(UP), b"first-8+seco");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 IP fragments skipped"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_missing_output_directory_is_created_and_errors_are_one_line() {
+    let s = Scratch::new("mkdir");
+    let c = Conn::v4(Link::Ethernet);
+    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"made")]);
+    let dir = s.0.join("new");
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(dir.join(UP)).unwrap(), b"made");
+    // Only the last component is created, as tcpflow does.
+    let nested = s.0.join("missing/new");
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", nested.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("missing/new") && !nested.exists(), "{stderr}");
+
+    // A capture cut short in its last record: the flows read are written, the error is the
+    // only line.
+    let mut bytes = std::fs::read(s.pcap()).unwrap();
+    bytes.extend_from_slice(&c.seg(true, 5, NONE, b"cut")[..0]);
+    let record = 16 + c.seg(true, 5, NONE, b"more").len();
+    let mut extra = Vec::new();
+    extra.extend_from_slice(&1_700_000_001u32.to_le_bytes());
+    extra.extend_from_slice(&0u32.to_le_bytes());
+    extra.extend_from_slice(&(record as u32).to_le_bytes());
+    extra.extend_from_slice(&(record as u32).to_le_bytes());
+    extra.extend_from_slice(&c.seg(true, 5, NONE, b"more")[..10]);
+    bytes.extend_from_slice(&extra);
+    std::fs::write(s.pcap(), bytes).unwrap();
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert_eq!(s.file(UP), b"made");
 }

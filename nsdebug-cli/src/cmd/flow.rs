@@ -137,18 +137,19 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         }
     };
     let outcome = read_live(capture, &place, None, &mut table, &mut sink, &mut stats, &mut stop, &mut save);
-    // Whatever ended the capture, nothing captured is lost.
-    table.finish(&mut sink).context("writing the flows")?;
-    if let Some(file) = savefile.as_mut() {
-        file.flush().context("writing the packet file")?;
-    }
+    // Whatever ended the capture, nothing captured is lost; an error is then the one line
+    // printed, without the summary.
+    let flushed = table.finish(&mut sink).context("writing the flows");
+    let saved = savefile.as_mut().map_or(Ok(()), |file| file.flush().context("writing the packet file"));
+    outcome.map_err(|e| anyhow!(e))?;
+    flushed?;
+    saved?;
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if !target.is_alive() {
         eprintln!("nsdebug: {what} stopped during the capture; its flows are flushed");
     }
     eprintln!("{}", sink.totals.summary("nsdebug flow", &stats, &table.stats));
-    outcome.map_err(|e| anyhow!(e))?;
     Ok(ExitCode::SUCCESS)
 }
 
