@@ -263,6 +263,8 @@ pub struct FlowTable {
     pending_total: usize,
     since_sweep: u32,
     last_sweep: f64,
+    /// The latest capture time seen.
+    clock: f64,
     /// Counters.
     pub stats: TableStats,
 }
@@ -279,6 +281,7 @@ impl FlowTable {
             pending_total: 0,
             since_sweep: 0,
             last_sweep: 0.0,
+            clock: f64::MIN,
             stats: TableStats::default(),
         }
     }
@@ -291,6 +294,10 @@ impl FlowTable {
     /// One TCP segment captured at `time` (seconds).
     pub fn segment(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
         self.stats.segments += 1;
+        // Capture time only moves forward: a timestamp going back (clock steps, merged or
+        // edited captures) neither makes a connection look idle nor delays its expiry.
+        let time = time.max(self.clock);
+        self.clock = time;
         let key = FlowKey {
             src: segment.src,
             src_port: segment.src_port,
@@ -485,11 +492,12 @@ impl FlowTable {
             });
         }
         result?;
-        if matches!(reason, CloseReason::Fin | CloseReason::Rst) {
-            if let Some(entry) = self.history.get_mut(canonical) {
-                let span = |d: &Direction| d.base().filter(|_| d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()));
-                entry.ended = Some(Ended { key: connection.info.key, spans: [span(&connection.dirs[0]), span(&connection.dirs[1])] });
-            }
+        // Whatever ended it, what it carried is remembered: seen again (retransmitted, or
+        // replayed after an idle close or eviction) it is late, not a new connection, as
+        // tcpflow checks such data against what it wrote.
+        if let Some(entry) = self.history.get_mut(canonical) {
+            let span = |d: &Direction| d.base().filter(|_| d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()));
+            entry.ended = Some(Ended { key: connection.info.key, spans: [span(&connection.dirs[0]), span(&connection.dirs[1])] });
         }
         match reason {
             CloseReason::Idle => self.stats.expired += 1,

@@ -87,6 +87,8 @@ pub struct Direction {
     base: Option<u32>,
     /// Offset 0 came from the first data seen, not a SYN, and may still move back.
     tentative: bool,
+    /// Offset 0 came from a SYN.
+    syn_seen: bool,
     /// The highest sequence number seen and its offset, to unwrap the next one.
     anchor: (u32, u64),
     /// The sequence number after the last segment taken (tcpflow's "next sequence number"),
@@ -109,6 +111,7 @@ impl Direction {
     /// A SYN with sequence number `seq`: data starts at `seq + 1`.
     pub fn syn(&mut self, seq: u32) {
         let base = seq.wrapping_add(1);
+        self.syn_seen = true;
         match self.base {
             None => {
                 self.base = Some(base);
@@ -245,6 +248,11 @@ impl Direction {
                 let by = self.base.map_or(0, |base| base.wrapping_sub(seq) as u64);
                 self.rebase(by);
                 (0, payload)
+            }
+            None if self.syn_seen => {
+                // Starts before the SYN's sequence number: not of this stream (tcpflow
+                // ignores such a segment whole, and so do we).
+                return;
             }
             None => {
                 // Starts before offset 0 (data older than the first byte seen): keep what

@@ -93,6 +93,13 @@ impl Conn {
 }
 
 fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
+    let timed: Vec<(u32, u32, &[u8])> =
+        frames.iter().enumerate().map(|(i, f)| (1_700_000_000u32 + i as u32 / 100, (i as u32 % 100) * 1000, &f[..])).collect();
+    write_pcap_timed(path, link, &timed);
+}
+
+/// A capture of (seconds, microseconds, frame).
+fn write_pcap_timed(path: &Path, link: Link, frames: &[(u32, u32, &[u8])]) {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -100,9 +107,9 @@ fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&262_144u32.to_le_bytes());
     out.extend_from_slice(&link.dlt().to_le_bytes());
-    for (i, frame) in frames.iter().enumerate() {
-        out.extend_from_slice(&(1_700_000_000u32 + i as u32 / 100).to_le_bytes());
-        out.extend_from_slice(&((i as u32 % 100) * 1000).to_le_bytes());
+    for (secs, micros, frame) in frames {
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&micros.to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(frame);
@@ -527,4 +534,46 @@ fn a_missing_output_directory_is_created_and_errors_are_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
     assert_eq!(s.file(UP), b"made");
+}
+
+#[test]
+fn data_before_the_syn_and_replays_after_an_idle_close_are_not_new_streams() {
+    let c = Conn::v4(Link::Ethernet);
+    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    const OTHER: &str = "010.000.000.009.05000-010.000.000.002.00080";
+    let t = 1_700_000_000u32;
+    let run = |name: &str, frames: &[(u32, Vec<u8>)]| {
+        let s = Scratch::new(name);
+        let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
+        write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
+        let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(s.names(), [UP, OTHER]);
+        same_as_tcpflow(&s);
+        s
+    };
+    let replay = run(
+        "replay",
+        &[
+            (t, c.seg(true, 1000, SYN, b"")),
+            (t, c.seg(true, 990, NONE, b"0123456789abc")), // starts before the SYN's sequence number
+            (t, c.seg(true, 1001, NONE, b"hello")),
+            (t + 1000, other.seg(true, 7, SYN, b"")), // 1000 s later: the first connection is idle
+            (t + 1000, other.seg(true, 8, NONE, b"x")),
+            (t + 1001, c.seg(true, 1001, NONE, b"hello")), // a replay of what was written
+        ],
+    );
+    assert_eq!(replay.file(UP), b"hello");
+    // A timestamp going back does not make a connection idle.
+    let back = run(
+        "clock-back",
+        &[
+            (t + 1000, other.seg(true, 7, SYN, b"")),
+            (t, c.seg(true, 1000, SYN, b"")),
+            (t, c.seg(true, 1001, NONE, b"hello")),
+            (t + 1001, other.seg(true, 8, NONE, b"x")),
+            (t + 2, c.seg(true, 1006, NONE, b"!")),
+        ],
+    );
+    assert_eq!(back.file(UP), b"hello!");
 }
