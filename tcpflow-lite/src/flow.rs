@@ -1,7 +1,7 @@
 //! The connection table: both directions of every TCP connection, their lifecycle (SYN,
 //! FIN, RST, reuse of a 4-tuple), and the limits that keep memory bounded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
@@ -229,12 +229,143 @@ struct Connection {
     last_seen: f64,
 }
 
+const NIL: usize = usize::MAX;
+
+struct Slot {
+    key: FlowKey,
+    connection: Connection,
+    /// Neighbours in the recency list ([`NIL`] at either end).
+    newer: usize,
+    older: usize,
+}
+
+/// The open connections in order of last activity: a map to slots of a slab that are linked
+/// from the most to the least recently active, so that marking one active, finding the least
+/// recently active and removing one are all O(1), whatever the number of connections (a
+/// sender opening flows without end costs constant work per flow).
+struct Connections {
+    index: FastMap<FlowKey, usize>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    newest: usize,
+    oldest: usize,
+}
+
+impl Connections {
+    fn new() -> Connections {
+        Connections { index: FastMap::default(), slots: Vec::new(), free: Vec::new(), newest: NIL, oldest: NIL }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn contains_key(&self, key: &FlowKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Connection> {
+        let i = *self.index.get(key)?;
+        self.slot_mut(i).map(|slot| &mut slot.connection)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Connection)> {
+        self.slots.iter().flatten().map(|slot| (&slot.key, &slot.connection))
+    }
+
+    /// From the least recently active on, while `keep_going` says so.
+    fn oldest_while(&self, mut keep_going: impl FnMut(&Connection) -> bool) -> Vec<FlowKey> {
+        let mut keys = Vec::new();
+        let mut i = self.oldest;
+        while let Some(slot) = self.slot(i) {
+            if !keep_going(&slot.connection) {
+                break;
+            }
+            keys.push(slot.key);
+            i = slot.newer;
+        }
+        keys
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let Some((newer, older)) = self.slot(i).map(|s| (s.newer, s.older)) else { return };
+        match self.slot_mut(newer) {
+            Some(n) => n.older = older,
+            None => self.newest = older,
+        }
+        match self.slot_mut(older) {
+            Some(o) => o.newer = newer,
+            None => self.oldest = newer,
+        }
+    }
+
+    fn push_newest(&mut self, i: usize) {
+        let previous = self.newest;
+        if let Some(slot) = self.slot_mut(i) {
+            slot.newer = NIL;
+            slot.older = previous;
+        }
+        match self.slot_mut(previous) {
+            Some(p) => p.newer = i,
+            None => self.oldest = i,
+        }
+        self.newest = i;
+    }
+
+    /// Marks `key` as the most recently active.
+    fn touch(&mut self, key: &FlowKey) {
+        if let Some(&i) = self.index.get(key) {
+            if i != self.newest {
+                self.unlink(i);
+                self.push_newest(i);
+            }
+        }
+    }
+
+    fn insert(&mut self, key: FlowKey, connection: Connection) {
+        self.remove(&key);
+        let slot = Slot { key, connection, newer: NIL, older: NIL };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, i);
+        self.push_newest(i);
+    }
+
+    fn remove(&mut self, key: &FlowKey) -> Option<Connection> {
+        let i = self.index.remove(key)?;
+        self.unlink(i);
+        let slot = self.slots.get_mut(i).and_then(Option::take)?;
+        self.free.push(i);
+        Some(slot.connection)
+    }
+
+    fn oldest_key(&self) -> Option<FlowKey> {
+        self.slot(self.oldest).map(|slot| slot.key)
+    }
+}
+
 /// What is remembered of a 4-tuple's past connections.
 struct Past {
     /// Connections so far.
     count: u32,
-    /// The last one ended by FIN or RST: what its directions carried.
-    ended: Option<Ended>,
+    /// What the last one carried, once it ended (boxed: most 4-tuples have none).
+    ended: Option<Box<Ended>>,
 }
 
 struct Ended {
@@ -254,7 +385,9 @@ impl Ended {
 
 /// Every connection of a capture.
 pub struct FlowTable {
-    connections: FastMap<FlowKey, Connection>,
+    connections: Connections,
+    /// Connections that saw both FINs, in that order: (when, key, id), closed after lingering.
+    finishing: VecDeque<(f64, FlowKey, u64)>,
     /// Per 4-tuple (canonical): connections so far, and how the last one ended.
     history: FastMap<FlowKey, Past>,
     next_id: u64,
@@ -273,7 +406,8 @@ impl FlowTable {
     /// An empty table.
     pub fn new(policy: Overlap, limits: Limits) -> FlowTable {
         FlowTable {
-            connections: FastMap::default(),
+            connections: Connections::new(),
+            finishing: VecDeque::new(),
             history: FastMap::default(),
             next_id: 0,
             policy,
@@ -396,6 +530,7 @@ impl FlowTable {
         }
         let policy = self.policy;
         let max_pending = self.limits.pending_per_direction;
+        self.connections.touch(&canonical);
         let Some(connection) = self.connections.get_mut(&canonical) else { return Ok(()) };
         connection.last_seen = time;
         let dir = if connection.info.key == key { 0 } else { 1 };
@@ -418,6 +553,7 @@ impl FlowTable {
         }
         if connection.fin == [true, true] && connection.finished_at.is_none() {
             connection.finished_at = Some(time);
+            self.finishing.push_back((time, canonical, connection.info.id));
             connection.dirs.iter_mut().for_each(Direction::forget_history);
             sink.finished(&connection.info)?;
         }
@@ -456,14 +592,15 @@ impl FlowTable {
     pub fn tick(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
         self.since_sweep = 0;
         self.last_sweep = now;
-        let finished: Vec<FlowKey> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| c.finished_at.is_some_and(|at| now - at > LINGER_SECONDS))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in finished {
-            self.close(&key, CloseReason::Fin, sink)?;
+        while let Some(&(at, key, id)) = self.finishing.front() {
+            if now - at <= LINGER_SECONDS {
+                break;
+            }
+            self.finishing.pop_front();
+            let still = self.connections.get_mut(&key).is_some_and(|c| c.info.id == id && c.finished_at.is_some());
+            if still {
+                self.close(&key, CloseReason::Fin, sink)?;
+            }
         }
         self.expire(now, sink)
     }
@@ -495,9 +632,18 @@ impl FlowTable {
         // Whatever ended it, what it carried is remembered: seen again (retransmitted, or
         // replayed after an idle close or eviction) it is late, not a new connection, as
         // tcpflow checks such data against what it wrote.
-        if let Some(entry) = self.history.get_mut(canonical) {
-            let span = |d: &Direction| d.base().filter(|_| d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()));
-            entry.ended = Some(Ended { key: connection.info.key, spans: [span(&connection.dirs[0]), span(&connection.dirs[1])] });
+        // A connection that carried nothing leaves nothing (a scan's SYNs cost no memory
+        // once closed).
+        let span = |d: &Direction| {
+            d.base().filter(|_| d.position() > 0 && d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()))
+        };
+        let spans = [span(&connection.dirs[0]), span(&connection.dirs[1])];
+        if spans == [None, None] {
+            if self.history.get(canonical).is_some_and(|p| p.count <= 1) {
+                self.history.remove(canonical);
+            }
+        } else if let Some(entry) = self.history.get_mut(canonical) {
+            entry.ended = Some(Box::new(Ended { key: connection.info.key, spans }));
         }
         match reason {
             CloseReason::Idle => self.stats.expired += 1,
@@ -509,8 +655,7 @@ impl FlowTable {
     }
 
     fn evict_oldest(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        let oldest = self.connections.iter().min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen)).map(|(k, _)| *k);
-        match oldest {
+        match self.connections.oldest_key() {
             Some(key) => self.close(&key, CloseReason::FlowLimit, sink),
             None => Ok(()),
         }
@@ -543,8 +688,7 @@ impl FlowTable {
 
     fn expire(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
         let idle = self.limits.idle_seconds;
-        let expired: Vec<FlowKey> =
-            self.connections.iter().filter(|(_, c)| now - c.last_seen > idle).map(|(k, _)| *k).collect();
+        let expired = self.connections.oldest_while(|c| now - c.last_seen > idle);
         for key in expired {
             self.close(&key, CloseReason::Idle, sink)?;
         }
@@ -552,6 +696,7 @@ impl FlowTable {
         if self.history.len() > 4 * self.limits.flows {
             let open = &self.connections;
             self.history.retain(|k, _| open.contains_key(k));
+            self.finishing.retain(|(_, k, _)| open.contains_key(k));
         }
         Ok(())
     }
@@ -562,5 +707,69 @@ fn deliver(sink: &mut dyn Sink, info: &FlowInfo, dir: usize, event: Event<'_>) -
         Event::Data { offset, bytes } => sink.data(info, dir, offset, &bytes),
         Event::Gap { offset, len } => sink.gap(info, dir, offset, len),
         Event::Restart => sink.restarted(info, dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> FlowKey {
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        FlowKey { src: ip, src_port: port, dst: ip, dst_port: 80, vlan: None }
+    }
+
+    fn connection(id: u64) -> Connection {
+        Connection {
+            info: FlowInfo { id, key: key(0), reuse: 0 },
+            dirs: Default::default(),
+            fin: [false; 2],
+            rst: [false; 2],
+            finished_at: None,
+            last_seen: 0.0,
+        }
+    }
+
+    /// Model-based: random inserts, touches and removals keep the same order of recency as
+    /// a plain list, and the least recently active is found at once.
+    #[test]
+    fn the_recency_list_matches_a_plain_list() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut table = Connections::new();
+        let mut model: Vec<u16> = Vec::new(); // oldest first
+        for step in 0..20_000u64 {
+            let port = (next() % 64) as u16;
+            match next() % 4 {
+                0 | 1 => {
+                    model.retain(|p| *p != port);
+                    model.push(port);
+                    table.insert(key(port), connection(step));
+                }
+                2 => {
+                    if model.contains(&port) {
+                        model.retain(|p| *p != port);
+                        model.push(port);
+                    }
+                    table.touch(&key(port));
+                }
+                _ => {
+                    let removed = model.contains(&port);
+                    model.retain(|p| *p != port);
+                    assert_eq!(table.remove(&key(port)).is_some(), removed);
+                }
+            }
+            assert_eq!(table.len(), model.len());
+            assert_eq!(table.oldest_key(), model.first().map(|p| key(*p)));
+            if step % 97 == 0 {
+                let order: Vec<FlowKey> = table.oldest_while(|_| true);
+                assert_eq!(order, model.iter().map(|p| key(*p)).collect::<Vec<_>>());
+            }
+        }
     }
 }
