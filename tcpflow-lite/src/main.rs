@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use tcpflow_lite::flow::{FlowTable, Limits, Sink};
 use tcpflow_lite::reassembly::Overlap;
-use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
+use tcpflow_lite::sink::{default_max_open_files, ConsoleSink, Counting, FileSink, JsonSink, Tee};
 use tcpflow_lite::source::{read, stop_on_signals, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
@@ -52,9 +52,10 @@ struct Args {
     /// Seconds of silence after which a connection is closed.
     #[arg(long, default_value_t = 300.0)]
     idle: f64,
-    /// Files open at once (the least recently used is closed and reopened when needed).
-    #[arg(long, default_value_t = 512)]
-    max_open_files: usize,
+    /// Files open at once (the least recently used is closed and reopened when needed);
+    /// default 512, fewer when RLIMIT_NOFILE (ulimit -n) is lower, never more than it allows.
+    #[arg(long, value_name = "N")]
+    max_open_files: Option<usize>,
     /// A tcpdump-syntax filter expression.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
@@ -98,7 +99,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !meta.is_dir() {
             bail!("output directory {}: not a directory", dir.display());
         }
-        sinks.push(Box::new(FileSink::new(dir, args.max_bytes, args.max_open_files)));
+        sinks.push(Box::new(FileSink::new(dir, args.max_bytes, args.max_open_files.unwrap_or_else(default_max_open_files))));
     }
     if args.console {
         let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -17,6 +17,26 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// does not grow with the number of open connections.
 const WRITE_BUFFER_TOTAL: usize = 4 * 1024 * 1024;
 
+/// Descriptors left for everything else (the capture, stdio, libpcap, a pcap being written).
+const RESERVED_FDS: u64 = 16;
+
+/// The most files the process can keep open: RLIMIT_NOFILE's soft limit less a reserve for
+/// its other descriptors (at least 1).
+pub fn open_files_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) fills one rlimit that lives on our stack for the call.
+    let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => limit.rlim_cur,
+        _ => 1024,
+    };
+    usize::try_from(soft.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(1)
+}
+
+/// The default of `--max-open-files`: 512, or fewer when RLIMIT_NOFILE is lower.
+pub fn default_max_open_files() -> usize {
+    open_files_limit().min(512)
+}
+
 struct OpenDirection {
     file: Option<File>,
     path: PathBuf,
@@ -43,12 +63,14 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`).
+    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`); at
+    /// most `max_open` files open at once, and never more than RLIMIT_NOFILE allows
+    /// ([`open_files_limit`]).
     pub fn new(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> FileSink {
         FileSink {
             dir,
             max_bytes,
-            max_open: max_open.max(1),
+            max_open: max_open.min(open_files_limit()).max(1),
             open_count: 0,
             clock: 0,
             directions: FastMap::default(),

@@ -577,3 +577,39 @@ fn data_before_the_syn_and_replays_after_an_idle_close_are_not_new_streams() {
     );
     assert_eq!(back.file(UP), b"hello!");
 }
+
+/// Runs tcpflow-lite through `sh -c` with `setup` first (ulimit, trap), for limits of the
+/// process itself.
+fn tcpflow_lite_with(setup: &str, args: &[&str]) -> Output {
+    let mut command = format!("{setup}; exec \"$0\"");
+    for i in 1..=args.len() {
+        command.push_str(&format!(" \"${i}\""));
+    }
+    Command::new("sh").arg("-c").arg(command).arg(env!("CARGO_BIN_EXE_tcpflow-lite")).args(args).output().unwrap()
+}
+
+#[test]
+fn the_open_file_cap_follows_rlimit_nofile() {
+    let s = Scratch::new("nofile");
+    // 60 connections open at once, each direction written again after the others opened.
+    let conns: Vec<Conn> = (0..60u16)
+        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 41000 + i), ..Conn::v4(Link::Ethernet) })
+        .collect();
+    let mut frames = Vec::new();
+    for c in &conns {
+        frames.push(c.seg(true, 0, SYN, b""));
+        frames.push(c.seg(false, 0, SYN, b""));
+        frames.push(c.seg(true, 1, NONE, b"ask "));
+        frames.push(c.seg(false, 1, NONE, b"tell "));
+    }
+    for c in &conns {
+        frames.push(c.seg(true, 5, NONE, b"again"));
+        frames.push(c.seg(false, 6, NONE, b"more"));
+    }
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let out = tcpflow_lite_with("ulimit -n 32", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(s.names().len(), 120);
+    assert_eq!(s.file("010.000.000.001.41059-010.000.000.002.00080"), b"ask again");
+    assert_eq!(s.file("010.000.000.002.00080-010.000.000.001.41000"), b"tell more");
+}

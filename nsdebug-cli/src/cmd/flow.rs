@@ -11,7 +11,7 @@ use nsenter_core::net::peer::{inspect, OtherEnd, Place};
 use nsenter_core::{run_in, Namespace, Target};
 use tcpflow_lite::flow::{FlowTable, Limits, Sink};
 use tcpflow_lite::reassembly::Overlap;
-use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
+use tcpflow_lite::sink::{default_max_open_files, ConsoleSink, Counting, FileSink, JsonSink, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -82,7 +82,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     if args.output.is_some() || (!args.console && !args.json) {
         let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
         writable_dir(&dir)?;
-        sinks.push(Box::new(FileSink::new(dir, None, 512)));
+        sinks.push(Box::new(FileSink::new(dir, None, default_max_open_files())));
     }
     if args.console {
         use std::io::IsTerminal;
