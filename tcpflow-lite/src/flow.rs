@@ -134,6 +134,9 @@ pub enum CloseReason {
     FlowLimit,
     /// End of the capture (or of a live capture, on SIGINT/SIGTERM).
     End,
+    /// The sink failed for this connection (a write error on its file): it is dropped, the
+    /// others go on.
+    Failed,
 }
 
 impl fmt::Display for CloseReason {
@@ -145,6 +148,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Idle => "idle",
             CloseReason::FlowLimit => "flow-limit",
             CloseReason::End => "end",
+            CloseReason::Failed => "failed",
         })
     }
 }
@@ -212,7 +216,83 @@ pub struct TableStats {
     /// SYNs with another initial sequence number on a direction already carrying data,
     /// ignored with their payload (tcpflow does the same).
     pub stale_syns: u64,
+    /// Connections dropped because the sink failed for them (see [`FlowTable::failures`]).
+    pub failed: u64,
 }
+
+/// A connection the sink failed for.
+#[derive(Debug)]
+pub struct Failure {
+    /// The connection.
+    pub flow: FlowInfo,
+    /// What went wrong (for a file: its path and the system's message).
+    pub error: io::Error,
+}
+
+/// Passes everything on to a sink; an error for one connection is kept instead of returned,
+/// and that connection gets nothing more (but `closed`) until the table has dropped it.
+struct Guard<'s> {
+    inner: &'s mut dyn Sink,
+    failed: Vec<Failure>,
+}
+
+impl Guard<'_> {
+    fn dead(&self, flow: &FlowInfo) -> bool {
+        self.failed.iter().any(|f| f.flow.id == flow.id)
+    }
+
+    fn check(&mut self, flow: &FlowInfo, result: io::Result<()>) -> io::Result<()> {
+        if let Err(error) = result {
+            self.failed.push(Failure { flow: flow.clone(), error });
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Guard<'_> {
+    fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        let result = self.inner.opened(flow);
+        self.check(flow, result)
+    }
+    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if self.dead(flow) {
+            return Ok(());
+        }
+        let result = self.inner.data(flow, dir, offset, bytes);
+        self.check(flow, result)
+    }
+    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+        if self.dead(flow) {
+            return Ok(());
+        }
+        let result = self.inner.gap(flow, dir, offset, len);
+        self.check(flow, result)
+    }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        if self.dead(flow) {
+            return Ok(());
+        }
+        let result = self.inner.restarted(flow, dir);
+        self.check(flow, result)
+    }
+    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
+        if self.dead(flow) {
+            return Ok(());
+        }
+        let result = self.inner.finished(flow);
+        self.check(flow, result)
+    }
+    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+        let result = self.inner.closed(flow, stats, reason);
+        if reason == CloseReason::Failed {
+            return Ok(()); // already reported; the sink only lets go of what it held
+        }
+        self.check(flow, result)
+    }
+}
+
+/// Failures kept with their error (all are counted).
+const MAX_FAILURES: usize = 16;
 
 /// Seconds (capture time) a connection lingers after both FINs: retransmissions still
 /// arrive then, and tcpflow writes them.
@@ -224,6 +304,8 @@ struct Connection {
     fin: [bool; 2],
     /// Directions ended by their RST.
     rst: [bool; 2],
+    /// The sink failed for it: its segments are dropped until it ends.
+    failed: bool,
     /// When both directions had sent FIN.
     finished_at: Option<f64>,
     last_seen: f64,
@@ -398,6 +480,8 @@ pub struct FlowTable {
     last_sweep: f64,
     /// The latest capture time seen.
     clock: f64,
+    /// Connections the sink failed for, the first [`MAX_FAILURES`] kept.
+    failures: Vec<Failure>,
     /// Counters.
     pub stats: TableStats,
 }
@@ -416,6 +500,7 @@ impl FlowTable {
             since_sweep: 0,
             last_sweep: 0.0,
             clock: f64::MIN,
+            failures: Vec::new(),
             stats: TableStats::default(),
         }
     }
@@ -425,8 +510,54 @@ impl FlowTable {
         self.connections.len()
     }
 
-    /// One TCP segment captured at `time` (seconds).
+    /// Connections the sink failed for (the first few), each dropped without stopping the
+    /// others; [`TableStats::failed`] counts them all.
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// Runs `work` with the sink behind a [`Guard`], then drops every connection the sink
+    /// failed for, so that one bad flow never stops the others.
+    fn guarded(
+        &mut self,
+        sink: &mut dyn Sink,
+        work: impl FnOnce(&mut FlowTable, &mut Guard<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut guard = Guard { inner: sink, failed: Vec::new() };
+        let result = work(self, &mut guard);
+        for failure in std::mem::take(&mut guard.failed) {
+            let canonical = failure.flow.key.canonical();
+            if let Some(connection) = self.connections.get_mut(&canonical).filter(|c| c.info.id == failure.flow.id) {
+                // Its state goes; the connection stays, failed, so that its later segments
+                // are dropped too instead of starting new files.
+                for dir in &mut connection.dirs {
+                    self.pending_total = self.pending_total.saturating_sub(dir.pending_bytes());
+                    let stats = dir.stats;
+                    *dir = Direction::default();
+                    dir.stats = stats;
+                }
+                connection.failed = true;
+                let stats = [connection.dirs[0].stats, connection.dirs[1].stats];
+                let _ = guard.inner.closed(&connection.info, &stats, CloseReason::Failed);
+            } else {
+                // Failed while closing: let the sink drop what it holds for it.
+                let _ = guard.inner.closed(&failure.flow, &Default::default(), CloseReason::Failed);
+            }
+            self.stats.failed += 1;
+            if self.failures.len() < MAX_FAILURES {
+                self.failures.push(failure);
+            }
+        }
+        result
+    }
+
+    /// One TCP segment captured at `time` (seconds). A sink error for one connection drops
+    /// that connection only ([`FlowTable::failures`]).
     pub fn segment(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        self.guarded(sink, |table, guard| table.segment_inner(time, segment, guard))
+    }
+
+    fn segment_inner(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
         self.stats.segments += 1;
         // Capture time only moves forward: a timestamp going back (clock steps, merged or
         // edited captures) neither makes a connection look idle nor delays its expiry.
@@ -440,6 +571,15 @@ impl FlowTable {
             vlan: segment.vlan,
         };
         let canonical = key.canonical();
+        if let Some(connection) = self.connections.get_mut(&canonical).filter(|c| c.failed) {
+            // Dropped for an output error: nothing more is written for it; it ends as usual.
+            connection.last_seen = time;
+            if segment.rst || segment.fin {
+                self.connections.remove(&canonical);
+            }
+            self.connections.touch(&canonical);
+            return Ok(());
+        }
         if let Some(connection) = self.connections.get_mut(&canonical) {
             let dir = if connection.info.key == key { 0 } else { 1 };
             if segment.syn && connection.dirs[dir].base().is_some_and(|base| base != segment.seq.wrapping_add(1)) {
@@ -523,6 +663,7 @@ impl FlowTable {
                 dirs: Default::default(),
                 fin: [false; 2],
                 rst: [false; 2],
+                failed: false,
                 finished_at: None,
                 last_seen: time,
             };
@@ -582,7 +723,7 @@ impl FlowTable {
         }
         self.since_sweep += 1;
         if self.since_sweep >= 4096 || time - self.last_sweep >= 1.0 {
-            self.tick(time, sink)?;
+            self.tick_inner(time, sink)?;
         }
         Ok(())
     }
@@ -590,6 +731,10 @@ impl FlowTable {
     /// Closes what time has ended: connections idle too long, and those finished (both FINs)
     /// more than a linger period ago. A live capture calls this when no packet comes.
     pub fn tick(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
+        self.guarded(sink, |table, guard| table.tick_inner(now, guard))
+    }
+
+    fn tick_inner(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
         self.since_sweep = 0;
         self.last_sweep = now;
         while let Some(&(at, key, id)) = self.finishing.front() {
@@ -607,6 +752,10 @@ impl FlowTable {
 
     /// Closes every connection (end of capture).
     pub fn finish(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        self.guarded(sink, |table, guard| table.finish_inner(guard))
+    }
+
+    fn finish_inner(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         let mut keys: Vec<(u64, FlowKey, bool)> =
             self.connections.iter().map(|(k, c)| (c.info.id, *k, c.finished_at.is_some())).collect();
         keys.sort();
@@ -618,6 +767,9 @@ impl FlowTable {
 
     fn close(&mut self, canonical: &FlowKey, reason: CloseReason, sink: &mut dyn Sink) -> io::Result<()> {
         let Some(mut connection) = self.connections.remove(canonical) else { return Ok(()) };
+        if connection.failed {
+            return Ok(()); // the sink was told when it failed
+        }
         let mut result = Ok(());
         for dir in 0..2 {
             self.pending_total = self.pending_total.saturating_sub(connection.dirs[dir].pending_bytes());
@@ -725,6 +877,7 @@ mod tests {
             dirs: Default::default(),
             fin: [false; 2],
             rst: [false; 2],
+            failed: false,
             finished_at: None,
             last_seen: 0.0,
         }

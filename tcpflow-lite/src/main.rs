@@ -151,7 +151,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = std::io::stdout().flush();
     outcome?;
     flushed?;
+    // Flows the output failed for were dropped one by one; each is reported, the summary
+    // still printed, and the exit status says the output is incomplete.
+    for failure in table.failures() {
+        eprintln!("tcpflow-lite: flow {} dropped: {}", failure.flow.name(0), failure.error);
+    }
     let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
     eprintln!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

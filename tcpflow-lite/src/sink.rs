@@ -44,6 +44,8 @@ struct OpenDirection {
     buffer: Vec<u8>,
     buffer_offset: u64,
     last_use: u64,
+    /// A write failed while flushing for another direction: reported at this one's next use.
+    broken: Option<io::Error>,
 }
 
 /// One file per direction in a directory, named and filled as tcpflow does: bytes at their
@@ -108,10 +110,17 @@ impl FileSink {
             let (file, path) = self.create(flow, dir)?;
             self.files += 1;
             self.open_count += 1;
-            self.directions.insert(key, OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0 });
+            self.directions.insert(
+                key,
+                OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0, broken: None },
+            );
         } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
             let path = self.directions.get(&key).map(|d| d.path.clone()).unwrap_or_default();
-            let file = OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(&path)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+                .map_err(|e| in_file(e, &path))?;
             self.open_count += 1;
             if let Some(d) = self.directions.get_mut(&key) {
                 d.file = Some(file);
@@ -149,7 +158,7 @@ impl FileSink {
     fn close_file(&mut self, key: (u64, usize)) -> io::Result<()> {
         if let Some(d) = self.directions.get_mut(&key) {
             self.buffered = self.buffered.saturating_sub(d.buffer.len());
-            flush(d)?;
+            flush_for_later(d);
             if d.file.take().is_some() {
                 self.open_count -= 1;
             }
@@ -158,16 +167,29 @@ impl FileSink {
     }
 }
 
+fn in_file(error: io::Error, path: &std::path::Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
 fn flush(d: &mut OpenDirection) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
-    if let Some(file) = &d.file {
-        file.write_all_at(&d.buffer, d.buffer_offset)?;
-    }
+    let written = match &d.file {
+        Some(file) => file.write_all_at(&d.buffer, d.buffer_offset).map_err(|e| in_file(e, &d.path)),
+        None => Ok(()),
+    };
     // Give the memory back: a connection that lingers or goes quiet holds none.
     d.buffer = Vec::new();
-    Ok(())
+    written
+}
+
+/// Flushes a direction other than the one being written to: an error waits for its own
+/// next use, so that it is that direction's connection that fails.
+fn flush_for_later(d: &mut OpenDirection) {
+    if let Err(error) = flush(d) {
+        d.broken.get_or_insert(error);
+    }
 }
 
 impl Sink for FileSink {
@@ -178,6 +200,9 @@ impl Sink for FileSink {
             None => bytes,
         };
         let d = self.entry(flow, dir)?;
+        if let Some(error) = d.broken.take() {
+            return Err(error);
+        }
         let before = d.buffer.len();
         if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
             flush(d)?;
@@ -185,7 +210,7 @@ impl Sink for FileSink {
         if d.buffer.is_empty() && bytes.len() >= WRITE_BUFFER {
             // Large segments (GRO) go straight to the file, without a copy.
             if let Some(file) = &d.file {
-                file.write_all_at(bytes, offset)?;
+                file.write_all_at(bytes, offset).map_err(|e| in_file(e, &d.path))?;
             }
         } else {
             if d.buffer.is_empty() {
@@ -201,7 +226,7 @@ impl Sink for FileSink {
         self.buffered = (self.buffered + after).saturating_sub(before);
         if self.buffered > WRITE_BUFFER_TOTAL {
             for d in self.directions.values_mut() {
-                flush(d)?;
+                flush_for_later(d);
             }
             self.buffered = 0;
         }
@@ -212,30 +237,44 @@ impl Sink for FileSink {
         // What follows goes to a new file: the next free name.
         if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
             self.buffered = self.buffered.saturating_sub(d.buffer.len());
-            flush(&mut d)?;
+            let flushed = flush(&mut d);
             if d.file.take().is_some() {
                 self.open_count -= 1;
             }
+            if let Some(error) = d.broken.take() {
+                return Err(error);
+            }
+            return flushed;
         }
         Ok(())
     }
 
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
-        self.close_file((flow.id, 0))?;
-        self.close_file((flow.id, 1))
-    }
-
-    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
         for dir in 0..2 {
-            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
-                self.buffered = self.buffered.saturating_sub(d.buffer.len());
-                flush(&mut d)?;
-                if d.file.take().is_some() {
-                    self.open_count -= 1;
-                }
+            self.close_file((flow.id, dir))?;
+            if let Some(error) = self.directions.get_mut(&(flow.id, dir)).and_then(|d| d.broken.take()) {
+                return Err(error);
             }
         }
         Ok(())
+    }
+
+    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+        let mut result = Ok(());
+        for dir in 0..2 {
+            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+                self.buffered = self.buffered.saturating_sub(d.buffer.len());
+                let flushed = flush(&mut d);
+                if d.file.take().is_some() {
+                    self.open_count -= 1;
+                }
+                if let Some(error) = d.broken.take() {
+                    result = result.and(Err(error));
+                }
+                result = result.and(flushed);
+            }
+        }
+        result
     }
 }
 
@@ -391,6 +430,7 @@ impl Totals {
         let counts = [
             (read.kernel_dropped, "dropped by the kernel"),
             (table.late, "late segments after close ignored"),
+            (table.failed, "flows dropped for output errors"),
             (table.evicted, "flows closed by --max-flows"),
             (table.expired, "flows closed idle"),
             (self.forced_gaps, "gaps forced by --max-pending"),

@@ -613,3 +613,25 @@ fn the_open_file_cap_follows_rlimit_nofile() {
     assert_eq!(s.file("010.000.000.001.41059-010.000.000.002.00080"), b"ask again");
     assert_eq!(s.file("010.000.000.002.00080-010.000.000.001.41000"), b"tell more");
 }
+
+#[test]
+fn a_write_error_on_one_flow_drops_that_flow_only() {
+    let s = Scratch::new("efbig");
+    let big = Conn::v4(Link::Ethernet);
+    let small = Conn { client: ("10.0.0.7".parse().unwrap(), 7000), ..big };
+    let chunk = [b'x'; 1000];
+    let mut frames = vec![big.seg(true, 0, SYN, b""), small.seg(true, 0, SYN, b""), small.seg(true, 1, NONE, b"fits")];
+    for i in 0..200u32 {
+        frames.push(big.seg(true, 1 + i * 1000, NONE, &chunk)); // 200 kB: over the file size limit
+    }
+    frames.push(small.seg(true, 5, NONE, b" too"));
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    // Files of at most 64 kB (ulimit -f counts 512- or 1024-byte blocks), SIGXFSZ ignored:
+    // writing beyond fails with EFBIG.
+    let out = tcpflow_lite_with("trap '' XFSZ; ulimit -f 64", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("flow {UP} dropped")) && stderr.contains("too large"), "{stderr}");
+    assert!(stderr.contains("1 flows dropped for output errors"), "{stderr}");
+    assert_eq!(s.file("010.000.000.007.07000-010.000.000.002.00080"), b"fits too");
+}

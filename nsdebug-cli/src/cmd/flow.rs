@@ -149,8 +149,11 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     if !target.is_alive() {
         eprintln!("nsdebug: {what} stopped during the capture; its flows are flushed");
     }
+    for failure in table.failures() {
+        eprintln!("nsdebug: flow {} dropped: {}", failure.flow.name(0), failure.error);
+    }
     eprintln!("{}", sink.totals.summary("nsdebug flow", &stats, &table.stats));
-    Ok(ExitCode::SUCCESS)
+    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// An output directory must exist and be writable before the capture starts.
