@@ -184,7 +184,8 @@ pub trait Sink {
 pub struct Limits {
     /// Out-of-order bytes buffered per direction before a gap is declared.
     pub pending_per_direction: usize,
-    /// Out-of-order bytes buffered in all flows together.
+    /// Memory held by all flows together: out-of-order segments (with their overhead) and the
+    /// delivered bytes kept to compare retransmissions against.
     pub pending_total: usize,
     /// Connections tracked at once; the least recently active is closed beyond it.
     pub flows: usize,
@@ -209,8 +210,11 @@ pub struct TableStats {
     pub evicted: u64,
     /// Connections closed by the idle timeout.
     pub expired: u64,
-    /// Gaps forced by the total out-of-order limit.
+    /// Gaps forced by the total memory limit.
     pub forced_by_total: u64,
+    /// Retransmission histories dropped for the total memory limit (disagreeing
+    /// retransmissions of those bytes can no longer be counted).
+    pub histories_dropped: u64,
     /// Segments with data already seen on a direction closed by FIN or RST, dropped.
     pub late: u64,
     /// SYNs with another initial sequence number on a direction already carrying data,
@@ -304,6 +308,8 @@ struct Connection {
     fin: [bool; 2],
     /// Directions ended by their RST.
     rst: [bool; 2],
+    /// Memory its directions held when last counted into [`FlowTable`]'s total.
+    held: usize,
     /// The sink failed for it: its segments are dropped until it ends.
     failed: bool,
     /// When both directions had sent FIN.
@@ -475,7 +481,8 @@ pub struct FlowTable {
     next_id: u64,
     policy: Overlap,
     limits: Limits,
-    pending_total: usize,
+    /// Memory held by all directions (out-of-order segments, retransmission histories).
+    held_total: usize,
     since_sweep: u32,
     last_sweep: f64,
     /// The latest capture time seen.
@@ -496,7 +503,7 @@ impl FlowTable {
             next_id: 0,
             policy,
             limits,
-            pending_total: 0,
+            held_total: 0,
             since_sweep: 0,
             last_sweep: 0.0,
             clock: f64::MIN,
@@ -530,8 +537,9 @@ impl FlowTable {
             if let Some(connection) = self.connections.get_mut(&canonical).filter(|c| c.info.id == failure.flow.id) {
                 // Its state goes; the connection stays, failed, so that its later segments
                 // are dropped too instead of starting new files.
+                self.held_total = self.held_total.saturating_sub(connection.held);
+                connection.held = 0;
                 for dir in &mut connection.dirs {
-                    self.pending_total = self.pending_total.saturating_sub(dir.pending_bytes());
                     let stats = dir.stats;
                     *dir = Direction::default();
                     dir.stats = stats;
@@ -663,6 +671,7 @@ impl FlowTable {
                 dirs: Default::default(),
                 fin: [false; 2],
                 rst: [false; 2],
+                held: 0,
                 failed: false,
                 finished_at: None,
                 last_seen: time,
@@ -678,7 +687,6 @@ impl FlowTable {
         if segment.syn {
             connection.dirs[dir].syn(segment.seq);
         }
-        let before = connection.dirs[dir].pending_bytes();
         let seq = if segment.syn { segment.seq.wrapping_add(1) } else { segment.seq };
         let info = &connection.info;
         let mut result = Ok(());
@@ -688,7 +696,6 @@ impl FlowTable {
             }
         });
         result?;
-        self.pending_total = (self.pending_total + connection.dirs[dir].pending_bytes()).saturating_sub(before);
         if segment.fin {
             connection.fin[dir] = true;
         }
@@ -705,21 +712,20 @@ impl FlowTable {
             connection.rst[dir] = true;
             let info = &connection.info;
             let mut result = Ok(());
-            let before = connection.dirs[dir].pending_bytes();
             connection.dirs[dir].finish(&mut |event| {
                 if result.is_ok() {
                     result = deliver(sink, info, dir, event);
                 }
             });
             result?;
-            self.pending_total = self.pending_total.saturating_sub(before);
             let other = 1 - dir;
             if connection.rst[other] || connection.fin[other] || connection.dirs[other].is_empty() {
                 self.close(&canonical, CloseReason::Rst, sink)?;
             }
         }
-        if self.pending_total > self.limits.pending_total {
-            self.relieve_pending(sink)?;
+        self.account(&canonical);
+        if self.held_total > self.limits.pending_total {
+            self.relieve(sink)?;
         }
         self.since_sweep += 1;
         if self.since_sweep >= 4096 || time - self.last_sweep >= 1.0 {
@@ -767,12 +773,13 @@ impl FlowTable {
 
     fn close(&mut self, canonical: &FlowKey, reason: CloseReason, sink: &mut dyn Sink) -> io::Result<()> {
         let Some(mut connection) = self.connections.remove(canonical) else { return Ok(()) };
+        self.held_total = self.held_total.saturating_sub(connection.held);
+        connection.held = 0;
         if connection.failed {
             return Ok(()); // the sink was told when it failed
         }
         let mut result = Ok(());
         for dir in 0..2 {
-            self.pending_total = self.pending_total.saturating_sub(connection.dirs[dir].pending_bytes());
             let info = &connection.info;
             connection.dirs[dir].finish(&mut |event| {
                 if result.is_ok() {
@@ -813,29 +820,58 @@ impl FlowTable {
         }
     }
 
-    /// Over the total out-of-order limit: close the holes of the flow holding most.
-    fn relieve_pending(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        let largest = self
+    /// Brings the memory a connection's directions hold into the total.
+    fn account(&mut self, canonical: &FlowKey) {
+        if let Some(connection) = self.connections.get_mut(canonical) {
+            let held = connection.dirs[0].held() + connection.dirs[1].held();
+            self.held_total = (self.held_total + held).saturating_sub(connection.held);
+            connection.held = held;
+        }
+    }
+
+    /// Over the total memory limit: down to three quarters of it, first by dropping the
+    /// retransmission histories of the least recently active connections (they only serve
+    /// to count disagreeing retransmissions), then by turning into gaps the holes of the
+    /// directions holding most out-of-order bytes. The cost is paid once per quarter of the
+    /// limit, not per packet.
+    fn relieve(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        let target = self.limits.pending_total / 4 * 3;
+        for key in self.connections.oldest_while(|_| true) {
+            if self.held_total <= target {
+                return Ok(());
+            }
+            if let Some(connection) = self.connections.get_mut(&key) {
+                if connection.dirs.iter().any(Direction::has_history) {
+                    connection.dirs.iter_mut().for_each(Direction::forget_history);
+                    self.stats.histories_dropped += 1;
+                }
+            }
+            self.account(&key);
+        }
+        let mut largest: Vec<(usize, FlowKey, usize)> = self
             .connections
             .iter()
             .flat_map(|(k, c)| (0..2).map(move |d| (c.dirs[d].pending_bytes(), *k, d)))
-            .max_by_key(|(pending, _, _)| *pending);
-        let Some((pending, key, dir)) = largest else { return Ok(()) };
-        if pending == 0 {
-            self.pending_total = 0;
-            return Ok(());
-        }
-        self.stats.forced_by_total += 1;
-        let Some(connection) = self.connections.get_mut(&key) else { return Ok(()) };
-        let info = &connection.info;
-        let mut result = Ok(());
-        connection.dirs[dir].finish(&mut |event| {
-            if result.is_ok() {
-                result = deliver(sink, info, dir, event);
+            .filter(|(pending, _, _)| *pending > 0)
+            .collect();
+        largest.sort_unstable_by_key(|(pending, _, _)| std::cmp::Reverse(*pending));
+        for (_, key, dir) in largest {
+            if self.held_total <= target {
+                break;
             }
-        });
-        self.pending_total = self.pending_total.saturating_sub(pending);
-        result
+            self.stats.forced_by_total += 1;
+            let Some(connection) = self.connections.get_mut(&key) else { continue };
+            let info = &connection.info;
+            let mut result = Ok(());
+            connection.dirs[dir].finish(&mut |event| {
+                if result.is_ok() {
+                    result = deliver(sink, info, dir, event);
+                }
+            });
+            self.account(&key);
+            result?;
+        }
+        Ok(())
     }
 
     fn expire(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
@@ -877,6 +913,7 @@ mod tests {
             dirs: Default::default(),
             fin: [false; 2],
             rst: [false; 2],
+            held: 0,
             failed: false,
             finished_at: None,
             last_seen: 0.0,

@@ -72,6 +72,11 @@ pub struct DirectionStats {
 /// sparse beyond it.
 pub const MAX_SEEK: u32 = 16 << 20;
 
+/// Memory a segment waiting out of order costs beyond its bytes (its vector and allocation,
+/// its slot in the ordered map), counted against the limits: many 1-byte segments cost what
+/// they really hold, not 1 byte each.
+pub const CHUNK_OVERHEAD: usize = 96;
+
 /// How many delivered bytes are kept to compare retransmissions against: enough for the
 /// retransmissions of a window's worth of small segments, small enough for many flows.
 const RECENT: usize = 16 * 1024;
@@ -186,9 +191,21 @@ impl Direction {
         self.recent = VecDeque::new();
     }
 
-    /// Out-of-order bytes waiting.
+    /// Whether delivered bytes are kept to compare retransmissions against.
+    pub fn has_history(&self) -> bool {
+        self.recent.capacity() > 0
+    }
+
+    /// Memory held by out-of-order bytes waiting: their length plus [`CHUNK_OVERHEAD`] for
+    /// each segment held.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// Memory this direction holds beyond its fixed size: out-of-order bytes with their
+    /// overhead, and the delivered bytes kept to compare retransmissions against.
+    pub fn held(&self) -> usize {
+        self.pending_bytes + self.recent.capacity()
     }
 
     /// Next offset to hand on: the length of the stream so far, gaps included.
@@ -321,57 +338,48 @@ impl Direction {
         }
     }
 
-    /// Puts early bytes into `pending`, merging with what is there under `policy`.
+    /// Puts early bytes into `pending`: the parts no chunk holds become new chunks; where
+    /// chunks hold bytes already, they are compared and, under [`Overlap::Last`], overwritten
+    /// in place. The cost is that of the segment's own bytes, never of the chunks around it.
     fn insert(&mut self, start: u64, bytes: &[u8], policy: Overlap) {
         let end = start + bytes.len() as u64;
         // Chunks overlapping [start, end): at most one starts before `start`.
         let first = self.pending.range(..start).next_back().filter(|(o, c)| **o + c.len() as u64 > start).map(|(o, _)| *o);
-        let overlapping: Vec<u64> =
-            first.into_iter().chain(self.pending.range(start..end).map(|(o, _)| *o)).collect();
-        if overlapping.is_empty() {
-            self.pending.insert(start, bytes.to_vec());
-            self.pending_bytes += bytes.len();
-            return;
-        }
-        // Merge everything into one chunk covering the union.
-        let union_start = overlapping.first().map_or(start, |o| (*o).min(start));
-        let last = overlapping.last().copied().unwrap_or(start);
-        let last_end = self.pending.get(&last).map_or(end, |c| last + c.len() as u64);
-        let union_end = last_end.max(end);
-        let mut merged = vec![0u8; (union_end - union_start) as usize];
-        let mut covered = vec![false; merged.len()];
-        let mut conflicts = 0u64;
-        for offset in &overlapping {
-            if let Some(chunk) = self.pending.remove(offset) {
-                self.pending_bytes -= chunk.len();
-                let at = (offset - union_start) as usize;
-                merged[at..at + chunk.len()].copy_from_slice(&chunk);
-                covered[at..at + chunk.len()].iter_mut().for_each(|c| *c = true);
+        let overlapping: Vec<u64> = first.into_iter().chain(self.pending.range(start..end).map(|(o, _)| *o)).collect();
+        let mut fresh: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut at = start; // bytes before `at` are handled
+        let (mut duplicate, mut conflicts) = (0u64, 0u64);
+        for offset in overlapping {
+            let Some(chunk) = self.pending.get_mut(&offset) else { continue };
+            if offset > at {
+                fresh.push((at, bytes[(at - start) as usize..(offset - start) as usize].to_vec()));
             }
-        }
-        let at = (start - union_start) as usize;
-        let mut duplicate = 0u64;
-        for (i, byte) in bytes.iter().enumerate() {
-            let j = at + i;
-            if covered[j] {
-                duplicate += 1;
-                if merged[j] != *byte {
-                    conflicts += 1;
-                    if policy == Overlap::Last {
-                        merged[j] = *byte;
-                    }
+            let from = offset.max(start);
+            let to = (offset + chunk.len() as u64).min(end);
+            let held = &mut chunk[(from - offset) as usize..(to - offset) as usize];
+            let new = &bytes[(from - start) as usize..(to - start) as usize];
+            duplicate += new.len() as u64;
+            let differing = held.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
+            if differing > 0 {
+                conflicts += differing;
+                if policy == Overlap::Last {
+                    held.copy_from_slice(new);
                 }
-            } else {
-                merged[j] = *byte;
             }
+            at = at.max(to);
+        }
+        if at < end {
+            fresh.push((at, bytes[(at - start) as usize..].to_vec()));
+        }
+        for (offset, chunk) in fresh {
+            self.pending_bytes += chunk.len() + CHUNK_OVERHEAD;
+            self.pending.insert(offset, chunk);
         }
         self.stats.duplicate_bytes += duplicate;
         if conflicts > 0 {
             self.stats.conflicts += 1;
             self.stats.conflict_bytes += conflicts;
         }
-        self.pending_bytes += merged.len();
-        self.pending.insert(union_start, merged);
     }
 
     /// Hands on every pending chunk that now continues the stream.
@@ -387,7 +395,7 @@ impl Direction {
                 break;
             }
             let chunk = entry.remove();
-            self.pending_bytes -= chunk.len();
+            self.pending_bytes -= chunk.len() + CHUNK_OVERHEAD;
             self.deliver(chunk, emit);
         }
     }

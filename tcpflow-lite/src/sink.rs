@@ -435,6 +435,7 @@ impl Totals {
             (table.expired, "flows closed idle"),
             (self.forced_gaps, "gaps forced by --max-pending"),
             (table.forced_by_total, "gaps forced by --max-pending-total"),
+            (table.histories_dropped, "retransmission histories dropped for --max-pending-total"),
             (read.malformed, "malformed frames"),
             (read.fragments, "IP fragments skipped"),
             (self.restarts, "streams restarted in a new file (sequence jump over 16 MiB or data after RST)"),

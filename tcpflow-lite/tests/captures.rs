@@ -635,3 +635,44 @@ fn a_write_error_on_one_flow_drops_that_flow_only() {
     assert!(stderr.contains("1 flows dropped for output errors"), "{stderr}");
     assert_eq!(s.file("010.000.000.007.07000-010.000.000.002.00080"), b"fits too");
 }
+
+#[test]
+fn one_byte_segments_behind_a_hole_count_what_they_really_hold() {
+    let s = Scratch::new("overhead");
+    let c = Conn::v4(Link::Ethernet);
+    // Byte 0 missing, then 20,000 one-byte segments: 20 kB of payload, but each held segment
+    // costs about a hundred bytes, so a 1 MB bound is reached long before the end.
+    let mut frames = vec![c.seg(true, 0, SYN, b"")];
+    for i in 1..=20_000u32 {
+        frames.push(c.seg(true, 1 + i, NONE, &[b'a' + (i % 26) as u8]));
+    }
+    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 gaps forced by --max-pending"), "{stderr}");
+    let file = s.file(UP);
+    assert_eq!(file.len(), 20_001);
+    assert_eq!(file[0], 0);
+    assert!(file[1..].iter().enumerate().all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8));
+}
+
+#[test]
+fn retransmission_histories_count_against_the_total_bound() {
+    let s = Scratch::new("histories");
+    let conns: Vec<Conn> = (0..40u16)
+        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 42000 + i), ..Conn::v4(Link::Ethernet) })
+        .collect();
+    let chunk = [b'h'; 1000];
+    let mut frames: Vec<Vec<u8>> = conns.iter().map(|c| c.seg(true, 0, SYN, b"")).collect();
+    // 20 kB in order on each of 40 connections, all open at once: each keeps the last 16 kB
+    // it delivered to compare retransmissions against, 640 kB in all.
+    for i in 0..20u32 {
+        for c in &conns {
+            frames.push(c.seg(true, 1 + i * 1000, NONE, &chunk));
+        }
+    }
+    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending-total", "400000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("retransmission histories dropped for --max-pending-total"), "{stderr}");
+    assert_eq!(s.names().len(), 40);
+    assert!(s.names().iter().all(|name| s.file(name) == [b'h'; 20_000]));
+}
