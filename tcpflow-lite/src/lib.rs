@@ -6,6 +6,7 @@
 //! console, or JSON events.
 #![deny(missing_docs)]
 
+pub mod beneath;
 pub mod decode;
 pub mod flow;
 pub mod reassembly;

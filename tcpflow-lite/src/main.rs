@@ -99,7 +99,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !meta.is_dir() {
             bail!("output directory {}: not a directory", dir.display());
         }
-        sinks.push(Box::new(FileSink::new(dir, args.max_bytes, args.max_open_files.unwrap_or_else(default_max_open_files))));
+        let files = FileSink::open(dir.clone(), args.max_bytes, args.max_open_files.unwrap_or_else(default_max_open_files))
+            .with_context(|| format!("output directory {}", dir.display()))?;
+        sinks.push(Box::new(files));
     }
     if args.console {
         let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -2,11 +2,12 @@
 //! or JSON events.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+use crate::beneath::Dir;
 use crate::flow::{CloseReason, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
@@ -52,8 +53,13 @@ struct OpenDirection {
 /// stream offset (holes read as zeros), created with `O_EXCL` (nothing is ever overwritten:
 /// a taken name gets the next `cN`), at most `max_open` files open at once (the least
 /// recently used is closed and reopened when needed).
+///
+/// The directory is opened once; every file is created and reopened beneath that open
+/// directory without following any symbolic link ([`Dir::open_beneath`]), so replacing the
+/// directory's path, or planting links in it, during a capture redirects nothing.
 pub struct FileSink {
     dir: PathBuf,
+    handle: Dir,
     max_bytes: Option<u64>,
     max_open: usize,
     open_count: usize,
@@ -68,9 +74,11 @@ impl FileSink {
     /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`); at
     /// most `max_open` files open at once, and never more than RLIMIT_NOFILE allows
     /// ([`open_files_limit`]).
-    pub fn new(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> FileSink {
-        FileSink {
+    pub fn open(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> io::Result<FileSink> {
+        let handle = Dir::open(&dir)?;
+        Ok(FileSink {
             dir,
+            handle,
             max_bytes,
             max_open: max_open.min(open_files_limit()).max(1),
             open_count: 0,
@@ -78,7 +86,7 @@ impl FileSink {
             directions: FastMap::default(),
             buffered: 0,
             files: 0,
-        }
+        })
     }
 
     /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
@@ -88,14 +96,9 @@ impl FileSink {
         loop {
             let mut key_flow = flow.clone();
             key_flow.reuse = reuse;
-            let path = self.dir.join(key_flow.name(dir));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .mode(0o644)
-                .open(&path)
-            {
+            let name = key_flow.name(dir);
+            let path = self.dir.join(&name);
+            match self.handle.open_beneath(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
                 Ok(file) => return Ok((file, path)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => reuse += 1,
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
@@ -116,11 +119,8 @@ impl FileSink {
             );
         } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
             let path = self.directions.get(&key).map(|d| d.path.clone()).unwrap_or_default();
-            let file = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(|e| in_file(e, &path))?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = self.handle.open_beneath(&name, libc::O_WRONLY, 0).map_err(|e| in_file(e, &path))?;
             self.open_count += 1;
             if let Some(d) = self.directions.get_mut(&key) {
                 d.file = Some(file);

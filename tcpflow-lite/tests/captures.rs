@@ -100,6 +100,10 @@ fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
 
 /// A capture of (seconds, microseconds, frame).
 fn write_pcap_timed(path: &Path, link: Link, frames: &[(u32, u32, &[u8])]) {
+    std::fs::write(path, pcap_bytes(link, frames)).unwrap();
+}
+
+fn pcap_bytes(link: Link, frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -114,7 +118,7 @@ fn write_pcap_timed(path: &Path, link: Link, frames: &[(u32, u32, &[u8])]) {
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(frame);
     }
-    std::fs::write(path, out).unwrap();
+    out
 }
 
 struct Scratch(PathBuf);
@@ -675,4 +679,46 @@ fn retransmission_histories_count_against_the_total_bound() {
     assert!(stderr.contains("retransmission histories dropped for --max-pending-total"), "{stderr}");
     assert_eq!(s.names().len(), 40);
     assert!(s.names().iter().all(|name| s.file(name) == [b'h'; 20_000]));
+}
+
+#[test]
+fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = Scratch::new("swap");
+    let elsewhere = s.0.join("elsewhere");
+    let kept = s.0.join("kept");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let c = Conn::v4(Link::Ethernet);
+    let d = Conn { client: ("10.0.0.5".parse().unwrap(), 6000), ..c };
+    let timed = |frames: &[Vec<u8>]| -> Vec<u8> {
+        let frames: Vec<(u32, u32, &[u8])> = frames.iter().map(|f| (1_700_000_000, 0, &f[..])).collect();
+        pcap_bytes(Link::Ethernet, &frames)
+    };
+    let first = timed(&[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"before")]);
+    let second = timed(&[d.seg(true, 0, SYN, b""), d.seg(true, 1, NONE, b"after"), c.seg(true, 7, NONE, b" and after")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpflow-lite"))
+        .args(["-r", "-", "-o", s.out().to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&first).unwrap();
+    stdin.flush().unwrap();
+    let started = std::time::Instant::now();
+    while !s.out().join(UP).exists() {
+        assert!(started.elapsed().as_secs() < 10, "the first file never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The directory's path now leads elsewhere: a symbolic link in its place.
+    std::fs::rename(s.out(), &kept).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.out()).unwrap();
+    stdin.write_all(&second[24..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "a file was written through the link");
+    assert_eq!(std::fs::read(kept.join(UP)).unwrap(), b"before and after");
+    assert_eq!(std::fs::read(kept.join("010.000.000.005.06000-010.000.000.002.00080")).unwrap(), b"after");
 }

@@ -82,7 +82,9 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     if args.output.is_some() || (!args.console && !args.json) {
         let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
         writable_dir(&dir)?;
-        sinks.push(Box::new(FileSink::new(dir, None, default_max_open_files())));
+        let files = FileSink::open(dir.clone(), None, default_max_open_files())
+            .with_context(|| format!("output directory {}", dir.display()))?;
+        sinks.push(Box::new(files));
     }
     if args.console {
         use std::io::IsTerminal;
