@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod beneath;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod reassembly;

@@ -284,6 +284,7 @@ impl Sink for FileSink {
 pub struct ConsoleSink<W: Write> {
     out: W,
     colour: bool,
+    escape: bool,
     /// Per (flow, direction): the next offset printed, to skip rewrites of earlier bytes.
     printed: HashMap<(u64, usize), u64>,
     max_bytes: Option<u64>,
@@ -292,7 +293,16 @@ pub struct ConsoleSink<W: Write> {
 impl<W: Write> ConsoleSink<W> {
     /// Prints to `out`; `colour` adds ANSI colours (blue one way, red the other).
     pub fn new(out: W, colour: bool, max_bytes: Option<u64>) -> ConsoleSink<W> {
-        ConsoleSink { out, colour, printed: HashMap::new(), max_bytes }
+        ConsoleSink { out, colour, escape: false, printed: HashMap::new(), max_bytes }
+    }
+
+    /// With `on`, control characters of the payload (ESC and every other C0/C1 control but
+    /// newline, tab and the CR of a CRLF) and bytes that are not UTF-8 are printed as `\xNN`,
+    /// so that traffic cannot drive the terminal showing it. For a terminal; raw bytes
+    /// otherwise.
+    pub fn escape_controls(mut self, on: bool) -> ConsoleSink<W> {
+        self.escape = on;
+        self
     }
 
     fn header(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
@@ -319,7 +329,11 @@ impl<W: Write> Sink for ConsoleSink<W> {
         };
         *printed = end;
         self.header(flow, dir)?;
-        self.out.write_all(bytes)?;
+        if self.escape {
+            self.out.write_all(&escape_controls(bytes))?;
+        } else {
+            self.out.write_all(bytes)?;
+        }
         if !bytes.ends_with(b"\n") {
             self.out.write_all(b"\n")?;
         }
@@ -342,6 +356,29 @@ impl<W: Write> Sink for ConsoleSink<W> {
         self.printed.remove(&(flow.id, 1));
         self.out.flush()
     }
+}
+
+/// `bytes` with terminal controls made visible: every C0 and C1 control character but
+/// newline, tab and the CR of a CRLF, DEL, and every byte that is not part of valid UTF-8,
+/// become `\xNN`.
+pub fn escape_controls(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        let mut chars = chunk.valid().chars().peekable();
+        while let Some(c) = chars.next() {
+            let crlf = c == '\r' && chars.peek() == Some(&'\n');
+            if c.is_control() && c != '\n' && c != '\t' && !crlf {
+                out.extend_from_slice(format!("\\x{:02x}", u32::from(c)).as_bytes());
+            } else {
+                let mut buffer = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            }
+        }
+        for byte in chunk.invalid() {
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+        }
+    }
+    out
 }
 
 /// One JSON object per line for each event: `open`, `gap`, `close` (with byte counts, gaps,

@@ -722,3 +722,35 @@ fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
     assert_eq!(std::fs::read(kept.join(UP)).unwrap(), b"before and after");
     assert_eq!(std::fs::read(kept.join("010.000.000.005.06000-010.000.000.002.00080")).unwrap(), b"after");
 }
+
+#[test]
+fn the_console_escapes_control_bytes_on_a_terminal_unless_raw() {
+    let s = Scratch::new("escape");
+    let c = Conn::v4(Link::Ethernet);
+    // ESC [2J clears a screen; a C1 CSI and a byte that is not UTF-8 follow.
+    let payload = b"GET /\x1b[2J\xc2\x9b6n\xff ok\r\n";
+    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, payload)]);
+    let pcap = s.pcap();
+    let pcap = pcap.to_str().unwrap();
+    // Not a terminal: the bytes as they are.
+    let piped = tcpflow_lite(&["-r", pcap, "-c"]);
+    assert!(piped.stdout.windows(payload.len()).any(|w| w == payload), "{piped:?}");
+    // A terminal (script(1) gives the program a pty): controls shown as \xNN.
+    let on_tty = |extra: &str| -> Option<Vec<u8>> {
+        let bin = env!("CARGO_BIN_EXE_tcpflow-lite");
+        let command = format!("{bin} -r {pcap} -c {extra}");
+        match Command::new("script").args(["-qec", &command, "/dev/null"]).output() {
+            Ok(out) if out.status.success() => Some(out.stdout),
+            _ => None,
+        }
+    };
+    let Some(escaped) = on_tty("") else {
+        eprintln!("script(1) is not installed here: the terminal case is skipped");
+        return;
+    };
+    let text = String::from_utf8_lossy(&escaped);
+    assert!(text.contains(r"GET /\x1b[2J\x9b6n\xff ok"), "{text}");
+    assert!(!escaped.contains(&0x1b) && !escaped.contains(&0xff), "{text}");
+    let raw = on_tty("--raw").unwrap_or_default();
+    assert!(raw.windows(4).any(|w| w == b"\x1b[2J"), "--raw prints the bytes as they are: {raw:?}");
+}
