@@ -5,6 +5,8 @@
                                        answered (a scan through a filter): N open flows
   gen_flows.py many-flows N OUT.pcap   N connections open at once: every handshake first,
                                        then a request and a reply on each, then every FIN
+  gen_flows.py overlaps N OUT.pcap     one connection, its first byte missing, then N segments
+                                       of 1400 bytes each overlapping the previous by half
 """
 import struct
 import sys
@@ -61,6 +63,13 @@ def main():
             c, port = client(i)
             add(frame(c, server, port, 80, 1100, 5100, FIN | ACK))
             add(frame(server, c, 80, port, 5100, 1101, FIN | ACK))
+    elif mode == "overlaps":
+        client, server = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+        add(frame(client, server, 40000, 80, 0, 0, SYN))
+        data = bytes(range(256)) * 6
+        for i in range(n):
+            start = 2 + i * 700  # byte 1 never comes: everything waits behind the hole
+            add(frame(client, server, 40000, 80, start, 1, PSH | ACK, data[start % 256:][:1400]))
     else:
         sys.exit(__doc__)
     with open(out, "wb") as f:

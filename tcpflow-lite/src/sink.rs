@@ -14,6 +14,10 @@ use crate::reassembly::DirectionStats;
 /// Bytes gathered per direction before a file write: small segments become one `pwrite`.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// Bytes at once from which a segment is written straight to its file: a copy would cost
+/// more than the system call it saves.
+const DIRECT_WRITE: usize = 16 * 1024;
+
 /// Bytes gathered in all directions together: beyond it every buffer is written, so memory
 /// does not grow with the number of open connections.
 const WRITE_BUFFER_TOTAL: usize = 4 * 1024 * 1024;
@@ -207,8 +211,9 @@ impl Sink for FileSink {
         if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
             flush(d)?;
         }
-        if d.buffer.is_empty() && bytes.len() >= WRITE_BUFFER {
+        if bytes.len() >= DIRECT_WRITE {
             // Large segments (GRO) go straight to the file, without a copy.
+            flush(d)?;
             if let Some(file) = &d.file {
                 file.write_all_at(bytes, offset).map_err(|e| in_file(e, &d.path))?;
             }
