@@ -7,6 +7,8 @@
                                        then a request and a reply on each, then every FIN
   gen_flows.py overlaps N OUT.pcap     one connection, its first byte missing, then N segments
                                        of 1400 bytes each overlapping the previous by half
+  gen_flows.py tiny N OUT.pcap         4 connections, each its first byte missing, then N
+                                       one-byte segments each (interleaved)
 """
 import struct
 import sys
@@ -70,6 +72,14 @@ def main():
         for i in range(n):
             start = 2 + i * 700  # byte 1 never comes: everything waits behind the hole
             add(frame(client, server, 40000, 80, start, 1, PSH | ACK, data[start % 256:][:1400]))
+    elif mode == "tiny":
+        server = bytes([10, 0, 0, 2])
+        clients = [(bytes([10, 0, 0, 10 + c]), 40000 + c) for c in range(4)]
+        for client, port in clients:
+            add(frame(client, server, port, 80, 0, 0, SYN))
+        for i in range(n):
+            for client, port in clients:
+                add(frame(client, server, port, 80, 2 + i, 1, ACK, bytes([97 + i % 26])))
     else:
         sys.exit(__doc__)
     with open(out, "wb") as f:
