@@ -12,6 +12,7 @@ use nsenter_core::{Namespace, Target};
 use serde::Serialize;
 use tcpflow_lite::beneath::Dir;
 
+use super::shown;
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::resolve::{docker, host_reference, resolve};
 
@@ -191,28 +192,32 @@ fn print_table(rows: &[Row]) {
         let addresses = if r.addresses.is_empty() { "-".to_owned() } else { r.addresses.join(",") };
         let head = format!(
             "{:<10} {:>5} {:<17} {:<20} {:<8}",
-            r.name, r.ifindex, r.mac.as_deref().unwrap_or("-"), addresses, r.state
+            shown(&r.name),
+            r.ifindex,
+            r.mac.as_deref().unwrap_or("-"),
+            addresses,
+            shown(&r.state)
         );
         match (&r.peer, &r.parent, &r.unreachable) {
             (Some(p), _, _) => println!(
                 "{head} {:<16} {:>5} {:<10} {:<9} {:<8} {:>12} {:>12} {:>7}",
-                p.name,
+                shown(&p.name),
                 p.ifindex,
-                p.namespace,
-                p.master.as_deref().unwrap_or("-"),
-                p.state,
+                shown(&p.namespace),
+                shown(p.master.as_deref().unwrap_or("-")),
+                shown(&p.state),
                 p.rx_bytes,
                 p.tx_bytes,
                 p.rx_dropped + p.tx_dropped
             ),
             (None, Some(p), _) => println!(
                 "{head} {} on parent {} (ifindex {}, {})",
-                r.kind.as_deref().unwrap_or("link"),
-                p.name,
+                shown(r.kind.as_deref().unwrap_or("link")),
+                shown(&p.name),
                 p.ifindex,
-                p.namespace
+                shown(&p.namespace)
             ),
-            (None, None, Some(why)) => println!("{head} peer: {why}"),
+            (None, None, Some(why)) => println!("{head} peer: {}", shown(why)),
             _ => println!("{head} -"),
         }
     }
