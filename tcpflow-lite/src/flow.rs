@@ -333,6 +333,9 @@ struct Slot {
 /// sender opening flows without end costs constant work per flow).
 struct Connections {
     index: FastMap<FlowKey, usize>,
+    /// The last key looked up and its slot: one packet looks its connection up several
+    /// times, and comparing a key costs less than hashing it.
+    last: std::cell::Cell<Option<(FlowKey, usize)>>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     newest: usize,
@@ -341,7 +344,25 @@ struct Connections {
 
 impl Connections {
     fn new() -> Connections {
-        Connections { index: FastMap::default(), slots: Vec::new(), free: Vec::new(), newest: NIL, oldest: NIL }
+        Connections {
+            index: FastMap::default(),
+            last: std::cell::Cell::new(None),
+            slots: Vec::new(),
+            free: Vec::new(),
+            newest: NIL,
+            oldest: NIL,
+        }
+    }
+
+    fn find(&self, key: &FlowKey) -> Option<usize> {
+        if let Some((last, i)) = self.last.get() {
+            if last == *key {
+                return Some(i);
+            }
+        }
+        let i = *self.index.get(key)?;
+        self.last.set(Some((*key, i)));
+        Some(i)
     }
 
     fn len(&self) -> usize {
@@ -349,7 +370,7 @@ impl Connections {
     }
 
     fn contains_key(&self, key: &FlowKey) -> bool {
-        self.index.contains_key(key)
+        self.find(key).is_some()
     }
 
     fn slot(&self, i: usize) -> Option<&Slot> {
@@ -361,7 +382,7 @@ impl Connections {
     }
 
     fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Connection> {
-        let i = *self.index.get(key)?;
+        let i = self.find(key)?;
         self.slot_mut(i).map(|slot| &mut slot.connection)
     }
 
@@ -410,7 +431,7 @@ impl Connections {
 
     /// Marks `key` as the most recently active.
     fn touch(&mut self, key: &FlowKey) {
-        if let Some(&i) = self.index.get(key) {
+        if let Some(i) = self.find(key) {
             if i != self.newest {
                 self.unlink(i);
                 self.push_newest(i);
@@ -432,11 +453,15 @@ impl Connections {
             }
         };
         self.index.insert(key, i);
+        self.last.set(Some((key, i)));
         self.push_newest(i);
     }
 
     fn remove(&mut self, key: &FlowKey) -> Option<Connection> {
         let i = self.index.remove(key)?;
+        if self.last.get().is_some_and(|(last, _)| last == *key) {
+            self.last.set(None);
+        }
         self.unlink(i);
         let slot = self.slots.get_mut(i).and_then(Option::take)?;
         self.free.push(i);
