@@ -987,4 +987,120 @@ mod tests {
             }
         }
     }
+
+    /// Checks what reassembly promises a sink: each stream grows from offset 0 (data never
+    /// beyond its end, gaps exactly at it), restarts begin a new one, and the counters of a
+    /// closed connection add up to what was handed on.
+    #[derive(Default)]
+    struct Checking {
+        end: HashMap<(u64, usize), u64>,
+        before: HashMap<(u64, usize), u64>,
+        closed: u64,
+        restarts: u64,
+    }
+
+    impl Sink for Checking {
+        fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+            let end = self.end.entry((flow.id, dir)).or_insert(0);
+            assert!(offset <= *end, "data at {offset} beyond the stream end {end}");
+            *end = (*end).max(offset + bytes.len() as u64);
+            Ok(())
+        }
+        fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
+            let end = self.end.entry((flow.id, dir)).or_insert(0);
+            assert_eq!(offset, *end, "a gap starts where the stream ends");
+            assert!(len > 0);
+            *end += len;
+            Ok(())
+        }
+        fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+            let end = self.end.remove(&(flow.id, dir)).unwrap_or(0);
+            *self.before.entry((flow.id, dir)).or_insert(0) += end;
+            self.restarts += 1;
+            Ok(())
+        }
+        fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], _: CloseReason) -> io::Result<()> {
+            self.closed += 1;
+            for (dir, s) in stats.iter().enumerate() {
+                let end = self.end.remove(&(flow.id, dir)).unwrap_or(0) + self.before.remove(&(flow.id, dir)).unwrap_or(0);
+                assert_eq!(s.bytes + s.gap_bytes, end, "counted bytes and gaps make the streams");
+            }
+            Ok(())
+        }
+    }
+
+    /// Random traffic on a few 4-tuples (SYNs with new and stale ISNs, RSTs, FINs, keep-alives,
+    /// retransmissions, jumps beyond 16 MiB, tight limits): the table keeps every promise to
+    /// its sink and its memory account matches what its connections hold.
+    #[test]
+    fn random_lifecycles_keep_the_sink_contract_and_the_memory_account() {
+        let mut state = 0x0DDB_1A5E_5BAD_5EEDu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let payload = [b'x'; 3000];
+        let mut seen = TableStats::default();
+        let mut restarts = 0;
+        for case in 0..60 {
+            let limits = Limits { pending_per_direction: 8192, pending_total: 20_000, flows: 3, idle_seconds: 5.0 };
+            let policy = if case % 2 == 0 { Overlap::First } else { Overlap::Last };
+            let mut table = FlowTable::new(policy, limits);
+            let mut sink = Checking::default();
+            let isns = [1000u32, 0xFFFF_F000, 5_000_000, 900_000_000];
+            let mut time = 0.0;
+            for _ in 0..3000 {
+                let r = next();
+                let port = 40000 + (r % 4) as u16;
+                let up = (r >> 3) & 1 == 0;
+                let (client, server) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+                let (src, dst, src_port, dst_port) = if up { (client, server, port, 80) } else { (server, client, 80, port) };
+                let isn = isns[((r >> 5) % 4) as usize];
+                let offset = match (r >> 8) % 10 {
+                    0 => 17 << 20, // beyond the seek limit
+                    1 => 0,
+                    _ => ((r >> 12) % 20_000) as u32,
+                };
+                let len = match (r >> 30) % 5 {
+                    0 => 0,
+                    1 => 1,
+                    _ => ((r >> 33) % 3000) as usize,
+                };
+                let flags = (r >> 45) % 16;
+                let segment = Segment {
+                    src,
+                    dst,
+                    src_port,
+                    dst_port,
+                    vlan: None,
+                    seq: isn.wrapping_add(1).wrapping_add(offset),
+                    syn: flags == 0,
+                    fin: flags == 1,
+                    rst: flags == 2,
+                    payload: &payload[..len],
+                };
+                time += if (r >> 50) % 50 == 0 { 10.0 } else { ((r >> 56) % 100) as f64 / 400.0 };
+                table.segment(time, &segment, &mut sink).unwrap();
+                let held: usize = table.connections.iter().map(|(_, c)| c.held).sum();
+                assert_eq!(table.held_total, held, "case {case}");
+                assert!(table.connections.len() <= 3);
+            }
+            table.finish(&mut sink).unwrap();
+            seen.stale_syns += table.stats.stale_syns;
+            seen.late += table.stats.late;
+            seen.evicted += table.stats.evicted;
+            seen.expired += table.stats.expired;
+            seen.forced_by_total += table.stats.forced_by_total;
+            seen.histories_dropped += table.stats.histories_dropped;
+            restarts += sink.restarts;
+            assert_eq!(table.open_flows(), 0);
+            assert_eq!(table.held_total, 0, "case {case}");
+            assert!(sink.end.is_empty() && sink.before.is_empty(), "every stream was closed");
+        }
+        // The traffic went through every path it is meant to test.
+        assert!(seen.stale_syns > 0 && seen.late > 0 && seen.evicted > 0 && seen.expired > 0, "{seen:?}");
+        assert!(seen.forced_by_total > 0 && seen.histories_dropped > 0 && restarts > 0, "{seen:?} {restarts}");
+    }
 }
