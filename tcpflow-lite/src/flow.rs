@@ -724,7 +724,10 @@ impl FlowTable {
         if segment.fin {
             connection.fin[dir] = true;
         }
-        if connection.fin == [true, true] && connection.finished_at.is_none() {
+        // Both directions done (FIN, or the RST of one and the FIN of the other): the
+        // connection lingers for retransmissions, then closes.
+        let done = |d: usize| connection.fin[d] || connection.rst[d];
+        if done(0) && done(1) && connection.finished_at.is_none() && !segment.rst {
             connection.finished_at = Some(time);
             self.finishing.push_back((time, canonical, connection.info.id));
             connection.dirs.iter_mut().for_each(Direction::forget_history);

@@ -754,3 +754,30 @@ fn the_console_escapes_control_bytes_on_a_terminal_unless_raw() {
     let raw = on_tty("--raw").unwrap_or_default();
     assert!(raw.windows(4).any(|w| w == b"\x1b[2J"), "--raw prints the bytes as they are: {raw:?}");
 }
+
+#[test]
+fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
+    let s = Scratch::new("rst-fin");
+    let c = Conn::v4(Link::Ethernet);
+    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    let t = 1_700_000_000u32;
+    let frames = [
+        (t, c.seg(true, 100, SYN, b"")),
+        (t, c.seg(false, 500, SYNACK, b"")),
+        (t, c.seg(true, 101, NONE, b"GET /")),
+        (t, c.seg(false, 501, NONE, b"HTTP ")),
+        (t, c.seg(true, 106, RST, b"")),
+        (t, c.seg(false, 506, FIN, b"late reply")),
+        (t + 3, other.seg(true, 7, SYN, b"")), // 3 s later: the first connection has ended
+        (t + 3, other.seg(true, 8, NONE, b"x")),
+    ];
+    let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
+    write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json = String::from_utf8_lossy(&out.stdout);
+    let first_close = json.lines().find(|l| l.contains(r#""event":"close""#)).unwrap_or_default();
+    assert!(first_close.contains(&format!(r#""flow":"{UP}""#)) && first_close.contains(r#""reason":"fin""#), "{json}");
+    assert_eq!(s.file(DOWN), b"HTTP late reply");
+    same_as_tcpflow(&s);
+}
