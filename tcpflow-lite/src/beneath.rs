@@ -68,7 +68,8 @@ impl Dir {
 
     /// Opens `name`, a single path component, beneath the directory with `flags` (and
     /// `mode` when creating): openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or where
-    /// the kernel lacks it (before 5.6) openat with O_NOFOLLOW; O_CLOEXEC always.
+    /// the kernel lacks it (before 5.6) or a seccomp filter refuses it, openat with
+    /// O_NOFOLLOW; O_CLOEXEC always.
     pub fn open_beneath(&self, name: &str, flags: i32, mode: u32) -> io::Result<File> {
         let name = component(name)?;
         let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -79,7 +80,9 @@ impl Dir {
         };
         let fd = openat2(&self.fd, &name, &how);
         let fd = match fd {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => openat(&self.fd, &name, flags, mode)?,
+            // No openat2 (before 5.6), or a seccomp filter refusing it: openat on one path
+            // component with O_NOFOLLOW cannot leave the directory or follow a link either.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => openat(&self.fd, &name, flags, mode)?,
             other => other?,
         };
         Ok(File::from(fd))
