@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice};
 
 /// libpcap link types this crate decodes (`DLT_*` / `LINKTYPE_*` numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,10 +120,16 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         LaxLinkExtSlice::Vlan(vlan) => Some(vlan.vlan_identifier().value()),
         _ => None,
     });
+    let mut first_fragment = None;
     let (src, dst) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             if ip.payload().fragmented {
-                return Err(Skip::Fragment);
+                // The first fragment (offset 0) holds the TCP header and the first bytes of
+                // the payload: tcpflow writes them, so do we. Later fragments are skipped.
+                if ip.header().fragments_offset().value() != 0 || ip.payload().ip_number != IpNumber::TCP {
+                    return Err(Skip::Fragment);
+                }
+                first_fragment = Some(ip.payload().payload);
             }
             (IpAddr::V4(ip.header().source_addr()), IpAddr::V4(ip.header().destination_addr()))
         }
@@ -135,6 +141,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         }
         _ => return Err(Skip::NotTcp),
     };
+    if let Some(payload) = first_fragment {
+        let tcp = TcpSlice::from_slice(payload).map_err(|_| Skip::Malformed)?;
+        return Ok(segment_of(src, dst, vlan, &tcp));
+    }
     let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
         // IP carrying TCP whose header did not fit in the capture: malformed, not "not TCP".
         return Err(match sliced.stop_err {
@@ -142,7 +152,11 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
             None => Skip::NotTcp,
         });
     };
-    Ok(Segment {
+    Ok(segment_of(src, dst, vlan, tcp))
+}
+
+fn segment_of<'a>(src: IpAddr, dst: IpAddr, vlan: Option<u16>, tcp: &TcpSlice<'a>) -> Segment<'a> {
+    Segment {
         src,
         dst,
         src_port: tcp.source_port(),
@@ -153,5 +167,5 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
         fin: tcp.fin(),
         rst: tcp.rst(),
         payload: tcp.payload(),
-    })
+    }
 }

@@ -6,6 +6,9 @@
 //! console, or JSON events.
 #![deny(missing_docs)]
 
+pub mod beneath;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod reassembly;

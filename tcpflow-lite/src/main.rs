@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
-use clap::{Parser, ValueEnum};
-use tcpflow_lite::flow::{FlowTable, Limits, Sink};
-use tcpflow_lite::reassembly::Overlap;
-use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
+use clap::Parser;
+use tcpflow_lite::cli::OutputArgs;
+use tcpflow_lite::flow::FlowTable;
+use tcpflow_lite::sink::{Counting, Tee};
 use tcpflow_lite::source::{read, stop_on_signals, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
@@ -22,48 +22,11 @@ struct Args {
     /// Capture live on IFACE (`any` for every interface).
     #[arg(short = 'i', value_name = "IFACE")]
     interface: Option<String>,
-    /// Write one file per direction into DIR (default: the current directory).
-    #[arg(short = 'o', value_name = "DIR")]
-    output: Option<PathBuf>,
-    /// Print the reassembled streams on standard output instead of writing files.
-    #[arg(short = 'c')]
-    console: bool,
-    /// Colour the two directions on the console (not when stdout is not a terminal or NO_COLOR is set).
-    #[arg(short = 'g')]
-    colour: bool,
-    /// Keep at most N bytes of each direction.
-    #[arg(short = 'b', value_name = "N")]
-    max_bytes: Option<u64>,
-    /// One JSON event per line on standard output (flow open/close with counts, gaps).
-    #[arg(long)]
-    json: bool,
-    /// Which bytes win where retransmissions disagree: first (Linux, Wireshark) or last (tcpflow).
-    #[arg(long, value_enum, default_value = "first")]
-    overlap: OverlapArg,
-    /// Connections tracked at once.
-    #[arg(long, default_value_t = 100_000)]
-    max_flows: usize,
-    /// Out-of-order bytes buffered per direction before a gap is declared.
-    #[arg(long, default_value_t = 4 << 20)]
-    max_pending: usize,
-    /// Out-of-order bytes buffered in all.
-    #[arg(long, default_value_t = 256 << 20)]
-    max_pending_total: usize,
-    /// Seconds of silence after which a connection is closed.
-    #[arg(long, default_value_t = 300.0)]
-    idle: f64,
-    /// Files open at once (the least recently used is closed and reopened when needed).
-    #[arg(long, default_value_t = 512)]
-    max_open_files: usize,
+    #[command(flatten)]
+    output: OutputArgs,
     /// A tcpdump-syntax filter expression.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum OverlapArg {
-    First,
-    Last,
 }
 
 fn main() -> ExitCode {
@@ -85,33 +48,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("nothing to read: give -r FILE or -i IFACE");
     }
     let filter = args.expression.join(" ");
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if args.output.is_some() || (!args.console && !args.json) {
-        let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
-        let meta = std::fs::metadata(&dir).with_context(|| format!("output directory {}", dir.display()))?;
-        if !meta.is_dir() {
-            bail!("output directory {}: not a directory", dir.display());
-        }
-        sinks.push(Box::new(FileSink::new(dir, args.max_bytes, args.max_open_files)));
-    }
-    if args.console {
-        let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        sinks.push(Box::new(ConsoleSink::new(std::io::BufWriter::new(std::io::stdout()), colour, args.max_bytes)));
-    }
-    if args.json {
-        sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(std::io::stdout()))));
-    }
-    let policy = match args.overlap {
-        OverlapArg::First => Overlap::First,
-        OverlapArg::Last => Overlap::Last,
-    };
-    let limits = Limits {
-        pending_per_direction: args.max_pending,
-        pending_total: args.max_pending_total,
-        flows: args.max_flows.max(1),
-        idle_seconds: args.idle,
-    };
-    let mut table = FlowTable::new(policy, limits);
+    let sinks = args.output.sinks()?;
+    let mut table = FlowTable::new(args.output.policy(), args.output.limits());
     let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
     let mut stats = ReadStats::default();
     let stop = stop_on_signals();
@@ -138,11 +76,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    // Whatever happened, nothing captured is lost: flush every open flow.
-    table.finish(&mut sink).context("writing output")?;
+    // Whatever happened, nothing captured is lost: flush every open flow. An error is then
+    // the one line printed (by main), without the summary.
+    let flushed = table.finish(&mut sink).context("writing output");
     let _ = std::io::stdout().flush();
+    outcome?;
+    flushed?;
+    // Flows the output failed for were dropped one by one; each is reported, the summary
+    // still printed, and the exit status says the output is incomplete.
+    for failure in table.failures() {
+        eprintln!("tcpflow-lite: flow {} dropped: {}", failure.flow.name(0), failure.error);
+    }
     let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
     eprintln!("{summary}");
-    outcome?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

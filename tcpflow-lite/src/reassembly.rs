@@ -38,6 +38,10 @@ pub enum Event<'a> {
         /// Its length.
         len: u64,
     },
+    /// The direction starts over as a new stream (offset 0 again): its sender jumped further
+    /// than [`MAX_SEEK`] in sequence space, or sent new data after its RST. tcpflow writes
+    /// what follows to a new file, and so does the file sink.
+    Restart,
 }
 
 /// Counters of one direction.
@@ -57,7 +61,21 @@ pub struct DirectionStats {
     pub conflict_bytes: u64,
     /// Gaps declared early because the out-of-order buffer reached its limit.
     pub forced_gaps: u64,
+    /// Keep-alive probes ignored (one byte one below the next expected byte).
+    pub keepalives: u64,
+    /// Times the direction started over as a new stream ([`Event::Restart`]).
+    pub restarts: u64,
 }
+
+/// A sequence jump (either way) from the next expected byte beyond which the direction
+/// starts over as a new stream: tcpflow's `max_seek`, 16 MiB. A sender cannot make a file
+/// sparse beyond it.
+pub const MAX_SEEK: u32 = 16 << 20;
+
+/// Memory a segment waiting out of order costs beyond its bytes (its vector and allocation,
+/// its slot in the ordered map), counted against the limits: many 1-byte segments cost what
+/// they really hold, not 1 byte each.
+pub const CHUNK_OVERHEAD: usize = 96;
 
 /// How many delivered bytes are kept to compare retransmissions against: enough for the
 /// retransmissions of a window's worth of small segments, small enough for many flows.
@@ -74,8 +92,13 @@ pub struct Direction {
     base: Option<u32>,
     /// Offset 0 came from the first data seen, not a SYN, and may still move back.
     tentative: bool,
+    /// Offset 0 came from a SYN.
+    syn_seen: bool,
     /// The highest sequence number seen and its offset, to unwrap the next one.
     anchor: (u32, u64),
+    /// The sequence number after the last segment taken (tcpflow's "next sequence number"),
+    /// for the keep-alive and seek-limit rules.
+    next_seq: u32,
     /// Next offset to hand on in order.
     delivered: u64,
     /// Early segments, by offset; they never overlap each other.
@@ -93,10 +116,12 @@ impl Direction {
     /// A SYN with sequence number `seq`: data starts at `seq + 1`.
     pub fn syn(&mut self, seq: u32) {
         let base = seq.wrapping_add(1);
+        self.syn_seen = true;
         match self.base {
             None => {
                 self.base = Some(base);
                 self.anchor = (base, 0);
+                self.next_seq = base;
             }
             // Data overtook its SYN: offset 0 is right after the SYN after all.
             Some(current) if self.tentative => {
@@ -126,6 +151,35 @@ impl Direction {
         self.base.is_some()
     }
 
+    /// Whether nothing was handed on or is waiting (a SYN may have been seen).
+    pub fn is_empty(&self) -> bool {
+        self.delivered == 0 && self.pending.is_empty()
+    }
+
+    /// Whether `len` bytes at `seq` lie wholly within what was handed on already.
+    pub fn covers(&self, seq: u32, len: usize) -> bool {
+        let Some(base) = self.base else { return false };
+        if self.tentative {
+            return false;
+        }
+        let offset = u64::from(seq.wrapping_sub(base));
+        offset + len as u64 <= self.delivered && self.delivered <= u64::from(u32::MAX)
+    }
+
+    /// Starts over as a new stream: what is waiting becomes gaps of the old one, then
+    /// [`Event::Restart`]; `syn` is the sequence number of a SYN starting the new one, if any.
+    /// The counters go on.
+    pub fn restart<'a>(&mut self, syn: Option<u32>, emit: &mut impl FnMut(Event<'a>)) {
+        self.finish(emit);
+        let mut stats = self.stats;
+        stats.restarts += 1;
+        *self = Direction { stats, ..Direction::default() };
+        emit(Event::Restart);
+        if let Some(seq) = syn {
+            self.syn(seq);
+        }
+    }
+
     /// The sequence number of offset 0 (ISN + 1), once known.
     pub fn base(&self) -> Option<u32> {
         self.base
@@ -137,9 +191,21 @@ impl Direction {
         self.recent = VecDeque::new();
     }
 
-    /// Out-of-order bytes waiting.
+    /// Whether delivered bytes are kept to compare retransmissions against.
+    pub fn has_history(&self) -> bool {
+        self.recent.capacity() > 0
+    }
+
+    /// Memory held by out-of-order bytes waiting: their length plus [`CHUNK_OVERHEAD`] for
+    /// each segment held.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// Memory this direction holds beyond its fixed size: out-of-order bytes with their
+    /// overhead, and the delivered bytes kept to compare retransmissions against.
+    pub fn held(&self) -> usize {
+        self.pending_bytes + self.recent.capacity()
     }
 
     /// Next offset to hand on: the length of the stream so far, gaps included.
@@ -174,6 +240,18 @@ impl Direction {
         if payload.is_empty() {
             return;
         }
+        if self.base.is_some() {
+            let delta = seq.wrapping_sub(self.next_seq) as i32;
+            if payload.len() == 1 && delta == -1 {
+                // A keep-alive probe: one byte one below the next expected byte, not data.
+                self.stats.keepalives += 1;
+                return;
+            }
+            if delta.unsigned_abs() > MAX_SEEK {
+                self.restart(None, emit);
+            }
+        }
+        self.next_seq = seq.wrapping_add(payload.len() as u32);
         if self.base.is_none() {
             // Started mid-stream: the first byte seen is offset 0, for now.
             self.base = Some(seq);
@@ -187,6 +265,11 @@ impl Direction {
                 let by = self.base.map_or(0, |base| base.wrapping_sub(seq) as u64);
                 self.rebase(by);
                 (0, payload)
+            }
+            None if self.syn_seen => {
+                // Starts before the SYN's sequence number: not of this stream (tcpflow
+                // ignores such a segment whole, and so do we).
+                return;
             }
             None => {
                 // Starts before offset 0 (data older than the first byte seen): keep what
@@ -255,57 +338,48 @@ impl Direction {
         }
     }
 
-    /// Puts early bytes into `pending`, merging with what is there under `policy`.
+    /// Puts early bytes into `pending`: the parts no chunk holds become new chunks; where
+    /// chunks hold bytes already, they are compared and, under [`Overlap::Last`], overwritten
+    /// in place. The cost is that of the segment's own bytes, never of the chunks around it.
     fn insert(&mut self, start: u64, bytes: &[u8], policy: Overlap) {
         let end = start + bytes.len() as u64;
         // Chunks overlapping [start, end): at most one starts before `start`.
         let first = self.pending.range(..start).next_back().filter(|(o, c)| **o + c.len() as u64 > start).map(|(o, _)| *o);
-        let overlapping: Vec<u64> =
-            first.into_iter().chain(self.pending.range(start..end).map(|(o, _)| *o)).collect();
-        if overlapping.is_empty() {
-            self.pending.insert(start, bytes.to_vec());
-            self.pending_bytes += bytes.len();
-            return;
-        }
-        // Merge everything into one chunk covering the union.
-        let union_start = overlapping.first().map_or(start, |o| (*o).min(start));
-        let last = overlapping.last().copied().unwrap_or(start);
-        let last_end = self.pending.get(&last).map_or(end, |c| last + c.len() as u64);
-        let union_end = last_end.max(end);
-        let mut merged = vec![0u8; (union_end - union_start) as usize];
-        let mut covered = vec![false; merged.len()];
-        let mut conflicts = 0u64;
-        for offset in &overlapping {
-            if let Some(chunk) = self.pending.remove(offset) {
-                self.pending_bytes -= chunk.len();
-                let at = (offset - union_start) as usize;
-                merged[at..at + chunk.len()].copy_from_slice(&chunk);
-                covered[at..at + chunk.len()].iter_mut().for_each(|c| *c = true);
+        let overlapping: Vec<u64> = first.into_iter().chain(self.pending.range(start..end).map(|(o, _)| *o)).collect();
+        let mut fresh: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut at = start; // bytes before `at` are handled
+        let (mut duplicate, mut conflicts) = (0u64, 0u64);
+        for offset in overlapping {
+            let Some(chunk) = self.pending.get_mut(&offset) else { continue };
+            if offset > at {
+                fresh.push((at, bytes[(at - start) as usize..(offset - start) as usize].to_vec()));
             }
-        }
-        let at = (start - union_start) as usize;
-        let mut duplicate = 0u64;
-        for (i, byte) in bytes.iter().enumerate() {
-            let j = at + i;
-            if covered[j] {
-                duplicate += 1;
-                if merged[j] != *byte {
-                    conflicts += 1;
-                    if policy == Overlap::Last {
-                        merged[j] = *byte;
-                    }
+            let from = offset.max(start);
+            let to = (offset + chunk.len() as u64).min(end);
+            let held = &mut chunk[(from - offset) as usize..(to - offset) as usize];
+            let new = &bytes[(from - start) as usize..(to - start) as usize];
+            duplicate += new.len() as u64;
+            let differing = held.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
+            if differing > 0 {
+                conflicts += differing;
+                if policy == Overlap::Last {
+                    held.copy_from_slice(new);
                 }
-            } else {
-                merged[j] = *byte;
             }
+            at = at.max(to);
+        }
+        if at < end {
+            fresh.push((at, bytes[(at - start) as usize..].to_vec()));
+        }
+        for (offset, chunk) in fresh {
+            self.pending_bytes += chunk.len() + CHUNK_OVERHEAD;
+            self.pending.insert(offset, chunk);
         }
         self.stats.duplicate_bytes += duplicate;
         if conflicts > 0 {
             self.stats.conflicts += 1;
             self.stats.conflict_bytes += conflicts;
         }
-        self.pending_bytes += merged.len();
-        self.pending.insert(union_start, merged);
     }
 
     /// Hands on every pending chunk that now continues the stream.
@@ -321,7 +395,7 @@ impl Direction {
                 break;
             }
             let chunk = entry.remove();
-            self.pending_bytes -= chunk.len();
+            self.pending_bytes -= chunk.len() + CHUNK_OVERHEAD;
             self.deliver(chunk, emit);
         }
     }
@@ -417,6 +491,7 @@ mod tests {
                     out.resize(end, b'_');
                 }
             }
+            Event::Restart => out.push(b'|'),
         };
         for (seq, bytes) in segments {
             direction.data(*seq, bytes, policy, 1 << 20, &mut emit);

@@ -2,20 +2,45 @@
 //! or JSON events.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+use crate::beneath::Dir;
 use crate::flow::{CloseReason, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
 /// Bytes gathered per direction before a file write: small segments become one `pwrite`.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// Bytes at once from which a segment is written straight to its file: a copy would cost
+/// more than the system call it saves.
+const DIRECT_WRITE: usize = 16 * 1024;
+
 /// Bytes gathered in all directions together: beyond it every buffer is written, so memory
 /// does not grow with the number of open connections.
 const WRITE_BUFFER_TOTAL: usize = 4 * 1024 * 1024;
+
+/// Descriptors left for everything else (the capture, stdio, libpcap, a pcap being written).
+const RESERVED_FDS: u64 = 16;
+
+/// The most files the process can keep open: RLIMIT_NOFILE's soft limit less a reserve for
+/// its other descriptors (at least 1).
+pub fn open_files_limit() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit(2) fills one rlimit that lives on our stack for the call.
+    let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => limit.rlim_cur,
+        _ => 1024,
+    };
+    usize::try_from(soft.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(1)
+}
+
+/// The default of `--max-open-files`: 512, or fewer when RLIMIT_NOFILE is lower.
+pub fn default_max_open_files() -> usize {
+    open_files_limit().min(512)
+}
 
 struct OpenDirection {
     file: Option<File>,
@@ -24,14 +49,21 @@ struct OpenDirection {
     buffer: Vec<u8>,
     buffer_offset: u64,
     last_use: u64,
+    /// A write failed while flushing for another direction: reported at this one's next use.
+    broken: Option<io::Error>,
 }
 
 /// One file per direction in a directory, named and filled as tcpflow does: bytes at their
 /// stream offset (holes read as zeros), created with `O_EXCL` (nothing is ever overwritten:
 /// a taken name gets the next `cN`), at most `max_open` files open at once (the least
 /// recently used is closed and reopened when needed).
+///
+/// The directory is opened once; every file is created and reopened beneath that open
+/// directory without following any symbolic link ([`Dir::open_beneath`]), so replacing the
+/// directory's path, or planting links in it, during a capture redirects nothing.
 pub struct FileSink {
     dir: PathBuf,
+    handle: Dir,
     max_bytes: Option<u64>,
     max_open: usize,
     open_count: usize,
@@ -43,33 +75,34 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`).
-    pub fn new(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> FileSink {
-        FileSink {
+    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`); at
+    /// most `max_open` files open at once, and never more than RLIMIT_NOFILE allows
+    /// ([`open_files_limit`]).
+    pub fn open(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> io::Result<FileSink> {
+        let handle = Dir::open(&dir)?;
+        Ok(FileSink {
             dir,
+            handle,
             max_bytes,
-            max_open: max_open.max(1),
+            max_open: max_open.min(open_files_limit()).max(1),
             open_count: 0,
             clock: 0,
             directions: FastMap::default(),
             buffered: 0,
             files: 0,
-        }
+        })
     }
 
+    /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
+    /// taken on disk (so `cN` depends on the files written, not on connections seen).
     fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
-        let mut reuse = flow.reuse;
+        let mut reuse = 0;
         loop {
             let mut key_flow = flow.clone();
             key_flow.reuse = reuse;
-            let path = self.dir.join(key_flow.name(dir));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .mode(0o644)
-                .open(&path)
-            {
+            let name = key_flow.name(dir);
+            let path = self.dir.join(&name);
+            match self.handle.open_beneath(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
                 Ok(file) => return Ok((file, path)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => reuse += 1,
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
@@ -84,10 +117,14 @@ impl FileSink {
             let (file, path) = self.create(flow, dir)?;
             self.files += 1;
             self.open_count += 1;
-            self.directions.insert(key, OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0 });
+            self.directions.insert(
+                key,
+                OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0, broken: None },
+            );
         } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
             let path = self.directions.get(&key).map(|d| d.path.clone()).unwrap_or_default();
-            let file = OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(&path)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = self.handle.open_beneath(&name, libc::O_WRONLY, 0).map_err(|e| in_file(e, &path))?;
             self.open_count += 1;
             if let Some(d) = self.directions.get_mut(&key) {
                 d.file = Some(file);
@@ -125,7 +162,7 @@ impl FileSink {
     fn close_file(&mut self, key: (u64, usize)) -> io::Result<()> {
         if let Some(d) = self.directions.get_mut(&key) {
             self.buffered = self.buffered.saturating_sub(d.buffer.len());
-            flush(d)?;
+            flush_for_later(d);
             if d.file.take().is_some() {
                 self.open_count -= 1;
             }
@@ -134,16 +171,29 @@ impl FileSink {
     }
 }
 
+fn in_file(error: io::Error, path: &std::path::Path) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
 fn flush(d: &mut OpenDirection) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
-    if let Some(file) = &d.file {
-        file.write_all_at(&d.buffer, d.buffer_offset)?;
-    }
+    let written = match &d.file {
+        Some(file) => file.write_all_at(&d.buffer, d.buffer_offset).map_err(|e| in_file(e, &d.path)),
+        None => Ok(()),
+    };
     // Give the memory back: a connection that lingers or goes quiet holds none.
     d.buffer = Vec::new();
-    Ok(())
+    written
+}
+
+/// Flushes a direction other than the one being written to: an error waits for its own
+/// next use, so that it is that direction's connection that fails.
+fn flush_for_later(d: &mut OpenDirection) {
+    if let Err(error) = flush(d) {
+        d.broken.get_or_insert(error);
+    }
 }
 
 impl Sink for FileSink {
@@ -154,14 +204,18 @@ impl Sink for FileSink {
             None => bytes,
         };
         let d = self.entry(flow, dir)?;
+        if let Some(error) = d.broken.take() {
+            return Err(error);
+        }
         let before = d.buffer.len();
         if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
             flush(d)?;
         }
-        if d.buffer.is_empty() && bytes.len() >= WRITE_BUFFER {
+        if bytes.len() >= DIRECT_WRITE {
             // Large segments (GRO) go straight to the file, without a copy.
+            flush(d)?;
             if let Some(file) = &d.file {
-                file.write_all_at(bytes, offset)?;
+                file.write_all_at(bytes, offset).map_err(|e| in_file(e, &d.path))?;
             }
         } else {
             if d.buffer.is_empty() {
@@ -177,29 +231,55 @@ impl Sink for FileSink {
         self.buffered = (self.buffered + after).saturating_sub(before);
         if self.buffered > WRITE_BUFFER_TOTAL {
             for d in self.directions.values_mut() {
-                flush(d)?;
+                flush_for_later(d);
             }
             self.buffered = 0;
         }
         Ok(())
     }
 
-    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
-        self.close_file((flow.id, 0))?;
-        self.close_file((flow.id, 1))
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        // What follows goes to a new file: the next free name.
+        if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+            self.buffered = self.buffered.saturating_sub(d.buffer.len());
+            let flushed = flush(&mut d);
+            if d.file.take().is_some() {
+                self.open_count -= 1;
+            }
+            if let Some(error) = d.broken.take() {
+                return Err(error);
+            }
+            return flushed;
+        }
+        Ok(())
     }
 
-    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         for dir in 0..2 {
-            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
-                self.buffered = self.buffered.saturating_sub(d.buffer.len());
-                flush(&mut d)?;
-                if d.file.take().is_some() {
-                    self.open_count -= 1;
-                }
+            self.close_file((flow.id, dir))?;
+            if let Some(error) = self.directions.get_mut(&(flow.id, dir)).and_then(|d| d.broken.take()) {
+                return Err(error);
             }
         }
         Ok(())
+    }
+
+    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+        let mut result = Ok(());
+        for dir in 0..2 {
+            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
+                self.buffered = self.buffered.saturating_sub(d.buffer.len());
+                let flushed = flush(&mut d);
+                if d.file.take().is_some() {
+                    self.open_count -= 1;
+                }
+                if let Some(error) = d.broken.take() {
+                    result = result.and(Err(error));
+                }
+                result = result.and(flushed);
+            }
+        }
+        result
     }
 }
 
@@ -209,6 +289,7 @@ impl Sink for FileSink {
 pub struct ConsoleSink<W: Write> {
     out: W,
     colour: bool,
+    escape: bool,
     /// Per (flow, direction): the next offset printed, to skip rewrites of earlier bytes.
     printed: HashMap<(u64, usize), u64>,
     max_bytes: Option<u64>,
@@ -217,7 +298,16 @@ pub struct ConsoleSink<W: Write> {
 impl<W: Write> ConsoleSink<W> {
     /// Prints to `out`; `colour` adds ANSI colours (blue one way, red the other).
     pub fn new(out: W, colour: bool, max_bytes: Option<u64>) -> ConsoleSink<W> {
-        ConsoleSink { out, colour, printed: HashMap::new(), max_bytes }
+        ConsoleSink { out, colour, escape: false, printed: HashMap::new(), max_bytes }
+    }
+
+    /// With `on`, control characters of the payload (ESC and every other C0/C1 control but
+    /// newline, tab and the CR of a CRLF) and bytes that are not UTF-8 are printed as `\xNN`,
+    /// so that traffic cannot drive the terminal showing it. For a terminal; raw bytes
+    /// otherwise.
+    pub fn escape_controls(mut self, on: bool) -> ConsoleSink<W> {
+        self.escape = on;
+        self
     }
 
     fn header(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
@@ -244,10 +334,19 @@ impl<W: Write> Sink for ConsoleSink<W> {
         };
         *printed = end;
         self.header(flow, dir)?;
-        self.out.write_all(bytes)?;
+        if self.escape {
+            self.out.write_all(&escape_controls(bytes))?;
+        } else {
+            self.out.write_all(bytes)?;
+        }
         if !bytes.ends_with(b"\n") {
             self.out.write_all(b"\n")?;
         }
+        Ok(())
+    }
+
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.printed.remove(&(flow.id, dir));
         Ok(())
     }
 
@@ -262,6 +361,29 @@ impl<W: Write> Sink for ConsoleSink<W> {
         self.printed.remove(&(flow.id, 1));
         self.out.flush()
     }
+}
+
+/// `bytes` with terminal controls made visible: every C0 and C1 control character but
+/// newline, tab and the CR of a CRLF, DEL, and every byte that is not part of valid UTF-8,
+/// become `\xNN`.
+pub fn escape_controls(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        let mut chars = chunk.valid().chars().peekable();
+        while let Some(c) = chars.next() {
+            let crlf = c == '\r' && chars.peek() == Some(&'\n');
+            if c.is_control() && c != '\n' && c != '\t' && !crlf {
+                out.extend_from_slice(format!("\\x{:02x}", u32::from(c)).as_bytes());
+            } else {
+                let mut buffer = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            }
+        }
+        for byte in chunk.invalid() {
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+        }
+    }
+    out
 }
 
 /// One JSON object per line for each event: `open`, `gap`, `close` (with byte counts, gaps,
@@ -333,6 +455,10 @@ pub struct Totals {
     pub conflicts: u64,
     /// Gaps declared early for the out-of-order limit.
     pub forced_gaps: u64,
+    /// Keep-alive probes ignored.
+    pub keepalives: u64,
+    /// Directions started over (sequence jump beyond 16 MiB, new data after a RST).
+    pub restarts: u64,
 }
 
 impl Totals {
@@ -346,12 +472,17 @@ impl Totals {
         let counts = [
             (read.kernel_dropped, "dropped by the kernel"),
             (table.late, "late segments after close ignored"),
+            (table.failed, "flows dropped for output errors"),
             (table.evicted, "flows closed by --max-flows"),
             (table.expired, "flows closed idle"),
             (self.forced_gaps, "gaps forced by --max-pending"),
             (table.forced_by_total, "gaps forced by --max-pending-total"),
+            (table.histories_dropped, "retransmission histories dropped for --max-pending-total"),
             (read.malformed, "malformed frames"),
             (read.fragments, "IP fragments skipped"),
+            (self.restarts, "streams restarted in a new file (sequence jump over 16 MiB or data after RST)"),
+            (table.stale_syns, "SYNs with a stale sequence number ignored"),
+            (self.keepalives, "keep-alive probes ignored"),
         ];
         for (count, what) in counts {
             if count > 0 {
@@ -377,6 +508,9 @@ impl<S: Sink> Sink for Counting<S> {
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.inner.finished(flow)
     }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.inner.restarted(flow, dir)
+    }
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
         self.inner.data(flow, dir, offset, bytes)
     }
@@ -391,6 +525,8 @@ impl<S: Sink> Sink for Counting<S> {
             self.totals.gap_bytes += s.gap_bytes;
             self.totals.conflicts += s.conflicts;
             self.totals.forced_gaps += s.forced_gaps;
+            self.totals.keepalives += s.keepalives;
+            self.totals.restarts += s.restarts;
         }
         self.inner.closed(flow, stats, reason)
     }
@@ -411,6 +547,9 @@ impl Sink for Tee {
     }
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.finished(flow))
+    }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.restarted(flow, dir))
     }
     fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))

@@ -93,6 +93,17 @@ impl Conn {
 }
 
 fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
+    let timed: Vec<(u32, u32, &[u8])> =
+        frames.iter().enumerate().map(|(i, f)| (1_700_000_000u32 + i as u32 / 100, (i as u32 % 100) * 1000, &f[..])).collect();
+    write_pcap_timed(path, link, &timed);
+}
+
+/// A capture of (seconds, microseconds, frame).
+fn write_pcap_timed(path: &Path, link: Link, frames: &[(u32, u32, &[u8])]) {
+    std::fs::write(path, pcap_bytes(link, frames)).unwrap();
+}
+
+fn pcap_bytes(link: Link, frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
@@ -100,14 +111,14 @@ fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
     out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&262_144u32.to_le_bytes());
     out.extend_from_slice(&link.dlt().to_le_bytes());
-    for (i, frame) in frames.iter().enumerate() {
-        out.extend_from_slice(&(1_700_000_000u32 + i as u32 / 100).to_le_bytes());
-        out.extend_from_slice(&((i as u32 % 100) * 1000).to_le_bytes());
+    for (secs, micros, frame) in frames {
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&micros.to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(frame);
     }
-    std::fs::write(path, out).unwrap();
+    out
 }
 
 struct Scratch(PathBuf);
@@ -236,10 +247,10 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
     let frames = vec![
         c.seg(true, 1000, SYN, b"early"), // data on the SYN (TCP Fast Open)
         c.seg(true, 1006, RST, b"bye"),   // data on the RST, then the connection is gone
-        c.seg(true, 1009, NONE, b"late"), // after the RST: not a new connection
-        c.seg(true, 9000, SYN, b""),
-        c.seg(true, 9001, NONE, b"second"),
-        c.seg(true, 9007, FIN, b""),
+        c.seg(true, 1006, NONE, b"bye"),  // a retransmission after the RST: not a new connection
+        c.seg(true, 900_000_000, SYN, b""),
+        c.seg(true, 900_000_001, NONE, b"second"),
+        c.seg(true, 900_000_007, FIN, b""),
         c.seg(true, 50, SYN, b""),
         c.seg(true, 51, NONE, b"third"),
     ];
@@ -249,6 +260,7 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
     assert_eq!(s.file(&format!("{UP}c1")), b"second");
     assert_eq!(s.file(&format!("{UP}c2")), b"third");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments after close ignored"), "{out:?}");
+    same_as_tcpflow(&s);
 }
 
 #[test]
@@ -315,7 +327,457 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
     assert_eq!(s.file(UP), b"precious");
     assert_eq!(s.file(&format!("{UP}c1")), b"new");
 
-    let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent-dir"]);
+    let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent/dir"]);
     assert_eq!(not_dir.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent-dir"));
+    assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent/dir"));
+}
+
+/// Runs Debian's tcpflow 1.6.1 (when installed) on the capture just written and checks that
+/// it wrote the same files with the same bytes as tcpflow-lite: the expectations of the
+/// conformance tests below are what tcpflow writes, and this keeps them honest.
+fn same_as_tcpflow(scratch: &Scratch) {
+    let theirs = scratch.0.join("tcpflow");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let run = Command::new("tcpflow").arg("-r").arg(scratch.pcap()).arg("-o").arg(&theirs).current_dir(&theirs).output();
+    match run {
+        Ok(output) if output.status.success() => {}
+        _ => {
+            eprintln!("tcpflow is not installed here: comparison with it skipped");
+            return;
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&theirs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "report.xml")
+        .collect();
+    names.sort();
+    assert_eq!(names, scratch.names(), "file names differ from tcpflow's");
+    for name in names {
+        assert_eq!(std::fs::read(theirs.join(&name)).unwrap(), scratch.file(&name), "{name} differs from tcpflow's");
+    }
+}
+
+/// A SYN-ACK from the server (`SYN` sent by the server side).
+const SYNACK: Flags = SYN;
+
+#[test]
+fn a_rst_ends_only_its_senders_direction_and_later_new_data_is_a_new_file() {
+    let s = Scratch::new("rst-direction");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 100, SYN, b""),
+        c.seg(false, 500, SYNACK, b""),
+        c.seg(true, 101, NONE, b"GET /"),
+        c.seg(true, 106, RST, b""),
+        c.seg(false, 501, NONE, b"HTTP/1.0 200"), // in flight when the client reset: kept
+        c.seg(true, 101, NONE, b"GET /"),         // a retransmission of what was written
+        c.seg(true, 300, NONE, b"again"),         // new data after the RST: a new file
+        c.seg(false, 513, NONE, b" OK"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(s.file(UP), b"GET /");
+    assert_eq!(s.file(&format!("{UP}c1")), b"again");
+    assert_eq!(s.file(DOWN), b"HTTP/1.0 200 OK");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn c_n_is_added_only_when_the_name_is_taken_on_disk() {
+    let s = Scratch::new("cn-disk");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        // Two refused attempts (SYN, RST): no file written.
+        c.seg(true, 3_000_000_000, SYN, b""),
+        c.seg(false, 0, RST, b""),
+        c.seg(true, 3_500_000_000, SYN, b""),
+        c.seg(false, 0, RST, b""),
+        // A connection where only the client sends.
+        c.seg(true, 1000, SYN, b""),
+        c.seg(false, 5000, SYNACK, b""),
+        c.seg(true, 1001, FIN, b"one"),
+        c.seg(false, 5001, FIN, b""),
+        // Then one where both do: only the client's name is taken.
+        c.seg(true, 90_000_000, SYN, b""),
+        c.seg(false, 70_000_000, SYNACK, b""),
+        c.seg(true, 90_000_001, NONE, b"two"),
+        c.seg(false, 70_000_001, NONE, b"reply"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(s.file(UP), b"one");
+    assert_eq!(s.file(&format!("{UP}c1")), b"two");
+    assert_eq!(s.file(DOWN), b"reply");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_stale_syn_ack_with_another_isn_does_not_end_the_connection() {
+    let s = Scratch::new("stale-synack");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 100, SYN, b""),
+        c.seg(false, 500, SYNACK, b""),
+        c.seg(true, 101, NONE, b"request"),
+        c.seg(false, 501, NONE, b"resp"),
+        c.seg(false, 7_000_000, SYNACK, b""), // an old SYN-ACK retransmitted
+        c.seg(false, 505, NONE, b"onse"),
+        c.seg(true, 108, NONE, b"!"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP, DOWN]);
+    assert_eq!(s.file(UP), b"request!");
+    assert_eq!(s.file(DOWN), b"response");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 SYNs with a stale sequence number ignored"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_keep_alive_probe_one_below_the_next_byte_is_not_data() {
+    let s = Scratch::new("keepalive");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 3, NONE, b"X"), // keep-alive: seq = next - 1, one garbage byte
+        c.seg(true, 4, NONE, b"def"),
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &["--overlap", "last"]);
+    assert_eq!(s.file(UP), b"abcdef");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 keep-alive probes ignored"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_sequence_jump_beyond_16_mib_starts_a_new_file() {
+    let s = Scratch::new("seek");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + (16 << 20) + 1, NONE, b"far"), // one byte beyond the limit
+        c.seg(true, 4 + (16 << 20) + 4, NONE, b"ther"),
+        c.seg(true, 4 + (16 << 20), NONE, b"?"),       // just within it: a hole of 16 MiB
+    ];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1")]);
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"?farther");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 streams restarted"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+/// The client's segment as two IPv4 fragments: the first (offset 0, more fragments) holds the
+/// TCP header and the first `split` bytes of `payload`.
+fn fragments(c: &Conn, seq: u32, payload: &[u8], split: usize) -> [Vec<u8>; 2] {
+    let frame = c.seg(true, seq, NONE, payload);
+    let (ether, ip) = frame.split_at(14);
+    let header = &ip[..20];
+    let data = &ip[20..];
+    let part = |flags_offset: u16, bytes: &[u8]| {
+        let mut h = header.to_vec();
+        h[2..4].copy_from_slice(&((20 + bytes.len()) as u16).to_be_bytes());
+        h[6..8].copy_from_slice(&flags_offset.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let sum: u32 = h.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        h[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+        [ether, &h, bytes].concat()
+    };
+    let cut = 20 + split; // TCP header and the first bytes
+    [part(0x2000, &data[..cut]), part((cut / 8) as u16, &data[cut..])]
+}
+
+#[test]
+fn the_first_ipv4_fragment_is_data() {
+    let s = Scratch::new("fragment");
+    let c = Conn::v4(Link::Ethernet);
+    let [first, second] = fragments(&c, 1, b"first-8+second part", 12);
+    let frames = vec![c.seg(true, 0, SYN, b""), first, second];
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.file(UP), b"first-8+seco");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 IP fragments skipped"), "{out:?}");
+    same_as_tcpflow(&s);
+}
+
+#[test]
+fn a_missing_output_directory_is_created_and_errors_are_one_line() {
+    let s = Scratch::new("mkdir");
+    let c = Conn::v4(Link::Ethernet);
+    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"made")]);
+    let dir = s.0.join("new");
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(dir.join(UP)).unwrap(), b"made");
+    // Only the last component is created, as tcpflow does.
+    let nested = s.0.join("missing/new");
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", nested.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("missing/new") && !nested.exists(), "{stderr}");
+
+    // A capture cut short in its last record: the flows read are written, the error is the
+    // only line.
+    let mut bytes = std::fs::read(s.pcap()).unwrap();
+    bytes.extend_from_slice(&c.seg(true, 5, NONE, b"cut")[..0]);
+    let record = 16 + c.seg(true, 5, NONE, b"more").len();
+    let mut extra = Vec::new();
+    extra.extend_from_slice(&1_700_000_001u32.to_le_bytes());
+    extra.extend_from_slice(&0u32.to_le_bytes());
+    extra.extend_from_slice(&(record as u32).to_le_bytes());
+    extra.extend_from_slice(&(record as u32).to_le_bytes());
+    extra.extend_from_slice(&c.seg(true, 5, NONE, b"more")[..10]);
+    bytes.extend_from_slice(&extra);
+    std::fs::write(s.pcap(), bytes).unwrap();
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert_eq!(s.file(UP), b"made");
+}
+
+#[test]
+fn data_before_the_syn_and_replays_after_an_idle_close_are_not_new_streams() {
+    let c = Conn::v4(Link::Ethernet);
+    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    const OTHER: &str = "010.000.000.009.05000-010.000.000.002.00080";
+    let t = 1_700_000_000u32;
+    let run = |name: &str, frames: &[(u32, Vec<u8>)]| {
+        let s = Scratch::new(name);
+        let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
+        write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
+        let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(s.names(), [UP, OTHER]);
+        same_as_tcpflow(&s);
+        s
+    };
+    let replay = run(
+        "replay",
+        &[
+            (t, c.seg(true, 1000, SYN, b"")),
+            (t, c.seg(true, 990, NONE, b"0123456789abc")), // starts before the SYN's sequence number
+            (t, c.seg(true, 1001, NONE, b"hello")),
+            (t + 1000, other.seg(true, 7, SYN, b"")), // 1000 s later: the first connection is idle
+            (t + 1000, other.seg(true, 8, NONE, b"x")),
+            (t + 1001, c.seg(true, 1001, NONE, b"hello")), // a replay of what was written
+        ],
+    );
+    assert_eq!(replay.file(UP), b"hello");
+    // A timestamp going back does not make a connection idle.
+    let back = run(
+        "clock-back",
+        &[
+            (t + 1000, other.seg(true, 7, SYN, b"")),
+            (t, c.seg(true, 1000, SYN, b"")),
+            (t, c.seg(true, 1001, NONE, b"hello")),
+            (t + 1001, other.seg(true, 8, NONE, b"x")),
+            (t + 2, c.seg(true, 1006, NONE, b"!")),
+        ],
+    );
+    assert_eq!(back.file(UP), b"hello!");
+}
+
+/// Runs tcpflow-lite through `sh -c` with `setup` first (ulimit, trap), for limits of the
+/// process itself.
+fn tcpflow_lite_with(setup: &str, args: &[&str]) -> Output {
+    let mut command = format!("{setup}; exec \"$0\"");
+    for i in 1..=args.len() {
+        command.push_str(&format!(" \"${i}\""));
+    }
+    Command::new("sh").arg("-c").arg(command).arg(env!("CARGO_BIN_EXE_tcpflow-lite")).args(args).output().unwrap()
+}
+
+#[test]
+fn the_open_file_cap_follows_rlimit_nofile() {
+    let s = Scratch::new("nofile");
+    // 60 connections open at once, each direction written again after the others opened.
+    let conns: Vec<Conn> = (0..60u16)
+        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 41000 + i), ..Conn::v4(Link::Ethernet) })
+        .collect();
+    let mut frames = Vec::new();
+    for c in &conns {
+        frames.push(c.seg(true, 0, SYN, b""));
+        frames.push(c.seg(false, 0, SYN, b""));
+        frames.push(c.seg(true, 1, NONE, b"ask "));
+        frames.push(c.seg(false, 1, NONE, b"tell "));
+    }
+    for c in &conns {
+        frames.push(c.seg(true, 5, NONE, b"again"));
+        frames.push(c.seg(false, 6, NONE, b"more"));
+    }
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let out = tcpflow_lite_with("ulimit -n 32", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(s.names().len(), 120);
+    assert_eq!(s.file("010.000.000.001.41059-010.000.000.002.00080"), b"ask again");
+    assert_eq!(s.file("010.000.000.002.00080-010.000.000.001.41000"), b"tell more");
+}
+
+#[test]
+fn a_write_error_on_one_flow_drops_that_flow_only() {
+    let s = Scratch::new("efbig");
+    let big = Conn::v4(Link::Ethernet);
+    let small = Conn { client: ("10.0.0.7".parse().unwrap(), 7000), ..big };
+    let chunk = [b'x'; 1000];
+    let mut frames = vec![big.seg(true, 0, SYN, b""), small.seg(true, 0, SYN, b""), small.seg(true, 1, NONE, b"fits")];
+    for i in 0..200u32 {
+        frames.push(big.seg(true, 1 + i * 1000, NONE, &chunk)); // 200 kB: over the file size limit
+    }
+    frames.push(small.seg(true, 5, NONE, b" too"));
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    // Files of at most 64 kB (ulimit -f counts 512- or 1024-byte blocks), SIGXFSZ ignored:
+    // writing beyond fails with EFBIG.
+    let out = tcpflow_lite_with("trap '' XFSZ; ulimit -f 64", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("flow {UP} dropped")) && stderr.contains("too large"), "{stderr}");
+    assert!(stderr.contains("1 flows dropped for output errors"), "{stderr}");
+    assert_eq!(s.file("010.000.000.007.07000-010.000.000.002.00080"), b"fits too");
+}
+
+#[test]
+fn one_byte_segments_behind_a_hole_count_what_they_really_hold() {
+    let s = Scratch::new("overhead");
+    let c = Conn::v4(Link::Ethernet);
+    // Byte 0 missing, then 20,000 one-byte segments: 20 kB of payload, but each held segment
+    // costs about a hundred bytes, so a 1 MB bound is reached long before the end.
+    let mut frames = vec![c.seg(true, 0, SYN, b"")];
+    for i in 1..=20_000u32 {
+        frames.push(c.seg(true, 1 + i, NONE, &[b'a' + (i % 26) as u8]));
+    }
+    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 gaps forced by --max-pending"), "{stderr}");
+    let file = s.file(UP);
+    assert_eq!(file.len(), 20_001);
+    assert_eq!(file[0], 0);
+    assert!(file[1..].iter().enumerate().all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8));
+}
+
+#[test]
+fn retransmission_histories_count_against_the_total_bound() {
+    let s = Scratch::new("histories");
+    let conns: Vec<Conn> = (0..40u16)
+        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 42000 + i), ..Conn::v4(Link::Ethernet) })
+        .collect();
+    let chunk = [b'h'; 1000];
+    let mut frames: Vec<Vec<u8>> = conns.iter().map(|c| c.seg(true, 0, SYN, b"")).collect();
+    // 20 kB in order on each of 40 connections, all open at once: each keeps the last 16 kB
+    // it delivered to compare retransmissions against, 640 kB in all.
+    for i in 0..20u32 {
+        for c in &conns {
+            frames.push(c.seg(true, 1 + i * 1000, NONE, &chunk));
+        }
+    }
+    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending-total", "400000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("retransmission histories dropped for --max-pending-total"), "{stderr}");
+    assert_eq!(s.names().len(), 40);
+    assert!(s.names().iter().all(|name| s.file(name) == [b'h'; 20_000]));
+}
+
+#[test]
+fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let s = Scratch::new("swap");
+    let elsewhere = s.0.join("elsewhere");
+    let kept = s.0.join("kept");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let c = Conn::v4(Link::Ethernet);
+    let d = Conn { client: ("10.0.0.5".parse().unwrap(), 6000), ..c };
+    let timed = |frames: &[Vec<u8>]| -> Vec<u8> {
+        let frames: Vec<(u32, u32, &[u8])> = frames.iter().map(|f| (1_700_000_000, 0, &f[..])).collect();
+        pcap_bytes(Link::Ethernet, &frames)
+    };
+    let first = timed(&[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"before")]);
+    let second = timed(&[d.seg(true, 0, SYN, b""), d.seg(true, 1, NONE, b"after"), c.seg(true, 7, NONE, b" and after")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcpflow-lite"))
+        .args(["-r", "-", "-o", s.out().to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&first).unwrap();
+    stdin.flush().unwrap();
+    let started = std::time::Instant::now();
+    while !s.out().join(UP).exists() {
+        assert!(started.elapsed().as_secs() < 10, "the first file never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The directory's path now leads elsewhere: a symbolic link in its place.
+    std::fs::rename(s.out(), &kept).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, s.out()).unwrap();
+    stdin.write_all(&second[24..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "a file was written through the link");
+    assert_eq!(std::fs::read(kept.join(UP)).unwrap(), b"before and after");
+    assert_eq!(std::fs::read(kept.join("010.000.000.005.06000-010.000.000.002.00080")).unwrap(), b"after");
+}
+
+#[test]
+fn the_console_escapes_control_bytes_on_a_terminal_unless_raw() {
+    let s = Scratch::new("escape");
+    let c = Conn::v4(Link::Ethernet);
+    // ESC [2J clears a screen; a C1 CSI and a byte that is not UTF-8 follow.
+    let payload = b"GET /\x1b[2J\xc2\x9b6n\xff ok\r\n";
+    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, payload)]);
+    let pcap = s.pcap();
+    let pcap = pcap.to_str().unwrap();
+    // Not a terminal: the bytes as they are.
+    let piped = tcpflow_lite(&["-r", pcap, "-c"]);
+    assert!(piped.stdout.windows(payload.len()).any(|w| w == payload), "{piped:?}");
+    // A terminal (script(1) gives the program a pty): controls shown as \xNN.
+    let on_tty = |extra: &str| -> Option<Vec<u8>> {
+        let bin = env!("CARGO_BIN_EXE_tcpflow-lite");
+        let command = format!("{bin} -r {pcap} -c {extra}");
+        match Command::new("script").args(["-qec", &command, "/dev/null"]).output() {
+            Ok(out) if out.status.success() => Some(out.stdout),
+            _ => None,
+        }
+    };
+    let Some(escaped) = on_tty("") else {
+        eprintln!("script(1) is not installed here: the terminal case is skipped");
+        return;
+    };
+    let text = String::from_utf8_lossy(&escaped);
+    assert!(text.contains(r"GET /\x1b[2J\x9b6n\xff ok"), "{text}");
+    assert!(!escaped.contains(&0x1b) && !escaped.contains(&0xff), "{text}");
+    let raw = on_tty("--raw").unwrap_or_default();
+    assert!(raw.windows(4).any(|w| w == b"\x1b[2J"), "--raw prints the bytes as they are: {raw:?}");
+}
+
+#[test]
+fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
+    let s = Scratch::new("rst-fin");
+    let c = Conn::v4(Link::Ethernet);
+    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    let t = 1_700_000_000u32;
+    let frames = [
+        (t, c.seg(true, 100, SYN, b"")),
+        (t, c.seg(false, 500, SYNACK, b"")),
+        (t, c.seg(true, 101, NONE, b"GET /")),
+        (t, c.seg(false, 501, NONE, b"HTTP ")),
+        (t, c.seg(true, 106, RST, b"")),
+        (t, c.seg(false, 506, FIN, b"late reply")),
+        (t + 3, other.seg(true, 7, SYN, b"")), // 3 s later: the first connection has ended
+        (t + 3, other.seg(true, 8, NONE, b"x")),
+    ];
+    let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
+    write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json = String::from_utf8_lossy(&out.stdout);
+    let first_close = json.lines().find(|l| l.contains(r#""event":"close""#)).unwrap_or_default();
+    assert!(first_close.contains(&format!(r#""flow":"{UP}""#)) && first_close.contains(r#""reason":"fin""#), "{json}");
+    assert_eq!(s.file(DOWN), b"HTTP late reply");
+    same_as_tcpflow(&s);
 }

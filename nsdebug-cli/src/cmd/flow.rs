@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use nsenter_core::net::peer::{inspect, OtherEnd, Place};
 use nsenter_core::{run_in, Namespace, Target};
-use tcpflow_lite::flow::{FlowTable, Limits, Sink};
-use tcpflow_lite::reassembly::Overlap;
-use tcpflow_lite::sink::{ConsoleSink, Counting, FileSink, JsonSink, Tee};
+use tcpflow_lite::cli::OutputArgs;
+use tcpflow_lite::flow::FlowTable;
+use tcpflow_lite::sink::{Counting, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -27,18 +27,8 @@ pub struct FlowArgs {
     /// Capture on this interface of the container (default: all of them, `any`).
     #[arg(short = 'i', value_name = "IFNAME")]
     interface: Option<String>,
-    /// Write one file per direction into DIR (default when no other output is asked for: .).
-    #[arg(short = 'o', value_name = "DIR")]
-    output: Option<PathBuf>,
-    /// Print the reassembled streams on standard output.
-    #[arg(short = 'c')]
-    console: bool,
-    /// Colour the two directions on the console (only on a terminal without NO_COLOR).
-    #[arg(short = 'g')]
-    colour: bool,
-    /// One JSON event per line on standard output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Also save the raw packets to FILE (pcap, for Wireshark or tcpdump); never overwritten.
     #[arg(short = 'w', value_name = "FILE")]
     write: Option<PathBuf>,
@@ -54,20 +44,11 @@ pub struct FlowArgs {
     /// Capture on the container's host-side veth peer instead (what the bridge sees).
     #[arg(long)]
     host_side: bool,
-    /// Which bytes win where retransmissions disagree.
-    #[arg(long, value_enum, default_value = "first")]
-    overlap: OverlapArg,
     #[command(flatten)]
     lookup: LookupArgs,
     /// A tcpdump-syntax filter expression.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum OverlapArg {
-    First,
-    Last,
 }
 
 /// Runs `nsdebug flow`.
@@ -78,22 +59,13 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let what = resolved.description.clone();
     let filter = args.expression.join(" ");
     // Check every output before capturing anything.
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if args.output.is_some() || (!args.console && !args.json) {
-        let dir = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
-        writable_dir(&dir)?;
-        sinks.push(Box::new(FileSink::new(dir, None, 512)));
-    }
-    if args.console {
-        use std::io::IsTerminal;
-        let colour = args.colour && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        sinks.push(Box::new(ConsoleSink::new(std::io::BufWriter::new(std::io::stdout()), colour, None)));
-    }
-    if args.json {
-        sinks.push(Box::new(JsonSink::new(std::io::BufWriter::new(std::io::stdout()))));
+    let sinks = args.output.sinks()?;
+    if args.output.output.is_some() || (!args.output.console && !args.output.json) {
+        writable_dir(&args.output.output.clone().unwrap_or_else(|| PathBuf::from(".")))?;
     }
     if let Some(path) = &args.write {
-        if path.exists() {
+        // A symbolic link, dangling or not, counts as taken: it is never followed.
+        if std::fs::symlink_metadata(path).is_ok() {
             return Err(anyhow!("{}: already exists; nsdebug does not overwrite captures", path.display()).into());
         }
     }
@@ -105,14 +77,10 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| anyhow!("bad filter expression {filter:?}: {e}"))?;
     }
     let mut savefile = match &args.write {
-        Some(path) => Some(capture.savefile(path).with_context(|| format!("writing {}", path.display()))?),
+        Some(path) => Some(save_to(&capture, path)?),
         None => None,
     };
-    let policy = match args.overlap {
-        OverlapArg::First => Overlap::First,
-        OverlapArg::Last => Overlap::Last,
-    };
-    let mut table = FlowTable::new(policy, Limits::default());
+    let mut table = FlowTable::new(args.output.policy(), args.output.limits());
     let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
     let mut stats = ReadStats::default();
     let signalled = stop_on_signals();
@@ -137,19 +105,40 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         }
     };
     let outcome = read_live(capture, &place, None, &mut table, &mut sink, &mut stats, &mut stop, &mut save);
-    // Whatever ended the capture, nothing captured is lost.
-    table.finish(&mut sink).context("writing the flows")?;
-    if let Some(file) = savefile.as_mut() {
-        file.flush().context("writing the packet file")?;
-    }
+    // Whatever ended the capture, nothing captured is lost; an error is then the one line
+    // printed, without the summary.
+    let flushed = table.finish(&mut sink).context("writing the flows");
+    let saved = savefile.as_mut().map_or(Ok(()), |file| file.flush().context("writing the packet file"));
+    outcome.map_err(|e| anyhow!(e))?;
+    flushed?;
+    saved?;
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if !target.is_alive() {
         eprintln!("nsdebug: {what} stopped during the capture; its flows are flushed");
     }
+    for failure in table.failures() {
+        eprintln!("nsdebug: flow {} dropped: {}", failure.flow.name(0), failure.error);
+    }
     eprintln!("{}", sink.totals.summary("nsdebug flow", &stats, &table.stats));
-    outcome.map_err(|e| anyhow!(e))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The packet file `-w`: created new (`O_CREAT|O_EXCL|O_NOFOLLOW`, so neither an existing
+/// file nor a symbolic link, even dangling, is followed or overwritten), then handed to libpcap.
+fn save_to(capture: &pcap::Capture<pcap::Active>, path: &std::path::Path) -> anyhow::Result<pcap::Savefile> {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("{}: not created (nsdebug never overwrites nor follows a link)", path.display()))?;
+    // SAFETY: the descriptor was just opened here and is given away: the Savefile is its only
+    // owner and closes it.
+    unsafe { capture.savefile_raw_fd(file.into_raw_fd()) }.with_context(|| format!("writing {}", path.display()))
 }
 
 /// An output directory must exist and be writable before the capture starts.

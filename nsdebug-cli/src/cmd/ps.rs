@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use nsenter_core::Target;
 use serde::Serialize;
 
+use super::shown;
 use crate::cli::{block_on, Failure};
 use crate::resolve::{host_reference, list_all, short_id, ContainerInfo};
 
@@ -70,7 +71,7 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
             Some(list) => list.join(","),
         };
         let pid = c.pid.map_or("-".to_owned(), |p| p.to_string());
-        println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, short_id(&c.id), name, pid, c.status, shared);
+        println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, shown(short_id(&c.id)), shown(&name), pid, shown(&c.status), shared);
     }
     Ok(ExitCode::SUCCESS)
 }

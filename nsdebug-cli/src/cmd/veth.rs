@@ -2,7 +2,7 @@
 //! host-side peers, and taking those down (the container cannot take its own end down).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
@@ -10,7 +10,9 @@ use nsenter_core::net::peer::{inspect, Inspection, Interface, OtherEnd, Place, P
 use nsenter_core::net::{Link, RouteSocket};
 use nsenter_core::{Namespace, Target};
 use serde::Serialize;
+use tcpflow_lite::beneath::Dir;
 
+use super::shown;
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::resolve::{docker, host_reference, resolve};
 
@@ -190,37 +192,78 @@ fn print_table(rows: &[Row]) {
         let addresses = if r.addresses.is_empty() { "-".to_owned() } else { r.addresses.join(",") };
         let head = format!(
             "{:<10} {:>5} {:<17} {:<20} {:<8}",
-            r.name, r.ifindex, r.mac.as_deref().unwrap_or("-"), addresses, r.state
+            shown(&r.name),
+            r.ifindex,
+            r.mac.as_deref().unwrap_or("-"),
+            addresses,
+            shown(&r.state)
         );
         match (&r.peer, &r.parent, &r.unreachable) {
             (Some(p), _, _) => println!(
                 "{head} {:<16} {:>5} {:<10} {:<9} {:<8} {:>12} {:>12} {:>7}",
-                p.name,
+                shown(&p.name),
                 p.ifindex,
-                p.namespace,
-                p.master.as_deref().unwrap_or("-"),
-                p.state,
+                shown(&p.namespace),
+                shown(p.master.as_deref().unwrap_or("-")),
+                shown(&p.state),
                 p.rx_bytes,
                 p.tx_bytes,
                 p.rx_dropped + p.tx_dropped
             ),
             (None, Some(p), _) => println!(
                 "{head} {} on parent {} (ifindex {}, {})",
-                r.kind.as_deref().unwrap_or("link"),
-                p.name,
+                shown(r.kind.as_deref().unwrap_or("link")),
+                shown(&p.name),
                 p.ifindex,
-                p.namespace
+                shown(&p.namespace)
             ),
-            (None, None, Some(why)) => println!("{head} peer: {why}"),
+            (None, None, Some(why)) => println!("{head} peer: {}", shown(why)),
             _ => println!("{head} -"),
         }
     }
 }
 
-/// Where `--down` records what it changed, for `--up`: per network namespace (its inode).
-fn state_file(target: &Target) -> anyhow::Result<PathBuf> {
+/// Root's own directory for the records of `--down`.
+const STATE_DIR: &str = "/run/nsdebug";
+
+/// Where `--down` records what it changed, for `--up`: a file per network namespace (its
+/// inode) in [`STATE_DIR`].
+fn state_file(target: &Target) -> anyhow::Result<String> {
     let id = target.namespace_id(Namespace::Net)?;
-    Ok(PathBuf::from(format!("/run/nsdebug/veth-down-{}-{}", id.dev, id.ino)))
+    Ok(format!("veth-down-{}-{}", id.dev, id.ino))
+}
+
+/// The state directory, opened once: created 0700 when missing; refused when it is a symbolic
+/// link or anyone but us can write to it. Its files are then read, created and replaced
+/// beneath the open directory, never through a link.
+fn state_dir(path: &Path) -> anyhow::Result<Dir> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("creating {}", path.display()));
+        }
+        _ => {}
+    }
+    let dir = Dir::open_nofollow(path).with_context(|| format!("{}: not a directory of its own", path.display()))?;
+    let meta = dir.as_file()?.metadata()?;
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        bail!("{}: owned by uid {} with mode {:o}: not ours alone; refusing to use it", path.display(), meta.uid(), meta.mode() & 0o7777);
+    }
+    Ok(dir)
+}
+
+/// The keys recorded in `name` (none when there is no record).
+fn read_record(dir: &Dir, name: &str) -> anyhow::Result<Vec<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    match dir.open_beneath(name, libc::O_RDONLY, 0) {
+        Ok(mut file) => file.read_to_string(&mut text).with_context(|| format!("reading {STATE_DIR}/{name}"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {STATE_DIR}/{name}")),
+    };
+    Ok(text.lines().map(str::to_owned).collect())
 }
 
 /// The key a peer is recorded under: its namespace, ifindex and name.
@@ -230,10 +273,8 @@ fn peer_key(link: &Link, place: &Place) -> String {
 
 fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspection) -> Result<ExitCode, Failure> {
     let state = state_file(target)?;
-    let recorded: Vec<String> = match std::fs::read_to_string(&state) {
-        Ok(text) => text.lines().map(str::to_owned).collect(),
-        Err(_) => Vec::new(),
-    };
+    let dir = state_dir(Path::new(STATE_DIR))?;
+    let recorded = read_record(&dir, &state)?;
     if args.up && recorded.is_empty() {
         return Err(anyhow!("{what}: nothing to bring up: nsdebug has not taken any of its peers down").into());
     }
@@ -296,7 +337,7 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
             still_down.retain(|k| k != &key);
         }
     }
-    record(&state, &still_down)?;
+    record(&dir, &state, &still_down)?;
     if changed.is_empty() {
         println!("{what}: nothing changed (every selected peer was already {})", if args.down { "down" } else { "up" });
     }
@@ -306,28 +347,58 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the record (or removes it when empty), replacing it atomically; /run/nsdebug is
-/// root's own directory.
-fn record(path: &PathBuf, keys: &[String]) -> anyhow::Result<()> {
+/// Writes the record `name` (or removes it when empty), replacing it atomically, beneath the
+/// open state directory.
+fn record(dir: &Dir, name: &str, keys: &[String]) -> anyhow::Result<()> {
     if keys.is_empty() {
-        let _ = std::fs::remove_file(path);
-        return Ok(());
+        return match dir.remove(name) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("removing {STATE_DIR}/{name}")),
+            _ => Ok(()),
+        };
     }
-    let dir = path.parent().ok_or_else(|| anyhow!("state path without directory"))?;
-    std::fs::create_dir_all(dir)?;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("writing {}", temporary.display()))?;
+    let temporary = format!("{name}.tmp{}", std::process::id());
+    let mut file = dir
+        .open_beneath(&temporary, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
+        .with_context(|| format!("writing {STATE_DIR}/{temporary}"))?;
     let mut keys = keys.to_vec();
     keys.dedup();
     file.write_all(format!("{}\n", keys.join("\n")).as_bytes())?;
-    std::fs::rename(&temporary, path)?;
+    dir.rename(&temporary, name).with_context(|| format!("writing {STATE_DIR}/{name}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_directory_and_its_records_never_go_through_a_link() {
+        let root = std::env::temp_dir().join(format!("nsdebug-veth-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        // Created 0700 when missing; records written, read back, removed when empty.
+        let path = root.join("run");
+        let dir = state_dir(&path).unwrap();
+        let keys = vec!["home\t7\tveth1".to_owned()];
+        record(&dir, "veth-down-1-2", &keys).unwrap();
+        assert_eq!(read_record(&dir, "veth-down-1-2").unwrap(), keys);
+        record(&dir, "veth-down-1-2", &[]).unwrap();
+        assert!(read_record(&dir, "veth-down-1-2").unwrap().is_empty());
+        // A record planted as a link is not read through, and writing replaces the link.
+        let secret = root.join("secret");
+        std::fs::write(&secret, "home\t1\teth0\n").unwrap();
+        std::os::unix::fs::symlink(&secret, path.join("veth-down-3-4")).unwrap();
+        assert!(read_record(&dir, "veth-down-3-4").is_err());
+        record(&dir, "veth-down-3-4", &keys).unwrap();
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "home\t1\teth0\n");
+        // The directory as a link, or writable by others, is refused.
+        let elsewhere = root.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+        assert!(state_dir(&root.join("link")).is_err());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(state_dir(&elsewhere).is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

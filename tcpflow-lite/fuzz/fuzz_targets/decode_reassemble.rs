@@ -14,6 +14,8 @@ use tcpflow_lite::reassembly::{DirectionStats, Overlap};
 struct Checking {
     /// Per (flow, direction): the end of the in-order stream so far.
     end: HashMap<(u64, usize), u64>,
+    /// Per (flow, direction): the lengths of the streams it ended before restarting.
+    before: HashMap<(u64, usize), u64>,
 }
 
 impl Sink for Checking {
@@ -31,9 +33,15 @@ impl Sink for Checking {
         *end += len;
         Ok(())
     }
+    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> std::io::Result<()> {
+        // A new stream from offset 0: the old one's length is kept for the totals.
+        let end = self.end.remove(&(flow.id, dir)).unwrap_or(0);
+        *self.before.entry((flow.id, dir)).or_insert(0) += end;
+        Ok(())
+    }
     fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], _: CloseReason) -> std::io::Result<()> {
         for dir in 0..2 {
-            let end = self.end.remove(&(flow.id, dir)).unwrap_or(0);
+            let end = self.end.remove(&(flow.id, dir)).unwrap_or(0) + self.before.remove(&(flow.id, dir)).unwrap_or(0);
             assert_eq!(stats[dir].bytes + stats[dir].gap_bytes, end, "counted bytes and gaps make the stream");
         }
         Ok(())

@@ -130,6 +130,13 @@ fn bad_input_gets_clear_errors_and_nothing_is_overwritten() {
     let taken = run_nsdebug(&["flow", &c.name, "-w", pcap.to_str().unwrap(), "port", "80"]);
     assert_eq!(taken.status.code(), Some(125));
     assert_eq!(std::fs::read(&pcap).unwrap(), b"precious");
+    // A dangling symbolic link is not followed: its target is never created.
+    let link = dir.join("link.pcap");
+    let outside = dir.join("outside.pcap");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let dangling = run_nsdebug(&["flow", &c.name, "-w", link.to_str().unwrap(), "--duration", "1", "port", "80"]);
+    assert_eq!(dangling.status.code(), Some(125), "{dangling:?}");
+    assert!(!outside.exists(), "the link was followed");
 
     let host = Container::start(&["--net=host"]);
     let shared = run_nsdebug(&["flow", &host.name, "-c", "port", "80"]);

@@ -169,3 +169,21 @@ fn a_macvlan_names_its_parent_and_is_refused() {
     let state = text(&std::process::Command::new("ip").args(["-o", "link", "show", &parent]).output().unwrap().stdout);
     assert!(state.contains(",UP"), "the parent is untouched: {state}");
 }
+
+#[test]
+fn interface_names_with_control_characters_are_escaped_in_the_table() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    // The container's root may name its links as it likes: ESC [2J clears a terminal.
+    let added = std::process::Command::new("/usr/bin/nsenter")
+        .args(["-t", &c.pid.to_string(), "-n", "ip", "link", "add", "\x1b[2Jx", "type", "veth", "peer", "name", "esc-peer"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let table = run_nsdebug(&["veth", &c.name]);
+    assert!(table.status.success(), "{table:?}");
+    assert!(!table.stdout.contains(&0x1b), "a raw ESC reached the table: {table:?}");
+    assert!(text(&table.stdout).contains(r"\x1b[2Jx"), "{}", text(&table.stdout));
+    let json = run_nsdebug(&["veth", &c.name, "--json"]);
+    assert!(text(&json.stdout).contains(r"\u001b[2Jx"), "--json keeps the name: {}", text(&json.stdout));
+}

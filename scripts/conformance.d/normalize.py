@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Rewrites a capture so that tcpflow 1.6.1 reads it as the IP layer says, working around
+tcpflow's own bugs (listed in ../shared/pcaps/corpus/README.md), so that what remains of a
+difference with tcpflow-lite is a real one:
+
+  padding    frames cut to their IP datagram's length (tcpflow writes Ethernet/SLL padding)
+  link       SLL2, raw-IPv4/IPv6 (228/229) and BSD loopback re-framed as Ethernet (tcpflow
+             cannot read the first ones and drops IPv6 in loopback families 24/28/30)
+  tso        IPv4 total length 0 (TSO captures) set to the captured length (tcpflow drops them)
+  atomic     IPv6 atomic fragments (offset 0, no more fragments) without their fragment header
+  doff       TCP data offset below 5 dropped (tcpflow reads data from inside the header)
+  ihl        IPv4 headers longer than the datagram dropped (tcpflow writes from them)
+
+usage: normalize.py IN.pcap OUT.pcap   (classic pcap; prints the fix-ups made, one per line)
+"""
+import struct
+import sys
+from collections import Counter
+
+
+def ip_offset(link, frame):
+    """(offset of the IP header, ethernet header to keep or None) for a frame."""
+    if link == 1:
+        at = 12
+        while frame[at:at + 2] in (b"\x81\x00", b"\x88\xa8", b"\x91\x00"):
+            at += 4
+        if frame[at:at + 2] not in (b"\x08\x00", b"\x86\xdd"):
+            return None, None
+        return at + 2, frame[:at + 2]
+    if link in (12, 14, 101, 228, 229):
+        return 0, None
+    if link == 113:
+        return 16, None
+    if link == 276:
+        return 20, None
+    if link in (0, 108):
+        return 4, None
+    return None, None
+
+
+def main():
+    src, dst = sys.argv[1], sys.argv[2]
+    data = open(src, "rb").read()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack(endian + "I", data[20:24])[0] & 0xFFFF
+    fixes = Counter()
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    at = 24
+    while at + 16 <= len(data):
+        sec, frac, caplen, origlen = struct.unpack(endian + "IIII", data[at:at + 16])
+        frame = data[at + 16:at + 16 + caplen]
+        at += 16 + caplen
+        if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+            frac //= 1000
+        offset, ether = ip_offset(link, frame)
+        if offset is None:
+            continue
+        ip = bytearray(frame[offset:])
+        if len(ip) < 20:
+            continue
+        version = ip[0] >> 4
+        if ether is None:
+            ether = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01" + (b"\x08\x00" if version == 4 else b"\x86\xdd")
+            if link not in (1, 113):
+                fixes["link"] += 1
+        if version == 4:
+            total = struct.unpack(">H", ip[2:4])[0]
+            if total == 0:
+                total = len(ip)
+                ip[2:4] = struct.pack(">H", total)
+                fixes["tso"] += 1
+            ihl = (ip[0] & 15) * 4
+            if ihl < 20 or ihl > total:
+                fixes["ihl"] += 1
+                continue
+            if ip[9] == 6 and len(ip) >= ihl + 13 and (struct.unpack(">H", ip[6:8])[0] & 0x1FFF) == 0 and ip[ihl + 12] >> 4 < 5:
+                fixes["doff"] += 1
+                continue
+            if len(ip) > total:
+                fixes["padding"] += 1
+                ip = ip[:total]
+        elif version == 6 and len(ip) >= 40:
+            plen = struct.unpack(">H", ip[4:6])[0]
+            if len(ip) > 40 + plen and plen > 0:
+                fixes["padding"] += 1
+                ip = ip[:40 + plen]
+            if ip[6] == 44 and len(ip) >= 48:
+                frag = struct.unpack(">H", ip[42:44])[0]
+                if frag & 0xFFF9 == 0:  # offset 0, no more fragments: atomic
+                    ip[6] = ip[40]
+                    ip[4:6] = struct.pack(">H", plen - 8)
+                    ip = ip[:40] + ip[48:]
+                    fixes["atomic"] += 1
+            if ip[6] == 6 and len(ip) >= 53 and ip[52] >> 4 < 5:
+                fixes["doff"] += 1
+                continue
+        else:
+            continue
+        frame = bytes(ether) + bytes(ip)
+        out.append(struct.pack("<IIII", sec, frac, len(frame), max(len(frame), origlen - (caplen - len(frame)))))
+        out.append(frame)
+    open(dst, "wb").write(b"".join(out))
+    for fix, count in sorted(fixes.items()):
+        print(f"{fix} {count}")
+
+
+if __name__ == "__main__":
+    main()
