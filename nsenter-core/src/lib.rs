@@ -30,7 +30,7 @@
 //! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
 #![deny(missing_docs)]
 
-pub mod cgroup;
+mod cgroup;
 mod child;
 mod command;
 mod confine;

@@ -2,7 +2,7 @@
 //!
 //! Frames are decoded ([`decode`]), grouped into connections with both directions
 //! ([`flow::FlowTable`]), each direction reassembled in sequence space ([`reassembly`]), and
-//! the bytes handed to a [`sink::Sink`]: per-direction files named as tcpflow names them,
+//! the bytes handed to a [`flow::Sink`]: per-direction files named as tcpflow names them,
 //! console, or JSON events.
 #![deny(missing_docs)]
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
-use nsenter_core::net::peer::{inspect, Inspection, Interface, OtherEnd, Place, PARENTED_KINDS};
+use nsenter_core::net::peer::{inspect, Inspection, Interface, OtherEnd, Place};
 use nsenter_core::net::{Link, RouteSocket};
 use nsenter_core::{Namespace, Target};
 use serde::Serialize;
@@ -152,6 +152,10 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
         tx_dropped: stats.tx_dropped,
     }
 }
+
+/// Link kinds whose other end is a parent device rather than a peer: taking the parent down
+/// takes down everything on it, the host's own traffic included.
+const PARENTED_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
 
 fn is_parented(link: &Link) -> bool {
     link.kind.as_deref().is_some_and(|k| PARENTED_KINDS.contains(&k))

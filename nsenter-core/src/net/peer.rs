@@ -76,10 +76,6 @@ pub struct Interface {
     pub other_end: OtherEnd,
 }
 
-/// Link kinds whose other end is a parent device rather than a peer: taking the parent down
-/// takes down everything on it, the host's own traffic included.
-pub const PARENTED_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
-
 /// What [`inspect`] found, with the sockets to act on it.
 pub struct Inspection {
     /// The interfaces, by ifindex.

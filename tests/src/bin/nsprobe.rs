@@ -1,9 +1,11 @@
 //! Test helper for what cannot run inside the test process itself.
 //!
+//! ```text
 //!     nsprobe PID                   enter PID's net namespace with a guard and with the
 //!                                   command runner, printing each error (run unprivileged)
 //!     nsprobe out-of-order PID      drop two nested guards in the wrong order (must abort)
 //!     nsprobe closed-stdio PID FILE run commands with fds 0-2 closed, output into FILE
+//! ```
 
 use std::os::fd::OwnedFd;
 
