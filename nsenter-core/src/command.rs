@@ -431,6 +431,8 @@ impl Command {
         let explicit_ids = self.uid.is_some() || self.gid.is_some();
         let groups = match (&self.groups, &confined, uid.or(gid)) {
             (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
+            // The same groups as ours need no setgroups (which a user namespace may deny).
+            (None, Some(c), _) if !explicit_ids && Some(&c.groups) == confine::own_groups().as_ref() => None,
             (None, Some(c), _) if !explicit_ids => Some(c.groups.iter().map(|g| *g as libc::gid_t).collect()),
             (None, _, Some(_)) => Some(Vec::new()),
             (None, _, None) => None,
@@ -549,6 +551,12 @@ impl Command {
 fn open_cgroup_procs(target: &Target) -> Result<Vec<OwnedFd>> {
     let pid = target.live_pid(NamespaceSet::of(Namespace::Cgroup))?;
     let cgroup_error = |source| Error::Cgroup { target: target.id(), source };
+    // Already in the same cgroups (one namespace of ours, or a target that is no container):
+    // nothing to move, and no write to cgroupfs that an unprivileged caller could not make.
+    let membership = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/cgroup"));
+    if membership(&pid.to_string()).map_err(cgroup_error)? == membership("self").map_err(cgroup_error)? {
+        return Ok(Vec::new());
+    }
     let files = crate::cgroup::procs_files(pid).map_err(cgroup_error)?;
     files
         .into_iter()

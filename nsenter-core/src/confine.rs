@@ -98,6 +98,12 @@ pub(crate) fn parse_status(text: &str) -> std::result::Result<Status, &'static s
     })
 }
 
+/// The calling process's supplementary groups (`None` if they cannot be read).
+pub(crate) fn own_groups() -> Option<Vec<u32>> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status(&text).ok().map(|status| status.groups)
+}
+
 /// Maps an id as seen from the caller's user namespace into the target's, through the
 /// target's `uid_map`/`gid_map` ("inside outside count" lines). `None`: not mapped.
 pub(crate) fn map_into(map: &str, outside_id: u32) -> Option<u32> {
