@@ -159,6 +159,21 @@ impl FileSink {
         Ok(())
     }
 
+    /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
+    /// its buffer is flushed, its file closed, and a write error it met is returned.
+    fn retire(&mut self, key: (u64, usize)) -> io::Result<()> {
+        let Some(mut d) = self.directions.remove(&key) else { return Ok(()) };
+        self.buffered = self.buffered.saturating_sub(d.buffer.len());
+        let flushed = flush(&mut d);
+        if d.file.take().is_some() {
+            self.open_count -= 1;
+        }
+        match d.broken.take() {
+            Some(error) => Err(error),
+            None => flushed,
+        }
+    }
+
     fn close_file(&mut self, key: (u64, usize)) -> io::Result<()> {
         if let Some(d) = self.directions.get_mut(&key) {
             self.buffered = self.buffered.saturating_sub(d.buffer.len());
@@ -240,18 +255,7 @@ impl Sink for FileSink {
 
     fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
         // What follows goes to a new file: the next free name.
-        if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
-            self.buffered = self.buffered.saturating_sub(d.buffer.len());
-            let flushed = flush(&mut d);
-            if d.file.take().is_some() {
-                self.open_count -= 1;
-            }
-            if let Some(error) = d.broken.take() {
-                return Err(error);
-            }
-            return flushed;
-        }
-        Ok(())
+        self.retire((flow.id, dir))
     }
 
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
@@ -267,17 +271,7 @@ impl Sink for FileSink {
     fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
         let mut result = Ok(());
         for dir in 0..2 {
-            if let Some(mut d) = self.directions.remove(&(flow.id, dir)) {
-                self.buffered = self.buffered.saturating_sub(d.buffer.len());
-                let flushed = flush(&mut d);
-                if d.file.take().is_some() {
-                    self.open_count -= 1;
-                }
-                if let Some(error) = d.broken.take() {
-                    result = result.and(Err(error));
-                }
-                result = result.and(flushed);
-            }
+            result = result.and(self.retire((flow.id, dir)));
         }
         result
     }
