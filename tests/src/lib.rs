@@ -307,7 +307,7 @@ pub fn hostile_fixture_dir() -> PathBuf {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
         let dir = bin_dir().join(format!("hostile-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fixture dir");
-        for program in ["watcher", "inject"] {
+        for program in ["watcher", "inject", "pause"] {
             let out = Command::new("gcc")
                 .args(["-static", "-O2", "-o"])
                 .arg(dir.join(program))
@@ -370,4 +370,28 @@ impl Hostile {
     pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
         self.log().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
     }
+}
+
+/// A running container of an image whose only file is a static `/pause` (no shell, no libc),
+/// built with `docker import` the first time; removed when dropped.
+pub fn shell_less_container() -> Container {
+    let image = "nsdebug-test-noshell:latest";
+    if !docker(&["image", "inspect", image]).status.success() {
+        let build = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C {} -c --owner=0 --group=0 ./pause | docker import --change 'CMD [\"/pause\"]' - {image}",
+                hostile_fixture_dir().display()
+            ))
+            .output()
+            .expect("sh");
+        assert!(build.status.success(), "docker import: {build:?}");
+    }
+    let name = unique_name("noshell");
+    let out = docker(&["run", "-d", "--name", &name, image]);
+    let mut container = Container { name, pid: 0, hostname: String::new() };
+    assert!(out.status.success(), "docker run: {out:?}");
+    let pid = stdout_of(&docker(&["inspect", "-f", "{{.State.Pid}}", &container.name]));
+    container.pid = pid.parse().expect("a pid");
+    container
 }

@@ -84,8 +84,11 @@ pub struct EnterArgs {
     expose_host_program: bool,
     #[command(flatten)]
     lookup: LookupArgs,
-    /// The command and its arguments (default: $SHELL, else /bin/sh).
-    #[arg(last = true, value_name = "COMMAND")]
+    /// The command and its arguments (default: the container's $SHELL, else /bin/sh, for a
+    /// program from the container; ours for a host program). As with nsenter and docker exec,
+    /// everything after TARGET that is not an option of nsdebug's is the command; `--` makes
+    /// that explicit.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<OsString>,
 }
 
@@ -167,7 +170,10 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             command.new_session(true);
             Ok(())
         })
-        .map_err(|error| failure(error, what))?;
+        .map_err(|error| match explicit {
+            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => no_shell(error, what),
+            _ => failure(error, what),
+        })?;
         drop(terminal.slave);
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
@@ -176,7 +182,10 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         let blocked = nsenter_core::SignalsBlocked::relayed();
         let rebuild = |program: &OsString| build(&args, target, program, from_container);
         let mut child = spawn_with_fallback(target, kinds, &program, explicit.is_none(), command, rebuild, |_| Ok(()))
-            .map_err(|error| failure(error, what))?;
+            .map_err(|error| match explicit {
+                None if matches!(error, Error::ProgramNotFound { .. }) && from_container => no_shell(error, what),
+                _ => failure(error, what),
+            })?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
@@ -259,6 +268,16 @@ fn failure(error: Error, what: &str) -> Failure {
         _ => crate::cli::EXIT_NSDEBUG_FAILED,
     };
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
+}
+
+/// A shell that is not there: most likely an image without one (distroless, scratch).
+fn no_shell(error: Error, what: &str) -> Failure {
+    let mut failure = failure(error, what);
+    failure.error = failure.error.context(
+        "the container has no shell: name a program it has (-- /path/to/tool), or use the host's \
+         tools without its filesystem (--net --pid --uts --ipc)",
+    );
+    failure
 }
 
 /// The target's variables that `-e` gives a host program: how it formats and where it

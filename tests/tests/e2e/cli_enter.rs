@@ -234,3 +234,26 @@ fn a_non_root_caller_is_told_it_needs_root() {
     assert!(stderr.contains(&format!("pid {}", c.pid)) && stderr.contains("permission denied") && stderr.contains("root"), "{stderr}");
     assert!(out.status.signal().is_none() && !stderr.contains("panicked"));
 }
+
+#[test]
+fn the_command_may_follow_the_target_without_dashes_as_in_nsenter_and_docker_exec() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["enter", "--uts", &c.name, "cat", "-A", "/proc/sys/kernel/hostname"]);
+    assert_eq!(text(&out.stdout), format!("{}$\n", c.hostname), "the command's own options stay its own: {out:?}");
+    let out = run_nsdebug(&["enter", &c.name, "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(text(&out.stdout).trim(), c.hostname, "{out:?}");
+}
+
+#[test]
+fn an_image_without_a_shell_gets_a_hint_and_the_hosts_tools_still_work() {
+    require_root_and_docker!();
+    let c = nsdebug_tests::shell_less_container();
+    let out = nsdebug().args(["enter", &c.name]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let message = text(&out.stderr);
+    assert!(message.contains("has no shell") && message.contains("--net --pid --uts --ipc"), "{message}");
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--", "ip", "-o", "link"]);
+    assert!(out.status.success() && text(&out.stdout).contains("eth0"), "{out:?}");
+}
