@@ -138,11 +138,19 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let terminals = pty::Terminals::of_stdio();
     // A program of the container's never shares the operator's terminal (TIOCSTI, job control).
     let use_pty = from_container && terminals.any();
-    if from_container && terminals.0[0] && terminals.0[2] {
+    let interactive = terminals.0[0] && terminals.0[2];
+    if interactive && from_container {
         let how = if args.privileged { "with host powers (--privileged)" } else { "confined like it (--privileged for host powers)" };
         eprintln!("nsdebug: {} from the container runs {how}, on a terminal of its own", program.to_string_lossy());
+    } else if interactive {
+        eprintln!("nsdebug: the host's {} in the {kinds} namespaces of {what}", program.to_string_lossy());
     }
     let mut command = build(&args, target, &program, from_container)?;
+    if explicit.is_none() {
+        // A shell shows where it is: `[nsdebug web] /app # `.
+        let name = resolved.container.as_ref().map_or(args.target.as_str(), |c| c.name.as_str());
+        command.env("PS1", format!("[nsdebug {}] \\w \\$ ", printable(name)));
+    }
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces
     // need a single-threaded process, which only a fresh child is sure to be; an interactive
@@ -268,6 +276,11 @@ fn failure(error: Error, what: &str) -> Failure {
         _ => crate::cli::EXIT_NSDEBUG_FAILED,
     };
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
+}
+
+/// `name` without control characters (it goes into a prompt).
+fn printable(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// A shell that is not there: most likely an image without one (distroless, scratch).

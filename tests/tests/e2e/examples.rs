@@ -26,13 +26,13 @@ fn list_links_shows_the_containers_veth_end_and_address() {
 fn hostname_prints_the_containers_hostname() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let output = run_example("hostname", container.pid);
+    let output = run_example("container-hostname", container.pid);
     assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{}\n", container.hostname));
 }
 
 #[test]
 fn examples_report_a_missing_pid_in_one_line() {
-    for name in ["list-links", "hostname"] {
+    for name in ["list-links", "container-hostname"] {
         let output = run_example(name, 999_999_999);
         assert_eq!(output.status.code(), Some(1));
         assert_eq!(String::from_utf8_lossy(&output.stderr), format!("{name}: pid 999999999: no such process\n"));

@@ -1,7 +1,7 @@
 //! Read the hostname a process sees, with the closure API: the closure runs on a fresh
 //! thread inside the target's UTS namespace, so this program's own threads never move.
 //!
-//!     cargo run -p nsdebug-examples --bin hostname -- PID
+//!     cargo run -p nsdebug-examples --bin container-hostname -- PID
 
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("hostname: {error}");
+            eprintln!("container-hostname: {error}");
             ExitCode::FAILURE
         }
     }
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let pid: i32 = std::env::args()
         .nth(1)
-        .ok_or("usage: hostname PID")?
+        .ok_or("usage: container-hostname PID")?
         .parse()
         .map_err(|_| "PID must be a number")?;
     let target = Target::open(pid)?;
