@@ -35,9 +35,9 @@ pub struct FlowArgs {
     /// Stop after N packets.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
-    /// Stop after SECS seconds.
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
+    /// Stop after this long (30, 30s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    duration: Option<std::time::Duration>,
     /// Stop after N captured bytes.
     #[arg(long, value_name = "N")]
     max_bytes: Option<u64>,
@@ -96,7 +96,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         signalled.load(Ordering::Relaxed)
             || target_gone
             || args.count.is_some_and(|n| stats.packets >= n)
-            || args.duration.is_some_and(|secs| started.elapsed().as_secs_f64() >= secs)
+            || args.duration.is_some_and(|limit| started.elapsed() >= limit)
             || args.max_bytes.is_some_and(|n| stats.file_bytes >= n)
     };
     let mut save = |packet: &pcap::Packet<'_>| {

@@ -13,6 +13,8 @@ use serde::Serialize;
 use tcpflow_lite::beneath::Dir;
 
 use super::shown;
+use nix::sys::signal::{SigSet, Signal};
+
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::resolve::{docker, host_reference, resolve};
 
@@ -24,9 +26,13 @@ pub struct VethArgs {
     /// Take the host-side peer(s) down: the container is cut off the network.
     #[arg(long, conflicts_with = "up")]
     down: bool,
-    /// Bring back up exactly the peers that `--down` took down.
+    /// Bring back up exactly the peers that `--down` took down (nothing to do is not an error).
     #[arg(long)]
     up: bool,
+    /// With --down: bring them back up by itself after this long (30s, 2m), or at once on
+    /// SIGINT/SIGTERM/SIGHUP: a drill that cannot strand a container.
+    #[arg(long = "for", value_name = "DURATION", requires = "down", value_parser = super::parse_duration)]
+    for_duration: Option<std::time::Duration>,
     /// Only this interface of the container (e.g. eth1).
     #[arg(short = 'i', long = "interface", value_name = "IFNAME")]
     interface: Option<String>,
@@ -104,7 +110,20 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         }
     }
     if changing {
-        return change(&args, what, &resolved.target, &mut inspection);
+        let Some(limit) = args.for_duration else {
+            return change(&args, args.down, what, &resolved.target, &mut inspection);
+        };
+        // Signals wait from before the first change: a Ctrl-C at any point still restores.
+        let signals = drill_signals();
+        signals.thread_block()?;
+        change(&args, true, what, &resolved.target, &mut inspection)?;
+        let stopped_by = wait_for(limit, &signals)?;
+        match stopped_by {
+            Some(signal) => eprintln!("nsdebug: {signal}: bringing {what} back now"),
+            None => eprintln!("nsdebug: {} passed: bringing {what} back", humantime(limit)),
+        }
+        change(&args, false, what, &resolved.target, &mut inspection)?;
+        return Ok(ExitCode::from(stopped_by.map_or(0, |signal| 128 + signal as u8)));
     }
     let rows: Vec<Row> = inspection.interfaces.iter().map(|i| row(i, &mut inspection.home)).collect();
     if args.json {
@@ -275,12 +294,78 @@ fn peer_key(link: &Link, place: &Place) -> String {
     format!("{}\t{}\t{}", place_name(place), link.index, link.name)
 }
 
-fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspection) -> Result<ExitCode, Failure> {
+/// The signals that end a `--down --for` drill early.
+fn drill_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Waits `limit`, or until one of `signals` (blocked) arrives: which one, if one did.
+fn wait_for(limit: std::time::Duration, signals: &SigSet) -> anyhow::Result<Option<Signal>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let fd = nix::sys::signalfd::SignalFd::with_flags(signals, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let millis = u16::try_from(left.as_millis().clamp(1, 60_000)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {
+                if let Some(info) = fd.read_signal()? {
+                    return Ok(Signal::try_from(info.ssi_signo as i32).ok());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `30s`, `2m30s`.
+fn humantime(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 60.0 { format!("{}m{:.0}s", (secs / 60.0).floor(), secs % 60.0) } else { format!("{secs:.1}s") }
+}
+
+/// Removes the records of network namespaces that no longer exist (their containers are
+/// gone): nothing is left to bring up, and a new namespace may later get the same inode.
+fn tidy_stale_records(dir: &Dir) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(listing) = dir.as_file() else { return };
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", listing.as_raw_fd())) else { return };
+    let mut live = std::collections::HashSet::new();
+    let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    let named = std::fs::read_dir("/run/netns").into_iter().flatten().flatten();
+    for path in processes.map(|e| e.path().join("ns/net")).chain(named.map(|e| e.path())) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            live.insert(format!("veth-down-{}-{}", meta.dev(), meta.ino()));
+        }
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("veth-down-") && !name.contains(".tmp") && !live.contains(&name) {
+            let _ = dir.remove(&name);
+        }
+    }
+}
+
+fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: &mut Inspection) -> Result<ExitCode, Failure> {
+    let up = !down;
     let state = state_file(target)?;
     let dir = state_dir(Path::new(STATE_DIR))?;
+    tidy_stale_records(&dir);
     let recorded = read_record(&dir, &state)?;
-    if args.up && recorded.is_empty() {
-        return Err(anyhow!("{what}: nothing to bring up: nsdebug has not taken any of its peers down").into());
+    if up && recorded.is_empty() {
+        println!("{what}: already up: nsdebug has none of its peers down");
+        return Ok(ExitCode::SUCCESS);
     }
     let selected: Vec<&Interface> = inspection
         .interfaces
@@ -301,7 +386,7 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
                     other.name,
                     place_name(place),
                     other.name,
-                    if args.down { "down" } else { "up" }
+                    if down { "down" } else { "up" }
                 )
                 .into());
             }
@@ -315,11 +400,11 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
             OtherEnd::None => continue,
         };
         let key = peer_key(peer, place);
-        let wanted_up = args.up;
-        if args.up && !recorded.contains(&key) {
+        let wanted_up = up;
+        if up && !recorded.contains(&key) {
             continue; // not ours to bring up
         }
-        if args.down && !peer.admin_up {
+        if down && !peer.admin_up {
             continue; // already down: not ours to bring back later
         }
         let mut other_socket;
@@ -335,7 +420,7 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
             format!("{what}: setting {} ({}) {}", peer.name, place_name(place), if wanted_up { "up" } else { "down" })
         })?;
         changed.push(format!("{} (ifindex {}, {}), peer of {}", peer.name, peer.index, place_name(place), link.name));
-        if args.down {
+        if down {
             still_down.push(key);
         } else {
             still_down.retain(|k| k != &key);
@@ -343,10 +428,10 @@ fn change(args: &VethArgs, what: &str, target: &Target, inspection: &mut Inspect
     }
     record(&dir, &state, &still_down)?;
     if changed.is_empty() {
-        println!("{what}: nothing changed (every selected peer was already {})", if args.down { "down" } else { "up" });
+        println!("{what}: nothing changed (every selected peer was already {})", if down { "down" } else { "up" });
     }
     for line in &changed {
-        println!("{} {line}", if args.down { "took down" } else { "brought up" });
+        println!("{} {line}", if down { "took down" } else { "brought up" });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -77,10 +77,42 @@ fn down_cuts_the_container_off_and_up_brings_it_back() {
     assert!(up.status.success() && text(&up.stdout).starts_with(&format!("brought up {peer}")), "{up:?}");
     let back = (0..20).any(|_| http_answers(&address, 1));
     assert!(back, "reachable again after --up");
-    // Nothing recorded any more: a second --up has nothing to restore.
+    // Nothing recorded any more: a second --up has nothing to restore, and says so (exit 0).
     let again = run_nsdebug(&["veth", &c.name, "--up"]);
-    assert_ne!(again.status.code(), Some(0));
-    assert!(text(&again.stderr).contains("nothing to bring up"), "{again:?}");
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(text(&again.stdout).contains("already up"), "{again:?}");
+}
+
+#[test]
+fn a_drill_with_for_restores_by_itself_and_on_ctrl_c_and_stale_records_are_tidied() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let address = c.ip();
+    assert!(http_answers(&address, 2), "reachable before");
+    // A record of a namespace that no longer exists (its container is gone).
+    let stale = "/run/nsdebug/veth-down-1-999999999";
+    let _ = std::fs::create_dir_all("/run/nsdebug");
+    std::fs::write(stale, "host\t9999\tvethgone\n").unwrap();
+
+    let start = std::time::Instant::now();
+    let mut drill = nsdebug_tests::nsdebug().args(["veth", &c.name, "--down", "--for", "3s"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(!http_answers(&address, 1), "cut off during the drill");
+    let status = drill.wait().unwrap();
+    assert!(status.success() && start.elapsed() >= std::time::Duration::from_secs(3), "{status:?}");
+    assert!((0..20).any(|_| http_answers(&address, 1)), "back by itself after 3 s");
+    assert!(!std::path::Path::new(stale).exists(), "the stale record was tidied");
+
+    let mut drill = nsdebug_tests::nsdebug().args(["veth", &c.name, "--down", "--for", "10m"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(!http_answers(&address, 1), "cut off during the drill");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(drill.id() as i32, libc::SIGINT) };
+    let status = drill.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "ended by SIGINT, after restoring");
+    assert!((0..20).any(|_| http_answers(&address, 1)), "back at once after Ctrl-C");
+    let after = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(text(&after.stdout).contains("already up"), "nothing left recorded: {after:?}");
 }
 
 #[test]
