@@ -12,5 +12,16 @@ fn main() -> ExitCode {
     // (`nsdebug ps | head -1`) instead of failing on every write.
     // SAFETY: resetting a signal disposition to its default before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Output that cannot be written (`nsdebug ps > /dev/full`) is an error of the user's
+    // world, not a bug: one line and nsdebug's failure status, not a panic and a backtrace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if let Some(why) = message.strip_prefix("failed printing to ") {
+            eprintln!("nsdebug: cannot write to {why}");
+            std::process::exit(i32::from(cli::EXIT_NSDEBUG_FAILED));
+        }
+        default_hook(info);
+    }));
     cli::run()
 }

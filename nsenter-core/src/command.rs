@@ -376,9 +376,6 @@ impl Command {
         for arg in &self.args {
             argv.push(cstring(arg, "argument")?);
         }
-        if target.pid().is_some() && target.is_frozen() {
-            return Err(Error::Frozen { target: target.id() });
-        }
         let confined = self.confinement_for(target, kinds)?;
         let env = self.environment(confined.as_ref().map(|_| target))?;
         let mut envp = Vec::with_capacity(env.len());
@@ -418,6 +415,7 @@ impl Command {
             Some(WorkDir::Path(path)) => (None, Some(cstring(path.as_os_str(), "working directory")?)),
         };
         let cgroup_procs = match self.join_cgroup || confined.is_some() {
+            true if confined.is_none() && target.is_frozen() => return Err(Error::Frozen { target: target.id() }),
             true => open_cgroup_procs(target)?,
             false => Vec::new(),
         };
@@ -535,6 +533,11 @@ impl Command {
                         "a namespace file has no process to take capabilities, seccomp filters and ids from",
                     ),
                 });
+            }
+            // Reading its seccomp filters stops it, and its cgroup is joined: both would wait
+            // for a frozen target to thaw.
+            if target.is_frozen() {
+                return Err(Error::Frozen { target: target.id() });
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }

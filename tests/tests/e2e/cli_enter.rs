@@ -257,3 +257,13 @@ fn an_image_without_a_shell_gets_a_hint_and_the_hosts_tools_still_work() {
     let out = run_nsdebug(&["enter", &c.name, "--net", "--", "ip", "-o", "link"]);
     assert!(out.status.success() && text(&out.stdout).contains("eth0"), "{out:?}");
 }
+
+#[test]
+fn output_that_cannot_be_written_is_one_line_and_125_not_a_panic() {
+    require_root_and_docker!();
+    let _c = Container::start(&[]);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = nsdebug().arg("ps").stdout(full).env("RUST_BACKTRACE", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert_eq!(text(&out.stderr), "nsdebug: cannot write to stdout: No space left on device (os error 28)\n");
+}
