@@ -16,7 +16,9 @@ fn main() -> ExitCode {
     // world, not a bug: one line and nsdebug's failure status, not a panic and a backtrace.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or_default();
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        let message = message.unwrap_or_default();
         if let Some(why) = message.strip_prefix("failed printing to ") {
             eprintln!("nsdebug: cannot write to {why}");
             std::process::exit(i32::from(cli::EXIT_NSDEBUG_FAILED));
