@@ -20,6 +20,10 @@ struct Cli {
 enum Command {
     /// Run a command (default: $SHELL, else /bin/sh) inside a container's namespaces.
     Enter(cmd::enter::EnterArgs),
+    /// The host's tools with the container's view, for images without a shell: its network,
+    /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
+    /// files at $CTR_ROOT (/run/nsdebug/ctr).
+    Debug(cmd::enter::EnterArgs),
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
@@ -40,6 +44,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
+        Command::Debug(args) => cmd::enter::run(args.toolbox()),
         Command::Ps(args) => cmd::ps::run(args),
         Command::Veth(args) => cmd::veth::run(args),
         Command::Flow(args) => cmd::flow::run(args),

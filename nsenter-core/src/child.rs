@@ -21,6 +21,18 @@ pub(crate) struct ChildConfinement<'a> {
     pub lsm_exec: Option<(&'a CStr, &'a [u8])>,
 }
 
+/// A toolbox session's private mount namespace, prepared before fork.
+pub(crate) struct ToolboxPlan<'a> {
+    /// The target's mount namespace (a pidfd or its namespace file).
+    pub target_mnt: RawFd,
+    /// Ours, to come back to.
+    pub own_mnt: RawFd,
+    /// A directory of ours that gets a private tmpfs.
+    pub scratch: &'a CStr,
+    /// Where the target's root goes, in it.
+    pub root_at: &'a CStr,
+}
+
 /// What the child does, all prepared before fork (pointers into the parent's copy of memory,
 /// which the child shares copy-on-write).
 pub(crate) struct Plan<'a> {
@@ -44,6 +56,7 @@ pub(crate) struct Plan<'a> {
     /// Start a new session, with stdin as its controlling terminal when it is one.
     pub new_session: bool,
     pub confine: Option<ChildConfinement<'a>>,
+    pub toolbox: Option<ToolboxPlan<'a>>,
     /// Mark inherited fds close-on-exec instead of closing them: the caller itself is about to
     /// exec (`exec_in`) and, should exec fail, still owns them.
     pub cloexec_only: bool,
@@ -121,7 +134,16 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // joining: clear the host's supplementary groups before joining (util-linux does the
     // same), so that none of them leaks into the namespace either way.
     let cleared_before = plan.joins_user && plan.groups.is_some() && raw::setgroups(&[]).is_ok();
+    if let Some(toolbox) = &plan.toolbox {
+        build_toolbox(toolbox)?;
+    }
     join_namespaces(plan)?;
+    if plan.toolbox.is_some() {
+        // /sys shows the network namespace of whoever mounts it: ours now is the target's.
+        // Best effort: a tool that needs it will say so.
+        let read_only = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let _ = raw::mount_new(c"sysfs", c"/sys", read_only, None);
+    }
     // Nothing of the caller's may be reachable (a host directory through /proc/self/fd/N)
     // while the root and working directory are chosen.
     close_inherited_fds(plan)?;
@@ -151,6 +173,7 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             relay_until_exit(pid);
         }
         new_session(plan)?;
+        toolbox_proc(plan)?;
         credentials(plan, cleared_before)?;
         // The program dies with the relaying process rather than outlive it unwatched (set
         // after the credentials: changing them clears it).
@@ -164,9 +187,57 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         }
     } else {
         new_session(plan)?;
+        toolbox_proc(plan)?;
         credentials(plan, cleared_before)?;
     }
     raw::sigmask(libc::SIG_SETMASK, &[]);
+    Ok(())
+}
+
+/// The toolbox's mount namespace: a private copy of ours (so the host's tools are all there)
+/// with a tmpfs on `scratch` and, in it, a detached copy of the target's whole mount tree
+/// (`open_tree` in its mount namespace, `move_mount` in ours, as cntr does: no path the
+/// container controls is followed by us), and its `/etc/resolv.conf` and `/etc/hosts` over ours
+/// when they are regular files. Nothing of this is seen outside: the namespace dies with the
+/// session.
+fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
+    raw::setns(toolbox.target_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    let tree = raw::clone_tree(c"/", true);
+    let file = |path: &CStr| match raw::clone_tree(path, false) {
+        Ok(fd) if raw::is_regular_file(fd) => Some(fd),
+        Ok(fd) => {
+            raw::close(fd);
+            None
+        }
+        Err(_) => None,
+    };
+    let files = [(file(c"/etc/resolv.conf"), c"/etc/resolv.conf"), (file(c"/etc/hosts"), c"/etc/hosts")];
+    raw::setns(toolbox.own_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    let tree = tree.at(Step::Toolbox)?;
+    raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    raw::make_mounts_private().at(Step::Toolbox)?;
+    raw::mount_new(c"tmpfs", toolbox.scratch, libc::MS_NOSUID | libc::MS_NODEV, Some(c"mode=0755,size=64k"))
+        .at(Step::Toolbox)?;
+    raw::mkdir(toolbox.root_at, 0o755).at(Step::Toolbox)?;
+    raw::attach_tree(tree, toolbox.root_at).at(Step::Toolbox)?;
+    raw::close(tree);
+    for (fd, path) in files {
+        if let Some(fd) = fd {
+            // Best effort: a host whose file is a symlink keeps its own.
+            let _ = raw::attach_tree(fd, path);
+            raw::close(fd);
+        }
+    }
+    Ok(())
+}
+
+/// A fresh /proc of the pid namespace the program is in (mounted by the program's own
+/// process: procfs shows the mounter's pid namespace).
+fn toolbox_proc(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.toolbox.is_some() {
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        raw::mount_new(c"proc", c"/proc", flags, None).at(Step::Toolbox)?;
+    }
     Ok(())
 }
 

@@ -4,12 +4,12 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Output};
 
-use crate::child::{self, ChildConfinement, Plan, Step};
+use crate::child::{self, ChildConfinement, Plan, Step, ToolboxPlan};
 use crate::confine::{self, Confined, Confinement};
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
@@ -88,6 +88,7 @@ pub struct Command {
     confinement: Confinement,
     new_session: bool,
     allow_reachable: bool,
+    toolbox: Option<PathBuf>,
     stdio: [Stdio; 3],
 }
 
@@ -113,6 +114,7 @@ impl Command {
             confinement: Confinement::Auto,
             new_session: false,
             allow_reachable: false,
+            toolbox: None,
             stdio: Default::default(),
         }
     }
@@ -231,6 +233,22 @@ impl Command {
         self
     }
 
+    /// Runs a host program with the target's view of the filesystem, for images without
+    /// tools (cntr's and `docker debug`'s mode): instead of joining the target's mount
+    /// namespace, the program gets a private copy of the caller's (the host's tools, as they
+    /// are) with a tmpfs on `scratch` (an existing directory of the caller's, left untouched
+    /// outside the session), the target's whole mount tree at `scratch/ctr` (also in
+    /// `$CTR_ROOT`), a fresh `/proc` of the target's pid namespace, `/sys` of its network
+    /// namespace, and its `/etc/resolv.conf` and `/etc/hosts`. Nothing changes in the target's
+    /// mount namespace and nothing remains when the program ends. Needs Linux >= 5.2
+    /// (`open_tree`, `move_mount`); the mount namespace must not be in the set joined.
+    pub fn toolbox(&mut self, scratch: impl Into<PathBuf>) -> &mut Command {
+        let scratch = scratch.into();
+        self.env("CTR_ROOT", scratch.join("ctr"));
+        self.toolbox = Some(scratch);
+        self
+    }
+
     /// Sets the program's standard input.
     pub fn stdin(&mut self, stdio: Stdio) -> &mut Command {
         self.stdio[0] = stdio;
@@ -302,6 +320,10 @@ impl Command {
     pub fn exec_in(&mut self, target: &Target, kinds: NamespaceSet) -> Error {
         if kinds.contains(Namespace::Pid) {
             return Error::NeedsFork { namespace: Namespace::Pid };
+        }
+        if self.toolbox.is_some() {
+            // Its mount namespace is made by unshare, which a threaded process cannot do.
+            return Error::NeedsFork { namespace: Namespace::Mnt };
         }
         let stdio = std::mem::take(&mut self.stdio);
         let kinds = match without_own_user_namespace(target, kinds) {
@@ -455,6 +477,28 @@ impl Command {
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
         let candidate_ptrs = candidates.iter().map(|c| c.as_ptr()).collect();
+        let toolbox = match &self.toolbox {
+            None => None,
+            Some(_) if kinds.contains(Namespace::Mnt) => {
+                let why = "a toolbox keeps a mount namespace of its own: do not join the target's";
+                return Err(self.spawn_error(Step::Toolbox, std::io::Error::new(std::io::ErrorKind::InvalidInput, why)));
+            }
+            Some(scratch) => {
+                let target_mnt = match target.pidfd() {
+                    Some(pidfd) => pidfd.as_raw_fd(),
+                    None => target.namespace_file(Namespace::Mnt)?.as_raw_fd(),
+                };
+                let own_mnt = sys::open(c"/proc/thread-self/ns/mnt", libc::O_RDONLY)
+                    .map_err(|source| Error::SaveOwn { namespace: Namespace::Mnt, source })?;
+                let path = |p: PathBuf| CString::new(p.into_os_string().into_vec()).map_err(|_| Error::NulByte { what: "toolbox path" });
+                Some(PreparedToolbox {
+                    target_mnt,
+                    own_mnt,
+                    scratch: path(scratch.clone())?,
+                    root_at: path(scratch.join("ctr"))?,
+                })
+            }
+        };
         let seccomp_programs = confined
             .as_ref()
             .map(|c| {
@@ -468,6 +512,7 @@ impl Command {
             })
             .unwrap_or_default();
         Ok(Prepared {
+            toolbox,
             confined,
             seccomp_programs,
             new_session: self.new_session,
@@ -605,6 +650,7 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 
 /// Owns what the raw pointers and fds of a [`Plan`] point to until the child has exec'd.
 struct Prepared {
+    toolbox: Option<PreparedToolbox>,
     confined: Option<Confined>,
     /// Points into `confined`'s filters.
     seccomp_programs: Vec<libc::sock_fprog>,
@@ -628,6 +674,14 @@ struct Prepared {
     _cgroup_procs: Vec<OwnedFd>,
     fork_for_pid: bool,
     joins_user: bool,
+}
+
+/// What a toolbox session's child needs (see [`Command::toolbox`]).
+struct PreparedToolbox {
+    target_mnt: RawFd,
+    own_mnt: OwnedFd,
+    scratch: CString,
+    root_at: CString,
 }
 
 impl Prepared {
@@ -656,6 +710,12 @@ impl Prepared {
                 no_new_privs: c.no_new_privs,
                 seccomp: &self.seccomp_programs,
                 lsm_exec: c.lsm_exec.as_ref().map(|(path, label)| (path.as_c_str(), label.as_slice())),
+            }),
+            toolbox: self.toolbox.as_ref().map(|t| ToolboxPlan {
+                target_mnt: t.target_mnt,
+                own_mnt: t.own_mnt.as_raw_fd(),
+                scratch: &t.scratch,
+                root_at: &t.root_at,
             }),
             cloexec_only: err_fd.is_none(),
         }

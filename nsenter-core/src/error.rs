@@ -250,6 +250,8 @@ pub enum SpawnStep {
     CwdOutsideRoot,
     /// `close_range` of inherited fds.
     CloseFds,
+    /// Building the private mounts of a toolbox session (the target's root, /proc, /sys).
+    Toolbox,
     /// Forking into the joined pid namespace.
     PidNamespaceFork,
     /// `setgroups`.
@@ -269,7 +271,7 @@ pub enum SpawnStep {
 }
 
 impl SpawnStep {
-    const ALL: [SpawnStep; 21] = [
+    const ALL: [SpawnStep; 22] = [
         SpawnStep::Pipe,
         SpawnStep::Dup,
         SpawnStep::Fork,
@@ -283,6 +285,7 @@ impl SpawnStep {
         SpawnStep::Chdir,
         SpawnStep::CwdOutsideRoot,
         SpawnStep::CloseFds,
+        SpawnStep::Toolbox,
         SpawnStep::PidNamespaceFork,
         SpawnStep::Setgroups,
         SpawnStep::Setgid,
@@ -320,6 +323,7 @@ impl std::fmt::Display for SpawnStep {
             SpawnStep::Chdir => "chdir",
             SpawnStep::CwdOutsideRoot => "chdir (the working directory is outside the root)",
             SpawnStep::CloseFds => "close_range",
+            SpawnStep::Toolbox => "building the private mounts (the target's root, /proc, /sys; Linux >= 5.2)",
             SpawnStep::PidNamespaceFork => "fork into the pid namespace",
             SpawnStep::Setgroups => "setgroups",
             SpawnStep::Setgid => "setgid",

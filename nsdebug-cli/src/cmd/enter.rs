@@ -82,6 +82,9 @@ pub struct EnterArgs {
     /// you trust.
     #[arg(long)]
     expose_host_program: bool,
+    /// Set by `nsdebug debug`: a host program with the target's view of the filesystem.
+    #[arg(skip)]
+    toolbox: bool,
     #[command(flatten)]
     lookup: LookupArgs,
     /// The command and its arguments (default: the container's $SHELL, else /bin/sh, for a
@@ -92,7 +95,16 @@ pub struct EnterArgs {
     command: Vec<OsString>,
 }
 
+/// Where a toolbox session mounts its tmpfs (the container's files at `ctr` in it).
+pub const TOOLBOX_SCRATCH: &str = "/run/nsdebug";
+
 impl EnterArgs {
+    /// These arguments for `nsdebug debug`.
+    pub fn toolbox(mut self) -> EnterArgs {
+        self.toolbox = true;
+        self
+    }
+
     fn requested(&self) -> NamespaceSet {
         [
             (self.user, Namespace::User),
@@ -117,11 +129,16 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = &resolved.description;
     let requested = args.requested();
-    let kinds = if args.all || requested.is_empty() {
+    let mut kinds = if args.all || requested.is_empty() {
         target.differing_from_current_thread().with_context(|| what.clone())?
     } else {
         requested
     };
+    if args.toolbox {
+        // The host's tools in a mount namespace of their own; never the container's user
+        // namespace (its root would have every capability over the session).
+        kinds = kinds.without(Namespace::Mnt).without(Namespace::User).without(Namespace::Time);
+    }
     // The program comes from the container's filesystem when its mount namespace is joined
     // (without a root of ours) or its root is asked for: then it is the container's code.
     let from_container = match args.root.as_deref() {
@@ -138,6 +155,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let terminals = pty::Terminals::of_stdio();
     // A program of the container's never shares the operator's terminal (TIOCSTI, job control).
     let use_pty = from_container && terminals.any();
+    let needs_fork = args.toolbox;
     let interactive = terminals.0[0] && terminals.0[2];
     if interactive && from_container {
         let how = if args.privileged { "with host powers (--privileged)" } else { "confined like it (--privileged for host powers)" };
@@ -146,6 +164,16 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         eprintln!("nsdebug: the host's {} in the {kinds} namespaces of {what}", program.to_string_lossy());
     }
     let mut command = build(&args, target, &program, from_container)?;
+    if args.toolbox {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(TOOLBOX_SCRATCH) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(anyhow::Error::new(e).context(format!("creating {TOOLBOX_SCRATCH}")).into());
+            }
+            _ => {}
+        }
+        command.toolbox(TOOLBOX_SCRATCH);
+    }
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
         let name = resolved.container.as_ref().map_or(args.target.as_str(), |c| c.name.as_str());
@@ -156,7 +184,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     // need a single-threaded process, which only a fresh child is sure to be; an interactive
     // shell keeps the child path for its fallback to /bin/sh; a pty needs nsdebug to relay it.
     let needs_child = NamespaceSet::of(Namespace::Pid).with(Namespace::User).with(Namespace::Time);
-    if explicit.is_some() && kinds.intersection(needs_child).is_empty() && !use_pty {
+    if explicit.is_some() && kinds.intersection(needs_child).is_empty() && !use_pty && !needs_fork {
         let error = command.exec_in(target, kinds);
         return Err(failure(error, what));
     }

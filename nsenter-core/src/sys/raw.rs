@@ -309,3 +309,67 @@ pub(crate) fn restore_action(signal: libc::c_int, old: &libc::sigaction) {
     // SAFETY: an action the kernel gave us.
     unsafe { libc::sigaction(signal, old, std::ptr::null_mut()) };
 }
+
+/// `OPEN_TREE_CLONE`: a detached copy of the mount tree instead of the mount itself.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// `AT_RECURSIVE`: with the mounts beneath.
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+/// `MOVE_MOUNT_F_EMPTY_PATH`: the source is the fd itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount (tree, with
+/// `recursive`) at `path`, as a close-on-exec fd; the final symlink is not followed.
+pub(crate) fn clone_tree(path: &CStr, recursive: bool) -> Result<RawFd, Errno> {
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint
+        | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is NUL-terminated and valid for the call; integer flags.
+    result(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) }).map(|fd| fd as RawFd)
+}
+
+/// `move_mount(2)` of the detached tree `tree` onto `target` (final symlink not followed).
+pub(crate) fn attach_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
+    // SAFETY: NUL-terminated paths valid for the call; integer flags.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_move_mount, tree, c"".as_ptr(), libc::AT_FDCWD, target.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH)
+    };
+    result(ret).map(drop)
+}
+
+/// `mount(2)` of a new file system of `fstype` (no source device) at `target`.
+pub(crate) fn mount_new(fstype: &CStr, target: &CStr, flags: libc::c_ulong, data: Option<&CStr>) -> Result<(), Errno> {
+    let data = data.map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
+    // SAFETY: NUL-terminated strings valid for the call (data may be null).
+    result(unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, data) }.into()).map(drop)
+}
+
+/// Makes every mount of this mount namespace private (nothing propagates to or from the
+/// namespace it was copied from).
+pub(crate) fn make_mounts_private() -> Result<(), Errno> {
+    // SAFETY: static NUL-terminated path; null source, fstype and data are allowed here.
+    let ret = unsafe {
+        libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null())
+    };
+    result(ret.into()).map(drop)
+}
+
+/// `unshare(2)`.
+pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: integer argument only.
+    result(unsafe { libc::unshare(flags) }.into()).map(drop)
+}
+
+/// `mkdir(2)`.
+pub(crate) fn mkdir(path: &CStr, mode: libc::mode_t) -> Result<(), Errno> {
+    // SAFETY: NUL-terminated path valid for the call.
+    result(unsafe { libc::mkdir(path.as_ptr(), mode) }.into()).map(drop)
+}
+
+/// Whether the open `fd` is a regular file.
+pub(crate) fn is_regular_file(fd: RawFd) -> bool {
+    // SAFETY: all-zero `stat` is valid storage; fstat fills it on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is writable and of the right size.
+    (unsafe { libc::fstat(fd, &mut st) } == 0) && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+}

@@ -2,6 +2,7 @@
 //! (scripts/setup); locally they skip without them, with CI=true they fail.
 
 mod cli_audit;
+mod cli_debug;
 mod cli_enter;
 mod cli_flow;
 mod cli_veth;
