@@ -32,8 +32,9 @@ pub struct OutputArgs {
     /// Keep at most N bytes of each direction.
     #[arg(short = 'b', value_name = "N")]
     pub max_bytes_per_flow: Option<u64>,
-    /// One JSON event per line on standard output (flow open/close with counts, gaps).
-    #[arg(long)]
+    /// One JSON event per line on standard output (flow open/close with counts, gaps); not
+    /// with -c, which writes text to the same standard output.
+    #[arg(long, conflicts_with = "console")]
     pub json: bool,
     /// Which bytes win where retransmissions disagree: first (Linux, Wireshark) or last
     /// (tcpflow).

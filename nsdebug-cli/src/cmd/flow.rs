@@ -58,6 +58,13 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = resolved.description.clone();
     let filter = args.expression.join(" ");
+    // tcpdump habit: options after the filter. They would be taken as filter text.
+    if let Some(option) = args.expression.iter().find(|word| word.starts_with('-')) {
+        return Err(anyhow!(
+            "{option:?} after the filter: options go before it (nsdebug flow TARGET [OPTIONS] [FILTER])"
+        )
+        .into());
+    }
     // Check every output before capturing anything.
     let sinks = args.output.sinks()?;
     if args.output.output.is_some() || (!args.output.console && !args.output.json) {

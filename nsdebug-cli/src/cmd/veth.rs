@@ -75,6 +75,15 @@ struct Row {
     unreachable: Option<String>,
 }
 
+/// `veth --json`: whose network namespace it is (`own`, `host`, `none`) and its interfaces.
+#[derive(Serialize)]
+struct Listing<'a> {
+    network: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    interfaces: &'a [Row],
+}
+
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
@@ -96,12 +105,12 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
 
     if shares_host_netns(&resolved.target)? {
         let message = format!("{what} shares the host's network namespace (--net=host): its interfaces are the host's own, there is no veth peer");
-        return if changing { Err(anyhow!(message).into()) } else { println!("{message}"); Ok(ExitCode::SUCCESS) };
+        return no_peers(changing, args.json, "host", message);
     }
     let mut inspection = inspect(&resolved.target).with_context(|| what.clone())?;
     if inspection.interfaces.iter().all(|i| i.link.name == "lo") {
         let message = format!("{what} has no network interface but lo (--net=none): nothing connects it to anything");
-        return if changing { Err(anyhow!(message).into()) } else { println!("{message}"); Ok(ExitCode::SUCCESS) };
+        return no_peers(changing, args.json, "none", message);
     }
     if let Some(name) = &args.interface {
         if !inspection.interfaces.iter().any(|i| &i.link.name == name) {
@@ -127,9 +136,24 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     }
     let rows: Vec<Row> = inspection.interfaces.iter().map(|i| row(i, &mut inspection.home)).collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        println!("{}", serde_json::to_string_pretty(&Listing { network: "own", message: None, interfaces: &rows })?);
     } else {
         print_table(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The answer for a container without veth peers: an error when asked to change them, else the
+/// message, or with --json `{"network": "host"|"none", "message": ..., "interfaces": []}`.
+fn no_peers(changing: bool, json: bool, network: &str, message: String) -> Result<ExitCode, Failure> {
+    if changing {
+        return Err(anyhow!(message).into());
+    }
+    if json {
+        let answer = Listing { network, message: Some(&message), interfaces: &[] };
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{message}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -159,3 +159,16 @@ fn a_container_that_stops_ends_the_capture_cleanly() {
     assert!(std::fs::read_dir(&dir).unwrap().count() >= 2, "the flows seen are written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tcpdump_habits_get_a_precise_message_not_a_filter_error() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let late = run_nsdebug(&["flow", &c.name, "port", "80", "-c"]);
+    assert_eq!(late.status.code(), Some(125), "{late:?}");
+    assert!(text(&late.stderr).contains("\"-c\" after the filter: options go before it"), "{late:?}");
+    let both = run_nsdebug(&["flow", &c.name, "-c", "--json", "port", "80"]);
+    assert_eq!(both.status.code(), Some(2), "text and JSON on one stdout are refused: {both:?}");
+    let duration = run_nsdebug(&["flow", &c.name, "-c", "--duration", "500ms", "port", "80"]);
+    assert!(duration.status.success(), "--duration takes units: {duration:?}");
+}

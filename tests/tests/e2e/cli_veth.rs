@@ -143,6 +143,10 @@ fn host_network_and_no_network_containers_get_a_clear_answer() {
     let host = Container::start(&["--net=host"]);
     let out = run_nsdebug(&["veth", &host.name]);
     assert!(out.status.success() && text(&out.stdout).contains("shares the host's network namespace (--net=host)"), "{out:?}");
+    let json = run_nsdebug(&["veth", &host.name, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("JSON, not prose: {e}: {json:?}"));
+    assert_eq!(doc["network"], "host", "{doc}");
+    assert_eq!(doc["interfaces"].as_array().map(Vec::len), Some(0), "{doc}");
     let down = run_nsdebug(&["veth", &host.name, "--down"]);
     assert_eq!(down.status.code(), Some(125));
     assert!(text(&down.stderr).contains("--net=host"), "{down:?}");
