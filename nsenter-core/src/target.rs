@@ -267,6 +267,27 @@ impl Target {
             .collect())
     }
 
+    /// Reads a regular file of the target's filesystem (`/etc/passwd`, say), resolved inside
+    /// its root as the target sees it (`openat2` `RESOLVE_IN_ROOT`: its `..` and symlinks never
+    /// lead out, magic links are refused), at most `limit` bytes.
+    pub fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let root_path = self.proc_path("root", NamespaceSet::of(Namespace::Mnt))?;
+        let open_error = |source| Error::OpenPath { path: PathBuf::from(path), source };
+        let c_root = CString::new(root_path.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "path" })?;
+        let root = sys::open(&c_root, libc::O_PATH | libc::O_DIRECTORY).map_err(open_error)?;
+        let c_path = CString::new(path).map_err(|_| Error::NulByte { what: "path" })?;
+        let file = sys::open_in_root(root.as_fd(), &c_path).map_err(open_error)?;
+        let mut file = std::fs::File::from(file);
+        if !file.metadata().map_err(open_error)?.is_file() {
+            return Err(open_error(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")));
+        }
+        let mut bytes = Vec::new();
+        (&mut file).take(limit).read_to_end(&mut bytes).map_err(open_error)?;
+        self.ensure_alive()?;
+        Ok(bytes)
+    }
+
     /// The target's namespace file of kind `ns` (`/proc/PID/ns/NAME`), opened on first use
     /// and kept for the life of the `Target`.
     pub fn namespace_file(&self, ns: Namespace) -> Result<BorrowedFd<'_>> {

@@ -58,12 +58,13 @@ pub struct EnterArgs {
     /// --wd=DIR opens DIR on the host).
     #[arg(short = 'w', long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     wd: Option<String>,
-    /// Run the command with this uid.
-    #[arg(short = 'S', long, value_name = "UID")]
-    setuid: Option<u32>,
-    /// Run the command with this gid.
-    #[arg(short = 'G', long, value_name = "GID")]
-    setgid: Option<u32>,
+    /// Run the command as this user: a uid, or a name from the container's /etc/passwd (its
+    /// group too, unless -G), like `docker exec --user`.
+    #[arg(short = 'S', long, visible_alias = "user-name", value_name = "USER")]
+    setuid: Option<String>,
+    /// Run the command with this group: a gid, or a name from the container's /etc/group.
+    #[arg(short = 'G', long, value_name = "GROUP")]
+    setgid: Option<String>,
     /// Give the command the target's environment instead of ours.
     #[arg(short = 'e', long)]
     env: bool,
@@ -306,6 +307,39 @@ fn failure(error: Error, what: &str) -> Failure {
     Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
 }
 
+/// The `(uid, primary gid)` of `-S USER`: a number as it is, a name from the container's
+/// `/etc/passwd` (read inside its root: its links never lead out).
+fn user_id(target: &Target, user: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    if let Ok(uid) = user.parse() {
+        return Ok((uid, None));
+    }
+    let entry = database_entry(target, "/etc/passwd", user)?;
+    let field = |i: usize| entry.get(i).and_then(|f| f.parse::<u32>().ok());
+    match (field(2), field(3)) {
+        (Some(uid), gid) => Ok((uid, gid)),
+        _ => anyhow::bail!("user {user:?}: its /etc/passwd line in the container has no valid uid"),
+    }
+}
+
+/// The gid of `-G GROUP`: a number as it is, a name from the container's `/etc/group`.
+fn group_id(target: &Target, group: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let entry = database_entry(target, "/etc/group", group)?;
+    entry.get(2).and_then(|f| f.parse().ok()).with_context(|| format!("group {group:?}: no valid gid in the container's /etc/group"))
+}
+
+/// The `:`-separated fields of `name`'s line in the container's `file`.
+fn database_entry(target: &Target, file: &str, name: &str) -> anyhow::Result<Vec<String>> {
+    let bytes = target.read_file(file, 1 << 20).with_context(|| format!("looking up {name:?} in the container"))?;
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
+        .find(|fields| fields.first().is_some_and(|f| f == name))
+        .with_context(|| format!("{name:?}: no such name in the container's {file}"))
+}
+
 /// `name` without control characters (it goes into a prompt).
 fn printable(name: &str) -> String {
     name.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
@@ -380,11 +414,15 @@ fn build(args: &EnterArgs, target: &Target, program: &OsString, from_container: 
         }
         None => {}
     }
-    if let Some(uid) = args.setuid {
+    if let Some(user) = &args.setuid {
+        let (uid, primary_gid) = user_id(target, user)?;
         command.uid(uid);
+        if let (None, Some(gid)) = (&args.setgid, primary_gid) {
+            command.gid(gid);
+        }
     }
-    if let Some(gid) = args.setgid {
-        command.gid(gid);
+    if let Some(group) = &args.setgid {
+        command.gid(group_id(target, group)?);
     }
     command.preserve_credentials(args.preserve_credentials).join_cgroup(args.join_cgroup);
     Ok(command)

@@ -269,3 +269,16 @@ fn output_that_cannot_be_written_is_one_line_and_125_not_a_panic() {
     assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
     assert_eq!(stderr.lines().last(), Some("nsdebug: cannot write to stdout: No space left on device (os error 28)"), "{stderr}");
 }
+
+#[test]
+fn users_and_groups_may_be_named_as_in_docker_exec() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["enter", &c.name, "-S", "nobody", "--", "/bin/sh", "-c", "id -u; id -g"]);
+    assert_eq!(text(&out.stdout), "65534\n65534\n", "the container's nobody and its group: {out:?}");
+    let out = run_nsdebug(&["enter", &c.name, "-S", "0", "-G", "nogroup", "--", "/bin/sh", "-c", "id -g"]);
+    assert_eq!(text(&out.stdout), "65534\n", "{out:?}");
+    let unknown = run_nsdebug(&["enter", &c.name, "-S", "nosuchuser", "--", "true"]);
+    assert_eq!(unknown.status.code(), Some(125), "{unknown:?}");
+    assert!(text(&unknown.stderr).contains("\"nosuchuser\": no such name in the container's /etc/passwd"), "{unknown:?}");
+}
