@@ -1,0 +1,112 @@
+//! `nsdebug pid TARGET [CONTAINER-PID|NAME]`: the host pids of a container's processes, so
+//! the host's tracers attach to them (`strace -fp $(nsdebug pid web 1)`).
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use nsenter_core::{Namespace, NamespaceId, Target};
+use serde::Serialize;
+
+use crate::cli::{block_on, Failure, LookupArgs};
+use crate::resolve::resolve;
+
+/// Arguments of `nsdebug pid`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Each pid printed is pinned with a pidfd and checked to be in the container's pid \
+    namespace after it was found, so a pid recycled meanwhile is never printed.")]
+pub struct PidArgs {
+    /// The container, pod or pid whose processes to list.
+    target: String,
+    /// A process as the container knows it: its pid there, or its command name (all matches).
+    /// Without it: every process of the container.
+    process: Option<String>,
+    /// JSON: container pid, host pid and command of each process.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    lookup: LookupArgs,
+}
+
+/// One process of the container.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+struct Process {
+    container_pid: i32,
+    host_pid: i32,
+    command: String,
+}
+
+/// Runs `nsdebug pid`.
+pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
+    let options = args.lookup.options();
+    let resolved = block_on(resolve(&args.target, &options))??;
+    let what = &resolved.description;
+    let target = &resolved.target;
+    let pid_ns = target.namespace_id(Namespace::Pid).with_context(|| what.clone())?;
+    if pid_ns == NamespaceId::of_current_thread(Namespace::Pid)? {
+        return Err(anyhow!("{what} shares our pid namespace (--pid=host): its pids are host pids already").into());
+    }
+    let mut processes = processes_in(pid_ns)?;
+    if let Some(wanted) = &args.process {
+        processes.retain(|p| match wanted.parse::<i32>() {
+            Ok(pid) => p.container_pid == pid,
+            Err(_) => &p.command == wanted,
+        });
+        if processes.is_empty() {
+            return Err(anyhow!("{what} has no process {wanted}").into());
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&processes)?);
+    } else if args.process.is_some() {
+        for p in &processes {
+            println!("{}", p.host_pid);
+        }
+    } else {
+        println!("{:>8} {:>8}  COMMAND", "CTR-PID", "HOST-PID");
+        for p in &processes {
+            println!("{:>8} {:>8}  {}", p.container_pid, p.host_pid, super::shown(&p.command));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every process whose pid namespace is `pid_ns`, by container pid, each pinned and checked
+/// again after it was read.
+fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("listing /proc")?.flatten() {
+        let Some(host_pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        // Gone, or not ours to read: not listed.
+        let Ok(process) = Target::open(host_pid) else { continue };
+        if process.namespace_id(Namespace::Pid).ok() != Some(pid_ns) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else { continue };
+        let Some(container_pid) = container_pid(&status) else { continue };
+        let command = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_owned();
+        // Read by pid: still the pinned process only if it lives.
+        if process.is_alive() {
+            found.push(Process { container_pid, host_pid, command });
+        }
+    }
+    found.sort_by_key(|p| p.container_pid);
+    Ok(found)
+}
+
+/// The innermost pid of `NSpid:` (the pid in the process's own pid namespace).
+fn container_pid(status: &str) -> Option<i32> {
+    status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_pid;
+
+    #[test]
+    fn the_innermost_nspid_is_the_pid_inside() {
+        assert_eq!(container_pid("Name:\tnginx\nNSpid:\t4242\t1\n"), Some(1));
+        assert_eq!(container_pid("NSpid:\t4242\t17\t3\n"), Some(3));
+        assert_eq!(container_pid("NSpid:\t4242\n"), Some(4242));
+        assert_eq!(container_pid("Name:\tx\n"), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! `nsdebug pid`: the host pids of a container's processes, for the host's tracers.
+
+use nsdebug_tests::{docker, require_root_and_docker, run_nsdebug, Container};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn container_pids_map_to_the_host_pids_the_kernel_gives() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let init = run_nsdebug(&["pid", &c.name, "1"]);
+    assert_eq!(text(&init.stdout).trim(), c.pid.to_string(), "pid 1 is what docker inspect says: {init:?}");
+
+    assert!(docker(&["exec", "-d", &c.name, "sleep", "60"]).status.success());
+    let mut inside = String::new();
+    for _ in 0..50 {
+        inside = text(&docker(&["exec", &c.name, "pidof", "sleep"]).stdout).trim().to_owned();
+        if !inside.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let by_name = run_nsdebug(&["pid", &c.name, "sleep"]);
+    let host: i32 = text(&by_name.stdout).trim().parse().unwrap_or_else(|_| panic!("one host pid: {by_name:?}"));
+    let status = std::fs::read_to_string(format!("/proc/{host}/status")).unwrap();
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap();
+    assert_eq!(nspid.split_whitespace().last(), Some(inside.as_str()), "its NSpid ends in its container pid");
+    assert_eq!(text(&run_nsdebug(&["pid", &c.name, &inside]).stdout).trim(), host.to_string());
+
+    let json = run_nsdebug(&["pid", &c.name, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let listed: Vec<(i64, i64)> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["container_pid"].as_i64().unwrap(), p["host_pid"].as_i64().unwrap()))
+        .collect();
+    assert!(listed.contains(&(1, i64::from(c.pid))) && listed.len() >= 2, "{listed:?}");
+    let missing = run_nsdebug(&["pid", &c.name, "nosuchprocess"]);
+    assert_eq!(missing.status.code(), Some(125), "{missing:?}");
+}
