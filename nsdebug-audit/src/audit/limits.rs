@@ -56,6 +56,7 @@ fn level_evidence(levels: &[(PathBuf, String)], index: usize) -> String {
 
 pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
     let pid = report.pid;
+    let mut memory_limited = None;
     for (id, controller, v1, v2, what) in [
         ("cgroup.pids", "pids", "pids.max", "pids.max", "processes"),
         ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory"),
@@ -79,6 +80,13 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 Ok(Some((tightest, levels)))
             }
         });
+        if controller == "memory" {
+            memory_limited = match &read {
+                Ok(Some((tightest, _))) => Some(tightest.is_some()),
+                Ok(None) => Some(false),
+                Err(_) => None,
+            };
+        }
         match read {
             Ok(Some((None, levels))) => {
                 let title =
@@ -103,6 +111,7 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
             Err(why) => report.unknowns.push(Unknown::new(id, Some(pid), why)),
         }
     }
+    oom(dirs, memory_limited, report);
     let cpu = limit_files(dirs, membership, "cpu", "cpu.cfs_quota_us", "cpu.max").and_then(|levels| {
         let Some(levels) = levels else { return Ok(None) };
         let mut quotas = Vec::new();
@@ -164,6 +173,45 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
             Ok(_) => {}
             Err(e) => report.unknowns.push(Unknown::new("devices", Some(pid), format!("{}: {e}", path.display()))),
         }
+    }
+}
+
+/// The OOM killer as the container's memory cgroup has it: disabled (v1 `oom_kill_disable 1`:
+/// a leak then hangs instead of being killed; with no memory limit the whole host runs out),
+/// and the kills so far (v1 `oom_kill`, v2 `memory.events`).
+fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
+    let pid = report.pid;
+    let v1 = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
+    let (path, key) = match (v1, dirs.iter().find(|d| d.v2)) {
+        (Some(dir), _) => (dir.dir.join("memory.oom_control"), "oom_kill"),
+        (None, Some(dir)) => (dir.dir.join("memory.events"), "oom_kill"),
+        (None, None) => return,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        // v2 without the memory controller enabled here: nothing to say.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => return report.unknowns.push(Unknown::new("memory.oom", Some(pid), format!("{}: {e}", path.display()))),
+    };
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok());
+    if field("oom_kill_disable") == Some(1) {
+        let (severity, title) = match memory_limited {
+            Some(false) => (Severity::High, "OOM killer disabled and no memory limit: a leak can exhaust the host"),
+            Some(true) => (Severity::Medium, "OOM killer disabled: at its memory limit it hangs instead of being killed"),
+            None => (Severity::High, "OOM killer disabled (its memory limit could not be read)"),
+        };
+        report.findings.push(Finding::new("memory.oom-kill-disabled", severity, title, format!("{}: oom_kill_disable 1", path.display())));
+    }
+    match field(key) {
+        Some(0) => {}
+        Some(kills) => report.findings.push(Finding::new(
+            "memory.oom-kills",
+            Severity::Info,
+            format!("the OOM killer has killed {kills} process(es) in it"),
+            format!("{}: {key} {kills}", path.display()),
+        )),
+        // Kernels before 4.13 do not count kills: no claim either way.
+        None => {}
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod enter;
 pub mod flow;
+pub mod mem;
 pub mod pid;
 pub mod ps;
 pub mod veth;

@@ -29,10 +29,10 @@ pub struct PidArgs {
 
 /// One process of the container.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-struct Process {
-    container_pid: i32,
-    host_pid: i32,
-    command: String,
+pub(crate) struct Process {
+    pub container_pid: i32,
+    pub host_pid: i32,
+    pub command: String,
 }
 
 /// Runs `nsdebug pid`.
@@ -72,7 +72,7 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
 
 /// Every process whose pid namespace is `pid_ns`, by container pid, each pinned and checked
 /// again after it was read.
-fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> {
+pub(crate) fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").context("listing /proc")?.flatten() {
         let Some(host_pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };

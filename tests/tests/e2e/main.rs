@@ -5,6 +5,7 @@ mod cli_audit;
 mod cli_debug;
 mod cli_enter;
 mod cli_flow;
+mod cli_mem;
 mod cli_pid;
 mod cli_veth;
 mod command;

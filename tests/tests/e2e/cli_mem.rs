@@ -1,0 +1,43 @@
+//! `nsdebug mem` and the audit's OOM findings, on containers the OOM killer really acts on.
+
+use nsdebug_tests::{docker, require_root_and_docker, run_nsdebug, Container};
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = run_nsdebug(args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+#[test]
+fn an_oom_kill_is_counted_and_the_limit_shown() {
+    require_root_and_docker!();
+    let c = Container::start(&["--memory", "32m"]);
+    let before = json(&["mem", &c.name, "--json"]);
+    assert_eq!(before["memory"]["limit"], 32 * 1024 * 1024, "{before}");
+    assert_eq!(before["memory"]["oom_kills"], 0, "{before}");
+    // A process inside allocates past the limit (busybox tail keeps a line without newline
+    // in memory): the kernel kills it.
+    let hog = docker(&["exec", &c.name, "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null"]);
+    assert_eq!(hog.status.code(), Some(137), "killed by SIGKILL: {hog:?}");
+    let after = json(&["mem", &c.name, "--json"]);
+    assert_eq!(after["memory"]["oom_kills"], 1, "{after}");
+    assert!(after["memory"]["peak"].as_u64().unwrap() >= 30 * 1024 * 1024, "{after}");
+    assert_eq!(after["processes"][0]["container_pid"], 1, "{after}");
+    let audit = run_nsdebug(&["audit", &c.name, "--json"]);
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("memory.oom-kills"), "{audit:?}");
+}
+
+#[test]
+fn a_disabled_oom_killer_is_high_without_a_limit_and_medium_with_one() {
+    require_root_and_docker!();
+    for (extra, severity) in [(&["--oom-kill-disable"][..], "high"), (&["--oom-kill-disable", "--memory", "64m"][..], "medium")] {
+        let c = Container::start(extra);
+        let doc = json(&["audit", &c.name, "--json"]);
+        let findings = doc["containers"][0]["findings"].as_array().cloned().unwrap_or_default();
+        let found = findings.iter().find(|f| f["id"] == "memory.oom-kill-disabled");
+        assert_eq!(found.map(|f| f["severity"].clone()), Some(serde_json::json!(severity)), "{extra:?}: {doc}");
+        assert_eq!(json(&["mem", &c.name, "--json"])["memory"]["oom_kill_disabled"], true);
+    }
+    let default = Container::start(&[]);
+    let doc = run_nsdebug(&["audit", &default.name, "--json"]);
+    assert!(!String::from_utf8_lossy(&doc.stdout).contains("memory.oom-kill-disabled"), "{doc:?}");
+}
