@@ -33,6 +33,8 @@ enum Command {
     Flow(cmd::flow::FlowArgs),
     /// A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes.
     Mem(cmd::mem::MemArgs),
+    /// The host's strace (or gdb, perf) on a container's process, by its host pid.
+    Trace(cmd::trace::TraceArgs),
     /// The host pids of a container's processes, for the host's strace, perf, gdb.
     Pid(cmd::pid::PidArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
@@ -50,6 +52,7 @@ pub fn run() -> ExitCode {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Debug(args) => cmd::enter::run(args.toolbox()),
         Command::Pid(args) => cmd::pid::run(args),
+        Command::Trace(args) => cmd::trace::run(args),
         Command::Mem(args) => cmd::mem::run(args),
         Command::Ps(args) => cmd::ps::run(args),
         Command::Veth(args) => cmd::veth::run(args),

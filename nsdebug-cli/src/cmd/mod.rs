@@ -6,6 +6,7 @@ pub mod flow;
 pub mod mem;
 pub mod pid;
 pub mod ps;
+pub mod trace;
 pub mod veth;
 
 /// A name the container controls (an interface, a container or process name) as a table

@@ -41,3 +41,23 @@ fn container_pids_map_to_the_host_pids_the_kernel_gives() {
     let missing = run_nsdebug(&["pid", &c.name, "nosuchprocess"]);
     assert_eq!(missing.status.code(), Some(125), "{missing:?}");
 }
+
+#[test]
+fn the_hosts_strace_sees_the_accept_of_a_request_sent_during_the_trace() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let trace = nsdebug_tests::nsdebug()
+        .args(["trace", &c.name, "-p", "1", "--", "-e", "trace=accept,accept4"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(nsdebug_tests::http_answers(&c.ip(), 2), "the request is served");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child (now strace, which detaches on SIGINT).
+    unsafe { libc::kill(trace.id() as i32, libc::SIGINT) };
+    let out = trace.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert!(log.contains(&format!("host pid(s) {}", c.pid)), "{log}");
+    assert!(log.lines().any(|l| l.trim_start_matches(|c: char| c != 'a').starts_with("accept") && l.contains(") = ")), "{log}");
+}
