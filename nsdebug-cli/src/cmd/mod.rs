@@ -16,6 +16,44 @@ pub(crate) fn shown(name: &str) -> String {
     String::from_utf8_lossy(&tcpflow_lite::sink::escape_controls(name.as_bytes())).into_owned()
 }
 
+/// Prints a table with columns as wide as their widest cell (bridge names such as
+/// `br-f71ffd1e9c1f` and long pod names fit). `right[i]`: column `i` is right-aligned
+/// (numbers). A row shorter than the header prints its last cell as free text.
+pub(crate) fn print_table(header: &[&str], right: &[bool], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        // A short row's last cell is free text: it does not widen a column.
+        let sized = if row.len() < header.len() { &row[..row.len().saturating_sub(1)] } else { &row[..] };
+        for (width, cell) in widths.iter_mut().zip(sized) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let width = widths.get(i).copied().unwrap_or(0);
+            let last = i + 1 == cells.len();
+            if i > 0 {
+                out.push(' ');
+            }
+            if last && cells.len() < header.len() {
+                out.push_str(cell);
+            } else if right.get(i).copied().unwrap_or(false) {
+                out.push_str(&format!("{cell:>width$}"));
+            } else if last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}"));
+            }
+        }
+        out
+    };
+    println!("{}", line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()));
+    for row in rows {
+        println!("{}", line(row));
+    }
+}
+
 /// A duration as people type it: `30`, `30s`, `1.5s`, `500ms`, `2m`, `1h` (a bare number is
 /// seconds). For clap's `value_parser`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

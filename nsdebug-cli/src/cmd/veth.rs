@@ -231,43 +231,45 @@ fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
 }
 
 fn print_table(rows: &[Row]) {
-    println!(
-        "{:<10} {:>5} {:<17} {:<20} {:<8} {:<16} {:>5} {:<10} {:<9} {:<8} {:>12} {:>12} {:>7}",
-        "IFACE", "IDX", "MAC", "ADDRESSES", "STATE", "PEER", "IDX", "NAMESPACE", "MASTER", "STATE", "RX BYTES", "TX BYTES", "DROPS"
-    );
-    for r in rows {
-        let addresses = if r.addresses.is_empty() { "-".to_owned() } else { r.addresses.join(",") };
-        let head = format!(
-            "{:<10} {:>5} {:<17} {:<20} {:<8}",
-            shown(&r.name),
-            r.ifindex,
-            r.mac.as_deref().unwrap_or("-"),
-            addresses,
-            shown(&r.state)
-        );
-        match (&r.peer, &r.parent, &r.unreachable) {
-            (Some(p), _, _) => println!(
-                "{head} {:<16} {:>5} {:<10} {:<9} {:<8} {:>12} {:>12} {:>7}",
-                shown(&p.name),
-                p.ifindex,
-                shown(&p.namespace),
-                shown(p.master.as_deref().unwrap_or("-")),
-                shown(&p.state),
-                p.rx_bytes,
-                p.tx_bytes,
-                p.rx_dropped + p.tx_dropped
-            ),
-            (None, Some(p), _) => println!(
-                "{head} {} on parent {} (ifindex {}, {})",
-                shown(r.kind.as_deref().unwrap_or("link")),
-                shown(&p.name),
-                p.ifindex,
-                shown(&p.namespace)
-            ),
-            (None, None, Some(why)) => println!("{head} peer: {}", shown(why)),
-            _ => println!("{head} -"),
-        }
-    }
+    const HEADER: [&str; 13] =
+        ["IFACE", "IDX", "MAC", "ADDRESSES", "STATE", "PEER", "IDX", "NAMESPACE", "MASTER", "STATE", "RX BYTES", "TX BYTES", "DROPS"];
+    const RIGHT: [bool; 13] = [false, true, false, false, false, false, true, false, false, false, true, true, true];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let addresses = if r.addresses.is_empty() { "-".to_owned() } else { r.addresses.join(",") };
+            let mut cells = vec![
+                shown(&r.name),
+                r.ifindex.to_string(),
+                r.mac.clone().unwrap_or_else(|| "-".into()),
+                addresses,
+                shown(&r.state),
+            ];
+            match (&r.peer, &r.parent, &r.unreachable) {
+                (Some(p), _, _) => cells.extend([
+                    shown(&p.name),
+                    p.ifindex.to_string(),
+                    shown(&p.namespace),
+                    shown(p.master.as_deref().unwrap_or("-")),
+                    shown(&p.state),
+                    p.rx_bytes.to_string(),
+                    p.tx_bytes.to_string(),
+                    (p.rx_dropped + p.tx_dropped).to_string(),
+                ]),
+                (None, Some(p), _) => cells.push(format!(
+                    "{} on parent {} (ifindex {}, {})",
+                    shown(r.kind.as_deref().unwrap_or("link")),
+                    shown(&p.name),
+                    p.ifindex,
+                    shown(&p.namespace)
+                )),
+                (None, None, Some(why)) => cells.push(format!("peer: {}", shown(why))),
+                _ => cells.push("-".into()),
+            }
+            cells
+        })
+        .collect();
+    super::print_table(&HEADER, &RIGHT, &cells);
 }
 
 /// Root's own directory for the records of `--down`.
