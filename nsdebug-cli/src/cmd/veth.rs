@@ -162,7 +162,7 @@ fn no_peers(changing: bool, json: bool, network: &str, message: String) -> Resul
 /// cannot be inspected).
 fn shares_host_netns(target: &Target) -> anyhow::Result<bool> {
     if !target.kinds().contains(Namespace::Net) {
-        bail!("{:?} is not a network namespace", target.id());
+        bail!("{} is not a network namespace", target.id());
     }
     let host = host_reference()?;
     Ok(target.namespace_id(Namespace::Net)? == host.namespace_id(Namespace::Net)?)
