@@ -14,6 +14,41 @@ use crate::resolve::ResolveOptions;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Say what nsdebug does: -v the steps (targets resolved, sockets tried, namespaces
+    /// joined, trust mode), -vv with timings and details. RUST_LOG (e.g. nsdebug=debug) wins.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr: no notices.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+/// Whether -q asked for no notices.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A notice on stderr (`nsdebug: ...`): what nsdebug is doing, not an error; -q hides it.
+pub fn notice(message: std::fmt::Arguments<'_>) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("nsdebug: {message}");
+    }
+}
+
+/// Logs on stderr, at the level -v/-q ask for (RUST_LOG overrides).
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "nsdebug=info",
+        (false, _) => "nsdebug=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,6 +83,8 @@ pub const EXIT_NSDEBUG_FAILED: u8 = 125;
 /// Parses the command line and runs it; errors print their whole chain on one line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Debug(args) => cmd::enter::run(args.toolbox()),

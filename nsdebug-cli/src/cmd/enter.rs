@@ -126,9 +126,12 @@ impl EnterArgs {
 /// Runs `nsdebug enter`.
 pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
+    let started = std::time::Instant::now();
     let resolved = block_on(resolve(&args.target, &options))??;
     let target = &resolved.target;
     let what = &resolved.description;
+    tracing::info!("{} is {what}", args.target);
+    tracing::debug!("resolved in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     let requested = args.requested();
     let mut kinds = if args.all || requested.is_empty() {
         target.differing_from_current_thread().with_context(|| what.clone())?
@@ -148,6 +151,15 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         None => kinds.contains(Namespace::Mnt),
     };
 
+    tracing::info!(
+        "joining the {kinds} namespaces; the program comes from {}, {}",
+        if from_container { "the container's filesystem" } else { "the host's" },
+        match (from_container, args.privileged) {
+            (true, false) => "confined like the container",
+            (true, true) => "with host powers (--privileged)",
+            (false, _) => "with host powers, out of the container's reach",
+        }
+    );
     let explicit = args.command.first().cloned();
     let program = match &explicit {
         Some(program) => program.clone(),
@@ -160,9 +172,9 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let interactive = terminals.0[0] && terminals.0[2];
     if interactive && from_container {
         let how = if args.privileged { "with host powers (--privileged)" } else { "confined like it (--privileged for host powers)" };
-        eprintln!("nsdebug: {} from the container runs {how}, on a terminal of its own", program.to_string_lossy());
+        crate::cli::notice(format_args!("{} from the container runs {how}, on a terminal of its own", program.to_string_lossy()));
     } else if interactive {
-        eprintln!("nsdebug: the host's {} in the {kinds} namespaces of {what}", program.to_string_lossy());
+        crate::cli::notice(format_args!("the host's {} in the {kinds} namespaces of {what}", program.to_string_lossy()));
     }
     let mut command = build(&args, target, &program, from_container)?;
     if args.toolbox {
@@ -186,9 +198,11 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     // shell keeps the child path for its fallback to /bin/sh; a pty needs nsdebug to relay it.
     let needs_child = NamespaceSet::of(Namespace::Pid).with(Namespace::User).with(Namespace::Time);
     if explicit.is_some() && kinds.intersection(needs_child).is_empty() && !use_pty && !needs_fork {
+        tracing::debug!("becoming {} (no child needed)", program.to_string_lossy());
         let error = command.exec_in(target, kinds);
         return Err(failure(error, what));
     }
+    tracing::debug!("starting {} in a child{}", program.to_string_lossy(), if use_pty { ", on a pty of its own" } else { "" });
     let status = if use_pty {
         let terminal = pty::open(terminals)?;
         let blocked = pty::Blocked::now()?;
@@ -275,10 +289,9 @@ fn wait_following_stops(child: &mut nsenter_core::Child) -> nsenter_core::Result
             WaitEvent::Exited(status) => return Ok(status),
             WaitEvent::Stopped(signal) if !told => {
                 told = true;
-                eprintln!(
-                    "nsdebug: the command was stopped (signal {signal}); waiting for it to continue \
+                crate::cli::notice(format_args!("the command was stopped (signal {signal}); waiting for it to continue \
                      (SIGINT/SIGTERM to nsdebug still end it)"
-                );
+                ));
             }
             WaitEvent::Stopped(_) => {}
         }

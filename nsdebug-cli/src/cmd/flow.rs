@@ -91,7 +91,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
     let mut stats = ReadStats::default();
     let signalled = stop_on_signals();
-    eprintln!("nsdebug: capturing on {place} of {what}{}; Ctrl-C to stop", if filter.is_empty() { String::new() } else { format!(" ({filter})") });
+    crate::cli::notice(format_args!("capturing on {place} of {what}{}; Ctrl-C to stop", if filter.is_empty() { String::new() } else { format!(" ({filter})") }));
     let started = Instant::now();
     let mut last_check = Instant::now();
     let mut target_gone = false;
@@ -122,7 +122,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if !target.is_alive() {
-        eprintln!("nsdebug: {what} stopped during the capture; its flows are flushed");
+        crate::cli::notice(format_args!("{what} stopped during the capture; its flows are flushed"));
     }
     for failure in table.failures() {
         eprintln!("nsdebug: flow {} dropped: {}", failure.flow.name(0), failure.error);

@@ -87,7 +87,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         }
     };
     command.args(&args.args);
-    eprintln!("nsdebug: {} on {what}: host pid(s) {}", command.get_program().to_string_lossy(), pids.join(" "));
+    crate::cli::notice(format_args!("{} on {what}: host pid(s) {}", command.get_program().to_string_lossy(), pids.join(" ")));
     let error = command.exec();
     let exit_code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
     let tool = command.get_program().to_string_lossy().into_owned();

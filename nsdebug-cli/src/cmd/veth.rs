@@ -100,7 +100,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     let what = &resolved.description;
     let changing = args.down || args.up;
     if let Some(owner) = &shares_with {
-        eprintln!("nsdebug: {what} uses the network namespace of container {owner} (--net=container:{owner})");
+        crate::cli::notice(format_args!("{what} uses the network namespace of container {owner} (--net=container:{owner})"));
     }
 
     if shares_host_netns(&resolved.target)? {
@@ -128,8 +128,8 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         change(&args, true, what, &resolved.target, &mut inspection)?;
         let stopped_by = wait_for(limit, &signals)?;
         match stopped_by {
-            Some(signal) => eprintln!("nsdebug: {signal}: bringing {what} back now"),
-            None => eprintln!("nsdebug: {} passed: bringing {what} back", humantime(limit)),
+            Some(signal) => crate::cli::notice(format_args!("{signal}: bringing {what} back now")),
+            None => crate::cli::notice(format_args!("{} passed: bringing {what} back", humantime(limit))),
         }
         change(&args, false, what, &resolved.target, &mut inspection)?;
         return Ok(ExitCode::from(stopped_by.map_or(0, |signal| 128 + signal as u8)));

@@ -282,3 +282,17 @@ fn users_and_groups_may_be_named_as_in_docker_exec() {
     assert_eq!(unknown.status.code(), Some(125), "{unknown:?}");
     assert!(text(&unknown.stderr).contains("\"nosuchuser\": no such name in the container's /etc/passwd"), "{unknown:?}");
 }
+
+#[test]
+fn verbose_says_how_the_target_was_resolved_and_joined_and_quiet_hides_notices() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["-v", "enter", &c.name, "--net", "--", "true"]);
+    let log = text(&out.stderr);
+    assert!(log.contains(&format!("{} is docker container {}", c.name, c.name)), "{log}");
+    assert!(log.contains("joining the net namespaces") && log.contains("host powers"), "{log}");
+    let quiet = run_nsdebug(&["flow", &c.name, "-q", "-c", "--duration", "300ms", "port", "80"]);
+    assert!(quiet.status.success() && !text(&quiet.stderr).contains("capturing on"), "{quiet:?}");
+    let normal = run_nsdebug(&["flow", &c.name, "-c", "--duration", "300ms", "port", "80"]);
+    assert!(text(&normal.stderr).contains("capturing on"), "{normal:?}");
+}
