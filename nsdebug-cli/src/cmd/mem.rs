@@ -118,7 +118,7 @@ struct Top {
 
 #[derive(Serialize)]
 struct Report<'a> {
-    target: &'a str,
+    target: serde_json::Value,
     memory: &'a Memory,
     processes: &'a [Top],
 }
@@ -142,7 +142,7 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     top.sort_by_key(|p| std::cmp::Reverse(p.rss));
     top.truncate(args.top);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Report { target: what, memory: &memory, processes: &top })?);
+        println!("{}", serde_json::to_string_pretty(&Report { target: super::target_json(&resolved), memory: &memory, processes: &top })?);
         return Ok(ExitCode::SUCCESS);
     }
     let bytes = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), human);

@@ -16,6 +16,21 @@ pub(crate) fn shown(name: &str) -> String {
     String::from_utf8_lossy(&tcpflow_lite::sink::escape_controls(name.as_bytes())).into_owned()
 }
 
+/// The target as every `--json` output names it: what the runtime knows of it (runtime, id,
+/// name, namespace, pid, status, network mode, Kubernetes names when known), plus the pid
+/// entered and a one-line description; for a pid or a namespace file, just those two.
+pub(crate) fn target_json(resolved: &crate::resolve::Resolved) -> serde_json::Value {
+    let mut object = match &resolved.container {
+        Some(container) => serde_json::to_value(container).unwrap_or_default(),
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    if let Some(map) = object.as_object_mut() {
+        map.insert("description".into(), resolved.description.clone().into());
+        map.insert("pid".into(), resolved.target.pid().into());
+    }
+    object
+}
+
 /// Prints a table with columns as wide as their widest cell (bridge names such as
 /// `br-f71ffd1e9c1f` and long pod names fit). `right[i]`: column `i` is right-aligned
 /// (numbers). A row shorter than the header prints its last cell as free text.

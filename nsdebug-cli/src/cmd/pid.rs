@@ -56,7 +56,8 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&processes)?);
+        let listing = serde_json::json!({ "target": super::target_json(&resolved), "processes": processes });
+        println!("{}", serde_json::to_string_pretty(&listing)?);
     } else if args.process.is_some() {
         for p in &processes {
             println!("{}", p.host_pid);

@@ -78,6 +78,7 @@ struct Row {
 /// `veth --json`: whose network namespace it is (`own`, `host`, `none`) and its interfaces.
 #[derive(Serialize)]
 struct Listing<'a> {
+    target: serde_json::Value,
     network: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
@@ -105,12 +106,12 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
 
     if shares_host_netns(&resolved.target)? {
         let message = format!("{what} shares the host's network namespace (--net=host): its interfaces are the host's own, there is no veth peer");
-        return no_peers(changing, args.json, "host", message);
+        return no_peers(changing, args.json, &resolved, "host", message);
     }
     let mut inspection = inspect(&resolved.target).with_context(|| what.clone())?;
     if inspection.interfaces.iter().all(|i| i.link.name == "lo") {
         let message = format!("{what} has no network interface but lo (--net=none): nothing connects it to anything");
-        return no_peers(changing, args.json, "none", message);
+        return no_peers(changing, args.json, &resolved, "none", message);
     }
     if let Some(name) = &args.interface {
         if !inspection.interfaces.iter().any(|i| &i.link.name == name) {
@@ -136,7 +137,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     }
     let rows: Vec<Row> = inspection.interfaces.iter().map(|i| row(i, &mut inspection.home)).collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Listing { network: "own", message: None, interfaces: &rows })?);
+        println!("{}", serde_json::to_string_pretty(&Listing { target: super::target_json(&resolved), network: "own", message: None, interfaces: &rows })?);
     } else {
         print_table(&rows);
     }
@@ -145,12 +146,18 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
 
 /// The answer for a container without veth peers: an error when asked to change them, else the
 /// message, or with --json `{"network": "host"|"none", "message": ..., "interfaces": []}`.
-fn no_peers(changing: bool, json: bool, network: &str, message: String) -> Result<ExitCode, Failure> {
+fn no_peers(
+    changing: bool,
+    json: bool,
+    resolved: &crate::resolve::Resolved,
+    network: &str,
+    message: String,
+) -> Result<ExitCode, Failure> {
     if changing {
         return Err(anyhow!(message).into());
     }
     if json {
-        let answer = Listing { network, message: Some(&message), interfaces: &[] };
+        let answer = Listing { target: super::target_json(resolved), network, message: Some(&message), interfaces: &[] };
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         println!("{message}");

@@ -14,6 +14,7 @@ fn an_oom_kill_is_counted_and_the_limit_shown() {
     let before = json(&["mem", &c.name, "--json"]);
     assert_eq!(before["memory"]["limit"], 32 * 1024 * 1024, "{before}");
     assert_eq!(before["memory"]["oom_kills"], 0, "{before}");
+    assert_eq!((before["target"]["name"].as_str(), before["target"]["pid"].as_i64()), (Some(c.name.as_str()), Some(i64::from(c.pid))));
     // A process inside allocates past the limit (busybox tail keeps a line without newline
     // in memory): the kernel kills it.
     let hog = docker(&["exec", &c.name, "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null"]);

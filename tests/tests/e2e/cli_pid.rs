@@ -31,7 +31,9 @@ fn container_pids_map_to_the_host_pids_the_kernel_gives() {
 
     let json = run_nsdebug(&["pid", &c.name, "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let listed: Vec<(i64, i64)> = doc
+    assert_eq!(doc["target"]["name"], c.name.as_str(), "{doc}");
+    assert_eq!(doc["target"]["runtime"], "docker", "{doc}");
+    let listed: Vec<(i64, i64)> = doc["processes"]
         .as_array()
         .unwrap()
         .iter()

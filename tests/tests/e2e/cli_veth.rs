@@ -146,6 +146,7 @@ fn host_network_and_no_network_containers_get_a_clear_answer() {
     let json = run_nsdebug(&["veth", &host.name, "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| panic!("JSON, not prose: {e}: {json:?}"));
     assert_eq!(doc["network"], "host", "{doc}");
+    assert_eq!(doc["target"]["name"], host.name.as_str(), "the same target object as every --json: {doc}");
     assert_eq!(doc["interfaces"].as_array().map(Vec::len), Some(0), "{doc}");
     let down = run_nsdebug(&["veth", &host.name, "--down"]);
     assert_eq!(down.status.code(), Some(125));
