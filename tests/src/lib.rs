@@ -365,3 +365,209 @@ impl Hostile {
         self.log().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
     }
 }
+
+/// The socket of nsdebug's own containerd with the CRI plugin (scripts/cri-containerd).
+pub const CRI_SOCKET: &str = "/run/nsdebug-cri/containerd.sock";
+
+/// The test image as the CRI containerd knows it (imported by scripts/cri-containerd).
+pub const CRI_IMAGE: &str = "docker.io/library/nsdebug-test:latest";
+
+fn cri_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(future)
+}
+
+async fn cri_client() -> Result<nsdebug_cri::RuntimeClient, String> {
+    let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| format!("{CRI_SOCKET}: {e}"))?;
+    Ok(nsdebug_cri::RuntimeClient::new(channel))
+}
+
+/// Checks what [`prerequisites_met`] checks and that the CRI containerd answers with the test
+/// image; locally a missing one skips the test, in CI it fails.
+pub fn cri_prerequisites_met(test: &str) -> bool {
+    if !prerequisites_met(test) {
+        return false;
+    }
+    let image = cri_block_on(async {
+        let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| e.to_string())?;
+        let request = nsdebug_cri::v1::ImageStatusRequest {
+            image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+            verbose: false,
+        };
+        let status = nsdebug_cri::ImageClient::new(channel).image_status(request).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(status.into_inner().image.is_some())
+    });
+    let missing = match image {
+        Ok(true) => return true,
+        Ok(false) => format!("image {CRI_IMAGE} is not imported into {CRI_SOCKET} (run scripts/cri-containerd)"),
+        Err(why) => format!("the CRI containerd at {CRI_SOCKET} does not answer (run scripts/setup): {why}"),
+    };
+    if in_ci() {
+        panic!("{test}: {missing}; CI=true, so this is a failure");
+    }
+    eprintln!("SKIP {test}: {missing}");
+    false
+}
+
+/// Returns from the test (locally) when root, dockerd or the CRI containerd is missing; fails in CI.
+#[macro_export]
+macro_rules! require_cri {
+    () => {
+        if !$crate::cri_prerequisites_met(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A Kubernetes pod made over the CRI as kubelet makes one (no kubelet): a sandbox with the
+/// labels kubelet sets, then named containers of the test image. The first container runs
+/// httpd on port 80, the others sleep. Stopped and removed when dropped.
+#[derive(Debug)]
+pub struct CriPod {
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Pod name (unique per test run), also its hostname.
+    pub name: String,
+    /// The sandbox ID.
+    pub sandbox_id: String,
+    /// Container name -> ID.
+    pub containers: Vec<(String, String)>,
+}
+
+/// The namespaces kubelet asks for without `shareProcessNamespace`: network and IPC shared by
+/// the pod, one pid namespace per container.
+fn kubelet_namespaces() -> nsdebug_cri::v1::NamespaceOption {
+    nsdebug_cri::v1::NamespaceOption {
+        pid: nsdebug_cri::v1::NamespaceMode::Container as i32,
+        ..Default::default()
+    }
+}
+
+impl CriPod {
+    /// Runs pod `namespace/PREFIX-PID-N` with `containers` and the pod `annotations`.
+    pub fn start(namespace: &str, prefix: &str, containers: &[&str], annotations: &[(&str, &str)]) -> CriPod {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let uid = format!("00000000-0000-4000-8000-{:012}", std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed)));
+        let labels: std::collections::HashMap<String, String> = [
+            ("io.kubernetes.pod.name", name.as_str()),
+            ("io.kubernetes.pod.namespace", namespace),
+            ("io.kubernetes.pod.uid", uid.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = nsdebug_cri::v1::PodSandboxConfig {
+            metadata: Some(nsdebug_cri::v1::PodSandboxMetadata {
+                name: name.clone(),
+                uid: uid.clone(),
+                namespace: namespace.to_owned(),
+                attempt: 0,
+            }),
+            hostname: name.clone(),
+            labels: labels.clone(),
+            annotations: annotations.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            linux: Some(nsdebug_cri::v1::LinuxPodSandboxConfig {
+                security_context: Some(nsdebug_cri::v1::LinuxSandboxSecurityContext {
+                    namespace_options: Some(kubelet_namespaces()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = CriPod { namespace: namespace.to_owned(), name, sandbox_id: String::new(), containers: Vec::new() };
+        let result: Result<(), String> = cri_block_on(async {
+            let mut client = cri_client().await?;
+            let request = nsdebug_cri::v1::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+            let sandbox = client.run_pod_sandbox(request).await.map_err(|e| format!("RunPodSandbox: {e}"))?;
+            pod.sandbox_id = sandbox.into_inner().pod_sandbox_id;
+            for (index, container) in containers.iter().enumerate() {
+                let command: &[&str] =
+                    if index == 0 { &["/bin/httpd", "-f", "-p", "80", "-h", "/www"] } else { &["/bin/sleep", "100000"] };
+                let mut container_labels = labels.clone();
+                container_labels.insert("io.kubernetes.container.name".to_owned(), (*container).to_owned());
+                let request = nsdebug_cri::v1::CreateContainerRequest {
+                    pod_sandbox_id: pod.sandbox_id.clone(),
+                    config: Some(nsdebug_cri::v1::ContainerConfig {
+                        metadata: Some(nsdebug_cri::v1::ContainerMetadata { name: (*container).to_owned(), attempt: 0 }),
+                        image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+                        command: command.iter().map(|s| (*s).to_owned()).collect(),
+                        labels: container_labels,
+                        linux: Some(nsdebug_cri::v1::LinuxContainerConfig {
+                            security_context: Some(nsdebug_cri::v1::LinuxContainerSecurityContext {
+                                namespace_options: Some(kubelet_namespaces()),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    sandbox_config: Some(config.clone()),
+                };
+                let created = client.create_container(request).await.map_err(|e| format!("CreateContainer {container}: {e}"))?;
+                let id = created.into_inner().container_id;
+                pod.containers.push(((*container).to_owned(), id.clone()));
+                let request = nsdebug_cri::v1::StartContainerRequest { container_id: id };
+                client.start_container(request).await.map_err(|e| format!("StartContainer {container}: {e}"))?;
+            }
+            Ok(())
+        });
+        if let Err(why) = result {
+            panic!("pod {}/{}: {why}", pod.namespace, pod.name);
+        }
+        pod
+    }
+
+    /// `NAMESPACE/NAME`.
+    pub fn spec(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The IP CNI gave the pod, as the CRI reports it.
+    pub fn ip(&self) -> String {
+        cri_block_on(async {
+            let mut client = cri_client().await.expect("CRI");
+            let request =
+                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: false };
+            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
+            status.status.and_then(|s| s.network).map(|n| n.ip).unwrap_or_default()
+        })
+    }
+
+    /// The host pid of the sandbox's pause process (from the verbose status).
+    pub fn sandbox_pid(&self) -> i32 {
+        cri_block_on(async {
+            let mut client = cri_client().await.expect("CRI");
+            let request =
+                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: true };
+            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
+            let info: serde_json::Value = serde_json::from_str(status.info.get("info").expect("verbose info")).expect("JSON");
+            info["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).expect("pid")
+        })
+    }
+
+    /// Stops the sandbox (and so its containers), as kubelet does before removing a pod.
+    pub fn stop(&self) {
+        cri_block_on(async {
+            if let Ok(mut client) = cri_client().await {
+                let request = nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let _ = client.stop_pod_sandbox(request).await;
+            }
+        });
+    }
+}
+
+impl Drop for CriPod {
+    fn drop(&mut self) {
+        if self.sandbox_id.is_empty() {
+            return;
+        }
+        self.stop();
+        cri_block_on(async {
+            if let Ok(mut client) = cri_client().await {
+                let request = nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let _ = client.remove_pod_sandbox(request).await;
+            }
+        });
+    }
+}

@@ -12,7 +12,7 @@ use nsenter_core::{Namespace, Target};
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{docker, host_reference, resolve};
+use crate::resolve::{docker, host_reference, resolve, ResolveOptions};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -69,7 +69,8 @@ struct Row {
 
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
-    let options = args.lookup.options();
+    // A pod without -c: its sandbox, whose network namespace all its containers share.
+    let options = ResolveOptions { pod_sandbox: true, ..args.lookup.options() };
     let (resolved, shares_with) = block_on(async {
         let resolved = resolve(&args.target, &options).await?;
         // `--net=container:ID`: say whose namespace this is.
