@@ -571,3 +571,85 @@ impl Drop for CriPod {
         });
     }
 }
+
+/// Podman's API socket for the tests (scripts/podman-service), given to nsdebug as `CONTAINER_HOST`.
+pub const PODMAN_SOCKET: &str = "/run/nsdebug-podman/podman.sock";
+
+/// The test image in Podman's store (loaded by scripts/podman-service).
+pub const PODMAN_IMAGE: &str = "localhost/nsdebug-test:latest";
+
+/// Runs the podman CLI (an oracle and a fixture maker, like `docker`).
+pub fn podman(args: &[&str]) -> Output {
+    Command::new("podman").args(args).output().expect("cannot run podman")
+}
+
+/// Checks root, dockerd (the image's source), Podman's socket and its copy of the test image;
+/// locally a missing one skips the test, in CI it fails.
+pub fn podman_prerequisites_met(test: &str) -> bool {
+    if !prerequisites_met(test) {
+        return false;
+    }
+    let ping = Command::new("curl")
+        .args(["-sf", "--max-time", "3", "--unix-socket", PODMAN_SOCKET, "http://d/_ping"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let missing = if !ping {
+        format!("podman's API does not answer on {PODMAN_SOCKET} (run scripts/setup)")
+    } else if !Command::new("podman").args(["image", "exists", PODMAN_IMAGE]).status().is_ok_and(|s| s.success()) {
+        format!("podman has no image {PODMAN_IMAGE} (run scripts/podman-service)")
+    } else {
+        return true;
+    };
+    if in_ci() {
+        panic!("{test}: {missing}; CI=true, so this is a failure");
+    }
+    eprintln!("SKIP {test}: {missing}");
+    false
+}
+
+/// Returns from the test (locally) when root, dockerd or Podman's socket is missing; fails in CI.
+#[macro_export]
+macro_rules! require_podman {
+    () => {
+        if !$crate::podman_prerequisites_met(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A running Podman container of the test image (httpd on port 80), removed when dropped.
+/// Its rlimits are set below the sandbox's: Podman would raise them, which this kind of
+/// machine refuses.
+#[derive(Debug)]
+pub struct PodmanContainer {
+    /// Its unique name.
+    pub name: String,
+    /// The host pid of its init process.
+    pub pid: i32,
+}
+
+impl PodmanContainer {
+    /// Starts one with `podman run -d` plus `extra` options.
+    pub fn start(extra: &[&str]) -> PodmanContainer {
+        let name = unique_name("podman");
+        let mut args = vec!["run", "-d", "--name", &name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+        args.extend_from_slice(extra);
+        args.push(PODMAN_IMAGE);
+        let run = podman(&args);
+        let mut started = PodmanContainer { name, pid: 0 };
+        assert!(run.status.success(), "podman run: {run:?}");
+        started.pid = stdout_of(&podman(&["inspect", "-f", "{{.State.Pid}}", &started.name])).parse().expect("pid");
+        started
+    }
+
+    /// Its IPv4 address on Podman's default network.
+    pub fn ip(&self) -> String {
+        stdout_of(&podman(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &self.name]))
+    }
+}
+
+impl Drop for PodmanContainer {
+    fn drop(&mut self) {
+        podman(&["rm", "-f", "-t", "0", &self.name]);
+    }
+}

@@ -35,7 +35,7 @@ fn enter_a_pod_by_pod_slash_name_and_namespace_slash_name() {
     require_cri!();
     let pod = CriPod::start("shop", "web", &["app"], &[]);
     let ip = pod.ip();
-    assert!(ip.starts_with("10.88.213."), "CNI gave {ip:?}");
+    assert!(ip.starts_with("10.244.213."), "CNI gave {ip:?}");
     let out = kube(&["enter", &format!("pod/{}", pod.name), "-n", "shop", "--net", "--", "ip", "-o", "-4", "addr"]);
     assert!(out.status.success(), "{out:?}");
     assert!(text(&out.stdout).contains(&format!("inet {ip}/24")), "{out:?}");

@@ -4,6 +4,7 @@
 mod cli_audit;
 mod cli_enter;
 mod cli_flow;
+mod cli_podman;
 mod cli_pods;
 mod cli_veth;
 mod command;
