@@ -356,3 +356,31 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
     }
     (all, unreachable)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbose_info_gives_the_pid_and_the_network_namespace_path() {
+        let info = HashMap::from([(
+            "info".to_owned(),
+            r#"{"pid": 4242, "runtimeSpec": {"linux": {"namespaces": [
+                {"type": "pid"}, {"type": "network", "path": "/var/run/netns/cni-1"}]}}}"#
+                .to_owned(),
+        )]);
+        assert_eq!(verbose_info(&info), (Some(4242), Some("/var/run/netns/cni-1".to_owned())));
+        // No pid (a sandbox without an infra process), a pid 0, or no info at all.
+        let no_pid = HashMap::from([("info".to_owned(), r#"{"pid": 0}"#.to_owned())]);
+        assert_eq!(verbose_info(&no_pid), (None, None));
+        assert_eq!(verbose_info(&HashMap::new()), (None, None));
+        let garbage = HashMap::from([("info".to_owned(), "not json".to_owned())]);
+        assert_eq!(verbose_info(&garbage), (None, None));
+    }
+
+    #[test]
+    fn a_named_endpoint_is_the_only_one_and_must_be_a_unix_socket() {
+        assert!(endpoints(Some("tcp://127.0.0.1:1")).is_err_and(|e| e.contains("only unix sockets")));
+        assert!(endpoints(Some("unix:///nonexistent/cri.sock")).is_err_and(|e| e.contains("no socket at /nonexistent/cri.sock")));
+    }
+}

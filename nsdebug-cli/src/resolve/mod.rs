@@ -397,3 +397,39 @@ pub fn host_reference() -> anyhow::Result<Target> {
     }
     Ok(Target::open(std::process::id() as i32)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(spec: &str, namespace: Option<&str>, container: Option<&str>) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+        let options = ResolveOptions {
+            k8s_namespace: namespace.map(str::to_owned),
+            k8s_container: container.map(str::to_owned),
+            ..Default::default()
+        };
+        Ok(pod_spec(spec, &options)?.map(|p| (p.namespace, p.pod, p.container)))
+    }
+
+    #[test]
+    fn pods_are_named_as_kubectl_users_name_them() {
+        let some = |ns: &str, name: &str, c: Option<&str>| Some((ns.to_owned(), name.to_owned(), c.map(str::to_owned)));
+        assert_eq!(pod("pod/web", None, None).ok(), Some(some("default", "web", None)));
+        assert_eq!(pod("pod/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("shop/web", None, None).ok(), Some(some("shop", "web", None)));
+        assert_eq!(pod("shop/web/app", None, None).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("shop/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
+    }
+
+    #[test]
+    fn paths_and_contradictions_are_not_pods() {
+        // Absolute paths and existing files are namespace files; capitals are no Kubernetes names.
+        assert_eq!(pod("/run/netns/blue", None, None).ok(), Some(None));
+        assert_eq!(pod("/proc/1/ns/net", None, None).ok(), Some(None));
+        assert_eq!(pod("Shop/Web", None, None).ok(), Some(None));
+        assert_eq!(pod("a/b/c/d", None, None).ok(), Some(None));
+        assert!(pod("shop/web", Some("other"), None).is_err_and(|e| e.to_string().contains("-n says other")));
+        assert!(pod("shop/web/app", None, Some("db")).is_err_and(|e| e.to_string().contains("-c names db")));
+        assert!(pod("pod/Bad_Name", None, None).is_err());
+    }
+}

@@ -93,7 +93,9 @@ fn ps_lists_pods_with_their_kubernetes_namespace() {
     let table = text(&kube(&["ps"]).stdout);
     let wanted = format!("shop/{}/app", pod.name);
     assert!(table.lines().any(|l| l.starts_with("cri") && l.contains(&wanted)), "{table}");
-    let json: serde_json::Value = serde_json::from_slice(&kube(&["ps", "--json"]).stdout).unwrap();
+    // --cri-endpoint instead of the environment.
+    let out = nsdebug().args(["ps", "--json", "--cri-endpoint", &format!("unix://{CRI_SOCKET}")]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
     let row = json.as_array().unwrap().iter().find(|r| r["name"] == wanted.as_str()).unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(row["namespace"], "shop");
     assert!(row["pid"].as_i64().is_some_and(|p| p > 1), "{row}");
