@@ -653,3 +653,55 @@ impl Drop for PodmanContainer {
         podman(&["rm", "-f", "-t", "0", &self.name]);
     }
 }
+
+/// The user whose rootless Podman scripts/podman-service starts.
+pub const ROOTLESS_USER: &str = "nsdbg-rootless";
+
+/// A rootless Podman container of [`ROOTLESS_USER`] (`--network none`: rootless networking
+/// needs slirp4netns, which cannot open this machine's `/dev/net/tun`, mode 0600), removed
+/// when dropped.
+#[derive(Debug)]
+pub struct RootlessPodman {
+    /// Its unique name.
+    pub name: String,
+    /// The user's API socket (`CONTAINER_HOST`).
+    pub socket: String,
+    uid: String,
+}
+
+impl RootlessPodman {
+    fn podman(uid: &str, args: &[&str]) -> Output {
+        Command::new("runuser")
+            .args(["-u", ROOTLESS_USER, "--", "env", &format!("XDG_RUNTIME_DIR=/run/user/{uid}"), "podman"])
+            .args(args)
+            .current_dir("/")
+            .output()
+            .expect("cannot run runuser")
+    }
+
+    /// Starts one, or returns why it cannot (the user or its socket is missing).
+    pub fn start() -> Result<RootlessPodman, String> {
+        let uid = stdout_of(&Command::new("id").args(["-u", ROOTLESS_USER]).output().map_err(|e| e.to_string())?);
+        if uid.is_empty() {
+            return Err(format!("no user {ROOTLESS_USER} (run scripts/podman-service)"));
+        }
+        let socket = format!("/run/user/{uid}/podman/podman.sock");
+        if !std::path::Path::new(&socket).exists() {
+            return Err(format!("no rootless podman socket {socket} (run scripts/podman-service)"));
+        }
+        let name = unique_name("rootless");
+        let args = ["run", "-d", "--name", &name, "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE];
+        let run = Self::podman(&uid, &args);
+        let started = RootlessPodman { name, socket, uid };
+        if !run.status.success() {
+            return Err(format!("rootless podman run: {}", String::from_utf8_lossy(&run.stderr)));
+        }
+        Ok(started)
+    }
+}
+
+impl Drop for RootlessPodman {
+    fn drop(&mut self) {
+        Self::podman(&self.uid, &["rm", "-f", "-t", "0", &self.name]);
+    }
+}

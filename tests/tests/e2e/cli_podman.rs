@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use nsdebug_tests::{nsdebug, require_podman, PodmanContainer, PODMAN_SOCKET};
+use nsdebug_tests::{nsdebug, require_podman, PodmanContainer, RootlessPodman, PODMAN_SOCKET};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -99,4 +99,29 @@ fn audit_a_podman_container_by_name() {
     let plain = ids(&audit(&c.name));
     let wide = ids(&audit(&privileged.name));
     assert!(wide.len() > plain.len(), "plain {plain:?}, privileged {wide:?}");
+}
+
+#[test]
+fn a_rootless_podman_container_is_entered_and_audited_by_name() {
+    require_podman!();
+    let c = match RootlessPodman::start() {
+        Ok(c) => c,
+        Err(why) if nsdebug_tests::in_ci() => panic!("rootless podman: {why}; CI=true, so this is a failure"),
+        Err(why) => return eprintln!("SKIP rootless podman: {why}"),
+    };
+    let run = |args: &[&str]| nsdebug().env("CONTAINER_HOST", format!("unix://{}", c.socket)).args(args).output().unwrap();
+    // Every namespace, the user namespace included: root inside is the container's root.
+    let out = run(&["enter", &c.name, "--", "sh", "-c", "cat /etc/nsdebug-image; id -u; cat /proc/self/uid_map"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = text(&out.stdout);
+    let mut lines = said.lines();
+    assert_eq!((lines.next(), lines.next()), (Some("nsdebug test image"), Some("0")), "{said}");
+    let host_uid = lines.next().and_then(|map| map.split_whitespace().nth(1)).unwrap_or_default();
+    let user_uid = String::from_utf8_lossy(&Command::new("id").args(["-u", nsdebug_tests::ROOTLESS_USER]).output().unwrap().stdout).trim().to_owned();
+    assert_eq!(host_uid, user_uid, "container root is the rootless user on the host: {said}");
+    let out = run(&["audit", &c.name, "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let entry = &doc["containers"][0];
+    assert!(entry["target"].as_str().is_some_and(|t| t.contains(&format!("podman container {} (", c.name))), "{doc:#}");
+    assert!(entry["error"].is_null(), "{entry:#}");
 }
