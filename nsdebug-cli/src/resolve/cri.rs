@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail};
 use nsdebug_cri::v1::{
     ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest, ListPodSandboxRequest,
-    PodSandboxState, PodSandboxStatusRequest,
+    PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
 };
 use nsdebug_cri::RuntimeClient;
 
@@ -23,6 +23,10 @@ pub const WELL_KNOWN: [&str; 4] = [
     "/run/crio/crio.sock",
     "/var/run/crio/crio.sock",
 ];
+
+/// The labels kubelet puts on a pod's sandbox and containers.
+const POD_NAME: &str = "io.kubernetes.pod.name";
+const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 
 /// The annotation that names a pod's default container (`kubectl exec` and `logs` honour it).
 pub const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
@@ -121,8 +125,12 @@ struct Sandbox {
     annotations: HashMap<String, String>,
 }
 
-async fn sandboxes(client: &mut RuntimeClient, endpoint: &str) -> Result<Vec<Sandbox>, String> {
-    let listed = call(endpoint, "ListPodSandbox", client.list_pod_sandbox(ListPodSandboxRequest::default())).await?;
+async fn sandboxes(
+    client: &mut RuntimeClient,
+    endpoint: &str,
+    filter: Option<PodSandboxFilter>,
+) -> Result<Vec<Sandbox>, String> {
+    let listed = call(endpoint, "ListPodSandbox", client.list_pod_sandbox(ListPodSandboxRequest { filter })).await?;
     Ok(listed
         .items
         .into_iter()
@@ -161,12 +169,29 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
                 continue;
             }
         };
-        let pods = match sandboxes(&mut client, endpoint).await {
-            Ok(pods) => pods,
-            Err(why) => {
-                tried.push(why);
-                continue;
-            }
+        // The pod and its containers by kubelet's labels, both asked at once on the one
+        // connection; only when that finds nothing, every pod (some runtimes' pods lack labels,
+        // and the error lists what exists).
+        let selector: HashMap<String, String> =
+            HashMap::from([(POD_NAME.to_owned(), spec.pod.clone()), (POD_NAMESPACE.to_owned(), spec.namespace.clone())]);
+        let pod_filter = PodSandboxFilter { label_selector: selector.clone(), ..Default::default() };
+        let container_filter = ContainerFilter { label_selector: selector, ..Default::default() };
+        let mut second = client.clone();
+        let (labelled, containers) = tokio::join!(
+            sandboxes(&mut client, endpoint, Some(pod_filter)),
+            call(endpoint, "ListContainers", second.list_containers(ListContainersRequest { filter: Some(container_filter) })),
+        );
+        let labelled = labelled.unwrap_or_default();
+        let labelled_found = labelled.iter().any(|p| p.namespace == spec.namespace && p.name == spec.pod);
+        let (pods, containers) = match labelled_found {
+            true => (labelled, containers.ok().map(|listed| listed.containers)),
+            false => match sandboxes(&mut client, endpoint, None).await {
+                Ok(pods) => (pods, None),
+                Err(why) => {
+                    tried.push(why);
+                    continue;
+                }
+            },
         };
         let mut matching: Vec<&Sandbox> =
             pods.iter().filter(|p| p.namespace == spec.namespace && p.name == spec.pod).collect();
@@ -182,7 +207,8 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         if !sandbox.ready {
             bail!("{wanted} (CRI {endpoint}): its sandbox {} is not ready (stopped): nothing to enter", super::short_id(&sandbox.id));
         }
-        return find_in(&mut client, endpoint, sandbox, spec, &wanted).await;
+        let containers = containers.map(|list| list.into_iter().filter(|c| c.pod_sandbox_id == sandbox.id).collect());
+        return find_in(&mut client, endpoint, sandbox, containers, spec, &wanted).await;
     }
     bail!("{wanted}: not found; tried {}", tried.join("; "))
 }
@@ -191,15 +217,22 @@ async fn find_in(
     client: &mut RuntimeClient,
     endpoint: &str,
     sandbox: &Sandbox,
+    listed: Option<Vec<nsdebug_cri::v1::Container>>,
     spec: &PodSpec,
     wanted: &str,
 ) -> anyhow::Result<Found> {
-    let filter = ContainerFilter { pod_sandbox_id: sandbox.id.clone(), ..Default::default() };
-    let request = ListContainersRequest { filter: Some(filter) };
-    let listed = call(endpoint, "ListContainers", client.list_containers(request)).await.map_err(|e| anyhow!(e))?;
+    // The sandbox's containers, unless already listed by their labels.
+    let listed = match listed {
+        Some(listed) if !listed.is_empty() => listed,
+        _ => {
+            let filter = ContainerFilter { pod_sandbox_id: sandbox.id.clone(), ..Default::default() };
+            let request = ListContainersRequest { filter: Some(filter) };
+            call(endpoint, "ListContainers", client.list_containers(request)).await.map_err(|e| anyhow!(e))?.containers
+        }
+    };
     // kubelet keeps the exited attempts of restarted containers: per name, the running one,
     // else the newest attempt.
-    let mut containers: Vec<_> = listed.containers.into_iter().filter(|c| c.metadata.is_some()).collect();
+    let mut containers: Vec<_> = listed.into_iter().filter(|c| c.metadata.is_some()).collect();
     containers.sort_by_key(|c| {
         let running = c.state == ContainerState::ContainerRunning as i32;
         std::cmp::Reverse((running, c.metadata.as_ref().map_or(0, |m| m.attempt), c.created_at))
@@ -225,18 +258,20 @@ async fn find_in(
         None => {
             let annotated = sandbox.annotations.get(DEFAULT_CONTAINER);
             let by_annotation = annotated.and_then(|a| by_name.iter().find(|(n, _)| n == a));
-            match (by_annotation, by_name.first()) {
+            // An annotation naming no container of the pod is said, then ignored (as kubectl does).
+            let stale = annotated.filter(|_| by_annotation.is_none()).map_or(String::new(), |a| {
+                format!("; its {DEFAULT_CONTAINER} annotation names {a}, which it does not have")
+            });
+            match (by_annotation, by_name.as_slice()) {
                 (Some((n, c)), _) => {
                     (c, Some(format!("{wanted}: container {n} (its {DEFAULT_CONTAINER} annotation); containers: {listing}")))
                 }
-                (None, Some((n, c))) if by_name.len() == 1 => (c, (annotated.is_some()).then(|| {
-                    format!("{wanted}: container {n} (the only one)")
-                })),
-                (None, Some((n, c))) => (c, Some(format!(
-                    "{wanted}: container {n} (the first; no {DEFAULT_CONTAINER} annotation{}); choose with -c: {listing}",
-                    annotated.map_or(String::new(), |a| format!(" naming one that exists: {a}"))
-                ))),
-                (None, None) => bail!("{wanted} has no containers yet"),
+                (None, [(n, c)]) => (c, (!stale.is_empty()).then(|| format!("{wanted}: container {n}, the only one{stale}"))),
+                (None, [(n, c), ..]) => (
+                    c,
+                    Some(format!("{wanted}: container {n} (the first; no {DEFAULT_CONTAINER} annotation{stale}); choose with -c: {listing}")),
+                ),
+                (None, []) => bail!("{wanted} has no containers yet"),
             }
         }
     };
@@ -315,7 +350,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 continue;
             }
         };
-        let pods = match sandboxes(&mut client, &endpoint).await {
+        let pods = match sandboxes(&mut client, &endpoint, None).await {
             Ok(pods) => pods,
             Err(why) => {
                 unreachable.push(why);
