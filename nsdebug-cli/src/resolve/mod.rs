@@ -2,9 +2,10 @@
 //!
 //! Order, stopping at the first that knows the target:
 //! 1. a PID (all digits);
-//! 2. a namespace file path (contains `/`, e.g. `/run/netns/blue`, `/proc/42/ns/net`);
+//! 2. a namespace file path (absolute or an existing file, e.g. `/run/netns/blue`);
 //! 3. a Kubernetes pod through the CRI ([`cri`]): `pod/NAME` (namespace from `-n`, default
-//!    `default`), `NAMESPACE/NAME` or `NAMESPACE/POD/CONTAINER` (when no such file exists);
+//!    `default`), `NAME -n NAMESPACE`, `NAMESPACE/NAME` or `NAMESPACE/POD/CONTAINER` (when no
+//!    such file exists);
 //!    the container from `-c`, else the pod's default one, or for `veth`/`flow` the sandbox;
 //! 4. Docker: a container name, ID or unique ID prefix (Engine API; honours `DOCKER_HOST`);
 //! 5. Podman: the same through its Docker-compatible socket (honours `CONTAINER_HOST`);
@@ -286,6 +287,12 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
         return Ok(None);
     }
     let parts: Vec<&str> = spec.split('/').collect();
+    // `NAME -n NAMESPACE`, as kubectl takes it: -n means nothing but a pod's namespace.
+    if let (Some(namespace), [name]) = (&options.k8s_namespace, parts.as_slice()) {
+        if is_k8s_name(name) {
+            return with(namespace.clone(), name, None);
+        }
+    }
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| is_k8s_name(p)) {
         return Ok(None);
     }
@@ -419,6 +426,9 @@ mod tests {
         assert_eq!(pod("shop/web", None, None).ok(), Some(some("shop", "web", None)));
         assert_eq!(pod("shop/web/app", None, None).ok(), Some(some("shop", "web", Some("app"))));
         assert_eq!(pod("shop/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("web", Some("shop"), None).ok(), Some(some("shop", "web", None)));
+        // Without -n a bare name is a container name for Docker, Podman...
+        assert_eq!(pod("web", None, None).ok(), Some(None));
     }
 
     #[test]

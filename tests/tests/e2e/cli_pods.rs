@@ -41,6 +41,8 @@ fn enter_a_pod_by_pod_slash_name_and_namespace_slash_name() {
     assert!(text(&out.stdout).contains(&format!("inet {ip}/24")), "{out:?}");
     let out = kube(&["enter", &pod.spec(), "-c", "app", "--", "hostname"]);
     assert_eq!(text(&out.stdout).trim(), pod.name, "{out:?}");
+    let out = kube(&["enter", &pod.name, "-n", "shop", "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(text(&out.stdout).trim(), pod.name, "{out:?}");
     // --cri-endpoint instead of the environment; NAMESPACE/POD/CONTAINER as `ps` shows it.
     let out = nsdebug()
         .args(["enter", &format!("{}/app", pod.spec()), "--cri-endpoint", CRI_SOCKET, "--", "cat", "/etc/nsdebug-image"])
