@@ -433,6 +433,27 @@ pub struct CriPod {
     pub containers: Vec<(String, String)>,
 }
 
+/// The label that marks a test's pod with the pid of the test process that made it.
+const TEST_PID_LABEL: &str = "nsdebug.test.pid";
+
+/// Stops and removes the pods that test processes no longer alive left behind (a run that
+/// was killed): they would only fill the pod lists the tests read.
+fn remove_stale_pods() {
+    cri_block_on(async {
+        let Ok(mut client) = cri_client().await else { return };
+        let Ok(listed) = client.list_pod_sandbox(nsdebug_cri::v1::ListPodSandboxRequest::default()).await else { return };
+        for pod in listed.into_inner().items {
+            let Some(pid) = pod.labels.get(TEST_PID_LABEL) else { continue };
+            if pid.parse::<u32>().is_err() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let id = pod.id.clone();
+            let _ = client.stop_pod_sandbox(nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: id.clone() }).await;
+            let _ = client.remove_pod_sandbox(nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: id }).await;
+        }
+    });
+}
+
 /// The namespaces kubelet asks for without `shareProcessNamespace`: network and IPC shared by
 /// the pod, one pid namespace per container.
 fn kubelet_namespaces() -> nsdebug_cri::v1::NamespaceOption {
@@ -446,12 +467,16 @@ impl CriPod {
     /// Runs pod `namespace/PREFIX-PID-N` with `containers` and the pod `annotations`.
     pub fn start(namespace: &str, prefix: &str, containers: &[&str], annotations: &[(&str, &str)]) -> CriPod {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
+        static STALE: std::sync::Once = std::sync::Once::new();
+        STALE.call_once(remove_stale_pods);
         let name = format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let pid = std::process::id().to_string();
         let uid = format!("00000000-0000-4000-8000-{:012}", std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed)));
         let labels: std::collections::HashMap<String, String> = [
             ("io.kubernetes.pod.name", name.as_str()),
             ("io.kubernetes.pod.namespace", namespace),
             ("io.kubernetes.pod.uid", uid.as_str()),
+            (TEST_PID_LABEL, pid.as_str()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

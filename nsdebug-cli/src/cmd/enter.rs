@@ -16,7 +16,8 @@ use crate::resolve::resolve;
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "TARGET is tried as: a PID; a namespace file path; a Kubernetes pod \
-    (pod/NAME -n NS, NS/NAME or NS/POD/CONTAINER, through the CRI; -c picks the container); a Docker container name, ID or unique ID prefix; the same in Podman; a \
+    through the CRI (pod/NAME -n NS, NAME -n NS, NS/NAME or NS/POD/CONTAINER; -c picks the \
+    container); a Docker container name, ID or unique ID prefix; the same in Podman; a \
     containerd container ID (namespaces moby, k8s.io, default); an `ip netns` name.\n\
     Without namespace flags, every namespace of the target that differs from ours is entered \
     (like --all).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
