@@ -65,6 +65,8 @@ enum Command {
     /// What containers are really isolated from, read from the kernel.
     Audit(cmd::audit::AuditArgs),
     /// Capture inside a container's network namespace and reassemble its TCP streams.
+    // -c is tcpflow's console option here; the container of a pod is --container.
+    #[command(mut_arg("container", |arg| arg.short(None)))]
     Flow(cmd::flow::FlowArgs),
     /// A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes.
     Mem(cmd::mem::MemArgs),
@@ -135,9 +137,14 @@ pub struct LookupArgs {
     /// Kubernetes namespace of a pod/NAME target.
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
-    /// Container of a multi-container pod/NAME target.
-    #[arg(long)]
+    /// Container of a pod target (default: the pod's default-container annotation, else its
+    /// only or first container; veth and flow: the pod's sandbox).
+    #[arg(short = 'c', long)]
     pub container: Option<String>,
+    /// CRI socket for pod targets (default: $CONTAINER_RUNTIME_ENDPOINT, else the containerd,
+    /// k3s/RKE2 and CRI-O sockets that exist).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub cri_endpoint: Option<String>,
 }
 
 impl LookupArgs {
@@ -147,6 +154,8 @@ impl LookupArgs {
             runtime: self.runtime,
             k8s_namespace: self.k8s_namespace.clone(),
             k8s_container: self.container.clone(),
+            cri_endpoint: self.cri_endpoint.clone(),
+            pod_sandbox: false,
         }
     }
 }

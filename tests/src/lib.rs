@@ -395,3 +395,368 @@ pub fn shell_less_container() -> Container {
     container.pid = pid.parse().expect("a pid");
     container
 }
+
+/// The socket of nsdebug's own containerd with the CRI plugin (scripts/cri-containerd).
+pub const CRI_SOCKET: &str = "/run/nsdebug-cri/containerd.sock";
+
+/// The test image as the CRI containerd knows it (imported by scripts/cri-containerd).
+pub const CRI_IMAGE: &str = "docker.io/library/nsdebug-test:latest";
+
+fn cri_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(future)
+}
+
+async fn cri_client() -> Result<nsdebug_cri::RuntimeClient, String> {
+    let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| format!("{CRI_SOCKET}: {e}"))?;
+    Ok(nsdebug_cri::RuntimeClient::new(channel))
+}
+
+/// Checks what [`prerequisites_met`] checks and that the CRI containerd answers with the test
+/// image; locally a missing one skips the test, in CI it fails.
+pub fn cri_prerequisites_met(test: &str) -> bool {
+    if !prerequisites_met(test) {
+        return false;
+    }
+    let image = cri_block_on(async {
+        let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| e.to_string())?;
+        let request = nsdebug_cri::v1::ImageStatusRequest {
+            image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+            verbose: false,
+        };
+        let status = nsdebug_cri::ImageClient::new(channel).image_status(request).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(status.into_inner().image.is_some())
+    });
+    let missing = match image {
+        Ok(true) => return true,
+        Ok(false) => format!("image {CRI_IMAGE} is not imported into {CRI_SOCKET} (run scripts/cri-containerd)"),
+        Err(why) => format!("the CRI containerd at {CRI_SOCKET} does not answer (run scripts/setup): {why}"),
+    };
+    if in_ci() {
+        panic!("{test}: {missing}; CI=true, so this is a failure");
+    }
+    eprintln!("SKIP {test}: {missing}");
+    false
+}
+
+/// Returns from the test (locally) when root, dockerd or the CRI containerd is missing; fails in CI.
+#[macro_export]
+macro_rules! require_cri {
+    () => {
+        if !$crate::cri_prerequisites_met(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A Kubernetes pod made over the CRI as kubelet makes one (no kubelet): a sandbox with the
+/// labels kubelet sets, then named containers of the test image. The first container runs
+/// httpd on port 80, the others sleep. Stopped and removed when dropped.
+#[derive(Debug)]
+pub struct CriPod {
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Pod name (unique per test run), also its hostname.
+    pub name: String,
+    /// The sandbox ID.
+    pub sandbox_id: String,
+    /// Container name -> ID.
+    pub containers: Vec<(String, String)>,
+}
+
+/// The label that marks a test's pod with the pid of the test process that made it.
+const TEST_PID_LABEL: &str = "nsdebug.test.pid";
+
+/// Stops and removes the pods that test processes no longer alive left behind (a run that
+/// was killed): they would only fill the pod lists the tests read.
+fn remove_stale_pods() {
+    cri_block_on(async {
+        let Ok(mut client) = cri_client().await else { return };
+        let Ok(listed) = client.list_pod_sandbox(nsdebug_cri::v1::ListPodSandboxRequest::default()).await else { return };
+        for pod in listed.into_inner().items {
+            let Some(pid) = pod.labels.get(TEST_PID_LABEL) else { continue };
+            if pid.parse::<u32>().is_err() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let id = pod.id.clone();
+            let _ = client.stop_pod_sandbox(nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: id.clone() }).await;
+            let _ = client.remove_pod_sandbox(nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: id }).await;
+        }
+    });
+}
+
+/// The namespaces kubelet asks for without `shareProcessNamespace`: network and IPC shared by
+/// the pod, one pid namespace per container.
+fn kubelet_namespaces() -> nsdebug_cri::v1::NamespaceOption {
+    nsdebug_cri::v1::NamespaceOption {
+        pid: nsdebug_cri::v1::NamespaceMode::Container as i32,
+        ..Default::default()
+    }
+}
+
+impl CriPod {
+    /// Runs pod `namespace/PREFIX-PID-N` with `containers` and the pod `annotations`.
+    pub fn start(namespace: &str, prefix: &str, containers: &[&str], annotations: &[(&str, &str)]) -> CriPod {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        static STALE: std::sync::Once = std::sync::Once::new();
+        STALE.call_once(remove_stale_pods);
+        let name = format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let pid = std::process::id().to_string();
+        let uid = format!("00000000-0000-4000-8000-{:012}", std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed)));
+        let labels: std::collections::HashMap<String, String> = [
+            ("io.kubernetes.pod.name", name.as_str()),
+            ("io.kubernetes.pod.namespace", namespace),
+            ("io.kubernetes.pod.uid", uid.as_str()),
+            (TEST_PID_LABEL, pid.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = nsdebug_cri::v1::PodSandboxConfig {
+            metadata: Some(nsdebug_cri::v1::PodSandboxMetadata {
+                name: name.clone(),
+                uid: uid.clone(),
+                namespace: namespace.to_owned(),
+                attempt: 0,
+            }),
+            hostname: name.clone(),
+            labels: labels.clone(),
+            annotations: annotations.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            linux: Some(nsdebug_cri::v1::LinuxPodSandboxConfig {
+                security_context: Some(nsdebug_cri::v1::LinuxSandboxSecurityContext {
+                    namespace_options: Some(kubelet_namespaces()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = CriPod { namespace: namespace.to_owned(), name, sandbox_id: String::new(), containers: Vec::new() };
+        let result: Result<(), String> = cri_block_on(async {
+            let mut client = cri_client().await?;
+            let request = nsdebug_cri::v1::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
+            let sandbox = client.run_pod_sandbox(request).await.map_err(|e| format!("RunPodSandbox: {e}"))?;
+            pod.sandbox_id = sandbox.into_inner().pod_sandbox_id;
+            for (index, container) in containers.iter().enumerate() {
+                let command: &[&str] =
+                    if index == 0 { &["/bin/httpd", "-f", "-p", "80", "-h", "/www"] } else { &["/bin/sleep", "100000"] };
+                let mut container_labels = labels.clone();
+                container_labels.insert("io.kubernetes.container.name".to_owned(), (*container).to_owned());
+                let request = nsdebug_cri::v1::CreateContainerRequest {
+                    pod_sandbox_id: pod.sandbox_id.clone(),
+                    config: Some(nsdebug_cri::v1::ContainerConfig {
+                        metadata: Some(nsdebug_cri::v1::ContainerMetadata { name: (*container).to_owned(), attempt: 0 }),
+                        image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+                        command: command.iter().map(|s| (*s).to_owned()).collect(),
+                        labels: container_labels,
+                        linux: Some(nsdebug_cri::v1::LinuxContainerConfig {
+                            security_context: Some(nsdebug_cri::v1::LinuxContainerSecurityContext {
+                                namespace_options: Some(kubelet_namespaces()),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    sandbox_config: Some(config.clone()),
+                };
+                let created = client.create_container(request).await.map_err(|e| format!("CreateContainer {container}: {e}"))?;
+                let id = created.into_inner().container_id;
+                pod.containers.push(((*container).to_owned(), id.clone()));
+                let request = nsdebug_cri::v1::StartContainerRequest { container_id: id };
+                client.start_container(request).await.map_err(|e| format!("StartContainer {container}: {e}"))?;
+            }
+            Ok(())
+        });
+        if let Err(why) = result {
+            panic!("pod {}/{}: {why}", pod.namespace, pod.name);
+        }
+        pod
+    }
+
+    /// `NAMESPACE/NAME`.
+    pub fn spec(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The IP CNI gave the pod, as the CRI reports it.
+    pub fn ip(&self) -> String {
+        cri_block_on(async {
+            let mut client = cri_client().await.expect("CRI");
+            let request =
+                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: false };
+            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
+            status.status.and_then(|s| s.network).map(|n| n.ip).unwrap_or_default()
+        })
+    }
+
+    /// The host pid of the sandbox's pause process (from the verbose status).
+    pub fn sandbox_pid(&self) -> i32 {
+        cri_block_on(async {
+            let mut client = cri_client().await.expect("CRI");
+            let request =
+                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: true };
+            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
+            let info: serde_json::Value = serde_json::from_str(status.info.get("info").expect("verbose info")).expect("JSON");
+            info["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).expect("pid")
+        })
+    }
+
+    /// Stops the sandbox (and so its containers), as kubelet does before removing a pod.
+    pub fn stop(&self) {
+        cri_block_on(async {
+            if let Ok(mut client) = cri_client().await {
+                let request = nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let _ = client.stop_pod_sandbox(request).await;
+            }
+        });
+    }
+}
+
+impl Drop for CriPod {
+    fn drop(&mut self) {
+        if self.sandbox_id.is_empty() {
+            return;
+        }
+        self.stop();
+        cri_block_on(async {
+            if let Ok(mut client) = cri_client().await {
+                let request = nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let _ = client.remove_pod_sandbox(request).await;
+            }
+        });
+    }
+}
+
+/// Podman's API socket for the tests (scripts/podman-service), given to nsdebug as `CONTAINER_HOST`.
+pub const PODMAN_SOCKET: &str = "/run/nsdebug-podman/podman.sock";
+
+/// The test image in Podman's store (loaded by scripts/podman-service).
+pub const PODMAN_IMAGE: &str = "localhost/nsdebug-test:latest";
+
+/// Runs the podman CLI (an oracle and a fixture maker, like `docker`).
+pub fn podman(args: &[&str]) -> Output {
+    Command::new("podman").args(args).output().expect("cannot run podman")
+}
+
+/// Checks root, dockerd (the image's source), Podman's socket and its copy of the test image;
+/// locally a missing one skips the test, in CI it fails.
+pub fn podman_prerequisites_met(test: &str) -> bool {
+    if !prerequisites_met(test) {
+        return false;
+    }
+    let ping = Command::new("curl")
+        .args(["-sf", "--max-time", "3", "--unix-socket", PODMAN_SOCKET, "http://d/_ping"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let missing = if !ping {
+        format!("podman's API does not answer on {PODMAN_SOCKET} (run scripts/setup)")
+    } else if !Command::new("podman").args(["image", "exists", PODMAN_IMAGE]).status().is_ok_and(|s| s.success()) {
+        format!("podman has no image {PODMAN_IMAGE} (run scripts/podman-service)")
+    } else {
+        return true;
+    };
+    if in_ci() {
+        panic!("{test}: {missing}; CI=true, so this is a failure");
+    }
+    eprintln!("SKIP {test}: {missing}");
+    false
+}
+
+/// Returns from the test (locally) when root, dockerd or Podman's socket is missing; fails in CI.
+#[macro_export]
+macro_rules! require_podman {
+    () => {
+        if !$crate::podman_prerequisites_met(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// A running Podman container of the test image (httpd on port 80), removed when dropped.
+/// Its rlimits are set below the sandbox's: Podman would raise them, which this kind of
+/// machine refuses.
+#[derive(Debug)]
+pub struct PodmanContainer {
+    /// Its unique name.
+    pub name: String,
+    /// The host pid of its init process.
+    pub pid: i32,
+}
+
+impl PodmanContainer {
+    /// Starts one with `podman run -d` plus `extra` options.
+    pub fn start(extra: &[&str]) -> PodmanContainer {
+        let name = unique_name("podman");
+        let mut args = vec!["run", "-d", "--name", &name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+        args.extend_from_slice(extra);
+        args.push(PODMAN_IMAGE);
+        let run = podman(&args);
+        let mut started = PodmanContainer { name, pid: 0 };
+        assert!(run.status.success(), "podman run: {run:?}");
+        started.pid = stdout_of(&podman(&["inspect", "-f", "{{.State.Pid}}", &started.name])).parse().expect("pid");
+        started
+    }
+
+    /// Its IPv4 address on Podman's default network.
+    pub fn ip(&self) -> String {
+        stdout_of(&podman(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &self.name]))
+    }
+}
+
+impl Drop for PodmanContainer {
+    fn drop(&mut self) {
+        podman(&["rm", "-f", "-t", "0", &self.name]);
+    }
+}
+
+/// The user whose rootless Podman scripts/podman-service starts.
+pub const ROOTLESS_USER: &str = "nsdbg-rootless";
+
+/// A rootless Podman container of [`ROOTLESS_USER`] (`--network none`: rootless networking
+/// needs slirp4netns, which cannot open this machine's `/dev/net/tun`, mode 0600), removed
+/// when dropped.
+#[derive(Debug)]
+pub struct RootlessPodman {
+    /// Its unique name.
+    pub name: String,
+    /// The user's API socket (`CONTAINER_HOST`).
+    pub socket: String,
+    uid: String,
+}
+
+impl RootlessPodman {
+    fn podman(uid: &str, args: &[&str]) -> Output {
+        Command::new("runuser")
+            .args(["-u", ROOTLESS_USER, "--", "env", &format!("XDG_RUNTIME_DIR=/run/user/{uid}"), "podman"])
+            .args(args)
+            .current_dir("/")
+            .output()
+            .expect("cannot run runuser")
+    }
+
+    /// Starts one, or returns why it cannot (the user or its socket is missing).
+    pub fn start() -> Result<RootlessPodman, String> {
+        let uid = stdout_of(&Command::new("id").args(["-u", ROOTLESS_USER]).output().map_err(|e| e.to_string())?);
+        if uid.is_empty() {
+            return Err(format!("no user {ROOTLESS_USER} (run scripts/podman-service)"));
+        }
+        let socket = format!("/run/user/{uid}/podman/podman.sock");
+        if !std::path::Path::new(&socket).exists() {
+            return Err(format!("no rootless podman socket {socket} (run scripts/podman-service)"));
+        }
+        let name = unique_name("rootless");
+        let args = ["run", "-d", "--name", &name, "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE];
+        let run = Self::podman(&uid, &args);
+        let started = RootlessPodman { name, socket, uid };
+        if !run.status.success() {
+            return Err(format!("rootless podman run: {}", String::from_utf8_lossy(&run.stderr)));
+        }
+        Ok(started)
+    }
+}
+
+impl Drop for RootlessPodman {
+    fn drop(&mut self) {
+        Self::podman(&self.uid, &["rm", "-f", "-t", "0", &self.name]);
+    }
+}

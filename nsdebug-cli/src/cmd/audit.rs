@@ -11,7 +11,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
-use crate::resolve::{containerd, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup};
+use crate::resolve::{containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup};
 
 /// The exit status when `--fail-on` is reached.
 const EXIT_FAIL_ON: u8 = 3;
@@ -125,7 +125,7 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
     block_on(async {
         let mut targets = Vec::new();
         if args.targets.is_empty() {
-            let (containers, unreachable) = list_all().await;
+            let (containers, unreachable) = list_all(options.cri_endpoint.as_deref()).await;
             for why in unreachable {
                 targets.push(Pending {
                     what: "the containers of a runtime".to_owned(),
@@ -167,6 +167,14 @@ fn gone_for_good(info: &ContainerInfo) -> bool {
         match info.runtime {
             "docker" => docker::Engine::docker().lookup(&info.id).await,
             "podman" => docker::Engine::podman().lookup(&info.id).await,
+            "cri" => match &info.cri {
+                // A container whose status cannot be had or that has no pid left is gone.
+                Some(cri) => Ok(match cri::pid_again(cri, &info.id).await {
+                    Ok(Some(_)) => Lookup::Found(info.clone()),
+                    _ => Lookup::NotFound(String::new()),
+                }),
+                None => Ok(Lookup::NotFound(String::new())),
+            },
             _ => containerd::lookup(&info.id).await,
         }
     });
@@ -364,7 +372,7 @@ mod tests {
     use super::*;
 
     fn args(fail_on: Option<Severity>) -> AuditArgs {
-        let lookup = LookupArgs { runtime: None, k8s_namespace: None, container: None };
+        let lookup = LookupArgs { runtime: None, k8s_namespace: None, container: None, cri_endpoint: None };
         AuditArgs { targets: vec![], json: false, fail_on, ignore: vec![], ignore_file: None, lookup }
     }
 

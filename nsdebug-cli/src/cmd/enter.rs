@@ -15,8 +15,9 @@ use crate::resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "TARGET is tried as: a PID; a namespace file path; pod/NAME (Kubernetes, \
-    through containerd); a Docker container name, ID or unique ID prefix; the same in Podman; a \
+#[command(after_help = "TARGET is tried as: a PID; a namespace file path; a Kubernetes pod \
+    through the CRI (pod/NAME -n NS, NAME -n NS, NS/NAME or NS/POD/CONTAINER; -c picks the \
+    container); a Docker container name, ID or unique ID prefix; the same in Podman; a \
     containerd container ID (namespaces moby, k8s.io, default); an `ip netns` name.\n\
     Without namespace flags, every namespace of the target that differs from ours is entered \
     (like --all).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
@@ -72,7 +73,7 @@ pub struct EnterArgs {
     #[arg(long)]
     preserve_credentials: bool,
     /// Join the target's cgroups, so the command is accounted and limited like the container.
-    #[arg(short = 'c', long)]
+    #[arg(long)]
     join_cgroup: bool,
     /// Run a program from the container with host powers instead of the container's
     /// (capabilities, seccomp, LSM label, cgroups, ids), as `docker exec --privileged` does.

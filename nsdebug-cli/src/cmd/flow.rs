@@ -15,7 +15,7 @@ use tcpflow_lite::sink::{Counting, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{host_reference, resolve};
+use crate::resolve::{host_reference, resolve, ResolveOptions};
 
 /// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]
@@ -53,7 +53,8 @@ pub struct FlowArgs {
 
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
-    let options = args.lookup.options();
+    // A pod without -c: its sandbox, whose network namespace all its containers share.
+    let options = ResolveOptions { pod_sandbox: true, ..args.lookup.options() };
     let resolved = block_on(resolve(&args.target, &options))??;
     let target = &resolved.target;
     let what = resolved.description.clone();

@@ -15,6 +15,10 @@ pub struct PsArgs {
     /// One JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// CRI socket to list pods from (default: $CONTAINER_RUNTIME_ENDPOINT, else the
+    /// containerd, k3s/RKE2 and CRI-O sockets that exist).
+    #[arg(long, value_name = "ENDPOINT")]
+    cri_endpoint: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -28,7 +32,7 @@ struct Row {
 
 /// Runs `nsdebug ps`.
 pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
-    let (containers, unreachable) = block_on(list_all())?;
+    let (containers, unreachable) = block_on(list_all(args.cri_endpoint.as_deref()))?;
     for why in &unreachable {
         eprintln!("nsdebug: skipped {why}");
     }

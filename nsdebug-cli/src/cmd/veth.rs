@@ -16,7 +16,7 @@ use super::shown;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{docker, host_reference, resolve};
+use crate::resolve::{docker, host_reference, resolve, ResolveOptions};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -87,7 +87,8 @@ struct Listing<'a> {
 
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
-    let options = args.lookup.options();
+    // A pod without -c: its sandbox, whose network namespace all its containers share.
+    let options = ResolveOptions { pod_sandbox: true, ..args.lookup.options() };
     let (resolved, shares_with) = block_on(async {
         let resolved = resolve(&args.target, &options).await?;
         // `--net=container:ID`: say whose namespace this is.

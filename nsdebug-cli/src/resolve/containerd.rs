@@ -1,5 +1,5 @@
-//! containerd through its gRPC API: containers by ID in the usual namespaces, and Kubernetes
-//! pods' containers by their CRI labels.
+//! containerd through its own gRPC API: containers by ID in the usual namespaces (`ctr`'s,
+//! Docker's, and Kubernetes' `k8s.io`). Pods are found through the CRI ([`super::cri`]).
 
 use std::collections::HashMap;
 
@@ -19,8 +19,6 @@ pub const NAMESPACES: [&str; 3] = ["moby", "k8s.io", "default"];
 const POD_NAME: &str = "io.kubernetes.pod.name";
 const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 const CONTAINER_NAME: &str = "io.kubernetes.container.name";
-/// CRI marks a pod's sandbox (pause) container with this label = "sandbox".
-const CRI_KIND: &str = "io.cri-containerd.kind";
 
 /// The socket: `CONTAINERD_ADDRESS`, the system containerd's, or the one Docker starts itself.
 fn socket() -> Result<String, String> {
@@ -100,6 +98,7 @@ async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo
         pid,
         status,
         network_mode: None,
+        cri: None,
     }
 }
 
@@ -154,48 +153,6 @@ pub async fn lookup(spec: &str) -> anyhow::Result<Lookup> {
         _ => {
             let ids: Vec<String> = matches.iter().map(|c| format!("{}/{}", c.namespace, c.id)).collect();
             bail!("containerd: ID prefix {spec} is ambiguous: {}", ids.join(", "))
-        }
-    }
-}
-
-/// A Kubernetes pod's container, by CRI labels in namespace `k8s.io`.
-pub async fn find_pod(pod: &str, namespace: &str, container: Option<&str>) -> anyhow::Result<ContainerInfo> {
-    let (channel, path) = connect().await.map_err(|why| anyhow!("pod/{pod}: {why}"))?;
-    let mut filters = vec![format!("labels.\"{POD_NAME}\"=={pod},labels.\"{POD_NAMESPACE}\"=={namespace}")];
-    if let Some(container) = container {
-        filters = vec![format!("{},labels.\"{CONTAINER_NAME}\"=={container}", filters[0])];
-    }
-    let mut found: Vec<Listed> = containers(&channel, "k8s.io", filters)
-        .await?
-        .into_iter()
-        .filter(|c| c.labels.get(CRI_KIND).map(String::as_str) != Some("sandbox"))
-        .collect();
-    let wanted = match container {
-        Some(c) => format!("container {c} of pod {namespace}/{pod}"),
-        None => format!("pod {namespace}/{pod}"),
-    };
-    if found.is_empty() {
-        bail!("{wanted}: not found in containerd ({path}) namespace k8s.io");
-    }
-    // The kubelet keeps the exited attempts of restarted containers: only running ones count.
-    let mut running = Vec::new();
-    let mut stopped = Vec::new();
-    for listed in found.drain(..) {
-        let name = display_name(&listed);
-        let info = task(&channel, &listed, name).await;
-        if info.pid.is_some() {
-            running.push((listed, info));
-        } else {
-            stopped.push(info);
-        }
-    }
-    match running.len() {
-        0 => Ok(stopped.remove(0)),
-        1 => Ok(running.remove(0).1),
-        _ => {
-            let names: Vec<String> =
-                running.iter().map(|(c, _)| c.labels.get(CONTAINER_NAME).cloned().unwrap_or_else(|| c.id.clone())).collect();
-            bail!("{wanted} has {} running containers ({}): choose one with --container", running.len(), names.join(", "))
         }
     }
 }

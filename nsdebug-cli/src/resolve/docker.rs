@@ -116,6 +116,7 @@ impl Engine {
                 _ => state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
             },
             network_mode,
+            cri: None,
         }))
     }
 

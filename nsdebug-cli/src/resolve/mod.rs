@@ -2,9 +2,11 @@
 //!
 //! Order, stopping at the first that knows the target:
 //! 1. a PID (all digits);
-//! 2. a namespace file path (contains `/`, e.g. `/run/netns/blue`, `/proc/42/ns/net`);
-//! 3. `pod/NAME`: a Kubernetes pod's container through containerd's CRI labels
-//!    (`io.kubernetes.pod.name`, `.pod.namespace` from `-n`, `.container.name` from `--container`);
+//! 2. a namespace file path (absolute or an existing file, e.g. `/run/netns/blue`);
+//! 3. a Kubernetes pod through the CRI ([`cri`]): `pod/NAME` (namespace from `-n`, default
+//!    `default`), `NAME -n NAMESPACE`, `NAMESPACE/NAME` or `NAMESPACE/POD/CONTAINER` (when no
+//!    such file exists);
+//!    the container from `-c`, else the pod's default one, or for `veth`/`flow` the sandbox;
 //! 4. Docker: a container name, ID or unique ID prefix (Engine API; honours `DOCKER_HOST`);
 //! 5. Podman: the same through its Docker-compatible socket (honours `CONTAINER_HOST`);
 //! 6. containerd: a container ID or unique prefix in namespaces `moby`, `k8s.io`, `default`
@@ -15,6 +17,7 @@
 //! every place tried and what each said.
 
 pub mod containerd;
+pub mod cri;
 pub mod docker;
 
 use std::path::Path;
@@ -38,8 +41,10 @@ pub enum RuntimeKind {
     Docker,
     /// Podman's Docker-compatible API.
     Podman,
-    /// containerd's API (Kubernetes pods included).
+    /// containerd's own API (container IDs).
     Containerd,
+    /// The Kubernetes CRI (pods).
+    Cri,
     /// An `ip netns` name.
     Netns,
 }
@@ -51,8 +56,13 @@ pub struct ResolveOptions {
     pub runtime: Option<RuntimeKind>,
     /// `-n`: the Kubernetes namespace of a `pod/NAME` (default `default`).
     pub k8s_namespace: Option<String>,
-    /// `--container`: the container of a multi-container pod.
+    /// `-c/--container`: the container of a multi-container pod.
     pub k8s_container: Option<String>,
+    /// `--cri-endpoint`: the CRI socket (else `CONTAINER_RUNTIME_ENDPOINT`, else the
+    /// well-known ones).
+    pub cri_endpoint: Option<String>,
+    /// A pod without `-c` means its sandbox (network namespace), not its default container.
+    pub pod_sandbox: bool,
 }
 
 /// A container as a runtime reports it.
@@ -64,7 +74,7 @@ pub struct ContainerInfo {
     pub id: String,
     /// Name (Docker/Podman), or the Kubernetes pod/container for CRI containers.
     pub name: String,
-    /// containerd namespace (`moby`, `k8s.io`...), when the runtime has them.
+    /// containerd namespace (`moby`, `k8s.io`...) or, through the CRI, the Kubernetes namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Host pid of the container's init process, when running.
@@ -74,6 +84,9 @@ pub struct ContainerInfo {
     /// Docker/Podman network mode (`bridge`, `host`, `none`, `container:ID`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
+    /// The CRI endpoint that reported it, to ask again.
+    #[serde(skip)]
+    pub cri: Option<cri::CriRef>,
 }
 
 impl ContainerInfo {
@@ -145,21 +158,31 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
             Err(_) => tried.push("pid: not a number".to_owned()),
         }
     }
+    let pod = pod_spec(spec, options)?;
     if wants(RuntimeKind::Path) {
-        if spec.contains('/') && !spec.starts_with("pod/") {
+        if spec.contains('/') && pod.is_none() {
             let target = Target::from_namespace_file(spec)?;
             return Ok(Resolved { target, description: format!("namespace file {spec}"), container: None });
         }
         tried.push("namespace file: not a path".to_owned());
     }
-    let pod = spec.strip_prefix("pod/");
     if let Some(pod) = pod {
-        if !wants(RuntimeKind::Containerd) {
-            bail!("pod/{pod}: pods are found through containerd, but --runtime excludes it");
+        if !wants(RuntimeKind::Cri) {
+            bail!("{spec}: pods are found through the CRI, but --runtime excludes it");
         }
-        let namespace = options.k8s_namespace.as_deref().unwrap_or("default");
-        let info = containerd::find_pod(pod, namespace, options.k8s_container.as_deref()).await?;
-        return pin(info).await;
+        let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
+        if let Some(note) = &found.note {
+            eprintln!("nsdebug: {note}");
+        }
+        // A sandbox without an infra process (CRI-O can run pods so) has only its netns file.
+        if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
+            (found.info.pid, &found.netns_path, &found.info.cri)
+        {
+            let target = Target::from_namespace_file(path).with_context(|| found.info.describe())?;
+            let description = format!("{}, netns {path}", found.info.describe());
+            return Ok(Resolved { target, description, container: Some(found.info) });
+        }
+        return pin(found.info).await;
     }
     let runtimes: [(RuntimeKind, &str); 3] =
         [(RuntimeKind::Docker, "docker"), (RuntimeKind::Podman, "podman"), (RuntimeKind::Containerd, "containerd")];
@@ -232,6 +255,53 @@ fn is_kernel_thread(pid: i32) -> bool {
     flags.is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
+/// Whether a name is a Kubernetes object name (a DNS subdomain: lower-case letters, digits,
+/// `-` and `.`, starting and ending alphanumeric).
+fn is_k8s_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.len() <= 253
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+}
+
+/// The pod a TARGET names, if it names one: `pod/NAME` (with `-n`), or `NAMESPACE/NAME`
+/// and `NAMESPACE/POD/CONTAINER` made of Kubernetes names when no such file exists (a
+/// namespace file path is absolute or names an existing file).
+fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::PodSpec>> {
+    let with = |namespace: String, pod: &str, container: Option<&str>| -> anyhow::Result<Option<cri::PodSpec>> {
+        let container = match (container, &options.k8s_container) {
+            (Some(c), Some(other)) if c != other => bail!("{spec} names container {c}, -c names {other}"),
+            (Some(c), _) => Some(c.to_owned()),
+            (None, named) => named.clone(),
+        };
+        Ok(Some(cri::PodSpec { namespace, pod: pod.to_owned(), container, sandbox_when_unnamed: options.pod_sandbox }))
+    };
+    if let Some(pod) = spec.strip_prefix("pod/").or_else(|| spec.strip_prefix("pods/")) {
+        if !is_k8s_name(pod) {
+            bail!("{spec}: {pod:?} is not a pod name");
+        }
+        return with(options.k8s_namespace.clone().unwrap_or_else(|| "default".to_owned()), pod, None);
+    }
+    if spec.starts_with('/') || Path::new(spec).exists() {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = spec.split('/').collect();
+    // `NAME -n NAMESPACE`, as kubectl takes it: -n means nothing but a pod's namespace.
+    if let (Some(namespace), [name]) = (&options.k8s_namespace, parts.as_slice()) {
+        if is_k8s_name(name) {
+            return with(namespace.clone(), name, None);
+        }
+    }
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| is_k8s_name(p)) {
+        return Ok(None);
+    }
+    if let Some(namespace) = options.k8s_namespace.as_deref().filter(|ns| *ns != parts[0]) {
+        bail!("{spec} is in namespace {}, -n says {namespace}", parts[0]);
+    }
+    with(parts[0].to_owned(), parts[1], parts.get(2).copied())
+}
+
 /// Refuses a target whose cgroup is frozen (`docker pause`, `ctr task pause`, a frozen pod):
 /// entering it would hang until it is thawed.
 fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
@@ -252,12 +322,17 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
     if !cgroup_names_container(&cgroup, &info.id) {
-        let again = match info.runtime {
-            "docker" => docker::Engine::docker().lookup(&info.id).await?,
-            "podman" => docker::Engine::podman().lookup(&info.id).await?,
-            _ => containerd::lookup(&info.id).await?,
+        let still = match (info.runtime, &info.cri) {
+            ("cri", Some(cri)) => cri::pid_again(cri, &info.id).await? == Some(pid),
+            (runtime, _) => {
+                let again = match runtime {
+                    "docker" => docker::Engine::docker().lookup(&info.id).await?,
+                    "podman" => docker::Engine::podman().lookup(&info.id).await?,
+                    _ => containerd::lookup(&info.id).await?,
+                };
+                matches!(&again, Lookup::Found(now) if now.pid == Some(pid))
+            }
         };
-        let still = matches!(&again, Lookup::Found(now) if now.pid == Some(pid));
         if !still || !target.is_alive() {
             bail!("{} restarted while nsdebug was looking it up; try again", info.describe());
         }
@@ -288,7 +363,7 @@ fn cgroup_names_container(cgroup: &str, id: &str) -> bool {
 
 /// Every container of every reachable runtime, and the runtimes that are installed (their
 /// socket exists) but could not be asked.
-pub async fn list_all() -> (Vec<ContainerInfo>, Vec<String>) {
+pub async fn list_all(cri_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<String>) {
     let mut containers = Vec::new();
     let mut unreachable = Vec::new();
     for engine in [docker::Engine::docker(), docker::Engine::podman()] {
@@ -300,14 +375,20 @@ pub async fn list_all() -> (Vec<ContainerInfo>, Vec<String>) {
             Err(why) => unreachable.push(why),
         }
     }
+    let (pods, cri_unreachable) = cri::list(cri_endpoint).await;
+    containers.extend(pods);
+    unreachable.extend(cri_unreachable);
     if !containerd::is_present() {
         return (containers, unreachable);
     }
     match containerd::list().await {
         Ok(list) => {
-            // Docker's containers are also containerd tasks in namespace moby: show them once.
+            // Docker's containers are also containerd tasks in namespace moby, and the CRI's
+            // are in k8s.io (their pause sandboxes too): show each once, pods as the CRI names them.
             let known: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
-            containers.extend(list.into_iter().filter(|c| !known.contains(&c.id)));
+            let cri_seen = containers.iter().any(|c| c.runtime == "cri");
+            let shown = |c: &ContainerInfo| known.contains(&c.id) || (cri_seen && c.namespace.as_deref() == Some("k8s.io"));
+            containers.extend(list.into_iter().filter(|c| !shown(c)));
         }
         Err(why) => unreachable.push(why),
     }
@@ -322,4 +403,43 @@ pub fn host_reference() -> anyhow::Result<Target> {
         return Ok(init);
     }
     Ok(Target::open(std::process::id() as i32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(spec: &str, namespace: Option<&str>, container: Option<&str>) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+        let options = ResolveOptions {
+            k8s_namespace: namespace.map(str::to_owned),
+            k8s_container: container.map(str::to_owned),
+            ..Default::default()
+        };
+        Ok(pod_spec(spec, &options)?.map(|p| (p.namespace, p.pod, p.container)))
+    }
+
+    #[test]
+    fn pods_are_named_as_kubectl_users_name_them() {
+        let some = |ns: &str, name: &str, c: Option<&str>| Some((ns.to_owned(), name.to_owned(), c.map(str::to_owned)));
+        assert_eq!(pod("pod/web", None, None).ok(), Some(some("default", "web", None)));
+        assert_eq!(pod("pod/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("shop/web", None, None).ok(), Some(some("shop", "web", None)));
+        assert_eq!(pod("shop/web/app", None, None).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("shop/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
+        assert_eq!(pod("web", Some("shop"), None).ok(), Some(some("shop", "web", None)));
+        // Without -n a bare name is a container name for Docker, Podman...
+        assert_eq!(pod("web", None, None).ok(), Some(None));
+    }
+
+    #[test]
+    fn paths_and_contradictions_are_not_pods() {
+        // Absolute paths and existing files are namespace files; capitals are no Kubernetes names.
+        assert_eq!(pod("/run/netns/blue", None, None).ok(), Some(None));
+        assert_eq!(pod("/proc/1/ns/net", None, None).ok(), Some(None));
+        assert_eq!(pod("Shop/Web", None, None).ok(), Some(None));
+        assert_eq!(pod("a/b/c/d", None, None).ok(), Some(None));
+        assert!(pod("shop/web", Some("other"), None).is_err_and(|e| e.to_string().contains("-n says other")));
+        assert!(pod("shop/web/app", None, Some("db")).is_err_and(|e| e.to_string().contains("-c names db")));
+        assert!(pod("pod/Bad_Name", None, None).is_err());
+    }
 }

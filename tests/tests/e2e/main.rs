@@ -7,6 +7,8 @@ mod cli_enter;
 mod cli_flow;
 mod cli_mem;
 mod cli_pid;
+mod cli_podman;
+mod cli_pods;
 mod cli_veth;
 mod command;
 mod errors;
