@@ -22,7 +22,7 @@
 use std::path::Path;
 
 /// The generated `runtime.v1` messages and clients.
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, clippy::all, rustdoc::all)]
 pub mod v1 {
     tonic::include_proto!("runtime.v1");
 }
