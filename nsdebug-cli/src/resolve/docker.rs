@@ -36,7 +36,11 @@ impl Engine {
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             candidates.push(format!("{dir}/podman/podman.sock"));
         }
-        let found = candidates.iter().find(|path| std::path::Path::new(path).exists());
+        // A socket we may not look at counts as there: the error then says permission denied.
+        let found = candidates.iter().find(|path| match std::fs::symlink_metadata(path) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        });
         Engine {
             runtime: "podman",
             address: found.map(|path| format!("unix://{path}")),
@@ -52,6 +56,27 @@ impl Engine {
                 Some(path) => std::path::Path::new(path).exists(),
                 None => true,
             },
+        }
+    }
+
+    /// Why a unix socket cannot be used, named as the user can act on it (not the HTTP
+    /// client's "client error (Connect)"): permission denied, nothing listening, no socket.
+    fn socket_problem(&self) -> Option<String> {
+        let path = self.address.as_deref()?.strip_prefix("unix://")?;
+        let group = if self.runtime == "docker" { " or join the docker group" } else { "" };
+        let denied = || format!("{}: permission denied on {path} (run as root{group})", self.runtime);
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Some(denied()),
+            Err(_) => return Some(format!("{}: no socket at {path}", self.runtime)),
+            Ok(_) => {}
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(denied()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Some(format!("{}: nothing listens on {path} (is the daemon running?)", self.runtime))
+            }
+            Err(e) => Some(format!("{}: {path}: {e}", self.runtime)),
         }
     }
 
@@ -97,7 +122,10 @@ impl Engine {
             Ok(Err(ApiError::DockerResponseServerError { message, .. })) => {
                 bail!("{} {name}: {}", self.runtime, message.trim())
             }
-            Ok(Err(e)) => return Ok(Lookup::Unreachable(format!("{}: {}", self.label(), one_line(&e)))),
+            Ok(Err(e)) => {
+                let why = self.socket_problem().unwrap_or_else(|| format!("{}: {}", self.label(), one_line(&e)));
+                return Ok(Lookup::Unreachable(why));
+            }
         };
         let network_mode = response.host_config.and_then(|h| h.network_mode);
         let state = response.state.unwrap_or_default();

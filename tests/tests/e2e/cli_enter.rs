@@ -227,6 +227,16 @@ fn a_non_root_caller_is_told_it_needs_root() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("pid {}", c.pid)) && stderr.contains("permission denied") && stderr.contains("root"), "{stderr}");
     assert!(out.status.signal().is_none() && !stderr.contains("panicked"));
+    // By name: the runtime's socket refuses the user, and the message says so, not "Connect".
+    let by_name = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(bin_dir().join("nsdebug"))
+        .args(["enter", &c.name, "--net", "--", "true"])
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    let stderr = text(&by_name.stderr);
+    assert!(stderr.contains("permission denied on /var/run/docker.sock (run as root or join the docker group)"), "{stderr}");
 }
 
 #[test]
