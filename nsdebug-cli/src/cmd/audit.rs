@@ -125,7 +125,7 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
     block_on(async {
         let mut targets = Vec::new();
         if args.targets.is_empty() {
-            let (containers, unreachable) = list_all(options.cri_endpoint.as_deref()).await;
+            let (containers, unreachable) = list_all(options.cri_endpoint.as_deref(), false).await;
             for why in unreachable {
                 targets.push(Pending {
                     what: "the containers of a runtime".to_owned(),

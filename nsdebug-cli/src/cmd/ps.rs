@@ -12,6 +12,11 @@ use crate::resolve::{host_reference, list_all, short_id, ContainerInfo};
 /// Arguments of `nsdebug ps`.
 #[derive(clap::Args, Debug)]
 pub struct PsArgs {
+    /// Only containers whose name (or ID) contains this.
+    filter: Option<String>,
+    /// Stopped containers too, with their exit code and whether the OOM killer killed them.
+    #[arg(short = 'a', long)]
+    all: bool,
     /// One JSON array instead of a table.
     #[arg(long)]
     json: bool,
@@ -28,11 +33,17 @@ struct Row {
     /// Namespaces identical to the host's (PID 1's): `net` means `--net=host`; null when
     /// they could not be compared.
     shared_with_host: Option<Vec<String>>,
+    /// OOM kills the kernel counted in its memory cgroup (running containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
 }
 
 /// Runs `nsdebug ps`.
 pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
-    let (containers, unreachable) = block_on(list_all(args.cri_endpoint.as_deref()))?;
+    let (mut containers, unreachable) = block_on(list_all(args.cri_endpoint.as_deref(), args.all))?;
+    if let Some(part) = &args.filter {
+        containers.retain(|c| c.name.contains(part.as_str()) || c.id.starts_with(part.as_str()));
+    }
     for why in &unreachable {
         eprintln!("nsdebug: skipped {why}");
     }
@@ -43,8 +54,12 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
     let rows: Vec<Row> = containers
         .into_iter()
         .map(|container| {
-            let shared = container
-                .pid
+            let Some(pid) = container.pid else {
+                // Stopped (ps -a): nothing to compare, nothing to say about it.
+                return Row { container, shared_with_host: None, oom_kills: None };
+            };
+            let oom_kills = super::mem::memory_of(pid).ok().and_then(|m| m.oom_kills);
+            let shared = Some(pid)
                 .ok_or_else(|| "not running".to_owned())
                 .and_then(|pid| Target::open(pid).map_err(|e| e.to_string()))
                 .and_then(|target| target.shared_with(&host).map_err(|e| e.to_string()));
@@ -55,27 +70,48 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
                     None
                 }
             };
-            Row { container, shared_with_host }
+            Row { container, shared_with_host, oom_kills }
         })
         .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<11} {:<12} {:<24} {:>8} {:<9} SHARED WITH HOST", "RUNTIME", "ID", "NAME", "PID", "STATUS");
+    let mut cells = Vec::new();
     for row in &rows {
         let c = &row.container;
         let name = match &c.namespace {
             Some(ns) if c.name == c.id => format!("{ns}/{}", short_id(&c.id)),
             _ => c.name.clone(),
         };
-        let shared = match &row.shared_with_host {
-            None => "?".to_owned(),
-            Some(list) if list.is_empty() => "-".to_owned(),
-            Some(list) => list.join(","),
+        let shared = match (&row.shared_with_host, c.pid) {
+            (_, None) => "-".to_owned(),
+            (None, _) => "?".to_owned(),
+            (Some(list), _) if list.is_empty() => "-".to_owned(),
+            (Some(list), _) => list.join(","),
         };
-        let pid = c.pid.map_or("-".to_owned(), |p| p.to_string());
-        println!("{:<11} {:<12} {:<24} {:>8} {:<9} {}", c.runtime, shown(short_id(&c.id)), shown(&name), pid, shown(&c.status), shared);
+        // How it ended (ps -a), or how often the OOM killer struck while it runs.
+        let status = match (&c.details.exit_code, c.details.oom_killed, row.oom_kills) {
+            (Some(code), Some(true), _) => format!("{} ({code}, OOM-killed)", c.status),
+            (Some(code), _, _) => format!("{} ({code})", c.status),
+            (None, _, Some(kills)) if kills > 0 => format!("{} ({kills} OOM kills)", c.status),
+            _ => c.status.clone(),
+        };
+        cells.push(vec![
+            c.runtime.to_owned(),
+            shown(short_id(&c.id)),
+            shown(&name),
+            shown(c.details.image.as_deref().unwrap_or("-")),
+            c.pid.map_or("-".to_owned(), |p| p.to_string()),
+            c.details.ip.clone().unwrap_or_else(|| "-".into()),
+            shown(&status),
+            shared,
+        ]);
     }
+    super::print_table(
+        &["RUNTIME", "ID", "NAME", "IMAGE", "PID", "IP", "STATUS", "SHARED WITH HOST"],
+        &[false, false, false, false, true, false, false, false],
+        &cells,
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -99,6 +99,7 @@ async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo
         status,
         network_mode: None,
         cri: None,
+        details: Default::default(),
     }
 }
 

@@ -294,6 +294,7 @@ async fn find_in(
         status: state.to_owned(),
         network_mode: None,
         cri: Some(CriRef { endpoint: endpoint.to_owned(), sandbox: false }),
+        details: Default::default(),
     };
     Ok(Found { info, netns_path, note })
 }
@@ -311,6 +312,7 @@ async fn sandbox_found(client: &mut RuntimeClient, endpoint: &str, sandbox: &San
         status: if sandbox.ready { "ready" } else { "notready" }.to_owned(),
         network_mode: None,
         cri: Some(CriRef { endpoint: endpoint.to_owned(), sandbox: true }),
+        details: Default::default(),
     };
     Ok(Found { info, netns_path, note: None })
 }
@@ -386,6 +388,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 status: "running".to_owned(),
                 network_mode: None,
                 cri: Some(CriRef { endpoint: endpoint.clone(), sandbox: false }),
+                details: Default::default(),
             });
         }
     }

@@ -5,7 +5,7 @@ use bollard::errors::Error as ApiError;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::{ClientVersion, Docker};
 
-use super::{ContainerInfo, Lookup, API_TIMEOUT};
+use super::{ContainerInfo, Details, Lookup, API_TIMEOUT};
 
 /// API 1.41 (Docker 20.10): old enough for every engine in use, Podman's compat API
 /// included, and it has everything nsdebug asks. A fixed version spares a negotiation round trip.
@@ -128,7 +128,19 @@ impl Engine {
             }
         };
         let network_mode = response.host_config.and_then(|h| h.network_mode);
+        let ip = response
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|networks| networks.into_values().filter_map(|n| n.ip_address).find(|ip| !ip.is_empty()));
+        let image = response.config.and_then(|c| c.image);
         let state = response.state.unwrap_or_default();
+        let stopped = !state.running.unwrap_or(false);
+        let details = Details {
+            image,
+            ip,
+            exit_code: state.exit_code.filter(|_| stopped),
+            oom_killed: state.oom_killed.filter(|_| stopped),
+        };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.
         let running = state.running.unwrap_or(false) && !state.paused.unwrap_or(false);
@@ -145,13 +157,14 @@ impl Engine {
             },
             network_mode,
             cri: None,
+            details: Box::new(details),
         }))
     }
 
     /// The running containers.
-    pub async fn list(&self) -> Result<Vec<ContainerInfo>, String> {
+    pub async fn list(&self, stopped_too: bool) -> Result<Vec<ContainerInfo>, String> {
         let client = self.connect()?;
-        let options = ListContainersOptions { all: false, ..Default::default() };
+        let options = ListContainersOptions { all: stopped_too, ..Default::default() };
         let listed = tokio::time::timeout(API_TIMEOUT, client.list_containers(Some(options)))
             .await
             .map_err(|_| format!("{}: no answer within {API_TIMEOUT:?}", self.label()))?

@@ -87,6 +87,26 @@ pub struct ContainerInfo {
     /// The CRI endpoint that reported it, to ask again.
     #[serde(skip)]
     pub cri: Option<cri::CriRef>,
+    /// What the runtime says besides (image, address, how it ended), when it says it.
+    #[serde(flatten)]
+    pub details: Box<Details>,
+}
+
+/// Facts a runtime may report about a container, for `ps`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Details {
+    /// The image it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Its IPv4 address on its first network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Its exit code, once it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// Whether the OOM killer killed its init (Docker's `OOMKilled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_killed: Option<bool>,
 }
 
 impl ContainerInfo {
@@ -363,14 +383,14 @@ fn cgroup_names_container(cgroup: &str, id: &str) -> bool {
 
 /// Every container of every reachable runtime, and the runtimes that are installed (their
 /// socket exists) but could not be asked.
-pub async fn list_all(cri_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<String>) {
+pub async fn list_all(cri_endpoint: Option<&str>, stopped_too: bool) -> (Vec<ContainerInfo>, Vec<String>) {
     let mut containers = Vec::new();
     let mut unreachable = Vec::new();
     for engine in [docker::Engine::docker(), docker::Engine::podman()] {
         if !engine.is_present() {
             continue;
         }
-        match engine.list().await {
+        match engine.list(stopped_too).await {
             Ok(list) => containers.extend(list),
             Err(why) => unreachable.push(why),
         }

@@ -42,3 +42,34 @@ fn a_disabled_oom_killer_is_high_without_a_limit_and_medium_with_one() {
     let doc = run_nsdebug(&["audit", &default.name, "--json"]);
     assert!(!String::from_utf8_lossy(&doc.stdout).contains("memory.oom-kill-disabled"), "{doc:?}");
 }
+
+#[test]
+fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() {
+    require_root_and_docker!();
+    let c = Container::start(&["--memory", "32m"]);
+    let hog = docker(&["exec", &c.name, "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null"]);
+    assert_eq!(hog.status.code(), Some(137), "{hog:?}");
+    let listing = String::from_utf8_lossy(&run_nsdebug(&["ps", &c.name]).stdout).into_owned();
+    let line = listing.lines().find(|l| l.contains(&c.name)).unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.contains(nsdebug_tests::IMAGE) && line.contains(&c.ip()) && line.contains("(1 OOM kills)"), "{listing}");
+    assert_eq!(listing.lines().count(), 2, "the name filter keeps only it: {listing}");
+
+    // A container whose init the OOM killer killed: gone from ps, shown by ps -a as Docker
+    // recorded it.
+    let name = nsdebug_tests::unique_name("oom");
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let run = docker(&["run", "--name", &name, "--memory", "16m", nsdebug_tests::IMAGE, "sh", "-c", "head -c 100m /dev/zero | tail"]);
+    let _remove = Remove(name.clone());
+    assert_eq!(run.status.code(), Some(137), "{run:?}");
+    let recorded = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.OOMKilled}}", &name]).stdout).trim().to_owned();
+    assert_eq!(recorded, "true");
+    assert!(!String::from_utf8_lossy(&run_nsdebug(&["ps", &name]).stdout).contains(&name), "not running: not in ps");
+    let all = json(&["ps", "-a", &name, "--json"]);
+    assert_eq!(all[0]["oom_killed"], true, "{all}");
+    assert_eq!(all[0]["exit_code"], 137, "{all}");
+}
