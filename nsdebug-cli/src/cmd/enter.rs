@@ -24,7 +24,16 @@ use crate::resolve::resolve;
     failed, 126 if the command could not be run, 127 if it was not found.")]
 pub struct EnterArgs {
     /// The container, pod, pid, netns name or namespace file to enter.
-    target: String,
+    #[arg(required_unless_present = "target_option")]
+    target: Option<String>,
+    /// The target, as nsenter's -t PID takes it (then every word after the options is the
+    /// command).
+    #[arg(short = 't', long = "target", value_name = "TARGET")]
+    target_option: Option<String>,
+    /// Accepted for docker exec's -i: nsdebug passes stdin on, and gives a terminal of its own
+    /// when stdin is one (no -t needed).
+    #[arg(short = 'i', long, hide = true)]
+    interactive: bool,
     /// Enter the network namespace.
     #[arg(long)]
     net: bool,
@@ -124,14 +133,49 @@ impl EnterArgs {
     }
 }
 
+impl EnterArgs {
+    /// `-t TARGET` makes a positional word the first word of the command.
+    fn settle_target(mut self) -> anyhow::Result<EnterArgs> {
+        if let Some(target) = self.target_option.take() {
+            if let Some(word) = self.target.replace(target) {
+                self.command.insert(0, word.into());
+            }
+        }
+        if self.interactive {
+            crate::cli::notice(format_args!(
+                "-i is not needed: stdin is passed on, and a terminal of its own comes when stdin is one"
+            ));
+        }
+        let target = self.target.as_deref().unwrap_or_default();
+        // nsenter's -n is --net; here -n is a Kubernetes namespace, meaningless for a pid.
+        if let (Some(ns), true) = (&self.lookup.k8s_namespace, is_pid_spec(target)) {
+            anyhow::bail!(
+                "-n {ns:?} is a Kubernetes namespace here, and {target} is a pid; for nsenter's -n say --net"
+            );
+        }
+        Ok(self)
+    }
+
+    fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or_default()
+    }
+}
+
+/// A pid as TARGET: digits, or `pid:` and digits.
+fn is_pid_spec(target: &str) -> bool {
+    let digits = target.strip_prefix("pid:").unwrap_or(target);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Runs `nsdebug enter`.
 pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
+    let args = args.settle_target()?;
     let options = args.lookup.options();
     let started = std::time::Instant::now();
-    let resolved = block_on(resolve(&args.target, &options))??;
+    let resolved = block_on(resolve(args.target(), &options))??;
     let target = &resolved.target;
     let what = &resolved.description;
-    tracing::info!("{} is {what}", args.target);
+    tracing::info!("{} is {what}", args.target());
     tracing::debug!("resolved in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     let requested = args.requested();
     let mut kinds = if args.all || requested.is_empty() {
@@ -190,7 +234,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     }
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
-        let name = resolved.container.as_ref().map_or(args.target.as_str(), |c| c.name.as_str());
+        let name = resolved.container.as_ref().map_or(args.target(), |c| c.name.as_str());
         command.env("PS1", format!("[nsdebug {}] \\w \\$ ", printable(name)));
     }
     // Like nsenter: without the pid namespace nothing needs a child, so become the command

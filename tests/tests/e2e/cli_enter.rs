@@ -300,3 +300,18 @@ fn verbose_says_how_the_target_was_resolved_and_joined_and_quiet_hides_notices()
     let normal = run_nsdebug(&["flow", &c.name, "-c", "--duration", "300ms", "port", "80"]);
     assert!(text(&normal.stderr).contains("capturing on"), "{normal:?}");
 }
+
+#[test]
+fn nsenter_and_docker_exec_forms_are_taken_or_explained() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let pid = c.pid.to_string();
+    let out = run_nsdebug(&["enter", "-t", &pid, "--uts", "cat", "/proc/sys/kernel/hostname"]);
+    assert_eq!(text(&out.stdout).trim(), c.hostname, "nsenter's -t PID: {out:?}");
+    let n = run_nsdebug(&["enter", "-t", &pid, "-n", "ip", "a"]);
+    assert_eq!(n.status.code(), Some(125), "{n:?}");
+    assert!(text(&n.stderr).contains("for nsenter's -n say --net"), "{n:?}");
+    let it = nsdebug().args(["enter", "-it", &c.name, "--uts", "cat", "/proc/sys/kernel/hostname"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(text(&it.stdout).trim(), c.hostname, "docker exec's -it: {it:?}");
+    assert!(text(&it.stderr).contains("-i is not needed"), "{it:?}");
+}
