@@ -1,0 +1,107 @@
+//! What ships around the binary: completions and man pages generated from its clap
+//! definitions, a binary that starts without libpcap, the Debian package and the node image.
+
+use std::process::Command;
+
+use nsdebug_tests::{in_ci, run_nsdebug};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether `program` is on PATH; locally its absence skips the test, in CI it fails
+/// (scripts/setup installs it).
+fn tool_present(test: &str, program: &str) -> bool {
+    let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(!in_ci(), "{test}: {program} is missing (scripts/setup installs it); CI=true, so this is a failure");
+        eprintln!("SKIP {test}: {program} is missing (run scripts/setup)");
+    }
+    found
+}
+
+/// What a terminal shows of man's output: without overstrike (`X\bX` bold, `_\bX`
+/// underline) and with groff's typographic hyphens and minus signs as `-`.
+fn plain(rendered: &str) -> String {
+    let mut shown = String::new();
+    let mut chars = rendered.chars().peekable();
+    while let Some(c) = chars.next() {
+        if chars.peek() == Some(&'\u{8}') {
+            chars.next();
+            continue;
+        }
+        shown.push(match c {
+            '\u{2010}' | '\u{2212}' => '-',
+            other => other,
+        });
+    }
+    shown
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nsdebug-t-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+#[test]
+fn completions_are_valid_shell_and_offer_the_subcommands() {
+    for (shell, checker) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let out = run_nsdebug(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = text(&out.stdout);
+        for sub in ["enter", "debug", "flow", "veth", "audit"] {
+            assert!(script.contains(sub), "{shell} completion does not offer {sub}");
+        }
+        // fish is not installed by setup: its script is only checked for content.
+        if shell == "fish" || !tool_present("completions", checker) {
+            continue;
+        }
+        let file = scratch_dir(&format!("completions-{shell}")).join("nsdebug");
+        std::fs::write(&file, &script).expect("writing the script");
+        let check = Command::new(checker).arg("-n").arg(&file).output().expect("running the shell");
+        assert!(check.status.success(), "{checker} -n rejects the completion: {}", text(&check.stderr));
+    }
+    // In bash, the completion really completes: `nsdebug en<TAB>` gives enter.
+    if tool_present("completions", "bash") {
+        let out = Command::new("bash")
+            .args(["-c", "source /dev/stdin; COMP_WORDS=(nsdebug en); COMP_CWORD=1; _nsdebug nsdebug en nsdebug; echo ${COMPREPLY[@]}"])
+            .stdin(std::fs::File::open({
+                let file = scratch_dir("completions-run").join("nsdebug.bash");
+                std::fs::write(&file, run_nsdebug(&["completions", "bash"]).stdout).expect("writing");
+                file
+            }).expect("opening"))
+            .output()
+            .expect("running bash");
+        assert_eq!(text(&out.stdout).trim(), "enter", "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn man_pages_render_for_nsdebug_and_each_subcommand() {
+    let dir = scratch_dir("man");
+    let out = run_nsdebug(&["man", dir.to_str().expect("utf-8 temp dir")]);
+    assert!(out.status.success(), "{out:?}");
+    if !tool_present("man_pages", "man") {
+        return;
+    }
+    for (page, expected) in [
+        ("nsdebug", "nsdebug-enter(1)"),
+        ("nsdebug-enter", "--net"),
+        ("nsdebug-debug", "CTR_ROOT"),
+        ("nsdebug-flow", "--host-side"),
+        ("nsdebug-veth", "--down"),
+        ("nsdebug-ps", "--json"),
+        ("nsdebug-audit", "nsdebug audit"),
+    ] {
+        let file = dir.join(format!("{page}.1"));
+        let rendered = Command::new("man").arg("-l").arg(&file).env("MANWIDTH", "100").env("MAN_KEEP_FORMATTING", "0").output().expect("running man");
+        let shown = plain(&text(&rendered.stdout));
+        assert!(rendered.status.success() && shown.contains(expected), "man -l {}: no {expected:?} in\n{shown}\n{}", file.display(), text(&rendered.stderr));
+        assert!(!text(&rendered.stderr).contains("warning"), "man -l {}: {}", file.display(), text(&rendered.stderr));
+    }
+    // Without DIR the top page goes to standard output.
+    let top = run_nsdebug(&["man"]);
+    assert!(top.status.success() && text(&top.stdout).starts_with(".ie"), "{top:?}");
+}
