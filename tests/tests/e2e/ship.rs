@@ -105,3 +105,59 @@ fn man_pages_render_for_nsdebug_and_each_subcommand() {
     let top = run_nsdebug(&["man"]);
     assert!(top.status.success() && text(&top.stdout).starts_with(".ie"), "{top:?}");
 }
+
+#[test]
+fn the_binary_needs_only_libc_and_libgcc() {
+    let out = Command::new("ldd").arg(nsdebug_tests::nsdebug_path()).output().expect("running ldd");
+    let needed = text(&out.stdout);
+    for line in needed.lines() {
+        let library = line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            ["linux-vdso.so.1", "libc.so.6", "libgcc_s.so.1", "libm.so.6"].contains(&library) || library.contains("ld-linux"),
+            "nsdebug links {library}:\n{needed}"
+        );
+    }
+}
+
+/// Every file that could be loaded as libpcap (the sonames and the dev symlink point to one).
+fn libpcap_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"] {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("libpcap.so") {
+                if let Ok(real) = std::fs::canonicalize(entry.path()) {
+                    if !files.contains(&real) {
+                        files.push(real);
+                    }
+                }
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn enter_works_with_libpcap_hidden_and_flow_names_the_package() {
+    nsdebug_tests::require_root_and_docker!();
+    let files = libpcap_files();
+    assert!(!files.is_empty(), "no libpcap on this host to hide (scripts/setup installs libpcap-dev)");
+    let c = nsdebug_tests::Container::start(&[]);
+    let hide: String = files.iter().map(|f| format!("mount --bind /dev/null {} && ", f.display())).collect();
+    let nsdebug = nsdebug_tests::nsdebug_path();
+    let nsdebug = nsdebug.display();
+    let name = &c.name;
+    // A private mount namespace where every libpcap is /dev/null: the host stays untouched.
+    let script = format!(
+        "{hide} {nsdebug} enter {name} --net -- true && echo ENTER-OK; \
+         {nsdebug} flow {name} --count 1 --duration 2 -c; echo FLOW-STATUS=$?"
+    );
+    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().expect("running unshare");
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(stdout.contains("ENTER-OK"), "enter failed with libpcap hidden:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("FLOW-STATUS=125"), "flow should fail with nsdebug's status:\n{stdout}\n{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("nsdebug:")).unwrap_or_default();
+    assert!(line.contains("libpcap") && line.contains("apt install libpcap0.8"), "flow's error: {stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("nsdebug:")).count(), 1, "one line: {stderr}");
+}
