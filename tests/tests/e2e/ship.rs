@@ -161,3 +161,64 @@ fn enter_works_with_libpcap_hidden_and_flow_names_the_package() {
     assert!(line.contains("libpcap") && line.contains("apt install libpcap0.8"), "flow's error: {stderr}");
     assert_eq!(stderr.lines().filter(|l| l.starts_with("nsdebug:")).count(), 1, "one line: {stderr}");
 }
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A root with nothing but the files and dpkg records of the packages the .deb says it
+/// depends on (from the host, which is Debian): libc6, libgcc-s1 and gcc-12-base.
+const CLEAN_ROOT: &str = r#"set -eu
+R=$1
+mkdir -p "$R"/usr/bin "$R"/usr/sbin "$R"/usr/lib "$R"/usr/lib64 "$R"/var/lib/dpkg/info "$R"/var/lib/dpkg/updates "$R"/tmp
+for l in bin sbin lib lib64; do ln -s usr/$l "$R/$l"; done
+touch "$R/var/lib/dpkg/available"
+pkgs=$(dpkg-query -W -f '${Package}\n' libc6 libgcc-s1 'gcc-*-base' 2>/dev/null | sort -u)
+dpkg-query -s $pkgs > "$R/var/lib/dpkg/status"
+for p in $pkgs; do dpkg -L "$p" > "$R/var/lib/dpkg/info/$p:$(dpkg --print-architecture).list"; done
+dpkg -L $pkgs | while read -r f; do if [ ! -d "$f" ]; then echo "${f#/}"; fi; done > "$R/.files"
+tar -C / -cf - --no-recursion -T "$R/.files" | tar -C "$R" --keep-directory-symlink -xf -
+"#;
+
+#[test]
+fn the_deb_installs_in_a_clean_root_with_true_depends() {
+    nsdebug_tests::require_root_and_docker!();
+    if !tool_present("the_deb", "dpkg-shlibdeps") || !tool_present("the_deb", "fakeroot") {
+        return;
+    }
+    let dir = scratch_dir("deb");
+    let out = Command::new(repo_root().join("scripts/package"))
+        .env("NSDEBUG_BIN", nsdebug_tests::nsdebug_path())
+        .env("NSDEBUG_DEB_DIR", &dir)
+        .output()
+        .expect("running scripts/package");
+    assert!(out.status.success(), "scripts/package: {}", text(&out.stderr));
+    let deb = text(&out.stdout).trim().to_owned();
+    assert!(deb.ends_with(".deb"), "{deb}");
+
+    let field = |name: &str| text(&Command::new("dpkg-deb").args(["-f", &deb, name]).output().expect("dpkg-deb").stdout).trim().to_owned();
+    let depends = field("Depends");
+    assert!(depends.contains("libc6") && !depends.contains("pcap"), "Depends: {depends}");
+    assert_eq!(field("Recommends"), "libpcap0.8");
+    let contents = text(&Command::new("dpkg-deb").args(["-c", &deb]).output().expect("dpkg-deb -c").stdout);
+    for file in [
+        "./usr/bin/nsdebug",
+        "./usr/share/bash-completion/completions/nsdebug",
+        "./usr/share/zsh/vendor-completions/_nsdebug",
+        "./usr/share/fish/vendor_completions.d/nsdebug.fish",
+        "./usr/share/man/man1/nsdebug.1.gz",
+        "./usr/share/man/man1/nsdebug-enter.1.gz",
+    ] {
+        assert!(contents.contains(file), "{file} is not in the package:\n{contents}");
+    }
+
+    let root = dir.join("root");
+    let made = Command::new("sh").args(["-c", CLEAN_ROOT, "clean-root"]).arg(&root).output().expect("making the root");
+    assert!(made.status.success(), "clean root: {}", text(&made.stderr));
+    let installed = Command::new("dpkg").arg(format!("--root={}", root.display())).args(["-i", &deb]).output().expect("dpkg -i");
+    assert!(installed.status.success(), "dpkg -i: {}{}", text(&installed.stdout), text(&installed.stderr));
+    assert!(!root.join("usr/lib/x86_64-linux-gnu/libpcap.so.0.8").exists());
+    let version = Command::new("chroot").arg(&root).args(["/usr/bin/nsdebug", "--version"]).output().expect("chroot");
+    assert!(version.status.success() && text(&version.stdout).starts_with("nsdebug "), "{version:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
