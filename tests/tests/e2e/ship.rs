@@ -222,3 +222,54 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
     assert!(version.status.success() && text(&version.stdout).starts_with("nsdebug "), "{version:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An image built by scripts/image for this test, removed when dropped.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = nsdebug_tests::docker(&["rmi", "-f", &self.0]);
+    }
+}
+
+/// How the node pod runs it (kubectl debug node/... --profile=sysadmin, or the plugin's pod):
+/// host pid and net namespaces, the host's root at /host. Only the capabilities nsdebug needs
+/// (`--privileged` cannot apply every capability on every docker host, e.g. nested ones).
+const NODE_POD_ARGS: [&str; 15] = [
+    "run", "--rm", "--pid=host", "--net=host", "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "-v=/:/host:ro",
+];
+
+#[test]
+fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host() {
+    nsdebug_tests::require_root_and_docker!();
+    if !tool_present("node_image", "dpkg-shlibdeps") || !tool_present("node_image", "tcpdump") || !tool_present("node_image", "ping") {
+        return;
+    }
+    let image = Image(format!("{}:latest", nsdebug_tests::unique_name("image")));
+    let built = Command::new(repo_root().join("scripts/image"))
+        .arg(&image.0)
+        .env("NSDEBUG_BIN", nsdebug_tests::nsdebug_path())
+        .env("NSDEBUG_DEB_DIR", scratch_dir("image-deb"))
+        .output()
+        .expect("running scripts/image");
+    assert!(built.status.success(), "scripts/image: {}", text(&built.stderr));
+
+    let c = nsdebug_tests::Container::start(&[]);
+    let run = |command: &[&str]| {
+        let mut args = NODE_POD_ARGS.to_vec();
+        args.push(&image.0);
+        args.extend_from_slice(command);
+        nsdebug_tests::docker(&args)
+    };
+    // The image has no docker socket of its own: nsdebug finds the host's under /host.
+    let out = run(&["nsdebug", "enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"), "{stdout}");
+    // The tools are the real ones (not busybox applets) and run; libpcap loads for flow.
+    let out = run(&["sh", "-c", "ping -V && tcpdump --version && ss -V && ps -p 1 -o pid= && test ! -e /var/run/docker.sock"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = run(&["nsdebug", "flow", &c.name, "--duration", "1", "-c"]);
+    assert!(out.status.success() && text(&out.stderr).contains("nsdebug flow: ") && text(&out.stderr).contains(" packets,"), "{}", text(&out.stderr));
+}
