@@ -203,6 +203,7 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
     let contents = text(&Command::new("dpkg-deb").args(["-c", &deb]).output().expect("dpkg-deb -c").stdout);
     for file in [
         "./usr/bin/nsdebug",
+        "./usr/bin/kubectl-nsdebug",
         "./usr/share/bash-completion/completions/nsdebug",
         "./usr/share/zsh/vendor-completions/_nsdebug",
         "./usr/share/fish/vendor_completions.d/nsdebug.fish",
@@ -212,6 +213,17 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
         assert!(contents.contains(file), "{file} is not in the package:\n{contents}");
     }
 
+    // The kubectl plugin for krew: the manifest's sha256 is the archive's.
+    let krew = dir.join("krew");
+    let manifest = std::fs::read_to_string(krew.join("nsdebug.yaml")).expect("krew manifest");
+    let archive = std::fs::read_dir(&krew).expect("krew dir").flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(".tar.gz"));
+    let archive = archive.expect("no plugin archive");
+    let sum = text(&Command::new("sha256sum").arg(&archive).output().expect("sha256sum").stdout);
+    let sum = sum.split_whitespace().next().unwrap_or_default();
+    assert!(manifest.contains(&format!("sha256: \"{sum}\"")) && !manifest.contains('@'), "{manifest}");
+    let listed = text(&Command::new("tar").arg("tzf").arg(&archive).output().expect("tar").stdout);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["kubectl-nsdebug", "LICENSE"]);
+
     let root = dir.join("root");
     let made = Command::new("sh").args(["-c", CLEAN_ROOT, "clean-root"]).arg(&root).output().expect("making the root");
     assert!(made.status.success(), "clean root: {}", text(&made.stderr));
@@ -220,6 +232,8 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
     assert!(!root.join("usr/lib/x86_64-linux-gnu/libpcap.so.0.8").exists());
     let version = Command::new("chroot").arg(&root).args(["/usr/bin/nsdebug", "--version"]).output().expect("chroot");
     assert!(version.status.success() && text(&version.stdout).starts_with("nsdebug "), "{version:?}");
+    let plugin = Command::new("chroot").arg(&root).args(["/usr/bin/kubectl-nsdebug", "--help"]).output().expect("chroot");
+    assert!(plugin.status.success() && text(&plugin.stdout).contains("kubectl nsdebug"), "{plugin:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -272,4 +286,12 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let out = run(&["nsdebug", "flow", &c.name, "--duration", "1", "-c"]);
     assert!(out.status.success() && text(&out.stderr).contains("nsdebug flow: ") && text(&out.stderr).contains(" packets,"), "{}", text(&out.stderr));
+
+    // A Kubernetes pod's container, by the very command kubectl-nsdebug's node pod runs
+    // (`kubectl nsdebug web-N -n shop -c app --net -- ip -o link`): containerd found under /host.
+    let pod = nsdebug_tests::PodContainer::start("web", "shop", "app");
+    let target = format!("pod/{}", pod.pod);
+    let out = run(&["nsdebug", "enter", "--net", "-n", "shop", "--container", "app", &target, "--", "ip", "-o", "link"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success() && stdout.contains(": lo:") && !stdout.contains("docker0"), "{stdout}{}", text(&out.stderr));
 }
