@@ -295,3 +295,50 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
     let stdout = text(&out.stdout);
     assert!(out.status.success() && stdout.contains(": lo:") && !stdout.contains("docker0"), "{stdout}{}", text(&out.stderr));
 }
+
+/// A stand-in for kubectl that answers like a cluster where pod shop/web-0 runs on node-7,
+/// records its calls in `calls` and the created pod in `spec.json`.
+const FAKE_KUBECTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "$*" >> "$dir/calls"
+case "$1" in
+  get) case "$*" in
+         *"pod web-0 -n shop"*nodeName*) echo node-7 ;;
+         *nodeName*) echo 'Error from server (NotFound): pods "gone" not found' >&2; exit 1 ;;
+         *phase*) echo Running ;;
+         *exitCode*) echo 3 ;;
+       esac ;;
+  create) cat > "$dir/spec.json"; echo pod/nsdebug-abcde ;;
+  logs) echo "output of the node pod" ;;
+  delete) ;;
+esac
+"#;
+
+#[test]
+fn the_kubectl_plugin_creates_streams_passes_the_status_and_deletes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("kubectl");
+    let fake = dir.join("kubectl");
+    std::fs::write(&fake, FAKE_KUBECTL).expect("writing the fake kubectl");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let plugin = nsdebug_tests::bin_dir().join("kubectl-nsdebug");
+
+    let out = Command::new(&plugin).args(["web-0", "-n", "shop", "--net", "--", "ip", "a"]).env("PATH", &path).output().expect("kubectl-nsdebug");
+    assert_eq!(text(&out.stdout), "output of the node pod\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "the command's status: {}", text(&out.stderr));
+    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).expect("spec")).expect("json");
+    assert_eq!(spec["spec"]["nodeName"], "node-7");
+    assert_eq!(spec["spec"]["containers"][0]["command"], serde_json::json!(["nsdebug", "enter", "--net", "-n", "shop", "pod/web-0", "--", "ip", "a"]));
+    let calls = std::fs::read_to_string(dir.join("calls")).expect("calls");
+    assert!(calls.lines().last().is_some_and(|l| l.starts_with("delete pod nsdebug-abcde -n default")), "{calls}");
+
+    // A pod that does not exist: one line, nsdebug's status, nothing created.
+    std::fs::remove_file(dir.join("calls")).expect("rm");
+    let out = Command::new(&plugin).args(["gone", "--", "true"]).env("PATH", &path).output().expect("kubectl-nsdebug");
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+    assert!(!std::fs::read_to_string(dir.join("calls")).expect("calls").contains("create"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
