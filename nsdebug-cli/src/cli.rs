@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
 use crate::resolve::ResolveOptions;
@@ -76,6 +76,16 @@ enum Command {
     Pid(cmd::pid::PidArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
     Veth(cmd::veth::VethArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(cmd::docs::CompletionsArgs),
+    /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
+    Man(cmd::docs::ManArgs),
+}
+
+/// The clap definition of the whole command line, for tests of the generated documentation.
+#[cfg(test)]
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// How nsdebug ends: its own failures are 125 (like `docker run`), a command's exit status
@@ -97,6 +107,8 @@ pub fn run() -> ExitCode {
         Command::Veth(args) => cmd::veth::run(args),
         Command::Flow(args) => cmd::flow::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
+        Command::Man(args) => cmd::docs::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
+mod host_root;
 mod pty;
 mod resolve;
 
@@ -25,5 +26,7 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
+    // In a node image with the host's root at /host, the runtimes' sockets are there.
+    host_root::use_host_sockets();
     cli::run()
 }

@@ -11,6 +11,7 @@ pub mod beneath;
 pub mod cli;
 pub mod decode;
 pub mod flow;
+pub mod libpcap;
 pub mod reassembly;
 pub mod sink;
 pub mod source;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::decode::{decode, LinkType, Skip};
 use crate::flow::{FlowTable, Sink};
+use crate::libpcap::{self, Capture, Packet, PacketHeader};
 
 /// A packet source.
 #[derive(Clone, Debug)]
@@ -119,12 +120,12 @@ pub fn read(
     progress: &mut dyn FnMut(&ReadStats),
 ) -> Result<(), SourceError> {
     let name = source.to_string();
-    let open_error = |e: pcap::Error| SourceError::Open { source_name: name.clone(), message: e.to_string() };
+    let open_error = |e: libpcap::Error| SourceError::Open { source_name: name.clone(), message: e.to_string() };
     match source {
         Source::File(path) => {
-            let mut capture = pcap::Capture::from_file(path).map_err(open_error)?;
+            let mut capture = Capture::from_file(path).map_err(open_error)?;
             apply_filter(&mut capture, filter)?;
-            let link = link_type(&name, capture.get_datalink())?;
+            let link = link_type(&name, capture.datalink())?;
             stats.file_bytes = 24;
             loop {
                 match capture.next_packet() {
@@ -132,7 +133,7 @@ pub fn read(
                         stats.file_bytes += 16 + u64::from(packet.header.caplen);
                         feed(link, packet.header, packet.data, table, sink, stats)?
                     }
-                    Err(pcap::Error::NoMorePackets) => return Ok(()),
+                    Err(libpcap::Error::NoMorePackets) => return Ok(()),
                     Err(e) => return Err(SourceError::Read { source_name: name, message: e.to_string() }),
                 }
                 if stats.packets % 8192 == 0 {
@@ -152,39 +153,32 @@ pub fn read(
 }
 
 /// Opens a live capture on `interface` in the calling thread's network namespace (the
-/// packet socket stays in it, wherever the capture is used afterwards).
-pub fn open_live(interface: &str) -> Result<pcap::Capture<pcap::Active>, SourceError> {
-    let open_error = |e: pcap::Error| SourceError::Open { source_name: format!("interface {interface}"), message: e.to_string() };
-    pcap::Capture::from_device(interface)
-        .map_err(open_error)?
-        .promisc(false)
-        .immediate_mode(true)
-        .snaplen(262_144)
-        .buffer_size(64 << 20)
-        .timeout(200)
-        .open()
-        .map_err(open_error)?
-        // Non-blocking, waited for with our own poll: a blocking read in immediate mode
-        // would not return for a signal, and Ctrl-C must stop the capture.
-        .setnonblock()
-        .map_err(open_error)
+/// packet socket stays in it, wherever the capture is used afterwards). Non-blocking, waited
+/// for with our own poll: a blocking read in immediate mode would not return for a signal,
+/// and Ctrl-C must stop the capture.
+pub fn open_live(interface: &str) -> Result<Capture, SourceError> {
+    Capture::live(interface).map_err(|e| match e {
+        // Not about the interface: the one line says what to install.
+        libpcap::Error::Missing(_) => SourceError::Open { source_name: "cannot capture".to_owned(), message: e.to_string() },
+        e => SourceError::Open { source_name: format!("interface {interface}"), message: e.to_string() },
+    })
 }
 
 /// Reads an opened live capture until `stop` says so (asked at least every 200 ms), handing
 /// each raw packet to `each_packet` too (to save it, say). Kernel drops are added to `stats`.
 #[allow(clippy::too_many_arguments)]
 pub fn read_live(
-    mut capture: pcap::Capture<pcap::Active>,
+    mut capture: Capture,
     name: &str,
     filter: Option<&str>,
     table: &mut FlowTable,
     sink: &mut dyn Sink,
     stats: &mut ReadStats,
     stop: &mut dyn FnMut(&ReadStats) -> bool,
-    each_packet: &mut dyn FnMut(&pcap::Packet<'_>),
+    each_packet: &mut dyn FnMut(&Packet<'_>),
 ) -> Result<(), SourceError> {
     apply_filter(&mut capture, filter)?;
-    let link = link_type(name, capture.get_datalink())?;
+    let link = link_type(name, capture.datalink())?;
     let result = loop {
         if stop(stats) {
             break Ok(());
@@ -195,7 +189,7 @@ pub fn read_live(
                 stats.file_bytes += u64::from(packet.header.caplen);
                 feed(link, packet.header, packet.data, table, sink, stats)?
             }
-            Err(pcap::Error::TimeoutExpired) => {
+            Err(libpcap::Error::TimeoutExpired) => {
                 wait_readable(&capture, 200);
                 // Quiet: let time close finished and idle connections.
                 let now = std::time::SystemTime::now()
@@ -213,14 +207,14 @@ pub fn read_live(
 }
 
 /// Waits until the capture has packets, at most `ms` milliseconds (or until a signal).
-fn wait_readable(capture: &pcap::Capture<pcap::Active>, ms: i32) {
+fn wait_readable(capture: &Capture, ms: i32) {
     use std::os::fd::AsRawFd;
     let mut fd = libc::pollfd { fd: capture.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: poll(2) on one pollfd that lives on our stack for the call.
     unsafe { libc::poll(&mut fd, 1, ms) };
 }
 
-fn apply_filter<T: pcap::Activated + ?Sized>(capture: &mut pcap::Capture<T>, filter: Option<&str>) -> Result<(), SourceError> {
+fn apply_filter(capture: &mut Capture, filter: Option<&str>) -> Result<(), SourceError> {
     match filter {
         Some(expression) if !expression.trim().is_empty() => capture
             .filter(expression, true)
@@ -229,17 +223,17 @@ fn apply_filter<T: pcap::Activated + ?Sized>(capture: &mut pcap::Capture<T>, fil
     }
 }
 
-fn link_type(name: &str, linktype: pcap::Linktype) -> Result<LinkType, SourceError> {
-    LinkType::from_dlt(linktype.0).ok_or_else(|| SourceError::LinkType {
+fn link_type(name: &str, dlt: i32) -> Result<LinkType, SourceError> {
+    LinkType::from_dlt(dlt).ok_or_else(|| SourceError::LinkType {
         source_name: name.to_owned(),
-        dlt: linktype.0,
-        name: linktype.get_name().unwrap_or_else(|_| "unknown".to_owned()),
+        dlt,
+        name: Capture::datalink_name(dlt).unwrap_or_else(|| "unknown".to_owned()),
     })
 }
 
 fn feed(
     link: LinkType,
-    header: &pcap::PacketHeader,
+    header: &PacketHeader,
     data: &[u8],
     table: &mut FlowTable,
     sink: &mut dyn Sink,

@@ -11,6 +11,7 @@ use nsenter_core::net::peer::{inspect, OtherEnd, Place};
 use nsenter_core::{run_in, Namespace, Target};
 use tcpflow_lite::cli::OutputArgs;
 use tcpflow_lite::flow::FlowTable;
+use tcpflow_lite::libpcap::{Capture, Packet, Savefile};
 use tcpflow_lite::sink::{Counting, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
@@ -107,7 +108,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             || args.duration.is_some_and(|limit| started.elapsed() >= limit)
             || args.max_bytes.is_some_and(|n| stats.file_bytes >= n)
     };
-    let mut save = |packet: &pcap::Packet<'_>| {
+    let mut save = |packet: &Packet<'_>| {
         if let Some(file) = savefile.as_mut() {
             file.write(packet);
         }
@@ -134,8 +135,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
 
 /// The packet file `-w`: created new (`O_CREAT|O_EXCL|O_NOFOLLOW`, so neither an existing
 /// file nor a symbolic link, even dangling, is followed or overwritten), then handed to libpcap.
-fn save_to(capture: &pcap::Capture<pcap::Active>, path: &std::path::Path) -> anyhow::Result<pcap::Savefile> {
-    use std::os::fd::IntoRawFd;
+fn save_to(capture: &Capture, path: &std::path::Path) -> anyhow::Result<Savefile> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -144,9 +144,7 @@ fn save_to(capture: &pcap::Capture<pcap::Active>, path: &std::path::Path) -> any
         .mode(0o644)
         .open(path)
         .with_context(|| format!("{}: not created (nsdebug never overwrites nor follows a link)", path.display()))?;
-    // SAFETY: the descriptor was just opened here and is given away: the Savefile is its only
-    // owner and closes it.
-    unsafe { capture.savefile_raw_fd(file.into_raw_fd()) }.with_context(|| format!("writing {}", path.display()))
+    capture.savefile_fd(file.into()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// An output directory must exist and be writable before the capture starts.
@@ -168,7 +166,7 @@ fn writable_dir(dir: &PathBuf) -> anyhow::Result<()> {
 
 /// Opens the capture: inside the container's network namespace (the packet socket stays in
 /// it), or on its host-side veth peer.
-fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<(pcap::Capture<pcap::Active>, String)> {
+fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<(Capture, String)> {
     if !target.kinds().contains(Namespace::Net) {
         bail!("{what} is not a network namespace");
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand, thin over the libraries.
 
 pub mod audit;
+pub mod docs;
 pub mod enter;
 pub mod flow;
 pub mod mem;

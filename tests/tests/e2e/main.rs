@@ -16,4 +16,5 @@ mod examples;
 mod guard;
 mod hostile;
 mod scoped;
+mod ship;
 mod tcpflow_live;
