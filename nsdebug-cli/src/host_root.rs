@@ -1,7 +1,8 @@
 //! Running in a node image with the host's root mounted at `/host` (`kubectl debug node/...`,
 //! `docker run -v /:/host`): the runtime sockets are found under it.
 //!
-//! The resolvers already honour `DOCKER_HOST`, `CONTAINER_HOST` and `CONTAINERD_ADDRESS`; when
+//! The resolvers already honour `DOCKER_HOST`, `CONTAINER_HOST`, `CONTAINERD_ADDRESS` and
+//! `CONTAINER_RUNTIME_ENDPOINT` (the CRI); when
 //! one is unset and its runtime's socket is missing from our own root but present under the
 //! host's, it is pointed there, once, before any thread exists. A resolver that looks for a
 //! socket itself (a CRI client, say) can call [`socket`] with its candidate paths.
@@ -75,13 +76,18 @@ fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// The environment the resolvers read, and each runtime's usual sockets.
-const RUNTIMES: [(&str, &str, &[&str]); 3] = [
+const RUNTIMES: [(&str, &str, &[&str]); 4] = [
     ("DOCKER_HOST", "unix://", &["/var/run/docker.sock", "/run/docker.sock"]),
     ("CONTAINER_HOST", "unix://", &["/run/podman/podman.sock"]),
     (
         "CONTAINERD_ADDRESS",
         "",
         &["/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"],
+    ),
+    (
+        "CONTAINER_RUNTIME_ENDPOINT",
+        "unix://",
+        &["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/run/crio/crio.sock", "/var/run/crio/crio.sock"],
     ),
 ];
 
