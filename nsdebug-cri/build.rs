@@ -4,6 +4,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/runtime/v1/api.proto");
     let descriptors = protox::compile(["runtime/v1/api.proto"], ["proto"])?;
-    tonic_prost_build::configure().build_server(false).compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -26,15 +26,25 @@ pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>,
     for line in membership.lines() {
         // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
         let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             return Err(format!("cgroup line {line:?} is not ID:CONTROLLERS:PATH"));
         };
         let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let mount = mounts.iter().filter(|m| m.root == "/").find(|m| match m.fstype.as_str() {
-            "cgroup2" => wanted.is_empty(),
-            "cgroup" => !wanted.is_empty() && wanted.iter().all(|c| m.super_options.split(',').any(|o| o == *c)),
-            _ => false,
-        });
+        let mount = mounts
+            .iter()
+            .filter(|m| m.root == "/")
+            .find(|m| match m.fstype.as_str() {
+                "cgroup2" => wanted.is_empty(),
+                "cgroup" => {
+                    !wanted.is_empty()
+                        && wanted
+                            .iter()
+                            .all(|c| m.super_options.split(',').any(|o| o == *c))
+                }
+                _ => false,
+            });
         let Some(mount) = mount else { continue };
         let relative = path.trim_start_matches('/');
         if relative.split('/').any(|part| part == "..") {
@@ -97,7 +107,12 @@ fn micros(value: &str, what: &str) -> Result<u64, String> {
         .parse::<u64>()
         .ok()
         .filter(|v| *v > 0)
-        .ok_or_else(|| format!("{what} {:?} is not a positive number of microseconds", value.trim()))
+        .ok_or_else(|| {
+            format!(
+                "{what} {:?} is not a positive number of microseconds",
+                value.trim()
+            )
+        })
 }
 
 /// Parses cgroup v2 `cpu.max`: `QUOTA PERIOD` or `max PERIOD`.
@@ -107,7 +122,11 @@ pub fn parse_cpu_max(text: &str) -> Result<CpuQuota, String> {
         return Err(format!("cpu.max {:?} is not QUOTA PERIOD", text.trim()));
     };
     let period = micros(period, "cpu.max period")?;
-    let quota = if quota == "max" { None } else { Some(micros(quota, "cpu.max quota")?) };
+    let quota = if quota == "max" {
+        None
+    } else {
+        Some(micros(quota, "cpu.max quota")?)
+    };
     Ok(CpuQuota { quota, period })
 }
 
@@ -128,7 +147,11 @@ pub fn unmounted_controllers(membership: &str, dirs: &[CgroupDir]) -> Vec<String
         .lines()
         .filter_map(|line| line.split(':').nth(1))
         .flat_map(|controllers| controllers.split(',').filter(|c| !c.is_empty()))
-        .filter(|c| !dirs.iter().any(|d| !d.v2 && d.controllers.iter().any(|have| have == c)))
+        .filter(|c| {
+            !dirs
+                .iter()
+                .any(|d| !d.v2 && d.controllers.iter().any(|have| have == c))
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -183,7 +206,11 @@ mod tests {
         );
         assert!(dirs[4].v2 && !dirs[0].v2 && dirs[0].controllers == ["pids"]);
         assert_eq!(dirs[0].mount, PathBuf::from("/sys/fs/cgroup/pids"));
-        assert_eq!(unmounted_controllers(V1_CGROUP, &dirs), ["blkio"], "blkio is mounted only below its root");
+        assert_eq!(
+            unmounted_controllers(V1_CGROUP, &dirs),
+            ["blkio"],
+            "blkio is mounted only below its root"
+        );
     }
 
     #[test]
@@ -199,10 +226,17 @@ mod tests {
                 mount: "/sys/fs/cgroup".into()
             }]
         );
-        assert!(cgroup_dirs("0::/../../etc\n", &mounts).is_err(), "'..' must not escape the hierarchy");
+        assert!(
+            cgroup_dirs("0::/../../etc\n", &mounts).is_err(),
+            "'..' must not escape the hierarchy"
+        );
         assert!(cgroup_dirs("garbage\n", &mounts).is_err());
         assert!(
-            cgroup_dirs(V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(), &mounts).is_err(),
+            cgroup_dirs(
+                V1_CGROUP.replace("0::/docker/a34d2678a8b2", "").trim(),
+                &mounts
+            )
+            .is_err(),
             "no v1 hierarchy mounted"
         );
     }
@@ -210,7 +244,11 @@ mod tests {
     #[test]
     fn limits_of_both_versions() {
         assert_eq!(parse_limit("max\n"), Ok(Limit::Unlimited));
-        assert_eq!(parse_limit("9223372036854771712\n"), Ok(Limit::Unlimited), "v1 memory.limit_in_bytes default");
+        assert_eq!(
+            parse_limit("9223372036854771712\n"),
+            Ok(Limit::Unlimited),
+            "v1 memory.limit_in_bytes default"
+        );
         assert_eq!(parse_limit("100\n"), Ok(Limit::Set(100)));
         assert!(parse_limit("").is_err() && parse_limit("12k").is_err());
     }
@@ -219,8 +257,18 @@ mod tests {
     fn cpu_quota_v2_and_v1() {
         // `docker run --cpus 0.5` on each version.
         assert_eq!(parse_cpu_max("50000 100000\n").unwrap().cpus(), Some(0.5));
-        assert_eq!(parse_cpu_max("max 100000\n").unwrap(), CpuQuota { quota: None, period: 100000 });
-        assert!(parse_cpu_max("50000").is_err() && parse_cpu_max("x 100000").is_err() && parse_cpu_max("1 0").is_err());
+        assert_eq!(
+            parse_cpu_max("max 100000\n").unwrap(),
+            CpuQuota {
+                quota: None,
+                period: 100000
+            }
+        );
+        assert!(
+            parse_cpu_max("50000").is_err()
+                && parse_cpu_max("x 100000").is_err()
+                && parse_cpu_max("1 0").is_err()
+        );
         assert_eq!(parse_cfs("50000\n", "100000\n").unwrap().cpus(), Some(0.5));
         assert_eq!(parse_cfs("150000\n", "100000\n").unwrap().cpus(), Some(1.5));
         assert_eq!(parse_cfs("-1\n", "100000\n").unwrap().quota, None);

@@ -37,8 +37,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal =
-            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') << 6 | (d[1] - b'0') << 3 | (d[2] - b'0'));
@@ -99,8 +100,11 @@ pub fn parse_fdinfo(text: &str) -> Result<(u64, u32), String> {
             .map(str::trim)
             .ok_or_else(|| format!("no {name} in fdinfo"))
     };
-    let mnt_id = field("mnt_id")?.parse().map_err(|_| "mnt_id is not a number".to_owned())?;
-    let flags = u32::from_str_radix(field("flags")?, 8).map_err(|_| "flags are not octal".to_owned())?;
+    let mnt_id = field("mnt_id")?
+        .parse()
+        .map_err(|_| "mnt_id is not a number".to_owned())?;
+    let flags =
+        u32::from_str_radix(field("flags")?, 8).map_err(|_| "flags are not octal".to_owned())?;
     Ok((mnt_id, flags))
 }
 
@@ -176,7 +180,9 @@ const SENSITIVE: [&str; 20] = [
 /// How bad exposing host path `path` is: beneath (or holding) a sensitive directory,
 /// critical written and high read; elsewhere medium written and low read.
 pub fn exposure(path: &str, writable: bool) -> Severity {
-    let sensitive = SENSITIVE.iter().any(|s| beneath(path, s).is_some() && (*s != "/" || path == "/"));
+    let sensitive = SENSITIVE
+        .iter()
+        .any(|s| beneath(path, s).is_some() && (*s != "/" || path == "/"));
     match (sensitive, writable) {
         (true, true) => Severity::Critical,
         (true, false) => Severity::High,
@@ -192,19 +198,26 @@ pub fn runtime_managed(mount: &Mount, host_path: &str) -> bool {
     if mount.point == "/" || mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
         return true;
     }
-    let file = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].iter().find(|f| mount.point == **f);
+    let file = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+        .iter()
+        .find(|f| mount.point == **f);
     if let Some(file) = file {
         let name = file.trim_start_matches("/etc/");
         let parts: Vec<&str> = host_path.rsplitn(3, '/').collect();
         // .../containers/<64 hex>/<name> (Docker), .../userdata/<name> (Podman, CRI-O)
-        let id_dir = parts
-            .get(1)
-            .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata");
+        let id_dir = parts.get(1).is_some_and(|id| {
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata"
+        });
         if parts.first() == Some(&name) && id_dir {
             return true;
         }
     }
-    ["/var/lib/docker/volumes/", "/var/lib/containers/storage/volumes/"].iter().any(|v| host_path.starts_with(v))
+    [
+        "/var/lib/docker/volumes/",
+        "/var/lib/containers/storage/volumes/",
+    ]
+    .iter()
+    .any(|v| host_path.starts_with(v))
 }
 
 /// Sockets of container runtimes, as host paths: whoever can connect to one owns the host.
@@ -249,23 +262,45 @@ mod tests {
         let host = parse_mountinfo(HOST).unwrap();
         assert_eq!(host[3].point, "/mnt/with space");
         assert_eq!(
-            (host[2].root.as_str(), host[2].point.as_str(), host[2].fstype.as_str()),
+            (
+                host[2].root.as_str(),
+                host[2].point.as_str(),
+                host[2].fstype.as_str()
+            ),
             ("/var/lib/docker", "/var/lib/docker", "ext4")
         );
-        assert!(parse_mountinfo("1 2 3\n").is_err(), "a malformed line makes the table unknown");
-        assert!(parse_mountinfo("72 48 0:39 / / rw - overlay\n").is_err(), "no super options");
-        let nsfs =
-            parse_mountinfo("92 27 0:4 net:[4026532184] /run/docker/netns/f0dc7e5f8411 rw - nsfs nsfs rw\n").unwrap();
-        assert_eq!(nsfs[0].root, "net:[4026532184]", "a bound namespace file is a mount like any other");
+        assert!(
+            parse_mountinfo("1 2 3\n").is_err(),
+            "a malformed line makes the table unknown"
+        );
+        assert!(
+            parse_mountinfo("72 48 0:39 / / rw - overlay\n").is_err(),
+            "no super options"
+        );
+        let nsfs = parse_mountinfo(
+            "92 27 0:4 net:[4026532184] /run/docker/netns/f0dc7e5f8411 rw - nsfs nsfs rw\n",
+        )
+        .unwrap();
+        assert_eq!(
+            nsfs[0].root, "net:[4026532184]",
+            "a bound namespace file is a mount like any other"
+        );
     }
 
     #[test]
     fn each_mount_is_traced_to_the_host_path_it_shows() {
         let host = parse_mountinfo(HOST).unwrap();
         let container = parse_mountinfo(CONTAINER).unwrap();
-        let traced: Vec<(String, Option<String>)> =
-            container.iter().map(|m| (m.point.clone(), host_path(m, &host))).collect();
-        let of = |point: &str| traced.iter().find(|(p, _)| p == point).and_then(|(_, h)| h.clone());
+        let traced: Vec<(String, Option<String>)> = container
+            .iter()
+            .map(|m| (m.point.clone(), host_path(m, &host)))
+            .collect();
+        let of = |point: &str| {
+            traced
+                .iter()
+                .find(|(p, _)| p == point)
+                .and_then(|(_, h)| h.clone())
+        };
         assert_eq!(of("/hostrun").as_deref(), Some("/run"));
         assert_eq!(of("/hostusr").as_deref(), Some("/usr"));
         assert_eq!(of("/data").as_deref(), Some("/mnt/with space/x"));
@@ -276,7 +311,14 @@ mod tests {
         assert_eq!(of("/"), None, "the overlay root is not mounted on the host");
         assert_eq!(of("/proc"), None, "the container's own procfs");
         let hostrun = container.iter().find(|m| m.point == "/hostrun").unwrap();
-        assert!(hostrun.writable() && !container.iter().find(|m| m.point == "/hostusr").unwrap().writable());
+        assert!(
+            hostrun.writable()
+                && !container
+                    .iter()
+                    .find(|m| m.point == "/hostusr")
+                    .unwrap()
+                    .writable()
+        );
     }
 
     #[test]
@@ -287,7 +329,11 @@ mod tests {
         assert_eq!(exposure("/srv/data", true), Severity::Medium);
         assert_eq!(exposure("/srv/data", false), Severity::Low);
         assert_eq!(exposure("/", false), Severity::High);
-        assert_eq!(exposure("/running", true), Severity::Medium, "a name that starts like /run is not /run");
+        assert_eq!(
+            exposure("/running", true),
+            Severity::Medium,
+            "a name that starts like /run is not /run"
+        );
         let host = parse_mountinfo(HOST).unwrap();
         let container = parse_mountinfo(CONTAINER).unwrap();
         let hosts = container.iter().find(|m| m.point == "/etc/hosts").unwrap();
@@ -296,17 +342,33 @@ mod tests {
         assert!(!runtime_managed(hostrun, "/run"));
         let mut disguised = hostrun.clone();
         disguised.point = "/etc/hosts".to_owned();
-        assert!(!runtime_managed(&disguised, "/run"), "/etc/hosts that is the host's /run is not the runtime's file");
+        assert!(
+            !runtime_managed(&disguised, "/run"),
+            "/etc/hosts that is the host's /run is not the runtime's file"
+        );
     }
 
     #[test]
     fn the_mount_covering_a_path_decides_for_it() {
         let recorded = parse_mountinfo(CONTAINER).unwrap();
-        assert_eq!(covering(&recorded, "/proc/sys").map(|m| (m.root.as_str(), m.writable())), Some(("/sys", false)));
-        assert_eq!(covering(&recorded, "/sys").map(|m| m.fstype.as_str()), Some("sysfs"));
+        assert_eq!(
+            covering(&recorded, "/proc/sys").map(|m| (m.root.as_str(), m.writable())),
+            Some(("/sys", false))
+        );
+        assert_eq!(
+            covering(&recorded, "/sys").map(|m| m.fstype.as_str()),
+            Some("sysfs")
+        );
         // `--security-opt systempaths=unconfined`: no /proc/sys mount, /proc (rw) covers it.
-        let unmasked: Vec<Mount> = recorded.iter().filter(|m| m.point != "/proc/sys").cloned().collect();
-        assert_eq!(covering(&unmasked, "/proc/sys").map(|m| (m.point.as_str(), m.writable())), Some(("/proc", true)));
+        let unmasked: Vec<Mount> = recorded
+            .iter()
+            .filter(|m| m.point != "/proc/sys")
+            .cloned()
+            .collect();
+        assert_eq!(
+            covering(&unmasked, "/proc/sys").map(|m| (m.point.as_str(), m.writable())),
+            Some(("/proc", true))
+        );
         // A later mount on the same point hides the earlier one.
         let mut again = recorded.clone();
         let mut rw = again.iter().find(|m| m.point == "/sys").unwrap().clone();
@@ -321,7 +383,10 @@ mod tests {
         let recorded = "pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t2\n";
         assert_eq!(parse_fdinfo(recorded), Ok((27, 0o2100002)));
         assert_eq!(parse_fdinfo(recorded).unwrap().1 & 0o3, 2, "O_RDWR");
-        assert!(parse_fdinfo("pos:\t0\nflags:\t0100000\n").is_err(), "no mnt_id is unknown, not mount 0");
+        assert!(
+            parse_fdinfo("pos:\t0\nflags:\t0100000\n").is_err(),
+            "no mnt_id is unknown, not mount 0"
+        );
         assert_eq!(parse_mountinfo(HOST).unwrap()[1].id, 27);
     }
 

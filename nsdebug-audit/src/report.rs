@@ -24,8 +24,13 @@ pub enum Severity {
 
 impl Severity {
     /// Every severity, least severe first.
-    pub const ALL: [Severity; 5] =
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 
     /// Parses `info`, `low`, `medium`, `high`, `critical`.
     pub fn parse(word: &str) -> Option<Severity> {
@@ -72,7 +77,12 @@ pub struct Finding {
 
 impl Finding {
     /// A finding about no particular process.
-    pub fn new(id: &str, severity: Severity, title: impl Into<String>, evidence: impl Into<String>) -> Finding {
+    pub fn new(
+        id: &str,
+        severity: Severity,
+        title: impl Into<String>,
+        evidence: impl Into<String>,
+    ) -> Finding {
         Finding {
             id: id.to_owned(),
             severity,
@@ -105,7 +115,11 @@ pub struct Unknown {
 impl Unknown {
     /// An unknown fact.
     pub fn new(id: &str, pid: Option<i32>, reason: impl Into<String>) -> Unknown {
-        Unknown { id: id.to_owned(), pid, reason: reason.into() }
+        Unknown {
+            id: id.to_owned(),
+            pid,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -141,6 +155,7 @@ pub struct Report {
 
 impl Report {
     pub(crate) fn sort(&mut self) {
-        self.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+        self.findings
+            .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
     }
 }

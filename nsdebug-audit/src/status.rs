@@ -103,7 +103,11 @@ pub const DOCKER_DEFAULT_CAPABILITIES: [&str; 14] = [
 pub fn capability_names(mask: u64) -> Vec<String> {
     (0..64)
         .filter(|bit| mask & (1u64 << bit) != 0)
-        .map(|bit| CAPABILITIES.get(bit).map_or_else(|| format!("{bit}"), |name| (*name).to_owned()))
+        .map(|bit| {
+            CAPABILITIES
+                .get(bit)
+                .map_or_else(|| format!("{bit}"), |name| (*name).to_owned())
+        })
         .collect()
 }
 
@@ -148,7 +152,10 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
         assert_eq!(status.no_new_privs, Ok(false));
         assert_eq!(status.seccomp, Ok(0));
         let names = capability_names(status.cap_eff.clone().unwrap());
-        assert!(names.contains(&"SYS_ADMIN".to_owned()) && names.contains(&"SYS_PTRACE".to_owned()), "{names:?}");
+        assert!(
+            names.contains(&"SYS_ADMIN".to_owned()) && names.contains(&"SYS_PTRACE".to_owned()),
+            "{names:?}"
+        );
         assert_eq!(
             status.cap_eff.unwrap() & !docker_default_mask(),
             1 << 21 | 1 << 19,
@@ -165,13 +172,26 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
             .replace("NoNewPrivs:\t0", "NoNewPrivs:\t");
         let status = Status::parse(&garbled);
         assert_eq!(status.seccomp, Err("no Seccomp line".to_owned()));
-        assert!(status.cap_eff.as_ref().is_err_and(|why| why.contains("\"zz\"")), "{:?}", status.cap_eff);
-        assert!(status.uids.is_err(), "two uids are not a uid: {:?}", status.uids);
+        assert!(
+            status
+                .cap_eff
+                .as_ref()
+                .is_err_and(|why| why.contains("\"zz\"")),
+            "{:?}",
+            status.cap_eff
+        );
+        assert!(
+            status.uids.is_err(),
+            "two uids are not a uid: {:?}",
+            status.uids
+        );
         assert!(status.no_new_privs.is_err(), "{:?}", status.no_new_privs);
         // The fields that were intact still are.
         assert_eq!(status.cap_prm, Ok(0xa82c25fb));
         let empty = Status::parse("");
-        assert!([empty.cap_prm, empty.cap_eff, empty.cap_bnd, empty.cap_amb].iter().all(Result::is_err));
+        assert!([empty.cap_prm, empty.cap_eff, empty.cap_bnd, empty.cap_amb]
+            .iter()
+            .all(Result::is_err));
         assert!(empty.seccomp.is_err() && empty.uids.is_err() && empty.no_new_privs.is_err());
     }
 

@@ -11,7 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 fn c_path(path: &str) -> io::Result<CString> {
-    CString::new(path).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
+    CString::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
 }
 
 /// Opens `name` (a relative path, no symlinks followed) beneath directory `dir`.
@@ -19,8 +20,13 @@ pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
     let name = c_path(name)?;
     // SAFETY: `dir` is an open fd for the duration of the call and `name` a NUL-terminated
     // string that outlives it; openat returns a new fd or -1.
-    let fd =
-        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -32,8 +38,13 @@ pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
 pub(crate) fn open_dir_at(dir: &File, name: &str) -> io::Result<File> {
     let name = c_path(name)?;
     // SAFETY: as in `open_at`.
-    let fd =
-        unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -59,7 +70,10 @@ pub(crate) fn read_lossy_at(dir: &File, name: &str) -> io::Result<String> {
 /// Opens a directory (`/proc/PID`, a process's root).
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(path)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
 }
 
 /// `struct open_how` of openat2(2) (libc's is non-exhaustive).
@@ -74,7 +88,11 @@ struct OpenHow {
 /// `root`: `..` and absolute symlinks stay in it, `/proc` magic links are refused.
 fn open_in_root(root: &File, path: &str, flags: i32) -> io::Result<File> {
     let path = c_path(path.trim_start_matches('/'))?;
-    let how = OpenHow { flags: flags as u64, mode: 0, resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS };
+    let how = OpenHow {
+        flags: flags as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    };
     // SAFETY: openat2(2) with a live dirfd, a NUL-terminated path and a pointer to an
     // `open_how` of the size passed, all outliving the call; it returns an fd or -1.
     let fd = unsafe {
@@ -89,14 +107,20 @@ fn open_in_root(root: &File, path: &str, flags: i32) -> io::Result<File> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    let fd = i32::try_from(fd).map_err(|_| io::Error::other("openat2 returned an fd out of range"))?;
+    let fd =
+        i32::try_from(fd).map_err(|_| io::Error::other("openat2 returned an fd out of range"))?;
     // SAFETY: `fd` was just returned by openat2 and is owned by nobody else.
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// The metadata of `path` inside `root` (see [`open_in_root`]), the last component not followed.
 pub(crate) fn stat_in_root(root: &File, path: &str) -> io::Result<Metadata> {
-    open_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)?.metadata()
+    open_in_root(
+        root,
+        path,
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+    )?
+    .metadata()
 }
 
 /// The target of symlink `name` beneath directory `dir` (e.g. `ns/net` of a `/proc/PID`).
@@ -105,7 +129,14 @@ pub(crate) fn readlink_at(dir: &File, name: &str) -> io::Result<String> {
     let mut buffer = [0u8; 256];
     // SAFETY: `dir` is open, `name` NUL-terminated, and the buffer's pointer and length
     // describe writable memory that outlives the call; readlinkat writes at most that many bytes.
-    let length = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buffer.as_mut_ptr().cast(), buffer.len()) };
+    let length = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
     let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
     Ok(String::from_utf8_lossy(buffer.get(..length).unwrap_or(&buffer)).into_owned())
 }
@@ -122,7 +153,11 @@ pub(crate) struct Entry {
 
 /// The entries of directory `path` inside `root` (resolved as [`stat_in_root`] does).
 pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
-    let dir = open_in_root(root, path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
+    let dir = open_in_root(
+        root,
+        path,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    )?;
     // The fd's own directory, whatever its path: the magic link is not resolved by name,
     // and an entry's name is one component, not followed if it is a symlink.
     let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
@@ -131,22 +166,31 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
         let entry = entry?;
         let meta = entry.metadata()?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let file_caps =
-            meta.is_file() && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0 && {
+        let file_caps = meta.is_file()
+            && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+            && {
                 let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
                 let attribute = c_path("security.capability")?;
                 // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
                 // of size 0 asks only for the attribute's size, nothing is written.
-                let size = unsafe { libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0) };
+                let size = unsafe {
+                    libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0)
+                };
                 if size < 0 {
                     let error = io::Error::last_os_error();
-                    if error.raw_os_error() != Some(libc::ENODATA) && error.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                    if error.raw_os_error() != Some(libc::ENODATA)
+                        && error.raw_os_error() != Some(libc::EOPNOTSUPP)
+                    {
                         return Err(error);
                     }
                 }
                 size > 0
             };
-        entries.push(Entry { name, meta, file_caps });
+        entries.push(Entry {
+            name,
+            meta,
+            file_caps,
+        });
     }
     Ok(entries)
 }

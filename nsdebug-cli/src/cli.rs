@@ -129,14 +129,19 @@ pub struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
-        Failure { error: error.into(), exit_code: EXIT_NSDEBUG_FAILED }
+        Failure {
+            error: error.into(),
+            exit_code: EXIT_NSDEBUG_FAILED,
+        }
     }
 }
 
 /// Runs `future` on a current-thread tokio runtime: only the runtime APIs are async; the
 /// runtime is gone before any namespace is entered.
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     Ok(runtime.block_on(future))
 }
 

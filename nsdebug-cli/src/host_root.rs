@@ -21,7 +21,10 @@ pub fn host_root() -> Option<PathBuf> {
 
 /// The first of `candidates` (absolute paths on the host) that is a socket: in our own root,
 /// else under the host's root at `/host`.
-#[allow(dead_code, reason = "for resolvers that find their socket themselves, e.g. a CRI client")]
+#[allow(
+    dead_code,
+    reason = "for resolvers that find their socket themselves, e.g. a CRI client"
+)]
 pub fn socket(candidates: &[&str]) -> Option<PathBuf> {
     socket_in(host_root().as_deref(), candidates)
 }
@@ -32,11 +35,18 @@ fn is_socket(path: &Path) -> bool {
 }
 
 fn socket_in(host_root: Option<&Path>, candidates: &[&str]) -> Option<PathBuf> {
-    if let Some(own) = candidates.iter().map(PathBuf::from).find(|path| is_socket(path)) {
+    if let Some(own) = candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| is_socket(path))
+    {
         return Some(own);
     }
     let root = host_root?;
-    candidates.iter().filter_map(|path| under_root(root, Path::new(path))).find(|path| is_socket(path))
+    candidates
+        .iter()
+        .filter_map(|path| under_root(root, Path::new(path)))
+        .find(|path| is_socket(path))
 }
 
 /// `path` of the host as seen under `root`: symbolic links are followed as the host would
@@ -44,7 +54,11 @@ fn socket_in(host_root: Option<&Path>, candidates: &[&str]) -> Option<PathBuf> {
 /// `/run`, which from here is our own /run). `None` when a link cannot be read or loops.
 fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
     use std::path::Component;
-    let mut pending: Vec<PathBuf> = path.components().rev().map(|c| PathBuf::from(c.as_os_str())).collect();
+    let mut pending: Vec<PathBuf> = path
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
     let mut resolved = PathBuf::new();
     let mut links = 0;
     while let Some(part) = pending.pop() {
@@ -67,7 +81,12 @@ fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
                 if target.is_absolute() {
                     resolved = PathBuf::new();
                 }
-                pending.extend(target.components().rev().map(|c| PathBuf::from(c.as_os_str())));
+                pending.extend(
+                    target
+                        .components()
+                        .rev()
+                        .map(|c| PathBuf::from(c.as_os_str())),
+                );
             }
             _ => resolved.push(&part),
         }
@@ -77,17 +96,30 @@ fn under_root(root: &Path, path: &Path) -> Option<PathBuf> {
 
 /// The environment the resolvers read, and each runtime's usual sockets.
 const RUNTIMES: [(&str, &str, &[&str]); 4] = [
-    ("DOCKER_HOST", "unix://", &["/var/run/docker.sock", "/run/docker.sock"]),
+    (
+        "DOCKER_HOST",
+        "unix://",
+        &["/var/run/docker.sock", "/run/docker.sock"],
+    ),
     ("CONTAINER_HOST", "unix://", &["/run/podman/podman.sock"]),
     (
         "CONTAINERD_ADDRESS",
         "",
-        &["/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock"],
+        &[
+            "/run/containerd/containerd.sock",
+            "/var/run/docker/containerd/containerd.sock",
+            "/run/k3s/containerd/containerd.sock",
+        ],
     ),
     (
         "CONTAINER_RUNTIME_ENDPOINT",
         "unix://",
-        &["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/run/crio/crio.sock", "/var/run/crio/crio.sock"],
+        &[
+            "/run/containerd/containerd.sock",
+            "/run/k3s/containerd/containerd.sock",
+            "/run/crio/crio.sock",
+            "/var/run/crio/crio.sock",
+        ],
     ),
 ];
 
@@ -127,18 +159,29 @@ mod tests {
         std::fs::create_dir_all(root.join("var")).unwrap();
         std::os::unix::fs::symlink("/run", root.join("var/run")).unwrap();
         let _docker = std::os::unix::net::UnixListener::bind(root.join("run/docker.sock")).unwrap();
-        let _containerd = std::os::unix::net::UnixListener::bind(root.join("run/docker/containerd/containerd.sock")).unwrap();
+        let _containerd = std::os::unix::net::UnixListener::bind(
+            root.join("run/docker/containerd/containerd.sock"),
+        )
+        .unwrap();
         std::fs::write(root.join("run/not-a-socket.sock"), "").unwrap();
 
         let local_docker = is_socket(Path::new("/var/run/docker.sock"));
-        let local_containerd = ["/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock"]
-            .iter()
-            .any(|path| is_socket(Path::new(path)));
+        let local_containerd = [
+            "/run/containerd/containerd.sock",
+            "/var/run/docker/containerd/containerd.sock",
+        ]
+        .iter()
+        .any(|path| is_socket(Path::new(path)));
         let set = settings(&root, |_| false);
         let docker = set.iter().find(|(variable, _)| *variable == "DOCKER_HOST");
-        let containerd = set.iter().find(|(variable, _)| *variable == "CONTAINERD_ADDRESS");
+        let containerd = set
+            .iter()
+            .find(|(variable, _)| *variable == "CONTAINERD_ADDRESS");
         if !local_docker {
-            assert_eq!(docker.map(|(_, value)| value.clone()), Some(format!("unix://{}/run/docker.sock", root.display())));
+            assert_eq!(
+                docker.map(|(_, value)| value.clone()),
+                Some(format!("unix://{}/run/docker.sock", root.display()))
+            );
         } else {
             assert!(docker.is_none(), "our own socket wins: {set:?}");
         }
@@ -146,25 +189,42 @@ mod tests {
             let expected = format!("{}/run/docker/containerd/containerd.sock", root.display());
             assert_eq!(containerd.map(|(_, value)| value.clone()), Some(expected));
         }
-        assert!(set.iter().all(|(variable, _)| *variable != "CONTAINER_HOST"), "no podman socket: {set:?}");
+        assert!(
+            set.iter()
+                .all(|(variable, _)| *variable != "CONTAINER_HOST"),
+            "no podman socket: {set:?}"
+        );
         // What the user set is never replaced.
         assert!(settings(&root, |_| true).is_empty());
-        assert_eq!(socket_in(Some(&root), &["/var/run/not-a-socket.sock"]), None);
+        assert_eq!(
+            socket_in(Some(&root), &["/var/run/not-a-socket.sock"]),
+            None
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
     fn links_resolve_inside_the_root() {
-        let root = std::env::temp_dir().join(format!("nsdebug-hostroot-links-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("nsdebug-hostroot-links-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("run/a")).unwrap();
         std::fs::create_dir_all(root.join("var")).unwrap();
         std::os::unix::fs::symlink("/run", root.join("var/run")).unwrap();
         std::os::unix::fs::symlink("../run/a", root.join("var/rel")).unwrap();
         std::os::unix::fs::symlink("/loop", root.join("loop")).unwrap();
-        assert_eq!(under_root(&root, Path::new("/var/run/x.sock")), Some(root.join("run/x.sock")));
-        assert_eq!(under_root(&root, Path::new("/var/rel/x.sock")), Some(root.join("run/a/x.sock")));
-        assert_eq!(under_root(&root, Path::new("/../../etc/x")), Some(root.join("etc/x")));
+        assert_eq!(
+            under_root(&root, Path::new("/var/run/x.sock")),
+            Some(root.join("run/x.sock"))
+        );
+        assert_eq!(
+            under_root(&root, Path::new("/var/rel/x.sock")),
+            Some(root.join("run/a/x.sock"))
+        );
+        assert_eq!(
+            under_root(&root, Path::new("/../../etc/x")),
+            Some(root.join("etc/x"))
+        );
         assert_eq!(under_root(&root, Path::new("/loop/x")), None);
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
-        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or(payload.downcast_ref::<&str>().copied());
         let message = message.unwrap_or_default();
         if let Some(why) = message.strip_prefix("failed printing to ") {
             eprintln!("nsdebug: cannot write to {why}");

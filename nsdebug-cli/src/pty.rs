@@ -56,11 +56,18 @@ pub fn open(terminals: Terminals) -> anyhow::Result<Pty> {
     let ours = our_terminal(terminals);
     let modes = ours.and_then(|fd| termios::tcgetattr(fd).ok());
     let size = ours.and_then(window_size);
-    let pty = nix::pty::openpty(size.as_ref(), modes.as_ref()).context("cannot open a pseudo-terminal")?;
+    let pty = nix::pty::openpty(size.as_ref(), modes.as_ref())
+        .context("cannot open a pseudo-terminal")?;
     for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
     }
-    Ok(Pty { master: pty.master, slave: pty.slave })
+    Ok(Pty {
+        master: pty.master,
+        slave: pty.slave,
+    })
 }
 
 /// The signals the relay handles itself; block them before starting the program, so none is
@@ -90,7 +97,11 @@ impl Blocked {
     /// Blocks them now.
     pub fn now() -> anyhow::Result<Blocked> {
         let mut old = SigSet::empty();
-        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&relay_signals()), Some(&mut old))?;
+        nix::sys::signal::pthread_sigmask(
+            SigmaskHow::SIG_BLOCK,
+            Some(&relay_signals()),
+            Some(&mut old),
+        )?;
         Ok(Blocked(old))
     }
 }
@@ -126,12 +137,21 @@ impl Drop for RawMode {
 /// Relays between our terminal and the pty's master until the program ends, and returns
 /// how it ended. `stdin` is copied to the program only when it is our terminal (otherwise
 /// the program reads stdin directly).
-pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked: Blocked) -> anyhow::Result<ExitStatus> {
+pub fn relay(
+    master: OwnedFd,
+    child: &mut Child,
+    terminals: Terminals,
+    _blocked: Blocked,
+) -> anyhow::Result<ExitStatus> {
     let signals = SignalFd::with_flags(&relay_signals(), nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
         .context("cannot receive signals through a signalfd")?;
     let stdin_fd = std::io::stdin().as_fd().try_clone_to_owned()?;
     let mut input_open = terminals.0[0];
-    let mut raw = if input_open { RawMode::enter(std::io::stdin().as_fd().try_clone_to_owned().map(leak)?) } else { None };
+    let mut raw = if input_open {
+        RawMode::enter(std::io::stdin().as_fd().try_clone_to_owned().map(leak)?)
+    } else {
+        None
+    };
     let mut output_open = true;
     let mut status = None;
     let mut buffer = [0u8; 16384];
@@ -142,13 +162,23 @@ pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked:
         if status.is_some() {
             drain_reads -= 1;
             // The program is gone: take what it left in the pty, then stop.
-            nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+            nix::fcntl::fcntl(
+                &master,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
         }
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
         if input_open {
             fds.push(PollFd::new(stdin_fd.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = if status.is_some() { PollTimeout::ZERO } else { PollTimeout::NONE };
+        let timeout = if status.is_some() {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
         match nix::poll::poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("poll"),
@@ -165,7 +195,11 @@ pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked:
                 Ok(0) | Err(Errno::EIO) | Err(Errno::EAGAIN) => output_open = false,
                 Ok(n) => {
                     let mut out = std::io::stdout().lock();
-                    if out.write_all(&buffer[..n]).and_then(|()| out.flush()).is_err() {
+                    if out
+                        .write_all(&buffer[..n])
+                        .and_then(|()| out.flush())
+                        .is_err()
+                    {
                         output_open = false;
                     }
                 }
@@ -182,7 +216,9 @@ pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked:
             }
         }
         if signal_ready {
-            let Ok(Some(info)) = signals.read_signal() else { continue };
+            let Ok(Some(info)) = signals.read_signal() else {
+                continue;
+            };
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGWINCH) => {
                     if let Some(size) = our_terminal(terminals).and_then(window_size) {
@@ -197,7 +233,9 @@ pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked:
                             drop(raw.take());
                             let _ = nix::sys::signal::raise(Signal::SIGSTOP);
                             if input_open {
-                                raw = RawMode::enter(std::io::stdin().as_fd().try_clone_to_owned().map(leak)?);
+                                raw = RawMode::enter(
+                                    std::io::stdin().as_fd().try_clone_to_owned().map(leak)?,
+                                );
                             }
                             let _ = child.signal(libc::SIGCONT);
                         }
@@ -206,7 +244,10 @@ pub fn relay(master: OwnedFd, child: &mut Child, terminals: Terminals, _blocked:
                 }
                 Ok(other) => {
                     let _ = child.signal(other as i32);
-                    if matches!(other, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT) {
+                    if matches!(
+                        other,
+                        Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT
+                    ) {
                         let _ = child.signal(libc::SIGCONT);
                     }
                 }
@@ -242,14 +283,31 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> anyhow::Result<()> {
 
 /// `TIOCGWINSZ`.
 fn window_size(fd: BorrowedFd<'_>) -> Option<nix::pty::Winsize> {
-    let mut size = nix::pty::Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut size = nix::pty::Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` into `size`.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size as *mut nix::pty::Winsize) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut size as *mut nix::pty::Winsize,
+        )
+    };
     (ret == 0).then_some(size)
 }
 
 /// `TIOCSWINSZ` (the kernel then sends SIGWINCH to the pty's foreground process group).
 fn set_window_size(fd: BorrowedFd<'_>, size: &nix::pty::Winsize) {
     // SAFETY: TIOCSWINSZ reads one `struct winsize` from `size`.
-    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const nix::pty::Winsize) };
+    unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            size as *const nix::pty::Winsize,
+        )
+    };
 }

@@ -28,7 +28,8 @@ pub mod v1 {
 }
 
 /// The CRI runtime service client (pods, containers, status).
-pub type RuntimeClient = v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+pub type RuntimeClient =
+    v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
 /// The CRI image service client.
 pub type ImageClient = v1::image_service_client::ImageServiceClient<tonic::transport::Channel>;
 
@@ -36,14 +37,23 @@ pub type ImageClient = v1::image_service_client::ImageServiceClient<tonic::trans
 ///
 /// The connection is made now: a missing socket or a refused connection is an error here,
 /// not at the first call.
-pub async fn connect(endpoint: impl AsRef<Path>) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+pub async fn connect(
+    endpoint: impl AsRef<Path>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
     let path = endpoint.as_ref();
-    let path = path.to_str().and_then(|s| s.strip_prefix("unix://")).map_or_else(|| path.to_path_buf(), Into::into);
+    let path = path
+        .to_str()
+        .and_then(|s| s.strip_prefix("unix://"))
+        .map_or_else(|| path.to_path_buf(), Into::into);
     // The URI is required by the API and unused: the connector dials the socket.
     tonic::transport::Endpoint::from_static("http://[::]:0")
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
-            async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
         }))
         .await
 }

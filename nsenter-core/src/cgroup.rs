@@ -7,7 +7,10 @@ use std::path::PathBuf;
 /// The `cgroup.procs` files, as host paths, of the cgroups process `pid` is in: one per
 /// mounted hierarchy (one on a pure cgroup v2 host, one per controller set on v1 or hybrid).
 pub(crate) fn procs_files(pid: i32) -> io::Result<Vec<PathBuf>> {
-    Ok(cgroup_dirs(pid)?.into_iter().map(|d| d.dir.join("cgroup.procs")).collect())
+    Ok(cgroup_dirs(pid)?
+        .into_iter()
+        .map(|d| d.dir.join("cgroup.procs"))
+        .collect())
 }
 
 /// One cgroup a process is in, in one hierarchy.
@@ -30,7 +33,8 @@ pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
     for line in membership.lines() {
         // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
         let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next())
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -46,7 +50,10 @@ pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
         let Some(mount) = mount else { continue };
         let relative = path.trim_start_matches('/');
         if relative.split('/').any(|part| part == "..") {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "cgroup path with '..'"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "cgroup path with '..'",
+            ));
         }
         files.push(CgroupDir {
             controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
@@ -55,7 +62,10 @@ pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
         });
     }
     if files.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, "no mounted cgroup hierarchy"));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no mounted cgroup hierarchy",
+        ));
     }
     Ok(files)
 }
@@ -65,12 +75,14 @@ pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
 pub(crate) fn is_frozen(pid: i32) -> io::Result<bool> {
     for cgroup in cgroup_dirs(pid)? {
         if cgroup.v2 {
-            let events = std::fs::read_to_string(cgroup.dir.join("cgroup.events")).unwrap_or_default();
+            let events =
+                std::fs::read_to_string(cgroup.dir.join("cgroup.events")).unwrap_or_default();
             if events.lines().any(|line| line.trim() == "frozen 1") {
                 return Ok(true);
             }
         } else if cgroup.controllers.iter().any(|c| c == "freezer") {
-            let state = std::fs::read_to_string(cgroup.dir.join("freezer.state")).unwrap_or_default();
+            let state =
+                std::fs::read_to_string(cgroup.dir.join("freezer.state")).unwrap_or_default();
             if matches!(state.trim(), "FROZEN" | "FREEZING") {
                 return Ok(true);
             }
@@ -103,7 +115,11 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
             }
             let mount_point = mount_point.replace("\\040", " ");
             match fstype {
-                "cgroup2" => Some(CgroupMount { mount_point, v2: true, controllers: Vec::new() }),
+                "cgroup2" => Some(CgroupMount {
+                    mount_point,
+                    v2: true,
+                    controllers: Vec::new(),
+                }),
                 "cgroup" => Some(CgroupMount {
                     mount_point,
                     v2: false,
@@ -136,6 +152,11 @@ mod tests {
     #[test]
     fn own_cgroups_are_found() {
         let files = procs_files(std::process::id() as i32).expect("own cgroups");
-        assert!(files.iter().all(|f| f.ends_with("cgroup.procs") && f.exists()), "{files:?}");
+        assert!(
+            files
+                .iter()
+                .all(|f| f.ends_with("cgroup.procs") && f.exists()),
+            "{files:?}"
+        );
     }
 }

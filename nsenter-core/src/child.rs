@@ -211,13 +211,21 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
         }
         Err(_) => None,
     };
-    let files = [(file(c"/etc/resolv.conf"), c"/etc/resolv.conf"), (file(c"/etc/hosts"), c"/etc/hosts")];
+    let files = [
+        (file(c"/etc/resolv.conf"), c"/etc/resolv.conf"),
+        (file(c"/etc/hosts"), c"/etc/hosts"),
+    ];
     raw::setns(toolbox.own_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
     let tree = tree.at(Step::Toolbox)?;
     raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
     raw::make_mounts_private().at(Step::Toolbox)?;
-    raw::mount_new(c"tmpfs", toolbox.scratch, libc::MS_NOSUID | libc::MS_NODEV, Some(c"mode=0755,size=64k"))
-        .at(Step::Toolbox)?;
+    raw::mount_new(
+        c"tmpfs",
+        toolbox.scratch,
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(c"mode=0755,size=64k"),
+    )
+    .at(Step::Toolbox)?;
     raw::mkdir(toolbox.root_at, 0o755).at(Step::Toolbox)?;
     raw::attach_tree(tree, toolbox.root_at).at(Step::Toolbox)?;
     raw::close(tree);
@@ -291,10 +299,20 @@ fn credentials(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
     if let Some(confine) = &plan.confine {
         let caps = &confine.caps;
         raw::capset(caps.effective, caps.permitted, caps.inheritable).at(Step::Capabilities)?;
-        raw::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0).at(Step::Capabilities)?;
+        raw::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+        )
+        .at(Step::Capabilities)?;
         for cap in 0..64u64 {
             if caps.ambient & (1 << cap) != 0 {
-                raw::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap).at(Step::Capabilities)?;
+                raw::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap,
+                )
+                .at(Step::Capabilities)?;
             }
         }
         if confine.no_new_privs {
@@ -307,7 +325,9 @@ fn credentials(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
 
 /// Installs seccomp programs, oldest first, so that they stack as they did in the target.
 fn install_seccomp(programs: &[libc::sock_fprog]) -> Result<(), Failure> {
-    programs.iter().try_for_each(|program| raw::install_seccomp_filter(program).at(Step::Seccomp))
+    programs
+        .iter()
+        .try_for_each(|program| raw::install_seccomp_filter(program).at(Step::Seccomp))
 }
 
 /// `chdir` to `path` resolved as if the current root were `/` of the whole lookup
@@ -315,7 +335,11 @@ fn install_seccomp(programs: &[libc::sock_fprog]) -> Result<(), Failure> {
 /// `/proc/self/fd/N` are refused.
 fn chdir_in_root(path: &CStr) -> Result<(), Failure> {
     let root = raw::open(c"/", libc::O_PATH | libc::O_DIRECTORY).at(Step::Chdir)?;
-    let dir = raw::open_dir_beneath(root, path, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS);
+    let dir = raw::open_dir_beneath(
+        root,
+        path,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    );
     raw::close(root);
     let dir = dir.at(Step::Chdir)?;
     let changed = raw::fchdir(dir);

@@ -131,13 +131,15 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     /// Sets an environment variable (on top of the inherited or cleared environment).
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
-        self.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
@@ -273,7 +275,8 @@ impl Command {
         let stdio = std::mem::take(&mut self.stdio);
         let kinds = without_own_user_namespace(target, kinds)?;
         let prepared = self.prepare(target, kinds, stdio)?;
-        let (err_read, err_write) = sys::pipe().map_err(|source| self.spawn_error(Step::Pipe, source))?;
+        let (err_read, err_write) =
+            sys::pipe().map_err(|source| self.spawn_error(Step::Pipe, source))?;
         // Above stderr, so that the child's dup2 onto 0-2 and close_range cannot hit it
         // (a daemon may run with 0-2 closed, and pipe() then returns one of them).
         let high = sys::dup_at_least(err_write.as_fd(), 3)
@@ -319,11 +322,15 @@ impl Command {
     /// the error and exit.
     pub fn exec_in(&mut self, target: &Target, kinds: NamespaceSet) -> Error {
         if kinds.contains(Namespace::Pid) {
-            return Error::NeedsFork { namespace: Namespace::Pid };
+            return Error::NeedsFork {
+                namespace: Namespace::Pid,
+            };
         }
         if self.toolbox.is_some() {
             // Its mount namespace is made by unshare, which a threaded process cannot do.
-            return Error::NeedsFork { namespace: Namespace::Mnt };
+            return Error::NeedsFork {
+                namespace: Namespace::Mnt,
+            };
         }
         let stdio = std::mem::take(&mut self.stdio);
         let kinds = match without_own_user_namespace(target, kinds) {
@@ -351,11 +358,19 @@ impl Command {
     }
 
     /// The typed error for a failed step of the child (or of `exec_in`).
-    fn failure_error(&self, target: &Target, kinds: NamespaceSet, (step, errno): child::Failure) -> Error {
+    fn failure_error(
+        &self,
+        target: &Target,
+        kinds: NamespaceSet,
+        (step, errno): child::Failure,
+    ) -> Error {
         let source = std::io::Error::from_raw_os_error(errno);
         match step {
             Step::Setns => Error::from_setns(target.id(), kinds, source),
-            Step::Cgroup => Error::Cgroup { target: target.id(), source },
+            Step::Cgroup => Error::Cgroup {
+                target: target.id(),
+                source,
+            },
             Step::Exec if errno == libc::ENOENT => Error::ProgramNotFound {
                 program: self.program_name(),
                 searched_path: !self.program.as_bytes().contains(&b'/'),
@@ -371,16 +386,22 @@ impl Command {
 
     /// Runs the program inside the namespaces, capturing its standard output and error.
     pub fn output_in(&mut self, target: &Target, kinds: NamespaceSet) -> Result<Output> {
-        let pipe = |cmd: &Command| sys::pipe().map_err(|source| cmd.spawn_error(Step::Pipe, source));
+        let pipe =
+            |cmd: &Command| sys::pipe().map_err(|source| cmd.spawn_error(Step::Pipe, source));
         let (out_read, out_write) = pipe(self)?;
         let (err_read, err_write) = pipe(self)?;
-        self.stdout(Stdio::Fd(out_write)).stderr(Stdio::Fd(err_write));
+        self.stdout(Stdio::Fd(out_write))
+            .stderr(Stdio::Fd(err_write));
         let mut child = self.spawn_in(target, kinds)?;
         let stderr_reader = std::thread::spawn(move || read_all(err_read));
         let stdout = read_all(out_read);
         let stderr = stderr_reader.join().unwrap_or_default();
         let status = child.wait()?;
-        Ok(Output { status, stdout, stderr })
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 
     fn program_name(&self) -> String {
@@ -388,12 +409,17 @@ impl Command {
     }
 
     fn spawn_error(&self, step: Step, source: std::io::Error) -> Error {
-        Error::Spawn { program: self.program_name(), step, source }
+        Error::Spawn {
+            program: self.program_name(),
+            step,
+            source,
+        }
     }
 
     /// Everything the child needs, made before fork: the child may not allocate.
     fn prepare(&self, target: &Target, kinds: NamespaceSet, stdio: [Stdio; 3]) -> Result<Prepared> {
-        let cstring = |s: &OsStr, what| CString::new(s.as_bytes()).map_err(|_| Error::NulByte { what });
+        let cstring =
+            |s: &OsStr, what| CString::new(s.as_bytes()).map_err(|_| Error::NulByte { what });
         let mut argv = vec![cstring(&self.program, "program")?];
         for arg in &self.args {
             argv.push(cstring(arg, "argument")?);
@@ -405,9 +431,14 @@ impl Command {
             let mut pair = key.as_bytes().to_vec();
             pair.push(b'=');
             pair.extend_from_slice(value.as_bytes());
-            envp.push(CString::new(pair).map_err(|_| Error::NulByte { what: "environment" })?);
+            envp.push(CString::new(pair).map_err(|_| Error::NulByte {
+                what: "environment",
+            })?);
         }
-        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
         let candidates = exec_candidates(&self.program, path.as_deref())?;
 
         let mut namespace_fds = Vec::new();
@@ -419,10 +450,15 @@ impl Command {
             }
         }
         let open_dir = |path: PathBuf| {
-            let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "path" })?;
-            sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| match source.raw_os_error() {
-                Some(libc::ENOENT) if !target.is_alive() => Error::TargetExited { target: target.id() },
-                _ => Error::OpenPath { path, source },
+            let c = CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| Error::NulByte { what: "path" })?;
+            sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| {
+                match source.raw_os_error() {
+                    Some(libc::ENOENT) if !target.is_alive() => Error::TargetExited {
+                        target: target.id(),
+                    },
+                    _ => Error::OpenPath { path, source },
+                }
             })
         };
         let mnt = NamespaceSet::of(Namespace::Mnt);
@@ -434,17 +470,26 @@ impl Command {
         let (cwd_fd, cwd_path) = match &self.cwd {
             None => (None, None),
             Some(WorkDir::Target) => (Some(open_dir(target.proc_path("cwd", mnt)?)?), None),
-            Some(WorkDir::Path(path)) => (None, Some(cstring(path.as_os_str(), "working directory")?)),
+            Some(WorkDir::Path(path)) => {
+                (None, Some(cstring(path.as_os_str(), "working directory")?))
+            }
         };
         let cgroup_procs = match self.join_cgroup || confined.is_some() {
-            true if confined.is_none() && target.is_frozen() => return Err(Error::Frozen { target: target.id() }),
+            true if confined.is_none() && target.is_frozen() => {
+                return Err(Error::Frozen {
+                    target: target.id(),
+                })
+            }
             true => open_cgroup_procs(target)?,
             false => Vec::new(),
         };
         target.ensure_alive()?;
         let joins_user = kinds.contains(Namespace::User) && !self.preserve_credentials;
         let (uid, gid) = match (&confined, joins_user) {
-            (Some(c), _) => (Some(self.uid.unwrap_or(c.uid)), Some(self.gid.unwrap_or(c.gid))),
+            (Some(c), _) => (
+                Some(self.uid.unwrap_or(c.uid)),
+                Some(self.gid.unwrap_or(c.gid)),
+            ),
             (None, true) => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
             (None, false) => (self.uid, self.gid),
         };
@@ -452,8 +497,14 @@ impl Command {
         let groups = match (&self.groups, &confined, uid.or(gid)) {
             (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
             // The same groups as ours need no setgroups (which a user namespace may deny).
-            (None, Some(c), _) if !explicit_ids && Some(&c.groups) == confine::own_groups().as_ref() => None,
-            (None, Some(c), _) if !explicit_ids => Some(c.groups.iter().map(|g| *g as libc::gid_t).collect()),
+            (None, Some(c), _)
+                if !explicit_ids && Some(&c.groups) == confine::own_groups().as_ref() =>
+            {
+                None
+            }
+            (None, Some(c), _) if !explicit_ids => {
+                Some(c.groups.iter().map(|g| *g as libc::gid_t).collect())
+            }
             (None, _, Some(_)) => Some(Vec::new()),
             (None, _, None) => None,
         };
@@ -462,8 +513,12 @@ impl Command {
         for (i, stream) in stdio.into_iter().enumerate() {
             let fd = match stream {
                 Stdio::Inherit => continue,
-                Stdio::Null => sys::open(c"/dev/null", libc::O_RDWR)
-                    .map_err(|source| Error::OpenPath { path: "/dev/null".into(), source })?,
+                Stdio::Null => {
+                    sys::open(c"/dev/null", libc::O_RDWR).map_err(|source| Error::OpenPath {
+                        path: "/dev/null".into(),
+                        source,
+                    })?
+                }
                 Stdio::Fd(fd) => fd,
             };
             // Above stderr, so that dup2 onto 0-2 in the child cannot overwrite another source.
@@ -481,16 +536,28 @@ impl Command {
             None => None,
             Some(_) if kinds.contains(Namespace::Mnt) => {
                 let why = "a toolbox keeps a mount namespace of its own: do not join the target's";
-                return Err(self.spawn_error(Step::Toolbox, std::io::Error::new(std::io::ErrorKind::InvalidInput, why)));
+                return Err(self.spawn_error(
+                    Step::Toolbox,
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+                ));
             }
             Some(scratch) => {
                 let target_mnt = match target.pidfd() {
                     Some(pidfd) => pidfd.as_raw_fd(),
                     None => target.namespace_file(Namespace::Mnt)?.as_raw_fd(),
                 };
-                let own_mnt = sys::open(c"/proc/thread-self/ns/mnt", libc::O_RDONLY)
-                    .map_err(|source| Error::SaveOwn { namespace: Namespace::Mnt, source })?;
-                let path = |p: PathBuf| CString::new(p.into_os_string().into_vec()).map_err(|_| Error::NulByte { what: "toolbox path" });
+                let own_mnt =
+                    sys::open(c"/proc/thread-self/ns/mnt", libc::O_RDONLY).map_err(|source| {
+                        Error::SaveOwn {
+                            namespace: Namespace::Mnt,
+                            source,
+                        }
+                    })?;
+                let path = |p: PathBuf| {
+                    CString::new(p.into_os_string().into_vec()).map_err(|_| Error::NulByte {
+                        what: "toolbox path",
+                    })
+                };
                 Some(PreparedToolbox {
                     target_mnt,
                     own_mnt,
@@ -582,13 +649,18 @@ impl Command {
             // Reading its seccomp filters stops it, and its cgroup is joined: both would wait
             // for a frozen target to thaw.
             if target.is_frozen() {
-                return Err(Error::Frozen { target: target.id() });
+                return Err(Error::Frozen {
+                    target: target.id(),
+                });
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }
         if !from_target && !self.allow_reachable && target.pid().is_some() {
             if let Some(why) = confine::host_program_reachable(target, kinds, self.uid)? {
-                return Err(Error::HostProgramReachable { target: target.id(), why });
+                return Err(Error::HostProgramReachable {
+                    target: target.id(),
+                    why,
+                });
             }
         }
         Ok(None)
@@ -598,18 +670,25 @@ impl Command {
 /// Opens (for writing, in the caller) the `cgroup.procs` file of each of the target's cgroups.
 fn open_cgroup_procs(target: &Target) -> Result<Vec<OwnedFd>> {
     let pid = target.live_pid(NamespaceSet::of(Namespace::Cgroup))?;
-    let cgroup_error = |source| Error::Cgroup { target: target.id(), source };
+    let cgroup_error = |source| Error::Cgroup {
+        target: target.id(),
+        source,
+    };
     // Already in the same cgroups (one namespace of ours, or a target that is no container):
     // nothing to move, and no write to cgroupfs that an unprivileged caller could not make.
     let membership = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/cgroup"));
-    if membership(&pid.to_string()).map_err(cgroup_error)? == membership("self").map_err(cgroup_error)? {
+    if membership(&pid.to_string()).map_err(cgroup_error)?
+        == membership("self").map_err(cgroup_error)?
+    {
         return Ok(Vec::new());
     }
     let files = crate::cgroup::procs_files(pid).map_err(cgroup_error)?;
     files
         .into_iter()
         .map(|file| {
-            let c = CString::new(file.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "cgroup path" })?;
+            let c = CString::new(file.as_os_str().as_bytes()).map_err(|_| Error::NulByte {
+                what: "cgroup path",
+            })?;
             sys::open(&c, libc::O_WRONLY).map_err(cgroup_error)
         })
         .collect()
@@ -645,7 +724,11 @@ fn exec_candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// Owns what the raw pointers and fds of a [`Plan`] point to until the child has exec'd.
@@ -709,7 +792,10 @@ impl Prepared {
                 caps: c.caps,
                 no_new_privs: c.no_new_privs,
                 seccomp: &self.seccomp_programs,
-                lsm_exec: c.lsm_exec.as_ref().map(|(path, label)| (path.as_c_str(), label.as_slice())),
+                lsm_exec: c
+                    .lsm_exec
+                    .as_ref()
+                    .map(|(path, label)| (path.as_c_str(), label.as_slice())),
             }),
             toolbox: self.toolbox.as_ref().map(|t| ToolboxPlan {
                 target_mnt: t.target_mnt,
@@ -787,7 +873,11 @@ impl Child {
             return Ok(());
         }
         // The pid is our unreaped child: it cannot have been recycled.
-        sys::kill(self.pid, signal).map_err(|source| Error::Child { action: "signal", pid: self.pid, source })
+        sys::kill(self.pid, signal).map_err(|source| Error::Child {
+            action: "signal",
+            pid: self.pid,
+            source,
+        })
     }
 
     /// Until the returned value is dropped, every catchable signal sent to this process
@@ -798,7 +888,9 @@ impl Child {
     /// a tool that runs one program at a time, as `nsenter` does. Block signals with
     /// [`SignalsBlocked`](crate::SignalsBlocked) before spawning to lose none in between.
     pub fn forward_signals(&self) -> SignalForwarding {
-        SignalForwarding { previous: crate::relay::install(self.pid) }
+        SignalForwarding {
+            previous: crate::relay::install(self.pid),
+        }
     }
 
     /// Waits for the program to end: `code()` is its exit code, `signal()` the signal that
@@ -815,7 +907,8 @@ impl Child {
     /// follow its job control, as a shell or `sudo` does: a program stopped by someone else
     /// must not leave the caller hanging unaware.
     pub fn wait_event(&mut self) -> Result<WaitEvent> {
-        self.wait_with(0).map(|event| event.unwrap_or(WaitEvent::Stopped(0)))
+        self.wait_with(0)
+            .map(|event| event.unwrap_or(WaitEvent::Stopped(0)))
     }
 
     /// [`wait_event`](Child::wait_event) without blocking: `None` while the program runs.
@@ -832,7 +925,13 @@ impl Child {
                 Ok((0, _)) => return Ok(None),
                 Ok((_, raw)) => break raw,
                 Err(source) if source.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(Error::Child { action: "wait for", pid: self.pid, source }),
+                Err(source) => {
+                    return Err(Error::Child {
+                        action: "wait for",
+                        pid: self.pid,
+                        source,
+                    })
+                }
             }
         };
         if libc::WIFSTOPPED(raw) {

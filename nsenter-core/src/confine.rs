@@ -72,11 +72,17 @@ pub(crate) fn parse_status(text: &str) -> std::result::Result<Status, &'static s
             .map(str::trim)
             .ok_or(name)
     };
-    let mask = |name: &'static str| field(name).and_then(|v| u64::from_str_radix(v, 16).map_err(|_| name));
+    let mask =
+        |name: &'static str| field(name).and_then(|v| u64::from_str_radix(v, 16).map_err(|_| name));
     let number = |name: &'static str| field(name).and_then(|v| v.parse::<u32>().map_err(|_| name));
     // "Uid: real effective saved fs": the effective id is the one a new program runs as.
     let effective = |name: &'static str| {
-        field(name).and_then(|v| v.split_whitespace().nth(1).and_then(|id| id.parse().ok()).ok_or(name))
+        field(name).and_then(|v| {
+            v.split_whitespace()
+                .nth(1)
+                .and_then(|id| id.parse().ok())
+                .ok_or(name)
+        })
     };
     let groups = field("Groups")?
         .split_whitespace()
@@ -133,33 +139,54 @@ pub(crate) struct Confined {
 /// Reads how `target` is confined. `joins_user`: ids are translated into its user namespace.
 pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
     let pid = target.live_pid(NamespaceSet::EMPTY)?;
-    let fail = |what: &'static str, source: io::Error| Error::Confine { target: target.id(), what, source };
-    let invalid = |what| io::Error::new(io::ErrorKind::InvalidData, format!("no valid {what} field"));
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| fail("status", e))?;
+    let fail = |what: &'static str, source: io::Error| Error::Confine {
+        target: target.id(),
+        what,
+        source,
+    };
+    let invalid =
+        |what| io::Error::new(io::ErrorKind::InvalidData, format!("no valid {what} field"));
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| fail("status", e))?;
     let status = parse_status(&text).map_err(|field| fail("status", invalid(field)))?;
     let seccomp = match status.seccomp_mode {
         0 => Vec::new(),
         2 => seccomp_filters(pid).map_err(|e| fail("seccomp filters", e))?,
         _ => {
             let why = "strict seccomp mode cannot be copied";
-            return Err(fail("seccomp filters", io::Error::new(io::ErrorKind::Unsupported, why)));
+            return Err(fail(
+                "seccomp filters",
+                io::Error::new(io::ErrorKind::Unsupported, why),
+            ));
         }
     };
     let lsm_exec = lsm_exec_label(pid).map_err(|e| fail("LSM label", e))?;
     let (mut uid, mut gid, mut groups) = (status.uid, status.gid, status.groups);
     if joins_user {
         let map = |file: &'static str| {
-            std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| fail("user namespace id maps", e))
+            std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+                .map_err(|e| fail("user namespace id maps", e))
         };
         let (uid_map, gid_map) = (map("uid_map")?, map("gid_map")?);
         let unmapped = || fail("user namespace id maps", invalid("mapped id"));
         uid = map_into(&uid_map, uid).ok_or_else(unmapped)?;
         gid = map_into(&gid_map, gid).ok_or_else(unmapped)?;
-        groups = groups.iter().filter_map(|g| map_into(&gid_map, *g)).collect();
+        groups = groups
+            .iter()
+            .filter_map(|g| map_into(&gid_map, *g))
+            .collect();
     }
     // Everything above was read by pid: it is the pinned process's only if that still lives.
     target.ensure_alive()?;
-    Ok(Confined { caps: status.caps, no_new_privs: status.no_new_privs, seccomp, lsm_exec, uid, gid, groups })
+    Ok(Confined {
+        caps: status.caps,
+        no_new_privs: status.no_new_privs,
+        seccomp,
+        lsm_exec,
+        uid,
+        gid,
+        groups,
+    })
 }
 
 /// Why a program with the caller's powers, started in `target`'s pid namespace, could be
@@ -182,16 +209,27 @@ pub(crate) fn host_program_reachable(
     // Root with every capability is out of reach of a process whose permitted set is
     // smaller, unless that process has CAP_SYS_PTRACE in our user namespace.
     let pid = target.live_pid(NamespaceSet::EMPTY)?;
-    let same_user_ns = target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?;
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|source| Error::Confine { target: target.id(), what: "status", source })?;
+    let same_user_ns =
+        target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|source| {
+        Error::Confine {
+            target: target.id(),
+            what: "status",
+            source,
+        }
+    })?;
     let status = parse_status(&text).map_err(|field| Error::Confine {
         target: target.id(),
         what: "status",
-        source: io::Error::new(io::ErrorKind::InvalidData, format!("no valid {field} field")),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no valid {field} field"),
+        ),
     })?;
     if same_user_ns && status.caps.bounding & (1 << CAP_SYS_PTRACE) != 0 {
-        return Ok(Some("the container's bounding set has CAP_SYS_PTRACE, so its processes may ptrace it"));
+        return Ok(Some(
+            "the container's bounding set has CAP_SYS_PTRACE, so its processes may ptrace it",
+        ));
     }
     Ok(None)
 }
@@ -212,7 +250,10 @@ fn seccomp_filters(pid: i32) -> io::Result<Vec<Vec<libc::sock_filter>>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     while !sys::waitpid_nohang_traced(pid)? {
         if std::time::Instant::now() > deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "the process did not stop to be read"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the process did not stop to be read",
+            ));
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
@@ -223,7 +264,15 @@ fn seccomp_filters(pid: i32) -> io::Result<Vec<Vec<libc::sock_filter>>> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
             Err(e) => return Err(e),
         };
-        let mut program = vec![libc::sock_filter { code: 0, jt: 0, jf: 0, k: 0 }; count];
+        let mut program = vec![
+            libc::sock_filter {
+                code: 0,
+                jt: 0,
+                jf: 0,
+                k: 0
+            };
+            count
+        ];
         sys::ptrace_seccomp_filter(pid, index, &mut program)?;
         filters.push(program);
     }
@@ -247,15 +296,27 @@ fn lsm_exec_label(pid: i32) -> io::Result<Option<(CString, Vec<u8>)>> {
     let read = |path: PathBuf| match std::fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         // No such LSM, or none active: the attribute is missing or refuses reads.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL | libc::ENOPROTOOPT)) => Ok(None),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::EINVAL | libc::ENOPROTOOPT)
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     };
     if let Some(label) = read(PathBuf::from(format!("/proc/{pid}/attr/apparmor/current")))? {
-        return Ok(apparmor_exec(&label).map(|value| (c"/proc/thread-self/attr/apparmor/exec".to_owned(), value)));
+        return Ok(apparmor_exec(&label)
+            .map(|value| (c"/proc/thread-self/attr/apparmor/exec".to_owned(), value)));
     }
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         if let Some(label) = read(PathBuf::from(format!("/proc/{pid}/attr/current")))? {
-            let label = label.split(|b| *b == 0 || *b == b'\n').next().unwrap_or_default().to_vec();
+            let label = label
+                .split(|b| *b == 0 || *b == b'\n')
+                .next()
+                .unwrap_or_default()
+                .to_vec();
             if !label.is_empty() {
                 return Ok(Some((c"/proc/thread-self/attr/exec".to_owned(), label)));
             }
@@ -268,7 +329,9 @@ fn lsm_exec_label(pid: i32) -> io::Result<Option<(CString, Vec<u8>)>> {
 fn apparmor_exec(label: &[u8]) -> Option<Vec<u8>> {
     let label = String::from_utf8_lossy(label);
     let profile = label.trim_end_matches(['\n', '\0']).trim();
-    let profile = profile.rsplit_once(" (").map_or(profile, |(name, _mode)| name);
+    let profile = profile
+        .rsplit_once(" (")
+        .map_or(profile, |(name, _mode)| name);
     if profile.is_empty() || profile == "unconfined" {
         return None;
     }
@@ -279,7 +342,8 @@ fn apparmor_exec(label: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const DOCKER_DEFAULT: &str = "Name:\thttpd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t0\t0\t0\n\
+    const DOCKER_DEFAULT: &str =
+        "Name:\thttpd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t0\t0\t0\n\
         Gid:\t0\t0\t0\t0\nGroups:\t0 1 2 3 4 6 10 11 20 26 27 \nCapInh:\t0000000000000000\n\
         CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n\
         CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n";
@@ -290,18 +354,41 @@ mod tests {
         assert_eq!(status.caps.bounding, 0xa80425fb);
         assert_eq!(status.caps.effective, 0xa80425fb);
         assert_eq!(status.caps.ambient, 0);
-        assert_eq!((status.uid, status.gid, status.seccomp_mode, status.no_new_privs), (0, 0, 2, false));
+        assert_eq!(
+            (
+                status.uid,
+                status.gid,
+                status.seccomp_mode,
+                status.no_new_privs
+            ),
+            (0, 0, 2, false)
+        );
         assert_eq!(status.groups, vec![0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27]);
-        assert_eq!(status.caps.bounding & (1 << CAP_SYS_PTRACE), 0, "docker's default has no SYS_PTRACE");
+        assert_eq!(
+            status.caps.bounding & (1 << CAP_SYS_PTRACE),
+            0,
+            "docker's default has no SYS_PTRACE"
+        );
     }
 
     #[test]
     fn a_missing_or_bad_field_is_an_error_not_a_zero() {
-        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("Seccomp:\t2\n", "")), Err("Seccomp"));
-        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("00000000a80425fb\nCapEff", "zz\nCapEff")), Err("CapPrm"));
-        assert_eq!(parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t0")), Err("Uid"));
+        assert_eq!(
+            parse_status(&DOCKER_DEFAULT.replace("Seccomp:\t2\n", "")),
+            Err("Seccomp")
+        );
+        assert_eq!(
+            parse_status(&DOCKER_DEFAULT.replace("00000000a80425fb\nCapEff", "zz\nCapEff")),
+            Err("CapPrm")
+        );
+        assert_eq!(
+            parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t0")),
+            Err("Uid")
+        );
         // The effective uid, not the real one: a setuid program runs as its owner.
-        let setuid = parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t1000\t0\t0\t0")).unwrap();
+        let setuid =
+            parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t1000\t0\t0\t0"))
+                .unwrap();
         assert_eq!(setuid.uid, 0);
     }
 
@@ -316,8 +403,14 @@ mod tests {
 
     #[test]
     fn apparmor_labels_become_exec_requests() {
-        assert_eq!(apparmor_exec(b"docker-default (enforce)\n"), Some(b"exec docker-default".to_vec()));
+        assert_eq!(
+            apparmor_exec(b"docker-default (enforce)\n"),
+            Some(b"exec docker-default".to_vec())
+        );
         assert_eq!(apparmor_exec(b"unconfined\n"), None);
-        assert_eq!(apparmor_exec(b"cri-containerd.apparmor.d (complain)"), Some(b"exec cri-containerd.apparmor.d".to_vec()));
+        assert_eq!(
+            apparmor_exec(b"cri-containerd.apparmor.d (complain)"),
+            Some(b"exec cri-containerd.apparmor.d".to_vec())
+        );
     }
 }

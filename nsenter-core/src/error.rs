@@ -92,7 +92,9 @@ pub enum Error {
         source: io::Error,
     },
     /// This kind of namespace can only be joined by a new child process.
-    #[error("the {namespace} namespace applies only to children: use Command::spawn_in, which forks")]
+    #[error(
+        "the {namespace} namespace applies only to children: use Command::spawn_in, which forks"
+    )]
     NeedsFork {
         /// The kind (pid).
         namespace: Namespace,
@@ -202,7 +204,9 @@ pub enum Error {
         source: io::Error,
     },
     /// A program with the caller's powers would be started where the target could reach it.
-    #[error("refusing to start a host program with host powers in the pid namespace of {target}: {why}")]
+    #[error(
+        "refusing to start a host program with host powers in the pid namespace of {target}: {why}"
+    )]
     HostProgramReachable {
         /// The target.
         target: TargetId,
@@ -298,12 +302,18 @@ impl SpawnStep {
 
     /// The step a code read from the child's error pipe stands for.
     pub(crate) fn from_code(code: u32) -> SpawnStep {
-        SpawnStep::ALL.get(code as usize).copied().unwrap_or(SpawnStep::Exec)
+        SpawnStep::ALL
+            .get(code as usize)
+            .copied()
+            .unwrap_or(SpawnStep::Exec)
     }
 
     /// The code the child writes to its error pipe.
     pub(crate) fn code(self) -> u32 {
-        SpawnStep::ALL.iter().position(|s| *s == self).unwrap_or(SpawnStep::ALL.len() - 1) as u32
+        SpawnStep::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(SpawnStep::ALL.len() - 1) as u32
     }
 }
 
@@ -323,7 +333,9 @@ impl std::fmt::Display for SpawnStep {
             SpawnStep::Chdir => "chdir",
             SpawnStep::CwdOutsideRoot => "chdir (the working directory is outside the root)",
             SpawnStep::CloseFds => "close_range",
-            SpawnStep::Toolbox => "building the private mounts (the target's root, /proc, /sys; Linux >= 5.2)",
+            SpawnStep::Toolbox => {
+                "building the private mounts (the target's root, /proc, /sys; Linux >= 5.2)"
+            }
             SpawnStep::PidNamespaceFork => "fork into the pid namespace",
             SpawnStep::Setgroups => "setgroups",
             SpawnStep::Setgid => "setgid",
@@ -341,9 +353,18 @@ impl Error {
     pub(crate) fn from_setns(target: TargetId, namespaces: NamespaceSet, err: io::Error) -> Error {
         match err.raw_os_error() {
             Some(libc::ESRCH) => Error::TargetExited { target },
-            Some(libc::EPERM) | Some(libc::EACCES) => Error::PermissionDenied { target, namespaces },
-            Some(libc::EUSERS) => Error::SingleThreadedOnly { target, namespace: Namespace::Time },
-            _ => Error::Enter { target, namespaces, source: err },
+            Some(libc::EPERM) | Some(libc::EACCES) => {
+                Error::PermissionDenied { target, namespaces }
+            }
+            Some(libc::EUSERS) => Error::SingleThreadedOnly {
+                target,
+                namespace: Namespace::Time,
+            },
+            _ => Error::Enter {
+                target,
+                namespaces,
+                source: err,
+            },
         }
     }
 }

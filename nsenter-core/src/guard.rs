@@ -38,19 +38,29 @@ impl ThreadNamespaces {
     pub fn save(kinds: NamespaceSet) -> Result<ThreadNamespaces> {
         if kinds.contains(Namespace::User) {
             let target = TargetId::Pid(std::process::id() as i32);
-            return Err(Error::SingleThreadedOnly { target, namespace: Namespace::User });
+            return Err(Error::SingleThreadedOnly {
+                target,
+                namespace: Namespace::User,
+            });
         }
         let mut saved = Vec::with_capacity(kinds.iter().count());
         for ns in kinds.iter() {
             let fd = open_own_namespace(ns.own_proc_name()).map_err(|source| {
                 match source.raw_os_error() {
                     Some(libc::ENOENT) => Error::Unsupported { namespace: ns },
-                    _ => Error::SaveOwn { namespace: ns, source },
+                    _ => Error::SaveOwn {
+                        namespace: ns,
+                        source,
+                    },
                 }
             })?;
             saved.push((ns, fd));
         }
-        Ok(ThreadNamespaces { kinds, saved, _not_send: PhantomData })
+        Ok(ThreadNamespaces {
+            kinds,
+            saved,
+            _not_send: PhantomData,
+        })
     }
 
     /// The kinds saved, which [`enter`](ThreadNamespaces::enter) enters.
@@ -67,7 +77,10 @@ impl ThreadNamespaces {
     }
 
     fn fd(&self, ns: Namespace) -> Option<BorrowedFd<'_>> {
-        self.saved.iter().find(|(kind, _)| *kind == ns).map(|(_, fd)| fd.as_fd())
+        self.saved
+            .iter()
+            .find(|(kind, _)| *kind == ns)
+            .map(|(_, fd)| fd.as_fd())
     }
 
     /// Returns the thread to the saved namespaces of `entered`, in reverse entering order,
@@ -75,7 +88,9 @@ impl ThreadNamespaces {
     /// run on: the process aborts.
     fn restore(&self, entered: NamespaceSet, dirs: Option<&SavedDirs>) {
         for ns in entered.iter().rev() {
-            let Some(fd) = self.fd(ns) else { poisoned(ns, "namespace was not saved") };
+            let Some(fd) = self.fd(ns) else {
+                poisoned(ns, "namespace was not saved")
+            };
             if let Err(e) = sys::setns(fd, ns.clone_flag()) {
                 poisoned(ns, &e.to_string());
             }
@@ -107,7 +122,8 @@ fn open_own_namespace(name: &CStr) -> std::io::Result<OwnedFd> {
             let dir = sys::open(c"/proc/thread-self/ns", libc::O_PATH | libc::O_DIRECTORY).ok()?;
             *slot = Some((tid, dir));
         }
-        slot.as_ref().map(|(_, dir)| sys::openat(dir.as_fd(), name, libc::O_RDONLY))
+        slot.as_ref()
+            .map(|(_, dir)| sys::openat(dir.as_fd(), name, libc::O_RDONLY))
     });
     match cached {
         Ok(Some(result)) => result,
@@ -125,10 +141,15 @@ fn open_own_namespace(name: &CStr) -> std::io::Result<OwnedFd> {
 impl SavedDirs {
     fn save() -> Result<SavedDirs> {
         let open_dir = |path: &std::ffi::CStr| {
-            sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|source| Error::SaveOwn { namespace: Namespace::Mnt, source })
+            sys::open(path, libc::O_PATH | libc::O_DIRECTORY).map_err(|source| Error::SaveOwn {
+                namespace: Namespace::Mnt,
+                source,
+            })
         };
-        Ok(SavedDirs { root: open_dir(c"/")?, cwd: open_dir(c".")? })
+        Ok(SavedDirs {
+            root: open_dir(c"/")?,
+            cwd: open_dir(c".")?,
+        })
     }
 
     fn restore(&self) -> std::io::Result<()> {
@@ -222,7 +243,10 @@ impl NsGuard<'static> {
     /// Saves the current thread's namespaces of `kinds`, then enters `target`'s.
     pub fn enter(target: &Target, kinds: NamespaceSet) -> Result<NsGuard<'static>> {
         if kinds.contains(Namespace::User) {
-            return Err(Error::SingleThreadedOnly { target: target.id(), namespace: Namespace::User });
+            return Err(Error::SingleThreadedOnly {
+                target: target.id(),
+                namespace: Namespace::User,
+            });
         }
         let home = ThreadNamespaces::save(kinds)?;
         NsGuard::enter_from(Home::Owned(home), target)
@@ -237,14 +261,24 @@ impl<'h> NsGuard<'h> {
             _ => Via::PidfdIfPinned,
         };
         // Saved now, not with the namespaces: the thread may have changed directory since.
-        let dirs = if kinds.contains(Namespace::Mnt) { Some(SavedDirs::save()?) } else { None };
+        let dirs = if kinds.contains(Namespace::Mnt) {
+            Some(SavedDirs::save()?)
+        } else {
+            None
+        };
         match enter_thread(target, kinds, via) {
             Ok(()) => {
                 let depth = GUARD_DEPTH.with(|d| {
                     d.set(d.get() + 1);
                     d.get()
                 });
-                Ok(NsGuard { home, entered: kinds, dirs, depth, _not_send: PhantomData })
+                Ok(NsGuard {
+                    home,
+                    entered: kinds,
+                    dirs,
+                    depth,
+                    _not_send: PhantomData,
+                })
             }
             Err((entered, error)) => {
                 home.get().restore(entered, dirs.as_ref());
@@ -261,7 +295,9 @@ impl<'h> NsGuard<'h> {
 
 impl Drop for NsGuard<'_> {
     fn drop(&mut self) {
-        let innermost = GUARD_DEPTH.try_with(|d| d.get() == self.depth).unwrap_or(true);
+        let innermost = GUARD_DEPTH
+            .try_with(|d| d.get() == self.depth)
+            .unwrap_or(true);
         if !innermost {
             let first = self.entered.iter().next().unwrap_or(Namespace::Net);
             poisoned(first, "guards on this thread were dropped out of order");
@@ -290,7 +326,10 @@ pub(crate) fn enter_thread(
 ) -> std::result::Result<(), (NamespaceSet, Error)> {
     let id = || target.id();
     if kinds.contains(Namespace::User) {
-        let error = Error::SingleThreadedOnly { target: id(), namespace: Namespace::User };
+        let error = Error::SingleThreadedOnly {
+            target: id(),
+            namespace: Namespace::User,
+        };
         return Err((NamespaceSet::EMPTY, error));
     }
     if kinds.is_empty() {
@@ -298,8 +337,12 @@ pub(crate) fn enter_thread(
     }
     if kinds.contains(Namespace::Mnt) {
         // setns(CLONE_NEWNS) fails with EINVAL while the fs struct is shared with other threads.
-        sys::unshare(libc::CLONE_FS)
-            .map_err(|e| (NamespaceSet::EMPTY, Error::from_setns(id(), Namespace::Mnt.into(), e)))?;
+        sys::unshare(libc::CLONE_FS).map_err(|e| {
+            (
+                NamespaceSet::EMPTY,
+                Error::from_setns(id(), Namespace::Mnt.into(), e),
+            )
+        })?;
     }
     if let (Some(pidfd), Via::PidfdIfPinned) = (target.pidfd(), via) {
         // The kernel answers ESRCH when the process is gone.
@@ -310,10 +353,17 @@ pub(crate) fn enter_thread(
     // Files: open every one before entering any, so that the target cannot change under us
     // half-way. Files kept from earlier use would still enter the namespaces of a process
     // that has exited since: say so instead, as the pidfd path does.
-    target.ensure_alive().map_err(|e| (NamespaceSet::EMPTY, e))?;
+    target
+        .ensure_alive()
+        .map_err(|e| (NamespaceSet::EMPTY, e))?;
     let mut files = Vec::with_capacity(8);
     for ns in kinds.iter() {
-        files.push((ns, target.namespace_file(ns).map_err(|e| (NamespaceSet::EMPTY, e))?));
+        files.push((
+            ns,
+            target
+                .namespace_file(ns)
+                .map_err(|e| (NamespaceSet::EMPTY, e))?,
+        ));
     }
     let mut entered = NamespaceSet::EMPTY;
     for (ns, file) in files {

@@ -153,7 +153,9 @@ impl NamespaceSet {
 
     /// The kinds in the set, in entering order.
     pub fn iter(self) -> impl DoubleEndedIterator<Item = Namespace> {
-        Namespace::ALL.into_iter().filter(move |ns| self.contains(*ns))
+        Namespace::ALL
+            .into_iter()
+            .filter(move |ns| self.contains(*ns))
     }
 
     /// The union of the sets' `CLONE_NEW*` flags, as `setns(pidfd, flags)` takes them.
@@ -182,7 +184,8 @@ impl From<Namespace> for NamespaceSet {
 
 impl FromIterator<Namespace> for NamespaceSet {
     fn from_iter<I: IntoIterator<Item = Namespace>>(iter: I) -> Self {
-        iter.into_iter().fold(NamespaceSet::EMPTY, NamespaceSet::with)
+        iter.into_iter()
+            .fold(NamespaceSet::EMPTY, NamespaceSet::with)
     }
 }
 
@@ -249,9 +252,15 @@ mod tests {
     fn set_iterates_in_entering_order_and_displays() {
         let set = Namespace::Mnt | Namespace::User;
         let set = set | Namespace::Net;
-        assert_eq!(set.iter().collect::<Vec<_>>(), [Namespace::User, Namespace::Net, Namespace::Mnt]);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [Namespace::User, Namespace::Net, Namespace::Mnt]
+        );
         assert_eq!(set.to_string(), "user+net+mnt");
-        assert_eq!(set.clone_flags(), libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS);
+        assert_eq!(
+            set.clone_flags(),
+            libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS
+        );
         assert_eq!(set.without(Namespace::User).to_string(), "net+mnt");
         assert_eq!(NamespaceSet::EMPTY.to_string(), "none");
         assert_eq!(NamespaceSet::ALL.iter().count(), 8);

@@ -48,7 +48,10 @@ extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut lib
         raw::kill(pid, signal);
         // A stopped program (the container may SIGSTOP it) would keep a signal meant to end
         // it pending forever, and the caller waiting: let it run to receive it.
-        if matches!(signal, libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT) {
+        if matches!(
+            signal,
+            libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+        ) {
             raw::kill(pid, libc::SIGCONT);
         }
     }

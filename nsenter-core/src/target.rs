@@ -31,7 +31,10 @@ impl NamespaceId {
         let path = format!("/proc/thread-self/ns/{}", ns.proc_name());
         stat_identity(&path).map_err(|source| match source.raw_os_error() {
             Some(libc::ENOENT) => Error::Unsupported { namespace: ns },
-            _ => Error::SaveOwn { namespace: ns, source },
+            _ => Error::SaveOwn {
+                namespace: ns,
+                source,
+            },
         })
     }
 
@@ -51,7 +54,10 @@ impl fmt::Display for NamespaceId {
 fn stat_identity(path: &str) -> io::Result<NamespaceId> {
     let meta = std::fs::metadata(path)?;
     use std::os::unix::fs::MetadataExt;
-    Ok(NamespaceId { dev: meta.dev(), ino: meta.ino() })
+    Ok(NamespaceId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
 /// What a [`Target`] is, as errors and messages name it.
@@ -107,7 +113,10 @@ impl fmt::Debug for Target {
             Pin::StartTime(_) => "start-time",
             Pin::File(..) => "file",
         };
-        f.debug_struct("Target").field("id", &self.id()).field("pin", &pin).finish()
+        f.debug_struct("Target")
+            .field("id", &self.id())
+            .field("pin", &pin)
+            .finish()
     }
 }
 
@@ -142,28 +151,50 @@ impl Target {
     /// (`NS_GET_NSTYPE`). The path is the caller's to name: it is opened as given.
     pub fn from_namespace_file(path: impl AsRef<Path>) -> Result<Target> {
         let path = path.as_ref().to_path_buf();
-        let not_ns = |source| Error::NotANamespaceFile { path: path.clone(), source };
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::NulByte { what: "namespace file path" })?;
+        let not_ns = |source| Error::NotANamespaceFile {
+            path: path.clone(),
+            source,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulByte {
+            what: "namespace file path",
+        })?;
         // Look before opening for real: a FIFO would block and a device could act on open.
         let handle = sys::open(&c_path, libc::O_PATH).map_err(not_ns)?;
         if !sys::is_nsfs(handle.as_fd()).map_err(not_ns)? {
-            return Err(not_ns(io::Error::new(io::ErrorKind::InvalidInput, "not on nsfs")));
+            return Err(not_ns(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not on nsfs",
+            )));
         }
-        let reopen = CString::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)))
-            .map_err(|_| Error::NulByte { what: "namespace file path" })?;
+        let reopen = CString::new(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&handle)
+        ))
+        .map_err(|_| Error::NulByte {
+            what: "namespace file path",
+        })?;
         let fd = sys::open(&reopen, libc::O_RDONLY).map_err(not_ns)?;
         let flag = sys::namespace_type(fd.as_fd()).map_err(not_ns)?;
-        let kind = Namespace::ALL.into_iter().find(|ns| ns.clone_flag() == flag).ok_or_else(|| {
-            not_ns(io::Error::new(io::ErrorKind::InvalidData, "unknown namespace type"))
-        })?;
+        let kind = Namespace::ALL
+            .into_iter()
+            .find(|ns| ns.clone_flag() == flag)
+            .ok_or_else(|| {
+                not_ns(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "unknown namespace type",
+                ))
+            })?;
         let target = Target::with_pin(0, Pin::File(path, kind));
         let _ = target.files[kind as usize].set(fd);
         Ok(target)
     }
 
     fn with_pin(pid: i32, pin: Pin) -> Target {
-        Target { pid, pin, files: Default::default() }
+        Target {
+            pid,
+            pin,
+            files: Default::default(),
+        }
     }
 
     /// The pid (in the caller's pid namespace); `None` for a namespace-file target.
@@ -187,7 +218,10 @@ impl Target {
     pub fn kinds(&self) -> NamespaceSet {
         match &self.pin {
             Pin::File(_, kind) => NamespaceSet::of(*kind),
-            _ => Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)).collect(),
+            _ => Namespace::ALL
+                .into_iter()
+                .filter(|ns| kernel_supports(*ns))
+                .collect(),
         }
     }
 
@@ -232,7 +266,11 @@ impl Target {
     /// process, for the error of a namespace-file target.
     pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<i32> {
         match &self.pin {
-            Pin::File(_, has) => Err(Error::NotInTarget { target: self.id(), has: *has, wanted }),
+            Pin::File(_, has) => Err(Error::NotInTarget {
+                target: self.id(),
+                has: *has,
+                wanted,
+            }),
             _ => {
                 self.ensure_alive()?;
                 Ok(self.pid)
@@ -242,7 +280,10 @@ impl Target {
 
     /// `/proc/PID/NAME` of a live process target (see [`live_pid`](Target::live_pid)).
     pub(crate) fn proc_path(&self, name: &str, wanted: NamespaceSet) -> Result<PathBuf> {
-        Ok(PathBuf::from(format!("/proc/{}/{name}", self.live_pid(wanted)?)))
+        Ok(PathBuf::from(format!(
+            "/proc/{}/{name}",
+            self.live_pid(wanted)?
+        )))
     }
 
     /// The process's environment (`/proc/PID/environ`), read from the pinned process: what
@@ -273,17 +314,27 @@ impl Target {
     pub fn read_file(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
         use std::io::Read;
         let root_path = self.proc_path("root", NamespaceSet::of(Namespace::Mnt))?;
-        let open_error = |source| Error::OpenPath { path: PathBuf::from(path), source };
-        let c_root = CString::new(root_path.as_os_str().as_bytes()).map_err(|_| Error::NulByte { what: "path" })?;
+        let open_error = |source| Error::OpenPath {
+            path: PathBuf::from(path),
+            source,
+        };
+        let c_root = CString::new(root_path.as_os_str().as_bytes())
+            .map_err(|_| Error::NulByte { what: "path" })?;
         let root = sys::open(&c_root, libc::O_PATH | libc::O_DIRECTORY).map_err(open_error)?;
         let c_path = CString::new(path).map_err(|_| Error::NulByte { what: "path" })?;
         let file = sys::open_in_root(root.as_fd(), &c_path).map_err(open_error)?;
         let mut file = std::fs::File::from(file);
         if !file.metadata().map_err(open_error)?.is_file() {
-            return Err(open_error(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")));
+            return Err(open_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
         }
         let mut bytes = Vec::new();
-        (&mut file).take(limit).read_to_end(&mut bytes).map_err(open_error)?;
+        (&mut file)
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(open_error)?;
         self.ensure_alive()?;
         Ok(bytes)
     }
@@ -306,18 +357,28 @@ impl Target {
 
     fn open_namespace_file(&self, ns: Namespace) -> Result<OwnedFd> {
         if let Pin::File(_, has) = &self.pin {
-            return Err(Error::NotInTarget { target: self.id(), has: *has, wanted: ns.into() });
+            return Err(Error::NotInTarget {
+                target: self.id(),
+                has: *has,
+                wanted: ns.into(),
+            });
         }
         let path = proc_ns_path(self.pid, ns.proc_name());
-        let fd = sys::open(&path, libc::O_RDONLY).map_err(|source| match source.raw_os_error() {
-            Some(libc::ENOENT) if !kernel_supports(ns) => Error::Unsupported { namespace: ns },
-            // A zombie has no namespaces left; a reaped process has no /proc entry.
-            Some(libc::ENOENT) | Some(libc::ESRCH) => Error::TargetExited { target: self.id() },
-            Some(libc::EACCES) | Some(libc::EPERM) => {
-                Error::PermissionDenied { target: self.id(), namespaces: ns.into() }
-            }
-            _ => Error::OpenNamespace { target: self.id(), namespace: ns, source },
-        })?;
+        let fd =
+            sys::open(&path, libc::O_RDONLY).map_err(|source| match source.raw_os_error() {
+                Some(libc::ENOENT) if !kernel_supports(ns) => Error::Unsupported { namespace: ns },
+                // A zombie has no namespaces left; a reaped process has no /proc entry.
+                Some(libc::ENOENT) | Some(libc::ESRCH) => Error::TargetExited { target: self.id() },
+                Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied {
+                    target: self.id(),
+                    namespaces: ns.into(),
+                },
+                _ => Error::OpenNamespace {
+                    target: self.id(),
+                    namespace: ns,
+                    source,
+                },
+            })?;
         // The file was opened by pid: it belongs to the pinned process only if that process
         // still exists now (a pid is reused only after its process is reaped).
         self.ensure_alive()?;
@@ -327,8 +388,11 @@ impl Target {
     /// The identity of the target's namespace of kind `ns`.
     pub fn namespace_id(&self, ns: Namespace) -> Result<NamespaceId> {
         let file = self.namespace_file(ns)?;
-        NamespaceId::of_file(file)
-            .map_err(|source| Error::OpenNamespace { target: self.id(), namespace: ns, source })
+        NamespaceId::of_file(file).map_err(|source| Error::OpenNamespace {
+            target: self.id(),
+            namespace: ns,
+            source,
+        })
     }
 
     /// The namespaces (among those both have) in which this target and `other` are the
@@ -358,7 +422,9 @@ impl Target {
 
 /// Whether the running kernel has namespaces of kind `ns`.
 pub fn kernel_supports(ns: Namespace) -> bool {
-    std::path::Path::new("/proc/self/ns").join(ns.proc_name()).exists()
+    std::path::Path::new("/proc/self/ns")
+        .join(ns.proc_name())
+        .exists()
 }
 
 fn proc_ns_path(pid: i32, name: &str) -> CString {
@@ -387,28 +453,52 @@ mod tests {
     fn own_process_shares_every_namespace_with_itself() {
         let me = Target::open(std::process::id() as i32).expect("open self");
         let again = Target::open_without_pidfd(std::process::id() as i32).expect("open self");
-        let supported: NamespaceSet = Namespace::ALL.into_iter().filter(|ns| kernel_supports(*ns)).collect();
+        let supported: NamespaceSet = Namespace::ALL
+            .into_iter()
+            .filter(|ns| kernel_supports(*ns))
+            .collect();
         assert_eq!(me.shared_with(&again).expect("compare"), supported);
-        assert!(me.differing_from_current_thread().expect("compare").is_empty());
+        assert!(me
+            .differing_from_current_thread()
+            .expect("compare")
+            .is_empty());
     }
 
     #[test]
     fn bad_pids_are_typed_errors() {
-        assert!(matches!(Target::open(0), Err(Error::NoSuchProcess { pid: 0 })));
-        assert!(matches!(Target::open(-5), Err(Error::NoSuchProcess { pid: -5 })));
+        assert!(matches!(
+            Target::open(0),
+            Err(Error::NoSuchProcess { pid: 0 })
+        ));
+        assert!(matches!(
+            Target::open(-5),
+            Err(Error::NoSuchProcess { pid: -5 })
+        ));
         // Above the largest pid the kernel can hand out: never existed.
-        assert!(matches!(Target::open(i32::MAX), Err(Error::NoSuchProcess { .. })));
-        assert!(matches!(Target::open_without_pidfd(i32::MAX), Err(Error::NoSuchProcess { .. })));
+        assert!(matches!(
+            Target::open(i32::MAX),
+            Err(Error::NoSuchProcess { .. })
+        ));
+        assert!(matches!(
+            Target::open_without_pidfd(i32::MAX),
+            Err(Error::NoSuchProcess { .. })
+        ));
     }
 
     #[test]
     fn a_reaped_child_is_reported_as_exited() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
         let target = Target::open(child.id() as i32).expect("open child");
         child.kill().expect("kill");
         child.wait().expect("reap");
         assert!(!target.is_alive());
-        assert!(matches!(target.namespace_id(Namespace::Net), Err(Error::TargetExited { .. })));
+        assert!(matches!(
+            target.namespace_id(Namespace::Net),
+            Err(Error::TargetExited { .. })
+        ));
     }
 
     #[test]
@@ -417,9 +507,15 @@ mod tests {
         assert_eq!(target.kinds(), NamespaceSet::of(Namespace::Uts));
         assert_eq!(target.pid(), None);
         let error = target.namespace_file(Namespace::Net).unwrap_err();
-        assert_eq!(error.to_string(), "namespace file /proc/self/ns/uts is a uts namespace: it has no net namespace");
+        assert_eq!(
+            error.to_string(),
+            "namespace file /proc/self/ns/uts is a uts namespace: it has no net namespace"
+        );
         let not_ns = Target::from_namespace_file("/etc/hostname").unwrap_err();
-        assert!(matches!(not_ns, Error::NotANamespaceFile { .. }), "{not_ns:?}");
+        assert!(
+            matches!(not_ns, Error::NotANamespaceFile { .. }),
+            "{not_ns:?}"
+        );
         assert!(Target::from_namespace_file("/no/such/file").is_err());
     }
 }

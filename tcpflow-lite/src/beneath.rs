@@ -53,8 +53,19 @@ impl Dir {
         let (from, to) = (component(from)?, component(to)?);
         // SAFETY: renameat(2) reads two NUL-terminated names, alive for the call, relative to
         // a directory descriptor we hold.
-        let rc = unsafe { libc::renameat(self.fd.as_raw_fd(), from.as_ptr(), self.fd.as_raw_fd(), to.as_ptr()) };
-        if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+        let rc = unsafe {
+            libc::renameat(
+                self.fd.as_raw_fd(),
+                from.as_ptr(),
+                self.fd.as_raw_fd(),
+                to.as_ptr(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// Removes `name` from the directory (a link is removed, not followed).
@@ -63,7 +74,11 @@ impl Dir {
         // SAFETY: unlinkat(2) reads one NUL-terminated name, alive for the call, relative to a
         // directory descriptor we hold.
         let rc = unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), 0) };
-        if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// Opens `name`, a single path component, beneath the directory with `flags` (and
@@ -82,7 +97,9 @@ impl Dir {
         let fd = match fd {
             // No openat2 (before 5.6), or a seccomp filter refusing it: openat on one path
             // component with O_NOFOLLOW cannot leave the directory or follow a link either.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => openat(&self.fd, &name, flags, mode)?,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                openat(&self.fd, &name, flags, mode)?
+            }
             other => other?,
         };
         Ok(File::from(fd))
@@ -92,7 +109,10 @@ impl Dir {
 /// `name` as a C string if it is one path component (not empty, `.`, `..`, nor with `/`).
 fn component(name: &str) -> io::Result<CString> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} is not a file name")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a file name"),
+        ));
     }
     CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
@@ -101,7 +121,13 @@ fn openat2(dir: &OwnedFd, name: &CString, how: &OpenHow) -> io::Result<OwnedFd> 
     // SAFETY: openat2(2) reads the NUL-terminated name and `how` (of the size passed), both
     // alive for the call, and returns a new descriptor that nothing else owns.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), name.as_ptr(), how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
     };
     owned(fd)
 }
@@ -129,24 +155,34 @@ mod tests {
 
     #[test]
     fn files_beneath_a_directory_never_go_through_a_link() {
-        let root = std::env::temp_dir().join(format!("tcpflow-lite-beneath-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("tcpflow-lite-beneath-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let inside = root.join("inside");
         let outside = root.join("outside");
         std::fs::create_dir_all(&inside).unwrap();
         std::fs::create_dir_all(&outside).unwrap();
         let dir = Dir::open(&inside).unwrap();
-        let mut file = dir.open_beneath("a", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600).unwrap();
+        let mut file = dir
+            .open_beneath("a", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
+            .unwrap();
         file.write_all(b"kept").unwrap();
         dir.rename("a", "b").unwrap();
         let mut text = String::new();
-        dir.open_beneath("b", libc::O_RDONLY, 0).unwrap().read_to_string(&mut text).unwrap();
+        dir.open_beneath("b", libc::O_RDONLY, 0)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "kept");
         // A link planted in the directory is neither followed to read nor to create.
         std::os::unix::fs::symlink(outside.join("target"), inside.join("planted")).unwrap();
         assert!(dir.open_beneath("planted", libc::O_RDONLY, 0).is_err());
-        assert!(dir.open_beneath("planted", libc::O_WRONLY | libc::O_CREAT, 0o600).is_err());
-        assert!(dir.open_beneath("../outside/x", libc::O_WRONLY | libc::O_CREAT, 0o600).is_err());
+        assert!(dir
+            .open_beneath("planted", libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .is_err());
+        assert!(dir
+            .open_beneath("../outside/x", libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .is_err());
         dir.remove("planted").unwrap();
         assert!(!outside.join("target").exists() && !outside.join("x").exists());
         // A directory given as a link is refused where that is asked.

@@ -93,19 +93,26 @@ impl OutputArgs {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if self.output.is_some() || (!self.console && !self.json) {
             let dir = self.output.clone().unwrap_or_else(|| PathBuf::from("."));
-            let context = |e: io::Error| io::Error::new(e.kind(), format!("output directory {}: {e}", dir.display()));
+            let context = |e: io::Error| {
+                io::Error::new(e.kind(), format!("output directory {}: {e}", dir.display()))
+            };
             match std::fs::create_dir(&dir) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(context(e)),
                 _ => {}
             }
             let max_open = self.max_open_files.unwrap_or_else(default_max_open_files);
-            let files = FileSink::open(dir.clone(), self.max_bytes_per_flow, max_open).map_err(context)?;
+            let files =
+                FileSink::open(dir.clone(), self.max_bytes_per_flow, max_open).map_err(context)?;
             sinks.push(Box::new(files));
         }
         if self.console {
             let terminal = io::stdout().is_terminal();
             let colour = self.colour && terminal && std::env::var_os("NO_COLOR").is_none();
-            let console = ConsoleSink::new(io::BufWriter::new(io::stdout()), colour, self.max_bytes_per_flow);
+            let console = ConsoleSink::new(
+                io::BufWriter::new(io::stdout()),
+                colour,
+                self.max_bytes_per_flow,
+            );
             sinks.push(Box::new(console.escape_controls(terminal && !self.raw)));
         }
         if self.json {

@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice};
+use etherparse::{
+    EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice,
+};
 
 /// libpcap link types this crate decodes (`DLT_*` / `LINKTYPE_*` numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,9 +93,9 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
             let family = frame.get(..4).ok_or(Skip::Malformed)?;
             let family = if link == LinkType::Null {
                 // Host byte order of the capturing machine: accept either.
-                u32::from_le_bytes([family[0], family[1], family[2], family[3]]).min(u32::from_be_bytes([
-                    family[0], family[1], family[2], family[3],
-                ]))
+                u32::from_le_bytes([family[0], family[1], family[2], family[3]]).min(
+                    u32::from_be_bytes([family[0], family[1], family[2], family[3]]),
+                )
             } else {
                 u32::from_be_bytes([family[0], family[1], family[2], family[3]])
             };
@@ -126,18 +128,26 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
             if ip.payload().fragmented {
                 // The first fragment (offset 0) holds the TCP header and the first bytes of
                 // the payload: tcpflow writes them, so do we. Later fragments are skipped.
-                if ip.header().fragments_offset().value() != 0 || ip.payload().ip_number != IpNumber::TCP {
+                if ip.header().fragments_offset().value() != 0
+                    || ip.payload().ip_number != IpNumber::TCP
+                {
                     return Err(Skip::Fragment);
                 }
                 first_fragment = Some(ip.payload().payload);
             }
-            (IpAddr::V4(ip.header().source_addr()), IpAddr::V4(ip.header().destination_addr()))
+            (
+                IpAddr::V4(ip.header().source_addr()),
+                IpAddr::V4(ip.header().destination_addr()),
+            )
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             if ip.payload().fragmented {
                 return Err(Skip::Fragment);
             }
-            (IpAddr::V6(ip.header().source_addr()), IpAddr::V6(ip.header().destination_addr()))
+            (
+                IpAddr::V6(ip.header().source_addr()),
+                IpAddr::V6(ip.header().destination_addr()),
+            )
         }
         _ => return Err(Skip::NotTcp),
     };

@@ -65,12 +65,22 @@ pub struct FlowKey {
 impl FlowKey {
     /// The other direction.
     pub fn reversed(&self) -> FlowKey {
-        FlowKey { src: self.dst, src_port: self.dst_port, dst: self.src, dst_port: self.src_port, vlan: self.vlan }
+        FlowKey {
+            src: self.dst,
+            src_port: self.dst_port,
+            dst: self.src,
+            dst_port: self.src_port,
+            vlan: self.vlan,
+        }
     }
 
     fn canonical(&self) -> FlowKey {
         let reversed = self.reversed();
-        if reversed < *self { reversed } else { *self }
+        if reversed < *self {
+            reversed
+        } else {
+            *self
+        }
     }
 }
 
@@ -86,7 +96,11 @@ pub fn tcpflow_name(key: &FlowKey, reuse: u32) -> String {
             IpAddr::V6(v6) => format!("{v6}.{port:05}"),
         }
     }
-    let mut name = format!("{}-{}", endpoint(&key.src, key.src_port), endpoint(&key.dst, key.dst_port));
+    let mut name = format!(
+        "{}-{}",
+        endpoint(&key.src, key.src_port),
+        endpoint(&key.dst, key.dst_port)
+    );
     if let Some(vlan) = key.vlan {
         name.push_str(&format!("--{vlan}"));
     }
@@ -110,7 +124,11 @@ pub struct FlowInfo {
 impl FlowInfo {
     /// The key of direction `dir` (0 or 1).
     pub fn direction(&self, dir: usize) -> FlowKey {
-        if dir == 0 { self.key } else { self.key.reversed() }
+        if dir == 0 {
+            self.key
+        } else {
+            self.key.reversed()
+        }
     }
 
     /// tcpflow's file name of direction `dir`.
@@ -176,7 +194,12 @@ pub trait Sink {
         Ok(())
     }
     /// The connection ended; `stats` per direction.
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()>;
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        stats: &[DirectionStats; 2],
+        reason: CloseReason,
+    ) -> io::Result<()>;
 }
 
 /// Bounds on memory.
@@ -195,7 +218,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { pending_per_direction: 4 << 20, pending_total: 256 << 20, flows: 100_000, idle_seconds: 300.0 }
+        Limits {
+            pending_per_direction: 4 << 20,
+            pending_total: 256 << 20,
+            flows: 100_000,
+            idle_seconds: 300.0,
+        }
     }
 }
 
@@ -247,7 +275,10 @@ impl Guard<'_> {
 
     fn check(&mut self, flow: &FlowInfo, result: io::Result<()>) -> io::Result<()> {
         if let Err(error) = result {
-            self.failed.push(Failure { flow: flow.clone(), error });
+            self.failed.push(Failure {
+                flow: flow.clone(),
+                error,
+            });
         }
         Ok(())
     }
@@ -286,7 +317,12 @@ impl Sink for Guard<'_> {
         let result = self.inner.finished(flow);
         self.check(flow, result)
     }
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        stats: &[DirectionStats; 2],
+        reason: CloseReason,
+    ) -> io::Result<()> {
         let result = self.inner.closed(flow, stats, reason);
         if reason == CloseReason::Failed {
             return Ok(()); // already reported; the sink only lets go of what it held
@@ -387,7 +423,10 @@ impl Connections {
     }
 
     fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Connection)> {
-        self.slots.iter().flatten().map(|slot| (&slot.key, &slot.connection))
+        self.slots
+            .iter()
+            .flatten()
+            .map(|slot| (&slot.key, &slot.connection))
     }
 
     /// From the least recently active on, while `keep_going` says so.
@@ -405,7 +444,9 @@ impl Connections {
     }
 
     fn unlink(&mut self, i: usize) {
-        let Some((newer, older)) = self.slot(i).map(|s| (s.newer, s.older)) else { return };
+        let Some((newer, older)) = self.slot(i).map(|s| (s.newer, s.older)) else {
+            return;
+        };
         match self.slot_mut(newer) {
             Some(n) => n.older = older,
             None => self.newest = older,
@@ -441,7 +482,12 @@ impl Connections {
 
     fn insert(&mut self, key: FlowKey, connection: Connection) {
         self.remove(&key);
-        let slot = Slot { key, connection, newer: NIL, older: NIL };
+        let slot = Slot {
+            key,
+            connection,
+            newer: NIL,
+            older: NIL,
+        };
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(slot);
@@ -492,7 +538,8 @@ impl Ended {
     /// Whether `len` bytes at `seq` from `key`'s sender were all seen already.
     fn covers(&self, key: &FlowKey, seq: u32, len: usize) -> bool {
         let dir = if *key == self.key { 0 } else { 1 };
-        self.spans[dir].is_some_and(|(base, length)| u64::from(seq.wrapping_sub(base)) + len as u64 <= length)
+        self.spans[dir]
+            .is_some_and(|(base, length)| u64::from(seq.wrapping_sub(base)) + len as u64 <= length)
     }
 }
 
@@ -555,11 +602,18 @@ impl FlowTable {
         sink: &mut dyn Sink,
         work: impl FnOnce(&mut FlowTable, &mut Guard<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
-        let mut guard = Guard { inner: sink, failed: Vec::new() };
+        let mut guard = Guard {
+            inner: sink,
+            failed: Vec::new(),
+        };
         let result = work(self, &mut guard);
         for failure in std::mem::take(&mut guard.failed) {
             let canonical = failure.flow.key.canonical();
-            if let Some(connection) = self.connections.get_mut(&canonical).filter(|c| c.info.id == failure.flow.id) {
+            if let Some(connection) = self
+                .connections
+                .get_mut(&canonical)
+                .filter(|c| c.info.id == failure.flow.id)
+            {
                 // Its state goes; the connection stays, failed, so that its later segments
                 // are dropped too instead of starting new files.
                 self.held_total = self.held_total.saturating_sub(connection.held);
@@ -571,10 +625,14 @@ impl FlowTable {
                 }
                 connection.failed = true;
                 let stats = [connection.dirs[0].stats, connection.dirs[1].stats];
-                let _ = guard.inner.closed(&connection.info, &stats, CloseReason::Failed);
+                let _ = guard
+                    .inner
+                    .closed(&connection.info, &stats, CloseReason::Failed);
             } else {
                 // Failed while closing: let the sink drop what it holds for it.
-                let _ = guard.inner.closed(&failure.flow, &Default::default(), CloseReason::Failed);
+                let _ = guard
+                    .inner
+                    .closed(&failure.flow, &Default::default(), CloseReason::Failed);
             }
             self.stats.failed += 1;
             if self.failures.len() < MAX_FAILURES {
@@ -586,11 +644,23 @@ impl FlowTable {
 
     /// One TCP segment captured at `time` (seconds). A sink error for one connection drops
     /// that connection only ([`FlowTable::failures`]).
-    pub fn segment(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
-        self.guarded(sink, |table, guard| table.segment_inner(time, segment, guard))
+    pub fn segment(
+        &mut self,
+        time: f64,
+        segment: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        self.guarded(sink, |table, guard| {
+            table.segment_inner(time, segment, guard)
+        })
     }
 
-    fn segment_inner(&mut self, time: f64, segment: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+    fn segment_inner(
+        &mut self,
+        time: f64,
+        segment: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
         self.stats.segments += 1;
         // Capture time only moves forward: a timestamp going back (clock steps, merged or
         // edited captures) neither makes a connection look idle nor delays its expiry.
@@ -615,7 +685,11 @@ impl FlowTable {
         }
         if let Some(connection) = self.connections.get_mut(&canonical) {
             let dir = if connection.info.key == key { 0 } else { 1 };
-            if segment.syn && connection.dirs[dir].base().is_some_and(|base| base != segment.seq.wrapping_add(1)) {
+            if segment.syn
+                && connection.dirs[dir]
+                    .base()
+                    .is_some_and(|base| base != segment.seq.wrapping_add(1))
+            {
                 // A SYN with another initial sequence number on a known 4-tuple.
                 if connection.finished_at.is_some() {
                     // After both FINs: the 4-tuple is reused by a new connection.
@@ -676,7 +750,9 @@ impl FlowTable {
             let past = self.history.get(&canonical);
             let count = past.map_or(0, |p| p.count);
             let ended = past.and_then(|p| p.ended.as_ref());
-            if !segment.syn && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len())) {
+            if !segment.syn
+                && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
+            {
                 // After FIN/RST, a retransmission of what was seen; new data starts a new
                 // connection (tcpflow writes it to a new file).
                 self.stats.late += 1;
@@ -685,11 +761,21 @@ impl FlowTable {
             if self.connections.len() >= self.limits.flows {
                 self.evict_oldest(sink)?;
             }
-            let info = FlowInfo { id: self.next_id, key, reuse: count };
+            let info = FlowInfo {
+                id: self.next_id,
+                key,
+                reuse: count,
+            };
             self.next_id += 1;
             self.stats.flows += 1;
             // What the last connection carried is kept: its retransmissions are still late.
-            self.history.entry(canonical).or_insert(Past { count: 0, ended: None }).count = count + 1;
+            self.history
+                .entry(canonical)
+                .or_insert(Past {
+                    count: 0,
+                    ended: None,
+                })
+                .count = count + 1;
             sink.opened(&info)?;
             let connection = Connection {
                 info,
@@ -706,13 +792,19 @@ impl FlowTable {
         let policy = self.policy;
         let max_pending = self.limits.pending_per_direction;
         self.connections.touch(&canonical);
-        let Some(connection) = self.connections.get_mut(&canonical) else { return Ok(()) };
+        let Some(connection) = self.connections.get_mut(&canonical) else {
+            return Ok(());
+        };
         connection.last_seen = time;
         let dir = if connection.info.key == key { 0 } else { 1 };
         if segment.syn {
             connection.dirs[dir].syn(segment.seq);
         }
-        let seq = if segment.syn { segment.seq.wrapping_add(1) } else { segment.seq };
+        let seq = if segment.syn {
+            segment.seq.wrapping_add(1)
+        } else {
+            segment.seq
+        };
         let info = &connection.info;
         let mut result = Ok(());
         connection.dirs[dir].data(seq, segment.payload, policy, max_pending, &mut |event| {
@@ -729,8 +821,12 @@ impl FlowTable {
         let done = |d: usize| connection.fin[d] || connection.rst[d];
         if done(0) && done(1) && connection.finished_at.is_none() && !segment.rst {
             connection.finished_at = Some(time);
-            self.finishing.push_back((time, canonical, connection.info.id));
-            connection.dirs.iter_mut().for_each(Direction::forget_history);
+            self.finishing
+                .push_back((time, canonical, connection.info.id));
+            connection
+                .dirs
+                .iter_mut()
+                .for_each(Direction::forget_history);
             sink.finished(&connection.info)?;
         }
         if segment.rst {
@@ -776,7 +872,10 @@ impl FlowTable {
                 break;
             }
             self.finishing.pop_front();
-            let still = self.connections.get_mut(&key).is_some_and(|c| c.info.id == id && c.finished_at.is_some());
+            let still = self
+                .connections
+                .get_mut(&key)
+                .is_some_and(|c| c.info.id == id && c.finished_at.is_some());
             if still {
                 self.close(&key, CloseReason::Fin, sink)?;
             }
@@ -790,17 +889,35 @@ impl FlowTable {
     }
 
     fn finish_inner(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        let mut keys: Vec<(u64, FlowKey, bool)> =
-            self.connections.iter().map(|(k, c)| (c.info.id, *k, c.finished_at.is_some())).collect();
+        let mut keys: Vec<(u64, FlowKey, bool)> = self
+            .connections
+            .iter()
+            .map(|(k, c)| (c.info.id, *k, c.finished_at.is_some()))
+            .collect();
         keys.sort();
         for (_, key, finished) in keys {
-            self.close(&key, if finished { CloseReason::Fin } else { CloseReason::End }, sink)?;
+            self.close(
+                &key,
+                if finished {
+                    CloseReason::Fin
+                } else {
+                    CloseReason::End
+                },
+                sink,
+            )?;
         }
         Ok(())
     }
 
-    fn close(&mut self, canonical: &FlowKey, reason: CloseReason, sink: &mut dyn Sink) -> io::Result<()> {
-        let Some(mut connection) = self.connections.remove(canonical) else { return Ok(()) };
+    fn close(
+        &mut self,
+        canonical: &FlowKey,
+        reason: CloseReason,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        let Some(mut connection) = self.connections.remove(canonical) else {
+            return Ok(());
+        };
         self.held_total = self.held_total.saturating_sub(connection.held);
         connection.held = 0;
         if connection.failed {
@@ -822,7 +939,9 @@ impl FlowTable {
         // A connection that carried nothing leaves nothing (a scan's SYNs cost no memory
         // once closed).
         let span = |d: &Direction| {
-            d.base().filter(|_| d.position() > 0 && d.position() <= u64::from(u32::MAX)).map(|b| (b, d.position()))
+            d.base()
+                .filter(|_| d.position() > 0 && d.position() <= u64::from(u32::MAX))
+                .map(|b| (b, d.position()))
         };
         let spans = [span(&connection.dirs[0]), span(&connection.dirs[1])];
         if spans == [None, None] {
@@ -830,7 +949,10 @@ impl FlowTable {
                 self.history.remove(canonical);
             }
         } else if let Some(entry) = self.history.get_mut(canonical) {
-            entry.ended = Some(Box::new(Ended { key: connection.info.key, spans }));
+            entry.ended = Some(Box::new(Ended {
+                key: connection.info.key,
+                spans,
+            }));
         }
         match reason {
             CloseReason::Idle => self.stats.expired += 1,
@@ -870,7 +992,10 @@ impl FlowTable {
             }
             if let Some(connection) = self.connections.get_mut(&key) {
                 if connection.dirs.iter().any(Direction::has_history) {
-                    connection.dirs.iter_mut().for_each(Direction::forget_history);
+                    connection
+                        .dirs
+                        .iter_mut()
+                        .for_each(Direction::forget_history);
                     self.stats.histories_dropped += 1;
                 }
             }
@@ -888,7 +1013,9 @@ impl FlowTable {
                 break;
             }
             self.stats.forced_by_total += 1;
-            let Some(connection) = self.connections.get_mut(&key) else { continue };
+            let Some(connection) = self.connections.get_mut(&key) else {
+                continue;
+            };
             let info = &connection.info;
             let mut result = Ok(());
             connection.dirs[dir].finish(&mut |event| {
@@ -932,12 +1059,22 @@ mod tests {
 
     fn key(port: u16) -> FlowKey {
         let ip = IpAddr::from([10, 0, 0, 1]);
-        FlowKey { src: ip, src_port: port, dst: ip, dst_port: 80, vlan: None }
+        FlowKey {
+            src: ip,
+            src_port: port,
+            dst: ip,
+            dst_port: 80,
+            vlan: None,
+        }
     }
 
     fn connection(id: u64) -> Connection {
         Connection {
-            info: FlowInfo { id, key: key(0), reuse: 0 },
+            info: FlowInfo {
+                id,
+                key: key(0),
+                reuse: 0,
+            },
             dirs: Default::default(),
             fin: [false; 2],
             rst: [false; 2],
@@ -1003,9 +1140,18 @@ mod tests {
     }
 
     impl Sink for Checking {
-        fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        fn data(
+            &mut self,
+            flow: &FlowInfo,
+            dir: usize,
+            offset: u64,
+            bytes: &[u8],
+        ) -> io::Result<()> {
             let end = self.end.entry((flow.id, dir)).or_insert(0);
-            assert!(offset <= *end, "data at {offset} beyond the stream end {end}");
+            assert!(
+                offset <= *end,
+                "data at {offset} beyond the stream end {end}"
+            );
             *end = (*end).max(offset + bytes.len() as u64);
             Ok(())
         }
@@ -1022,11 +1168,21 @@ mod tests {
             self.restarts += 1;
             Ok(())
         }
-        fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], _: CloseReason) -> io::Result<()> {
+        fn closed(
+            &mut self,
+            flow: &FlowInfo,
+            stats: &[DirectionStats; 2],
+            _: CloseReason,
+        ) -> io::Result<()> {
             self.closed += 1;
             for (dir, s) in stats.iter().enumerate() {
-                let end = self.end.remove(&(flow.id, dir)).unwrap_or(0) + self.before.remove(&(flow.id, dir)).unwrap_or(0);
-                assert_eq!(s.bytes + s.gap_bytes, end, "counted bytes and gaps make the streams");
+                let end = self.end.remove(&(flow.id, dir)).unwrap_or(0)
+                    + self.before.remove(&(flow.id, dir)).unwrap_or(0);
+                assert_eq!(
+                    s.bytes + s.gap_bytes,
+                    end,
+                    "counted bytes and gaps make the streams"
+                );
             }
             Ok(())
         }
@@ -1048,8 +1204,17 @@ mod tests {
         let mut seen = TableStats::default();
         let mut restarts = 0;
         for case in 0..60 {
-            let limits = Limits { pending_per_direction: 8192, pending_total: 20_000, flows: 3, idle_seconds: 5.0 };
-            let policy = if case % 2 == 0 { Overlap::First } else { Overlap::Last };
+            let limits = Limits {
+                pending_per_direction: 8192,
+                pending_total: 20_000,
+                flows: 3,
+                idle_seconds: 5.0,
+            };
+            let policy = if case % 2 == 0 {
+                Overlap::First
+            } else {
+                Overlap::Last
+            };
             let mut table = FlowTable::new(policy, limits);
             let mut sink = Checking::default();
             let isns = [1000u32, 0xFFFF_F000, 5_000_000, 900_000_000];
@@ -1059,7 +1224,11 @@ mod tests {
                 let port = 40000 + (r % 4) as u16;
                 let up = (r >> 3) & 1 == 0;
                 let (client, server) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
-                let (src, dst, src_port, dst_port) = if up { (client, server, port, 80) } else { (server, client, 80, port) };
+                let (src, dst, src_port, dst_port) = if up {
+                    (client, server, port, 80)
+                } else {
+                    (server, client, 80, port)
+                };
                 let isn = isns[((r >> 5) % 4) as usize];
                 let offset = match (r >> 8) % 10 {
                     0 => 17 << 20, // beyond the seek limit
@@ -1084,7 +1253,11 @@ mod tests {
                     rst: flags == 2,
                     payload: &payload[..len],
                 };
-                time += if (r >> 50) % 50 == 0 { 10.0 } else { ((r >> 56) % 100) as f64 / 400.0 };
+                time += if (r >> 50) % 50 == 0 {
+                    10.0
+                } else {
+                    ((r >> 56) % 100) as f64 / 400.0
+                };
                 table.segment(time, &segment, &mut sink).unwrap();
                 let held: usize = table.connections.iter().map(|(_, c)| c.held).sum();
                 assert_eq!(table.held_total, held, "case {case}");
@@ -1100,10 +1273,19 @@ mod tests {
             restarts += sink.restarts;
             assert_eq!(table.open_flows(), 0);
             assert_eq!(table.held_total, 0, "case {case}");
-            assert!(sink.end.is_empty() && sink.before.is_empty(), "every stream was closed");
+            assert!(
+                sink.end.is_empty() && sink.before.is_empty(),
+                "every stream was closed"
+            );
         }
         // The traffic went through every path it is meant to test.
-        assert!(seen.stale_syns > 0 && seen.late > 0 && seen.evicted > 0 && seen.expired > 0, "{seen:?}");
-        assert!(seen.forced_by_total > 0 && seen.histories_dropped > 0 && restarts > 0, "{seen:?} {restarts}");
+        assert!(
+            seen.stale_syns > 0 && seen.late > 0 && seen.evicted > 0 && seen.expired > 0,
+            "{seen:?}"
+        );
+        assert!(
+            seen.forced_by_total > 0 && seen.histories_dropped > 0 && restarts > 0,
+            "{seen:?} {restarts}"
+        );
     }
 }

@@ -177,7 +177,9 @@ fn symbol(handle: *mut c_void, name: &'static str) -> Result<*mut c_void, String
 
 fn lib() -> Result<&'static Lib, Error> {
     static LIB: OnceLock<Result<Lib, String>> = OnceLock::new();
-    LIB.get_or_init(Lib::load).as_ref().map_err(|message| Error::Missing(message.clone()))
+    LIB.get_or_init(Lib::load)
+        .as_ref()
+        .map_err(|message| Error::Missing(message.clone()))
 }
 
 /// Whether libpcap can be loaded, and if not why (the error a capture would give).
@@ -192,7 +194,9 @@ fn c_string(text: &str) -> Result<CString, Error> {
 fn errbuf_message(errbuf: &[c_char; ERRBUF_SIZE]) -> String {
     // SAFETY: libpcap writes a NUL-terminated message into the buffer it was given; the
     // buffer was zeroed, so it is NUL-terminated even if libpcap wrote nothing.
-    unsafe { CStr::from_ptr(errbuf.as_ptr()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(errbuf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// An open libpcap handle: a savefile being read or an activated live capture.
@@ -211,7 +215,8 @@ impl Capture {
     pub fn from_file(path: &std::path::Path) -> Result<Capture, Error> {
         use std::os::unix::ffi::OsStrExt;
         let lib = lib()?;
-        let name = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Nul(path.display().to_string()))?;
+        let name = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::Nul(path.display().to_string()))?;
         let mut errbuf = [0 as c_char; ERRBUF_SIZE];
         // SAFETY: NUL-terminated path and an errbuf of PCAP_ERRBUF_SIZE bytes.
         let handle = unsafe { (lib.pcap_open_offline)(name.as_ptr(), errbuf.as_mut_ptr()) };
@@ -262,7 +267,9 @@ impl Capture {
     fn activation_error(&self, lib: &Lib, status: c_int) -> String {
         let detail = self.last_error(lib);
         // SAFETY: pcap_statustostr returns a static (or thread-local) NUL-terminated string.
-        let text = unsafe { CStr::from_ptr((lib.pcap_statustostr)(status)) }.to_string_lossy().into_owned();
+        let text = unsafe { CStr::from_ptr((lib.pcap_statustostr)(status)) }
+            .to_string_lossy()
+            .into_owned();
         if detail.is_empty() {
             text
         } else if text.is_empty() || detail.contains(&text) {
@@ -274,7 +281,9 @@ impl Capture {
 
     fn last_error(&self, lib: &Lib) -> String {
         // SAFETY: pcap_geterr returns the handle's NUL-terminated message buffer; copied at once.
-        unsafe { CStr::from_ptr((lib.pcap_geterr)(self.handle)) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr((lib.pcap_geterr)(self.handle)) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn lib(&self) -> &'static Lib {
@@ -285,10 +294,22 @@ impl Capture {
     pub fn filter(&mut self, expression: &str, optimize: bool) -> Result<(), Error> {
         let lib = self.lib();
         let text = c_string(expression)?;
-        let mut program = BpfProgram { bf_len: 0, bf_insns: std::ptr::null_mut() };
+        let mut program = BpfProgram {
+            bf_len: 0,
+            bf_insns: std::ptr::null_mut(),
+        };
         // SAFETY: our handle, a program for libpcap to fill, a NUL-terminated expression;
         // PCAP_NETMASK_UNKNOWN (0xffffffff) as netmask.
-        if unsafe { (lib.pcap_compile)(self.handle, &mut program, text.as_ptr(), c_int::from(optimize), u32::MAX) } < 0 {
+        if unsafe {
+            (lib.pcap_compile)(
+                self.handle,
+                &mut program,
+                text.as_ptr(),
+                c_int::from(optimize),
+                u32::MAX,
+            )
+        } < 0
+        {
             return Err(Error::Pcap(self.last_error(lib)));
         }
         // SAFETY: the program compiled above, installed (libpcap copies it) then freed once.
@@ -314,8 +335,11 @@ impl Capture {
         let lib = lib().ok()?;
         // SAFETY: returns NULL or a static NUL-terminated name.
         let name = unsafe { (lib.pcap_datalink_val_to_name)(dlt) };
-        // SAFETY: checked non-NULL; static string.
-        (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+        (!name.is_null()).then(|| {
+            // SAFETY: checked non-NULL; a static NUL-terminated string.
+            let name = unsafe { CStr::from_ptr(name) };
+            name.to_string_lossy().into_owned()
+        })
     }
 
     /// The next packet: [`Error::NoMorePackets`] at the end of a file,
@@ -345,12 +369,20 @@ impl Capture {
     /// Kernel counters of a live capture.
     pub fn stats(&mut self) -> Result<Stats, Error> {
         let lib = self.lib();
-        let mut stat = PcapStat { ps_recv: 0, ps_drop: 0, ps_ifdrop: 0 };
+        let mut stat = PcapStat {
+            ps_recv: 0,
+            ps_drop: 0,
+            ps_ifdrop: 0,
+        };
         // SAFETY: our handle and a pcap_stat to fill.
         if unsafe { (lib.pcap_stats)(self.handle, &mut stat) } < 0 {
             return Err(Error::Pcap(self.last_error(lib)));
         }
-        Ok(Stats { received: stat.ps_recv, dropped: stat.ps_drop, if_dropped: stat.ps_ifdrop })
+        Ok(Stats {
+            received: stat.ps_recv,
+            dropped: stat.ps_drop,
+            if_dropped: stat.ps_ifdrop,
+        })
     }
 
     /// Saves packets of this capture's link type to `fd` as a pcap file; the [`Savefile`]
@@ -406,7 +438,9 @@ impl Savefile {
     pub fn write(&mut self, packet: &Packet<'_>) {
         // SAFETY: our dumper (passed as pcap_dump's `user` argument, as pcap.h documents), a
         // header and caplen bytes of data.
-        unsafe { (lib_loaded().pcap_dump)(self.dumper.cast(), packet.header, packet.data.as_ptr()) };
+        unsafe {
+            (lib_loaded().pcap_dump)(self.dumper.cast(), packet.header, packet.data.as_ptr())
+        };
     }
 
     /// Flushes what was written to the file.

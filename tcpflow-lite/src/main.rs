@@ -50,7 +50,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let filter = args.expression.join(" ");
     let sinks = args.output.sinks()?;
     let mut table = FlowTable::new(args.output.policy(), args.output.limits());
-    let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
+    let mut sink = Counting {
+        inner: Tee(sinks),
+        totals: Default::default(),
+    };
     let mut stats = ReadStats::default();
     let stop = stop_on_signals();
     let mut outcome = Ok(());
@@ -64,11 +67,23 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut progress = |s: &ReadStats| {
             if show_progress && size >= 100 << 20 {
                 let percent = (s.file_bytes * 100 / size).min(100);
-                eprint!("\r{source}: {percent:3}% ({} MB of {} MB)", s.file_bytes >> 20, size >> 20);
+                eprint!(
+                    "\r{source}: {percent:3}% ({} MB of {} MB)",
+                    s.file_bytes >> 20,
+                    size >> 20
+                );
             }
         };
-        outcome = read(source, Some(&filter), &mut table, &mut sink, stop, &mut stats, &mut progress)
-            .map_err(anyhow::Error::from);
+        outcome = read(
+            source,
+            Some(&filter),
+            &mut table,
+            &mut sink,
+            stop,
+            &mut stats,
+            &mut progress,
+        )
+        .map_err(anyhow::Error::from);
         if show_progress && size >= 100 << 20 {
             eprint!("\r\x1b[K");
         }
@@ -85,9 +100,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Flows the output failed for were dropped one by one; each is reported, the summary
     // still printed, and the exit status says the output is incomplete.
     for failure in table.failures() {
-        eprintln!("tcpflow-lite: flow {} dropped: {}", failure.flow.name(0), failure.error);
+        eprintln!(
+            "tcpflow-lite: flow {} dropped: {}",
+            failure.flow.name(0),
+            failure.error
+        );
     }
     let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
     eprintln!("{summary}");
-    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if table.stats.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -143,7 +143,10 @@ impl Direction {
         }
         self.anchor.1 += by;
         let pending = std::mem::take(&mut self.pending);
-        self.pending = pending.into_iter().map(|(offset, chunk)| (offset + by, chunk)).collect();
+        self.pending = pending
+            .into_iter()
+            .map(|(offset, chunk)| (offset + by, chunk))
+            .collect();
     }
 
     /// Whether the direction has seen a SYN or data.
@@ -173,7 +176,10 @@ impl Direction {
         self.finish(emit);
         let mut stats = self.stats;
         stats.restarts += 1;
-        *self = Direction { stats, ..Direction::default() };
+        *self = Direction {
+            stats,
+            ..Direction::default()
+        };
         emit(Event::Restart);
         if let Some(seq) = syn {
             self.syn(seq);
@@ -296,7 +302,10 @@ impl Direction {
         if start == self.delivered && self.pending.is_empty() && !self.tentative {
             // The common case, in order: hand the bytes on without copying them.
             self.remember(payload);
-            emit(Event::Data { offset: start, bytes: Cow::Borrowed(payload) });
+            emit(Event::Data {
+                offset: start,
+                bytes: Cow::Borrowed(payload),
+            });
             self.delivered += payload.len() as u64;
             self.stats.bytes += payload.len() as u64;
             return;
@@ -309,11 +318,23 @@ impl Direction {
     }
 
     /// Bytes at `start`, all before `delivered`: a retransmission, or late data in a hole.
-    fn revisit<'a>(&mut self, start: u64, bytes: &'a [u8], policy: Overlap, emit: &mut impl FnMut(Event<'a>)) {
-        let in_hole = self.holes.iter().any(|(offset, len)| start < offset + len && start + bytes.len() as u64 > *offset);
+    fn revisit<'a>(
+        &mut self,
+        start: u64,
+        bytes: &'a [u8],
+        policy: Overlap,
+        emit: &mut impl FnMut(Event<'a>),
+    ) {
+        let in_hole = self
+            .holes
+            .iter()
+            .any(|(offset, len)| start < offset + len && start + bytes.len() as u64 > *offset);
         if in_hole {
             // Late data for a declared gap: it fills the hole in a file.
-            emit(Event::Data { offset: start, bytes: Cow::Borrowed(bytes) });
+            emit(Event::Data {
+                offset: start,
+                bytes: Cow::Borrowed(bytes),
+            });
             return;
         }
         self.stats.duplicate_bytes += bytes.len() as u64;
@@ -321,7 +342,12 @@ impl Direction {
         if start >= recent_start {
             let from = (start - recent_start) as usize;
             let end = (from + bytes.len()).min(self.recent.len());
-            let differing = self.recent.range(from..end).zip(bytes).filter(|(a, b)| a != b).count();
+            let differing = self
+                .recent
+                .range(from..end)
+                .zip(bytes)
+                .filter(|(a, b)| a != b)
+                .count();
             if differing > 0 {
                 self.stats.conflicts += 1;
                 self.stats.conflict_bytes += differing as u64;
@@ -329,12 +355,18 @@ impl Direction {
                     for (slot, byte) in self.recent.range_mut(from..end).zip(bytes) {
                         *slot = *byte;
                     }
-                    emit(Event::Data { offset: start, bytes: Cow::Borrowed(bytes) });
+                    emit(Event::Data {
+                        offset: start,
+                        bytes: Cow::Borrowed(bytes),
+                    });
                 }
             }
         } else if policy == Overlap::Last {
             // Too old to compare: rewrite, as tcpflow would.
-            emit(Event::Data { offset: start, bytes: Cow::Borrowed(bytes) });
+            emit(Event::Data {
+                offset: start,
+                bytes: Cow::Borrowed(bytes),
+            });
         }
     }
 
@@ -344,15 +376,28 @@ impl Direction {
     fn insert(&mut self, start: u64, bytes: &[u8], policy: Overlap) {
         let end = start + bytes.len() as u64;
         // Chunks overlapping [start, end): at most one starts before `start`.
-        let first = self.pending.range(..start).next_back().filter(|(o, c)| **o + c.len() as u64 > start).map(|(o, _)| *o);
-        let overlapping: Vec<u64> = first.into_iter().chain(self.pending.range(start..end).map(|(o, _)| *o)).collect();
+        let first = self
+            .pending
+            .range(..start)
+            .next_back()
+            .filter(|(o, c)| **o + c.len() as u64 > start)
+            .map(|(o, _)| *o);
+        let overlapping: Vec<u64> = first
+            .into_iter()
+            .chain(self.pending.range(start..end).map(|(o, _)| *o))
+            .collect();
         let mut fresh: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut at = start; // bytes before `at` are handled
         let (mut duplicate, mut conflicts) = (0u64, 0u64);
         for offset in overlapping {
-            let Some(chunk) = self.pending.get_mut(&offset) else { continue };
+            let Some(chunk) = self.pending.get_mut(&offset) else {
+                continue;
+            };
             if offset > at {
-                fresh.push((at, bytes[(at - start) as usize..(offset - start) as usize].to_vec()));
+                fresh.push((
+                    at,
+                    bytes[(at - start) as usize..(offset - start) as usize].to_vec(),
+                ));
             }
             let from = offset.max(start);
             let to = (offset + chunk.len() as u64).min(end);
@@ -403,7 +448,10 @@ impl Direction {
     fn deliver<'a>(&mut self, chunk: Vec<u8>, emit: &mut impl FnMut(Event<'a>)) {
         let len = chunk.len();
         self.remember(&chunk);
-        emit(Event::Data { offset: self.delivered, bytes: Cow::Owned(chunk) });
+        emit(Event::Data {
+            offset: self.delivered,
+            bytes: Cow::Owned(chunk),
+        });
         self.delivered += len as u64;
         self.stats.bytes += len as u64;
     }
@@ -432,13 +480,18 @@ impl Direction {
     }
 
     fn skip_to_pending<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
-        let Some((&next, _)) = self.pending.first_key_value() else { return };
+        let Some((&next, _)) = self.pending.first_key_value() else {
+            return;
+        };
         let len = next - self.delivered;
         if len == 0 {
             self.drain(emit);
             return;
         }
-        emit(Event::Gap { offset: self.delivered, len });
+        emit(Event::Gap {
+            offset: self.delivered,
+            len,
+        });
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
         if self.holes.len() < 64 {
@@ -502,7 +555,17 @@ mod tests {
 
     #[test]
     fn in_order_out_of_order_and_duplicates() {
-        let (out, d) = run(1000, &[(1001, b"hello "), (1013, b"!"), (1007, b"world"), (1007, b"world"), (1012, b" ")], Overlap::First);
+        let (out, d) = run(
+            1000,
+            &[
+                (1001, b"hello "),
+                (1013, b"!"),
+                (1007, b"world"),
+                (1007, b"world"),
+                (1012, b" "),
+            ],
+            Overlap::First,
+        );
         assert_eq!(out, b"hello world !");
         assert_eq!(d.stats.duplicate_bytes, 5);
         assert_eq!(d.stats.conflicts, 0);
@@ -552,7 +615,15 @@ mod tests {
     #[test]
     fn sequence_numbers_wrap() {
         let isn = 0xFFFF_FFF0u32;
-        let (out, _) = run(isn, &[(isn.wrapping_add(1), b"0123456789abcdef"), (isn.wrapping_add(17), b"XYZ"), (4, b"!!")], Overlap::First);
+        let (out, _) = run(
+            isn,
+            &[
+                (isn.wrapping_add(1), b"0123456789abcdef"),
+                (isn.wrapping_add(17), b"XYZ"),
+                (4, b"!!"),
+            ],
+            Overlap::First,
+        );
         assert_eq!(out, b"0123456789abcdefXYZ!!");
     }
 
@@ -561,9 +632,14 @@ mod tests {
         let mut d = Direction::default();
         d.syn(0);
         let mut events = Vec::new();
-        d.data(11, b"0123456789", Overlap::First, 8, &mut |e: Event<'_>| events.push(format!("{e:?}")));
+        d.data(11, b"0123456789", Overlap::First, 8, &mut |e: Event<'_>| {
+            events.push(format!("{e:?}"))
+        });
         assert_eq!(d.stats.forced_gaps, 1);
-        assert!(events[0].starts_with("Gap { offset: 0, len: 10 }"), "{events:?}");
+        assert!(
+            events[0].starts_with("Gap { offset: 0, len: 10 }"),
+            "{events:?}"
+        );
     }
 
     /// Model-based: any segmentation, reordering and duplication of a random stream, with
@@ -580,7 +656,11 @@ mod tests {
         for case in 0..500 {
             let len = (next() % 5000) as usize + 1;
             let stream: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            let isn = if case % 3 == 0 { u32::MAX - (next() % 3000) as u32 } else { next() as u32 };
+            let isn = if case % 3 == 0 {
+                u32::MAX - (next() % 3000) as u32
+            } else {
+                next() as u32
+            };
             let mut segments = Vec::new();
             let mut at = 0;
             while at < len {
@@ -600,7 +680,12 @@ mod tests {
             }
             let owned: Vec<(u32, &[u8])> = segments
                 .iter()
-                .map(|(start, size)| (isn.wrapping_add(1).wrapping_add(*start as u32), &stream[*start..start + size]))
+                .map(|(start, size)| {
+                    (
+                        isn.wrapping_add(1).wrapping_add(*start as u32),
+                        &stream[*start..start + size],
+                    )
+                })
                 .collect();
             for policy in [Overlap::First, Overlap::Last] {
                 let (out, d) = run(isn, &owned, policy);

@@ -28,13 +28,18 @@ const RESERVED_FDS: u64 = 16;
 /// The most files the process can keep open: RLIMIT_NOFILE's soft limit less a reserve for
 /// its other descriptors (at least 1).
 pub fn open_files_limit() -> usize {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit(2) fills one rlimit that lives on our stack for the call.
     let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
         0 => limit.rlim_cur,
         _ => 1024,
     };
-    usize::try_from(soft.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX).max(1)
+    usize::try_from(soft.saturating_sub(RESERVED_FDS))
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
 /// The default of `--max-open-files`: 512, or fewer when RLIMIT_NOFILE is lower.
@@ -102,9 +107,15 @@ impl FileSink {
             key_flow.reuse = reuse;
             let name = key_flow.name(dir);
             let path = self.dir.join(&name);
-            match self.handle.open_beneath(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644) {
+            match self.handle.open_beneath(
+                &name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o644,
+            ) {
                 Ok(file) => return Ok((file, path)),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => reuse += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => {
+                    reuse += 1
+                }
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
             }
         }
@@ -119,12 +130,29 @@ impl FileSink {
             self.open_count += 1;
             self.directions.insert(
                 key,
-                OpenDirection { file: Some(file), path, buffer: Vec::new(), buffer_offset: 0, last_use: 0, broken: None },
+                OpenDirection {
+                    file: Some(file),
+                    path,
+                    buffer: Vec::new(),
+                    buffer_offset: 0,
+                    last_use: 0,
+                    broken: None,
+                },
             );
         } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
-            let path = self.directions.get(&key).map(|d| d.path.clone()).unwrap_or_default();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let file = self.handle.open_beneath(&name, libc::O_WRONLY, 0).map_err(|e| in_file(e, &path))?;
+            let path = self
+                .directions
+                .get(&key)
+                .map(|d| d.path.clone())
+                .unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let file = self
+                .handle
+                .open_beneath(&name, libc::O_WRONLY, 0)
+                .map_err(|e| in_file(e, &path))?;
             self.open_count += 1;
             if let Some(d) = self.directions.get_mut(&key) {
                 d.file = Some(file);
@@ -134,7 +162,10 @@ impl FileSink {
             self.close_least_recent(key)?;
         }
         let clock = self.clock;
-        let entry = self.directions.get_mut(&key).ok_or_else(|| io::Error::other("direction vanished"))?;
+        let entry = self
+            .directions
+            .get_mut(&key)
+            .ok_or_else(|| io::Error::other("direction vanished"))?;
         entry.last_use = clock;
         Ok(entry)
     }
@@ -162,7 +193,9 @@ impl FileSink {
     /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
     /// its buffer is flushed, its file closed, and a write error it met is returned.
     fn retire(&mut self, key: (u64, usize)) -> io::Result<()> {
-        let Some(mut d) = self.directions.remove(&key) else { return Ok(()) };
+        let Some(mut d) = self.directions.remove(&key) else {
+            return Ok(());
+        };
         self.buffered = self.buffered.saturating_sub(d.buffer.len());
         let flushed = flush(&mut d);
         if d.file.take().is_some() {
@@ -195,7 +228,9 @@ fn flush(d: &mut OpenDirection) -> io::Result<()> {
         return Ok(());
     }
     let written = match &d.file {
-        Some(file) => file.write_all_at(&d.buffer, d.buffer_offset).map_err(|e| in_file(e, &d.path)),
+        Some(file) => file
+            .write_all_at(&d.buffer, d.buffer_offset)
+            .map_err(|e| in_file(e, &d.path)),
         None => Ok(()),
     };
     // Give the memory back: a connection that lingers or goes quiet holds none.
@@ -230,7 +265,8 @@ impl Sink for FileSink {
             // Large segments (GRO) go straight to the file, without a copy.
             flush(d)?;
             if let Some(file) = &d.file {
-                file.write_all_at(bytes, offset).map_err(|e| in_file(e, &d.path))?;
+                file.write_all_at(bytes, offset)
+                    .map_err(|e| in_file(e, &d.path))?;
             }
         } else {
             if d.buffer.is_empty() {
@@ -261,14 +297,23 @@ impl Sink for FileSink {
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         for dir in 0..2 {
             self.close_file((flow.id, dir))?;
-            if let Some(error) = self.directions.get_mut(&(flow.id, dir)).and_then(|d| d.broken.take()) {
+            if let Some(error) = self
+                .directions
+                .get_mut(&(flow.id, dir))
+                .and_then(|d| d.broken.take())
+            {
                 return Err(error);
             }
         }
         Ok(())
     }
 
-    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        _stats: &[DirectionStats; 2],
+        _reason: CloseReason,
+    ) -> io::Result<()> {
         let mut result = Ok(());
         for dir in 0..2 {
             result = result.and(self.retire((flow.id, dir)));
@@ -292,7 +337,13 @@ pub struct ConsoleSink<W: Write> {
 impl<W: Write> ConsoleSink<W> {
     /// Prints to `out`; `colour` adds ANSI colours (blue one way, red the other).
     pub fn new(out: W, colour: bool, max_bytes: Option<u64>) -> ConsoleSink<W> {
-        ConsoleSink { out, colour, escape: false, printed: HashMap::new(), max_bytes }
+        ConsoleSink {
+            out,
+            colour,
+            escape: false,
+            printed: HashMap::new(),
+            max_bytes,
+        }
     }
 
     /// With `on`, control characters of the payload (ESC and every other C0/C1 control but
@@ -350,7 +401,12 @@ impl<W: Write> Sink for ConsoleSink<W> {
         writeln!(self.out, "[{len} bytes missing at offset {offset}]")
     }
 
-    fn closed(&mut self, flow: &FlowInfo, _stats: &[DirectionStats; 2], _reason: CloseReason) -> io::Result<()> {
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        _stats: &[DirectionStats; 2],
+        _reason: CloseReason,
+    ) -> io::Result<()> {
         self.printed.remove(&(flow.id, 0));
         self.printed.remove(&(flow.id, 1));
         self.out.flush()
@@ -408,7 +464,13 @@ impl<W: Write> Sink for JsonSink<W> {
         writeln!(self.out, "{event}")
     }
 
-    fn data(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
+    fn data(
+        &mut self,
+        _flow: &FlowInfo,
+        _dir: usize,
+        _offset: u64,
+        _bytes: &[u8],
+    ) -> io::Result<()> {
         Ok(())
     }
 
@@ -417,7 +479,12 @@ impl<W: Write> Sink for JsonSink<W> {
         writeln!(self.out, "{event}")
     }
 
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        stats: &[DirectionStats; 2],
+        reason: CloseReason,
+    ) -> io::Result<()> {
         let direction = |dir: usize| {
             let s = stats[dir];
             serde_json::json!({
@@ -458,7 +525,12 @@ pub struct Totals {
 impl Totals {
     /// The one-line summary a tool prints at the end: packets, flows, bytes, gaps, conflicts,
     /// and every count of something lost or limited that is not zero.
-    pub fn summary(&self, tool: &str, read: &crate::source::ReadStats, table: &crate::flow::TableStats) -> String {
+    pub fn summary(
+        &self,
+        tool: &str,
+        read: &crate::source::ReadStats,
+        table: &crate::flow::TableStats,
+    ) -> String {
         let mut summary = format!(
             "{tool}: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
             read.packets, table.segments, self.flows, self.bytes, self.gaps, self.gap_bytes, self.conflicts
@@ -471,11 +543,20 @@ impl Totals {
             (table.expired, "flows closed idle"),
             (self.forced_gaps, "gaps forced by --max-pending"),
             (table.forced_by_total, "gaps forced by --max-pending-total"),
-            (table.histories_dropped, "retransmission histories dropped for --max-pending-total"),
+            (
+                table.histories_dropped,
+                "retransmission histories dropped for --max-pending-total",
+            ),
             (read.malformed, "malformed frames"),
             (read.fragments, "IP fragments skipped"),
-            (self.restarts, "streams restarted in a new file (sequence jump over 16 MiB or data after RST)"),
-            (table.stale_syns, "SYNs with a stale sequence number ignored"),
+            (
+                self.restarts,
+                "streams restarted in a new file (sequence jump over 16 MiB or data after RST)",
+            ),
+            (
+                table.stale_syns,
+                "SYNs with a stale sequence number ignored",
+            ),
             (self.keepalives, "keep-alive probes ignored"),
         ];
         for (count, what) in counts {
@@ -511,7 +592,12 @@ impl<S: Sink> Sink for Counting<S> {
     fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
         self.inner.gap(flow, dir, offset, len)
     }
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        stats: &[DirectionStats; 2],
+        reason: CloseReason,
+    ) -> io::Result<()> {
         self.totals.flows += 1;
         for s in stats {
             self.totals.bytes += s.bytes;
@@ -534,10 +620,14 @@ impl Sink for Tee {
         self.0.iter_mut().try_for_each(|s| s.opened(flow))
     }
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.data(flow, dir, offset, bytes))
+        self.0
+            .iter_mut()
+            .try_for_each(|s| s.data(flow, dir, offset, bytes))
     }
     fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.gap(flow, dir, offset, len))
+        self.0
+            .iter_mut()
+            .try_for_each(|s| s.gap(flow, dir, offset, len))
     }
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.finished(flow))
@@ -545,8 +635,14 @@ impl Sink for Tee {
     fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.restarted(flow, dir))
     }
-    fn closed(&mut self, flow: &FlowInfo, stats: &[DirectionStats; 2], reason: CloseReason) -> io::Result<()> {
-        self.0.iter_mut().try_for_each(|s| s.closed(flow, stats, reason))
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        stats: &[DirectionStats; 2],
+        reason: CloseReason,
+    ) -> io::Result<()> {
+        self.0
+            .iter_mut()
+            .try_for_each(|s| s.closed(flow, stats, reason))
     }
 }
-

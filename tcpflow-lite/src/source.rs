@@ -120,7 +120,10 @@ pub fn read(
     progress: &mut dyn FnMut(&ReadStats),
 ) -> Result<(), SourceError> {
     let name = source.to_string();
-    let open_error = |e: libpcap::Error| SourceError::Open { source_name: name.clone(), message: e.to_string() };
+    let open_error = |e: libpcap::Error| SourceError::Open {
+        source_name: name.clone(),
+        message: e.to_string(),
+    };
     match source {
         Source::File(path) => {
             let mut capture = Capture::from_file(path).map_err(open_error)?;
@@ -134,7 +137,12 @@ pub fn read(
                         feed(link, packet.header, packet.data, table, sink, stats)?
                     }
                     Err(libpcap::Error::NoMorePackets) => return Ok(()),
-                    Err(e) => return Err(SourceError::Read { source_name: name, message: e.to_string() }),
+                    Err(e) => {
+                        return Err(SourceError::Read {
+                            source_name: name,
+                            message: e.to_string(),
+                        })
+                    }
                 }
                 if stats.packets % 8192 == 0 {
                     progress(stats);
@@ -147,7 +155,16 @@ pub fn read(
         Source::Live(interface) => {
             let capture = open_live(interface)?;
             let mut stopped = |_: &ReadStats| stop.load(Ordering::Relaxed);
-            read_live(capture, &name, filter, table, sink, stats, &mut stopped, &mut |_| {})
+            read_live(
+                capture,
+                &name,
+                filter,
+                table,
+                sink,
+                stats,
+                &mut stopped,
+                &mut |_| {},
+            )
         }
     }
 }
@@ -159,8 +176,14 @@ pub fn read(
 pub fn open_live(interface: &str) -> Result<Capture, SourceError> {
     Capture::live(interface).map_err(|e| match e {
         // Not about the interface: the one line says what to install.
-        libpcap::Error::Missing(_) => SourceError::Open { source_name: "cannot capture".to_owned(), message: e.to_string() },
-        e => SourceError::Open { source_name: format!("interface {interface}"), message: e.to_string() },
+        libpcap::Error::Missing(_) => SourceError::Open {
+            source_name: "cannot capture".to_owned(),
+            message: e.to_string(),
+        },
+        e => SourceError::Open {
+            source_name: format!("interface {interface}"),
+            message: e.to_string(),
+        },
     })
 }
 
@@ -197,7 +220,12 @@ pub fn read_live(
                     .map_or(0.0, |d| d.as_secs_f64());
                 table.tick(now, sink)?;
             }
-            Err(e) => break Err(SourceError::Read { source_name: name.to_owned(), message: e.to_string() }),
+            Err(e) => {
+                break Err(SourceError::Read {
+                    source_name: name.to_owned(),
+                    message: e.to_string(),
+                })
+            }
         }
     };
     if let Ok(kernel) = capture.stats() {
@@ -209,7 +237,11 @@ pub fn read_live(
 /// Waits until the capture has packets, at most `ms` milliseconds (or until a signal).
 fn wait_readable(capture: &Capture, ms: i32) {
     use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd { fd: capture.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut fd = libc::pollfd {
+        fd: capture.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: poll(2) on one pollfd that lives on our stack for the call.
     unsafe { libc::poll(&mut fd, 1, ms) };
 }
@@ -218,7 +250,10 @@ fn apply_filter(capture: &mut Capture, filter: Option<&str>) -> Result<(), Sourc
     match filter {
         Some(expression) if !expression.trim().is_empty() => capture
             .filter(expression, true)
-            .map_err(|e| SourceError::Filter { expression: expression.to_owned(), message: e.to_string() }),
+            .map_err(|e| SourceError::Filter {
+                expression: expression.to_owned(),
+                message: e.to_string(),
+            }),
         _ => Ok(()),
     }
 }

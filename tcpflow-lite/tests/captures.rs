@@ -40,19 +40,43 @@ struct Flags {
     rst: bool,
 }
 
-const SYN: Flags = Flags { syn: true, fin: false, rst: false };
-const FIN: Flags = Flags { syn: false, fin: true, rst: false };
-const RST: Flags = Flags { syn: false, fin: false, rst: true };
-const NONE: Flags = Flags { syn: false, fin: false, rst: false };
+const SYN: Flags = Flags {
+    syn: true,
+    fin: false,
+    rst: false,
+};
+const FIN: Flags = Flags {
+    syn: false,
+    fin: true,
+    rst: false,
+};
+const RST: Flags = Flags {
+    syn: false,
+    fin: false,
+    rst: true,
+};
+const NONE: Flags = Flags {
+    syn: false,
+    fin: false,
+    rst: false,
+};
 
 impl Conn {
     fn v4(link: Link) -> Conn {
-        Conn { link, client: ("10.0.0.1".parse().unwrap(), 40000), server: ("10.0.0.2".parse().unwrap(), 80) }
+        Conn {
+            link,
+            client: ("10.0.0.1".parse().unwrap(), 40000),
+            server: ("10.0.0.2".parse().unwrap(), 80),
+        }
     }
 
     /// A frame from the client (`up`) or the server.
     fn seg(&self, up: bool, seq: u32, flags: Flags, payload: &[u8]) -> Vec<u8> {
-        let ((src, sport), (dst, dport)) = if up { (self.client, self.server) } else { (self.server, self.client) };
+        let ((src, sport), (dst, dport)) = if up {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let ip = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
             (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
@@ -93,8 +117,17 @@ impl Conn {
 }
 
 fn write_pcap(path: &Path, link: Link, frames: &[Vec<u8>]) {
-    let timed: Vec<(u32, u32, &[u8])> =
-        frames.iter().enumerate().map(|(i, f)| (1_700_000_000u32 + i as u32 / 100, (i as u32 % 100) * 1000, &f[..])).collect();
+    let timed: Vec<(u32, u32, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            (
+                1_700_000_000u32 + i as u32 / 100,
+                (i as u32 % 100) * 1000,
+                &f[..],
+            )
+        })
+        .collect();
     write_pcap_timed(path, link, &timed);
 }
 
@@ -125,7 +158,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("tcpflow-lite-test-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tcpflow-lite-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("out")).unwrap();
         Scratch(dir)
@@ -137,11 +171,14 @@ impl Scratch {
         self.0.join("out")
     }
     fn file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.out().join(name)).unwrap_or_else(|e| panic!("{name}: {e}; have {:?}", self.names()))
+        std::fs::read(self.out().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}; have {:?}", self.names()))
     }
     fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(self.out()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(self.out())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -154,7 +191,10 @@ impl Drop for Scratch {
 }
 
 fn tcpflow_lite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tcpflow-lite")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tcpflow-lite"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn run_files(scratch: &Scratch, link: Link, frames: &[Vec<u8>], extra: &[&str]) -> Output {
@@ -184,7 +224,7 @@ fn reordered_duplicated_and_wrapping_segments_give_the_exact_streams() {
         c.seg(true, at(10), NONE, b"/index.html "),
         c.seg(true, at(0), NONE, b"GET "),
         c.seg(true, at(4), NONE, b"/ndex.html"), // overlaps the next with different bytes
-        c.seg(true, at(0), NONE, b"GET "),      // duplicate
+        c.seg(true, at(0), NONE, b"GET "),       // duplicate
         c.seg(true, at(22), NONE, b"HTTP/1.0\r\n\r\n"),
         c.seg(false, server_isn + 1, NONE, b"HTTP/1.0 200 OK\r\n\r\nhi"),
         c.seg(true, at(34), FIN, b""),
@@ -219,7 +259,10 @@ fn overlap_policy_first_and_last_and_conflicts_are_reported() {
     let first = Scratch::new("first");
     let out = run_files(&first, Link::Ethernet, &frames, &[]);
     assert_eq!(first.file(UP), b"GOOD");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 conflicting overlaps"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 conflicting overlaps"),
+        "{out:?}"
+    );
     let last = Scratch::new("last");
     run_files(&last, Link::Ethernet, &frames, &["--overlap", "last"]);
     assert_eq!(last.file(UP), b"EVIL");
@@ -229,13 +272,26 @@ fn overlap_policy_first_and_last_and_conflicts_are_reported() {
 fn gaps_are_zero_filled_in_files_and_reported() {
     let s = Scratch::new("gap");
     let c = Conn::v4(Link::Ethernet);
-    let frames = vec![c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"abc"), c.seg(true, 9, NONE, b"xyz")];
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 9, NONE, b"xyz"),
+    ];
     write_pcap(&s.pcap(), Link::Ethernet, &frames);
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "--json"]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        s.out().to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.status.success());
     assert_eq!(s.file(UP), b"abc\0\0\0\0\0xyz");
     let json = String::from_utf8_lossy(&out.stdout);
-    assert!(json.contains(r#""event":"gap""#) && json.contains(r#""len":5,"offset":3"#), "{json}");
+    assert!(
+        json.contains(r#""event":"gap""#) && json.contains(r#""len":5,"offset":3"#),
+        "{json}"
+    );
     assert!(json.contains(r#""gap_bytes":5"#), "{json}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 gaps (5 bytes missing)"));
 }
@@ -255,11 +311,17 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
         c.seg(true, 51, NONE, b"third"),
     ];
     let out = run_files(&s, Link::Ethernet, &frames, &[]);
-    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), format!("{UP}c2")]);
+    assert_eq!(
+        s.names(),
+        [UP.to_owned(), format!("{UP}c1"), format!("{UP}c2")]
+    );
     assert_eq!(s.file(UP), b"earlybye");
     assert_eq!(s.file(&format!("{UP}c1")), b"second");
     assert_eq!(s.file(&format!("{UP}c2")), b"third");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments after close ignored"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 late segments after close ignored"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -267,17 +329,39 @@ fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
 fn vlan_sll2_and_ipv6_captures() {
     let vlan = Scratch::new("vlan");
     let c = Conn::v4(Link::Vlan(7));
-    run_files(&vlan, Link::Vlan(7), &[c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"tagged")], &[]);
+    run_files(
+        &vlan,
+        Link::Vlan(7),
+        &[c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"tagged")],
+        &[],
+    );
     assert_eq!(vlan.file(&format!("{UP}--7")), b"tagged");
 
     let sll2 = Scratch::new("sll2");
     let c = Conn::v4(Link::Sll2);
-    run_files(&sll2, Link::Sll2, &[c.seg(false, 1, SYN, b""), c.seg(false, 2, NONE, b"cooked v2")], &[]);
+    run_files(
+        &sll2,
+        Link::Sll2,
+        &[
+            c.seg(false, 1, SYN, b""),
+            c.seg(false, 2, NONE, b"cooked v2"),
+        ],
+        &[],
+    );
     assert_eq!(sll2.file(DOWN), b"cooked v2");
 
     let v6 = Scratch::new("v6");
-    let c = Conn { link: Link::Raw, client: ("2001:db8::1".parse().unwrap(), 443), server: ("2001:db8::a:2".parse().unwrap(), 8080) };
-    run_files(&v6, Link::Raw, &[c.seg(true, 7, SYN, b""), c.seg(true, 8, NONE, b"six")], &[]);
+    let c = Conn {
+        link: Link::Raw,
+        client: ("2001:db8::1".parse().unwrap(), 443),
+        server: ("2001:db8::a:2".parse().unwrap(), 8080),
+    };
+    run_files(
+        &v6,
+        Link::Raw,
+        &[c.seg(true, 7, SYN, b""), c.seg(true, 8, NONE, b"six")],
+        &[],
+    );
     assert_eq!(v6.file("2001:db8::1.00443-2001:db8::a:2.08080"), b"six");
 }
 
@@ -292,7 +376,10 @@ fn the_console_prints_each_stream_reassembled_in_order() {
     ];
     write_pcap(&s.pcap(), Link::Ethernet, &frames);
     let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-c", "-g"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{UP}: GET \n{UP}: /a HTTP/1.0\r\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{UP}: GET \n{UP}: /a HTTP/1.0\r\n")
+    );
     assert!(s.names().is_empty(), "-c writes no files");
 }
 
@@ -300,8 +387,17 @@ fn the_console_prints_each_stream_reassembled_in_order() {
 fn filters_and_byte_limits_apply() {
     let s = Scratch::new("filter");
     let a = Conn::v4(Link::Ethernet);
-    let b = Conn { client: ("10.0.0.1".parse().unwrap(), 40001), server: ("10.0.0.3".parse().unwrap(), 22), ..a };
-    let frames = vec![a.seg(true, 0, SYN, b""), a.seg(true, 1, NONE, b"0123456789"), b.seg(true, 0, SYN, b""), b.seg(true, 1, NONE, b"ssh")];
+    let b = Conn {
+        client: ("10.0.0.1".parse().unwrap(), 40001),
+        server: ("10.0.0.3".parse().unwrap(), 22),
+        ..a
+    };
+    let frames = vec![
+        a.seg(true, 0, SYN, b""),
+        a.seg(true, 1, NONE, b"0123456789"),
+        b.seg(true, 0, SYN, b""),
+        b.seg(true, 1, NONE, b"ssh"),
+    ];
     run_files(&s, Link::Ethernet, &frames, &["-b", "4", "port", "80"]);
     assert_eq!(s.names(), [UP]);
     assert_eq!(s.file(UP), b"0123");
@@ -313,16 +409,39 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
     let missing = tcpflow_lite(&["-r", "/nonexistent/capture.pcap"]);
     assert_eq!(missing.status.code(), Some(1));
     let line = String::from_utf8_lossy(&missing.stderr);
-    assert!(line.contains("/nonexistent/capture.pcap") && !line.contains("panicked"), "{line}");
+    assert!(
+        line.contains("/nonexistent/capture.pcap") && !line.contains("panicked"),
+        "{line}"
+    );
 
     let c = Conn::v4(Link::Ethernet);
-    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"new")]);
-    let filter = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "port", "eighty", "and"]);
+    write_pcap(
+        &s.pcap(),
+        Link::Ethernet,
+        &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"new")],
+    );
+    let filter = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        s.out().to_str().unwrap(),
+        "port",
+        "eighty",
+        "and",
+    ]);
     assert_eq!(filter.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&filter.stderr).contains("bad filter expression"), "{filter:?}");
+    assert!(
+        String::from_utf8_lossy(&filter.stderr).contains("bad filter expression"),
+        "{filter:?}"
+    );
 
     std::fs::write(s.out().join(UP), b"precious").unwrap();
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        s.out().to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert_eq!(s.file(UP), b"precious");
     assert_eq!(s.file(&format!("{UP}c1")), b"new");
@@ -338,7 +457,13 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
 fn same_as_tcpflow(scratch: &Scratch) {
     let theirs = scratch.0.join("tcpflow");
     std::fs::create_dir_all(&theirs).unwrap();
-    let run = Command::new("tcpflow").arg("-r").arg(scratch.pcap()).arg("-o").arg(&theirs).current_dir(&theirs).output();
+    let run = Command::new("tcpflow")
+        .arg("-r")
+        .arg(scratch.pcap())
+        .arg("-o")
+        .arg(&theirs)
+        .current_dir(&theirs)
+        .output();
     match run {
         Ok(output) if output.status.success() => {}
         _ => {
@@ -354,7 +479,11 @@ fn same_as_tcpflow(scratch: &Scratch) {
     names.sort();
     assert_eq!(names, scratch.names(), "file names differ from tcpflow's");
     for name in names {
-        assert_eq!(std::fs::read(theirs.join(&name)).unwrap(), scratch.file(&name), "{name} differs from tcpflow's");
+        assert_eq!(
+            std::fs::read(theirs.join(&name)).unwrap(),
+            scratch.file(&name),
+            "{name} differs from tcpflow's"
+        );
     }
 }
 
@@ -376,11 +505,17 @@ fn a_rst_ends_only_its_senders_direction_and_later_new_data_is_a_new_file() {
         c.seg(false, 513, NONE, b" OK"),
     ];
     let out = run_files(&s, Link::Ethernet, &frames, &[]);
-    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(
+        s.names(),
+        [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]
+    );
     assert_eq!(s.file(UP), b"GET /");
     assert_eq!(s.file(&format!("{UP}c1")), b"again");
     assert_eq!(s.file(DOWN), b"HTTP/1.0 200 OK");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 late segments"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 late segments"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -406,7 +541,10 @@ fn c_n_is_added_only_when_the_name_is_taken_on_disk() {
         c.seg(false, 70_000_001, NONE, b"reply"),
     ];
     run_files(&s, Link::Ethernet, &frames, &[]);
-    assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]);
+    assert_eq!(
+        s.names(),
+        [UP.to_owned(), format!("{UP}c1"), DOWN.to_owned()]
+    );
     assert_eq!(s.file(UP), b"one");
     assert_eq!(s.file(&format!("{UP}c1")), b"two");
     assert_eq!(s.file(DOWN), b"reply");
@@ -430,7 +568,11 @@ fn a_stale_syn_ack_with_another_isn_does_not_end_the_connection() {
     assert_eq!(s.names(), [UP, DOWN]);
     assert_eq!(s.file(UP), b"request!");
     assert_eq!(s.file(DOWN), b"response");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 SYNs with a stale sequence number ignored"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("1 SYNs with a stale sequence number ignored"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -446,7 +588,10 @@ fn a_keep_alive_probe_one_below_the_next_byte_is_not_data() {
     ];
     let out = run_files(&s, Link::Ethernet, &frames, &["--overlap", "last"]);
     assert_eq!(s.file(UP), b"abcdef");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 keep-alive probes ignored"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 keep-alive probes ignored"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -459,13 +604,16 @@ fn a_sequence_jump_beyond_16_mib_starts_a_new_file() {
         c.seg(true, 1, NONE, b"abc"),
         c.seg(true, 4 + (16 << 20) + 1, NONE, b"far"), // one byte beyond the limit
         c.seg(true, 4 + (16 << 20) + 4, NONE, b"ther"),
-        c.seg(true, 4 + (16 << 20), NONE, b"?"),       // just within it: a hole of 16 MiB
+        c.seg(true, 4 + (16 << 20), NONE, b"?"), // just within it: a hole of 16 MiB
     ];
     let out = run_files(&s, Link::Ethernet, &frames, &[]);
     assert_eq!(s.names(), [UP.to_owned(), format!("{UP}c1")]);
     assert_eq!(s.file(UP), b"abc");
     assert_eq!(s.file(&format!("{UP}c1")), b"?farther");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 streams restarted"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 streams restarted"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -481,13 +629,19 @@ fn fragments(c: &Conn, seq: u32, payload: &[u8], split: usize) -> [Vec<u8>; 2] {
         h[2..4].copy_from_slice(&((20 + bytes.len()) as u16).to_be_bytes());
         h[6..8].copy_from_slice(&flags_offset.to_be_bytes());
         h[10..12].copy_from_slice(&[0, 0]);
-        let sum: u32 = h.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+        let sum: u32 = h
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
         let folded = (sum & 0xffff) + (sum >> 16);
         h[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
         [ether, &h, bytes].concat()
     };
     let cut = 20 + split; // TCP header and the first bytes
-    [part(0x2000, &data[..cut]), part((cut / 8) as u16, &data[cut..])]
+    [
+        part(0x2000, &data[..cut]),
+        part((cut / 8) as u16, &data[cut..]),
+    ]
 }
 
 #[test]
@@ -498,7 +652,10 @@ fn the_first_ipv4_fragment_is_data() {
     let frames = vec![c.seg(true, 0, SYN, b""), first, second];
     let out = run_files(&s, Link::Ethernet, &frames, &[]);
     assert_eq!(s.file(UP), b"first-8+seco");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 IP fragments skipped"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 IP fragments skipped"),
+        "{out:?}"
+    );
     same_as_tcpflow(&s);
 }
 
@@ -506,18 +663,35 @@ fn the_first_ipv4_fragment_is_data() {
 fn a_missing_output_directory_is_created_and_errors_are_one_line() {
     let s = Scratch::new("mkdir");
     let c = Conn::v4(Link::Ethernet);
-    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"made")]);
+    write_pcap(
+        &s.pcap(),
+        Link::Ethernet,
+        &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"made")],
+    );
     let dir = s.0.join("new");
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(std::fs::read(dir.join(UP)).unwrap(), b"made");
     // Only the last component is created, as tcpflow does.
     let nested = s.0.join("missing/new");
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", nested.to_str().unwrap()]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        nested.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("missing/new") && !nested.exists(), "{stderr}");
+    assert!(
+        stderr.contains("missing/new") && !nested.exists(),
+        "{stderr}"
+    );
 
     // A capture cut short in its last record: the flows read are written, the error is the
     // only line.
@@ -532,7 +706,12 @@ fn a_missing_output_directory_is_created_and_errors_are_one_line() {
     extra.extend_from_slice(&c.seg(true, 5, NONE, b"more")[..10]);
     bytes.extend_from_slice(&extra);
     std::fs::write(s.pcap(), bytes).unwrap();
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        s.out().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -543,14 +722,23 @@ fn a_missing_output_directory_is_created_and_errors_are_one_line() {
 #[test]
 fn data_before_the_syn_and_replays_after_an_idle_close_are_not_new_streams() {
     let c = Conn::v4(Link::Ethernet);
-    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    let other = Conn {
+        client: ("10.0.0.9".parse().unwrap(), 5000),
+        ..c
+    };
     const OTHER: &str = "010.000.000.009.05000-010.000.000.002.00080";
     let t = 1_700_000_000u32;
     let run = |name: &str, frames: &[(u32, Vec<u8>)]| {
         let s = Scratch::new(name);
-        let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
+        let timed: Vec<(u32, u32, &[u8])> =
+            frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
         write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
-        let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+        let out = tcpflow_lite(&[
+            "-r",
+            s.pcap().to_str().unwrap(),
+            "-o",
+            s.out().to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{out:?}");
         assert_eq!(s.names(), [UP, OTHER]);
         same_as_tcpflow(&s);
@@ -589,7 +777,13 @@ fn tcpflow_lite_with(setup: &str, args: &[&str]) -> Output {
     for i in 1..=args.len() {
         command.push_str(&format!(" \"${i}\""));
     }
-    Command::new("sh").arg("-c").arg(command).arg(env!("CARGO_BIN_EXE_tcpflow-lite")).args(args).output().unwrap()
+    Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .arg(env!("CARGO_BIN_EXE_tcpflow-lite"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -597,7 +791,10 @@ fn the_open_file_cap_follows_rlimit_nofile() {
     let s = Scratch::new("nofile");
     // 60 connections open at once, each direction written again after the others opened.
     let conns: Vec<Conn> = (0..60u16)
-        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 41000 + i), ..Conn::v4(Link::Ethernet) })
+        .map(|i| Conn {
+            client: ("10.0.0.1".parse().unwrap(), 41000 + i),
+            ..Conn::v4(Link::Ethernet)
+        })
         .collect();
     let mut frames = Vec::new();
     for c in &conns {
@@ -611,20 +808,41 @@ fn the_open_file_cap_follows_rlimit_nofile() {
         frames.push(c.seg(false, 6, NONE, b"more"));
     }
     write_pcap(&s.pcap(), Link::Ethernet, &frames);
-    let out = tcpflow_lite_with("ulimit -n 32", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    let out = tcpflow_lite_with(
+        "ulimit -n 32",
+        &[
+            "-r",
+            s.pcap().to_str().unwrap(),
+            "-o",
+            s.out().to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(s.names().len(), 120);
-    assert_eq!(s.file("010.000.000.001.41059-010.000.000.002.00080"), b"ask again");
-    assert_eq!(s.file("010.000.000.002.00080-010.000.000.001.41000"), b"tell more");
+    assert_eq!(
+        s.file("010.000.000.001.41059-010.000.000.002.00080"),
+        b"ask again"
+    );
+    assert_eq!(
+        s.file("010.000.000.002.00080-010.000.000.001.41000"),
+        b"tell more"
+    );
 }
 
 #[test]
 fn a_write_error_on_one_flow_drops_that_flow_only() {
     let s = Scratch::new("efbig");
     let big = Conn::v4(Link::Ethernet);
-    let small = Conn { client: ("10.0.0.7".parse().unwrap(), 7000), ..big };
+    let small = Conn {
+        client: ("10.0.0.7".parse().unwrap(), 7000),
+        ..big
+    };
     let chunk = [b'x'; 1000];
-    let mut frames = vec![big.seg(true, 0, SYN, b""), small.seg(true, 0, SYN, b""), small.seg(true, 1, NONE, b"fits")];
+    let mut frames = vec![
+        big.seg(true, 0, SYN, b""),
+        small.seg(true, 0, SYN, b""),
+        small.seg(true, 1, NONE, b"fits"),
+    ];
     for i in 0..200u32 {
         frames.push(big.seg(true, 1 + i * 1000, NONE, &chunk)); // 200 kB: over the file size limit
     }
@@ -632,12 +850,29 @@ fn a_write_error_on_one_flow_drops_that_flow_only() {
     write_pcap(&s.pcap(), Link::Ethernet, &frames);
     // Files of at most 64 kB (ulimit -f counts 512- or 1024-byte blocks), SIGXFSZ ignored:
     // writing beyond fails with EFBIG.
-    let out = tcpflow_lite_with("trap '' XFSZ; ulimit -f 64", &["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap()]);
+    let out = tcpflow_lite_with(
+        "trap '' XFSZ; ulimit -f 64",
+        &[
+            "-r",
+            s.pcap().to_str().unwrap(),
+            "-o",
+            s.out().to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("flow {UP} dropped")) && stderr.contains("too large"), "{stderr}");
-    assert!(stderr.contains("1 flows dropped for output errors"), "{stderr}");
-    assert_eq!(s.file("010.000.000.007.07000-010.000.000.002.00080"), b"fits too");
+    assert!(
+        stderr.contains(&format!("flow {UP} dropped")) && stderr.contains("too large"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 flows dropped for output errors"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s.file("010.000.000.007.07000-010.000.000.002.00080"),
+        b"fits too"
+    );
 }
 
 #[test]
@@ -652,18 +887,27 @@ fn one_byte_segments_behind_a_hole_count_what_they_really_hold() {
     }
     let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("1 gaps forced by --max-pending"), "{stderr}");
+    assert!(
+        stderr.contains("1 gaps forced by --max-pending"),
+        "{stderr}"
+    );
     let file = s.file(UP);
     assert_eq!(file.len(), 20_001);
     assert_eq!(file[0], 0);
-    assert!(file[1..].iter().enumerate().all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8));
+    assert!(file[1..]
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8));
 }
 
 #[test]
 fn retransmission_histories_count_against_the_total_bound() {
     let s = Scratch::new("histories");
     let conns: Vec<Conn> = (0..40u16)
-        .map(|i| Conn { client: ("10.0.0.1".parse().unwrap(), 42000 + i), ..Conn::v4(Link::Ethernet) })
+        .map(|i| Conn {
+            client: ("10.0.0.1".parse().unwrap(), 42000 + i),
+            ..Conn::v4(Link::Ethernet)
+        })
         .collect();
     let chunk = [b'h'; 1000];
     let mut frames: Vec<Vec<u8>> = conns.iter().map(|c| c.seg(true, 0, SYN, b"")).collect();
@@ -674,9 +918,17 @@ fn retransmission_histories_count_against_the_total_bound() {
             frames.push(c.seg(true, 1 + i * 1000, NONE, &chunk));
         }
     }
-    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending-total", "400000"]);
+    let out = run_files(
+        &s,
+        Link::Ethernet,
+        &frames,
+        &["--max-pending-total", "400000"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("retransmission histories dropped for --max-pending-total"), "{stderr}");
+    assert!(
+        stderr.contains("retransmission histories dropped for --max-pending-total"),
+        "{stderr}"
+    );
     assert_eq!(s.names().len(), 40);
     assert!(s.names().iter().all(|name| s.file(name) == [b'h'; 20_000]));
 }
@@ -690,13 +942,21 @@ fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
     let kept = s.0.join("kept");
     std::fs::create_dir(&elsewhere).unwrap();
     let c = Conn::v4(Link::Ethernet);
-    let d = Conn { client: ("10.0.0.5".parse().unwrap(), 6000), ..c };
+    let d = Conn {
+        client: ("10.0.0.5".parse().unwrap(), 6000),
+        ..c
+    };
     let timed = |frames: &[Vec<u8>]| -> Vec<u8> {
-        let frames: Vec<(u32, u32, &[u8])> = frames.iter().map(|f| (1_700_000_000, 0, &f[..])).collect();
+        let frames: Vec<(u32, u32, &[u8])> =
+            frames.iter().map(|f| (1_700_000_000, 0, &f[..])).collect();
         pcap_bytes(Link::Ethernet, &frames)
     };
     let first = timed(&[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, b"before")]);
-    let second = timed(&[d.seg(true, 0, SYN, b""), d.seg(true, 1, NONE, b"after"), c.seg(true, 7, NONE, b" and after")]);
+    let second = timed(&[
+        d.seg(true, 0, SYN, b""),
+        d.seg(true, 1, NONE, b"after"),
+        c.seg(true, 7, NONE, b" and after"),
+    ]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tcpflow-lite"))
         .args(["-r", "-", "-o", s.out().to_str().unwrap()])
         .stdin(Stdio::piped())
@@ -708,7 +968,10 @@ fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
     stdin.flush().unwrap();
     let started = std::time::Instant::now();
     while !s.out().join(UP).exists() {
-        assert!(started.elapsed().as_secs() < 10, "the first file never appeared");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the first file never appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // The directory's path now leads elsewhere: a symbolic link in its place.
@@ -718,9 +981,16 @@ fn replacing_the_output_directory_during_a_capture_redirects_nothing() {
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "a file was written through the link");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "a file was written through the link"
+    );
     assert_eq!(std::fs::read(kept.join(UP)).unwrap(), b"before and after");
-    assert_eq!(std::fs::read(kept.join("010.000.000.005.06000-010.000.000.002.00080")).unwrap(), b"after");
+    assert_eq!(
+        std::fs::read(kept.join("010.000.000.005.06000-010.000.000.002.00080")).unwrap(),
+        b"after"
+    );
 }
 
 #[test]
@@ -729,17 +999,27 @@ fn the_console_escapes_control_bytes_on_a_terminal_unless_raw() {
     let c = Conn::v4(Link::Ethernet);
     // ESC [2J clears a screen; a C1 CSI and a byte that is not UTF-8 follow.
     let payload = b"GET /\x1b[2J\xc2\x9b6n\xff ok\r\n";
-    write_pcap(&s.pcap(), Link::Ethernet, &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, payload)]);
+    write_pcap(
+        &s.pcap(),
+        Link::Ethernet,
+        &[c.seg(true, 0, SYN, b""), c.seg(true, 1, NONE, payload)],
+    );
     let pcap = s.pcap();
     let pcap = pcap.to_str().unwrap();
     // Not a terminal: the bytes as they are.
     let piped = tcpflow_lite(&["-r", pcap, "-c"]);
-    assert!(piped.stdout.windows(payload.len()).any(|w| w == payload), "{piped:?}");
+    assert!(
+        piped.stdout.windows(payload.len()).any(|w| w == payload),
+        "{piped:?}"
+    );
     // A terminal (script(1) gives the program a pty): controls shown as \xNN.
     let on_tty = |extra: &str| -> Option<Vec<u8>> {
         let bin = env!("CARGO_BIN_EXE_tcpflow-lite");
         let command = format!("{bin} -r {pcap} -c {extra}");
-        match Command::new("script").args(["-qec", &command, "/dev/null"]).output() {
+        match Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+        {
             Ok(out) if out.status.success() => Some(out.stdout),
             _ => None,
         }
@@ -750,16 +1030,25 @@ fn the_console_escapes_control_bytes_on_a_terminal_unless_raw() {
     };
     let text = String::from_utf8_lossy(&escaped);
     assert!(text.contains(r"GET /\x1b[2J\x9b6n\xff ok"), "{text}");
-    assert!(!escaped.contains(&0x1b) && !escaped.contains(&0xff), "{text}");
+    assert!(
+        !escaped.contains(&0x1b) && !escaped.contains(&0xff),
+        "{text}"
+    );
     let raw = on_tty("--raw").unwrap_or_default();
-    assert!(raw.windows(4).any(|w| w == b"\x1b[2J"), "--raw prints the bytes as they are: {raw:?}");
+    assert!(
+        raw.windows(4).any(|w| w == b"\x1b[2J"),
+        "--raw prints the bytes as they are: {raw:?}"
+    );
 }
 
 #[test]
 fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
     let s = Scratch::new("rst-fin");
     let c = Conn::v4(Link::Ethernet);
-    let other = Conn { client: ("10.0.0.9".parse().unwrap(), 5000), ..c };
+    let other = Conn {
+        client: ("10.0.0.9".parse().unwrap(), 5000),
+        ..c
+    };
     let t = 1_700_000_000u32;
     let frames = [
         (t, c.seg(true, 100, SYN, b"")),
@@ -773,11 +1062,24 @@ fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
     ];
     let timed: Vec<(u32, u32, &[u8])> = frames.iter().map(|(secs, f)| (*secs, 0, &f[..])).collect();
     write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
-    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", s.out().to_str().unwrap(), "--json"]);
+    let out = tcpflow_lite(&[
+        "-r",
+        s.pcap().to_str().unwrap(),
+        "-o",
+        s.out().to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let json = String::from_utf8_lossy(&out.stdout);
-    let first_close = json.lines().find(|l| l.contains(r#""event":"close""#)).unwrap_or_default();
-    assert!(first_close.contains(&format!(r#""flow":"{UP}""#)) && first_close.contains(r#""reason":"fin""#), "{json}");
+    let first_close = json
+        .lines()
+        .find(|l| l.contains(r#""event":"close""#))
+        .unwrap_or_default();
+    assert!(
+        first_close.contains(&format!(r#""flow":"{UP}""#))
+            && first_close.contains(r#""reason":"fin""#),
+        "{json}"
+    );
     assert_eq!(s.file(DOWN), b"HTTP late reply");
     same_as_tcpflow(&s);
 }

@@ -18,7 +18,10 @@ pub fn in_ci() -> bool {
 pub fn prerequisites_met(test: &str) -> bool {
     let missing = if !is_root() {
         Some("not running as root".to_owned())
-    } else if !docker(&["info", "--format", "{{.ServerVersion}}"]).status.success() {
+    } else if !docker(&["info", "--format", "{{.ServerVersion}}"])
+        .status
+        .success()
+    {
         Some("dockerd is not reachable (run scripts/setup)".to_owned())
     } else if !docker(&["image", "inspect", IMAGE]).status.success() {
         Some(format!("image {IMAGE} is missing (run scripts/setup)"))
@@ -57,12 +60,19 @@ pub const IMAGE: &str = "nsdebug-test:latest";
 /// A name no other test, run or stale leftover uses: `nsdbg-t-PID-N-SUFFIX`.
 pub fn unique_name(suffix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!("nsdbg-t-{}-{}-{suffix}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "nsdbg-t-{}-{}-{suffix}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Runs the docker CLI.
 pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("cannot run the docker CLI")
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("cannot run the docker CLI")
 }
 
 fn stdout_of(output: &Output) -> String {
@@ -105,12 +115,25 @@ impl Container {
         };
         args.extend_from_slice(command);
         let out = docker(&args);
-        assert!(out.status.success(), "docker run failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Own the container from here on, so a failing assertion below still removes it.
-        let mut container = Container { name, pid: 0, hostname };
-        container.pid = stdout_of(&docker(&["inspect", "-f", "{{.State.Pid}}", &container.name]))
-            .parse()
-            .expect("docker inspect gave no pid");
+        let mut container = Container {
+            name,
+            pid: 0,
+            hostname,
+        };
+        container.pid = stdout_of(&docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Pid}}",
+            &container.name,
+        ]))
+        .parse()
+        .expect("docker inspect gave no pid");
         container
     }
 
@@ -149,7 +172,9 @@ impl Drop for Spawned {
 /// `readlink /proc/PID/ns/KIND`-style identity: the inode of a namespace file.
 pub fn ns_inode(path: &str) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {path}: {e}")).ino()
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {path}: {e}"))
+        .ino()
 }
 
 /// The first child process of `pid` (from `/proc/PID/task/PID/children`), waiting up to 5 s
@@ -170,18 +195,26 @@ pub fn first_child(pid: u32) -> i32 {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/debug/deps/e2e-HASH -> target/debug
-    exe.parent().and_then(|deps| deps.parent()).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// The host's hostname.
 pub fn host_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_owned()
 }
 
 /// The `nsdebug` binary under test: this workspace's, or `$NSDEBUG_BIN` (to show that a test
 /// fails on another build, e.g. the one before a fix).
 pub fn nsdebug_path() -> PathBuf {
-    std::env::var_os("NSDEBUG_BIN").map(PathBuf::from).unwrap_or_else(|| bin_dir().join("nsdebug"))
+    std::env::var_os("NSDEBUG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_dir().join("nsdebug"))
 }
 
 /// The `nsdebug` binary under test ([`nsdebug_path`]).
@@ -191,7 +224,10 @@ pub fn nsdebug() -> Command {
 
 /// Runs `nsdebug ARGS` and returns its output.
 pub fn run_nsdebug(args: &[&str]) -> Output {
-    nsdebug().args(args).output().expect("cannot run nsdebug (cargo build --workspace first)")
+    nsdebug()
+        .args(args)
+        .output()
+        .expect("cannot run nsdebug (cargo build --workspace first)")
 }
 
 /// The socket of the containerd that Debian's docker.io starts for dockerd.
@@ -209,7 +245,11 @@ pub struct PodContainer {
 }
 
 fn ctr(args: &[&str]) -> Output {
-    Command::new("ctr").args(["-a", DOCKER_CONTAINERD, "-n", "k8s.io"]).args(args).output().expect("cannot run ctr")
+    Command::new("ctr")
+        .args(["-a", DOCKER_CONTAINERD, "-n", "k8s.io"])
+        .args(args)
+        .output()
+        .expect("cannot run ctr")
 }
 
 impl PodContainer {
@@ -220,7 +260,9 @@ impl PodContainer {
         if !String::from_utf8_lossy(&ctr(&["images", "ls", "-q"]).stdout).contains(image) {
             let save = Command::new("sh")
                 .arg("-c")
-                .arg(format!("docker save {IMAGE} | ctr -a {DOCKER_CONTAINERD} -n k8s.io images import -"))
+                .arg(format!(
+                    "docker save {IMAGE} | ctr -a {DOCKER_CONTAINERD} -n k8s.io images import -"
+                ))
                 .output()
                 .expect("sh");
             assert!(save.status.success(), "image import: {save:?}");
@@ -238,7 +280,11 @@ impl PodContainer {
         }
         args.extend([image, &id, "/bin/httpd", "-f", "-p", "80", "-h", "/www"]);
         let run = ctr(&args);
-        let started = PodContainer { id, pod, namespace: namespace.to_owned() };
+        let started = PodContainer {
+            id,
+            pod,
+            namespace: namespace.to_owned(),
+        };
         assert!(run.status.success(), "ctr run: {run:?}");
         started
     }
@@ -259,8 +305,16 @@ impl Drop for PodContainer {
 
 /// Runs `ip ARGS`, panicking with its stderr when it fails.
 pub fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("cannot run ip");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("cannot run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A named network namespace (`ip netns add`), deleted when dropped.
@@ -270,7 +324,11 @@ impl Netns {
     /// Creates `nsdbg-<suffix>-PID-N`.
     pub fn new(suffix: &str) -> Netns {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!("nsdbg-{suffix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "nsdbg-{suffix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         ip(&["netns", "add", &name]);
         Netns(name)
     }
@@ -294,7 +352,14 @@ impl Drop for HostLink {
 /// Whether HTTP to `address` answers within `seconds` (curl, bounded).
 pub fn http_answers(address: &str, seconds: u32) -> bool {
     Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-m", &seconds.to_string(), &format!("http://{address}/")])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-m",
+            &seconds.to_string(),
+            &format!("http://{address}/"),
+        ])
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -314,7 +379,11 @@ pub fn hostile_fixture_dir() -> PathBuf {
                 .arg(source.join(format!("{program}.c")))
                 .output()
                 .expect("cannot run gcc (scripts/setup installs it)");
-            assert!(out.status.success(), "gcc {program}.c: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "gcc {program}.c: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         for script in ["init.sh", "bash", "ip"] {
             std::fs::copy(source.join(script), dir.join(script)).expect("copy fixture script");
@@ -362,13 +431,22 @@ impl Hostile {
 
     /// What the watcher managed so far, one line per success: `KIND pid=N exe=PATH DETAIL`.
     pub fn log(&self) -> String {
-        stdout_of(&docker(&["exec", &self.container.name, "cat", "/tmp/watch.log"]))
+        stdout_of(&docker(&[
+            "exec",
+            &self.container.name,
+            "cat",
+            "/tmp/watch.log",
+        ]))
     }
 
     /// The lines of the log about processes whose binary is `exe`, or whose details
     /// mention `needle`.
     pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
-        self.log().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -389,9 +467,18 @@ pub fn shell_less_container() -> Container {
     }
     let name = unique_name("noshell");
     let out = docker(&["run", "-d", "--name", &name, image]);
-    let mut container = Container { name, pid: 0, hostname: String::new() };
+    let mut container = Container {
+        name,
+        pid: 0,
+        hostname: String::new(),
+    };
     assert!(out.status.success(), "docker run: {out:?}");
-    let pid = stdout_of(&docker(&["inspect", "-f", "{{.State.Pid}}", &container.name]));
+    let pid = stdout_of(&docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Pid}}",
+        &container.name,
+    ]));
     container.pid = pid.parse().expect("a pid");
     container
 }
@@ -403,11 +490,17 @@ pub const CRI_SOCKET: &str = "/run/nsdebug-cri/containerd.sock";
 pub const CRI_IMAGE: &str = "docker.io/library/nsdebug-test:latest";
 
 fn cri_block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
 }
 
 async fn cri_client() -> Result<nsdebug_cri::RuntimeClient, String> {
-    let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| format!("{CRI_SOCKET}: {e}"))?;
+    let channel = nsdebug_cri::connect(CRI_SOCKET)
+        .await
+        .map_err(|e| format!("{CRI_SOCKET}: {e}"))?;
     Ok(nsdebug_cri::RuntimeClient::new(channel))
 }
 
@@ -418,18 +511,30 @@ pub fn cri_prerequisites_met(test: &str) -> bool {
         return false;
     }
     let image = cri_block_on(async {
-        let channel = nsdebug_cri::connect(CRI_SOCKET).await.map_err(|e| e.to_string())?;
+        let channel = nsdebug_cri::connect(CRI_SOCKET)
+            .await
+            .map_err(|e| e.to_string())?;
         let request = nsdebug_cri::v1::ImageStatusRequest {
-            image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+            image: Some(nsdebug_cri::v1::ImageSpec {
+                image: CRI_IMAGE.to_owned(),
+                ..Default::default()
+            }),
             verbose: false,
         };
-        let status = nsdebug_cri::ImageClient::new(channel).image_status(request).await.map_err(|e| e.to_string())?;
+        let status = nsdebug_cri::ImageClient::new(channel)
+            .image_status(request)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>(status.into_inner().image.is_some())
     });
     let missing = match image {
         Ok(true) => return true,
-        Ok(false) => format!("image {CRI_IMAGE} is not imported into {CRI_SOCKET} (run scripts/cri-containerd)"),
-        Err(why) => format!("the CRI containerd at {CRI_SOCKET} does not answer (run scripts/setup): {why}"),
+        Ok(false) => format!(
+            "image {CRI_IMAGE} is not imported into {CRI_SOCKET} (run scripts/cri-containerd)"
+        ),
+        Err(why) => {
+            format!("the CRI containerd at {CRI_SOCKET} does not answer (run scripts/setup): {why}")
+        }
     };
     if in_ci() {
         panic!("{test}: {missing}; CI=true, so this is a failure");
@@ -470,16 +575,32 @@ const TEST_PID_LABEL: &str = "nsdebug.test.pid";
 /// was killed): they would only fill the pod lists the tests read.
 fn remove_stale_pods() {
     cri_block_on(async {
-        let Ok(mut client) = cri_client().await else { return };
-        let Ok(listed) = client.list_pod_sandbox(nsdebug_cri::v1::ListPodSandboxRequest::default()).await else { return };
+        let Ok(mut client) = cri_client().await else {
+            return;
+        };
+        let Ok(listed) = client
+            .list_pod_sandbox(nsdebug_cri::v1::ListPodSandboxRequest::default())
+            .await
+        else {
+            return;
+        };
         for pod in listed.into_inner().items {
-            let Some(pid) = pod.labels.get(TEST_PID_LABEL) else { continue };
-            if pid.parse::<u32>().is_err() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let Some(pid) = pod.labels.get(TEST_PID_LABEL) else {
+                continue;
+            };
+            if pid.parse::<u32>().is_err() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
                 continue;
             }
             let id = pod.id.clone();
-            let _ = client.stop_pod_sandbox(nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: id.clone() }).await;
-            let _ = client.remove_pod_sandbox(nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: id }).await;
+            let _ = client
+                .stop_pod_sandbox(nsdebug_cri::v1::StopPodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                })
+                .await;
+            let _ = client
+                .remove_pod_sandbox(nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: id })
+                .await;
         }
     });
 }
@@ -495,13 +616,25 @@ fn kubelet_namespaces() -> nsdebug_cri::v1::NamespaceOption {
 
 impl CriPod {
     /// Runs pod `namespace/PREFIX-PID-N` with `containers` and the pod `annotations`.
-    pub fn start(namespace: &str, prefix: &str, containers: &[&str], annotations: &[(&str, &str)]) -> CriPod {
+    pub fn start(
+        namespace: &str,
+        prefix: &str,
+        containers: &[&str],
+        annotations: &[(&str, &str)],
+    ) -> CriPod {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         static STALE: std::sync::Once = std::sync::Once::new();
         STALE.call_once(remove_stale_pods);
-        let name = format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let pid = std::process::id().to_string();
-        let uid = format!("00000000-0000-4000-8000-{:012}", std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed)));
+        let uid = format!(
+            "00000000-0000-4000-8000-{:012}",
+            std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed))
+        );
         let labels: std::collections::HashMap<String, String> = [
             ("io.kubernetes.pod.name", name.as_str()),
             ("io.kubernetes.pod.namespace", namespace),
@@ -520,7 +653,10 @@ impl CriPod {
             }),
             hostname: name.clone(),
             labels: labels.clone(),
-            annotations: annotations.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             linux: Some(nsdebug_cri::v1::LinuxPodSandboxConfig {
                 security_context: Some(nsdebug_cri::v1::LinuxSandboxSecurityContext {
                     namespace_options: Some(kubelet_namespaces()),
@@ -530,40 +666,71 @@ impl CriPod {
             }),
             ..Default::default()
         };
-        let mut pod = CriPod { namespace: namespace.to_owned(), name, sandbox_id: String::new(), containers: Vec::new() };
+        let mut pod = CriPod {
+            namespace: namespace.to_owned(),
+            name,
+            sandbox_id: String::new(),
+            containers: Vec::new(),
+        };
         let result: Result<(), String> = cri_block_on(async {
             let mut client = cri_client().await?;
-            let request = nsdebug_cri::v1::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: String::new() };
-            let sandbox = client.run_pod_sandbox(request).await.map_err(|e| format!("RunPodSandbox: {e}"))?;
+            let request = nsdebug_cri::v1::RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: String::new(),
+            };
+            let sandbox = client
+                .run_pod_sandbox(request)
+                .await
+                .map_err(|e| format!("RunPodSandbox: {e}"))?;
             pod.sandbox_id = sandbox.into_inner().pod_sandbox_id;
             for (index, container) in containers.iter().enumerate() {
-                let command: &[&str] =
-                    if index == 0 { &["/bin/httpd", "-f", "-p", "80", "-h", "/www"] } else { &["/bin/sleep", "100000"] };
+                let command: &[&str] = if index == 0 {
+                    &["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
+                } else {
+                    &["/bin/sleep", "100000"]
+                };
                 let mut container_labels = labels.clone();
-                container_labels.insert("io.kubernetes.container.name".to_owned(), (*container).to_owned());
+                container_labels.insert(
+                    "io.kubernetes.container.name".to_owned(),
+                    (*container).to_owned(),
+                );
                 let request = nsdebug_cri::v1::CreateContainerRequest {
                     pod_sandbox_id: pod.sandbox_id.clone(),
                     config: Some(nsdebug_cri::v1::ContainerConfig {
-                        metadata: Some(nsdebug_cri::v1::ContainerMetadata { name: (*container).to_owned(), attempt: 0 }),
-                        image: Some(nsdebug_cri::v1::ImageSpec { image: CRI_IMAGE.to_owned(), ..Default::default() }),
+                        metadata: Some(nsdebug_cri::v1::ContainerMetadata {
+                            name: (*container).to_owned(),
+                            attempt: 0,
+                        }),
+                        image: Some(nsdebug_cri::v1::ImageSpec {
+                            image: CRI_IMAGE.to_owned(),
+                            ..Default::default()
+                        }),
                         command: command.iter().map(|s| (*s).to_owned()).collect(),
                         labels: container_labels,
                         linux: Some(nsdebug_cri::v1::LinuxContainerConfig {
-                            security_context: Some(nsdebug_cri::v1::LinuxContainerSecurityContext {
-                                namespace_options: Some(kubelet_namespaces()),
-                                ..Default::default()
-                            }),
+                            security_context: Some(
+                                nsdebug_cri::v1::LinuxContainerSecurityContext {
+                                    namespace_options: Some(kubelet_namespaces()),
+                                    ..Default::default()
+                                },
+                            ),
                             ..Default::default()
                         }),
                         ..Default::default()
                     }),
                     sandbox_config: Some(config.clone()),
                 };
-                let created = client.create_container(request).await.map_err(|e| format!("CreateContainer {container}: {e}"))?;
+                let created = client
+                    .create_container(request)
+                    .await
+                    .map_err(|e| format!("CreateContainer {container}: {e}"))?;
                 let id = created.into_inner().container_id;
                 pod.containers.push(((*container).to_owned(), id.clone()));
                 let request = nsdebug_cri::v1::StartContainerRequest { container_id: id };
-                client.start_container(request).await.map_err(|e| format!("StartContainer {container}: {e}"))?;
+                client
+                    .start_container(request)
+                    .await
+                    .map_err(|e| format!("StartContainer {container}: {e}"))?;
             }
             Ok(())
         });
@@ -582,10 +749,20 @@ impl CriPod {
     pub fn ip(&self) -> String {
         cri_block_on(async {
             let mut client = cri_client().await.expect("CRI");
-            let request =
-                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: false };
-            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
-            status.status.and_then(|s| s.network).map(|n| n.ip).unwrap_or_default()
+            let request = nsdebug_cri::v1::PodSandboxStatusRequest {
+                pod_sandbox_id: self.sandbox_id.clone(),
+                verbose: false,
+            };
+            let status = client
+                .pod_sandbox_status(request)
+                .await
+                .expect("PodSandboxStatus")
+                .into_inner();
+            status
+                .status
+                .and_then(|s| s.network)
+                .map(|n| n.ip)
+                .unwrap_or_default()
         })
     }
 
@@ -593,11 +770,21 @@ impl CriPod {
     pub fn sandbox_pid(&self) -> i32 {
         cri_block_on(async {
             let mut client = cri_client().await.expect("CRI");
-            let request =
-                nsdebug_cri::v1::PodSandboxStatusRequest { pod_sandbox_id: self.sandbox_id.clone(), verbose: true };
-            let status = client.pod_sandbox_status(request).await.expect("PodSandboxStatus").into_inner();
-            let info: serde_json::Value = serde_json::from_str(status.info.get("info").expect("verbose info")).expect("JSON");
-            info["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).expect("pid")
+            let request = nsdebug_cri::v1::PodSandboxStatusRequest {
+                pod_sandbox_id: self.sandbox_id.clone(),
+                verbose: true,
+            };
+            let status = client
+                .pod_sandbox_status(request)
+                .await
+                .expect("PodSandboxStatus")
+                .into_inner();
+            let info: serde_json::Value =
+                serde_json::from_str(status.info.get("info").expect("verbose info")).expect("JSON");
+            info["pid"]
+                .as_i64()
+                .and_then(|p| i32::try_from(p).ok())
+                .expect("pid")
         })
     }
 
@@ -605,7 +792,9 @@ impl CriPod {
     pub fn stop(&self) {
         cri_block_on(async {
             if let Ok(mut client) = cri_client().await {
-                let request = nsdebug_cri::v1::StopPodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let request = nsdebug_cri::v1::StopPodSandboxRequest {
+                    pod_sandbox_id: self.sandbox_id.clone(),
+                };
                 let _ = client.stop_pod_sandbox(request).await;
             }
         });
@@ -620,7 +809,9 @@ impl Drop for CriPod {
         self.stop();
         cri_block_on(async {
             if let Ok(mut client) = cri_client().await {
-                let request = nsdebug_cri::v1::RemovePodSandboxRequest { pod_sandbox_id: self.sandbox_id.clone() };
+                let request = nsdebug_cri::v1::RemovePodSandboxRequest {
+                    pod_sandbox_id: self.sandbox_id.clone(),
+                };
                 let _ = client.remove_pod_sandbox(request).await;
             }
         });
@@ -635,7 +826,10 @@ pub const PODMAN_IMAGE: &str = "localhost/nsdebug-test:latest";
 
 /// Runs the podman CLI (an oracle and a fixture maker, like `docker`).
 pub fn podman(args: &[&str]) -> Output {
-    Command::new("podman").args(args).output().expect("cannot run podman")
+    Command::new("podman")
+        .args(args)
+        .output()
+        .expect("cannot run podman")
 }
 
 /// Checks root, dockerd (the image's source), Podman's socket and its copy of the test image;
@@ -645,12 +839,23 @@ pub fn podman_prerequisites_met(test: &str) -> bool {
         return false;
     }
     let ping = Command::new("curl")
-        .args(["-sf", "--max-time", "3", "--unix-socket", PODMAN_SOCKET, "http://d/_ping"])
+        .args([
+            "-sf",
+            "--max-time",
+            "3",
+            "--unix-socket",
+            PODMAN_SOCKET,
+            "http://d/_ping",
+        ])
         .output()
         .is_ok_and(|out| out.status.success());
     let missing = if !ping {
         format!("podman's API does not answer on {PODMAN_SOCKET} (run scripts/setup)")
-    } else if !Command::new("podman").args(["image", "exists", PODMAN_IMAGE]).status().is_ok_and(|s| s.success()) {
+    } else if !Command::new("podman")
+        .args(["image", "exists", PODMAN_IMAGE])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         format!("podman has no image {PODMAN_IMAGE} (run scripts/podman-service)")
     } else {
         return true;
@@ -687,19 +892,35 @@ impl PodmanContainer {
     /// Starts one with `podman run -d` plus `extra` options.
     pub fn start(extra: &[&str]) -> PodmanContainer {
         let name = unique_name("podman");
-        let mut args = vec!["run", "-d", "--name", &name, "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
         args.extend_from_slice(extra);
         args.push(PODMAN_IMAGE);
         let run = podman(&args);
         let mut started = PodmanContainer { name, pid: 0 };
         assert!(run.status.success(), "podman run: {run:?}");
-        started.pid = stdout_of(&podman(&["inspect", "-f", "{{.State.Pid}}", &started.name])).parse().expect("pid");
+        started.pid = stdout_of(&podman(&["inspect", "-f", "{{.State.Pid}}", &started.name]))
+            .parse()
+            .expect("pid");
         started
     }
 
     /// Its IPv4 address on Podman's default network.
     pub fn ip(&self) -> String {
-        stdout_of(&podman(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &self.name]))
+        stdout_of(&podman(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}",
+            &self.name,
+        ]))
     }
 }
 
@@ -727,7 +948,14 @@ pub struct RootlessPodman {
 impl RootlessPodman {
     fn podman(uid: &str, args: &[&str]) -> Output {
         Command::new("runuser")
-            .args(["-u", ROOTLESS_USER, "--", "env", &format!("XDG_RUNTIME_DIR=/run/user/{uid}"), "podman"])
+            .args([
+                "-u",
+                ROOTLESS_USER,
+                "--",
+                "env",
+                &format!("XDG_RUNTIME_DIR=/run/user/{uid}"),
+                "podman",
+            ])
             .args(args)
             .current_dir("/")
             .output()
@@ -736,20 +964,44 @@ impl RootlessPodman {
 
     /// Starts one, or returns why it cannot (the user or its socket is missing).
     pub fn start() -> Result<RootlessPodman, String> {
-        let uid = stdout_of(&Command::new("id").args(["-u", ROOTLESS_USER]).output().map_err(|e| e.to_string())?);
+        let uid = stdout_of(
+            &Command::new("id")
+                .args(["-u", ROOTLESS_USER])
+                .output()
+                .map_err(|e| e.to_string())?,
+        );
         if uid.is_empty() {
-            return Err(format!("no user {ROOTLESS_USER} (run scripts/podman-service)"));
+            return Err(format!(
+                "no user {ROOTLESS_USER} (run scripts/podman-service)"
+            ));
         }
         let socket = format!("/run/user/{uid}/podman/podman.sock");
         if !std::path::Path::new(&socket).exists() {
-            return Err(format!("no rootless podman socket {socket} (run scripts/podman-service)"));
+            return Err(format!(
+                "no rootless podman socket {socket} (run scripts/podman-service)"
+            ));
         }
         let name = unique_name("rootless");
-        let args = ["run", "-d", "--name", &name, "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", PODMAN_IMAGE];
+        let args = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            PODMAN_IMAGE,
+        ];
         let run = Self::podman(&uid, &args);
         let started = RootlessPodman { name, socket, uid };
         if !run.status.success() {
-            return Err(format!("rootless podman run: {}", String::from_utf8_lossy(&run.stderr)));
+            return Err(format!(
+                "rootless podman run: {}",
+                String::from_utf8_lossy(&run.stderr)
+            ));
         }
         Ok(started)
     }

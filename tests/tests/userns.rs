@@ -22,10 +22,17 @@ fn guard_closure_and_command_work_unprivileged_on_a_fake_container() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(2) {
-        assert!(!in_ci(), "user namespaces unavailable, and CI=true: {stderr}");
+        assert!(
+            !in_ci(),
+            "user namespaces unavailable, and CI=true: {stderr}"
+        );
         eprintln!("SKIP userns suite: {stderr}");
         return;
     }
     assert!(output.status.success(), "{stdout}{stderr}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 4, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        4,
+        "{stdout}"
+    );
 }

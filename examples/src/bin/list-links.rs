@@ -30,7 +30,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         RouteSocket::open()?
     }; // back in our own namespace; the socket stays in the target's
     let addresses = socket.addresses()?;
-    println!("network namespace {} of pid {pid}:", target.namespace_id(Namespace::Net)?);
+    println!(
+        "network namespace {} of pid {pid}:",
+        target.namespace_id(Namespace::Net)?
+    );
     for link in socket.links()? {
         let peer = match (link.link, link.link_netnsid) {
             (Some(index), Some(netnsid)) => format!(" peer ifindex {index} in netnsid {netnsid}"),

@@ -8,7 +8,8 @@ use std::os::unix::fs::MetadataExt;
 
 use super::{vanished, Host, Process};
 use crate::mounts::{
-    beneath, covering, exposure, host_path, join, parse_fdinfo, parse_mountinfo, runtime_managed, Mount,
+    beneath, covering, exposure, host_path, join, parse_fdinfo, parse_mountinfo, runtime_managed,
+    Mount,
 };
 use crate::{sys, Finding, Report, Severity, Unknown};
 
@@ -16,7 +17,11 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
     let host_mounts = match &host.mounts {
         Ok(mounts) => mounts,
         Err(why) => {
-            report.unknowns.push(Unknown::new("mounts", Some(report.pid), format!("the host's mounts: {why}")));
+            report.unknowns.push(Unknown::new(
+                "mounts",
+                Some(report.pid),
+                format!("the host's mounts: {why}"),
+            ));
             return;
         }
     };
@@ -39,7 +44,9 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
             .and_then(|t| parse_mountinfo(&t));
         match table {
             Ok(table) => mounts_of(p, &table, host, host_mounts, report),
-            Err(why) => report.unknowns.push(Unknown::new("mounts", Some(p.pid), why)),
+            Err(why) => report
+                .unknowns
+                .push(Unknown::new("mounts", Some(p.pid), why)),
         }
     }
 }
@@ -50,7 +57,9 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
 /// kernel's internal mounts are on no mount of the host's table and are left alone.
 pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report) {
     // Without the host's mounts, `mounts` has already said so.
-    let Ok(host_mounts) = &host.mounts else { return };
+    let Ok(host_mounts) = &host.mounts else {
+        return;
+    };
     let mut tables: Vec<(String, Result<Vec<u64>, String>)> = Vec::new();
     let mut seen: BTreeSet<(i32, String)> = BTreeSet::new();
     for p in processes {
@@ -68,7 +77,9 @@ pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report
         let own_ids = match tables.iter().find(|(n, _)| *n == ns).map(|(_, ids)| ids) {
             Some(Ok(ids)) => ids,
             Some(Err(why)) => {
-                report.unknowns.push(Unknown::new("fd.host", Some(p.pid), why.clone()));
+                report
+                    .unknowns
+                    .push(Unknown::new("fd.host", Some(p.pid), why.clone()));
                 continue;
             }
             None => continue,
@@ -78,7 +89,11 @@ pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report
             Ok(entries) => entries,
             Err(e) if vanished(&e) => continue,
             Err(e) => {
-                report.unknowns.push(Unknown::new("fd.host", Some(p.pid), format!("/proc/{}/fd: {e}", p.pid)));
+                report.unknowns.push(Unknown::new(
+                    "fd.host",
+                    Some(p.pid),
+                    format!("/proc/{}/fd: {e}", p.pid),
+                ));
                 continue;
             }
         };
@@ -108,9 +123,14 @@ pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report
             if own_ids.contains(&mnt_id) {
                 continue;
             }
-            let Some(mount) = host_mounts.iter().find(|m| m.id == mnt_id) else { continue };
+            let Some(mount) = host_mounts.iter().find(|m| m.id == mnt_id) else {
+                continue;
+            };
             // The object itself (the magic link followed): what it is and where the host has it.
-            let (Ok(meta), Ok(path)) = (std::fs::metadata(entry.path()), std::fs::read_link(entry.path())) else {
+            let (Ok(meta), Ok(path)) = (
+                std::fs::metadata(entry.path()),
+                std::fs::read_link(entry.path()),
+            ) else {
                 continue;
             };
             let path = path.to_string_lossy().into_owned();
@@ -118,7 +138,14 @@ pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report
             let (severity, what) = if meta.is_dir() {
                 (Severity::Critical, "a directory")
             } else if meta.is_file() {
-                (exposure(&path, writable), if writable { "a file, writable," } else { "a file" })
+                (
+                    exposure(&path, writable),
+                    if writable {
+                        "a file, writable,"
+                    } else {
+                        "a file"
+                    },
+                )
             } else {
                 (Severity::High, "a file")
             };
@@ -126,43 +153,71 @@ pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report
                 "{} fd {fd} -> {path} (flags {flags:o}): mount {mnt_id} ({} {} on {}) is the host's, not in its mount namespace",
                 p.label, mount.device, mount.root, mount.point
             );
-            let title = format!("{} holds {what} of the host open ({path}), outside its mounts", p.who());
-            report.findings.push(Finding::new("fd.host", severity, title, evidence).about(p.pid, vec![p.pid]));
+            let title = format!(
+                "{} holds {what} of the host open ({path}), outside its mounts",
+                p.who()
+            );
+            report
+                .findings
+                .push(Finding::new("fd.host", severity, title, evidence).about(p.pid, vec![p.pid]));
         }
     }
 }
 
-fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], report: &mut Report) {
+fn mounts_of(
+    p: &Process,
+    table: &[Mount],
+    host: &Host,
+    host_mounts: &[Mount],
+    report: &mut Report,
+) {
     let root = sys::open_dir_at(&p.dir, "root");
     let pid = p.pid;
     // What /sys and /proc/sys are is decided by the mount that covers them, whichever it is:
     // without a read-only /proc/sys of its own, /proc/sys is as writable as /proc.
     for (path, fstype, id, title) in [
-        ("/sys", "sysfs", "mount.sys-rw", "/sys is writable (normally read-only in a container)"),
-        ("/proc/sys", "proc", "mount.proc-sys-rw", "/proc/sys is writable: host kernel settings"),
+        (
+            "/sys",
+            "sysfs",
+            "mount.sys-rw",
+            "/sys is writable (normally read-only in a container)",
+        ),
+        (
+            "/proc/sys",
+            "proc",
+            "mount.proc-sys-rw",
+            "/proc/sys is writable: host kernel settings",
+        ),
     ] {
         if let Some(mount) = covering(table, path).filter(|m| m.fstype == fstype && m.writable()) {
             let evidence = format!(
                 "pid {pid} mountinfo: {} {} on {} ({}) - {fstype} covers {path}",
                 mount.device, mount.root, mount.point, mount.options
             );
-            report.findings.push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
+            report
+                .findings
+                .push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
         }
     }
     let mut exposed: Vec<(String, String)> = Vec::new();
     for mount in table {
         let rw = if mount.writable() { "rw" } else { "ro" };
         let point = &mount.point;
-        let Some(source) = host_path(mount, host_mounts) else { continue };
+        let Some(source) = host_path(mount, host_mounts) else {
+            continue;
+        };
         // Runtime sockets reachable beneath this mount, checked by looking them up inside.
         for socket in &host.sockets {
-            let Some(rest) = beneath(&socket.path, &source) else { continue };
+            let Some(rest) = beneath(&socket.path, &source) else {
+                continue;
+            };
             let inside = join(point, rest);
             let looked = match &root {
                 Ok(root) => sys::stat_in_root(root, &inside),
-                Err(e) => {
-                    Err(e.raw_os_error().map_or_else(|| io::Error::other(e.to_string()), io::Error::from_raw_os_error))
-                }
+                Err(e) => Err(e.raw_os_error().map_or_else(
+                    || io::Error::other(e.to_string()),
+                    io::Error::from_raw_os_error,
+                )),
             };
             match looked {
                 Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
@@ -185,16 +240,24 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
                 }
             }
         }
-        let own = (point == "/proc" || point.starts_with("/proc/") || point == "/sys" || point.starts_with("/sys/"))
-            && host_mounts.iter().any(|h| h.device == mount.device && h.point == *point);
+        let own = (point == "/proc"
+            || point.starts_with("/proc/")
+            || point == "/sys"
+            || point.starts_with("/sys/"))
+            && host_mounts
+                .iter()
+                .any(|h| h.device == mount.device && h.point == *point);
         if runtime_managed(mount, &source) || own {
             continue;
         }
         // A mount the host made beneath an exposed host directory shows up beneath it in the
         // container too: it is part of that exposure, not another one.
-        let nested = exposed.iter().any(|(point_above, source_above): &(String, String)| {
-            beneath(point, point_above).is_some_and(|rest| !rest.is_empty() && join(source_above, rest) == source)
-        });
+        let nested = exposed
+            .iter()
+            .any(|(point_above, source_above): &(String, String)| {
+                beneath(point, point_above)
+                    .is_some_and(|rest| !rest.is_empty() && join(source_above, rest) == source)
+            });
         exposed.push((point.clone(), source.clone()));
         if nested {
             continue;
@@ -206,7 +269,11 @@ fn mounts_of(p: &Process, table: &[Mount], host: &Host, host_mounts: &[Mount], r
                 severity,
                 format!(
                     "the host's {source} is mounted {} at {point}",
-                    if mount.writable() { "writable" } else { "read-only" }
+                    if mount.writable() {
+                        "writable"
+                    } else {
+                        "read-only"
+                    }
                 ),
                 format!(
                     "pid {pid} mountinfo: {} {} on {point} ({}) - {}",

@@ -52,7 +52,8 @@ impl Host {
             .iter()
             .map(|(ns, _, _)| {
                 let id = dir.as_ref().map_err(Clone::clone).and_then(|d| {
-                    sys::readlink_at(d, &format!("ns/{ns}")).map_err(|e| format!("host /proc/{pid}/ns/{ns}: {e}"))
+                    sys::readlink_at(d, &format!("ns/{ns}"))
+                        .map_err(|e| format!("host /proc/{pid}/ns/{ns}: {e}"))
                 });
                 (*ns, id)
             })
@@ -60,61 +61,101 @@ impl Host {
         let mounts = dir
             .as_ref()
             .map_err(Clone::clone)
-            .and_then(|d| sys::read_at(d, "mountinfo").map_err(|e| format!("host /proc/{pid}/mountinfo: {e}")))
+            .and_then(|d| {
+                sys::read_at(d, "mountinfo").map_err(|e| format!("host /proc/{pid}/mountinfo: {e}"))
+            })
             .and_then(|text| parse_mountinfo(&text));
         let own_mounts = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| format!("/proc/self/mountinfo: {e}"))
             .and_then(|t| parse_mountinfo(&t));
         let mut sockets: Vec<Socket> = Vec::new();
-        match dir
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|d| sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}")))
-        {
-            Err(why) => {
-                unknowns.push(Unknown::new("mount.runtime-socket", None, format!("the host's runtime sockets: {why}")))
-            }
+        match dir.as_ref().map_err(Clone::clone).and_then(|d| {
+            sys::open_dir_at(d, "root").map_err(|e| format!("host /proc/{pid}/root: {e}"))
+        }) {
+            Err(why) => unknowns.push(Unknown::new(
+                "mount.runtime-socket",
+                None,
+                format!("the host's runtime sockets: {why}"),
+            )),
             Ok(root) => {
-                let mut candidates: Vec<(&'static str, String)> =
-                    RUNTIME_SOCKETS.iter().map(|(runtime, path)| (*runtime, (*path).to_owned())).collect();
+                let mut candidates: Vec<(&'static str, String)> = RUNTIME_SOCKETS
+                    .iter()
+                    .map(|(runtime, path)| (*runtime, (*path).to_owned()))
+                    .collect();
                 // Rootless Docker and Podman: one socket per user.
                 if let Ok(users) = sys::list_in_root(&root, "/run/user") {
-                    for user in users.iter().filter(|u| u.meta.is_dir() && u.name.bytes().all(|b| b.is_ascii_digit())) {
-                        candidates.push(("docker (rootless)", format!("/run/user/{}/docker.sock", user.name)));
-                        candidates.push(("podman (rootless)", format!("/run/user/{}/podman/podman.sock", user.name)));
+                    for user in users
+                        .iter()
+                        .filter(|u| u.meta.is_dir() && u.name.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        candidates.push((
+                            "docker (rootless)",
+                            format!("/run/user/{}/docker.sock", user.name),
+                        ));
+                        candidates.push((
+                            "podman (rootless)",
+                            format!("/run/user/{}/podman/podman.sock", user.name),
+                        ));
                     }
                 }
                 for (runtime, path) in &candidates {
                     let (runtime, path) = (*runtime, path.as_str());
                     match sys::stat_in_root(&root, path) {
                         Ok(meta) if meta.file_type().is_socket() => {
-                            if sockets.iter().any(|s| s.dev == meta.dev() && s.ino == meta.ino()) {
+                            if sockets
+                                .iter()
+                                .any(|s| s.dev == meta.dev() && s.ino == meta.ino())
+                            {
                                 continue;
                             }
                             // Host paths are compared with mounts' host paths: resolve /var/run -> /run.
                             let parent = Path::new(path).parent().unwrap_or(Path::new("/"));
-                            let real = std::fs::canonicalize(parent)
-                                .map(|p| join(&p.to_string_lossy(), path.rsplit('/').next().unwrap_or(path)));
+                            let real = std::fs::canonicalize(parent).map(|p| {
+                                join(
+                                    &p.to_string_lossy(),
+                                    path.rsplit('/').next().unwrap_or(path),
+                                )
+                            });
                             match real {
-                                Ok(real) => {
-                                    sockets.push(Socket { runtime, path: real, dev: meta.dev(), ino: meta.ino() })
-                                }
-                                Err(e) => {
-                                    unknowns.push(Unknown::new("mount.runtime-socket", None, format!("{path}: {e}")))
-                                }
+                                Ok(real) => sockets.push(Socket {
+                                    runtime,
+                                    path: real,
+                                    dev: meta.dev(),
+                                    ino: meta.ino(),
+                                }),
+                                Err(e) => unknowns.push(Unknown::new(
+                                    "mount.runtime-socket",
+                                    None,
+                                    format!("{path}: {e}"),
+                                )),
                             }
                         }
                         Ok(_) => {}
-                        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
-                        Err(e) => {
-                            unknowns.push(Unknown::new("mount.runtime-socket", None, format!("host {path}: {e}")))
-                        }
+                        Err(e)
+                            if matches!(
+                                e.raw_os_error(),
+                                Some(libc::ENOENT) | Some(libc::ENOTDIR)
+                            ) => {}
+                        Err(e) => unknowns.push(Unknown::new(
+                            "mount.runtime-socket",
+                            None,
+                            format!("host {path}: {e}"),
+                        )),
                     }
                 }
             }
         }
         let (lsm, lsm_evidence) = read_lsm();
-        Host { pid, namespaces, mounts, own_mounts, sockets, lsm, lsm_evidence, unknowns }
+        Host {
+            pid,
+            namespaces,
+            mounts,
+            own_mounts,
+            sockets,
+            lsm,
+            lsm_evidence,
+            unknowns,
+        }
     }
 
     /// The host section: host-wide findings and unknowns.
@@ -141,7 +182,11 @@ impl Host {
                 unknowns.push(Unknown::new(id, None, why.clone()));
             }
         }
-        HostReport { pid: self.pid, findings, unknowns }
+        HostReport {
+            pid: self.pid,
+            findings,
+            unknowns,
+        }
     }
 }
 

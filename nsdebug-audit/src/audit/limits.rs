@@ -5,7 +5,8 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::cgroup::{
-    allows_all_devices, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir, Limit,
+    allows_all_devices, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir,
+    Limit,
 };
 use crate::{Finding, Report, Severity, Unknown};
 
@@ -20,10 +21,18 @@ fn limit_files(
     v1_file: &str,
     v2_file: &str,
 ) -> Result<Option<Vec<(PathBuf, String)>>, String> {
-    if unmounted_controllers(membership, dirs).iter().any(|c| c == controller) {
-        return Err(format!("its {controller} hierarchy is not mounted where nsdebug can read it"));
+    if unmounted_controllers(membership, dirs)
+        .iter()
+        .any(|c| c == controller)
+    {
+        return Err(format!(
+            "its {controller} hierarchy is not mounted where nsdebug can read it"
+        ));
     }
-    let v1 = dirs.iter().filter(|d| !d.v2 && d.controllers.iter().any(|c| c == controller)).map(|d| (d, v1_file));
+    let v1 = dirs
+        .iter()
+        .filter(|d| !d.v2 && d.controllers.iter().any(|c| c == controller))
+        .map(|d| (d, v1_file));
     for (dir, file) in v1.chain(dirs.iter().filter(|d| d.v2).map(|d| (d, v2_file))) {
         let mut levels = Vec::new();
         let mut level = dir.dir.clone();
@@ -50,7 +59,11 @@ fn limit_files(
 /// `PATH = VALUE`, and whether it is an ancestor's.
 fn level_evidence(levels: &[(PathBuf, String)], index: usize) -> String {
     let (path, text) = &levels[index];
-    let whose = if index > 0 { " (set on an ancestor of its cgroup)" } else { "" };
+    let whose = if index > 0 {
+        " (set on an ancestor of its cgroup)"
+    } else {
+        ""
+    };
     format!("{} = {}{whose}", path.display(), text.trim())
 }
 
@@ -59,27 +72,36 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
     let mut memory_limited = None;
     for (id, controller, v1, v2, what) in [
         ("cgroup.pids", "pids", "pids.max", "pids.max", "processes"),
-        ("cgroup.memory", "memory", "memory.limit_in_bytes", "memory.max", "memory"),
+        (
+            "cgroup.memory",
+            "memory",
+            "memory.limit_in_bytes",
+            "memory.max",
+            "memory",
+        ),
     ] {
-        let read = limit_files(dirs, membership, controller, v1, v2).and_then(|levels| match levels {
-            None => Ok(None),
-            Some(levels) => {
-                let limits = levels
-                    .iter()
-                    .map(|(path, text)| parse_limit(text).map_err(|e| format!("{}: {e}", path.display())))
-                    .collect::<Result<Vec<_>, _>>()?;
-                // The tightest limit holds; none set: unlimited, as the container's own file says.
-                let tightest = limits
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, l)| match l {
-                        Limit::Set(v) => Some((i, *v)),
-                        Limit::Unlimited => None,
-                    })
-                    .min_by_key(|(_, v)| *v);
-                Ok(Some((tightest, levels)))
-            }
-        });
+        let read =
+            limit_files(dirs, membership, controller, v1, v2).and_then(|levels| match levels {
+                None => Ok(None),
+                Some(levels) => {
+                    let limits = levels
+                        .iter()
+                        .map(|(path, text)| {
+                            parse_limit(text).map_err(|e| format!("{}: {e}", path.display()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // The tightest limit holds; none set: unlimited, as the container's own file says.
+                    let tightest = limits
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, l)| match l {
+                            Limit::Set(v) => Some((i, *v)),
+                            Limit::Unlimited => None,
+                        })
+                        .min_by_key(|(_, v)| *v);
+                    Ok(Some((tightest, levels)))
+                }
+            });
         if controller == "memory" {
             memory_limited = match &read {
                 Ok(Some((tightest, _))) => Some(tightest.is_some()),
@@ -89,9 +111,17 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
         }
         match read {
             Ok(Some((None, levels))) => {
-                let title =
-                    if controller == "pids" { "no pids limit: a fork bomb takes the host" } else { "no memory limit" };
-                report.findings.push(Finding::new(id, Severity::Medium, title, level_evidence(&levels, 0)));
+                let title = if controller == "pids" {
+                    "no pids limit: a fork bomb takes the host"
+                } else {
+                    "no memory limit"
+                };
+                report.findings.push(Finding::new(
+                    id,
+                    Severity::Medium,
+                    title,
+                    level_evidence(&levels, 0),
+                ));
             }
             Ok(Some((Some((index, value)), levels))) => {
                 let unit = if controller == "memory" { " bytes" } else { "" };
@@ -112,24 +142,37 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
         }
     }
     oom(dirs, memory_limited, report);
-    let cpu = limit_files(dirs, membership, "cpu", "cpu.cfs_quota_us", "cpu.max").and_then(|levels| {
-        let Some(levels) = levels else { return Ok(None) };
-        let mut quotas = Vec::new();
-        for (path, text) in &levels {
-            let quota = if path.ends_with("cpu.max") {
-                parse_cpu_max(text).map(|q| (q, format!("{} = {}", path.display(), text.trim())))
-            } else {
-                let period_path = path.with_file_name("cpu.cfs_period_us");
-                let period =
-                    std::fs::read_to_string(&period_path).map_err(|e| format!("{}: {e}", period_path.display()))?;
-                parse_cfs(text, &period).map(|q| {
-                    (q, format!("{} = {}, {} = {}", path.display(), text.trim(), period_path.display(), period.trim()))
-                })
+    let cpu =
+        limit_files(dirs, membership, "cpu", "cpu.cfs_quota_us", "cpu.max").and_then(|levels| {
+            let Some(levels) = levels else {
+                return Ok(None);
             };
-            quotas.push(quota.map_err(|e| format!("{}: {e}", path.display()))?);
-        }
-        Ok(Some(quotas))
-    });
+            let mut quotas = Vec::new();
+            for (path, text) in &levels {
+                let quota = if path.ends_with("cpu.max") {
+                    parse_cpu_max(text)
+                        .map(|q| (q, format!("{} = {}", path.display(), text.trim())))
+                } else {
+                    let period_path = path.with_file_name("cpu.cfs_period_us");
+                    let period = std::fs::read_to_string(&period_path)
+                        .map_err(|e| format!("{}: {e}", period_path.display()))?;
+                    parse_cfs(text, &period).map(|q| {
+                        (
+                            q,
+                            format!(
+                                "{} = {}, {} = {}",
+                                path.display(),
+                                text.trim(),
+                                period_path.display(),
+                                period.trim()
+                            ),
+                        )
+                    })
+                };
+                quotas.push(quota.map_err(|e| format!("{}: {e}", path.display()))?);
+            }
+            Ok(Some(quotas))
+        });
     match cpu {
         Ok(Some(quotas)) => {
             let tightest = quotas
@@ -139,7 +182,11 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             match tightest {
                 Some((index, cpus)) => {
-                    let whose = if index > 0 { " (set on an ancestor of its cgroup)" } else { "" };
+                    let whose = if index > 0 {
+                        " (set on an ancestor of its cgroup)"
+                    } else {
+                        ""
+                    };
                     report.findings.push(Finding::new(
                         "cgroup.cpu",
                         Severity::Info,
@@ -147,9 +194,12 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                         format!("{}{whose}", quotas[index].1),
                     ));
                 }
-                None => {
-                    report.findings.push(Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", quotas[0].1.clone()))
-                }
+                None => report.findings.push(Finding::new(
+                    "cgroup.cpu",
+                    Severity::Low,
+                    "no CPU quota",
+                    quotas[0].1.clone(),
+                )),
             }
         }
         Ok(None) => report.findings.push(Finding::new(
@@ -158,10 +208,15 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
             "no cpu controller: CPU time not limited",
             "no cpu.cfs_quota_us or cpu.max in its cgroups or their ancestors",
         )),
-        Err(why) => report.unknowns.push(Unknown::new("cgroup.cpu", Some(pid), why)),
+        Err(why) => report
+            .unknowns
+            .push(Unknown::new("cgroup.cpu", Some(pid), why)),
     }
     // cgroup v2 allows devices with an eBPF program, which is not read: no claim either way.
-    if let Some(dir) = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices")) {
+    if let Some(dir) = dirs
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices"))
+    {
         let path = dir.dir.join("devices.list");
         match std::fs::read_to_string(&path) {
             Ok(list) if allows_all_devices(&list) => report.findings.push(Finding::new(
@@ -171,7 +226,11 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 format!("{}: a *:* rwm", path.display()),
             )),
             Ok(_) => {}
-            Err(e) => report.unknowns.push(Unknown::new("devices", Some(pid), format!("{}: {e}", path.display()))),
+            Err(e) => report.unknowns.push(Unknown::new(
+                "devices",
+                Some(pid),
+                format!("{}: {e}", path.display()),
+            )),
         }
     }
 }
@@ -181,7 +240,9 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
 /// and the kills so far (v1 `oom_kill`, v2 `memory.events`).
 fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
     let pid = report.pid;
-    let v1 = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
+    let v1 = dirs
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
     let (path, key) = match (v1, dirs.iter().find(|d| d.v2)) {
         (Some(dir), _) => (dir.dir.join("memory.oom_control"), "oom_kill"),
         (None, Some(dir)) => (dir.dir.join("memory.events"), "oom_kill"),
@@ -191,16 +252,44 @@ fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
         Ok(text) => text,
         // v2 without the memory controller enabled here: nothing to say.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => return report.unknowns.push(Unknown::new("memory.oom", Some(pid), format!("{}: {e}", path.display()))),
+        Err(e) => {
+            return report.unknowns.push(Unknown::new(
+                "memory.oom",
+                Some(pid),
+                format!("{}: {e}", path.display()),
+            ))
+        }
     };
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok());
+    let field = |name: &str| {
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
     if field("oom_kill_disable") == Some(1) {
         let (severity, title) = match memory_limited {
-            Some(false) => (Severity::High, "OOM killer disabled and no memory limit: a leak can exhaust the host"),
-            Some(true) => (Severity::Medium, "OOM killer disabled: at its memory limit it hangs instead of being killed"),
-            None => (Severity::High, "OOM killer disabled (its memory limit could not be read)"),
+            Some(false) => (
+                Severity::High,
+                "OOM killer disabled and no memory limit: a leak can exhaust the host",
+            ),
+            Some(true) => (
+                Severity::Medium,
+                "OOM killer disabled: at its memory limit it hangs instead of being killed",
+            ),
+            None => (
+                Severity::High,
+                "OOM killer disabled (its memory limit could not be read)",
+            ),
         };
-        report.findings.push(Finding::new("memory.oom-kill-disabled", severity, title, format!("{}: oom_kill_disable 1", path.display())));
+        report.findings.push(Finding::new(
+            "memory.oom-kill-disabled",
+            severity,
+            title,
+            format!("{}: oom_kill_disable 1", path.display()),
+        ));
     }
     match field(key) {
         Some(0) => {}
@@ -226,25 +315,51 @@ mod tests {
         std::fs::create_dir_all(dir.join("c/memory.max")).unwrap();
         std::fs::write(dir.join("c/pids.max"), "12k\n").unwrap();
         std::fs::write(dir.join("c/cpu.max"), "50000\n").unwrap();
-        let v2 = [CgroupDir { controllers: vec![], v2: true, dir: dir.join("c"), mount: dir.clone() }];
-        let mut report = Report { pid: 42, ..Report::default() };
+        let v2 = [CgroupDir {
+            controllers: vec![],
+            v2: true,
+            dir: dir.join("c"),
+            mount: dir.clone(),
+        }];
+        let mut report = Report {
+            pid: 42,
+            ..Report::default()
+        };
         cgroups(&v2, "0::/c\n", &mut report);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
         let ids: Vec<&str> = report.unknowns.iter().map(|u| u.id.as_str()).collect();
-        assert_eq!(ids, ["cgroup.pids", "cgroup.memory", "cgroup.cpu"], "{:?}", report.unknowns);
+        assert_eq!(
+            ids,
+            ["cgroup.pids", "cgroup.memory", "cgroup.cpu"],
+            "{:?}",
+            report.unknowns
+        );
         // A v2 cgroup without the files has no such controller enabled: nothing limits it.
         let empty = dir.join("empty");
         std::fs::create_dir_all(&empty).unwrap();
         let mut report = Report::default();
         cgroups(
-            &[CgroupDir { controllers: vec![], v2: true, dir: empty, mount: dir.clone() }],
+            &[CgroupDir {
+                controllers: vec![],
+                v2: true,
+                dir: empty,
+                mount: dir.clone(),
+            }],
             "0::/empty\n",
             &mut report,
         );
-        let found: Vec<(&str, Severity)> = report.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
+        let found: Vec<(&str, Severity)> = report
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.severity))
+            .collect();
         assert_eq!(
             found,
-            [("cgroup.pids", Severity::Medium), ("cgroup.memory", Severity::Medium), ("cgroup.cpu", Severity::Low)]
+            [
+                ("cgroup.pids", Severity::Medium),
+                ("cgroup.memory", Severity::Medium),
+                ("cgroup.cpu", Severity::Low)
+            ]
         );
         // A v1 layout: the quota with its period.
         // A v1 layout: the quota with its period; a tighter one on an ancestor holds.
@@ -253,31 +368,70 @@ mod tests {
         std::fs::create_dir_all(&v1).unwrap();
         std::fs::write(v1.join("cpu.cfs_quota_us"), "50000\n").unwrap();
         std::fs::write(v1.join("cpu.cfs_period_us"), "100000\n").unwrap();
-        let v1_dir =
-            [CgroupDir { controllers: vec!["cpu".into()], v2: false, dir: v1.clone(), mount: dir.join("cpu") }];
+        let v1_dir = [CgroupDir {
+            controllers: vec!["cpu".into()],
+            v2: false,
+            dir: v1.clone(),
+            mount: dir.join("cpu"),
+        }];
         let mut report = Report::default();
         cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
-        let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();
-        assert_eq!((cpu.severity, cpu.title.as_str()), (Severity::Info, "CPU limited to 0.5 CPUs"));
+        let cpu = report
+            .findings
+            .iter()
+            .find(|f| f.id == "cgroup.cpu")
+            .unwrap();
+        assert_eq!(
+            (cpu.severity, cpu.title.as_str()),
+            (Severity::Info, "CPU limited to 0.5 CPUs")
+        );
         std::fs::write(parent.join("cpu.cfs_quota_us"), "25000\n").unwrap();
         std::fs::write(parent.join("cpu.cfs_period_us"), "100000\n").unwrap();
         let mut report = Report::default();
         cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
-        let cpu = report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap();
+        let cpu = report
+            .findings
+            .iter()
+            .find(|f| f.id == "cgroup.cpu")
+            .unwrap();
         assert_eq!(cpu.title, "CPU limited to 0.25 CPUs");
-        assert!(cpu.evidence.contains("set on an ancestor"), "{}", cpu.evidence);
+        assert!(
+            cpu.evidence.contains("set on an ancestor"),
+            "{}",
+            cpu.evidence
+        );
         // The hierarchy's root is never read as a limit (it has none), nor above it.
         std::fs::write(dir.join("cpu/cpu.cfs_quota_us"), "1000\n").unwrap();
         std::fs::write(dir.join("cpu/cpu.cfs_period_us"), "100000\n").unwrap();
         let mut report = Report::default();
         cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
-        assert_eq!(report.findings.iter().find(|f| f.id == "cgroup.cpu").unwrap().title, "CPU limited to 0.25 CPUs");
+        assert_eq!(
+            report
+                .findings
+                .iter()
+                .find(|f| f.id == "cgroup.cpu")
+                .unwrap()
+                .title,
+            "CPU limited to 0.25 CPUs"
+        );
         // A controller whose hierarchy is not mounted here is unknown, not "no limit".
         let mut report = Report::default();
-        cgroups(&v1_dir, "1:cpu:/docker/a34d\n2:pids:/docker/a34d\n", &mut report);
-        let pids = report.unknowns.iter().find(|u| u.id == "cgroup.pids").unwrap();
+        cgroups(
+            &v1_dir,
+            "1:cpu:/docker/a34d\n2:pids:/docker/a34d\n",
+            &mut report,
+        );
+        let pids = report
+            .unknowns
+            .iter()
+            .find(|u| u.id == "cgroup.pids")
+            .unwrap();
         assert!(pids.reason.contains("not mounted"), "{pids:?}");
-        assert!(!report.findings.iter().any(|f| f.id == "cgroup.pids"), "{:?}", report.findings);
+        assert!(
+            !report.findings.iter().any(|f| f.id == "cgroup.pids"),
+            "{:?}",
+            report.findings
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,23 +13,60 @@ use nsenter_core::Target;
 
 use crate::cgroup::{cgroup_dirs, CgroupDir};
 use crate::mounts::{beneath, Mount};
-use crate::status::{capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES};
+use crate::status::{
+    capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES,
+};
 use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
 
 /// The namespaces compared with the host's, and what sharing each means.
 const NAMESPACES: [(&str, Severity, &str); 7] = [
-    ("mnt", Severity::Critical, "shares the host's mount namespace: the host's files"),
-    ("net", Severity::High, "shares the host's network namespace (--net=host): every host interface and port"),
-    ("pid", Severity::High, "shares the host's pid namespace (--pid=host): sees and signals host processes"),
-    ("ipc", Severity::Medium, "shares the host's IPC namespace (--ipc=host): host shared memory"),
-    ("user", Severity::Medium, "no user namespace remapping: root inside is root on the host"),
-    ("uts", Severity::Low, "shares the host's UTS namespace (--uts=host): can set the host's hostname"),
-    ("cgroup", Severity::Low, "shares the host's cgroup namespace: sees the host's cgroup tree"),
+    (
+        "mnt",
+        Severity::Critical,
+        "shares the host's mount namespace: the host's files",
+    ),
+    (
+        "net",
+        Severity::High,
+        "shares the host's network namespace (--net=host): every host interface and port",
+    ),
+    (
+        "pid",
+        Severity::High,
+        "shares the host's pid namespace (--pid=host): sees and signals host processes",
+    ),
+    (
+        "ipc",
+        Severity::Medium,
+        "shares the host's IPC namespace (--ipc=host): host shared memory",
+    ),
+    (
+        "user",
+        Severity::Medium,
+        "no user namespace remapping: root inside is root on the host",
+    ),
+    (
+        "uts",
+        Severity::Low,
+        "shares the host's UTS namespace (--uts=host): can set the host's hostname",
+    ),
+    (
+        "cgroup",
+        Severity::Low,
+        "shares the host's cgroup namespace: sees the host's cgroup tree",
+    ),
 ];
 
 /// Where setuid programs are looked for (not recursively), inside the container's root.
-const PROGRAM_DIRS: [&str; 7] =
-    ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec"];
+const PROGRAM_DIRS: [&str; 7] = [
+    "/bin",
+    "/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/libexec",
+];
 
 /// The most processes one container's cgroups may list before the audit gives up on them.
 const MAX_PROCESSES: usize = 100_000;
@@ -82,7 +119,10 @@ impl Process {
     }
 
     fn ns(&self, kind: &str) -> Option<&Result<String, String>> {
-        self.namespaces.iter().find(|(k, _)| *k == kind).map(|(_, id)| id)
+        self.namespaces
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, id)| id)
     }
 }
 
@@ -140,25 +180,43 @@ fn process_powers(p: &Process) -> Vec<(String, Severity)> {
 
 /// Permitted | effective | ambient: what the process can use now; `None` if any is unknown.
 fn held_capabilities(status: &Status) -> Option<u64> {
-    Some(*status.cap_prm.as_ref().ok()? | *status.cap_eff.as_ref().ok()? | *status.cap_amb.as_ref().ok()?)
+    Some(
+        *status.cap_prm.as_ref().ok()?
+            | *status.cap_eff.as_ref().ok()?
+            | *status.cap_amb.as_ref().ok()?,
+    )
 }
 
 /// How much power: the worst power first, then how many of each severity.
 fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
-    (powers.iter().map(|(_, s)| *s).max(), powers.iter().map(|(_, s)| 16u64.pow(*s as u32)).sum())
+    (
+        powers.iter().map(|(_, s)| *s).max(),
+        powers.iter().map(|(_, s)| 16u64.pow(*s as u32)).sum(),
+    )
 }
 
 /// Audits the container whose init process is `target` against `host`.
 pub fn audit(target: &Target, host: &Host) -> Result<Report> {
-    let Some(pid) = target.pid() else { return Err(Error::NotAProcess { target: target.id().to_string() }) };
-    let init_dir =
-        proc_dir(pid)
-            .map_err(|source| if vanished(&source) { Error::Gone { pid } } else { Error::Proc { pid, source } })?;
+    let Some(pid) = target.pid() else {
+        return Err(Error::NotAProcess {
+            target: target.id().to_string(),
+        });
+    };
+    let init_dir = proc_dir(pid).map_err(|source| {
+        if vanished(&source) {
+            Error::Gone { pid }
+        } else {
+            Error::Proc { pid, source }
+        }
+    })?;
     // The directory is of the pinned process only if it is still alive now.
     if !target.is_alive() {
         return Err(Error::Gone { pid });
     }
-    let mut report = Report { pid, ..Report::default() };
+    let mut report = Report {
+        pid,
+        ..Report::default()
+    };
     // The container's cgroups and pid namespace are read from a live thread of its init: a
     // main thread that exited (a zombie) has left its cgroups and namespaces.
     let anchor = match live_thread(&init_dir) {
@@ -170,14 +228,22 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
     let pids = members(pid, &anchor, host, &mut report);
     let mut processes = Vec::new();
     for member in pids {
-        let dir = if member == pid { init_dir.try_clone() } else { proc_dir(member) };
+        let dir = if member == pid {
+            init_dir.try_clone()
+        } else {
+            proc_dir(member)
+        };
         let threads = dir.and_then(|dir| threads_of(&dir));
         let threads = match threads {
             Ok(threads) => threads,
             Err(e) if vanished(&e) && member != pid => continue,
             Err(e) if vanished(&e) => return Err(Error::Gone { pid }),
             Err(e) => {
-                report.unknowns.push(Unknown::new("process", Some(member), format!("/proc/{member}/task: {e}")));
+                report.unknowns.push(Unknown::new(
+                    "process",
+                    Some(member),
+                    format!("/proc/{member}/task: {e}"),
+                ));
                 continue;
             }
         };
@@ -214,28 +280,54 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             } else {
                 format!("thread {tid} of pid {member} ({comm})")
             };
-            let host_userns = host.namespaces.iter().find(|(ns, _)| *ns == "user").and_then(|(_, id)| id.as_ref().ok());
+            let host_userns = host
+                .namespaces
+                .iter()
+                .find(|(ns, _)| *ns == "user")
+                .and_then(|(_, id)| id.as_ref().ok());
             let own_userns = match (namespaces.iter().find(|(ns, _)| *ns == "user"), host_userns) {
                 (Some((_, Ok(id))), Some(host_id)) if id != host_id => Some(id.clone()),
                 // Unknown, or the host's: its capabilities are taken as the host's.
                 _ => None,
             };
-            processes.push(Process { pid: tid, tgid: member, dir, comm, label, status, namespaces, own_userns });
+            processes.push(Process {
+                pid: tid,
+                tgid: member,
+                dir,
+                comm,
+                label,
+                status,
+                namespaces,
+                own_userns,
+            });
         }
     }
-    report.processes = processes.iter().map(|p| p.tgid).collect::<BTreeSet<i32>>().into_iter().collect();
+    report.processes = processes
+        .iter()
+        .map(|p| p.tgid)
+        .collect::<BTreeSet<i32>>()
+        .into_iter()
+        .collect();
     status_unknowns(&processes, &mut report.unknowns);
     most_powerful(&processes, &mut report);
     capabilities(&processes, &mut report);
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
-    let membership = sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"));
-    match membership.and_then(|text| Ok((cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)?, text))) {
+    let membership =
+        sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"));
+    match membership.and_then(|text| {
+        Ok((
+            cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)?,
+            text,
+        ))
+    }) {
         Ok((dirs, text)) => cgroups(&dirs, &text, &mut report),
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
-                report.unknowns.push(Unknown::new(id, Some(pid), why.clone()));
+                report
+                    .unknowns
+                    .push(Unknown::new(id, Some(pid), why.clone()));
             }
         }
     }
@@ -252,9 +344,11 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
 /// Whether a cgroup directory is the root of its hierarchy (a mount point of cgroupfs).
 fn own_mounts_root(dir: &CgroupDir, host: &Host) -> bool {
     host.own_mounts.as_ref().is_ok_and(|mounts| {
-        mounts
-            .iter()
-            .any(|m| m.root == "/" && (m.fstype == "cgroup" || m.fstype == "cgroup2") && Path::new(&m.point) == dir.dir)
+        mounts.iter().any(|m| {
+            m.root == "/"
+                && (m.fstype == "cgroup" || m.fstype == "cgroup2")
+                && Path::new(&m.point) == dir.dir
+        })
     })
 }
 
@@ -277,7 +371,13 @@ fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
     let mut threads = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/self/fd/{}", task.as_raw_fd()))? {
         let entry = entry?;
-        let Some(tid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else { continue };
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
         match sys::open_dir_at(&task, &tid.to_string()) {
             Ok(thread) => threads.push((tid, thread)),
             Err(e) if vanished(&e) => {}
@@ -298,14 +398,19 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     let dirs = sys::read_at(anchor, "cgroup")
         .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
         .and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?));
-    let container_cgroups: Vec<PathBuf> =
-        dirs.as_ref().map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect()).unwrap_or_default();
+    let container_cgroups: Vec<PathBuf> = dirs
+        .as_ref()
+        .map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect())
+        .unwrap_or_default();
     match dirs {
         Ok(dirs) => {
             for dir in dirs {
                 // The root of a hierarchy holds every process of the host: not the container's.
                 if own_mounts_root(&dir, host) {
-                    failures.push(format!("{} is the root of its hierarchy", dir.dir.display()));
+                    failures.push(format!(
+                        "{} is the root of its hierarchy",
+                        dir.dir.display()
+                    ));
                     continue;
                 }
                 match procs_beneath(&dir.dir, &mut pids, 0) {
@@ -317,13 +422,23 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
         Err(why) => failures.push(why),
     }
     let own = sys::readlink_at(anchor, "ns/pid");
-    let host_pid_ns = host.namespaces.iter().find(|(ns, _)| *ns == "pid").and_then(|(_, id)| id.as_ref().ok());
+    let host_pid_ns = host
+        .namespaces
+        .iter()
+        .find(|(ns, _)| *ns == "pid")
+        .and_then(|(_, id)| id.as_ref().ok());
     match own {
         Ok(own) if Some(&own) != host_pid_ns => match std::fs::read_dir("/proc") {
             Ok(entries) => {
                 listed = true;
                 for entry in entries.flatten() {
-                    let Some(other) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+                    let Some(other) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| n.parse::<i32>().ok())
+                    else {
+                        continue;
+                    };
                     if in_pid_namespace(&entry.path(), &own, host_pid_ns) {
                         pids.insert(other);
                     }
@@ -337,11 +452,21 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     // Processes of its pid namespace that are in none of its cgroups (checked again, so a
     // process forked while the cgroups were listed does not count): not limited by them.
     if !container_cgroups.is_empty() {
-        let outside: Vec<i32> =
-            pids.iter().copied().filter(|p| outside_cgroups(*p, &container_cgroups, host)).collect();
+        let outside: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|p| outside_cgroups(*p, &container_cgroups, host))
+            .collect();
         if let Some(first) = outside.first() {
             let also = if outside.len() > 1 {
-                format!("; also pid {}", outside[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+                format!(
+                    "; also pid {}",
+                    outside[1..]
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             } else {
                 String::new()
             };
@@ -356,7 +481,10 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
         report.unknowns.push(Unknown::new(
             "processes",
             Some(pid),
-            format!("only pid {pid} was audited; its other processes could not be listed: {}", failures.join("; ")),
+            format!(
+                "only pid {pid} was audited; its other processes could not be listed: {}",
+                failures.join("; ")
+            ),
         ));
     }
     pids
@@ -365,15 +493,23 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
 /// Whether process `pid` is in none of the container's cgroup directories (in a hierarchy
 /// they cover). A process gone, or whose cgroups cannot be read, is not claimed to be outside.
 fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> bool {
-    let Ok(mounts) = host.own_mounts.as_ref() else { return false };
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return false };
-    let Ok(dirs) = cgroup_dirs(&text, mounts) else { return false };
+    let Ok(mounts) = host.own_mounts.as_ref() else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let Ok(dirs) = cgroup_dirs(&text, mounts) else {
+        return false;
+    };
     // Compare in the hierarchies both have: same mount, the process's dir beneath the container's.
     dirs.iter().any(|dir| {
-        container.iter().any(|own| match (dir.dir.to_str(), own.to_str()) {
-            (Some(a), Some(b)) => same_hierarchy(a, b, mounts) && beneath(a, b).is_none(),
-            _ => false,
-        })
+        container
+            .iter()
+            .any(|own| match (dir.dir.to_str(), own.to_str()) {
+                (Some(a), Some(b)) => same_hierarchy(a, b, mounts) && beneath(a, b).is_none(),
+                _ => false,
+            })
     })
 }
 
@@ -382,7 +518,9 @@ fn same_hierarchy(a: &str, b: &str, mounts: &[Mount]) -> bool {
     let root_of = |path: &str| {
         mounts
             .iter()
-            .filter(|m| (m.fstype == "cgroup" || m.fstype == "cgroup2") && beneath(path, &m.point).is_some())
+            .filter(|m| {
+                (m.fstype == "cgroup" || m.fstype == "cgroup2") && beneath(path, &m.point).is_some()
+            })
             .max_by_key(|m| m.point.len())
             .map(|m| m.point.clone())
     };
@@ -398,13 +536,17 @@ fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&String>) -> bool
             links.extend(threads.flatten().map(|t| t.path().join("ns/pid")));
         }
     }
-    let Some(own_inode) =
-        own.strip_prefix("pid:[").and_then(|rest| rest.strip_suffix(']')).and_then(|n| n.parse::<u64>().ok())
+    let Some(own_inode) = own
+        .strip_prefix("pid:[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|n| n.parse::<u64>().ok())
     else {
         return false;
     };
     for link in links {
-        let Ok(ns) = std::fs::read_link(&link) else { continue };
+        let Ok(ns) = std::fs::read_link(&link) else {
+            continue;
+        };
         let ns = ns.to_string_lossy();
         if ns == own {
             return true;
@@ -425,11 +567,12 @@ fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Resu
     }
     let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
     for line in procs.lines() {
-        pids.insert(
-            line.trim()
-                .parse()
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("cgroup.procs line {line:?}")))?,
-        );
+        pids.insert(line.trim().parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("cgroup.procs line {line:?}"),
+            )
+        })?);
     }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -460,7 +603,11 @@ fn status_unknowns(processes: &[Process], unknowns: &mut Vec<Unknown>) {
         ];
         for (id, why) in fields {
             if let Some(why) = why {
-                unknowns.push(Unknown::new(id, Some(p.pid), format!("/proc/{}/status: {why}", p.pid)));
+                unknowns.push(Unknown::new(
+                    id,
+                    Some(p.pid),
+                    format!("/proc/{}/status: {why}", p.pid),
+                ));
             }
         }
     }
@@ -486,7 +633,14 @@ fn holders(list: &[&Process]) -> (i32, Vec<i32>, String) {
     let first = list.first().map_or(0, |p| p.pid);
     let others = match pids.len() {
         0 | 1 => String::new(),
-        n if n <= 8 => format!("; also pid {}", pids[1..].iter().map(i32::to_string).collect::<Vec<_>>().join(", ")),
+        n if n <= 8 => format!(
+            "; also pid {}",
+            pids[1..]
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         n => format!("; and {} other processes", n - 1),
     };
     (first, pids, others)
@@ -494,7 +648,11 @@ fn holders(list: &[&Process]) -> (i32, Vec<i32>, String) {
 
 /// The processes ordered most powerful first.
 fn by_power(mut list: Vec<&Process>) -> Vec<&Process> {
-    list.sort_by(|a, b| rank(&process_powers(b)).cmp(&rank(&process_powers(a))).then(a.pid.cmp(&b.pid)));
+    list.sort_by(|a, b| {
+        rank(&process_powers(b))
+            .cmp(&rank(&process_powers(a)))
+            .then(a.pid.cmp(&b.pid))
+    });
     list
 }
 
@@ -502,12 +660,18 @@ fn capabilities(processes: &[Process], report: &mut Report) {
     let default = docker_default_mask();
     let all = (1u64 << CAPABILITIES.len()) - 1;
     let holding: Vec<&Process> = by_power(
-        processes.iter().filter(|p| held_capabilities(&p.status).is_some_and(|h| h & !default != 0)).collect(),
+        processes
+            .iter()
+            .filter(|p| held_capabilities(&p.status).is_some_and(|h| h & !default != 0))
+            .collect(),
     );
     if let Some(top) = holding.first() {
         let held = held_capabilities(&top.status).unwrap_or(0);
         let (pid, pids, others) = holders(&holding);
-        let union = holding.iter().fold(0, |m, p| m | held_capabilities(&p.status).unwrap_or(0)) & !default;
+        let union = holding
+            .iter()
+            .fold(0, |m, p| m | held_capabilities(&p.status).unwrap_or(0))
+            & !default;
         let names = capability_names(union);
         let userns = top
             .own_userns
@@ -524,11 +688,18 @@ fn capabilities(processes: &[Process], report: &mut Report) {
         // Each holder's capabilities count as much as they can do from its user namespace.
         let severity_of = |p: &Process| {
             let extra = held_capabilities(&p.status).unwrap_or(0) & !default;
-            capability_names(extra).iter().map(|n| capped(p, capability_severity(n))).max().unwrap_or(Severity::Low)
+            capability_names(extra)
+                .iter()
+                .map(|n| capped(p, capability_severity(n)))
+                .max()
+                .unwrap_or(Severity::Low)
         };
         let finding = if held & all == all {
-            let within =
-                if top.own_userns.is_some() { " in a user namespace of its own" } else { " (--privileged-like)" };
+            let within = if top.own_userns.is_some() {
+                " in a user namespace of its own"
+            } else {
+                " (--privileged-like)"
+            };
             Finding::new(
                 "caps.all",
                 capped(top, Severity::Critical),
@@ -536,11 +707,18 @@ fn capabilities(processes: &[Process], report: &mut Report) {
                 evidence,
             )
         } else {
-            let severity = holding.iter().map(|p| severity_of(p)).max().unwrap_or(Severity::Low);
+            let severity = holding
+                .iter()
+                .map(|p| severity_of(p))
+                .max()
+                .unwrap_or(Severity::Low);
             Finding::new(
                 "caps.extra",
                 severity,
-                format!("capabilities beyond Docker's default held by a process: {}", names.join(", ")),
+                format!(
+                    "capabilities beyond Docker's default held by a process: {}",
+                    names.join(", ")
+                ),
                 evidence,
             )
         };
@@ -556,24 +734,39 @@ fn capabilities(processes: &[Process], report: &mut Report) {
     let able: Vec<&Process> = by_power(processes.iter().filter(|p| regain(p) != 0).collect());
     if !able.is_empty() {
         let union = able.iter().fold(0, |m, p| m | regain(p));
-        let without_nnp: Vec<&Process> = able.iter().copied().filter(|p| p.status.no_new_privs == Ok(false)).collect();
+        let without_nnp: Vec<&Process> = able
+            .iter()
+            .copied()
+            .filter(|p| p.status.no_new_privs == Ok(false))
+            .collect();
         let names = capability_names(union);
         let (severity, title, shown) = if let Some(first) = without_nnp.first() {
             let names_open = capability_names(without_nnp.iter().fold(0, |m, p| m | regain(p)));
             let severity = without_nnp
                 .iter()
-                .flat_map(|p| capability_names(regain(p)).into_iter().map(move |n| capped(p, capability_severity(&n))))
+                .flat_map(|p| {
+                    capability_names(regain(p))
+                        .into_iter()
+                        .map(move |n| capped(p, capability_severity(&n)))
+                })
                 .max()
                 .unwrap_or(Severity::Low);
             (severity, format!("capabilities a process without NoNewPrivs can regain by executing a setuid-root or file-capability program: {}", names_open.join(", ")), *first)
         } else {
             (
                 Severity::Low,
-                format!("capabilities left in the bounding set, kept out of reach by NoNewPrivs: {}", names.join(", ")),
+                format!(
+                    "capabilities left in the bounding set, kept out of reach by NoNewPrivs: {}",
+                    names.join(", ")
+                ),
                 able[0],
             )
         };
-        let list = if without_nnp.is_empty() { able.clone() } else { without_nnp.clone() };
+        let list = if without_nnp.is_empty() {
+            able.clone()
+        } else {
+            without_nnp.clone()
+        };
         let (pid, pids, others) = holders(&list);
         let evidence = format!(
             "{}: CapBnd {:016x} has {}, NoNewPrivs {}{others}",
@@ -582,12 +775,19 @@ fn capabilities(processes: &[Process], report: &mut Report) {
             capability_names(regain(shown)).join(", "),
             u8::from(shown.status.no_new_privs == Ok(true))
         );
-        report.findings.push(Finding::new("caps.bounding", severity, title, evidence).about(pid, pids));
+        report
+            .findings
+            .push(Finding::new("caps.bounding", severity, title, evidence).about(pid, pids));
     }
 }
 
 fn process_findings(processes: &[Process], report: &mut Report) {
-    let unconfined: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.seccomp == Ok(0)).collect());
+    let unconfined: Vec<&Process> = by_power(
+        processes
+            .iter()
+            .filter(|p| p.status.seccomp == Ok(0))
+            .collect(),
+    );
     if !unconfined.is_empty() {
         let (pid, pids, others) = holders(&unconfined);
         let evidence = format!("{}: Seccomp 0{others}", unconfined[0].label);
@@ -595,30 +795,52 @@ fn process_findings(processes: &[Process], report: &mut Report) {
             Finding::new(
                 "seccomp",
                 Severity::High,
-                format!("no seccomp filter on {}: every system call is open to it", unconfined[0].who()),
+                format!(
+                    "no seccomp filter on {}: every system call is open to it",
+                    unconfined[0].who()
+                ),
                 evidence,
             )
             .about(pid, pids),
         );
     }
-    let root: Vec<&Process> =
-        by_power(processes.iter().filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0))).collect());
+    let root: Vec<&Process> = by_power(
+        processes
+            .iter()
+            .filter(|p| p.status.uids.as_ref().is_ok_and(|u| u.contains(&0)))
+            .collect(),
+    );
     if let Some(first) = root.first() {
         let (pid, pids, others) = holders(&root);
-        let uids = first.status.uids.as_ref().map(|u| u.map(|id| id.to_string()).join(" ")).unwrap_or_default();
-        let evidence =
-            format!("{}: Uid {uids} (real, effective, saved, fs) as the host sees them{others}", first.label);
+        let uids = first
+            .status
+            .uids
+            .as_ref()
+            .map(|u| u.map(|id| id.to_string()).join(" "))
+            .unwrap_or_default();
+        let evidence = format!(
+            "{}: Uid {uids} (real, effective, saved, fs) as the host sees them{others}",
+            first.label
+        );
         report.findings.push(
             Finding::new(
                 "root",
                 Severity::High,
-                format!("{} runs as uid 0, which is uid 0 (root) on the host", first.who()),
+                format!(
+                    "{} runs as uid 0, which is uid 0 (root) on the host",
+                    first.who()
+                ),
                 evidence,
             )
             .about(pid, pids),
         );
     }
-    let open: Vec<&Process> = by_power(processes.iter().filter(|p| p.status.no_new_privs == Ok(false)).collect());
+    let open: Vec<&Process> = by_power(
+        processes
+            .iter()
+            .filter(|p| p.status.no_new_privs == Ok(false))
+            .collect(),
+    );
     if let Some(first) = open.first() {
         let (pid, pids, others) = holders(&open);
         let mut evidence = format!("{}: NoNewPrivs 0{others}", first.label);
@@ -633,20 +855,25 @@ fn process_findings(processes: &[Process], report: &mut Report) {
                 (Severity::Low, "no-new-privileges not set".to_owned())
             }
         };
-        report.findings.push(Finding::new("no-new-privs", severity, title, evidence).about(pid, pids));
+        report
+            .findings
+            .push(Finding::new("no-new-privs", severity, title, evidence).about(pid, pids));
     }
 }
 
 /// Setuid or setgid regular files, and programs with file capabilities, in the usual program
 /// directories of `process`'s root.
 fn setuid_programs(process: &Process) -> Result<Vec<String>, String> {
-    let root = sys::open_dir_at(&process.dir, "root").map_err(|e| format!("/proc/{}/root: {e}", process.pid))?;
+    let root = sys::open_dir_at(&process.dir, "root")
+        .map_err(|e| format!("/proc/{}/root: {e}", process.pid))?;
     let mut found = Vec::new();
     for dir in PROGRAM_DIRS {
         match sys::list_in_root(&root, dir) {
             Ok(entries) => {
                 for entry in entries {
-                    if entry.meta.is_file() && entry.meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0 {
+                    if entry.meta.is_file()
+                        && entry.meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0
+                    {
                         found.push(format!("{dir}/{}", entry.name));
                     } else if entry.file_caps {
                         found.push(format!("{dir}/{} (file capabilities)", entry.name));
@@ -663,7 +890,12 @@ fn setuid_programs(process: &Process) -> Result<Vec<String>, String> {
 
 fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
     for (ns, severity, title) in NAMESPACES {
-        let host_id = match host.namespaces.iter().find(|(k, _)| *k == ns).map(|(_, id)| id) {
+        let host_id = match host
+            .namespaces
+            .iter()
+            .find(|(k, _)| *k == ns)
+            .map(|(_, id)| id)
+        {
             Some(Ok(id)) => id,
             Some(Err(why)) => {
                 report.unknowns.push(Unknown::new(
@@ -679,9 +911,11 @@ fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
         for p in processes {
             match p.ns(ns) {
                 Some(Ok(id)) if id == host_id => sharing.push(p),
-                Some(Err(why)) => {
-                    report.unknowns.push(Unknown::new(&format!("namespace.{ns}"), Some(p.pid), why.clone()))
-                }
+                Some(Err(why)) => report.unknowns.push(Unknown::new(
+                    &format!("namespace.{ns}"),
+                    Some(p.pid),
+                    why.clone(),
+                )),
                 _ => {}
             }
         }
@@ -708,12 +942,16 @@ fn lsm(processes: &[Process], host: &Host, report: &mut Report) {
     let mut unconfined = Vec::new();
     for p in processes {
         match sys::read_at(&p.dir, "attr/current") {
-            Ok(label) if matches!(label.trim_end_matches(['\0', '\n']), "unconfined" | "") => unconfined.push(p),
+            Ok(label) if matches!(label.trim_end_matches(['\0', '\n']), "unconfined" | "") => {
+                unconfined.push(p)
+            }
             Ok(_) => {}
             Err(e) if vanished(&e) => {}
-            Err(e) => {
-                report.unknowns.push(Unknown::new("lsm", Some(p.pid), format!("/proc/{}/attr/current: {e}", p.pid)))
-            }
+            Err(e) => report.unknowns.push(Unknown::new(
+                "lsm",
+                Some(p.pid),
+                format!("/proc/{}/attr/current: {e}", p.pid),
+            )),
         }
     }
     if !unconfined.is_empty() {
@@ -741,7 +979,16 @@ mod tests {
     fn the_helper_holds_the_powers_and_the_dropped_init_none() {
         let helper = powers_of(&Status::parse(HELPER));
         let names: Vec<&str> = helper.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "seccomp off", "uid 0", "no NoNewPrivs"]);
+        assert_eq!(
+            names,
+            [
+                "CAP_SYS_ADMIN",
+                "CAP_SYS_PTRACE",
+                "seccomp off",
+                "uid 0",
+                "no NoNewPrivs"
+            ]
+        );
         assert_eq!(rank(&helper).0, Some(Severity::Critical));
         let init = powers_of(&Status::parse(DROPPED));
         assert!(init.is_empty(), "{init:?}");
@@ -758,7 +1005,12 @@ mod tests {
             .replace("CapEff:\t00000000a82c25fb", "CapEff:\t");
         let status = Status::parse(&garbled);
         let powers = powers_of(&status);
-        assert!(powers.iter().all(|(n, _)| !n.starts_with("CAP_") && n != "seccomp off" && n != "uid 0"), "{powers:?}");
+        assert!(
+            powers
+                .iter()
+                .all(|(n, _)| !n.starts_with("CAP_") && n != "seccomp off" && n != "uid 0"),
+            "{powers:?}"
+        );
         let process = Process {
             pid: 7,
             tgid: 7,
@@ -773,7 +1025,12 @@ mod tests {
         status_unknowns(std::slice::from_ref(&process), &mut unknowns);
         let ids: Vec<&str> = unknowns.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["caps.extra", "seccomp", "root"]);
-        assert!(unknowns.iter().all(|u| u.pid == Some(7) && u.reason.starts_with("/proc/7/status: ")), "{unknowns:?}");
+        assert!(
+            unknowns
+                .iter()
+                .all(|u| u.pid == Some(7) && u.reason.starts_with("/proc/7/status: ")),
+            "{unknowns:?}"
+        );
     }
 
     #[test]
@@ -783,11 +1040,21 @@ mod tests {
         host.mounts = Err("recorded failure".to_owned());
         let report = audit(&Target::open(me).unwrap(), &host).unwrap();
         assert!(
-            report.unknowns.iter().any(|u| u.id == "mounts" && u.reason.contains("recorded failure")),
+            report
+                .unknowns
+                .iter()
+                .any(|u| u.id == "mounts" && u.reason.contains("recorded failure")),
             "{:?}",
             report.unknowns
         );
-        assert!(!report.findings.iter().any(|f| f.id.starts_with("mount.")), "{:?}", report.findings);
-        assert!(host.report().unknowns.iter().any(|u| u.id == "mounts"), "and the host section says why");
+        assert!(
+            !report.findings.iter().any(|f| f.id.starts_with("mount.")),
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            host.report().unknowns.iter().any(|u| u.id == "mounts"),
+            "and the host section says why"
+        );
     }
 }

@@ -16,7 +16,11 @@ use serde_json::{json, Value};
 /// Run a command in a pod's namespaces from its node, with the host's view of the node
 /// (nsdebug enter through a short-lived privileged pod of the nsdebug node image).
 #[derive(Parser, Debug)]
-#[command(name = "kubectl nsdebug", version, after_help = "Example: kubectl nsdebug web-0 -n shop --net -- ss -tlnp")]
+#[command(
+    name = "kubectl nsdebug",
+    version,
+    after_help = "Example: kubectl nsdebug web-0 -n shop --net -- ss -tlnp"
+)]
 struct Args {
     /// The pod to debug.
     pod: String,
@@ -36,7 +40,12 @@ struct Args {
     #[arg(long, default_value_t = 120)]
     timeout: u64,
     /// Options of `nsdebug enter` (--net, --all, ...), then `--` and the command.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "OPTIONS -- CMD")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "OPTIONS -- CMD"
+    )]
     rest: Vec<String>,
 }
 
@@ -88,19 +97,28 @@ fn node_pod(args: &Args, node: &str) -> Value {
 fn kubectl(args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
     let mut child = Command::new("kubectl")
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .context("cannot run kubectl (is it on PATH?)")?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         use std::io::Write;
-        pipe.write_all(text.as_bytes()).context("writing to kubectl")?;
+        pipe.write_all(text.as_bytes())
+            .context("writing to kubectl")?;
     }
     let out = child.wait_with_output().context("waiting for kubectl")?;
     if !out.status.success() {
         let message = String::from_utf8_lossy(&out.stderr);
-        bail!("kubectl {}: {}", args.first().copied().unwrap_or_default(), message.trim().replace('\n', "; "));
+        bail!(
+            "kubectl {}: {}",
+            args.first().copied().unwrap_or_default(),
+            message.trim().replace('\n', "; ")
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
@@ -133,24 +151,69 @@ struct NodePod {
 
 impl Drop for NodePod {
     fn drop(&mut self) {
-        if let Err(e) = kubectl(&["delete", "pod", &self.name, "-n", &self.namespace, "--wait=false", "--ignore-not-found"], None) {
-            eprintln!("kubectl-nsdebug: {e:#} (delete pod {} in {} by hand)", self.name, self.namespace);
+        if let Err(e) = kubectl(
+            &[
+                "delete",
+                "pod",
+                &self.name,
+                "-n",
+                &self.namespace,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+            None,
+        ) {
+            eprintln!(
+                "kubectl-nsdebug: {e:#} (delete pod {} in {} by hand)",
+                self.name, self.namespace
+            );
         }
     }
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {
-    let node = kubectl(&["get", "pod", &args.pod, "-n", &args.namespace, "-o", "jsonpath={.spec.nodeName}"], None)?;
+    let node = kubectl(
+        &[
+            "get",
+            "pod",
+            &args.pod,
+            "-n",
+            &args.namespace,
+            "-o",
+            "jsonpath={.spec.nodeName}",
+        ],
+        None,
+    )?;
     if node.is_empty() {
-        bail!("pod {} in {} is not scheduled on a node yet", args.pod, args.namespace);
+        bail!(
+            "pod {} in {} is not scheduled on a node yet",
+            args.pod,
+            args.namespace
+        );
     }
     catch_signals();
     let spec = node_pod(&args, &node).to_string();
     let created = kubectl(&["create", "-f", "-", "-o", "name"], Some(&spec))?;
-    let pod = NodePod { name: created.trim_start_matches("pod/").to_owned(), namespace: args.debug_namespace.clone() };
+    let pod = NodePod {
+        name: created.trim_start_matches("pod/").to_owned(),
+        namespace: args.debug_namespace.clone(),
+    };
     eprintln!("kubectl-nsdebug: {} on node {node}", pod.name);
 
-    let phase = || kubectl(&["get", "pod", &pod.name, "-n", &pod.namespace, "-o", "jsonpath={.status.phase}"], None);
+    let phase = || {
+        kubectl(
+            &[
+                "get",
+                "pod",
+                &pod.name,
+                "-n",
+                &pod.namespace,
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        )
+    };
     let started = Instant::now();
     loop {
         if INTERRUPTED.load(Ordering::Relaxed) {
@@ -159,18 +222,38 @@ fn run(args: Args) -> anyhow::Result<u8> {
         match phase()?.as_str() {
             "Running" | "Succeeded" | "Failed" => break,
             _ if started.elapsed() > Duration::from_secs(args.timeout) => {
-                bail!("{} did not start within {} s (kubectl describe pod {} -n {})", pod.name, args.timeout, pod.name, pod.namespace)
+                bail!(
+                    "{} did not start within {} s (kubectl describe pod {} -n {})",
+                    pod.name,
+                    args.timeout,
+                    pod.name,
+                    pod.namespace
+                )
             }
             _ => std::thread::sleep(Duration::from_millis(500)),
         }
     }
-    let status = Command::new("kubectl").args(["logs", "-f", &pod.name, "-n", &pod.namespace]).status().context("running kubectl logs")?;
+    let status = Command::new("kubectl")
+        .args(["logs", "-f", &pod.name, "-n", &pod.namespace])
+        .status()
+        .context("running kubectl logs")?;
     if INTERRUPTED.load(Ordering::Relaxed) || !status.success() {
         bail!("stopped streaming the output of {}", pod.name);
     }
     let exit_code = "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}";
     for _ in 0..20 {
-        let code = kubectl(&["get", "pod", &pod.name, "-n", &pod.namespace, "-o", exit_code], None)?;
+        let code = kubectl(
+            &[
+                "get",
+                "pod",
+                &pod.name,
+                "-n",
+                &pod.namespace,
+                "-o",
+                exit_code,
+            ],
+            None,
+        )?;
         if let Ok(code) = code.parse::<i64>() {
             return Ok(u8::try_from(code).unwrap_or(125));
         }
@@ -195,7 +278,20 @@ mod tests {
 
     #[test]
     fn the_node_pod_runs_nsdebug_enter_on_the_pods_node_with_the_host_root_at_host() {
-        let args = Args::parse_from(["kubectl-nsdebug", "web-0", "-n", "shop", "-c", "app", "--image", "reg/nsdebug:1", "--net", "--", "ss", "-tlnp"]);
+        let args = Args::parse_from([
+            "kubectl-nsdebug",
+            "web-0",
+            "-n",
+            "shop",
+            "-c",
+            "app",
+            "--image",
+            "reg/nsdebug:1",
+            "--net",
+            "--",
+            "ss",
+            "-tlnp",
+        ]);
         let expected = json!({
             "apiVersion": "v1",
             "kind": "Pod",
@@ -230,9 +326,34 @@ mod tests {
     fn defaults_and_a_command_is_required() {
         let args = Args::parse_from(["kubectl-nsdebug", "web-0", "--", "ip", "a"]);
         let pod = node_pod(&args, "n1");
-        assert_eq!(pod["spec"]["containers"][0]["command"], json!(["nsdebug", "enter", "-n", "default", "pod/web-0", "--", "ip", "a"]));
+        assert_eq!(
+            pod["spec"]["containers"][0]["command"],
+            json!([
+                "nsdebug",
+                "enter",
+                "-n",
+                "default",
+                "pod/web-0",
+                "--",
+                "ip",
+                "a"
+            ])
+        );
         let args = Args::parse_from(["kubectl-nsdebug", "web-0", "ip", "-o", "a"]);
-        assert_eq!(node_pod(&args, "n1")["spec"]["containers"][0]["command"], json!(["nsdebug", "enter", "-n", "default", "pod/web-0", "--", "ip", "-o", "a"]));
+        assert_eq!(
+            node_pod(&args, "n1")["spec"]["containers"][0]["command"],
+            json!([
+                "nsdebug",
+                "enter",
+                "-n",
+                "default",
+                "pod/web-0",
+                "--",
+                "ip",
+                "-o",
+                "a"
+            ])
+        );
         assert_eq!(pod["spec"]["containers"][0]["image"], "nsdebug:latest");
         assert!(Args::try_parse_from(["kubectl-nsdebug", "web-0"]).is_err());
     }

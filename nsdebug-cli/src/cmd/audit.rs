@@ -11,15 +11,19 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
-use crate::resolve::{containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup};
+use crate::resolve::{
+    containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
+};
 
 /// The exit status when `--fail-on` is reached.
 const EXIT_FAIL_ON: u8 = 3;
 
 /// Arguments of `nsdebug audit`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Exit status: 0; 3 when --fail-on is given and a finding is at least that severe, a fact is \
-unknown or a container could not be audited; 125 when a container could not be audited (without --fail-on).")]
+#[command(
+    after_help = "Exit status: 0; 3 when --fail-on is given and a finding is at least that severe, a fact is \
+unknown or a container could not be audited; 125 when a container could not be audited (without --fail-on)."
+)]
 pub struct AuditArgs {
     /// Containers (pods, pids...) to audit; none: every container nsdebug can see.
     targets: Vec<String>,
@@ -42,7 +46,8 @@ pub struct AuditArgs {
 }
 
 fn parse_severity(word: &str) -> Result<Severity, String> {
-    Severity::parse(word).ok_or_else(|| format!("{word:?}: use info, low, medium, high or critical"))
+    Severity::parse(word)
+        .ok_or_else(|| format!("{word:?}: use info, low, medium, high or critical"))
 }
 
 /// One container in the JSON output (schema version 1).
@@ -98,14 +103,23 @@ struct Outcome {
 
 /// The ids to ignore, from `--ignore` and `--ignore-file`.
 fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
-    let mut ids: BTreeSet<String> =
-        args.ignore.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect();
+    let mut ids: BTreeSet<String> = args
+        .ignore
+        .iter()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .collect();
     if let Some(path) = &args.ignore_file {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--ignore-file {}: {e}", path.display()))?;
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
-            ids.extend(line.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned));
+            ids.extend(
+                line.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned),
+            );
         }
     }
     Ok(ids)
@@ -137,21 +151,31 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 let what = container.describe();
                 let listed = Some(container.clone());
                 match pin(container).await {
-                    Ok(resolved) => {
-                        targets.push(Pending { what: resolved.description, listed, target: Ok(resolved.target) })
-                    }
-                    Err(why) => targets.push(Pending { what, listed, target: Err(format!("{why:#}")) }),
+                    Ok(resolved) => targets.push(Pending {
+                        what: resolved.description,
+                        listed,
+                        target: Ok(resolved.target),
+                    }),
+                    Err(why) => targets.push(Pending {
+                        what,
+                        listed,
+                        target: Err(format!("{why:#}")),
+                    }),
                 }
             }
         } else {
             for spec in &args.targets {
                 match resolve(spec, &options).await {
-                    Ok(resolved) => {
-                        targets.push(Pending { what: resolved.description, listed: None, target: Ok(resolved.target) })
-                    }
-                    Err(why) => {
-                        targets.push(Pending { what: spec.clone(), listed: None, target: Err(format!("{why:#}")) })
-                    }
+                    Ok(resolved) => targets.push(Pending {
+                        what: resolved.description,
+                        listed: None,
+                        target: Ok(resolved.target),
+                    }),
+                    Err(why) => targets.push(Pending {
+                        what: spec.clone(),
+                        listed: None,
+                        target: Err(format!("{why:#}")),
+                    }),
                 }
             }
         }
@@ -193,7 +217,12 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let host = Host::read(reference.pid().unwrap_or(1));
     let host_report = host.report();
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for Pending { what, listed, target } in targets {
+    for Pending {
+        what,
+        listed,
+        target,
+    } in targets
+    {
         let result = target.and_then(|target| audit(&target, &host).map_err(|e| e.to_string()));
         // Listed (not named) and stopped meanwhile for good: nothing is left to audit or fear.
         if let (Err(why), Some(info)) = (&result, &listed) {
@@ -239,14 +268,22 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             .collect();
         let document = Document {
             schema: 1,
-            host: HostJson { pid: host_report.pid, findings, ignored: host_ignored, unknowns: &host_report.unknowns },
+            host: HostJson {
+                pid: host_report.pid,
+                findings,
+                ignored: host_ignored,
+                unknowns: &host_report.unknowns,
+            },
             containers,
             verdict: &verdict,
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let section = |out: &mut dyn Write, findings: &[Finding], unknowns: &[Unknown]| -> std::io::Result<()> {
+        let section = |out: &mut dyn Write,
+                       findings: &[Finding],
+                       unknowns: &[Unknown]|
+         -> std::io::Result<()> {
             for f in findings.iter().filter(|f| !ignored(f)) {
                 let (on, off) = match (colour, f.severity) {
                     (false, _) => ("", ""),
@@ -255,13 +292,21 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                     (true, Severity::Medium) => ("\x1b[33m", "\x1b[0m"),
                     (true, _) => ("\x1b[2m", "\x1b[0m"),
                 };
-                writeln!(out, "  {on}{:<8}{off} {:<22} {}  [{}]", f.severity, f.id, f.title, f.evidence)?;
+                writeln!(
+                    out,
+                    "  {on}{:<8}{off} {:<22} {}  [{}]",
+                    f.severity, f.id, f.title, f.evidence
+                )?;
             }
             for u in unknowns {
                 let pid = u.pid.map(|p| format!("pid {p}: ")).unwrap_or_default();
                 writeln!(out, "  {:<8} {:<22} {pid}{}", "unknown", u.id, u.reason)?;
             }
-            let hidden = findings.iter().filter(|f| ignored(f)).map(|f| f.id.as_str()).collect::<Vec<_>>();
+            let hidden = findings
+                .iter()
+                .filter(|f| ignored(f))
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>();
             if !hidden.is_empty() {
                 writeln!(out, "  ignored: {}", hidden.join(", "))?;
             }
@@ -274,14 +319,24 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 Ok(report) => {
                     let strongest = match &report.most_powerful {
                         Some(p) if !p.powers.is_empty() => {
-                            let who = p
-                                .thread_of
-                                .map_or_else(|| format!("pid {}", p.pid), |of| format!("thread {} of pid {of}", p.pid));
-                            format!("; most powerful: {who} ({}): {}", p.comm, p.powers.join(", "))
+                            let who = p.thread_of.map_or_else(
+                                || format!("pid {}", p.pid),
+                                |of| format!("thread {} of pid {of}", p.pid),
+                            );
+                            format!(
+                                "; most powerful: {who} ({}): {}",
+                                p.comm,
+                                p.powers.join(", ")
+                            )
                         }
                         _ => String::new(),
                     };
-                    writeln!(out, "{}: {}{strongest}", o.what, plural(report.processes.len(), "process"))?;
+                    writeln!(
+                        out,
+                        "{}: {}{strongest}",
+                        o.what,
+                        plural(report.processes.len(), "process")
+                    )?;
                     section(&mut out, &report.findings, &report.unknowns)?;
                 }
                 Err(why) => writeln!(out, "could not audit {}: {why}", o.what)?,
@@ -298,15 +353,32 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The findings that count, and those the user accepted (`--ignore`).
-fn split<'a>(findings: &'a [Finding], ignored: &dyn Fn(&Finding) -> bool) -> (Vec<&'a Finding>, Vec<&'a Finding>) {
+fn split<'a>(
+    findings: &'a [Finding],
+    ignored: &dyn Fn(&Finding) -> bool,
+) -> (Vec<&'a Finding>, Vec<&'a Finding>) {
     findings.iter().partition(|f| !ignored(f))
 }
 
-fn verdict(args: &AuditArgs, host: &HostReport, outcomes: &[Outcome], ignored: &dyn Fn(&Finding) -> bool) -> Verdict {
-    let mut v = Verdict { containers: outcomes.len(), ..Verdict::default() };
-    let audited: Vec<&Report> = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).collect();
+fn verdict(
+    args: &AuditArgs,
+    host: &HostReport,
+    outcomes: &[Outcome],
+    ignored: &dyn Fn(&Finding) -> bool,
+) -> Verdict {
+    let mut v = Verdict {
+        containers: outcomes.len(),
+        ..Verdict::default()
+    };
+    let audited: Vec<&Report> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .collect();
     v.not_audited = outcomes.len() - audited.len();
-    let all = host.findings.iter().chain(audited.iter().flat_map(|r| r.findings.iter()));
+    let all = host
+        .findings
+        .iter()
+        .chain(audited.iter().flat_map(|r| r.findings.iter()));
     let mut worst = None;
     for f in all {
         if ignored(f) {
@@ -335,16 +407,27 @@ fn verdict(args: &AuditArgs, host: &HostReport, outcomes: &[Outcome], ignored: &
             if v.not_audited > 0 {
                 causes.push("containers not audited".to_owned());
             }
-            (EXIT_FAIL_ON, format!(" because of --fail-on {limit} ({})", causes.join(", ")))
+            (
+                EXIT_FAIL_ON,
+                format!(" because of --fail-on {limit} ({})", causes.join(", ")),
+            )
         }
         Some(limit) => (0, format!(": nothing reaches --fail-on {limit}")),
-        None if v.not_audited > 0 => {
-            (EXIT_NSDEBUG_FAILED, format!(" because {} could not be audited", plural(v.not_audited, "container")))
-        }
+        None if v.not_audited > 0 => (
+            EXIT_NSDEBUG_FAILED,
+            format!(
+                " because {} could not be audited",
+                plural(v.not_audited, "container")
+            ),
+        ),
         None => (0, String::new()),
     };
     v.exit = exit;
-    let not_audited = if v.not_audited > 0 { format!(" ({} not audited)", v.not_audited) } else { String::new() };
+    let not_audited = if v.not_audited > 0 {
+        format!(" ({} not audited)", v.not_audited)
+    } else {
+        String::new()
+    };
     v.line = format!(
         "{}{not_audited}, {} critical, {} high, {} medium, {} low, {} info, {} unknown, {} ignored: exit {exit}{why}",
         plural(v.containers, "container"),
@@ -372,14 +455,31 @@ mod tests {
     use super::*;
 
     fn args(fail_on: Option<Severity>) -> AuditArgs {
-        let lookup = LookupArgs { runtime: None, k8s_namespace: None, container: None, cri_endpoint: None };
-        AuditArgs { targets: vec![], json: false, fail_on, ignore: vec![], ignore_file: None, lookup }
+        let lookup = LookupArgs {
+            runtime: None,
+            k8s_namespace: None,
+            container: None,
+            cri_endpoint: None,
+        };
+        AuditArgs {
+            targets: vec![],
+            json: false,
+            fail_on,
+            ignore: vec![],
+            ignore_file: None,
+            lookup,
+        }
     }
 
     fn audited(findings: Vec<Finding>, unknowns: Vec<Unknown>) -> Outcome {
         Outcome {
             what: "docker container c (0123456789ab)".into(),
-            result: Ok(Report { pid: 42, findings, unknowns, ..Report::default() }),
+            result: Ok(Report {
+                pid: 42,
+                findings,
+                unknowns,
+                ..Report::default()
+            }),
         }
     }
 
@@ -387,7 +487,12 @@ mod tests {
     fn an_unknown_fact_fails_fail_on_like_a_finding_and_is_counted() {
         let host = HostReport::default();
         let outcomes = [audited(
-            vec![Finding::new("cgroup.cpu", Severity::Low, "no CPU quota", "-1")],
+            vec![Finding::new(
+                "cgroup.cpu",
+                Severity::Low,
+                "no CPU quota",
+                "-1",
+            )],
             vec![Unknown::new("seccomp", Some(42), "no Seccomp line")],
         )];
         let none = |_: &Finding| false;
@@ -409,14 +514,31 @@ mod tests {
             unknowns: vec![],
         };
         let outcomes = [
-            audited(vec![Finding::new("root", Severity::High, "uid 0", "Uid 0")], vec![]),
-            Outcome { what: "docker container r".into(), result: Err("not running (status: restarting)".into()) },
+            audited(
+                vec![Finding::new("root", Severity::High, "uid 0", "Uid 0")],
+                vec![],
+            ),
+            Outcome {
+                what: "docker container r".into(),
+                result: Err("not running (status: restarting)".into()),
+            },
         ];
         let root = |f: &Finding| f.id == "root";
         let v = verdict(&args(Some(Severity::High)), &host, &outcomes, &root);
-        assert_eq!((v.containers, v.not_audited, v.high, v.medium, v.ignored, v.exit), (2, 1, 0, 1, 1, 3));
+        assert_eq!(
+            (
+                v.containers,
+                v.not_audited,
+                v.high,
+                v.medium,
+                v.ignored,
+                v.exit
+            ),
+            (2, 1, 0, 1, 1, 3)
+        );
         assert!(
-            v.line.starts_with("2 containers (1 not audited), 0 critical, 0 high, 1 medium,")
+            v.line
+                .starts_with("2 containers (1 not audited), 0 critical, 0 high, 1 medium,")
                 && v.line.ends_with("(containers not audited)"),
             "{}",
             v.line
@@ -425,6 +547,10 @@ mod tests {
         assert_eq!(v.exit, EXIT_NSDEBUG_FAILED, "{}", v.line);
         let v = verdict(&args(Some(Severity::High)), &host, &outcomes[..1], &root);
         assert_eq!(v.exit, 0, "{}", v.line);
-        assert!(v.line.ends_with("exit 0: nothing reaches --fail-on high"), "{}", v.line);
+        assert!(
+            v.line.ends_with("exit 0: nothing reaches --fail-on high"),
+            "{}",
+            v.line
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use std::io::IsTerminal;
 
-use nsenter_core::{Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target, WaitEvent, WorkDir};
+use nsenter_core::{
+    Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target,
+    WaitEvent, WorkDir,
+};
 
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
@@ -15,13 +18,15 @@ use crate::resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "TARGET is tried as: a PID; a namespace file path; a Kubernetes pod \
+#[command(
+    after_help = "TARGET is tried as: a PID; a namespace file path; a Kubernetes pod \
     through the CRI (pod/NAME -n NS, NAME -n NS, NS/NAME or NS/POD/CONTAINER; -c picks the \
     container); a Docker container name, ID or unique ID prefix; the same in Podman; a \
     containerd container ID (namespaces moby, k8s.io, default); an `ip netns` name.\n\
     Without namespace flags, every namespace of the target that differs from ours is entered \
     (like --all).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
-    failed, 126 if the command could not be run, 127 if it was not found.")]
+    failed, 126 if the command could not be run, 127 if it was not found."
+)]
 pub struct EnterArgs {
     /// The container, pod, pid, netns name or namespace file to enter.
     #[arg(required_unless_present = "target_option")]
@@ -102,7 +107,11 @@ pub struct EnterArgs {
     /// program from the container; ours for a host program). As with nsenter and docker exec,
     /// everything after TARGET that is not an option of nsdebug's is the command; `--` makes
     /// that explicit.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     command: Vec<OsString>,
 }
 
@@ -176,17 +185,25 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = &resolved.description;
     tracing::info!("{} is {what}", args.target());
-    tracing::debug!("resolved in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+    tracing::debug!(
+        "resolved in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     let requested = args.requested();
     let mut kinds = if args.all || requested.is_empty() {
-        target.differing_from_current_thread().with_context(|| what.clone())?
+        target
+            .differing_from_current_thread()
+            .with_context(|| what.clone())?
     } else {
         requested
     };
     if args.toolbox {
         // The host's tools in a mount namespace of their own; never the container's user
         // namespace (its root would have every capability over the session).
-        kinds = kinds.without(Namespace::Mnt).without(Namespace::User).without(Namespace::Time);
+        kinds = kinds
+            .without(Namespace::Mnt)
+            .without(Namespace::User)
+            .without(Namespace::Time);
     }
     // The program comes from the container's filesystem when its mount namespace is joined
     // (without a root of ours) or its root is asked for: then it is the container's code.
@@ -198,7 +215,11 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
 
     tracing::info!(
         "joining the {kinds} namespaces; the program comes from {}, {}",
-        if from_container { "the container's filesystem" } else { "the host's" },
+        if from_container {
+            "the container's filesystem"
+        } else {
+            "the host's"
+        },
         match (from_container, args.privileged) {
             (true, false) => "confined like the container",
             (true, true) => "with host powers (--privileged)",
@@ -216,17 +237,33 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let needs_fork = args.toolbox;
     let interactive = terminals.0[0] && terminals.0[2];
     if interactive && from_container {
-        let how = if args.privileged { "with host powers (--privileged)" } else { "confined like it (--privileged for host powers)" };
-        crate::cli::notice(format_args!("{} from the container runs {how}, on a terminal of its own", program.to_string_lossy()));
+        let how = if args.privileged {
+            "with host powers (--privileged)"
+        } else {
+            "confined like it (--privileged for host powers)"
+        };
+        crate::cli::notice(format_args!(
+            "{} from the container runs {how}, on a terminal of its own",
+            program.to_string_lossy()
+        ));
     } else if interactive {
-        crate::cli::notice(format_args!("the host's {} in the {kinds} namespaces of {what}", program.to_string_lossy()));
+        crate::cli::notice(format_args!(
+            "the host's {} in the {kinds} namespaces of {what}",
+            program.to_string_lossy()
+        ));
     }
     let mut command = build(&args, target, &program, from_container)?;
     if args.toolbox {
         use std::os::unix::fs::DirBuilderExt;
-        match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(TOOLBOX_SCRATCH) {
+        match std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(TOOLBOX_SCRATCH)
+        {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(anyhow::Error::new(e).context(format!("creating {TOOLBOX_SCRATCH}")).into());
+                return Err(anyhow::Error::new(e)
+                    .context(format!("creating {TOOLBOX_SCRATCH}"))
+                    .into());
             }
             _ => {}
         }
@@ -234,40 +271,59 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     }
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
-        let name = resolved.container.as_ref().map_or(args.target(), |c| c.name.as_str());
+        let name = resolved
+            .container
+            .as_ref()
+            .map_or(args.target(), |c| c.name.as_str());
         command.env("PS1", format!("[nsdebug {}] \\w \\$ ", printable(name)));
     }
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces
     // need a single-threaded process, which only a fresh child is sure to be; an interactive
     // shell keeps the child path for its fallback to /bin/sh; a pty needs nsdebug to relay it.
-    let needs_child = NamespaceSet::of(Namespace::Pid).with(Namespace::User).with(Namespace::Time);
+    let needs_child = NamespaceSet::of(Namespace::Pid)
+        .with(Namespace::User)
+        .with(Namespace::Time);
     if explicit.is_some() && kinds.intersection(needs_child).is_empty() && !use_pty && !needs_fork {
         tracing::debug!("becoming {} (no child needed)", program.to_string_lossy());
         let error = command.exec_in(target, kinds);
         return Err(failure(error, what));
     }
-    tracing::debug!("starting {} in a child{}", program.to_string_lossy(), if use_pty { ", on a pty of its own" } else { "" });
+    tracing::debug!(
+        "starting {} in a child{}",
+        program.to_string_lossy(),
+        if use_pty { ", on a pty of its own" } else { "" }
+    );
     let status = if use_pty {
         let terminal = pty::open(terminals)?;
         let blocked = pty::Blocked::now()?;
         let rebuild = |program: &OsString| build(&args, target, program, from_container);
-        let mut child = spawn_with_fallback(target, kinds, &program, explicit.is_none(), command, rebuild, |command| {
-            for (index, on) in terminals.0.iter().enumerate() {
-                if *on {
-                    let slave = terminal.slave.try_clone()?;
-                    match index {
-                        0 => command.stdin(Stdio::Fd(slave)),
-                        1 => command.stdout(Stdio::Fd(slave)),
-                        _ => command.stderr(Stdio::Fd(slave)),
-                    };
+        let mut child = spawn_with_fallback(
+            target,
+            kinds,
+            &program,
+            explicit.is_none(),
+            command,
+            rebuild,
+            |command| {
+                for (index, on) in terminals.0.iter().enumerate() {
+                    if *on {
+                        let slave = terminal.slave.try_clone()?;
+                        match index {
+                            0 => command.stdin(Stdio::Fd(slave)),
+                            1 => command.stdout(Stdio::Fd(slave)),
+                            _ => command.stderr(Stdio::Fd(slave)),
+                        };
+                    }
                 }
-            }
-            command.new_session(true);
-            Ok(())
-        })
+                command.new_session(true);
+                Ok(())
+            },
+        )
         .map_err(|error| match explicit {
-            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => no_shell(error, what),
+            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => {
+                no_shell(error, what)
+            }
             _ => failure(error, what),
         })?;
         drop(terminal.slave);
@@ -277,11 +333,21 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         // nsdebug alone and orphan the command.
         let blocked = nsenter_core::SignalsBlocked::relayed();
         let rebuild = |program: &OsString| build(&args, target, program, from_container);
-        let mut child = spawn_with_fallback(target, kinds, &program, explicit.is_none(), command, rebuild, |_| Ok(()))
-            .map_err(|error| match explicit {
-                None if matches!(error, Error::ProgramNotFound { .. }) && from_container => no_shell(error, what),
-                _ => failure(error, what),
-            })?;
+        let mut child = spawn_with_fallback(
+            target,
+            kinds,
+            &program,
+            explicit.is_none(),
+            command,
+            rebuild,
+            |_| Ok(()),
+        )
+        .map_err(|error| match explicit {
+            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => {
+                no_shell(error, what)
+            }
+            _ => failure(error, what),
+        })?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
@@ -305,12 +371,20 @@ fn spawn_with_fallback(
     rebuild: impl Fn(&OsString) -> anyhow::Result<Command>,
     streams: impl Fn(&mut Command) -> std::io::Result<()>,
 ) -> Result<nsenter_core::Child, Error> {
-    let io = |source| Error::Spawn { program: program.to_string_lossy().into_owned(), step: SpawnStep::Dup, source };
+    let io = |source| Error::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        step: SpawnStep::Dup,
+        source,
+    };
     streams(&mut command).map_err(io)?;
     match command.spawn_in(target, kinds) {
-        Err(Error::ProgramNotFound { .. } | Error::Spawn { step: SpawnStep::Exec, .. })
-            if is_default_shell && program != "/bin/sh" =>
-        {
+        Err(
+            Error::ProgramNotFound { .. }
+            | Error::Spawn {
+                step: SpawnStep::Exec,
+                ..
+            },
+        ) if is_default_shell && program != "/bin/sh" => {
             let sh = OsString::from("/bin/sh");
             let mut again = rebuild(&sh).map_err(|e| Error::Spawn {
                 program: "/bin/sh".into(),
@@ -327,14 +401,17 @@ fn spawn_with_fallback(
 /// Waits for the program; when someone stops it (the container can send it SIGSTOP) nsdebug
 /// says so instead of hanging silently, and SIGINT/SIGTERM still end it (the relay continues
 /// a stopped program after passing them on).
-fn wait_following_stops(child: &mut nsenter_core::Child) -> nsenter_core::Result<std::process::ExitStatus> {
+fn wait_following_stops(
+    child: &mut nsenter_core::Child,
+) -> nsenter_core::Result<std::process::ExitStatus> {
     let mut told = false;
     loop {
         match child.wait_event()? {
             WaitEvent::Exited(status) => return Ok(status),
             WaitEvent::Stopped(signal) if !told => {
                 told = true;
-                crate::cli::notice(format_args!("the command was stopped (signal {signal}); waiting for it to continue \
+                crate::cli::notice(format_args!(
+                    "the command was stopped (signal {signal}); waiting for it to continue \
                      (SIGINT/SIGTERM to nsdebug still end it)"
                 ));
             }
@@ -347,11 +424,16 @@ fn wait_following_stops(child: &mut nsenter_core::Child) -> nsenter_core::Result
 /// a program from the container, ours (else /bin/sh) for a host program.
 fn default_shell(target: &Target, from_container: bool) -> OsString {
     let shell = if from_container {
-        target.environment().ok().and_then(|env| env.into_iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v))
+        target
+            .environment()
+            .ok()
+            .and_then(|env| env.into_iter().find(|(k, _)| k == "SHELL").map(|(_, v)| v))
     } else {
         std::env::var_os("SHELL")
     };
-    shell.filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
+    shell
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into())
 }
 
 /// The exit status for an error of starting the command: 127 not found, 126 not runnable,
@@ -359,10 +441,16 @@ fn default_shell(target: &Target, from_container: bool) -> OsString {
 fn failure(error: Error, what: &str) -> Failure {
     let exit_code = match &error {
         Error::ProgramNotFound { .. } => 127,
-        Error::Spawn { step: SpawnStep::Exec, .. } => 126,
+        Error::Spawn {
+            step: SpawnStep::Exec,
+            ..
+        } => 126,
         _ => crate::cli::EXIT_NSDEBUG_FAILED,
     };
-    Failure { error: anyhow::Error::new(error).context(what.to_owned()), exit_code }
+    Failure {
+        error: anyhow::Error::new(error).context(what.to_owned()),
+        exit_code,
+    }
 }
 
 /// The `(uid, primary gid)` of `-S USER`: a number as it is, a name from the container's
@@ -385,12 +473,17 @@ fn group_id(target: &Target, group: &str) -> anyhow::Result<u32> {
         return Ok(gid);
     }
     let entry = database_entry(target, "/etc/group", group)?;
-    entry.get(2).and_then(|f| f.parse().ok()).with_context(|| format!("group {group:?}: no valid gid in the container's /etc/group"))
+    entry
+        .get(2)
+        .and_then(|f| f.parse().ok())
+        .with_context(|| format!("group {group:?}: no valid gid in the container's /etc/group"))
 }
 
 /// The `:`-separated fields of `name`'s line in the container's `file`.
 fn database_entry(target: &Target, file: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let bytes = target.read_file(file, 1 << 20).with_context(|| format!("looking up {name:?} in the container"))?;
+    let bytes = target
+        .read_file(file, 1 << 20)
+        .with_context(|| format!("looking up {name:?} in the container"))?;
     String::from_utf8_lossy(&bytes)
         .lines()
         .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
@@ -400,7 +493,9 @@ fn database_entry(target: &Target, file: &str, name: &str) -> anyhow::Result<Vec
 
 /// `name` without control characters (it goes into a prompt).
 fn printable(name: &str) -> String {
-    name.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A shell that is not there: most likely an image without one (distroless, scratch).
@@ -417,19 +512,36 @@ fn no_shell(error: Error, what: &str) -> Failure {
 /// connects, never what code it runs (no `PATH`, `LD_*`, `BASH_FUNC_*`, `PROMPT_COMMAND`,
 /// `ENV`, `PYTHONPATH`, `HOME`...). Names listed, or starting with `LC_` or `KUBERNETES_`.
 pub const HOST_PROGRAM_ENV: &[&str] = &[
-    "LANG", "LANGUAGE", "TZ", "HOSTNAME", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "HOSTNAME",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
 ];
 
 fn host_program_may_take(key: &std::ffi::OsStr) -> bool {
     let key = key.as_encoded_bytes();
-    HOST_PROGRAM_ENV.iter().any(|allowed| allowed.as_bytes() == key)
+    HOST_PROGRAM_ENV
+        .iter()
+        .any(|allowed| allowed.as_bytes() == key)
         || ((key.starts_with(b"LC_") || key.starts_with(b"KUBERNETES_"))
             && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'))
 }
 
 /// The command with every option applied.
-fn build(args: &EnterArgs, target: &Target, program: &OsString, from_container: bool) -> anyhow::Result<Command> {
+fn build(
+    args: &EnterArgs,
+    target: &Target,
+    program: &OsString,
+    from_container: bool,
+) -> anyhow::Result<Command> {
     let mut command = Command::new(program);
     command.args(args.command.iter().skip(1));
     if from_container {
@@ -437,22 +549,41 @@ fn build(args: &EnterArgs, target: &Target, program: &OsString, from_container: 
         // confining; with --privileged we do), never the operator's.
         if args.privileged {
             command.env_clear();
-            for (key, value) in target.environment().context("reading the target's environment")? {
+            for (key, value) in target
+                .environment()
+                .context("reading the target's environment")?
+            {
                 command.env(key, value);
             }
         }
-        if std::io::stdin().is_terminal() && !target.environment().unwrap_or_default().iter().any(|(k, _)| k == "TERM") {
-            command.env("TERM", std::env::var_os("TERM").unwrap_or_else(|| "xterm".into()));
+        if std::io::stdin().is_terminal()
+            && !target
+                .environment()
+                .unwrap_or_default()
+                .iter()
+                .any(|(k, _)| k == "TERM")
+        {
+            command.env(
+                "TERM",
+                std::env::var_os("TERM").unwrap_or_else(|| "xterm".into()),
+            );
         }
     } else if args.env {
         // A host program keeps our environment; the target adds only harmless settings.
-        for (key, value) in target.environment().context("reading the target's environment")? {
+        for (key, value) in target
+            .environment()
+            .context("reading the target's environment")?
+        {
             if host_program_may_take(&key) {
                 command.env(key, value);
             }
         }
     }
-    command.confine(if args.privileged { Confinement::Caller } else { Confinement::Auto });
+    command.confine(if args.privileged {
+        Confinement::Caller
+    } else {
+        Confinement::Auto
+    });
     command.allow_reachable_host_program(args.expose_host_program);
     match args.root.as_deref() {
         Some("") => {
@@ -482,6 +613,8 @@ fn build(args: &EnterArgs, target: &Target, program: &OsString, from_container: 
     if let Some(group) = &args.setgid {
         command.gid(group_id(target, group)?);
     }
-    command.preserve_credentials(args.preserve_credentials).join_cgroup(args.join_cgroup);
+    command
+        .preserve_credentials(args.preserve_credentials)
+        .join_cgroup(args.join_cgroup);
     Ok(command)
 }

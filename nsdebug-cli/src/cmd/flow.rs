@@ -20,8 +20,10 @@ use crate::resolve::{host_reference, resolve, ResolveOptions};
 
 /// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Stops on SIGINT/SIGTERM, --count, --duration or --max-bytes, or when the \
-    container stops; every open flow is flushed and a summary printed either way.")]
+#[command(
+    after_help = "Stops on SIGINT/SIGTERM, --count, --duration or --max-bytes, or when the \
+    container stops; every open flow is flushed and a summary printed either way."
+)]
 pub struct FlowArgs {
     /// The container, pod, pid, netns name or namespace file.
     target: String,
@@ -55,7 +57,10 @@ pub struct FlowArgs {
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
-    let options = ResolveOptions { pod_sandbox: true, ..args.lookup.options() };
+    let options = ResolveOptions {
+        pod_sandbox: true,
+        ..args.lookup.options()
+    };
     let resolved = block_on(resolve(&args.target, &options))??;
     let target = &resolved.target;
     let what = resolved.description.clone();
@@ -70,12 +75,22 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // Check every output before capturing anything.
     let sinks = args.output.sinks()?;
     if args.output.output.is_some() || (!args.output.console && !args.output.json) {
-        writable_dir(&args.output.output.clone().unwrap_or_else(|| PathBuf::from(".")))?;
+        writable_dir(
+            &args
+                .output
+                .output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".")),
+        )?;
     }
     if let Some(path) = &args.write {
         // A symbolic link, dangling or not, counts as taken: it is never followed.
         if std::fs::symlink_metadata(path).is_ok() {
-            return Err(anyhow!("{}: already exists; nsdebug does not overwrite captures", path.display()).into());
+            return Err(anyhow!(
+                "{}: already exists; nsdebug does not overwrite captures",
+                path.display()
+            )
+            .into());
         }
     }
 
@@ -90,10 +105,20 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     let mut table = FlowTable::new(args.output.policy(), args.output.limits());
-    let mut sink = Counting { inner: Tee(sinks), totals: Default::default() };
+    let mut sink = Counting {
+        inner: Tee(sinks),
+        totals: Default::default(),
+    };
     let mut stats = ReadStats::default();
     let signalled = stop_on_signals();
-    crate::cli::notice(format_args!("capturing on {place} of {what}{}; Ctrl-C to stop", if filter.is_empty() { String::new() } else { format!(" ({filter})") }));
+    crate::cli::notice(format_args!(
+        "capturing on {place} of {what}{}; Ctrl-C to stop",
+        if filter.is_empty() {
+            String::new()
+        } else {
+            format!(" ({filter})")
+        }
+    ));
     let started = Instant::now();
     let mut last_check = Instant::now();
     let mut target_gone = false;
@@ -105,7 +130,9 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         signalled.load(Ordering::Relaxed)
             || target_gone
             || args.count.is_some_and(|n| stats.packets >= n)
-            || args.duration.is_some_and(|limit| started.elapsed() >= limit)
+            || args
+                .duration
+                .is_some_and(|limit| started.elapsed() >= limit)
             || args.max_bytes.is_some_and(|n| stats.file_bytes >= n)
     };
     let mut save = |packet: &Packet<'_>| {
@@ -113,24 +140,41 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             file.write(packet);
         }
     };
-    let outcome = read_live(capture, &place, None, &mut table, &mut sink, &mut stats, &mut stop, &mut save);
+    let outcome = read_live(
+        capture, &place, None, &mut table, &mut sink, &mut stats, &mut stop, &mut save,
+    );
     // Whatever ended the capture, nothing captured is lost; an error is then the one line
     // printed, without the summary.
     let flushed = table.finish(&mut sink).context("writing the flows");
-    let saved = savefile.as_mut().map_or(Ok(()), |file| file.flush().context("writing the packet file"));
+    let saved = savefile.as_mut().map_or(Ok(()), |file| {
+        file.flush().context("writing the packet file")
+    });
     outcome.map_err(|e| anyhow!(e))?;
     flushed?;
     saved?;
     use std::io::Write;
     let _ = std::io::stdout().flush();
     if !target.is_alive() {
-        crate::cli::notice(format_args!("{what} stopped during the capture; its flows are flushed"));
+        crate::cli::notice(format_args!(
+            "{what} stopped during the capture; its flows are flushed"
+        ));
     }
     for failure in table.failures() {
-        eprintln!("nsdebug: flow {} dropped: {}", failure.flow.name(0), failure.error);
+        eprintln!(
+            "nsdebug: flow {} dropped: {}",
+            failure.flow.name(0),
+            failure.error
+        );
     }
-    eprintln!("{}", sink.totals.summary("nsdebug flow", &stats, &table.stats));
-    Ok(if table.stats.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    eprintln!(
+        "{}",
+        sink.totals.summary("nsdebug flow", &stats, &table.stats)
+    );
+    Ok(if table.stats.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The packet file `-w`: created new (`O_CREAT|O_EXCL|O_NOFOLLOW`, so neither an existing
@@ -143,19 +187,31 @@ fn save_to(capture: &Capture, path: &std::path::Path) -> anyhow::Result<Savefile
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .mode(0o644)
         .open(path)
-        .with_context(|| format!("{}: not created (nsdebug never overwrites nor follows a link)", path.display()))?;
-    capture.savefile_fd(file.into()).with_context(|| format!("writing {}", path.display()))
+        .with_context(|| {
+            format!(
+                "{}: not created (nsdebug never overwrites nor follows a link)",
+                path.display()
+            )
+        })?;
+    capture
+        .savefile_fd(file.into())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// An output directory must exist and be writable before the capture starts.
 fn writable_dir(dir: &PathBuf) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(dir).with_context(|| format!("output directory {}", dir.display()))?;
+    let meta =
+        std::fs::metadata(dir).with_context(|| format!("output directory {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("output directory {}: not a directory", dir.display());
     }
     // Root passes every permission check, so try for real: create (never replace) and remove.
     let probe = dir.join(format!(".nsdebug-write-test-{}", std::process::id()));
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             Ok(())
@@ -175,14 +231,22 @@ fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<
     }
     if args.host_side {
         let inspection = inspect(target).with_context(|| what.to_owned())?;
-        let peer = inspection.interfaces.iter().find_map(|interface| match &interface.other_end {
-            OtherEnd::Found { link, place: Place::Home }
-                if args.interface.as_ref().is_none_or(|name| name == &interface.link.name) =>
-            {
-                Some((interface.link.name.clone(), link.name.clone()))
-            }
-            _ => None,
-        });
+        let peer = inspection
+            .interfaces
+            .iter()
+            .find_map(|interface| match &interface.other_end {
+                OtherEnd::Found {
+                    link,
+                    place: Place::Home,
+                } if args
+                    .interface
+                    .as_ref()
+                    .is_none_or(|name| name == &interface.link.name) =>
+                {
+                    Some((interface.link.name.clone(), link.name.clone()))
+                }
+                _ => None,
+            });
         let Some((inside, peer)) = peer else {
             bail!("{what} has no interface with a peer in the host's namespace to capture on");
         };
@@ -191,6 +255,7 @@ fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<
     }
     let interface = args.interface.clone().unwrap_or_else(|| "any".to_owned());
     let name = interface.clone();
-    let capture = run_in(target, Namespace::Net.into(), move || open_live(&name)).with_context(|| what.to_owned())??;
+    let capture = run_in(target, Namespace::Net.into(), move || open_live(&name))
+        .with_context(|| what.to_owned())??;
     Ok((capture, format!("{interface} inside")))
 }

@@ -46,7 +46,13 @@ pub(crate) struct Memory {
 
 /// The `key value` lines of a cgroup stat-like file.
 fn field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// A v1 limit: the kernel's "no limit" is the largest page-aligned value (over 2^62).
@@ -95,11 +101,16 @@ pub(crate) fn read_v2(dir: &Path) -> Memory {
 
 /// The memory cgroup of process `pid`, read.
 pub(crate) fn memory_of(pid: i32) -> anyhow::Result<Memory> {
-    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).context("reading its cgroups")?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading our mounts")?;
+    let membership =
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).context("reading its cgroups")?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context("reading our mounts")?;
     let mounts = nsdebug_audit::mounts::parse_mountinfo(&mountinfo).map_err(|e| anyhow!(e))?;
     let dirs = nsdebug_audit::cgroup::cgroup_dirs(&membership, &mounts).map_err(|e| anyhow!(e))?;
-    if let Some(v1) = dirs.iter().find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory")) {
+    if let Some(v1) = dirs
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"))
+    {
         return Ok(read_v1(&v1.dir));
     }
     match dirs.iter().find(|d| d.v2) {
@@ -128,27 +139,52 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
     let resolved = block_on(resolve(&args.target, &options))??;
     let what = &resolved.description;
-    let pid = resolved.target.pid().ok_or_else(|| anyhow!("{what}: a namespace file has no cgroup"))?;
+    let pid = resolved
+        .target
+        .pid()
+        .ok_or_else(|| anyhow!("{what}: a namespace file has no cgroup"))?;
     let memory = memory_of(pid).with_context(|| what.clone())?;
     let pid_ns = resolved.target.namespace_id(Namespace::Pid)?;
     let mut top: Vec<Top> = super::pid::processes_in(pid_ns)?
         .into_iter()
         .filter_map(|p| {
             let status = std::fs::read_to_string(format!("/proc/{}/status", p.host_pid)).ok()?;
-            let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
-            Some(Top { container_pid: p.container_pid, host_pid: p.host_pid, command: p.command, rss: kib * 1024 })
+            let kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+            Some(Top {
+                container_pid: p.container_pid,
+                host_pid: p.host_pid,
+                command: p.command,
+                rss: kib * 1024,
+            })
         })
         .collect();
     top.sort_by_key(|p| std::cmp::Reverse(p.rss));
     top.truncate(args.top);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Report { target: super::target_json(&resolved), memory: &memory, processes: &top })?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Report {
+                target: super::target_json(&resolved),
+                memory: &memory,
+                processes: &top
+            })?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let bytes = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), human);
     println!("{what} (cgroup {})", memory.cgroup);
     println!("  usage       {}", bytes(memory.usage));
-    println!("  limit       {}", memory.limit.map_or_else(|| "none".to_owned(), human));
+    println!(
+        "  limit       {}",
+        memory.limit.map_or_else(|| "none".to_owned(), human)
+    );
     println!("  peak        {}", bytes(memory.peak));
     println!("  page cache  {}", bytes(memory.page_cache));
     println!("  anonymous   {}", bytes(memory.anonymous));
@@ -163,9 +199,18 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     if memory.oom_kill_disabled == Some(true) {
         println!("  OOM killer  DISABLED for this cgroup (a leak waits instead of being killed)");
     }
-    println!("  {:>8} {:>8} {:>10}  COMMAND", "CTR-PID", "HOST-PID", "RSS");
+    println!(
+        "  {:>8} {:>8} {:>10}  COMMAND",
+        "CTR-PID", "HOST-PID", "RSS"
+    );
     for p in &top {
-        println!("  {:>8} {:>8} {:>10}  {}", p.container_pid, p.host_pid, human(p.rss), super::shown(&p.command));
+        println!(
+            "  {:>8} {:>8} {:>10}  {}",
+            p.container_pid,
+            p.host_pid,
+            human(p.rss),
+            super::shown(&p.command)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,7 +224,11 @@ fn human(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
 }
 
 #[cfg(test)]
@@ -204,16 +253,39 @@ mod tests {
             ("memory.usage_in_bytes", "33554432\n"),
             ("memory.limit_in_bytes", "33554432\n"),
             ("memory.max_usage_in_bytes", "33558528\n"),
-            ("memory.stat", "cache 4096\nrss 30000000\ntotal_cache 8192\ntotal_rss 31000000\n"),
-            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 1\noom_kill 3\n"),
+            (
+                "memory.stat",
+                "cache 4096\nrss 30000000\ntotal_cache 8192\ntotal_rss 31000000\n",
+            ),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 1\noom_kill 3\n",
+            ),
         ]);
         let m = read_v1(&dir);
-        assert_eq!((m.usage, m.limit, m.peak), (Some(33554432), Some(33554432), Some(33558528)));
-        assert_eq!((m.page_cache, m.anonymous), (Some(8192), Some(31000000)), "the hierarchy's totals");
-        assert_eq!((m.oom_kills, m.under_oom, m.oom_kill_disabled), (Some(3), Some(true), Some(false)));
-        let unlimited = dir_with(&[("memory.limit_in_bytes", "9223372036854771712\n"), ("memory.oom_control", "oom_kill_disable 1\n")]);
+        assert_eq!(
+            (m.usage, m.limit, m.peak),
+            (Some(33554432), Some(33554432), Some(33558528))
+        );
+        assert_eq!(
+            (m.page_cache, m.anonymous),
+            (Some(8192), Some(31000000)),
+            "the hierarchy's totals"
+        );
+        assert_eq!(
+            (m.oom_kills, m.under_oom, m.oom_kill_disabled),
+            (Some(3), Some(true), Some(false))
+        );
+        let unlimited = dir_with(&[
+            ("memory.limit_in_bytes", "9223372036854771712\n"),
+            ("memory.oom_control", "oom_kill_disable 1\n"),
+        ]);
         let m = read_v1(&unlimited);
-        assert_eq!((m.limit, m.oom_kill_disabled, m.oom_kills), (None, Some(true), None), "no limit, and unknown stays unknown");
+        assert_eq!(
+            (m.limit, m.oom_kill_disabled, m.oom_kills),
+            (None, Some(true), None),
+            "no limit, and unknown stays unknown"
+        );
     }
 
     #[test]
@@ -223,10 +295,16 @@ mod tests {
             ("memory.max", "max\n"),
             ("memory.peak", "2097152\n"),
             ("memory.stat", "anon 700000\nfile 300000\nkernel 1000\n"),
-            ("memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 1\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 1\n",
+            ),
         ]);
         let m = read_v2(&dir);
-        assert_eq!((m.usage, m.limit, m.peak), (Some(1048576), None, Some(2097152)));
+        assert_eq!(
+            (m.usage, m.limit, m.peak),
+            (Some(1048576), None, Some(2097152))
+        );
         assert_eq!((m.anonymous, m.page_cache), (Some(700000), Some(300000)));
         assert_eq!((m.oom_kills, m.oom_group_kills), (Some(2), Some(1)));
     }

@@ -39,7 +39,11 @@ pub(crate) fn print_table(header: &[&str], right: &[bool], rows: &[Vec<String>])
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         // A short row's last cell is free text: it does not widen a column.
-        let sized = if row.len() < header.len() { &row[..row.len().saturating_sub(1)] } else { &row[..] };
+        let sized = if row.len() < header.len() {
+            &row[..row.len().saturating_sub(1)]
+        } else {
+            &row[..]
+        };
         for (width, cell) in widths.iter_mut().zip(sized) {
             *width = (*width).max(cell.chars().count());
         }
@@ -64,7 +68,10 @@ pub(crate) fn print_table(header: &[&str], right: &[bool], rows: &[Vec<String>])
         }
         out
     };
-    println!("{}", line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()));
+    println!(
+        "{}",
+        line(&header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
+    );
     for row in rows {
         println!("{}", line(row));
     }
@@ -74,20 +81,28 @@ pub(crate) fn print_table(header: &[&str], right: &[bool], rows: &[Vec<String>])
 /// seconds). For clap's `value_parser`.
 pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let scale = match unit.trim() {
         "" | "s" | "sec" | "secs" => 1.0,
         "ms" => 0.001,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use ms, s, m or h)"
+            ))
+        }
     };
     match number.parse::<f64>() {
         Ok(value) if value.is_finite() && value >= 0.0 && value * scale < 1e9 => {
             Ok(std::time::Duration::from_secs_f64(value * scale))
         }
-        _ => Err(format!("{text:?} is not a duration (e.g. 30, 30s, 500ms, 2m)")),
+        _ => Err(format!(
+            "{text:?} is not a duration (e.g. 30, 30s, 500ms, 2m)"
+        )),
     }
 }
 
@@ -104,6 +119,10 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("10x").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("-3").is_err() && parse_duration("").is_err() && parse_duration("s").is_err());
+        assert!(
+            parse_duration("-3").is_err()
+                && parse_duration("").is_err()
+                && parse_duration("s").is_err()
+        );
     }
 }

@@ -12,8 +12,10 @@ use crate::resolve::resolve;
 
 /// Arguments of `nsdebug pid`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Each pid printed is pinned with a pidfd and checked to be in the container's pid \
-    namespace after it was found, so a pid recycled meanwhile is never printed.")]
+#[command(
+    after_help = "Each pid printed is pinned with a pidfd and checked to be in the container's pid \
+    namespace after it was found, so a pid recycled meanwhile is never printed."
+)]
 pub struct PidArgs {
     /// The container, pod or pid whose processes to list.
     target: String,
@@ -41,9 +43,14 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
     let resolved = block_on(resolve(&args.target, &options))??;
     let what = &resolved.description;
     let target = &resolved.target;
-    let pid_ns = target.namespace_id(Namespace::Pid).with_context(|| what.clone())?;
+    let pid_ns = target
+        .namespace_id(Namespace::Pid)
+        .with_context(|| what.clone())?;
     if pid_ns == NamespaceId::of_current_thread(Namespace::Pid)? {
-        return Err(anyhow!("{what} shares our pid namespace (--pid=host): its pids are host pids already").into());
+        return Err(anyhow!(
+            "{what} shares our pid namespace (--pid=host): its pids are host pids already"
+        )
+        .into());
     }
     let mut processes = processes_in(pid_ns)?;
     if let Some(wanted) = &args.process {
@@ -56,7 +63,8 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
         }
     }
     if args.json {
-        let listing = serde_json::json!({ "target": super::target_json(&resolved), "processes": processes });
+        let listing =
+            serde_json::json!({ "target": super::target_json(&resolved), "processes": processes });
         println!("{}", serde_json::to_string_pretty(&listing)?);
     } else if args.process.is_some() {
         for p in &processes {
@@ -65,7 +73,12 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
     } else {
         println!("{:>8} {:>8}  COMMAND", "CTR-PID", "HOST-PID");
         for p in &processes {
-            println!("{:>8} {:>8}  {}", p.container_pid, p.host_pid, super::shown(&p.command));
+            println!(
+                "{:>8} {:>8}  {}",
+                p.container_pid,
+                p.host_pid,
+                super::shown(&p.command)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -75,19 +88,43 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
 /// again after it was read.
 pub(crate) fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").context("listing /proc")?.flatten() {
-        let Some(host_pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+    for entry in std::fs::read_dir("/proc")
+        .context("listing /proc")?
+        .flatten()
+    {
+        let Some(host_pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
         // Gone, or not ours to read: not listed.
-        let Ok(process) = Target::open(host_pid) else { continue };
+        let Ok(process) = Target::open(host_pid) else {
+            continue;
+        };
         if process.namespace_id(Namespace::Pid).ok() != Some(pid_ns) {
             continue;
         }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else { continue };
-        let Some(container_pid) = container_pid(&status) else { continue };
-        let command = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("?").trim().to_owned();
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else {
+            continue;
+        };
+        let Some(container_pid) = container_pid(&status) else {
+            continue;
+        };
+        let command = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .unwrap_or("?")
+            .trim()
+            .to_owned();
         // Read by pid: still the pinned process only if it lives.
         if process.is_alive() {
-            found.push(Process { container_pid, host_pid, command });
+            found.push(Process {
+                container_pid,
+                host_pid,
+                command,
+            });
         }
     }
     found.sort_by_key(|p| p.container_pid);
@@ -96,7 +133,13 @@ pub(crate) fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> 
 
 /// The innermost pid of `NSpid:` (the pid in the process's own pid namespace).
 fn container_pid(status: &str) -> Option<i32> {
-    status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -48,7 +48,11 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
         eprintln!("nsdebug: skipped {why}");
     }
     if containers.is_empty() && !unreachable.is_empty() {
-        return Err(anyhow::anyhow!("no container runtime could be asked: {}", unreachable.join("; ")).into());
+        return Err(anyhow::anyhow!(
+            "no container runtime could be asked: {}",
+            unreachable.join("; ")
+        )
+        .into());
     }
     let host = host_reference()?;
     let rows: Vec<Row> = containers
@@ -56,7 +60,11 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
         .map(|container| {
             let Some(pid) = container.pid else {
                 // Stopped (ps -a): nothing to compare, nothing to say about it.
-                return Row { container, shared_with_host: None, oom_kills: None };
+                return Row {
+                    container,
+                    shared_with_host: None,
+                    oom_kills: None,
+                };
             };
             let oom_kills = super::mem::memory_of(pid).ok().and_then(|m| m.oom_kills);
             let shared = Some(pid)
@@ -66,11 +74,18 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
             let shared_with_host = match shared {
                 Ok(set) => Some(set.iter().map(|ns| ns.to_string()).collect()),
                 Err(why) => {
-                    eprintln!("nsdebug: {}: cannot compare namespaces with the host: {why}", container.describe());
+                    eprintln!(
+                        "nsdebug: {}: cannot compare namespaces with the host: {why}",
+                        container.describe()
+                    );
                     None
                 }
             };
-            Row { container, shared_with_host, oom_kills }
+            Row {
+                container,
+                shared_with_host,
+                oom_kills,
+            }
         })
         .collect();
     if args.json {
@@ -109,7 +124,16 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
         ]);
     }
     super::print_table(
-        &["RUNTIME", "ID", "NAME", "IMAGE", "PID", "IP", "STATUS", "SHARED WITH HOST"],
+        &[
+            "RUNTIME",
+            "ID",
+            "NAME",
+            "IMAGE",
+            "PID",
+            "IP",
+            "STATUS",
+            "SHARED WITH HOST",
+        ],
         &[false, false, false, false, true, false, false, false],
         &cells,
     );

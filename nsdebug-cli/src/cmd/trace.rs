@@ -30,7 +30,12 @@ pub struct TraceArgs {
     /// The container, pod or pid.
     target: String,
     /// Which process: its pid in the container, or its command name (default: pid 1).
-    #[arg(short = 'p', long = "process", value_name = "PID|NAME", default_value = "1")]
+    #[arg(
+        short = 'p',
+        long = "process",
+        value_name = "PID|NAME",
+        default_value = "1"
+    )]
     process: String,
     /// The host's tool to run.
     #[arg(long = "with", value_enum, default_value = "strace")]
@@ -47,10 +52,16 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
     let resolved = block_on(resolve(&args.target, &options))??;
     let what = &resolved.description;
-    let pid_ns = resolved.target.namespace_id(Namespace::Pid).with_context(|| what.clone())?;
+    let pid_ns = resolved
+        .target
+        .namespace_id(Namespace::Pid)
+        .with_context(|| what.clone())?;
     let processes = if pid_ns == NamespaceId::of_current_thread(Namespace::Pid)? {
         // The host's pid namespace: its pids are host pids.
-        let pid: i32 = args.process.parse().map_err(|_| anyhow!("{what} shares the host's pid namespace: give a pid"))?;
+        let pid: i32 = args
+            .process
+            .parse()
+            .map_err(|_| anyhow!("{what} shares the host's pid namespace: give a pid"))?;
         vec![pid]
     } else {
         super::pid::processes_in(pid_ns)?
@@ -87,9 +98,20 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         }
     };
     command.args(&args.args);
-    crate::cli::notice(format_args!("{} on {what}: host pid(s) {}", command.get_program().to_string_lossy(), pids.join(" ")));
+    crate::cli::notice(format_args!(
+        "{} on {what}: host pid(s) {}",
+        command.get_program().to_string_lossy(),
+        pids.join(" ")
+    ));
     let error = command.exec();
-    let exit_code = if error.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+    let exit_code = if error.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
     let tool = command.get_program().to_string_lossy().into_owned();
-    Err(Failure { error: anyhow!(error).context(format!("cannot run the host's {tool} (is it installed?)")), exit_code })
+    Err(Failure {
+        error: anyhow!(error).context(format!("cannot run the host's {tool} (is it installed?)")),
+        exit_code,
+    })
 }

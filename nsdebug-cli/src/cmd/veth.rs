@@ -88,13 +88,24 @@ struct Listing<'a> {
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
-    let options = ResolveOptions { pod_sandbox: true, ..args.lookup.options() };
+    let options = ResolveOptions {
+        pod_sandbox: true,
+        ..args.lookup.options()
+    };
     let (resolved, shares_with) = block_on(async {
         let resolved = resolve(&args.target, &options).await?;
         // `--net=container:ID`: say whose namespace this is.
-        let mode = resolved.container.as_ref().and_then(|c| c.network_mode.clone());
+        let mode = resolved
+            .container
+            .as_ref()
+            .and_then(|c| c.network_mode.clone());
         let owner = match mode.as_deref().and_then(|m| m.strip_prefix("container:")) {
-            Some(id) => Some(docker::Engine::docker().name_of(id).await.unwrap_or_else(|| id.to_owned())),
+            Some(id) => Some(
+                docker::Engine::docker()
+                    .name_of(id)
+                    .await
+                    .unwrap_or_else(|| id.to_owned()),
+            ),
             None => None,
         };
         anyhow::Ok((resolved, owner))
@@ -102,7 +113,9 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     let what = &resolved.description;
     let changing = args.down || args.up;
     if let Some(owner) = &shares_with {
-        crate::cli::notice(format_args!("{what} uses the network namespace of container {owner} (--net=container:{owner})"));
+        crate::cli::notice(format_args!(
+            "{what} uses the network namespace of container {owner} (--net=container:{owner})"
+        ));
     }
 
     if shares_host_netns(&resolved.target)? {
@@ -111,13 +124,23 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     }
     let mut inspection = inspect(&resolved.target).with_context(|| what.clone())?;
     if inspection.interfaces.iter().all(|i| i.link.name == "lo") {
-        let message = format!("{what} has no network interface but lo (--net=none): nothing connects it to anything");
+        let message = format!(
+            "{what} has no network interface but lo (--net=none): nothing connects it to anything"
+        );
         return no_peers(changing, args.json, &resolved, "none", message);
     }
     if let Some(name) = &args.interface {
         if !inspection.interfaces.iter().any(|i| &i.link.name == name) {
-            let names: Vec<&str> = inspection.interfaces.iter().map(|i| i.link.name.as_str()).collect();
-            return Err(anyhow!("{what} has no interface {name} (it has {})", names.join(", ")).into());
+            let names: Vec<&str> = inspection
+                .interfaces
+                .iter()
+                .map(|i| i.link.name.as_str())
+                .collect();
+            return Err(anyhow!(
+                "{what} has no interface {name} (it has {})",
+                names.join(", ")
+            )
+            .into());
         }
     }
     if changing {
@@ -131,14 +154,31 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         let stopped_by = wait_for(limit, &signals)?;
         match stopped_by {
             Some(signal) => crate::cli::notice(format_args!("{signal}: bringing {what} back now")),
-            None => crate::cli::notice(format_args!("{} passed: bringing {what} back", humantime(limit))),
+            None => crate::cli::notice(format_args!(
+                "{} passed: bringing {what} back",
+                humantime(limit)
+            )),
         }
         change(&args, false, what, &resolved.target, &mut inspection)?;
-        return Ok(ExitCode::from(stopped_by.map_or(0, |signal| 128 + signal as u8)));
+        return Ok(ExitCode::from(
+            stopped_by.map_or(0, |signal| 128 + signal as u8),
+        ));
     }
-    let rows: Vec<Row> = inspection.interfaces.iter().map(|i| row(i, &mut inspection.home)).collect();
+    let rows: Vec<Row> = inspection
+        .interfaces
+        .iter()
+        .map(|i| row(i, &mut inspection.home))
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Listing { target: super::target_json(&resolved), network: "own", message: None, interfaces: &rows })?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Listing {
+                target: super::target_json(&resolved),
+                network: "own",
+                message: None,
+                interfaces: &rows
+            })?
+        );
     } else {
         print_table(&rows);
     }
@@ -158,7 +198,12 @@ fn no_peers(
         return Err(anyhow!(message).into());
     }
     if json {
-        let answer = Listing { target: super::target_json(resolved), network, message: Some(&message), interfaces: &[] };
+        let answer = Listing {
+            target: super::target_json(resolved),
+            network,
+            message: Some(&message),
+            interfaces: &[],
+        };
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         println!("{message}");
@@ -188,7 +233,11 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
     let stats = link.stats.unwrap_or_default();
     // The bridge is in the peer's namespace; look its name up where we can cheaply.
     let master = link.master.map(|index| match place {
-        Place::Home => home.link(index).ok().flatten().map_or(index.to_string(), |m| m.name),
+        Place::Home => home
+            .link(index)
+            .ok()
+            .flatten()
+            .map_or(index.to_string(), |m| m.name),
         _ => index.to_string(),
     });
     PeerRow {
@@ -209,7 +258,9 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
 const PARENTED_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
 
 fn is_parented(link: &Link) -> bool {
-    link.kind.as_deref().is_some_and(|k| PARENTED_KINDS.contains(&k))
+    link.kind
+        .as_deref()
+        .is_some_and(|k| PARENTED_KINDS.contains(&k))
 }
 
 fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
@@ -219,7 +270,11 @@ fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
         ifindex: link.index,
         kind: link.kind.clone(),
         mac: link.mac.clone(),
-        addresses: interface.addresses.iter().map(|a| format!("{}/{}", a.address, a.prefix_len)).collect(),
+        addresses: interface
+            .addresses
+            .iter()
+            .map(|a| format!("{}/{}", a.address, a.prefix_len))
+            .collect(),
         state: link.oper_state.clone(),
         peer: None,
         parent: None,
@@ -227,7 +282,9 @@ fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
     };
     match &interface.other_end {
         OtherEnd::None => {}
-        OtherEnd::Found { link: other, place } if is_parented(link) => row.parent = Some(peer_row(other, place, home)),
+        OtherEnd::Found { link: other, place } if is_parented(link) => {
+            row.parent = Some(peer_row(other, place, home))
+        }
         OtherEnd::Found { link: other, place } => row.peer = Some(peer_row(other, place, home)),
         OtherEnd::Unreachable { netnsid, index } => {
             row.unreachable = Some(format!(
@@ -239,13 +296,32 @@ fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
 }
 
 fn print_table(rows: &[Row]) {
-    const HEADER: [&str; 13] =
-        ["IFACE", "IDX", "MAC", "ADDRESSES", "STATE", "PEER", "IDX", "NAMESPACE", "MASTER", "STATE", "RX BYTES", "TX BYTES", "DROPS"];
-    const RIGHT: [bool; 13] = [false, true, false, false, false, false, true, false, false, false, true, true, true];
+    const HEADER: [&str; 13] = [
+        "IFACE",
+        "IDX",
+        "MAC",
+        "ADDRESSES",
+        "STATE",
+        "PEER",
+        "IDX",
+        "NAMESPACE",
+        "MASTER",
+        "STATE",
+        "RX BYTES",
+        "TX BYTES",
+        "DROPS",
+    ];
+    const RIGHT: [bool; 13] = [
+        false, true, false, false, false, false, true, false, false, false, true, true, true,
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let addresses = if r.addresses.is_empty() { "-".to_owned() } else { r.addresses.join(",") };
+            let addresses = if r.addresses.is_empty() {
+                "-".to_owned()
+            } else {
+                r.addresses.join(",")
+            };
             let mut cells = vec![
                 shown(&r.name),
                 r.ifindex.to_string(),
@@ -301,12 +377,18 @@ fn state_dir(path: &Path) -> anyhow::Result<Dir> {
         }
         _ => {}
     }
-    let dir = Dir::open_nofollow(path).with_context(|| format!("{}: not a directory of its own", path.display()))?;
+    let dir = Dir::open_nofollow(path)
+        .with_context(|| format!("{}: not a directory of its own", path.display()))?;
     let meta = dir.as_file()?.metadata()?;
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me || meta.mode() & 0o022 != 0 {
-        bail!("{}: owned by uid {} with mode {:o}: not ours alone; refusing to use it", path.display(), meta.uid(), meta.mode() & 0o7777);
+        bail!(
+            "{}: owned by uid {} with mode {:o}: not ours alone; refusing to use it",
+            path.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        );
     }
     Ok(dir)
 }
@@ -316,7 +398,9 @@ fn read_record(dir: &Dir, name: &str) -> anyhow::Result<Vec<String>> {
     use std::io::Read;
     let mut text = String::new();
     match dir.open_beneath(name, libc::O_RDONLY, 0) {
-        Ok(mut file) => file.read_to_string(&mut text).with_context(|| format!("reading {STATE_DIR}/{name}"))?,
+        Ok(mut file) => file
+            .read_to_string(&mut text)
+            .with_context(|| format!("reading {STATE_DIR}/{name}"))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {STATE_DIR}/{name}")),
     };
@@ -341,7 +425,10 @@ fn drill_signals() -> SigSet {
 fn wait_for(limit: std::time::Duration, signals: &SigSet) -> anyhow::Result<Option<Signal>> {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
-    let fd = nix::sys::signalfd::SignalFd::with_flags(signals, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)?;
+    let fd = nix::sys::signalfd::SignalFd::with_flags(
+        signals,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+    )?;
     let deadline = std::time::Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -365,7 +452,11 @@ fn wait_for(limit: std::time::Duration, signals: &SigSet) -> anyhow::Result<Opti
 /// `30s`, `2m30s`.
 fn humantime(duration: std::time::Duration) -> String {
     let secs = duration.as_secs_f64();
-    if secs >= 60.0 { format!("{}m{:.0}s", (secs / 60.0).floor(), secs % 60.0) } else { format!("{secs:.1}s") }
+    if secs >= 60.0 {
+        format!("{}m{:.0}s", (secs / 60.0).floor(), secs % 60.0)
+    } else {
+        format!("{secs:.1}s")
+    }
 }
 
 /// Removes the records of network namespaces that no longer exist (their containers are
@@ -374,11 +465,19 @@ fn tidy_stale_records(dir: &Dir) {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     let Ok(listing) = dir.as_file() else { return };
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", listing.as_raw_fd())) else { return };
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", listing.as_raw_fd())) else {
+        return;
+    };
     let mut live = std::collections::HashSet::new();
     let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
-    let named = std::fs::read_dir("/run/netns").into_iter().flatten().flatten();
-    for path in processes.map(|e| e.path().join("ns/net")).chain(named.map(|e| e.path())) {
+    let named = std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten();
+    for path in processes
+        .map(|e| e.path().join("ns/net"))
+        .chain(named.map(|e| e.path()))
+    {
         if let Ok(meta) = std::fs::metadata(path) {
             live.insert(format!("veth-down-{}-{}", meta.dev(), meta.ino()));
         }
@@ -391,7 +490,13 @@ fn tidy_stale_records(dir: &Dir) {
     }
 }
 
-fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: &mut Inspection) -> Result<ExitCode, Failure> {
+fn change(
+    args: &VethArgs,
+    down: bool,
+    what: &str,
+    target: &Target,
+    inspection: &mut Inspection,
+) -> Result<ExitCode, Failure> {
     let up = !down;
     let state = state_file(target)?;
     let dir = state_dir(Path::new(STATE_DIR))?;
@@ -404,7 +509,11 @@ fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: 
     let selected: Vec<&Interface> = inspection
         .interfaces
         .iter()
-        .filter(|i| args.interface.as_ref().is_none_or(|name| &i.link.name == name))
+        .filter(|i| {
+            args.interface
+                .as_ref()
+                .is_none_or(|name| &i.link.name == name)
+        })
         .filter(|i| i.link.name != "lo" || args.interface.is_some())
         .collect();
     let mut changed = Vec::new();
@@ -429,7 +538,12 @@ fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: 
                 return Err(anyhow!("{what}: the peer of {} is in a namespace (netnsid {netnsid}) nsdebug cannot find", link.name).into());
             }
             OtherEnd::None if args.interface.is_some() => {
-                return Err(anyhow!("{what}: {} has no peer (kind {})", link.name, link.kind.as_deref().unwrap_or("none")).into());
+                return Err(anyhow!(
+                    "{what}: {} has no peer (kind {})",
+                    link.name,
+                    link.kind.as_deref().unwrap_or("none")
+                )
+                .into());
             }
             OtherEnd::None => continue,
         };
@@ -451,9 +565,20 @@ fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: 
             }
         };
         socket.set_link_up(peer.index, wanted_up).with_context(|| {
-            format!("{what}: setting {} ({}) {}", peer.name, place_name(place), if wanted_up { "up" } else { "down" })
+            format!(
+                "{what}: setting {} ({}) {}",
+                peer.name,
+                place_name(place),
+                if wanted_up { "up" } else { "down" }
+            )
         })?;
-        changed.push(format!("{} (ifindex {}, {}), peer of {}", peer.name, peer.index, place_name(place), link.name));
+        changed.push(format!(
+            "{} (ifindex {}, {}), peer of {}",
+            peer.name,
+            peer.index,
+            place_name(place),
+            link.name
+        ));
         if down {
             still_down.push(key);
         } else {
@@ -462,7 +587,10 @@ fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: 
     }
     record(&dir, &state, &still_down)?;
     if changed.is_empty() {
-        println!("{what}: nothing changed (every selected peer was already {})", if down { "down" } else { "up" });
+        println!(
+            "{what}: nothing changed (every selected peer was already {})",
+            if down { "down" } else { "up" }
+        );
     }
     for line in &changed {
         println!("{} {line}", if down { "took down" } else { "brought up" });
@@ -475,18 +603,25 @@ fn change(args: &VethArgs, down: bool, what: &str, target: &Target, inspection: 
 fn record(dir: &Dir, name: &str, keys: &[String]) -> anyhow::Result<()> {
     if keys.is_empty() {
         return match dir.remove(name) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("removing {STATE_DIR}/{name}")),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {STATE_DIR}/{name}"))
+            }
             _ => Ok(()),
         };
     }
     let temporary = format!("{name}.tmp{}", std::process::id());
     let mut file = dir
-        .open_beneath(&temporary, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
+        .open_beneath(
+            &temporary,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o600,
+        )
         .with_context(|| format!("writing {STATE_DIR}/{temporary}"))?;
     let mut keys = keys.to_vec();
     keys.dedup();
     file.write_all(format!("{}\n", keys.join("\n")).as_bytes())?;
-    dir.rename(&temporary, name).with_context(|| format!("writing {STATE_DIR}/{name}"))?;
+    dir.rename(&temporary, name)
+        .with_context(|| format!("writing {STATE_DIR}/{name}"))?;
     Ok(())
 }
 

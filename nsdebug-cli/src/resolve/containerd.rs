@@ -27,7 +27,9 @@ fn socket() -> Result<String, String> {
         let path = address.trim_start_matches("unix://").to_owned();
         return match std::path::Path::new(&path).exists() {
             true => Ok(path),
-            false => Err(format!("containerd: no socket at {path} (CONTAINERD_ADDRESS)")),
+            false => Err(format!(
+                "containerd: no socket at {path} (CONTAINERD_ADDRESS)"
+            )),
         };
     }
     let mut candidates = Vec::new();
@@ -61,7 +63,11 @@ struct Listed {
     labels: HashMap<String, String>,
 }
 
-async fn containers(channel: &Channel, namespace: &'static str, filters: Vec<String>) -> anyhow::Result<Vec<Listed>> {
+async fn containers(
+    channel: &Channel,
+    namespace: &'static str,
+    filters: Vec<String>,
+) -> anyhow::Result<Vec<Listed>> {
     let mut client = ContainersClient::new(channel.clone());
     let request = with_namespace!(ListContainersRequest { filters }, namespace);
     let response = tokio::time::timeout(API_TIMEOUT, client.list(request))
@@ -71,14 +77,24 @@ async fn containers(channel: &Channel, namespace: &'static str, filters: Vec<Str
         .into_inner()
         .containers
         .into_iter()
-        .map(|c| Listed { id: c.id, namespace, labels: c.labels })
+        .map(|c| Listed {
+            id: c.id,
+            namespace,
+            labels: c.labels,
+        })
         .collect())
 }
 
 /// The task (running process) of a container: its pid and status.
 async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo {
     let mut client = TasksClient::new(channel.clone());
-    let request = with_namespace!(GetRequest { container_id: listed.id.clone(), exec_id: String::new() }, listed.namespace);
+    let request = with_namespace!(
+        GetRequest {
+            container_id: listed.id.clone(),
+            exec_id: String::new()
+        },
+        listed.namespace
+    );
     let process = tokio::time::timeout(API_TIMEOUT, client.get(request))
         .await
         .ok()
@@ -115,7 +131,11 @@ fn status_name(status: i32) -> &'static str {
 }
 
 fn display_name(listed: &Listed) -> String {
-    match (listed.labels.get(POD_NAMESPACE), listed.labels.get(POD_NAME), listed.labels.get(CONTAINER_NAME)) {
+    match (
+        listed.labels.get(POD_NAMESPACE),
+        listed.labels.get(POD_NAME),
+        listed.labels.get(CONTAINER_NAME),
+    ) {
         (Some(ns), Some(pod), Some(container)) => format!("{ns}/{pod}/{container}"),
         (Some(ns), Some(pod), None) => format!("{ns}/{pod}"),
         _ => listed.id.clone(),
@@ -152,8 +172,14 @@ pub async fn lookup(spec: &str) -> anyhow::Result<Lookup> {
             Ok(Lookup::Found(task(&channel, &listed, name).await))
         }
         _ => {
-            let ids: Vec<String> = matches.iter().map(|c| format!("{}/{}", c.namespace, c.id)).collect();
-            bail!("containerd: ID prefix {spec} is ambiguous: {}", ids.join(", "))
+            let ids: Vec<String> = matches
+                .iter()
+                .map(|c| format!("{}/{}", c.namespace, c.id))
+                .collect();
+            bail!(
+                "containerd: ID prefix {spec} is ambiguous: {}",
+                ids.join(", ")
+            )
         }
     }
 }
@@ -163,7 +189,9 @@ pub async fn list() -> Result<Vec<ContainerInfo>, String> {
     let (channel, path) = connect().await?;
     let mut all = Vec::new();
     for namespace in NAMESPACES {
-        let listed = containers(&channel, namespace, Vec::new()).await.map_err(|e| format!("containerd ({path}): {e:#}"))?;
+        let listed = containers(&channel, namespace, Vec::new())
+            .await
+            .map_err(|e| format!("containerd ({path}): {e:#}"))?;
         for container in listed {
             let name = display_name(&container);
             let info = task(&channel, &container, name).await;

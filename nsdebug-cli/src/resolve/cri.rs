@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail};
 use nsdebug_cri::v1::{
-    ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest, ListPodSandboxRequest,
-    PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
+    ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest,
+    ListPodSandboxRequest, PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
 };
 use nsdebug_cri::RuntimeClient;
 
@@ -59,19 +59,29 @@ pub struct Found {
 /// The endpoints to ask: named (`--cri-endpoint`, `CONTAINER_RUNTIME_ENDPOINT`) or the
 /// well-known sockets that exist. An error says where nothing was found.
 pub fn endpoints(named: Option<&str>) -> Result<Vec<String>, String> {
-    let named = named.map(str::to_owned).or_else(|| std::env::var("CONTAINER_RUNTIME_ENDPOINT").ok());
+    let named = named
+        .map(str::to_owned)
+        .or_else(|| std::env::var("CONTAINER_RUNTIME_ENDPOINT").ok());
     if let Some(endpoint) = named.filter(|e| !e.is_empty()) {
-        let path = endpoint.strip_prefix("unix://").unwrap_or(&endpoint).to_owned();
+        let path = endpoint
+            .strip_prefix("unix://")
+            .unwrap_or(&endpoint)
+            .to_owned();
         if !endpoint.starts_with('/') && !endpoint.starts_with("unix://") {
-            return Err(format!("CRI endpoint {endpoint}: only unix sockets (unix:///path or /path) are supported"));
+            return Err(format!(
+                "CRI endpoint {endpoint}: only unix sockets (unix:///path or /path) are supported"
+            ));
         }
         return match std::path::Path::new(&path).exists() {
             true => Ok(vec![path]),
             false => Err(format!("CRI: no socket at {path}")),
         };
     }
-    let present: Vec<String> =
-        WELL_KNOWN.iter().filter(|path| std::path::Path::new(path).exists()).map(|p| (*p).to_owned()).collect();
+    let present: Vec<String> = WELL_KNOWN
+        .iter()
+        .filter(|path| std::path::Path::new(path).exists())
+        .map(|p| (*p).to_owned())
+        .collect();
     if present.is_empty() {
         return Err(format!("CRI: no socket at {}", WELL_KNOWN.join(", ")));
     }
@@ -93,7 +103,9 @@ async fn call<T>(
     future: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(API_TIMEOUT, future).await {
-        Err(_) => Err(format!("CRI ({endpoint}): {what}: no answer within {API_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "CRI ({endpoint}): {what}: no answer within {API_TIMEOUT:?}"
+        )),
         Ok(Err(status)) => Err(format!("CRI ({endpoint}): {what}: {}", status.message())),
         Ok(Ok(response)) => Ok(response.into_inner()),
     }
@@ -101,14 +113,24 @@ async fn call<T>(
 
 /// The `info` JSON of a verbose status: the pid and the network namespace path.
 fn verbose_info(info: &HashMap<String, String>) -> (Option<i32>, Option<String>) {
-    let Some(json) = info.get("info").and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok()) else {
+    let Some(json) = info
+        .get("info")
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+    else {
         return (None, None);
     };
-    let pid = json.get("pid").and_then(serde_json::Value::as_i64).and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0);
+    let pid = json
+        .get("pid")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        .filter(|p| *p > 0);
     let netns = json
         .pointer("/runtimeSpec/linux/namespaces")
         .and_then(serde_json::Value::as_array)
-        .and_then(|list| list.iter().find(|ns| ns.get("type").and_then(|t| t.as_str()) == Some("network")))
+        .and_then(|list| {
+            list.iter()
+                .find(|ns| ns.get("type").and_then(|t| t.as_str()) == Some("network"))
+        })
         .and_then(|ns| ns.get("path")?.as_str())
         .filter(|path| !path.is_empty())
         .map(str::to_owned);
@@ -130,7 +152,12 @@ async fn sandboxes(
     endpoint: &str,
     filter: Option<PodSandboxFilter>,
 ) -> Result<Vec<Sandbox>, String> {
-    let listed = call(endpoint, "ListPodSandbox", client.list_pod_sandbox(ListPodSandboxRequest { filter })).await?;
+    let listed = call(
+        endpoint,
+        "ListPodSandbox",
+        client.list_pod_sandbox(ListPodSandboxRequest { filter }),
+    )
+    .await?;
     Ok(listed
         .items
         .into_iter()
@@ -150,7 +177,10 @@ async fn sandboxes(
 
 /// The pods of one endpoint, `NAMESPACE/NAME`, sorted and de-duplicated.
 fn pod_names(pods: &[Sandbox]) -> Vec<String> {
-    let mut names: Vec<String> = pods.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect();
+    let mut names: Vec<String> = pods
+        .iter()
+        .map(|p| format!("{}/{}", p.namespace, p.name))
+        .collect();
     names.sort();
     names.dedup();
     names
@@ -172,17 +202,33 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         // The pod and its containers by kubelet's labels, both asked at once on the one
         // connection; only when that finds nothing, every pod (some runtimes' pods lack labels,
         // and the error lists what exists).
-        let selector: HashMap<String, String> =
-            HashMap::from([(POD_NAME.to_owned(), spec.pod.clone()), (POD_NAMESPACE.to_owned(), spec.namespace.clone())]);
-        let pod_filter = PodSandboxFilter { label_selector: selector.clone(), ..Default::default() };
-        let container_filter = ContainerFilter { label_selector: selector, ..Default::default() };
+        let selector: HashMap<String, String> = HashMap::from([
+            (POD_NAME.to_owned(), spec.pod.clone()),
+            (POD_NAMESPACE.to_owned(), spec.namespace.clone()),
+        ]);
+        let pod_filter = PodSandboxFilter {
+            label_selector: selector.clone(),
+            ..Default::default()
+        };
+        let container_filter = ContainerFilter {
+            label_selector: selector,
+            ..Default::default()
+        };
         let mut second = client.clone();
         let (labelled, containers) = tokio::join!(
             sandboxes(&mut client, endpoint, Some(pod_filter)),
-            call(endpoint, "ListContainers", second.list_containers(ListContainersRequest { filter: Some(container_filter) })),
+            call(
+                endpoint,
+                "ListContainers",
+                second.list_containers(ListContainersRequest {
+                    filter: Some(container_filter)
+                })
+            ),
         );
         let labelled = labelled.unwrap_or_default();
-        let labelled_found = labelled.iter().any(|p| p.namespace == spec.namespace && p.name == spec.pod);
+        let labelled_found = labelled
+            .iter()
+            .any(|p| p.namespace == spec.namespace && p.name == spec.pod);
         let (pods, containers) = match labelled_found {
             true => (labelled, containers.ok().map(|listed| listed.containers)),
             false => match sandboxes(&mut client, endpoint, None).await {
@@ -193,11 +239,17 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
                 }
             },
         };
-        let mut matching: Vec<&Sandbox> =
-            pods.iter().filter(|p| p.namespace == spec.namespace && p.name == spec.pod).collect();
+        let mut matching: Vec<&Sandbox> = pods
+            .iter()
+            .filter(|p| p.namespace == spec.namespace && p.name == spec.pod)
+            .collect();
         if matching.is_empty() {
             let names = pod_names(&pods);
-            let listed = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+            let listed = if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            };
             tried.push(format!("CRI ({endpoint}): no such pod; pods: {listed}"));
             continue;
         }
@@ -207,7 +259,11 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         if !sandbox.ready {
             bail!("{wanted} (CRI {endpoint}): its sandbox {} is not ready (stopped): nothing to enter", super::short_id(&sandbox.id));
         }
-        let containers = containers.map(|list| list.into_iter().filter(|c| c.pod_sandbox_id == sandbox.id).collect());
+        let containers = containers.map(|list| {
+            list.into_iter()
+                .filter(|c| c.pod_sandbox_id == sandbox.id)
+                .collect()
+        });
         return find_in(&mut client, endpoint, sandbox, containers, spec, &wanted).await;
     }
     bail!("{wanted}: not found; tried {}", tried.join("; "))
@@ -225,21 +281,40 @@ async fn find_in(
     let listed = match listed {
         Some(listed) if !listed.is_empty() => listed,
         _ => {
-            let filter = ContainerFilter { pod_sandbox_id: sandbox.id.clone(), ..Default::default() };
-            let request = ListContainersRequest { filter: Some(filter) };
-            call(endpoint, "ListContainers", client.list_containers(request)).await.map_err(|e| anyhow!(e))?.containers
+            let filter = ContainerFilter {
+                pod_sandbox_id: sandbox.id.clone(),
+                ..Default::default()
+            };
+            let request = ListContainersRequest {
+                filter: Some(filter),
+            };
+            call(endpoint, "ListContainers", client.list_containers(request))
+                .await
+                .map_err(|e| anyhow!(e))?
+                .containers
         }
     };
     // kubelet keeps the exited attempts of restarted containers: per name, the running one,
     // else the newest attempt.
-    let mut containers: Vec<_> = listed.into_iter().filter(|c| c.metadata.is_some()).collect();
+    let mut containers: Vec<_> = listed
+        .into_iter()
+        .filter(|c| c.metadata.is_some())
+        .collect();
     containers.sort_by_key(|c| {
         let running = c.state == ContainerState::ContainerRunning as i32;
-        std::cmp::Reverse((running, c.metadata.as_ref().map_or(0, |m| m.attempt), c.created_at))
+        std::cmp::Reverse((
+            running,
+            c.metadata.as_ref().map_or(0, |m| m.attempt),
+            c.created_at,
+        ))
     });
     let mut by_name: Vec<(String, nsdebug_cri::v1::Container)> = Vec::new();
     for container in containers {
-        let name = container.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+        let name = container
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
         if !by_name.iter().any(|(n, _)| *n == name) {
             by_name.push((name, container));
         }
@@ -247,7 +322,11 @@ async fn find_in(
     // Oldest first: the order in which kubelet started them, the pod spec's order.
     by_name.sort_by_key(|(_, c)| c.created_at);
     let names: Vec<&str> = by_name.iter().map(|(n, _)| n.as_str()).collect();
-    let listing = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
+    let listing = if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    };
 
     let (chosen, note) = match &spec.container {
         Some(name) => match by_name.iter().find(|(n, _)| n == name) {
@@ -259,9 +338,13 @@ async fn find_in(
             let annotated = sandbox.annotations.get(DEFAULT_CONTAINER);
             let by_annotation = annotated.and_then(|a| by_name.iter().find(|(n, _)| n == a));
             // An annotation naming no container of the pod is said, then ignored (as kubectl does).
-            let stale = annotated.filter(|_| by_annotation.is_none()).map_or(String::new(), |a| {
-                format!("; its {DEFAULT_CONTAINER} annotation names {a}, which it does not have")
-            });
+            let stale = annotated
+                .filter(|_| by_annotation.is_none())
+                .map_or(String::new(), |a| {
+                    format!(
+                        "; its {DEFAULT_CONTAINER} annotation names {a}, which it does not have"
+                    )
+                });
             match (by_annotation, by_name.as_slice()) {
                 (Some((n, c)), _) => {
                     (c, Some(format!("{wanted}: container {n} (its {DEFAULT_CONTAINER} annotation); containers: {listing}")))
@@ -275,8 +358,17 @@ async fn find_in(
             }
         }
     };
-    let request = ContainerStatusRequest { container_id: chosen.id.clone(), verbose: true };
-    let status = call(endpoint, "ContainerStatus", client.container_status(request)).await.map_err(|e| anyhow!(e))?;
+    let request = ContainerStatusRequest {
+        container_id: chosen.id.clone(),
+        verbose: true,
+    };
+    let status = call(
+        endpoint,
+        "ContainerStatus",
+        client.container_status(request),
+    )
+    .await
+    .map_err(|e| anyhow!(e))?;
     let (pid, netns_path) = verbose_info(&status.info);
     let state = ContainerState::try_from(chosen.state).map_or("unknown", |s| match s {
         ContainerState::ContainerCreated => "created",
@@ -284,7 +376,11 @@ async fn find_in(
         ContainerState::ContainerExited => "exited",
         ContainerState::ContainerUnknown => "unknown",
     });
-    let name = chosen.metadata.as_ref().map(|m| m.name.as_str()).unwrap_or_default();
+    let name = chosen
+        .metadata
+        .as_ref()
+        .map(|m| m.name.as_str())
+        .unwrap_or_default();
     let info = ContainerInfo {
         runtime: "cri",
         id: chosen.id.clone(),
@@ -293,15 +389,35 @@ async fn find_in(
         pid: pid.filter(|_| state == "running"),
         status: state.to_owned(),
         network_mode: None,
-        cri: Some(CriRef { endpoint: endpoint.to_owned(), sandbox: false }),
+        cri: Some(CriRef {
+            endpoint: endpoint.to_owned(),
+            sandbox: false,
+        }),
         details: Default::default(),
     };
-    Ok(Found { info, netns_path, note })
+    Ok(Found {
+        info,
+        netns_path,
+        note,
+    })
 }
 
-async fn sandbox_found(client: &mut RuntimeClient, endpoint: &str, sandbox: &Sandbox) -> anyhow::Result<Found> {
-    let request = PodSandboxStatusRequest { pod_sandbox_id: sandbox.id.clone(), verbose: true };
-    let status = call(endpoint, "PodSandboxStatus", client.pod_sandbox_status(request)).await.map_err(|e| anyhow!(e))?;
+async fn sandbox_found(
+    client: &mut RuntimeClient,
+    endpoint: &str,
+    sandbox: &Sandbox,
+) -> anyhow::Result<Found> {
+    let request = PodSandboxStatusRequest {
+        pod_sandbox_id: sandbox.id.clone(),
+        verbose: true,
+    };
+    let status = call(
+        endpoint,
+        "PodSandboxStatus",
+        client.pod_sandbox_status(request),
+    )
+    .await
+    .map_err(|e| anyhow!(e))?;
     let (pid, netns_path) = verbose_info(&status.info);
     let info = ContainerInfo {
         runtime: "cri",
@@ -311,10 +427,17 @@ async fn sandbox_found(client: &mut RuntimeClient, endpoint: &str, sandbox: &San
         pid,
         status: if sandbox.ready { "ready" } else { "notready" }.to_owned(),
         network_mode: None,
-        cri: Some(CriRef { endpoint: endpoint.to_owned(), sandbox: true }),
+        cri: Some(CriRef {
+            endpoint: endpoint.to_owned(),
+            sandbox: true,
+        }),
         details: Default::default(),
     };
-    Ok(Found { info, netns_path, note: None })
+    Ok(Found {
+        info,
+        netns_path,
+        note: None,
+    })
 }
 
 /// Where a CRI container came from, to ask again.
@@ -330,11 +453,31 @@ pub struct CriRef {
 pub async fn pid_again(cri: &CriRef, id: &str) -> anyhow::Result<Option<i32>> {
     let mut client = connect(&cri.endpoint).await.map_err(|e| anyhow!(e))?;
     let info = if cri.sandbox {
-        let request = PodSandboxStatusRequest { pod_sandbox_id: id.to_owned(), verbose: true };
-        call(&cri.endpoint, "PodSandboxStatus", client.pod_sandbox_status(request)).await.map_err(|e| anyhow!(e))?.info
+        let request = PodSandboxStatusRequest {
+            pod_sandbox_id: id.to_owned(),
+            verbose: true,
+        };
+        call(
+            &cri.endpoint,
+            "PodSandboxStatus",
+            client.pod_sandbox_status(request),
+        )
+        .await
+        .map_err(|e| anyhow!(e))?
+        .info
     } else {
-        let request = ContainerStatusRequest { container_id: id.to_owned(), verbose: true };
-        call(&cri.endpoint, "ContainerStatus", client.container_status(request)).await.map_err(|e| anyhow!(e))?.info
+        let request = ContainerStatusRequest {
+            container_id: id.to_owned(),
+            verbose: true,
+        };
+        call(
+            &cri.endpoint,
+            "ContainerStatus",
+            client.container_status(request),
+        )
+        .await
+        .map_err(|e| anyhow!(e))?
+        .info
     };
     Ok(verbose_info(&info).0)
 }
@@ -343,7 +486,9 @@ pub async fn pid_again(cri: &CriRef, id: &str) -> anyhow::Result<Option<i32>> {
 pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<String>) {
     let mut all = Vec::new();
     let mut unreachable = Vec::new();
-    let Ok(endpoints) = endpoints(named_endpoint) else { return (all, unreachable) };
+    let Ok(endpoints) = endpoints(named_endpoint) else {
+        return (all, unreachable);
+    };
     for endpoint in endpoints {
         let mut client = match connect(&endpoint).await {
             Ok(client) => client,
@@ -360,22 +505,42 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
             }
         };
         let running = ContainerFilter {
-            state: Some(nsdebug_cri::v1::ContainerStateValue { state: ContainerState::ContainerRunning as i32 }),
+            state: Some(nsdebug_cri::v1::ContainerStateValue {
+                state: ContainerState::ContainerRunning as i32,
+            }),
             ..Default::default()
         };
-        let request = ListContainersRequest { filter: Some(running) };
-        let containers = match call(&endpoint, "ListContainers", client.list_containers(request)).await {
-            Ok(listed) => listed.containers,
-            Err(why) => {
-                unreachable.push(why);
-                continue;
-            }
+        let request = ListContainersRequest {
+            filter: Some(running),
         };
+        let containers =
+            match call(&endpoint, "ListContainers", client.list_containers(request)).await {
+                Ok(listed) => listed.containers,
+                Err(why) => {
+                    unreachable.push(why);
+                    continue;
+                }
+            };
         for container in containers {
-            let Some(pod) = pods.iter().find(|p| p.id == container.pod_sandbox_id) else { continue };
-            let name = container.metadata.as_ref().map(|m| m.name.as_str()).unwrap_or_default();
-            let request = ContainerStatusRequest { container_id: container.id.clone(), verbose: true };
-            let pid = match call(&endpoint, "ContainerStatus", client.container_status(request)).await {
+            let Some(pod) = pods.iter().find(|p| p.id == container.pod_sandbox_id) else {
+                continue;
+            };
+            let name = container
+                .metadata
+                .as_ref()
+                .map(|m| m.name.as_str())
+                .unwrap_or_default();
+            let request = ContainerStatusRequest {
+                container_id: container.id.clone(),
+                verbose: true,
+            };
+            let pid = match call(
+                &endpoint,
+                "ContainerStatus",
+                client.container_status(request),
+            )
+            .await
+            {
                 Ok(status) => verbose_info(&status.info).0,
                 Err(_) => None,
             };
@@ -387,7 +552,10 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 pid,
                 status: "running".to_owned(),
                 network_mode: None,
-                cri: Some(CriRef { endpoint: endpoint.clone(), sandbox: false }),
+                cri: Some(CriRef {
+                    endpoint: endpoint.clone(),
+                    sandbox: false,
+                }),
                 details: Default::default(),
             });
         }
@@ -407,7 +575,10 @@ mod tests {
                 {"type": "pid"}, {"type": "network", "path": "/var/run/netns/cni-1"}]}}}"#
                 .to_owned(),
         )]);
-        assert_eq!(verbose_info(&info), (Some(4242), Some("/var/run/netns/cni-1".to_owned())));
+        assert_eq!(
+            verbose_info(&info),
+            (Some(4242), Some("/var/run/netns/cni-1".to_owned()))
+        );
         // No pid (a sandbox without an infra process), a pid 0, or no info at all.
         let no_pid = HashMap::from([("info".to_owned(), r#"{"pid": 0}"#.to_owned())]);
         assert_eq!(verbose_info(&no_pid), (None, None));
@@ -418,7 +589,10 @@ mod tests {
 
     #[test]
     fn a_named_endpoint_is_the_only_one_and_must_be_a_unix_socket() {
-        assert!(endpoints(Some("tcp://127.0.0.1:1")).is_err_and(|e| e.contains("only unix sockets")));
-        assert!(endpoints(Some("unix:///nonexistent/cri.sock")).is_err_and(|e| e.contains("no socket at /nonexistent/cri.sock")));
+        assert!(
+            endpoints(Some("tcp://127.0.0.1:1")).is_err_and(|e| e.contains("only unix sockets"))
+        );
+        assert!(endpoints(Some("unix:///nonexistent/cri.sock"))
+            .is_err_and(|e| e.contains("no socket at /nonexistent/cri.sock")));
     }
 }

@@ -9,7 +9,10 @@ use super::{ContainerInfo, Details, Lookup, API_TIMEOUT};
 
 /// API 1.41 (Docker 20.10): old enough for every engine in use, Podman's compat API
 /// included, and it has everything nsdebug asks. A fixed version spares a negotiation round trip.
-const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
+const API_VERSION: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
 
 /// One Docker-compatible engine: Docker's own socket, or Podman's.
 pub struct Engine {
@@ -23,24 +26,35 @@ pub struct Engine {
 impl Engine {
     /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock`.
     pub fn docker() -> Engine {
-        let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
-        Engine { runtime: "docker", looked: address.clone(), address: Some(address) }
+        let address = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        Engine {
+            runtime: "docker",
+            looked: address.clone(),
+            address: Some(address),
+        }
     }
 
     /// Podman: `CONTAINER_HOST`, else its rootful socket, else the user's.
     pub fn podman() -> Engine {
         if let Ok(address) = std::env::var("CONTAINER_HOST") {
-            return Engine { runtime: "podman", looked: address.clone(), address: Some(address) };
+            return Engine {
+                runtime: "podman",
+                looked: address.clone(),
+                address: Some(address),
+            };
         }
         let mut candidates = vec!["/run/podman/podman.sock".to_owned()];
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             candidates.push(format!("{dir}/podman/podman.sock"));
         }
         // A socket we may not look at counts as there: the error then says permission denied.
-        let found = candidates.iter().find(|path| match std::fs::symlink_metadata(path) {
-            Ok(_) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
-        });
+        let found = candidates
+            .iter()
+            .find(|path| match std::fs::symlink_metadata(path) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+            });
         Engine {
             runtime: "podman",
             address: found.map(|path| format!("unix://{path}")),
@@ -63,8 +77,17 @@ impl Engine {
     /// client's "client error (Connect)"): permission denied, nothing listening, no socket.
     fn socket_problem(&self) -> Option<String> {
         let path = self.address.as_deref()?.strip_prefix("unix://")?;
-        let group = if self.runtime == "docker" { " or join the docker group" } else { "" };
-        let denied = || format!("{}: permission denied on {path} (run as root{group})", self.runtime);
+        let group = if self.runtime == "docker" {
+            " or join the docker group"
+        } else {
+            ""
+        };
+        let denied = || {
+            format!(
+                "{}: permission denied on {path} (run as root{group})",
+                self.runtime
+            )
+        };
         match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Some(denied()),
             Err(_) => return Some(format!("{}: no socket at {path}", self.runtime)),
@@ -73,15 +96,20 @@ impl Engine {
         match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => None,
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(denied()),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                Some(format!("{}: nothing listens on {path} (is the daemon running?)", self.runtime))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(format!(
+                "{}: nothing listens on {path} (is the daemon running?)",
+                self.runtime
+            )),
             Err(e) => Some(format!("{}: {path}: {e}", self.runtime)),
         }
     }
 
     fn label(&self) -> String {
-        format!("{} ({})", self.runtime, self.address.as_deref().unwrap_or(&self.looked))
+        format!(
+            "{} ({})",
+            self.runtime,
+            self.address.as_deref().unwrap_or(&self.looked)
+        )
     }
 
     fn connect(&self) -> Result<Docker, String> {
@@ -91,7 +119,10 @@ impl Engine {
         let timeout = API_TIMEOUT.as_secs();
         if !(address.starts_with("unix://") || address.starts_with('/')) {
             // A TCP engine may be another machine: its pids mean nothing here.
-            return Err(format!("{}: not a local unix socket, so its pids cannot be entered here", self.label()));
+            return Err(format!(
+                "{}: not a local unix socket, so its pids cannot be entered here",
+                self.label()
+            ));
         }
         let client = Docker::connect_with_unix(address, timeout, &API_VERSION);
         client.map_err(|e| format!("{}: {}", self.label(), one_line(&e)))
@@ -113,17 +144,30 @@ impl Engine {
         };
         let answer = tokio::time::timeout(API_TIMEOUT, client.inspect_container(name, None)).await;
         let response = match answer {
-            Err(_) => return Ok(Lookup::Unreachable(format!("{}: no answer within {API_TIMEOUT:?}", self.label()))),
+            Err(_) => {
+                return Ok(Lookup::Unreachable(format!(
+                    "{}: no answer within {API_TIMEOUT:?}",
+                    self.label()
+                )))
+            }
             Ok(Ok(response)) => response,
-            Ok(Err(ApiError::DockerResponseServerError { status_code: 404 | 301, .. })) => {
-                return Ok(Lookup::NotFound(format!("{}: no such container", self.label())));
+            Ok(Err(ApiError::DockerResponseServerError {
+                status_code: 404 | 301,
+                ..
+            })) => {
+                return Ok(Lookup::NotFound(format!(
+                    "{}: no such container",
+                    self.label()
+                )));
             }
             // The engine's own word, e.g. an ambiguous ID prefix: final.
             Ok(Err(ApiError::DockerResponseServerError { message, .. })) => {
                 bail!("{} {name}: {}", self.runtime, message.trim())
             }
             Ok(Err(e)) => {
-                let why = self.socket_problem().unwrap_or_else(|| format!("{}: {}", self.label(), one_line(&e)));
+                let why = self
+                    .socket_problem()
+                    .unwrap_or_else(|| format!("{}: {}", self.label(), one_line(&e)));
                 return Ok(Lookup::Unreachable(why));
             }
         };
@@ -131,7 +175,12 @@ impl Engine {
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|networks| networks.into_values().filter_map(|n| n.ip_address).find(|ip| !ip.is_empty()));
+            .and_then(|networks| {
+                networks
+                    .into_values()
+                    .filter_map(|n| n.ip_address)
+                    .find(|ip| !ip.is_empty())
+            });
         let image = response.config.and_then(|c| c.image);
         let state = response.state.unwrap_or_default();
         let stopped = !state.running.unwrap_or(false);
@@ -147,13 +196,23 @@ impl Engine {
         Ok(Lookup::Found(ContainerInfo {
             runtime: self.runtime,
             id: response.id.unwrap_or_default(),
-            name: response.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+            name: response
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
             namespace: None,
             // A restarting container is "running" with pid 0: no process to enter yet.
-            pid: state.pid.filter(|pid| running && *pid > 0).and_then(|pid| i32::try_from(pid).ok()),
+            pid: state
+                .pid
+                .filter(|pid| running && *pid > 0)
+                .and_then(|pid| i32::try_from(pid).ok()),
             status: match state.paused {
                 Some(true) => "paused".to_owned(),
-                _ => state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".to_owned()),
+                _ => state
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".to_owned()),
             },
             network_mode,
             cri: None,
@@ -164,7 +223,10 @@ impl Engine {
     /// The running containers.
     pub async fn list(&self, stopped_too: bool) -> Result<Vec<ContainerInfo>, String> {
         let client = self.connect()?;
-        let options = ListContainersOptions { all: stopped_too, ..Default::default() };
+        let options = ListContainersOptions {
+            all: stopped_too,
+            ..Default::default()
+        };
         let listed = tokio::time::timeout(API_TIMEOUT, client.list_containers(Some(options)))
             .await
             .map_err(|_| format!("{}: no answer within {API_TIMEOUT:?}", self.label()))?

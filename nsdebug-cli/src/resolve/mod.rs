@@ -112,7 +112,12 @@ pub struct Details {
 impl ContainerInfo {
     /// `docker container nginx (3f2a1b0c9d8e)`.
     pub fn describe(&self) -> String {
-        format!("{} container {} ({})", self.runtime, self.name, short_id(&self.id))
+        format!(
+            "{} container {} ({})",
+            self.runtime,
+            self.name,
+            short_id(&self.id)
+        )
     }
 }
 
@@ -167,10 +172,16 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                         refuse_ambiguous_or_host_pid(spec, pid).await?;
                     }
                     ensure_not_frozen(&target, &format!("pid {pid}"))?;
-                    return Ok(Resolved { target, description: format!("pid {pid}"), container: None });
+                    return Ok(Resolved {
+                        target,
+                        description: format!("pid {pid}"),
+                        container: None,
+                    });
                 }
                 // Digits that are no live pid may still name a container (or an ID prefix).
-                Err(nsenter_core::Error::NoSuchProcess { .. }) if only.is_none() && !explicit_pid => {
+                Err(nsenter_core::Error::NoSuchProcess { .. })
+                    if only.is_none() && !explicit_pid =>
+                {
                     tried.push(format!("pid: no process {pid}"))
                 }
                 Err(error) => return Err(error.into()),
@@ -182,7 +193,11 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     if wants(RuntimeKind::Path) {
         if spec.contains('/') && pod.is_none() {
             let target = Target::from_namespace_file(spec)?;
-            return Ok(Resolved { target, description: format!("namespace file {spec}"), container: None });
+            return Ok(Resolved {
+                target,
+                description: format!("namespace file {spec}"),
+                container: None,
+            });
         }
         tried.push("namespace file: not a path".to_owned());
     }
@@ -198,14 +213,22 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
             (found.info.pid, &found.netns_path, &found.info.cri)
         {
-            let target = Target::from_namespace_file(path).with_context(|| found.info.describe())?;
+            let target =
+                Target::from_namespace_file(path).with_context(|| found.info.describe())?;
             let description = format!("{}, netns {path}", found.info.describe());
-            return Ok(Resolved { target, description, container: Some(found.info) });
+            return Ok(Resolved {
+                target,
+                description,
+                container: Some(found.info),
+            });
         }
         return pin(found.info).await;
     }
-    let runtimes: [(RuntimeKind, &str); 3] =
-        [(RuntimeKind::Docker, "docker"), (RuntimeKind::Podman, "podman"), (RuntimeKind::Containerd, "containerd")];
+    let runtimes: [(RuntimeKind, &str); 3] = [
+        (RuntimeKind::Docker, "docker"),
+        (RuntimeKind::Podman, "podman"),
+        (RuntimeKind::Containerd, "containerd"),
+    ];
     for (kind, _) in runtimes.iter().filter(|(kind, _)| wants(*kind)) {
         let lookup = match kind {
             RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
@@ -221,18 +244,29 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         let path = Path::new("/run/netns").join(spec);
         if !spec.contains('/') && !spec.starts_with('.') && path.exists() {
             let target = Target::from_namespace_file(&path)?;
-            return Ok(Resolved { target, description: format!("ip netns {spec}"), container: None });
+            return Ok(Resolved {
+                target,
+                description: format!("ip netns {spec}"),
+                container: None,
+            });
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
-    Err(anyhow!("{spec}: no such container or namespace; tried {}", tried.join("; ")))
+    Err(anyhow!(
+        "{spec}: no such container or namespace; tried {}",
+        tried.join("; ")
+    ))
 }
 
 /// A bare number that is a live pid is refused when it also names a container (a container
 /// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
 /// thread: entering those by a slip of the keyboard would run the command in the wrong place.
 async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()> {
-    for runtime in [RuntimeKind::Docker, RuntimeKind::Podman, RuntimeKind::Containerd] {
+    for runtime in [
+        RuntimeKind::Docker,
+        RuntimeKind::Podman,
+        RuntimeKind::Containerd,
+    ] {
         let lookup = match runtime {
             RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
             RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
@@ -263,15 +297,26 @@ async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()
 /// The command name of a process (`?` when it cannot be read), printable.
 fn process_name(pid: i32) -> String {
     let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_else(|_| "?".into());
-    name.trim_end().chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    name.trim_end()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// Whether `pid` is a kernel thread (`PF_KTHREAD` in the flags of `/proc/PID/stat`).
 fn is_kernel_thread(pid: i32) -> bool {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // Field 9 (flags), counted after the command name, which may hold spaces and ')'.
-    let flags = stat.rfind(')').and_then(|end| stat[end + 1..].split_whitespace().nth(6)?.parse::<u64>().ok());
+    let flags = stat.rfind(')').and_then(|end| {
+        stat[end + 1..]
+            .split_whitespace()
+            .nth(6)?
+            .parse::<u64>()
+            .ok()
+    });
     flags.is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
@@ -289,19 +334,39 @@ fn is_k8s_name(name: &str) -> bool {
 /// and `NAMESPACE/POD/CONTAINER` made of Kubernetes names when no such file exists (a
 /// namespace file path is absolute or names an existing file).
 fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::PodSpec>> {
-    let with = |namespace: String, pod: &str, container: Option<&str>| -> anyhow::Result<Option<cri::PodSpec>> {
+    let with = |namespace: String,
+                pod: &str,
+                container: Option<&str>|
+     -> anyhow::Result<Option<cri::PodSpec>> {
         let container = match (container, &options.k8s_container) {
-            (Some(c), Some(other)) if c != other => bail!("{spec} names container {c}, -c names {other}"),
+            (Some(c), Some(other)) if c != other => {
+                bail!("{spec} names container {c}, -c names {other}")
+            }
             (Some(c), _) => Some(c.to_owned()),
             (None, named) => named.clone(),
         };
-        Ok(Some(cri::PodSpec { namespace, pod: pod.to_owned(), container, sandbox_when_unnamed: options.pod_sandbox }))
+        Ok(Some(cri::PodSpec {
+            namespace,
+            pod: pod.to_owned(),
+            container,
+            sandbox_when_unnamed: options.pod_sandbox,
+        }))
     };
-    if let Some(pod) = spec.strip_prefix("pod/").or_else(|| spec.strip_prefix("pods/")) {
+    if let Some(pod) = spec
+        .strip_prefix("pod/")
+        .or_else(|| spec.strip_prefix("pods/"))
+    {
         if !is_k8s_name(pod) {
             bail!("{spec}: {pod:?} is not a pod name");
         }
-        return with(options.k8s_namespace.clone().unwrap_or_else(|| "default".to_owned()), pod, None);
+        return with(
+            options
+                .k8s_namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+            pod,
+            None,
+        );
     }
     if spec.starts_with('/') || Path::new(spec).exists() {
         return Ok(None);
@@ -316,7 +381,11 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
     if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| is_k8s_name(p)) {
         return Ok(None);
     }
-    if let Some(namespace) = options.k8s_namespace.as_deref().filter(|ns| *ns != parts[0]) {
+    if let Some(namespace) = options
+        .k8s_namespace
+        .as_deref()
+        .filter(|ns| *ns != parts[0])
+    {
         bail!("{spec} is in namespace {}, -n says {namespace}", parts[0]);
     }
     with(parts[0].to_owned(), parts[1], parts.get(2).copied())
@@ -336,7 +405,11 @@ fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
 /// pid gone to another process.
 pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
-        bail!("{} is not running (status: {})", info.describe(), info.status);
+        bail!(
+            "{} is not running (status: {})",
+            info.describe(),
+            info.status
+        );
     };
     let target = Target::open(pid).with_context(|| info.describe())?;
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -354,11 +427,18 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             }
         };
         if !still || !target.is_alive() {
-            bail!("{} restarted while nsdebug was looking it up; try again", info.describe());
+            bail!(
+                "{} restarted while nsdebug was looking it up; try again",
+                info.describe()
+            );
         }
     }
     ensure_not_frozen(&target, &info.describe())?;
-    Ok(Resolved { description: format!("{}, pid {pid}", info.describe()), target, container: Some(info) })
+    Ok(Resolved {
+        description: format!("{}, pid {pid}", info.describe()),
+        target,
+        container: Some(info),
+    })
 }
 
 /// Whether a `/proc/PID/cgroup` text puts the process in a cgroup named after container `id`:
@@ -369,21 +449,27 @@ fn cgroup_names_container(cgroup: &str, id: &str) -> bool {
     if id.len() < 12 {
         return false;
     }
-    cgroup.lines().filter_map(|line| line.splitn(3, ':').nth(2)).any(|path| {
-        path.split('/').any(|component| {
-            let inner = component.strip_suffix(".scope").unwrap_or(component);
-            let inner = ["docker-", "libpod-", "cri-containerd-", "crio-"]
-                .iter()
-                .find_map(|prefix| inner.strip_prefix(prefix))
-                .unwrap_or(inner);
-            inner == id
+    cgroup
+        .lines()
+        .filter_map(|line| line.splitn(3, ':').nth(2))
+        .any(|path| {
+            path.split('/').any(|component| {
+                let inner = component.strip_suffix(".scope").unwrap_or(component);
+                let inner = ["docker-", "libpod-", "cri-containerd-", "crio-"]
+                    .iter()
+                    .find_map(|prefix| inner.strip_prefix(prefix))
+                    .unwrap_or(inner);
+                inner == id
+            })
         })
-    })
 }
 
 /// Every container of every reachable runtime, and the runtimes that are installed (their
 /// socket exists) but could not be asked.
-pub async fn list_all(cri_endpoint: Option<&str>, stopped_too: bool) -> (Vec<ContainerInfo>, Vec<String>) {
+pub async fn list_all(
+    cri_endpoint: Option<&str>,
+    stopped_too: bool,
+) -> (Vec<ContainerInfo>, Vec<String>) {
     let mut containers = Vec::new();
     let mut unreachable = Vec::new();
     for engine in [docker::Engine::docker(), docker::Engine::podman()] {
@@ -407,7 +493,9 @@ pub async fn list_all(cri_endpoint: Option<&str>, stopped_too: bool) -> (Vec<Con
             // are in k8s.io (their pause sandboxes too): show each once, pods as the CRI names them.
             let known: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
             let cri_seen = containers.iter().any(|c| c.runtime == "cri");
-            let shown = |c: &ContainerInfo| known.contains(&c.id) || (cri_seen && c.namespace.as_deref() == Some("k8s.io"));
+            let shown = |c: &ContainerInfo| {
+                known.contains(&c.id) || (cri_seen && c.namespace.as_deref() == Some("k8s.io"))
+            };
             containers.extend(list.into_iter().filter(|c| !shown(c)));
         }
         Err(why) => unreachable.push(why),
@@ -429,7 +517,11 @@ pub fn host_reference() -> anyhow::Result<Target> {
 mod tests {
     use super::*;
 
-    fn pod(spec: &str, namespace: Option<&str>, container: Option<&str>) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+    fn pod(
+        spec: &str,
+        namespace: Option<&str>,
+        container: Option<&str>,
+    ) -> anyhow::Result<Option<(String, String, Option<String>)>> {
         let options = ResolveOptions {
             k8s_namespace: namespace.map(str::to_owned),
             k8s_container: container.map(str::to_owned),
@@ -440,13 +532,33 @@ mod tests {
 
     #[test]
     fn pods_are_named_as_kubectl_users_name_them() {
-        let some = |ns: &str, name: &str, c: Option<&str>| Some((ns.to_owned(), name.to_owned(), c.map(str::to_owned)));
-        assert_eq!(pod("pod/web", None, None).ok(), Some(some("default", "web", None)));
-        assert_eq!(pod("pod/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
-        assert_eq!(pod("shop/web", None, None).ok(), Some(some("shop", "web", None)));
-        assert_eq!(pod("shop/web/app", None, None).ok(), Some(some("shop", "web", Some("app"))));
-        assert_eq!(pod("shop/web", Some("shop"), Some("app")).ok(), Some(some("shop", "web", Some("app"))));
-        assert_eq!(pod("web", Some("shop"), None).ok(), Some(some("shop", "web", None)));
+        let some = |ns: &str, name: &str, c: Option<&str>| {
+            Some((ns.to_owned(), name.to_owned(), c.map(str::to_owned)))
+        };
+        assert_eq!(
+            pod("pod/web", None, None).ok(),
+            Some(some("default", "web", None))
+        );
+        assert_eq!(
+            pod("pod/web", Some("shop"), Some("app")).ok(),
+            Some(some("shop", "web", Some("app")))
+        );
+        assert_eq!(
+            pod("shop/web", None, None).ok(),
+            Some(some("shop", "web", None))
+        );
+        assert_eq!(
+            pod("shop/web/app", None, None).ok(),
+            Some(some("shop", "web", Some("app")))
+        );
+        assert_eq!(
+            pod("shop/web", Some("shop"), Some("app")).ok(),
+            Some(some("shop", "web", Some("app")))
+        );
+        assert_eq!(
+            pod("web", Some("shop"), None).ok(),
+            Some(some("shop", "web", None))
+        );
         // Without -n a bare name is a container name for Docker, Podman...
         assert_eq!(pod("web", None, None).ok(), Some(None));
     }
@@ -458,8 +570,10 @@ mod tests {
         assert_eq!(pod("/proc/1/ns/net", None, None).ok(), Some(None));
         assert_eq!(pod("Shop/Web", None, None).ok(), Some(None));
         assert_eq!(pod("a/b/c/d", None, None).ok(), Some(None));
-        assert!(pod("shop/web", Some("other"), None).is_err_and(|e| e.to_string().contains("-n says other")));
-        assert!(pod("shop/web/app", None, Some("db")).is_err_and(|e| e.to_string().contains("-c names db")));
+        assert!(pod("shop/web", Some("other"), None)
+            .is_err_and(|e| e.to_string().contains("-n says other")));
+        assert!(pod("shop/web/app", None, Some("db"))
+            .is_err_and(|e| e.to_string().contains("-c names db")));
         assert!(pod("pod/Bad_Name", None, None).is_err());
     }
 }

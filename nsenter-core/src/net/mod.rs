@@ -15,10 +15,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use netlink_packet_route::link::LinkFlags;
-use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::LinkFlags;
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, State};
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -88,11 +88,17 @@ pub struct RouteSocket {
 impl RouteSocket {
     /// Opens a socket in the calling thread's current network namespace.
     pub fn open() -> Result<RouteSocket> {
-        let err = |source| Error::Netlink { request: "socket", source };
+        let err = |source| Error::Netlink {
+            request: "socket",
+            source,
+        };
         let mut socket = Socket::new(NETLINK_ROUTE).map_err(err)?;
         socket.bind_auto().map_err(err)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(err)?;
-        Ok(RouteSocket { socket, sequence: 0 })
+        Ok(RouteSocket {
+            socket,
+            sequence: 0,
+        })
     }
 
     /// Every link of the socket's namespace, by ifindex.
@@ -126,13 +132,20 @@ impl RouteSocket {
         let mut message = LinkMessage::default();
         message.header.index = index;
         let mut found = None;
-        let answer = self.transact(RouteNetlinkMessage::GetLink(message), "RTM_GETLINK", NLM_F_ACK, |m| {
-            if let RouteNetlinkMessage::NewLink(link) = m {
-                found = Some(link_from(link));
-            }
-        });
+        let answer = self.transact(
+            RouteNetlinkMessage::GetLink(message),
+            "RTM_GETLINK",
+            NLM_F_ACK,
+            |m| {
+                if let RouteNetlinkMessage::NewLink(link) = m {
+                    found = Some(link_from(link));
+                }
+            },
+        );
         match answer {
-            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                Ok(None)
+            }
             other => other.map(|()| found),
         }
     }
@@ -142,8 +155,17 @@ impl RouteSocket {
         let mut message = LinkMessage::default();
         message.header.index = index;
         message.header.change_mask = LinkFlags::Up;
-        message.header.flags = if up { LinkFlags::Up } else { LinkFlags::empty() };
-        self.transact(RouteNetlinkMessage::SetLink(message), "RTM_SETLINK", NLM_F_ACK, |_| ())
+        message.header.flags = if up {
+            LinkFlags::Up
+        } else {
+            LinkFlags::empty()
+        };
+        self.transact(
+            RouteNetlinkMessage::SetLink(message),
+            "RTM_SETLINK",
+            NLM_F_ACK,
+            |_| (),
+        )
     }
 
     /// The id this socket's namespace gives the network namespace behind `netns`
@@ -151,17 +173,24 @@ impl RouteSocket {
     /// `None` when it has given that namespace no id.
     pub fn netnsid_of(&mut self, netns: BorrowedFd<'_>) -> Result<Option<i32>> {
         let mut message = NsidMessage::default();
-        message.attributes.push(NsidAttribute::Fd(netns.as_raw_fd() as u32));
+        message
+            .attributes
+            .push(NsidAttribute::Fd(netns.as_raw_fd() as u32));
         let mut id = None;
-        self.transact(RouteNetlinkMessage::GetNsId(message), "RTM_GETNSID", NLM_F_ACK, |m| {
-            if let RouteNetlinkMessage::NewNsId(answer) = m {
-                for attribute in answer.attributes {
-                    if let NsidAttribute::Id(nsid) = attribute {
-                        id = Some(nsid).filter(|nsid| *nsid >= 0);
+        self.transact(
+            RouteNetlinkMessage::GetNsId(message),
+            "RTM_GETNSID",
+            NLM_F_ACK,
+            |m| {
+                if let RouteNetlinkMessage::NewNsId(answer) = m {
+                    for attribute in answer.attributes {
+                        if let NsidAttribute::Id(nsid) = attribute {
+                            id = Some(nsid).filter(|nsid| *nsid >= 0);
+                        }
                     }
                 }
-            }
-        })?;
+            },
+        )?;
         Ok(id)
     }
 
@@ -184,7 +213,10 @@ impl RouteSocket {
         flags: u16,
         mut each: impl FnMut(RouteNetlinkMessage),
     ) -> Result<()> {
-        let err = |source| Error::Netlink { request: name, source };
+        let err = |source| Error::Netlink {
+            request: name,
+            source,
+        };
         self.sequence = self.sequence.wrapping_add(1);
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -199,7 +231,9 @@ impl RouteSocket {
             let mut offset = 0;
             while offset < bytes.len() {
                 let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[offset..])
-                    .map_err(|e| err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+                    .map_err(|e| {
+                    err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                })?;
                 let length = answer.header.length as usize;
                 match answer.payload {
                     NetlinkPayload::Done(_) => return Ok(()),
@@ -265,7 +299,10 @@ fn link_from(message: LinkMessage) -> Link {
 }
 
 fn address_from(message: AddressMessage) -> Option<Address> {
-    if !matches!(message.header.family, AddressFamily::Inet | AddressFamily::Inet6) {
+    if !matches!(
+        message.header.family,
+        AddressFamily::Inet | AddressFamily::Inet6
+    ) {
         return None;
     }
     // IFA_LOCAL is the interface's own address on point-to-point links; prefer it.
@@ -277,11 +314,19 @@ fn address_from(message: AddressMessage) -> Option<Address> {
             _ => {}
         }
     }
-    Some(Address { index: message.header.index, address: address?, prefix_len: message.header.prefix_len })
+    Some(Address {
+        index: message.header.index,
+        address: address?,
+        prefix_len: message.header.prefix_len,
+    })
 }
 
 fn format_mac(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn state_name(state: State) -> String {

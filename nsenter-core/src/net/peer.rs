@@ -103,11 +103,17 @@ pub fn inspect(target: &Target) -> Result<Inspection> {
             (None, _) => OtherEnd::None,
             (Some(index), None) if index == link.index || index == 0 => OtherEnd::None,
             (Some(index), None) => match inside.link(index)? {
-                Some(peer) => OtherEnd::Found { link: peer, place: Place::Inside },
+                Some(peer) => OtherEnd::Found {
+                    link: peer,
+                    place: Place::Inside,
+                },
                 None => OtherEnd::None,
             },
             (Some(index), Some(netnsid)) if Some(netnsid) == home_nsid => match home.link(index)? {
-                Some(peer) => OtherEnd::Found { link: peer, place: Place::Home },
+                Some(peer) => OtherEnd::Found {
+                    link: peer,
+                    place: Place::Home,
+                },
                 None => OtherEnd::Unreachable { netnsid, index },
             },
             (Some(index), Some(netnsid)) => {
@@ -115,10 +121,22 @@ pub fn inspect(target: &Target) -> Result<Inspection> {
                 find_elsewhere(&mut inside, candidates, netnsid, index)?
             }
         };
-        let own_addresses = addresses.iter().filter(|a| a.index == link.index).cloned().collect();
-        interfaces.push(Interface { link, addresses: own_addresses, other_end });
+        let own_addresses = addresses
+            .iter()
+            .filter(|a| a.index == link.index)
+            .cloned()
+            .collect();
+        interfaces.push(Interface {
+            link,
+            addresses: own_addresses,
+            other_end,
+        });
     }
-    Ok(Inspection { interfaces, inside, home })
+    Ok(Inspection {
+        interfaces,
+        inside,
+        home,
+    })
 }
 
 fn find_elsewhere(
@@ -128,20 +146,27 @@ fn find_elsewhere(
     index: u32,
 ) -> Result<OtherEnd> {
     for candidate in candidates {
-        let Ok(file) = candidate.target.namespace_file(Namespace::Net) else { continue };
+        let Ok(file) = candidate.target.namespace_file(Namespace::Net) else {
+            continue;
+        };
         if inside.netnsid_of(file)? != Some(netnsid) {
             continue;
         }
         if let Some(link) = candidate.socket()?.link(index)? {
-            return Ok(OtherEnd::Found { link, place: Place::Other(Arc::clone(candidate)) });
+            return Ok(OtherEnd::Found {
+                link,
+                place: Place::Other(Arc::clone(candidate)),
+            });
         }
     }
     Ok(OtherEnd::Unreachable { netnsid, index })
 }
 
 fn open_netns(path: &CStr) -> Result<std::os::fd::OwnedFd> {
-    sys::open(path, libc::O_RDONLY)
-        .map_err(|source| crate::Error::SaveOwn { namespace: Namespace::Net, source })
+    sys::open(path, libc::O_RDONLY).map_err(|source| crate::Error::SaveOwn {
+        namespace: Namespace::Net,
+        source,
+    })
 }
 
 /// Every network namespace nsenter-core can name: `ip netns` names first, then one process
@@ -152,7 +177,10 @@ pub fn other_namespaces() -> Vec<Arc<OtherNetns>> {
     let mut add = |description: String, target: Target| {
         if let Ok(id) = target.namespace_id(Namespace::Net) {
             if seen.insert(id) {
-                found.push(Arc::new(OtherNetns { description, target }));
+                found.push(Arc::new(OtherNetns {
+                    description,
+                    target,
+                }));
             }
         }
     };
@@ -167,7 +195,12 @@ pub fn other_namespaces() -> Vec<Arc<OtherNetns>> {
         }
     }
     let mut pids: Vec<i32> = std::fs::read_dir("/proc")
-        .map(|entries| entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     pids.sort_unstable();
     for pid in pids {

@@ -66,15 +66,17 @@ pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// `openat(2)` relative to `dir`, with `O_CLOEXEC` always added.
 pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid NUL-terminated string and `dir` an open fd for the call.
-    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) }
-        as libc::c_long)?;
+    let fd = check(
+        unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) }
+            as libc::c_long,
+    )?;
     Ok(owned(fd))
 }
 
 /// `ioctl(NS_GET_NSTYPE)`: the `CLONE_NEW*` flag of a namespace file (ENOTTY otherwise).
 pub(crate) fn namespace_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703; // _IO(0xb7, 0x3)
-    // SAFETY: an argument-less ioctl on a borrowed, open fd.
+                                                 // SAFETY: an argument-less ioctl on a borrowed, open fd.
     let ret = check(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) } as libc::c_long)?;
     Ok(ret as libc::c_int)
 }
@@ -121,7 +123,8 @@ pub(crate) fn chroot_to_cwd() -> io::Result<()> {
 /// `fcntl(F_DUPFD_CLOEXEC)`: a close-on-exec duplicate numbered `min` or above.
 pub(crate) fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: plain fcntl on a borrowed, open fd.
-    let dup = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)?;
+    let dup =
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)?;
     Ok(owned(dup))
 }
 
@@ -159,19 +162,36 @@ pub(crate) fn ptrace_detach(pid: i32) {
 pub(crate) fn waitpid_nohang_traced(pid: i32) -> io::Result<bool> {
     let mut status = 0;
     // SAFETY: waitpid writes only into a local integer.
-    let ret = check(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) } as libc::c_long)?;
+    let ret = check(
+        unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) } as libc::c_long,
+    )?;
     Ok(ret > 0)
 }
 
 /// `PTRACE_SECCOMP_GET_FILTER`: the number of instructions of the `index`th newest seccomp
 /// filter of a stopped tracee, copied into `program` when it is large enough (pass an empty
 /// slice to learn the size). ENOENT: no filter with that index.
-pub(crate) fn ptrace_seccomp_filter(pid: i32, index: usize, program: &mut [libc::sock_filter]) -> io::Result<usize> {
+pub(crate) fn ptrace_seccomp_filter(
+    pid: i32,
+    index: usize,
+    program: &mut [libc::sock_filter],
+) -> io::Result<usize> {
     const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
-    let buffer = if program.is_empty() { std::ptr::null_mut() } else { program.as_mut_ptr() };
+    let buffer = if program.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        program.as_mut_ptr()
+    };
     // SAFETY: the kernel writes at most as many instructions as the filter has, and it is
     // asked to only when `program` was sized from that count by a first call.
-    let count = check(unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index as *mut libc::c_void, buffer.cast::<libc::c_void>()) })?;
+    let count = check(unsafe {
+        libc::ptrace(
+            PTRACE_SECCOMP_GET_FILTER,
+            pid,
+            index as *mut libc::c_void,
+            buffer.cast::<libc::c_void>(),
+        )
+    })?;
     Ok(count as usize)
 }
 
@@ -192,7 +212,10 @@ pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
 }
 
 /// `waitpid(2)`: `(pid, raw status)`, pid 0 with `WNOHANG` when nothing changed.
-pub(crate) fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
+pub(crate) fn waitpid(
+    pid: libc::pid_t,
+    flags: libc::c_int,
+) -> io::Result<(libc::pid_t, libc::c_int)> {
     raw::waitpid(pid, flags).map_err(io::Error::from_raw_os_error)
 }
 
@@ -205,7 +228,13 @@ pub(crate) fn open_in_root(dir: BorrowedFd<'_>, path: &CStr) -> io::Result<Owned
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: `path` is NUL-terminated, `how` a valid `open_how` of the size passed.
     let fd = check(unsafe {
-        libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), path.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
     })?;
     Ok(owned(fd))
 }

@@ -23,9 +23,16 @@ pub(crate) fn result(ret: libc::c_long) -> Result<libc::c_long, Errno> {
 }
 
 /// `prctl(2)` with integer arguments.
-pub(crate) fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
+pub(crate) fn prctl(
+    option: libc::c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+) -> Result<(), Errno> {
     // SAFETY: integer arguments only; no option used here takes a pointer.
-    result(unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) }.into()).map(drop)
+    result(
+        unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) }.into(),
+    )
+    .map(drop)
 }
 
 /// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program)`.
@@ -33,7 +40,11 @@ pub(crate) fn install_seccomp_filter(program: &libc::sock_fprog) -> Result<(), E
     // SAFETY: `program` points to a valid BPF program for the duration of the call; the
     // kernel copies it.
     let ret = unsafe {
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER as libc::c_ulong, program as *const libc::sock_fprog)
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            program as *const libc::sock_fprog,
+        )
     };
     result(ret.into()).map(drop)
 }
@@ -78,7 +89,8 @@ pub(crate) fn make_controlling_terminal(fd: RawFd) -> Result<(), Errno> {
 /// control files and pipes).
 pub(crate) fn write_all_once(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
     // SAFETY: `bytes` is valid for reads of its length.
-    let written = result(unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) } as libc::c_long)?;
+    let written =
+        result(unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) } as libc::c_long)?;
     if written as usize != bytes.len() {
         return Err(libc::EIO);
     }
@@ -88,7 +100,8 @@ pub(crate) fn write_all_once(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
 /// `open(2)` with `O_CLOEXEC` added.
 pub(crate) fn open(path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
     // SAFETY: `path` is NUL-terminated and valid for the call.
-    result(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) }.into()).map(|fd| fd as RawFd)
+    result(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) }.into())
+        .map(|fd| fd as RawFd)
 }
 
 /// `openat2(2)` of `path` beneath `dir` with `resolve` flags, as an `O_PATH` directory.
@@ -99,7 +112,13 @@ pub(crate) fn open_dir_beneath(dir: RawFd, path: &CStr, resolve: u64) -> Result<
     how.resolve = resolve;
     // SAFETY: `path` is NUL-terminated, `how` is a valid `open_how` of the size passed.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, dir, path.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
     };
     result(fd).map(|fd| fd as RawFd)
 }
@@ -111,14 +130,21 @@ pub(crate) fn close(fd: RawFd) {
 }
 
 /// `close_range(2)` with `flags` (0, or `CLOSE_RANGE_CLOEXEC`).
-pub(crate) fn close_range(first: libc::c_uint, last: libc::c_uint, flags: libc::c_uint) -> Result<(), Errno> {
+pub(crate) fn close_range(
+    first: libc::c_uint,
+    last: libc::c_uint,
+    flags: libc::c_uint,
+) -> Result<(), Errno> {
     // SAFETY: integer arguments only.
     result(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }).map(drop)
 }
 
 /// The soft limit on open fds.
 pub(crate) fn fd_limit() -> Result<libc::rlim_t, Errno> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `limit` is valid for writes.
     result(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }.into())?;
     Ok(limit.rlim_cur)
@@ -187,8 +213,17 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result
         inheritable: u32,
     }
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let half = |bits: u64, high: bool| if high { (bits >> 32) as u32 } else { bits as u32 };
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let half = |bits: u64, high: bool| {
+        if high {
+            (bits >> 32) as u32
+        } else {
+            bits as u32
+        }
+    };
     let data = [false, true].map(|high| Data {
         effective: half(effective, high),
         permitted: half(permitted, high),
@@ -196,11 +231,16 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result
     });
     // SAFETY: the header and the two data structs are laid out as the kernel expects
     // (`struct __user_cap_header_struct`, `struct __user_cap_data_struct[2]`).
-    result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) }).map(drop)
+    result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) })
+        .map(drop)
 }
 
 /// `execve(2)`: returns only on failure.
-pub(crate) fn execve(path: *const libc::c_char, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+pub(crate) fn execve(
+    path: *const libc::c_char,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> Errno {
     // SAFETY: the caller passes a NUL-terminated path and null-terminated arrays of
     // NUL-terminated strings, alive until exec (they are prepared before fork and kept).
     unsafe { libc::execve(path, argv.as_ptr(), envp.as_ptr()) };
@@ -211,7 +251,8 @@ pub(crate) fn execve(path: *const libc::c_char, argv: &[*const libc::c_char], en
 /// `Ok(0)` in the child, `Ok(pid)` in the parent.
 pub(crate) fn fork_raw() -> Result<libc::pid_t, Errno> {
     // SAFETY: a fork-like clone; the child continues on a copy of this stack and memory.
-    result(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) }).map(|pid| pid as libc::pid_t)
+    result(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) })
+        .map(|pid| pid as libc::pid_t)
 }
 
 /// `getpid(2)`.
@@ -233,7 +274,10 @@ pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) {
 }
 
 /// `waitpid(2)`: the raw status.
-pub(crate) fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> Result<(libc::pid_t, libc::c_int), Errno> {
+pub(crate) fn waitpid(
+    pid: libc::pid_t,
+    flags: libc::c_int,
+) -> Result<(libc::pid_t, libc::c_int), Errno> {
     let mut status = 0;
     // SAFETY: writes only into a local integer.
     let ret = result(unsafe { libc::waitpid(pid, &mut status, flags) }.into())?;
@@ -295,7 +339,8 @@ pub(crate) fn set_handler(
     handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
 ) -> libc::sigaction {
     // SAFETY: all-zero sigactions are valid storage; the new one is filled below.
-    let (mut action, mut old): (libc::sigaction, libc::sigaction) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let (mut action, mut old): (libc::sigaction, libc::sigaction) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
     action.sa_sigaction = handler as *const () as libc::sighandler_t;
     action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
     action.sa_mask = sigset([]);
@@ -325,23 +370,48 @@ pub(crate) fn clone_tree(path: &CStr, recursive: bool) -> Result<RawFd, Errno> {
         | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint
         | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: `path` is NUL-terminated and valid for the call; integer flags.
-    result(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) }).map(|fd| fd as RawFd)
+    result(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
+        .map(|fd| fd as RawFd)
 }
 
 /// `move_mount(2)` of the detached tree `tree` onto `target` (final symlink not followed).
 pub(crate) fn attach_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
     // SAFETY: NUL-terminated paths valid for the call; integer flags.
     let ret = unsafe {
-        libc::syscall(libc::SYS_move_mount, tree, c"".as_ptr(), libc::AT_FDCWD, target.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
     };
     result(ret).map(drop)
 }
 
 /// `mount(2)` of a new file system of `fstype` (no source device) at `target`.
-pub(crate) fn mount_new(fstype: &CStr, target: &CStr, flags: libc::c_ulong, data: Option<&CStr>) -> Result<(), Errno> {
+pub(crate) fn mount_new(
+    fstype: &CStr,
+    target: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
     let data = data.map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
     // SAFETY: NUL-terminated strings valid for the call (data may be null).
-    result(unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), flags, data) }.into()).map(drop)
+    result(
+        unsafe {
+            libc::mount(
+                fstype.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                flags,
+                data,
+            )
+        }
+        .into(),
+    )
+    .map(drop)
 }
 
 /// Makes every mount of this mount namespace private (nothing propagates to or from the
@@ -349,7 +419,13 @@ pub(crate) fn mount_new(fstype: &CStr, target: &CStr, flags: libc::c_ulong, data
 pub(crate) fn make_mounts_private() -> Result<(), Errno> {
     // SAFETY: static NUL-terminated path; null source, fstype and data are allowed here.
     let ret = unsafe {
-        libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null())
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
     };
     result(ret.into()).map(drop)
 }

@@ -54,7 +54,10 @@ fn out_of_order(pid: i32) {
 
 fn closed_stdio(pid: i32, file: &str) {
     let target = Target::open(pid).expect("open target");
-    let out = std::fs::OpenOptions::new().append(true).open(file).expect("open output file");
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .expect("open output file");
     // SAFETY: this helper owns its standard streams and closes them deliberately.
     unsafe {
         libc::close(0);
@@ -67,9 +70,15 @@ fn closed_stdio(pid: i32, file: &str) {
         .stdout(fd(&out))
         .stderr(fd(&out))
         .status_in(&target, Namespace::Net.into());
-    let missing = Command::new("/nonexistent").stderr(fd(&out)).status_in(&target, Namespace::Net.into());
+    let missing = Command::new("/nonexistent")
+        .stderr(fd(&out))
+        .status_in(&target, Namespace::Net.into());
     use std::io::Write;
     let mut out = out;
     let _ = writeln!(out, "status: {:?}", status.map(|s| s.code()));
-    let _ = writeln!(out, "missing: {}", missing.map_or_else(|e| e.to_string(), |s| format!("{s:?}")));
+    let _ = writeln!(
+        out,
+        "missing: {}",
+        missing.map_or_else(|e| e.to_string(), |s| format!("{s:?}"))
+    );
 }

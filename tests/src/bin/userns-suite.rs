@@ -16,10 +16,17 @@ fn main() {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // SAFETY: unshare with a flag only.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        eprintln!("user namespaces unavailable: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "user namespaces unavailable: {}",
+            std::io::Error::last_os_error()
+        );
         std::process::exit(2);
     }
-    let maps = [("setgroups", "deny".to_owned()), ("uid_map", format!("0 {uid} 1")), ("gid_map", format!("0 {gid} 1"))];
+    let maps = [
+        ("setgroups", "deny".to_owned()),
+        ("uid_map", format!("0 {uid} 1")),
+        ("gid_map", format!("0 {gid} 1")),
+    ];
     for (file, text) in maps {
         if let Err(e) = std::fs::write(format!("/proc/self/{file}"), text) {
             eprintln!("cannot write /proc/self/{file}: {e}");
@@ -29,13 +36,30 @@ fn main() {
     // Our own namespaces must belong to the new user namespace too, or a guard could leave
     // them (setns needs CAP_SYS_ADMIN over the namespace) but never come back.
     // SAFETY: unshare with flags only, still single-threaded.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNS) } != 0 {
-        eprintln!("cannot make namespaces of our own: {}", std::io::Error::last_os_error());
+    if unsafe {
+        libc::unshare(
+            libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNS,
+        )
+    } != 0
+    {
+        eprintln!(
+            "cannot make namespaces of our own: {}",
+            std::io::Error::last_os_error()
+        );
         std::process::exit(2);
     }
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let mut unshare = match Process::new("unshare")
-        .args(["--pid", "--net", "--uts", "--ipc", "--mount", "--fork", "--kill-child", "--mount-proc"])
+        .args([
+            "--pid",
+            "--net",
+            "--uts",
+            "--ipc",
+            "--mount",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+        ])
         .args(["sh", "-c", "hostname fake-container && exec sleep 60"])
         .stdin(ProcessStdio::null())
         .spawn()
@@ -63,10 +87,22 @@ fn main() {
             std::process::exit(1);
         }
     };
-    check("guard sees the container's hostname and links, restores on drop", guard(&target, &host_name));
-    check("run_in gives the closure's result from inside", closure(&target));
-    check("command runs in every namespace of the container", command(&target));
-    check("a guard cannot enter the user namespace", refuses_user(&target));
+    check(
+        "guard sees the container's hostname and links, restores on drop",
+        guard(&target, &host_name),
+    );
+    check(
+        "run_in gives the closure's result from inside",
+        closure(&target),
+    );
+    check(
+        "command runs in every namespace of the container",
+        command(&target),
+    );
+    check(
+        "a guard cannot enter the user namespace",
+        refuses_user(&target),
+    );
     let _ = unshare.kill();
     let _ = unshare.wait();
     std::process::exit(if failures == 0 { 0 } else { 1 });
@@ -75,9 +111,15 @@ fn main() {
 /// The sleeping init of the fake container (unshare's child), once it has named its host.
 fn fake_init(unshare: u32) -> Option<i32> {
     for _ in 0..100 {
-        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap_or_default();
-        if let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()) {
-            let named = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep");
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            let named = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep");
             if named {
                 return Some(pid);
             }
@@ -96,11 +138,14 @@ fn guard(target: &Target, host_name: &str) -> Result<(), String> {
         scope
             .spawn(|| {
                 {
-                    let _inside = NsGuard::enter(target, Namespace::Net | Namespace::Uts).map_err(|e| e.to_string())?;
+                    let _inside = NsGuard::enter(target, Namespace::Net | Namespace::Uts)
+                        .map_err(|e| e.to_string())?;
                     if hostname().trim() != "fake-container" {
                         return Err(format!("hostname inside is {:?}", hostname()));
                     }
-                    let links = RouteSocket::open().and_then(|mut s| s.links()).map_err(|e| e.to_string())?;
+                    let links = RouteSocket::open()
+                        .and_then(|mut s| s.links())
+                        .map_err(|e| e.to_string())?;
                     let names: Vec<String> = links.into_iter().map(|l| l.name).collect();
                     if names != ["lo"] {
                         return Err(format!("links inside: {names:?}"));
@@ -125,9 +170,14 @@ fn closure(target: &Target) -> Result<(), String> {
 }
 
 fn command(target: &Target) -> Result<(), String> {
-    let kinds = target.differing_from_current_thread().map_err(|e| e.to_string())?;
+    let kinds = target
+        .differing_from_current_thread()
+        .map_err(|e| e.to_string())?;
     let output = Command::new("sh")
-        .args(["-c", "hostname; ps -o pid= -o comm= 2>/dev/null || ls /proc | grep -c '^[0-9]'"])
+        .args([
+            "-c",
+            "hostname; ps -o pid= -o comm= 2>/dev/null || ls /proc | grep -c '^[0-9]'",
+        ])
         .output_in(target, kinds)
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -138,7 +188,9 @@ fn command(target: &Target) -> Result<(), String> {
     // Its own pid namespace: the fake init is pid 1 and the command is among very few.
     let procs = lines.filter(|l| !l.trim().is_empty()).count();
     if !kinds.contains(Namespace::Pid) || procs > 5 {
-        return Err(format!("pid namespace not joined: {text:?} (kinds {kinds})"));
+        return Err(format!(
+            "pid namespace not joined: {text:?} (kinds {kinds})"
+        ));
     }
     if !output.status.success() {
         return Err(format!("exit status {:?}", output.status));

@@ -5,7 +5,9 @@
 
 use std::process::Output;
 
-use nsdebug_tests::{docker, first_child, ns_inode, require_root_and_docker, run_nsdebug, unique_name, Container};
+use nsdebug_tests::{
+    docker, first_child, ns_inode, require_root_and_docker, run_nsdebug, unique_name, Container,
+};
 use serde_json::Value;
 
 /// `nsdebug audit ARGS --json`, parsed.
@@ -13,7 +15,8 @@ fn audit_json(args: &[&str]) -> (Value, Output) {
     let mut all = vec!["audit", "--json"];
     all.extend_from_slice(args);
     let out = run_nsdebug(&all);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let doc =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
     (doc, out)
 }
 
@@ -39,7 +42,12 @@ fn findings(name: &str) -> Vec<(String, String, String)> {
         .expect("findings")
         .iter()
         .map(|f| {
-            let field = |key: &str| f[key].as_str().unwrap_or_else(|| panic!("finding without {key}: {f}")).to_owned();
+            let field = |key: &str| {
+                f[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("finding without {key}: {f}"))
+                    .to_owned()
+            };
             (field("id"), field("severity"), field("evidence"))
         })
         .collect()
@@ -50,14 +58,22 @@ fn has(found: &[(String, String, String)], id: &str, severity: &str) -> bool {
 }
 
 fn inspect(name: &str, format: &str) -> String {
-    String::from_utf8_lossy(&docker(&["inspect", "-f", format, name]).stdout).trim().to_owned()
+    String::from_utf8_lossy(&docker(&["inspect", "-f", format, name]).stdout)
+        .trim()
+        .to_owned()
 }
 
 /// A field of `/proc/PID/status`, read by the test as its oracle.
 fn status_field(pid: i32, name: &str) -> String {
     let status =
-        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default()).into_owned();
-    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).unwrap_or("").trim().to_owned()
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/status")).unwrap_or_default())
+            .into_owned();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
 }
 
 #[test]
@@ -69,32 +85,79 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
         (&["--net=host"][..], "namespace.net", "high"),
         (&["--pid=host"][..], "namespace.pid", "high"),
         (&["--cap-add", "SYS_ADMIN"][..], "caps.extra", "critical"),
-        (&["--security-opt", "seccomp=unconfined"][..], "seccomp", "high"),
-        (&["-v", "/var/run/docker.sock:/var/run/docker.sock"][..], "mount.runtime-socket", "critical"),
-        (&["--device-cgroup-rule", "a *:* rwm"][..], "devices", "critical"),
+        (
+            &["--security-opt", "seccomp=unconfined"][..],
+            "seccomp",
+            "high",
+        ),
+        (
+            &["-v", "/var/run/docker.sock:/var/run/docker.sock"][..],
+            "mount.runtime-socket",
+            "critical",
+        ),
+        (
+            &["--device-cgroup-rule", "a *:* rwm"][..],
+            "devices",
+            "critical",
+        ),
         (&["-v", "/etc:/hostetc"][..], "mount.host-path", "critical"),
         (&["--ipc=host"][..], "namespace.ipc", "medium"),
         (&["-v", "/sys:/sys"][..], "mount.sys-rw", "high"),
-        (&["--security-opt", "systempaths=unconfined"][..], "mount.proc-sys-rw", "high"),
+        (
+            &["--security-opt", "systempaths=unconfined"][..],
+            "mount.proc-sys-rw",
+            "high",
+        ),
     ] {
-        assert!(!base.iter().any(|(i, _, _)| i == id), "{id} in the default container: {base:?}");
+        assert!(
+            !base.iter().any(|(i, _, _)| i == id),
+            "{id} in the default container: {base:?}"
+        );
         let weakened = Container::start(args);
         let found = findings(&weakened.name);
-        assert!(has(&found, id, severity), "{args:?}: no {severity} {id} in {found:?}");
+        assert!(
+            has(&found, id, severity),
+            "{args:?}: no {severity} {id} in {found:?}"
+        );
     }
     // --uts=host conflicts with the --hostname Container::start sets: started here.
     let name = unique_name("uts");
-    let run = docker(&["run", "-d", "--name", &name, "--uts=host", nsdebug_tests::IMAGE]);
-    let uts = Container { pid: inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0), name, hostname: String::new() };
+    let run = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--uts=host",
+        nsdebug_tests::IMAGE,
+    ]);
+    let uts = Container {
+        pid: inspect(&name, "{{.State.Pid}}").parse().unwrap_or(0),
+        name,
+        hostname: String::new(),
+    };
     assert!(run.status.success(), "{run:?}");
     let found = findings(&uts.name);
-    assert!(has(&found, "namespace.uts", "low") && !base.iter().any(|(i, _, _)| i == "namespace.uts"), "{found:?}");
+    assert!(
+        has(&found, "namespace.uts", "low") && !base.iter().any(|(i, _, _)| i == "namespace.uts"),
+        "{found:?}"
+    );
     // Present in the default container too: Docker's defaults are what they are.
-    assert!(has(&base, "cgroup.pids", "medium") && has(&base, "cgroup.memory", "medium"), "{base:?}");
-    assert!(has(&base, "root", "high") && has(&base, "no-new-privs", "low"), "{base:?}");
+    assert!(
+        has(&base, "cgroup.pids", "medium") && has(&base, "cgroup.memory", "medium"),
+        "{base:?}"
+    );
+    assert!(
+        has(&base, "root", "high") && has(&base, "no-new-privs", "low"),
+        "{base:?}"
+    );
     // Without userns-remap, its user namespace is the host's (the kernel as the oracle).
-    let shared_user = ns_inode(&format!("/proc/{}/ns/user", default.pid)) == ns_inode("/proc/self/ns/user");
-    assert_eq!(has(&base, "namespace.user", "medium"), shared_user, "{base:?}");
+    let shared_user =
+        ns_inode(&format!("/proc/{}/ns/user", default.pid)) == ns_inode("/proc/self/ns/user");
+    assert_eq!(
+        has(&base, "namespace.user", "medium"),
+        shared_user,
+        "{base:?}"
+    );
 }
 
 #[test]
@@ -113,25 +176,63 @@ fn limits_user_and_no_new_privileges_remove_their_findings_with_dockers_values()
     let found = findings(&limited.name);
     let pids = found.iter().find(|(i, _, _)| i == "cgroup.pids").unwrap();
     assert_eq!(pids.1, "info");
-    assert!(pids.2.ends_with(&format!("= {}", inspect(&limited.name, "{{.HostConfig.PidsLimit}}"))), "{pids:?}");
+    assert!(
+        pids.2.ends_with(&format!(
+            "= {}",
+            inspect(&limited.name, "{{.HostConfig.PidsLimit}}")
+        )),
+        "{pids:?}"
+    );
     let memory = found.iter().find(|(i, _, _)| i == "cgroup.memory").unwrap();
     assert_eq!(memory.1, "info");
-    assert!(memory.2.ends_with(&format!("= {}", inspect(&limited.name, "{{.HostConfig.Memory}}"))), "{memory:?}");
-    assert!(!found.iter().any(|(i, _, _)| i == "no-new-privs" || i == "root"), "{found:?}");
+    assert!(
+        memory.2.ends_with(&format!(
+            "= {}",
+            inspect(&limited.name, "{{.HostConfig.Memory}}")
+        )),
+        "{memory:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|(i, _, _)| i == "no-new-privs" || i == "root"),
+        "{found:?}"
+    );
     // The capability list read from the kernel is Docker's default set, nothing more.
-    assert!(!found.iter().any(|(i, _, _)| i == "caps.extra" || i == "caps.bounding"), "{found:?}");
+    assert!(
+        !found
+            .iter()
+            .any(|(i, _, _)| i == "caps.extra" || i == "caps.bounding"),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn fail_on_gates_the_exit_status() {
     require_root_and_docker!();
     let c = Container::start(&["--net=host"]);
-    assert_eq!(run_nsdebug(&["audit", &c.name, "--fail-on", "high"]).status.code(), Some(3));
-    assert_eq!(run_nsdebug(&["audit", &c.name, "--fail-on", "critical"]).status.code(), Some(0));
+    assert_eq!(
+        run_nsdebug(&["audit", &c.name, "--fail-on", "high"])
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        run_nsdebug(&["audit", &c.name, "--fail-on", "critical"])
+            .status
+            .code(),
+        Some(0)
+    );
     let table = String::from_utf8_lossy(&run_nsdebug(&["audit", &c.name]).stdout).into_owned();
-    assert!(table.contains("namespace.net") && table.contains("--net=host"), "{table}");
+    assert!(
+        table.contains("namespace.net") && table.contains("--net=host"),
+        "{table}"
+    );
     let all = run_nsdebug(&["audit", "--json"]);
-    assert!(String::from_utf8_lossy(&all.stdout).contains(&c.name), "every container when none is named");
+    assert!(
+        String::from_utf8_lossy(&all.stdout).contains(&c.name),
+        "every container when none is named"
+    );
 }
 
 /// pid 1 forks a helper that keeps what Docker gave (SYS_ADMIN, SYS_PTRACE, no seccomp, uid 0,
@@ -195,7 +296,11 @@ fn build_misleader(source: &str) -> (Scratch, String) {
         .arg(dir.join("misleader.c"))
         .output()
         .expect("gcc");
-    assert!(cc.status.success(), "gcc -static: {}", String::from_utf8_lossy(&cc.stderr));
+    assert!(
+        cc.status.success(),
+        "gcc -static: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     (dir, binary.display().to_string())
 }
 
@@ -222,7 +327,8 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     // Wait until the init has dropped everything: that is the state that misleads.
     let mut dropped = false;
     for _ in 0..100 {
-        dropped = status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "Uid").starts_with("1000");
+        dropped =
+            status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "Uid").starts_with("1000");
         if dropped {
             break;
         }
@@ -232,9 +338,14 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     let helper = first_child(c.pid as u32);
     // The kernel's view, as the oracle: the init holds nothing, the helper what Docker gave.
     assert_eq!(status_field(c.pid, "CapBnd"), "0000000000000000");
-    assert_eq!(status_field(helper, "Seccomp"), "0", "status read lossily by the oracle too");
+    assert_eq!(
+        status_field(helper, "Seccomp"),
+        "0",
+        "status read lossily by the oracle too"
+    );
     assert!(
-        std::fs::read(format!("/proc/{helper}/status")).is_ok_and(|s| String::from_utf8(s).is_err()),
+        std::fs::read(format!("/proc/{helper}/status"))
+            .is_ok_and(|s| String::from_utf8(s).is_err()),
         "the helper's status is not UTF-8"
     );
     let cap_eff = status_field(helper, "CapEff");
@@ -242,12 +353,31 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     let entry = container(&doc, &c.name);
-    let processes: Vec<i64> = entry["processes"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
-    assert!(processes.contains(&i64::from(c.pid)) && processes.contains(&i64::from(helper)), "{entry:#}");
+    let processes: Vec<i64> = entry["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert!(
+        processes.contains(&i64::from(c.pid)) && processes.contains(&i64::from(helper)),
+        "{entry:#}"
+    );
     let most = &entry["most_powerful"];
     assert_eq!(most["pid"].as_i64(), Some(i64::from(helper)), "{entry:#}");
-    let powers: Vec<&str> = most["powers"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    for power in ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "seccomp off", "uid 0", "no NoNewPrivs"] {
+    let powers: Vec<&str> = most["powers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for power in [
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_PTRACE",
+        "seccomp off",
+        "uid 0",
+        "no NoNewPrivs",
+    ] {
         assert!(powers.contains(&power), "{power} not in {powers:?}");
     }
     let finding = |id: &str| {
@@ -264,19 +394,38 @@ fn a_helper_keeping_powers_behind_a_privilege_dropping_init_is_the_one_reported(
     assert_eq!(caps["pid"].as_i64(), Some(i64::from(helper)));
     let evidence = caps["evidence"].as_str().unwrap();
     assert!(
-        evidence.contains("SYS_ADMIN") && evidence.contains("SYS_PTRACE") && evidence.contains(&cap_eff),
+        evidence.contains("SYS_ADMIN")
+            && evidence.contains("SYS_PTRACE")
+            && evidence.contains(&cap_eff),
         "{evidence}"
     );
     for id in ["seccomp", "root", "no-new-privs"] {
         let f = finding(id);
-        assert_eq!(f["pid"].as_i64(), Some(i64::from(helper)), "{id} is about the helper: {f}");
-        let pids: Vec<i64> = f["pids"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
-        assert!(!pids.contains(&i64::from(c.pid)), "{id}: the init dropped it: {f}");
+        assert_eq!(
+            f["pid"].as_i64(),
+            Some(i64::from(helper)),
+            "{id} is about the helper: {f}"
+        );
+        let pids: Vec<i64> = f["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        assert!(
+            !pids.contains(&i64::from(c.pid)),
+            "{id}: the init dropped it: {f}"
+        );
     }
     // A process started by `docker exec` gets what the helper has, not what the init has.
     let exec = docker(&["exec", &c.name, "cat", "/proc/self/status"]);
     let exec_status = String::from_utf8_lossy(&exec.stdout);
-    assert!(exec_status.lines().any(|l| l.starts_with("CapEff:") && l.ends_with(&cap_eff)), "{exec_status}");
+    assert!(
+        exec_status
+            .lines()
+            .any(|l| l.starts_with("CapEff:") && l.ends_with(&cap_eff)),
+        "{exec_status}"
+    );
     drop(c);
     drop(dir);
 }
@@ -286,22 +435,39 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     require_root_and_docker!();
     // The oracle: Docker's socket really is in the host's /var/run.
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::metadata("/var/run/docker.sock").expect("docker.sock").file_type().is_socket());
+    assert!(std::fs::metadata("/var/run/docker.sock")
+        .expect("docker.sock")
+        .file_type()
+        .is_socket());
     let c = Container::start(&["-v", "/var/run:/hostrun", "-v", "/usr:/hostusr:ro"]);
     let found = findings(&c.name);
-    let socket = found.iter().find(|(id, _, e)| id == "mount.runtime-socket" && e.contains("/hostrun/docker.sock"));
+    let socket = found
+        .iter()
+        .find(|(id, _, e)| id == "mount.runtime-socket" && e.contains("/hostrun/docker.sock"));
     let socket = socket.unwrap_or_else(|| panic!("no runtime socket beneath /hostrun: {found:?}"));
     assert_eq!(socket.1, "critical");
     // Judged by what the mount shows (the host's /run, which /var/run links to), writable or not.
-    let real_run = std::fs::canonicalize("/var/run").unwrap().display().to_string();
+    let real_run = std::fs::canonicalize("/var/run")
+        .unwrap()
+        .display()
+        .to_string();
     assert!(
-        found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "critical" && e.contains(" on /hostrun (rw")),
+        found.iter().any(|(id, s, e)| id == "mount.host-path"
+            && s == "critical"
+            && e.contains(" on /hostrun (rw")),
         "{found:?}"
     );
     let table = String::from_utf8_lossy(&run_nsdebug(&["audit", &c.name]).stdout).into_owned();
-    assert!(table.contains(&format!("the host's {real_run} is mounted writable at /hostrun")), "{table}");
     assert!(
-        found.iter().any(|(id, s, e)| id == "mount.host-path" && s == "high" && e.contains(" on /hostusr (ro")),
+        table.contains(&format!(
+            "the host's {real_run} is mounted writable at /hostrun"
+        )),
+        "{table}"
+    );
+    assert!(
+        found.iter().any(|(id, s, e)| id == "mount.host-path"
+            && s == "high"
+            && e.contains(" on /hostusr (ro")),
         "{found:?}"
     );
     // A rootless Docker's socket, one directory deeper in a per-user directory.
@@ -309,12 +475,14 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     let user_dir = std::path::PathBuf::from(format!("/run/user/{uid}"));
     assert!(!user_dir.exists(), "{} is someone's", user_dir.display());
     let user_dir = Scratch::at(user_dir);
-    let listener = std::os::unix::net::UnixListener::bind(user_dir.join("docker.sock")).expect("bind a socket");
+    let listener = std::os::unix::net::UnixListener::bind(user_dir.join("docker.sock"))
+        .expect("bind a socket");
     let rootless = Container::start(&["-v", "/run/user:/users:ro"]);
     let found = findings(&rootless.name);
     let inside = format!("/users/{uid}/docker.sock");
     // The oracle: through the container's read-only mount, the socket still takes a connection.
-    let connected = std::os::unix::net::UnixStream::connect(format!("/proc/{}/root{inside}", rootless.pid));
+    let connected =
+        std::os::unix::net::UnixStream::connect(format!("/proc/{}/root{inside}", rootless.pid));
     drop(listener);
     drop(user_dir);
     assert!(connected.is_ok(), "{connected:?}");
@@ -357,27 +525,51 @@ fn a_restart_loop_is_reported_as_not_audited_never_left_out() {
             }
             let out = run_nsdebug(&args);
             let text = String::from_utf8_lossy(&out.stdout);
-            let missing = text.lines().find(|l| l.starts_with("could not audit ") && l.contains(&looping.name));
-            let audited = text.lines().any(|l| l.starts_with(&format!("docker container {} (", looping.name)));
-            assert!(missing.is_some() || audited, "{} left out of: {text}", looping.name);
+            let missing = text
+                .lines()
+                .find(|l| l.starts_with("could not audit ") && l.contains(&looping.name));
+            let audited = text
+                .lines()
+                .any(|l| l.starts_with(&format!("docker container {} (", looping.name)));
+            assert!(
+                missing.is_some() || audited,
+                "{} left out of: {text}",
+                looping.name
+            );
             // Partial results: the healthy container is audited either way.
-            assert!(text.lines().any(|l| l.starts_with(&format!("docker container {} (", healthy.name))), "{text}");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("docker container {} (", healthy.name))),
+                "{text}"
+            );
             if missing.is_some() {
                 not_audited += 1;
-                assert_eq!(out.status.code(), Some(3), "not audited fails --fail-on: {text}");
+                assert_eq!(
+                    out.status.code(),
+                    Some(3),
+                    "not audited fails --fail-on: {text}"
+                );
                 let verdict = text.lines().last().unwrap_or("");
                 assert!(
-                    verdict.contains("not audited") && verdict.contains("exit 3 because of --fail-on critical"),
+                    verdict.contains("not audited")
+                        && verdict.contains("exit 3 because of --fail-on critical"),
                     "{verdict}"
                 );
             }
         }
     }
-    assert!(not_audited > 0, "the restarting container was never caught between starts");
+    assert!(
+        not_audited > 0,
+        "the restarting container was never caught between starts"
+    );
     // Without --fail-on, a target that could not be audited is still a failure of nsdebug.
     let out = run_nsdebug(&["audit", &healthy.name, &unique_name("gone")]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("docker container {} (", healthy.name)), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("docker container {} (", healthy.name)),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -385,9 +577,14 @@ fn a_cpu_quota_is_reported_with_its_value() {
     require_root_and_docker!();
     let limited = Container::start(&["--cpus", "0.5"]);
     let unlimited = Container::start(&[]);
-    let nano: f64 = inspect(&limited.name, "{{.HostConfig.NanoCpus}}").parse().expect("NanoCpus");
+    let nano: f64 = inspect(&limited.name, "{{.HostConfig.NanoCpus}}")
+        .parse()
+        .expect("NanoCpus");
     let found = findings(&limited.name);
-    let cpu = found.iter().find(|(id, _, _)| id == "cgroup.cpu").unwrap_or_else(|| panic!("{found:?}"));
+    let cpu = found
+        .iter()
+        .find(|(id, _, _)| id == "cgroup.cpu")
+        .unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(cpu.1, "info", "{cpu:?}");
     let (doc, _) = audit_json(&[&limited.name]);
     let title = container(&doc, &limited.name)["findings"]
@@ -399,7 +596,11 @@ fn a_cpu_quota_is_reported_with_its_value() {
         .clone();
     assert_eq!(title, format!("CPU limited to {} CPUs", nano / 1e9));
     let base = findings(&unlimited.name);
-    assert!(base.iter().any(|(id, s, _)| id == "cgroup.cpu" && s == "low"), "{base:?}");
+    assert!(
+        base.iter()
+            .any(|(id, s, _)| id == "cgroup.cpu" && s == "low"),
+        "{base:?}"
+    );
 }
 
 #[test]
@@ -411,9 +612,14 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(doc["schema"], 1);
     // No LSM labels processes here exactly when the kernel refuses /proc/self/attr/current.
-    let no_lsm = std::fs::read("/proc/self/attr/current").is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL));
-    let host_ids: Vec<&str> =
-        doc["host"]["findings"].as_array().unwrap().iter().filter_map(|f| f["id"].as_str()).collect();
+    let no_lsm = std::fs::read("/proc/self/attr/current")
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL));
+    let host_ids: Vec<&str> = doc["host"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
     assert_eq!(host_ids.contains(&"lsm"), no_lsm, "{doc:#}");
     for name in [&a.name, &b.name] {
         let entry = container(&doc, name);
@@ -423,10 +629,20 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
                 assert!(f.get(key).is_some(), "finding without {key}: {f}");
             }
         }
-        assert_eq!(entry["unknowns"].as_array().map(Vec::len), Some(0), "{entry:#}");
+        assert_eq!(
+            entry["unknowns"].as_array().map(Vec::len),
+            Some(0),
+            "{entry:#}"
+        );
     }
     let verdict = &doc["verdict"];
-    assert_eq!((verdict["containers"].as_u64(), verdict["not_audited"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (
+            verdict["containers"].as_u64(),
+            verdict["not_audited"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
 
     // The default container's worst finding is "root" (high): --fail-on high fails, and
     // passes once it is ignored, from the command line or from a file.
@@ -439,20 +655,53 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
             && last.ends_with("exit 3 because of --fail-on high (a high finding)"),
         "{last}"
     );
-    let out = run_nsdebug(&["audit", &a.name, "--fail-on", "high", "--ignore", "root,no-new-privs"]);
+    let out = run_nsdebug(&[
+        "audit",
+        &a.name,
+        "--fail-on",
+        "high",
+        "--ignore",
+        "root,no-new-privs",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.lines().last().unwrap_or("").contains(" 0 high,") && text.contains("2 ignored"), "{text}");
+    assert!(
+        text.lines().last().unwrap_or("").contains(" 0 high,") && text.contains("2 ignored"),
+        "{text}"
+    );
     let file = std::env::temp_dir().join(unique_name("ignore"));
-    std::fs::write(&file, "# accepted: Docker's default user\nroot\nno-new-privs, cgroup.pids # and two more\n")
-        .unwrap();
-    let (doc, out) = audit_json(&[&a.name, "--fail-on", "high", "--ignore-file", file.to_str().unwrap()]);
+    std::fs::write(
+        &file,
+        "# accepted: Docker's default user\nroot\nno-new-privs, cgroup.pids # and two more\n",
+    )
+    .unwrap();
+    let (doc, out) = audit_json(&[
+        &a.name,
+        "--fail-on",
+        "high",
+        "--ignore-file",
+        file.to_str().unwrap(),
+    ]);
     let _ = std::fs::remove_file(&file);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     let entry = container(&doc, &a.name);
     for id in ["root", "no-new-privs", "cgroup.pids"] {
-        assert!(entry["ignored"].as_array().unwrap().iter().any(|f| f["id"] == id), "{id}: {entry:#}");
-        assert!(!entry["findings"].as_array().unwrap().iter().any(|f| f["id"] == id), "{id}: {entry:#}");
+        assert!(
+            entry["ignored"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == id),
+            "{id}: {entry:#}"
+        );
+        assert!(
+            !entry["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == id),
+            "{id}: {entry:#}"
+        );
     }
     assert_eq!(doc["verdict"]["ignored"].as_u64(), Some(3), "{doc:#}");
 }
@@ -465,9 +714,16 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     let open = Container::start(&["--cap-add", "SYS_ADMIN", "--user", "1000"]);
     assert_eq!(status_field(open.pid, "CapEff"), "0000000000000000");
     let bounding = u64::from_str_radix(&status_field(open.pid, "CapBnd"), 16).expect("CapBnd");
-    assert_ne!(bounding & 1 << 21, 0, "the oracle: CAP_SYS_ADMIN (21) in the bounding set");
+    assert_ne!(
+        bounding & 1 << 21,
+        0,
+        "the oracle: CAP_SYS_ADMIN (21) in the bounding set"
+    );
     let found = findings(&open.name);
-    assert!(!found.iter().any(|(id, _, _)| id == "caps.extra"), "held by nobody: {found:?}");
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "caps.extra"),
+        "held by nobody: {found:?}"
+    );
     assert!(
         found.iter().any(|(id, s, e)| id == "caps.bounding"
             && s == "critical"
@@ -476,19 +732,44 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
         "{found:?}"
     );
     // With NoNewPrivs the kernel refuses to give it back on exec.
-    let closed = Container::start(&["--cap-add", "SYS_ADMIN", "--user", "1000", "--security-opt", "no-new-privileges"]);
+    let closed = Container::start(&[
+        "--cap-add",
+        "SYS_ADMIN",
+        "--user",
+        "1000",
+        "--security-opt",
+        "no-new-privileges",
+    ]);
     let found = findings(&closed.name);
-    assert!(found.iter().any(|(id, s, _)| id == "caps.bounding" && s == "low"), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, _)| id == "caps.bounding" && s == "low"),
+        "{found:?}"
+    );
 
     // No NoNewPrivs is low while no setuid program is there, medium once one is.
     let c = Container::start(&[]);
     let before = findings(&c.name);
-    assert!(before.iter().any(|(id, s, _)| id == "no-new-privs" && s == "low"), "{before:?}");
-    let chmod = docker(&["exec", &c.name, "sh", "-c", "cp /bin/busybox /bin/sux && chmod u+s /bin/sux"]);
+    assert!(
+        before
+            .iter()
+            .any(|(id, s, _)| id == "no-new-privs" && s == "low"),
+        "{before:?}"
+    );
+    let chmod = docker(&[
+        "exec",
+        &c.name,
+        "sh",
+        "-c",
+        "cp /bin/busybox /bin/sux && chmod u+s /bin/sux",
+    ]);
     assert!(chmod.status.success(), "{chmod:?}");
     let after = findings(&c.name);
     assert!(
-        after.iter().any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")),
+        after
+            .iter()
+            .any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/sux")),
         "{after:?}"
     );
 
@@ -503,14 +784,21 @@ fn what_a_process_could_regain_the_bounding_set_and_setuid_programs() {
     }
     let path = std::ffi::CString::new(format!("/proc/{}/root/bin/capx", f.pid)).unwrap();
     // SAFETY: NUL-terminated strings and a buffer of the length passed, all alive during the call.
-    let set =
-        unsafe { libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), blob.as_ptr().cast(), blob.len(), 0) };
+    let set = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"security.capability".as_ptr(),
+            blob.as_ptr().cast(),
+            blob.len(),
+            0,
+        )
+    };
     assert_eq!(set, 0, "setxattr: {}", std::io::Error::last_os_error());
     let found = findings(&f.name);
     assert!(
-        found
-            .iter()
-            .any(|(id, s, e)| id == "no-new-privs" && s == "medium" && e.contains("/bin/capx (file capabilities)")),
+        found.iter().any(|(id, s, e)| id == "no-new-privs"
+            && s == "medium"
+            && e.contains("/bin/capx (file capabilities)")),
         "{found:?}"
     );
 }
@@ -598,28 +886,41 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
         dropped = if main_thread_exits {
             status_field(c.pid, "State").starts_with('Z')
         } else {
-            status_field(c.pid, "Seccomp") == "2" && status_field(c.pid, "CapEff") == "0000000000000000"
+            status_field(c.pid, "Seccomp") == "2"
+                && status_field(c.pid, "CapEff") == "0000000000000000"
         };
         if dropped {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(dropped, "the main thread did not drop its powers (or exit: {main_thread_exits})");
+    assert!(
+        dropped,
+        "the main thread did not drop its powers (or exit: {main_thread_exits})"
+    );
     // The oracle: the process's status is clean, its other thread's is not.
     let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{}/task", c.pid))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     let keeper = *tids.iter().find(|t| **t != c.pid).expect("a second thread");
-    let keeper_status =
-        String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/task/{keeper}/status", c.pid)).unwrap()).into_owned();
-    assert!(keeper_status.contains("Seccomp:\t0") && keeper_status.contains("NoNewPrivs:\t0"), "{keeper_status}");
+    let keeper_status = String::from_utf8_lossy(
+        &std::fs::read(format!("/proc/{}/task/{keeper}/status", c.pid)).unwrap(),
+    )
+    .into_owned();
+    assert!(
+        keeper_status.contains("Seccomp:\t0") && keeper_status.contains("NoNewPrivs:\t0"),
+        "{keeper_status}"
+    );
 
     let (doc, out) = audit_json(&[&c.name, "--fail-on", "high"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     let entry = container(&doc, &c.name);
-    assert_eq!(entry["processes"], serde_json::json!([c.pid]), "threads are not processes: {entry:#}");
+    assert_eq!(
+        entry["processes"],
+        serde_json::json!([c.pid]),
+        "threads are not processes: {entry:#}"
+    );
     let most = &entry["most_powerful"];
     assert_eq!(
         (most["pid"].as_i64(), most["thread_of"].as_i64()),
@@ -641,10 +942,20 @@ fn thread_keeps_powers(binary: &str, main_thread_exits: bool) {
         (Some("critical"), Some(i64::from(keeper))),
         "{caps}"
     );
-    assert!(caps["evidence"].as_str().unwrap().contains(&format!("thread {keeper} of pid {}", c.pid)), "{caps}");
+    assert!(
+        caps["evidence"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("thread {keeper} of pid {}", c.pid)),
+        "{caps}"
+    );
     for id in ["seccomp", "no-new-privs"] {
         let f = find(id);
-        assert_eq!(f["pids"], serde_json::json!([keeper]), "only the thread: {f}");
+        assert_eq!(
+            f["pids"],
+            serde_json::json!([keeper]),
+            "only the thread: {f}"
+        );
     }
 }
 
@@ -668,7 +979,10 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     let dir = Scratch::new("escape");
     std::fs::write(dir.join("escape.sh"), ESCAPE).unwrap();
     let mount = format!("{}:/escape.sh:ro", dir.join("escape.sh").display());
-    let c = Container::start_with(&["--cap-add", "SYS_ADMIN", "-v", &mount], &["sh", "/escape.sh"]);
+    let c = Container::start_with(
+        &["--cap-add", "SYS_ADMIN", "-v", &mount],
+        &["sh", "/escape.sh"],
+    );
     // The oracle: a process whose cgroups are all the hierarchies' roots, in a pid namespace
     // other than the container's.
     let own_ns = std::fs::read_link(format!("/proc/{}/ns/pid", c.pid)).unwrap();
@@ -678,15 +992,18 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .find(|p| {
-                let cgroup = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+                let cgroup =
+                    std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
                 let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
                 comm.trim() == "sleep"
                     && !cgroup.is_empty()
                     && cgroup.lines().all(|l| l.ends_with(":/"))
                     && std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|ns| ns != own_ns)
-                    && String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/status")).unwrap_or_default())
-                        .lines()
-                        .any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 4)
+                    && String::from_utf8_lossy(
+                        &std::fs::read(format!("/proc/{p}/status")).unwrap_or_default(),
+                    )
+                    .lines()
+                    .any(|l| l.starts_with("NSpid:") && l.split_whitespace().count() == 4)
             });
         if escaped.is_some() {
             break;
@@ -696,8 +1013,16 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
     let escaped = escaped.expect("the escaping process never appeared");
     let (doc, _) = audit_json(&[&c.name]);
     let entry = container(&doc, &c.name);
-    let processes: Vec<i64> = entry["processes"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
-    assert!(processes.contains(&i64::from(escaped)), "pid {escaped} not audited: {entry:#}");
+    let processes: Vec<i64> = entry["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert!(
+        processes.contains(&i64::from(escaped)),
+        "pid {escaped} not audited: {entry:#}"
+    );
     let outside = entry["findings"]
         .as_array()
         .unwrap()
@@ -709,8 +1034,20 @@ fn a_process_that_left_the_containers_cgroups_and_pid_namespace_is_still_audited
         (Some("high"), serde_json::json!([escaped])),
         "{outside}"
     );
-    let root = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "root").unwrap();
-    assert!(root["pids"].as_array().unwrap().iter().any(|p| p.as_i64() == Some(i64::from(escaped))), "{root}");
+    let root = entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "root")
+        .unwrap();
+    assert!(
+        root["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_i64() == Some(i64::from(escaped))),
+        "{root}"
+    );
     drop(c);
     drop(dir);
 }
@@ -726,11 +1063,16 @@ fn capabilities_in_a_user_namespace_of_its_own_are_not_the_hosts() {
     );
     let mut nested = None;
     for _ in 0..100 {
-        let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", c.pid, c.pid)).unwrap_or_default();
-        nested = children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()).find(|p| {
-            std::fs::read_link(format!("/proc/{p}/ns/user")).ok() != std::fs::read_link("/proc/self/ns/user").ok()
-                && status_field(*p, "CapEff") == "000001ffffffffff"
-        });
+        let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", c.pid, c.pid))
+            .unwrap_or_default();
+        nested = children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|p| {
+                std::fs::read_link(format!("/proc/{p}/ns/user")).ok()
+                    != std::fs::read_link("/proc/self/ns/user").ok()
+                    && status_field(*p, "CapEff") == "000001ffffffffff"
+            });
         if nested.is_some() {
             break;
         }
@@ -745,12 +1087,24 @@ fn capabilities_in_a_user_namespace_of_its_own_are_not_the_hosts() {
         .iter()
         .find(|f| f["id"] == "caps.all")
         .unwrap_or_else(|| panic!("{entry:#}"));
-    assert_eq!((all["severity"].as_str(), all["pid"].as_i64()), (Some("medium"), Some(i64::from(nested))), "{all}");
-    let userns = std::fs::read_link(format!("/proc/{nested}/ns/user")).unwrap().display().to_string();
+    assert_eq!(
+        (all["severity"].as_str(), all["pid"].as_i64()),
+        (Some("medium"), Some(i64::from(nested))),
+        "{all}"
+    );
+    let userns = std::fs::read_link(format!("/proc/{nested}/ns/user"))
+        .unwrap()
+        .display()
+        .to_string();
     assert!(all["evidence"].as_str().unwrap().contains(&userns), "{all}");
     // The init (host user namespace, SYS_ADMIN left in its bounding set, no NoNewPrivs) is
     // still what makes the container critical.
-    let bounding = entry["findings"].as_array().unwrap().iter().find(|f| f["id"] == "caps.bounding").unwrap();
+    let bounding = entry["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "caps.bounding")
+        .unwrap();
     assert_eq!(
         (bounding["severity"].as_str(), bounding["pid"].as_i64()),
         (Some("critical"), Some(i64::from(c.pid))),
@@ -766,20 +1120,40 @@ fn a_host_directory_held_open_by_a_process_in_the_container_is_found() {
     assert!(!clean.iter().any(|(id, _, _)| id == "fd.host"), "{clean:?}");
     // A process that opened the host's /etc, then joined the container's namespaces (as a
     // careless debugging tool would): fd 7 leads out of every mount of the container.
-    let script = format!("exec 7</etc; exec nsenter -t {} -m -u -i -n -p -- sleep 1000", c.pid);
-    let joined = nsdebug_tests::Spawned(std::process::Command::new("sh").arg("-c").arg(&script).spawn().expect("sh"));
+    let script = format!(
+        "exec 7</etc; exec nsenter -t {} -m -u -i -n -p -- sleep 1000",
+        c.pid
+    );
+    let joined = nsdebug_tests::Spawned(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .spawn()
+            .expect("sh"),
+    );
     let inside = first_child(joined.0.id());
     for _ in 0..100 {
-        if std::fs::read_to_string(format!("/proc/{inside}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+        if std::fs::read_to_string(format!("/proc/{inside}/comm"))
+            .is_ok_and(|c| c.trim() == "sleep")
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let fd7 = std::fs::read_link(format!("/proc/{inside}/fd/7")).map(|p| p.display().to_string()).unwrap_or_default();
+    let fd7 = std::fs::read_link(format!("/proc/{inside}/fd/7"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     assert_eq!(fd7, "/etc", "the oracle: fd 7 of the joined process");
     let found = findings(&c.name);
-    let leak = found.iter().find(|(id, _, _)| id == "fd.host").unwrap_or_else(|| panic!("{found:?}"));
+    let leak = found
+        .iter()
+        .find(|(id, _, _)| id == "fd.host")
+        .unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(leak.1, "critical", "{leak:?}");
-    assert!(leak.2.contains(&format!("pid {inside} (sleep) fd 7 -> /etc")), "{leak:?}");
+    assert!(
+        leak.2
+            .contains(&format!("pid {inside} (sleep) fd 7 -> /etc")),
+        "{leak:?}"
+    );
     drop(joined);
 }

@@ -11,7 +11,11 @@ fn text(bytes: &[u8]) -> String {
 
 /// The mount points of a mountinfo text (what a change of mounts would show).
 fn mount_points(mountinfo: &str) -> BTreeSet<String> {
-    mountinfo.lines().filter_map(|l| l.split(' ').nth(4)).map(str::to_owned).collect()
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -26,27 +30,61 @@ fn a_shell_less_container_is_seen_with_the_hosts_tools_and_nothing_is_left_behin
     assert!(ps.status.success(), "{ps:?}");
     let listed: Vec<(String, String)> = text(&ps.stdout)
         .lines()
-        .filter_map(|l| l.trim().split_once(char::is_whitespace).map(|(p, c)| (p.to_owned(), c.trim().to_owned())))
+        .filter_map(|l| {
+            l.trim()
+                .split_once(char::is_whitespace)
+                .map(|(p, c)| (p.to_owned(), c.trim().to_owned()))
+        })
         .collect();
-    assert_eq!(listed.first(), Some(&("1".to_owned(), "pause".to_owned())), "{listed:?}");
-    assert!(listed.iter().skip(1).all(|(_, comm)| comm == "ps"), "only the container's processes and ps: {listed:?}");
+    assert_eq!(
+        listed.first(),
+        Some(&("1".to_owned(), "pause".to_owned())),
+        "{listed:?}"
+    );
+    assert!(
+        listed.iter().skip(1).all(|(_, comm)| comm == "ps"),
+        "only the container's processes and ps: {listed:?}"
+    );
 
     let ip = run_nsdebug(&["debug", &c.name, "--", "ip", "-o", "-4", "addr"]);
-    assert!(text(&ip.stdout).contains(&format!("inet {}/", c.ip())), "{ip:?}");
+    assert!(
+        text(&ip.stdout).contains(&format!("inet {}/", c.ip())),
+        "{ip:?}"
+    );
 
-    let files = run_nsdebug(&["debug", &c.name, "--", "sh", "-c", "cd $CTR_ROOT && ls && cat /etc/resolv.conf"]);
+    let files = run_nsdebug(&[
+        "debug",
+        &c.name,
+        "--",
+        "sh",
+        "-c",
+        "cd $CTR_ROOT && ls && cat /etc/resolv.conf",
+    ]);
     let out = text(&files.stdout);
-    assert!(out.lines().any(|l| l == "pause"), "its files at $CTR_ROOT: {files:?}");
+    assert!(
+        out.lines().any(|l| l == "pause"),
+        "its files at $CTR_ROOT: {files:?}"
+    );
     let resolv = std::fs::read_to_string(format!("/proc/{}/root/etc/resolv.conf", c.pid)).unwrap();
-    assert!(out.ends_with(&resolv), "its resolv.conf: {out:?} vs {resolv:?}");
+    assert!(
+        out.ends_with(&resolv),
+        "its resolv.conf: {out:?} vs {resolv:?}"
+    );
 
     // Nothing changed in the container's mount namespace, nothing remains on the host.
     let after = std::fs::read_to_string(&mountinfo).unwrap();
     assert_eq!(mount_points(&before), mount_points(&after));
     let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!host.contains("/run/nsdebug/ctr") && !host.contains(" /run/nsdebug "), "{host}");
-    let procs = std::fs::read_to_string(format!("/proc/{}/task/{}/children", c.pid, c.pid)).unwrap_or_default();
-    assert!(procs.trim().is_empty(), "no process left in the container: {procs:?}");
+    assert!(
+        !host.contains("/run/nsdebug/ctr") && !host.contains(" /run/nsdebug "),
+        "{host}"
+    );
+    let procs = std::fs::read_to_string(format!("/proc/{}/task/{}/children", c.pid, c.pid))
+        .unwrap_or_default();
+    assert!(
+        procs.trim().is_empty(),
+        "no process left in the container: {procs:?}"
+    );
 }
 
 #[test]
@@ -61,12 +99,21 @@ fn a_debug_session_is_out_of_a_hostile_containers_reach() {
     assert!(out.status.success(), "{out:?}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let log = h.log();
-    assert!(log.contains("ready") && !log.contains("hunter2") && !log.contains("/bin/sleep"), "{log}");
+    assert!(
+        log.contains("ready") && !log.contains("hunter2") && !log.contains("/bin/sleep"),
+        "{log}"
+    );
     // Its planted `ip` is never what the session runs: the host's PATH, the host's files.
     let ip = run_nsdebug(&["debug", &h.container.name, "--", "ip", "-V"]);
-    assert!(text(&ip.stdout).contains("iproute2") && !text(&ip.stdout).contains("PLANTED"), "{ip:?}");
+    assert!(
+        text(&ip.stdout).contains("iproute2") && !text(&ip.stdout).contains("PLANTED"),
+        "{ip:?}"
+    );
     let tracer = Hostile::start(&["--cap-add", "SYS_PTRACE"]);
     let refused = run_nsdebug(&["debug", &tracer.container.name, "--", "true"]);
     assert_eq!(refused.status.code(), Some(125), "{refused:?}");
-    assert!(text(&refused.stderr).contains("CAP_SYS_PTRACE"), "{refused:?}");
+    assert!(
+        text(&refused.stderr).contains("CAP_SYS_PTRACE"),
+        "{refused:?}"
+    );
 }

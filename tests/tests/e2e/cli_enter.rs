@@ -5,7 +5,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nsdebug_tests::{bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, Container, PodContainer};
+use nsdebug_tests::{
+    bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, Container, PodContainer,
+};
 
 /// The status as a shell reports it in `$?`: the exit code, or 128+N for death by signal N
 /// (nsdebug either becomes the command, like nsenter, or exits with 128+N for it).
@@ -24,16 +26,28 @@ fn net_sees_the_containers_address_and_not_docker0() {
     let out = run_nsdebug(&["enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
     assert!(out.status.success(), "{out:?}");
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn uts_gives_the_hostname_by_name_id_and_id_prefix() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout)
+        .trim()
+        .to_owned();
     for spec in [c.name.as_str(), id.as_str(), &id[..10]] {
-        let out = run_nsdebug(&["enter", spec, "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+        let out = run_nsdebug(&[
+            "enter",
+            spec,
+            "--uts",
+            "--",
+            "cat",
+            "/proc/sys/kernel/hostname",
+        ]);
         assert_eq!(text(&out.stdout).trim(), c.hostname, "{spec}: {out:?}");
     }
 }
@@ -42,8 +56,20 @@ fn uts_gives_the_hostname_by_name_id_and_id_prefix() {
 fn all_sees_pid_1_and_the_containers_files() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let out = run_nsdebug(&["enter", &c.name, "--all", "--", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; cat /etc/nsdebug-image"]);
-    assert_eq!(text(&out.stdout), "/bin/httpd -f -p 80 -h /www \nnsdebug test image\n", "{out:?}");
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--all",
+        "--",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' </proc/1/cmdline; echo; cat /etc/nsdebug-image",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "/bin/httpd -f -p 80 -h /www \nnsdebug test image\n",
+        "{out:?}"
+    );
     // No flag at all means the same.
     let out = run_nsdebug(&["enter", &c.name, "--", "cat", "/etc/nsdebug-image"]);
     assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
@@ -56,22 +82,48 @@ fn a_host_network_container_is_entered_and_reported_as_sharing_the_host_netns() 
     let isolated = Container::start(&[]);
     let out = run_nsdebug(&["enter", &host.name, "--net", "--", "ip", "-o", "link"]);
     assert!(text(&out.stdout).contains("docker0"), "host netns: {out:?}");
-    let all = run_nsdebug(&["enter", &host.name, "--all", "--", "cat", "/etc/nsdebug-image"]);
+    let all = run_nsdebug(&[
+        "enter",
+        &host.name,
+        "--all",
+        "--",
+        "cat",
+        "/etc/nsdebug-image",
+    ]);
     assert_eq!(text(&all.stdout), "nsdebug test image\n", "{all:?}");
     let ps = run_nsdebug(&["ps", "--json"]);
     assert!(ps.status.success(), "{ps:?}");
     let listing = text(&ps.stdout);
     let entry = |name: &str| {
-        let start = listing.find(&format!("\"name\": \"{name}\"")).unwrap_or_else(|| panic!("{name} not in {listing}"));
-        let end = listing[start..].find('}').map_or(listing.len(), |e| start + e);
+        let start = listing
+            .find(&format!("\"name\": \"{name}\""))
+            .unwrap_or_else(|| panic!("{name} not in {listing}"));
+        let end = listing[start..]
+            .find('}')
+            .map_or(listing.len(), |e| start + e);
         listing[start..end].to_owned()
     };
-    assert!(entry(&host.name).contains("\"net\""), "{}", entry(&host.name));
-    assert!(!entry(&isolated.name).contains("\"net\""), "{}", entry(&isolated.name));
+    assert!(
+        entry(&host.name).contains("\"net\""),
+        "{}",
+        entry(&host.name)
+    );
+    assert!(
+        !entry(&isolated.name).contains("\"net\""),
+        "{}",
+        entry(&isolated.name)
+    );
     assert!(entry(&isolated.name).contains(&format!("\"pid\": {}", isolated.pid)));
     let table = text(&run_nsdebug(&["ps"]).stdout);
-    let row = table.lines().find(|l| l.contains(&host.name)).unwrap_or_default().to_owned();
-    assert!(row.starts_with("docker") && row.contains(&host.pid.to_string()) && row.contains("net"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.contains(&host.name))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        row.starts_with("docker") && row.contains(&host.pid.to_string()) && row.contains("net"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -89,13 +141,20 @@ fn exit_codes_and_signals_propagate() {
     // A signal sent to nsdebug reaches the command, which dies of it: relayed through the
     // pid namespace's middle process (--all), or directly when nsdebug became the command.
     for ns in ["--all", "--net"] {
-        let mut running = nsdebug().args(["enter", &c.name, ns, "--", "sleep", "30"]).spawn().unwrap();
+        let mut running = nsdebug()
+            .args(["enter", &c.name, ns, "--", "sleep", "30"])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
         let started = Instant::now();
         let status = running.wait().unwrap();
-        assert_eq!(shell_status(status), Some(128 + libc::SIGTERM), "{ns}: {status:?}");
+        assert_eq!(
+            shell_status(status),
+            Some(128 + libc::SIGTERM),
+            "{ns}: {status:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     let ps = run_nsdebug(&["enter", &c.name, "--all", "--", "ps"]);
@@ -106,30 +165,112 @@ fn exit_codes_and_signals_propagate() {
 fn the_command_holds_only_fds_0_1_2() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let out = run_nsdebug(&["enter", &c.name, "--all", "--", "sh", "-c", "ls /proc/$$/fd; true"]);
-    assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2"], "{out:?}");
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--all",
+        "--",
+        "sh",
+        "-c",
+        "ls /proc/$$/fd; true",
+    ]);
+    assert_eq!(
+        text(&out.stdout).split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2"],
+        "{out:?}"
+    );
 }
 
 #[test]
 fn env_root_wd_credentials_and_cgroup_options_apply() {
     require_root_and_docker!();
     let c = Container::start(&[
-        "-e", "GREETING=from-the-container", "-e", "TZ=Europe/Paris", "-e", "LD_PRELOAD=/tmp/evil.so", "-e", "PATH=/tmp/evil-bin",
+        "-e",
+        "GREETING=from-the-container",
+        "-e",
+        "TZ=Europe/Paris",
+        "-e",
+        "LD_PRELOAD=/tmp/evil.so",
+        "-e",
+        "PATH=/tmp/evil-bin",
     ]);
-    let out = run_nsdebug(&["enter", &c.name, "--net", "--env", "--", "sh", "-c", "echo ${TZ:-none} ${GREETING:-not-taken} ${LD_PRELOAD:-no-preload}"]);
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--net",
+        "--env",
+        "--",
+        "sh",
+        "-c",
+        "echo ${TZ:-none} ${GREETING:-not-taken} ${LD_PRELOAD:-no-preload}",
+    ]);
     // The host's sh, found through the host's PATH, with only the allowlisted settings of the
     // container's environment (TZ), not its other variables nor its loader variables.
-    assert_eq!(text(&out.stdout), "Europe/Paris not-taken no-preload\n", "{out:?}");
-    let inside = run_nsdebug(&["enter", &c.name, "--all", "--env", "--", "/bin/sh", "-c", "echo $PATH $LD_PRELOAD"]);
-    assert_eq!(text(&inside.stdout), "/tmp/evil-bin /tmp/evil.so\n", "inside its own filesystem it is its environment: {inside:?}");
-    let out = run_nsdebug(&["enter", &c.name, "--net", "--root", "--", "/bin/cat", "/etc/nsdebug-image"]);
+    assert_eq!(
+        text(&out.stdout),
+        "Europe/Paris not-taken no-preload\n",
+        "{out:?}"
+    );
+    let inside = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--all",
+        "--env",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $PATH $LD_PRELOAD",
+    ]);
+    assert_eq!(
+        text(&inside.stdout),
+        "/tmp/evil-bin /tmp/evil.so\n",
+        "inside its own filesystem it is its environment: {inside:?}"
+    );
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--net",
+        "--root",
+        "--",
+        "/bin/cat",
+        "/etc/nsdebug-image",
+    ]);
     assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
-    let out = run_nsdebug(&["enter", &c.name, "--all", "--wd=/www", "-S", "65534", "-G", "65534", "--", "/bin/sh", "-c", "pwd; id -u; id -g"]);
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--all",
+        "--wd=/www",
+        "-S",
+        "65534",
+        "-G",
+        "65534",
+        "--",
+        "/bin/sh",
+        "-c",
+        "pwd; id -u; id -g",
+    ]);
     assert_eq!(text(&out.stdout), "/www\n65534\n65534\n", "{out:?}");
-    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
-    let out = run_nsdebug(&["enter", &c.name, "--net", "--join-cgroup", "--", "cat", "/proc/self/cgroup"]);
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout)
+        .trim()
+        .to_owned();
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--net",
+        "--join-cgroup",
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
     let cgroups = text(&out.stdout);
-    assert!(out.status.success() && cgroups.lines().all(|l| l.contains(&id) || l.ends_with(":/")), "{cgroups}");
+    assert!(
+        out.status.success()
+            && cgroups
+                .lines()
+                .all(|l| l.contains(&id) || l.ends_with(":/")),
+        "{cgroups}"
+    );
     assert!(cgroups.contains(&id), "{cgroups}");
 }
 
@@ -137,7 +278,11 @@ fn env_root_wd_credentials_and_cgroup_options_apply() {
 fn a_terminal_gives_an_interactive_shell() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let command = format!("{} enter {} --all", bin_dir().join("nsdebug").display(), c.name);
+    let command = format!(
+        "{} enter {} --all",
+        bin_dir().join("nsdebug").display(),
+        c.name
+    );
     let mut script = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("SHELL", "/bin/sh")
@@ -148,10 +293,15 @@ fn a_terminal_gives_an_interactive_shell() {
     let mut stdin = script.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // (`tty` cannot name the terminal inside: the host's pts is not in the container's /dev.)
-    stdin.write_all(b"test -t 0 && test -t 1 && echo marker-$((6*7)) && hostname\nexit 4\n").unwrap();
+    stdin
+        .write_all(b"test -t 0 && test -t 1 && echo marker-$((6*7)) && hostname\nexit 4\n")
+        .unwrap();
     let out = script.wait_with_output().unwrap();
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("marker-42") && stdout.contains(&c.hostname), "a terminal inside: {stdout}");
+    assert!(
+        stdout.contains("marker-42") && stdout.contains(&c.hostname),
+        "a terminal inside: {stdout}"
+    );
     assert!(stdout.contains("/ # "), "an interactive prompt: {stdout}");
     assert_eq!(out.status.code(), Some(4));
 }
@@ -160,8 +310,19 @@ fn a_terminal_gives_an_interactive_shell() {
 fn containerd_finds_docker_tasks_and_labelled_containers_by_id() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout).trim().to_owned();
-    let out = run_nsdebug(&["enter", &id, "--runtime", "containerd", "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    let id = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.Id}}", &c.name]).stdout)
+        .trim()
+        .to_owned();
+    let out = run_nsdebug(&[
+        "enter",
+        &id,
+        "--runtime",
+        "containerd",
+        "--uts",
+        "--",
+        "cat",
+        "/proc/sys/kernel/hostname",
+    ]);
     assert_eq!(text(&out.stdout).trim(), c.hostname, "{out:?}");
 
     // A container that only carries kubelet's labels (no CRI pod behind it) is found by its ID;
@@ -170,7 +331,11 @@ fn containerd_finds_docker_tasks_and_labelled_containers_by_id() {
     let by_id = run_nsdebug(&["enter", &pod.id, "--", "cat", "/etc/nsdebug-image"]);
     assert_eq!(text(&by_id.stdout), "nsdebug test image\n", "{by_id:?}");
     let ps = text(&run_nsdebug(&["ps"]).stdout);
-    assert!(ps.lines().any(|l| l.starts_with("containerd") && l.contains(&format!("shop/{}/app", pod.pod))), "{ps}");
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("containerd") && l.contains(&format!("shop/{}/app", pod.pod))),
+        "{ps}"
+    );
 }
 
 #[test]
@@ -180,7 +345,12 @@ fn bad_targets_get_one_clear_line_and_exit_125() {
     assert_eq!(unknown.status.code(), Some(125));
     let line = text(&unknown.stderr);
     assert_eq!(line.lines().count(), 1, "{line}");
-    for tried in ["no such container or namespace", "docker (", "containerd (", "ip netns"] {
+    for tried in [
+        "no such container or namespace",
+        "docker (",
+        "containerd (",
+        "ip netns",
+    ] {
         assert!(line.contains(tried), "{tried} missing: {line}");
     }
 
@@ -188,15 +358,31 @@ fn bad_targets_get_one_clear_line_and_exit_125() {
     docker(&["stop", "-t", "0", &c.name]);
     let stopped = run_nsdebug(&["enter", &c.name, "--", "true"]);
     assert_eq!(stopped.status.code(), Some(125));
-    assert!(text(&stopped.stderr).contains(&format!("docker container {} (", c.name)), "{stopped:?}");
-    assert!(text(&stopped.stderr).contains("is not running (status: exited)"), "{stopped:?}");
+    assert!(
+        text(&stopped.stderr).contains(&format!("docker container {} (", c.name)),
+        "{stopped:?}"
+    );
+    assert!(
+        text(&stopped.stderr).contains("is not running (status: exited)"),
+        "{stopped:?}"
+    );
 
     let paused = Container::start(&[]);
     docker(&["pause", &paused.name]);
-    let frozen = run_nsdebug(&["enter", &paused.name, "--join-cgroup", "--net", "--", "true"]);
+    let frozen = run_nsdebug(&[
+        "enter",
+        &paused.name,
+        "--join-cgroup",
+        "--net",
+        "--",
+        "true",
+    ]);
     docker(&["unpause", &paused.name]);
     assert_eq!(frozen.status.code(), Some(125));
-    assert!(text(&frozen.stderr).contains("is not running (status: paused)"), "{frozen:?}");
+    assert!(
+        text(&frozen.stderr).contains("is not running (status: paused)"),
+        "{frozen:?}"
+    );
 
     let down = nsdebug()
         .args(["enter", &c.name, "--runtime", "docker", "--", "true"])
@@ -204,7 +390,10 @@ fn bad_targets_get_one_clear_line_and_exit_125() {
         .output()
         .unwrap();
     assert_eq!(down.status.code(), Some(125));
-    assert!(text(&down.stderr).contains("docker (unix:///run/nsdbg-no-dockerd.sock)"), "{down:?}");
+    assert!(
+        text(&down.stderr).contains("docker (unix:///run/nsdbg-no-dockerd.sock)"),
+        "{down:?}"
+    );
 
     let ambiguous = run_nsdebug(&["enter", "", "--runtime", "docker", "--", "true"]);
     assert_eq!(ambiguous.status.code(), Some(125), "{ambiguous:?}");
@@ -218,34 +407,72 @@ fn a_non_root_caller_is_told_it_needs_root() {
     require_root_and_docker!();
     let c = Container::start(&[]);
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(bin_dir().join("nsdebug"))
         .args(["enter", &c.pid.to_string(), "--net", "--", "true"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("pid {}", c.pid)) && stderr.contains("permission denied") && stderr.contains("root"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("pid {}", c.pid))
+            && stderr.contains("permission denied")
+            && stderr.contains("root"),
+        "{stderr}"
+    );
     assert!(out.status.signal().is_none() && !stderr.contains("panicked"));
     // By name: the runtime's socket refuses the user, and the message says so, not "Connect".
     let by_name = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(bin_dir().join("nsdebug"))
         .args(["enter", &c.name, "--net", "--", "true"])
         .env_remove("DOCKER_HOST")
         .output()
         .unwrap();
     let stderr = text(&by_name.stderr);
-    assert!(stderr.contains("permission denied on /var/run/docker.sock (run as root or join the docker group)"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "permission denied on /var/run/docker.sock (run as root or join the docker group)"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_command_may_follow_the_target_without_dashes_as_in_nsenter_and_docker_exec() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let out = run_nsdebug(&["enter", "--uts", &c.name, "cat", "-A", "/proc/sys/kernel/hostname"]);
-    assert_eq!(text(&out.stdout), format!("{}$\n", c.hostname), "the command's own options stay its own: {out:?}");
-    let out = run_nsdebug(&["enter", &c.name, "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    let out = run_nsdebug(&[
+        "enter",
+        "--uts",
+        &c.name,
+        "cat",
+        "-A",
+        "/proc/sys/kernel/hostname",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}$\n", c.hostname),
+        "the command's own options stay its own: {out:?}"
+    );
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--uts",
+        "--",
+        "cat",
+        "/proc/sys/kernel/hostname",
+    ]);
     assert_eq!(text(&out.stdout).trim(), c.hostname, "{out:?}");
 }
 
@@ -253,38 +480,82 @@ fn the_command_may_follow_the_target_without_dashes_as_in_nsenter_and_docker_exe
 fn an_image_without_a_shell_gets_a_hint_and_the_hosts_tools_still_work() {
     require_root_and_docker!();
     let c = nsdebug_tests::shell_less_container();
-    let out = nsdebug().args(["enter", &c.name]).stdin(Stdio::null()).output().unwrap();
+    let out = nsdebug()
+        .args(["enter", &c.name])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(127), "{out:?}");
     let message = text(&out.stderr);
-    assert!(message.contains("has no shell") && message.contains("--net --pid --uts --ipc"), "{message}");
+    assert!(
+        message.contains("has no shell") && message.contains("--net --pid --uts --ipc"),
+        "{message}"
+    );
     assert_eq!(message.lines().count(), 1, "one line: {message}");
     let out = run_nsdebug(&["enter", &c.name, "--net", "--", "ip", "-o", "link"]);
-    assert!(out.status.success() && text(&out.stdout).contains("eth0"), "{out:?}");
+    assert!(
+        out.status.success() && text(&out.stdout).contains("eth0"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn output_that_cannot_be_written_is_one_line_and_125_not_a_panic() {
     require_root_and_docker!();
     let _c = Container::start(&[]);
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = nsdebug().arg("ps").stdout(full).env("RUST_BACKTRACE", "1").output().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = nsdebug()
+        .arg("ps")
+        .stdout(full)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(125), "{out:?}");
     let stderr = text(&out.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
-    assert_eq!(stderr.lines().last(), Some("nsdebug: cannot write to stdout: No space left on device (os error 28)"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("nsdebug: cannot write to stdout: No space left on device (os error 28)"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn users_and_groups_may_be_named_as_in_docker_exec() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let out = run_nsdebug(&["enter", &c.name, "-S", "nobody", "--", "/bin/sh", "-c", "id -u; id -g"]);
-    assert_eq!(text(&out.stdout), "65534\n65534\n", "the container's nobody and its group: {out:?}");
-    let out = run_nsdebug(&["enter", &c.name, "-S", "0", "-G", "nogroup", "--", "/bin/sh", "-c", "id -g"]);
+    let out = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "-S",
+        "nobody",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "65534\n65534\n",
+        "the container's nobody and its group: {out:?}"
+    );
+    let out = run_nsdebug(&[
+        "enter", &c.name, "-S", "0", "-G", "nogroup", "--", "/bin/sh", "-c", "id -g",
+    ]);
     assert_eq!(text(&out.stdout), "65534\n", "{out:?}");
     let unknown = run_nsdebug(&["enter", &c.name, "-S", "nosuchuser", "--", "true"]);
     assert_eq!(unknown.status.code(), Some(125), "{unknown:?}");
-    assert!(text(&unknown.stderr).contains("\"nosuchuser\": no such name in the container's /etc/passwd"), "{unknown:?}");
+    assert!(
+        text(&unknown.stderr)
+            .contains("\"nosuchuser\": no such name in the container's /etc/passwd"),
+        "{unknown:?}"
+    );
 }
 
 #[test]
@@ -293,10 +564,28 @@ fn verbose_says_how_the_target_was_resolved_and_joined_and_quiet_hides_notices()
     let c = Container::start(&[]);
     let out = run_nsdebug(&["-v", "enter", &c.name, "--net", "--", "true"]);
     let log = text(&out.stderr);
-    assert!(log.contains(&format!("{} is docker container {}", c.name, c.name)), "{log}");
-    assert!(log.contains("joining the net namespaces") && log.contains("host powers"), "{log}");
-    let quiet = run_nsdebug(&["flow", &c.name, "-q", "-c", "--duration", "300ms", "port", "80"]);
-    assert!(quiet.status.success() && !text(&quiet.stderr).contains("capturing on"), "{quiet:?}");
+    assert!(
+        log.contains(&format!("{} is docker container {}", c.name, c.name)),
+        "{log}"
+    );
+    assert!(
+        log.contains("joining the net namespaces") && log.contains("host powers"),
+        "{log}"
+    );
+    let quiet = run_nsdebug(&[
+        "flow",
+        &c.name,
+        "-q",
+        "-c",
+        "--duration",
+        "300ms",
+        "port",
+        "80",
+    ]);
+    assert!(
+        quiet.status.success() && !text(&quiet.stderr).contains("capturing on"),
+        "{quiet:?}"
+    );
     let normal = run_nsdebug(&["flow", &c.name, "-c", "--duration", "300ms", "port", "80"]);
     assert!(text(&normal.stderr).contains("capturing on"), "{normal:?}");
 }
@@ -306,12 +595,41 @@ fn nsenter_and_docker_exec_forms_are_taken_or_explained() {
     require_root_and_docker!();
     let c = Container::start(&[]);
     let pid = c.pid.to_string();
-    let out = run_nsdebug(&["enter", "-t", &pid, "--uts", "cat", "/proc/sys/kernel/hostname"]);
-    assert_eq!(text(&out.stdout).trim(), c.hostname, "nsenter's -t PID: {out:?}");
+    let out = run_nsdebug(&[
+        "enter",
+        "-t",
+        &pid,
+        "--uts",
+        "cat",
+        "/proc/sys/kernel/hostname",
+    ]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        c.hostname,
+        "nsenter's -t PID: {out:?}"
+    );
     let n = run_nsdebug(&["enter", "-t", &pid, "-n", "ip", "a"]);
     assert_eq!(n.status.code(), Some(125), "{n:?}");
-    assert!(text(&n.stderr).contains("for nsenter's -n say --net"), "{n:?}");
-    let it = nsdebug().args(["enter", "-it", &c.name, "--uts", "cat", "/proc/sys/kernel/hostname"]).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(text(&it.stdout).trim(), c.hostname, "docker exec's -it: {it:?}");
+    assert!(
+        text(&n.stderr).contains("for nsenter's -n say --net"),
+        "{n:?}"
+    );
+    let it = nsdebug()
+        .args([
+            "enter",
+            "-it",
+            &c.name,
+            "--uts",
+            "cat",
+            "/proc/sys/kernel/hostname",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&it.stdout).trim(),
+        c.hostname,
+        "docker exec's -it: {it:?}"
+    );
     assert!(text(&it.stderr).contains("-i is not needed"), "{it:?}");
 }

@@ -17,7 +17,13 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 fn start(args: &[&str]) -> Child {
-    let child = nsdebug().arg("flow").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = nsdebug()
+        .arg("flow")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1200)); // the capture is open
     child
 }
@@ -30,7 +36,10 @@ fn interrupt(child: Child) -> std::process::Output {
 }
 
 fn download(ip: &str, path: &str) -> Vec<u8> {
-    let out = Command::new("curl").args(["-s", "-m", "20", &format!("http://{ip}{path}")]).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-m", "20", &format!("http://{ip}{path}")])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     out.stdout
 }
@@ -43,25 +52,58 @@ fn three_downloads_are_reassembled_exactly_and_saved_as_a_pcap() {
     let pcap = dir.join("raw.pcap");
     let out_dir = dir.join("flows");
     std::fs::create_dir(&out_dir).unwrap();
-    let capture = start(&[&c.name, "-o", out_dir.to_str().unwrap(), "-w", pcap.to_str().unwrap(), "port", "80"]);
+    let capture = start(&[
+        &c.name,
+        "-o",
+        out_dir.to_str().unwrap(),
+        "-w",
+        pcap.to_str().unwrap(),
+        "port",
+        "80",
+    ]);
     let bodies: Vec<Vec<u8>> = (0..3).map(|_| download(&c.ip(), "/big.bin")).collect();
     let out = interrupt(capture);
     assert!(out.status.success(), "{out:?}");
     let summary = text(&out.stderr);
-    let files: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
-    let replies: Vec<_> = files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().contains(".00080-")).collect();
+    let files: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let replies: Vec<_> = files
+        .iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".00080-"))
+        .collect();
     assert_eq!(replies.len(), 3, "{files:?}\n{summary}");
     for reply in replies {
         let stream = std::fs::read(reply).unwrap();
         let header = stream.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         assert!(stream.starts_with(b"HTTP/1."));
-        assert!(stream[header..] == bodies[0][..], "{}: body differs", reply.display());
+        assert!(
+            stream[header..] == bodies[0][..],
+            "{}: body differs",
+            reply.display()
+        );
     }
     assert!(bodies.iter().all(|b| b.len() == 4 * 1024 * 1024));
     // The saved packets open in tcpdump, as many as nsdebug reported.
-    let packets: u64 = summary.split("nsdebug flow: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-    let dump = Command::new("tcpdump").args(["-nn", "-r", pcap.to_str().unwrap()]).output().unwrap();
-    assert_eq!(text(&dump.stdout).lines().count() as u64, packets, "{summary}");
+    let packets: u64 = summary
+        .split("nsdebug flow: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let dump = Command::new("tcpdump")
+        .args(["-nn", "-r", pcap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&dump.stdout).lines().count() as u64,
+        packets,
+        "{summary}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -73,8 +115,12 @@ fn the_console_shows_the_request_then_the_reply() {
     download(&c.ip(), "/index.html");
     let out = capture.wait_with_output().unwrap();
     let console = text(&out.stdout);
-    let get = console.find("GET /index.html").unwrap_or_else(|| panic!("{console}"));
-    let reply = console.find("nsdebug test page").unwrap_or_else(|| panic!("{console}"));
+    let get = console
+        .find("GET /index.html")
+        .unwrap_or_else(|| panic!("{console}"));
+    let reply = console
+        .find("nsdebug test page")
+        .unwrap_or_else(|| panic!("{console}"));
     assert!(get < reply, "{console}");
     assert!(out.status.success());
 }
@@ -97,12 +143,20 @@ fn sustained_transfer_is_captured_without_unreported_loss() {
     let received: usize = events
         .lines()
         .filter(|l| l.contains(r#""event":"close""#))
-        .flat_map(|l| l.split(r#""bytes":"#).skip(1).map(|n| n.split(',').next().unwrap().parse::<usize>().unwrap()).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.split(r#""bytes":"#)
+                .skip(1)
+                .map(|n| n.split(',').next().unwrap().parse::<usize>().unwrap())
+                .collect::<Vec<_>>()
+        })
         .sum();
     if summary.contains("dropped by the kernel") {
         assert!(summary.contains("gaps"), "{summary}");
     } else {
-        assert!(received >= served, "{received} bytes in flows < {served} served: {summary}");
+        assert!(
+            received >= served,
+            "{received} bytes in flows < {served} served: {summary}"
+        );
         assert!(summary.contains(" 0 gaps"), "{summary}");
     }
 }
@@ -117,12 +171,22 @@ fn bad_input_gets_clear_errors_and_nothing_is_overwritten() {
     let c = Container::start(&[]);
     let bad = run_nsdebug(&["flow", &c.name, "-c", "port", "eighty"]);
     assert_eq!(bad.status.code(), Some(125));
-    assert!(text(&bad.stderr).contains("bad filter expression \"port eighty\""), "{bad:?}");
-    assert_eq!(text(&bad.stderr).lines().count(), 1, "one line, before any capture: {bad:?}");
+    assert!(
+        text(&bad.stderr).contains("bad filter expression \"port eighty\""),
+        "{bad:?}"
+    );
+    assert_eq!(
+        text(&bad.stderr).lines().count(),
+        1,
+        "one line, before any capture: {bad:?}"
+    );
 
     let not_writable = run_nsdebug(&["flow", &c.name, "-o", "/proc", "port", "80"]);
     assert_eq!(not_writable.status.code(), Some(125));
-    assert!(text(&not_writable.stderr).contains("output directory /proc"), "{not_writable:?}");
+    assert!(
+        text(&not_writable.stderr).contains("output directory /proc"),
+        "{not_writable:?}"
+    );
 
     let dir = scratch("taken");
     let pcap = dir.join("taken.pcap");
@@ -134,14 +198,26 @@ fn bad_input_gets_clear_errors_and_nothing_is_overwritten() {
     let link = dir.join("link.pcap");
     let outside = dir.join("outside.pcap");
     std::os::unix::fs::symlink(&outside, &link).unwrap();
-    let dangling = run_nsdebug(&["flow", &c.name, "-w", link.to_str().unwrap(), "--duration", "1", "port", "80"]);
+    let dangling = run_nsdebug(&[
+        "flow",
+        &c.name,
+        "-w",
+        link.to_str().unwrap(),
+        "--duration",
+        "1",
+        "port",
+        "80",
+    ]);
     assert_eq!(dangling.status.code(), Some(125), "{dangling:?}");
     assert!(!outside.exists(), "the link was followed");
 
     let host = Container::start(&["--net=host"]);
     let shared = run_nsdebug(&["flow", &host.name, "-c", "port", "80"]);
     assert_eq!(shared.status.code(), Some(125));
-    assert!(text(&shared.stderr).contains("no network namespace of its own"), "{shared:?}");
+    assert!(
+        text(&shared.stderr).contains("no network namespace of its own"),
+        "{shared:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -155,8 +231,14 @@ fn a_container_that_stops_ends_the_capture_cleanly() {
     docker(&["stop", "-t", "0", &c.name]);
     let out = capture.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(text(&out.stderr).contains("stopped during the capture"), "{out:?}");
-    assert!(std::fs::read_dir(&dir).unwrap().count() >= 2, "the flows seen are written");
+    assert!(
+        text(&out.stderr).contains("stopped during the capture"),
+        "{out:?}"
+    );
+    assert!(
+        std::fs::read_dir(&dir).unwrap().count() >= 2,
+        "the flows seen are written"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -166,9 +248,19 @@ fn tcpdump_habits_get_a_precise_message_not_a_filter_error() {
     let c = Container::start(&[]);
     let late = run_nsdebug(&["flow", &c.name, "port", "80", "-c"]);
     assert_eq!(late.status.code(), Some(125), "{late:?}");
-    assert!(text(&late.stderr).contains("\"-c\" after the filter: options go before it"), "{late:?}");
+    assert!(
+        text(&late.stderr).contains("\"-c\" after the filter: options go before it"),
+        "{late:?}"
+    );
     let both = run_nsdebug(&["flow", &c.name, "-c", "--json", "port", "80"]);
-    assert_eq!(both.status.code(), Some(2), "text and JSON on one stdout are refused: {both:?}");
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "text and JSON on one stdout are refused: {both:?}"
+    );
     let duration = run_nsdebug(&["flow", &c.name, "-c", "--duration", "500ms", "port", "80"]);
-    assert!(duration.status.success(), "--duration takes units: {duration:?}");
+    assert!(
+        duration.status.success(),
+        "--duration takes units: {duration:?}"
+    );
 }

@@ -14,45 +14,99 @@ fn an_oom_kill_is_counted_and_the_limit_shown() {
     let before = json(&["mem", &c.name, "--json"]);
     assert_eq!(before["memory"]["limit"], 32 * 1024 * 1024, "{before}");
     assert_eq!(before["memory"]["oom_kills"], 0, "{before}");
-    assert_eq!((before["target"]["name"].as_str(), before["target"]["pid"].as_i64()), (Some(c.name.as_str()), Some(i64::from(c.pid))));
+    assert_eq!(
+        (
+            before["target"]["name"].as_str(),
+            before["target"]["pid"].as_i64()
+        ),
+        (Some(c.name.as_str()), Some(i64::from(c.pid)))
+    );
     // A process inside allocates past the limit (busybox tail keeps a line without newline
     // in memory): the kernel kills it.
-    let hog = docker(&["exec", &c.name, "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null"]);
+    let hog = docker(&[
+        "exec",
+        &c.name,
+        "sh",
+        "-c",
+        "head -c 200m /dev/zero | tail >/dev/null",
+    ]);
     assert_eq!(hog.status.code(), Some(137), "killed by SIGKILL: {hog:?}");
     let after = json(&["mem", &c.name, "--json"]);
     assert_eq!(after["memory"]["oom_kills"], 1, "{after}");
-    assert!(after["memory"]["peak"].as_u64().unwrap() >= 30 * 1024 * 1024, "{after}");
+    assert!(
+        after["memory"]["peak"].as_u64().unwrap() >= 30 * 1024 * 1024,
+        "{after}"
+    );
     assert_eq!(after["processes"][0]["container_pid"], 1, "{after}");
     let audit = run_nsdebug(&["audit", &c.name, "--json"]);
-    assert!(String::from_utf8_lossy(&audit.stdout).contains("memory.oom-kills"), "{audit:?}");
+    assert!(
+        String::from_utf8_lossy(&audit.stdout).contains("memory.oom-kills"),
+        "{audit:?}"
+    );
 }
 
 #[test]
 fn a_disabled_oom_killer_is_high_without_a_limit_and_medium_with_one() {
     require_root_and_docker!();
-    for (extra, severity) in [(&["--oom-kill-disable"][..], "high"), (&["--oom-kill-disable", "--memory", "64m"][..], "medium")] {
+    for (extra, severity) in [
+        (&["--oom-kill-disable"][..], "high"),
+        (&["--oom-kill-disable", "--memory", "64m"][..], "medium"),
+    ] {
         let c = Container::start(extra);
         let doc = json(&["audit", &c.name, "--json"]);
-        let findings = doc["containers"][0]["findings"].as_array().cloned().unwrap_or_default();
-        let found = findings.iter().find(|f| f["id"] == "memory.oom-kill-disabled");
-        assert_eq!(found.map(|f| f["severity"].clone()), Some(serde_json::json!(severity)), "{extra:?}: {doc}");
-        assert_eq!(json(&["mem", &c.name, "--json"])["memory"]["oom_kill_disabled"], true);
+        let findings = doc["containers"][0]["findings"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = findings
+            .iter()
+            .find(|f| f["id"] == "memory.oom-kill-disabled");
+        assert_eq!(
+            found.map(|f| f["severity"].clone()),
+            Some(serde_json::json!(severity)),
+            "{extra:?}: {doc}"
+        );
+        assert_eq!(
+            json(&["mem", &c.name, "--json"])["memory"]["oom_kill_disabled"],
+            true
+        );
     }
     let default = Container::start(&[]);
     let doc = run_nsdebug(&["audit", &default.name, "--json"]);
-    assert!(!String::from_utf8_lossy(&doc.stdout).contains("memory.oom-kill-disabled"), "{doc:?}");
+    assert!(
+        !String::from_utf8_lossy(&doc.stdout).contains("memory.oom-kill-disabled"),
+        "{doc:?}"
+    );
 }
 
 #[test]
 fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() {
     require_root_and_docker!();
     let c = Container::start(&["--memory", "32m"]);
-    let hog = docker(&["exec", &c.name, "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null"]);
+    let hog = docker(&[
+        "exec",
+        &c.name,
+        "sh",
+        "-c",
+        "head -c 200m /dev/zero | tail >/dev/null",
+    ]);
     assert_eq!(hog.status.code(), Some(137), "{hog:?}");
     let listing = String::from_utf8_lossy(&run_nsdebug(&["ps", &c.name]).stdout).into_owned();
-    let line = listing.lines().find(|l| l.contains(&c.name)).unwrap_or_else(|| panic!("{listing}"));
-    assert!(line.contains(nsdebug_tests::IMAGE) && line.contains(&c.ip()) && line.contains("(1 OOM kills)"), "{listing}");
-    assert_eq!(listing.lines().count(), 2, "the name filter keeps only it: {listing}");
+    let line = listing
+        .lines()
+        .find(|l| l.contains(&c.name))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        line.contains(nsdebug_tests::IMAGE)
+            && line.contains(&c.ip())
+            && line.contains("(1 OOM kills)"),
+        "{listing}"
+    );
+    assert_eq!(
+        listing.lines().count(),
+        2,
+        "the name filter keeps only it: {listing}"
+    );
 
     // A container whose init the OOM killer killed: gone from ps, shown by ps -a as Docker
     // recorded it.
@@ -63,12 +117,28 @@ fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() 
             docker(&["rm", "-f", &self.0]);
         }
     }
-    let run = docker(&["run", "--name", &name, "--memory", "16m", nsdebug_tests::IMAGE, "sh", "-c", "head -c 100m /dev/zero | tail"]);
+    let run = docker(&[
+        "run",
+        "--name",
+        &name,
+        "--memory",
+        "16m",
+        nsdebug_tests::IMAGE,
+        "sh",
+        "-c",
+        "head -c 100m /dev/zero | tail",
+    ]);
     let _remove = Remove(name.clone());
     assert_eq!(run.status.code(), Some(137), "{run:?}");
-    let recorded = String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.OOMKilled}}", &name]).stdout).trim().to_owned();
+    let recorded =
+        String::from_utf8_lossy(&docker(&["inspect", "-f", "{{.State.OOMKilled}}", &name]).stdout)
+            .trim()
+            .to_owned();
     assert_eq!(recorded, "true");
-    assert!(!String::from_utf8_lossy(&run_nsdebug(&["ps", &name]).stdout).contains(&name), "not running: not in ps");
+    assert!(
+        !String::from_utf8_lossy(&run_nsdebug(&["ps", &name]).stdout).contains(&name),
+        "not running: not in ps"
+    );
     let all = json(&["ps", "-a", &name, "--json"]);
     assert_eq!(all[0]["oom_killed"], true, "{all}");
     assert_eq!(all[0]["exit_code"], 137, "{all}");

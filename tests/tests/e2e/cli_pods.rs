@@ -12,16 +12,33 @@ fn text(bytes: &[u8]) -> String {
 
 /// nsdebug with the CRI endpoint named as node tools take it.
 fn kube(args: &[&str]) -> Output {
-    nsdebug().env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}")).args(args).output().unwrap()
+    nsdebug()
+        .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// The host-side veth of a pod, by the recipe a user would follow: `eth0@ifN` inside, link N outside.
 fn host_peer(pod: &CriPod) -> String {
     let pid = pod.sandbox_pid().to_string();
-    let inside = Command::new("/usr/bin/nsenter").args(["-t", &pid, "-n", "ip", "-o", "link", "show", "eth0"]).output().unwrap();
+    let inside = Command::new("/usr/bin/nsenter")
+        .args(["-t", &pid, "-n", "ip", "-o", "link", "show", "eth0"])
+        .output()
+        .unwrap();
     let inside = text(&inside.stdout);
-    let index = inside.split("@if").nth(1).and_then(|rest| rest.split(':').next()).unwrap_or_else(|| panic!("{inside}"));
-    let links = text(&Command::new("ip").args(["-o", "link"]).output().unwrap().stdout);
+    let index = inside
+        .split("@if")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("{inside}"));
+    let links = text(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
     links
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{index}: ")))
@@ -36,16 +53,47 @@ fn enter_a_pod_by_pod_slash_name_and_namespace_slash_name() {
     let pod = CriPod::start("shop", "web", &["app"], &[]);
     let ip = pod.ip();
     assert!(ip.starts_with("10.244.213."), "CNI gave {ip:?}");
-    let out = kube(&["enter", &format!("pod/{}", pod.name), "-n", "shop", "--net", "--", "ip", "-o", "-4", "addr"]);
+    let out = kube(&[
+        "enter",
+        &format!("pod/{}", pod.name),
+        "-n",
+        "shop",
+        "--net",
+        "--",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+    ]);
     assert!(out.status.success(), "{out:?}");
-    assert!(text(&out.stdout).contains(&format!("inet {ip}/24")), "{out:?}");
+    assert!(
+        text(&out.stdout).contains(&format!("inet {ip}/24")),
+        "{out:?}"
+    );
     let out = kube(&["enter", &pod.spec(), "-c", "app", "--", "hostname"]);
     assert_eq!(text(&out.stdout).trim(), pod.name, "{out:?}");
-    let out = kube(&["enter", &pod.name, "-n", "shop", "--uts", "--", "cat", "/proc/sys/kernel/hostname"]);
+    let out = kube(&[
+        "enter",
+        &pod.name,
+        "-n",
+        "shop",
+        "--uts",
+        "--",
+        "cat",
+        "/proc/sys/kernel/hostname",
+    ]);
     assert_eq!(text(&out.stdout).trim(), pod.name, "{out:?}");
     // --cri-endpoint instead of the environment; NAMESPACE/POD/CONTAINER as `ps` shows it.
     let out = nsdebug()
-        .args(["enter", &format!("{}/app", pod.spec()), "--cri-endpoint", CRI_SOCKET, "--", "cat", "/etc/nsdebug-image"])
+        .args([
+            "enter",
+            &format!("{}/app", pod.spec()),
+            "--cri-endpoint",
+            CRI_SOCKET,
+            "--",
+            "cat",
+            "/etc/nsdebug-image",
+        ])
         .output()
         .unwrap();
     assert_eq!(text(&out.stdout), "nsdebug test image\n", "{out:?}");
@@ -56,16 +104,44 @@ fn a_two_container_pod_without_c_picks_the_default_and_says_so() {
     require_cri!();
     let plain = CriPod::start("shop", "two", &["app", "sidecar"], &[]);
     let out = kube(&["enter", &plain.spec(), "--", "cat", "/proc/1/cmdline"]);
-    assert_eq!(text(&out.stdout).replace('\0', " "), "/bin/httpd -f -p 80 -h /www ", "{out:?}");
+    assert_eq!(
+        text(&out.stdout).replace('\0', " "),
+        "/bin/httpd -f -p 80 -h /www ",
+        "{out:?}"
+    );
     let said = text(&out.stderr);
-    assert!(said.contains("container app (the first") && said.contains("app, sidecar"), "{said}");
+    assert!(
+        said.contains("container app (the first") && said.contains("app, sidecar"),
+        "{said}"
+    );
 
-    let annotated = CriPod::start("shop", "annotated", &["app", "sidecar"], &[("kubectl.kubernetes.io/default-container", "sidecar")]);
+    let annotated = CriPod::start(
+        "shop",
+        "annotated",
+        &["app", "sidecar"],
+        &[("kubectl.kubernetes.io/default-container", "sidecar")],
+    );
     let out = kube(&["enter", &annotated.spec(), "--", "cat", "/proc/1/cmdline"]);
-    assert_eq!(text(&out.stdout).replace('\0', " "), "/bin/sleep 100000 ", "{out:?}");
-    assert!(text(&out.stderr).contains("container sidecar (its kubectl.kubernetes.io/default-container annotation)"), "{out:?}");
+    assert_eq!(
+        text(&out.stdout).replace('\0', " "),
+        "/bin/sleep 100000 ",
+        "{out:?}"
+    );
+    assert!(
+        text(&out.stderr)
+            .contains("container sidecar (its kubectl.kubernetes.io/default-container annotation)"),
+        "{out:?}"
+    );
     // -c overrides it.
-    let out = kube(&["enter", &annotated.spec(), "-c", "app", "--", "cat", "/proc/1/cmdline"]);
+    let out = kube(&[
+        "enter",
+        &annotated.spec(),
+        "-c",
+        "app",
+        "--",
+        "cat",
+        "/proc/1/cmdline",
+    ]);
     assert!(text(&out.stdout).starts_with("/bin/httpd"), "{out:?}");
 }
 
@@ -76,16 +152,25 @@ fn unknown_pods_and_containers_list_what_exists_and_a_stopped_sandbox_is_refused
     let out = kube(&["enter", "shop/nsdbg-no-such-pod", "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
     let said = text(&out.stderr);
-    assert!(said.contains("pod shop/nsdbg-no-such-pod") && said.contains(&pod.spec()), "{said}");
+    assert!(
+        said.contains("pod shop/nsdbg-no-such-pod") && said.contains(&pod.spec()),
+        "{said}"
+    );
     assert_eq!(said.lines().count(), 1, "{said}");
     let out = kube(&["enter", &pod.spec(), "-c", "db", "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
-    assert!(text(&out.stderr).contains("has no container db; containers: app, sidecar"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("has no container db; containers: app, sidecar"),
+        "{out:?}"
+    );
 
     pod.stop();
     let out = kube(&["enter", &pod.spec(), "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
-    assert!(text(&out.stderr).contains("is not ready (stopped)"), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("is not ready (stopped)"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -94,11 +179,30 @@ fn ps_lists_pods_with_their_kubernetes_namespace() {
     let pod = CriPod::start("shop", "listed", &["app"], &[]);
     let table = text(&kube(&["ps"]).stdout);
     let wanted = format!("shop/{}/app", pod.name);
-    assert!(table.lines().any(|l| l.starts_with("cri") && l.contains(&wanted)), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("cri") && l.contains(&wanted)),
+        "{table}"
+    );
     // --cri-endpoint instead of the environment.
-    let out = nsdebug().args(["ps", "--json", "--cri-endpoint", &format!("unix://{CRI_SOCKET}")]).output().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    let row = json.as_array().unwrap().iter().find(|r| r["name"] == wanted.as_str()).unwrap_or_else(|| panic!("{json:#}"));
+    let out = nsdebug()
+        .args([
+            "ps",
+            "--json",
+            "--cri-endpoint",
+            &format!("unix://{CRI_SOCKET}"),
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let row = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == wanted.as_str())
+        .unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(row["namespace"], "shop");
     assert!(row["pid"].as_i64().is_some_and(|p| p > 1), "{row}");
 }
@@ -111,7 +215,11 @@ fn veth_of_a_pod_finds_its_host_peer_on_the_cni_bridge() {
     let out = kube(&["veth", &format!("pod/{}", pod.name), "-n", "shop", "--json"]);
     assert!(out.status.success(), "{out:?}");
     let listing = text(&out.stdout);
-    assert!(listing.contains(&format!("\"name\": \"{peer}\"")) && listing.contains("\"master\": \"nsdcri0\""), "{listing}");
+    assert!(
+        listing.contains(&format!("\"name\": \"{peer}\""))
+            && listing.contains("\"master\": \"nsdcri0\""),
+        "{listing}"
+    );
     assert!(listing.contains(&pod.ip()), "{listing}");
 }
 
@@ -128,13 +236,20 @@ fn flow_captures_the_pods_http() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let url = format!("http://{}/index.html", pod.ip());
-    let got = Command::new("curl").args(["-s", "-m", "5", &url]).output().unwrap();
+    let got = Command::new("curl")
+        .args(["-s", "-m", "5", &url])
+        .output()
+        .unwrap();
     assert!(text(&got.stdout).contains("nsdebug test page"), "{got:?}");
     let out = capture.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let console = text(&out.stdout);
-    let get = console.find("GET /index.html").unwrap_or_else(|| panic!("{out:?}"));
-    let reply = console.find("nsdebug test page").unwrap_or_else(|| panic!("{out:?}"));
+    let get = console
+        .find("GET /index.html")
+        .unwrap_or_else(|| panic!("{out:?}"));
+    let reply = console
+        .find("nsdebug test page")
+        .unwrap_or_else(|| panic!("{out:?}"));
     assert!(get < reply, "{console}");
 }
 
@@ -142,10 +257,22 @@ fn flow_captures_the_pods_http() {
 fn audit_a_pod_as_json() {
     require_cri!();
     let pod = CriPod::start("shop", "audited", &["app"], &[]);
-    let out = kube(&["audit", &format!("pod/{}", pod.name), "-n", "shop", "--json"]);
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let out = kube(&[
+        "audit",
+        &format!("pod/{}", pod.name),
+        "-n",
+        "shop",
+        "--json",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
     let entry = &doc["containers"][0];
-    assert!(entry["target"].as_str().is_some_and(|t| t.contains(&format!("shop/{}/app", pod.name))), "{doc:#}");
+    assert!(
+        entry["target"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("shop/{}/app", pod.name))),
+        "{doc:#}"
+    );
     assert!(entry["error"].is_null(), "{entry:#}");
     assert!(entry["findings"].as_array().is_some(), "{entry:#}");
 }

@@ -7,12 +7,20 @@ use nsenter_core::net::RouteSocket;
 use nsenter_core::{Namespace, NamespaceId, NamespaceSet, NsGuard, Target, ThreadNamespaces};
 
 fn thread_ids(kinds: NamespaceSet) -> Vec<NamespaceId> {
-    kinds.iter().map(|ns| NamespaceId::of_current_thread(ns).expect("own namespace")).collect()
+    kinds
+        .iter()
+        .map(|ns| NamespaceId::of_current_thread(ns).expect("own namespace"))
+        .collect()
 }
 
 fn link_names() -> Vec<String> {
     let mut socket = RouteSocket::open().expect("netlink socket");
-    socket.links().expect("links").into_iter().map(|l| l.name).collect()
+    socket
+        .links()
+        .expect("links")
+        .into_iter()
+        .map(|l| l.name)
+        .collect()
 }
 
 #[test]
@@ -26,16 +34,38 @@ fn guard_sees_the_containers_links_and_hostname_and_restores_on_drop() {
         let _inside = NsGuard::enter(&target, kinds).unwrap();
         assert_eq!(
             thread_ids(kinds),
-            vec![target.namespace_id(Namespace::Uts).unwrap(), target.namespace_id(Namespace::Net).unwrap()]
+            vec![
+                target.namespace_id(Namespace::Uts).unwrap(),
+                target.namespace_id(Namespace::Net).unwrap()
+            ]
         );
         assert_eq!(host_hostname(), container.hostname);
         let mut socket = RouteSocket::open().unwrap();
-        let links: Vec<String> = socket.links().unwrap().into_iter().map(|l| l.name).collect();
-        assert!(links.contains(&"eth0".to_owned()), "container links: {links:?}");
-        assert!(!links.contains(&"docker0".to_owned()), "container links: {links:?}");
-        let addresses: Vec<String> =
-            socket.addresses().unwrap().into_iter().map(|a| a.address.to_string()).collect();
-        assert!(addresses.contains(&container.ip()), "{addresses:?} lacks {}", container.ip());
+        let links: Vec<String> = socket
+            .links()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert!(
+            links.contains(&"eth0".to_owned()),
+            "container links: {links:?}"
+        );
+        assert!(
+            !links.contains(&"docker0".to_owned()),
+            "container links: {links:?}"
+        );
+        let addresses: Vec<String> = socket
+            .addresses()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.address.to_string())
+            .collect();
+        assert!(
+            addresses.contains(&container.ip()),
+            "{addresses:?} lacks {}",
+            container.ip()
+        );
     }
     assert_eq!(thread_ids(kinds), before);
     assert_ne!(host_hostname(), container.hostname);
@@ -79,12 +109,19 @@ fn other_threads_stay_in_their_namespaces_while_one_is_inside() {
         // This thread has not moved, and still sees the host's links.
         assert_eq!(thread_ids(Namespace::Net.into()), before);
         assert!(link_names().contains(&"docker0".to_owned()));
-        let other = std::thread::spawn(|| thread_ids(Namespace::Net.into())).join().unwrap();
-        assert_eq!(other, before, "a thread spawned elsewhere meanwhile is in the host netns");
+        let other = std::thread::spawn(|| thread_ids(Namespace::Net.into()))
+            .join()
+            .unwrap();
+        assert_eq!(
+            other, before,
+            "a thread spawned elsewhere meanwhile is in the host netns"
+        );
         checked.wait();
     });
     let inside_links = seen.recv().unwrap();
-    assert!(inside_links.contains(&"eth0".to_owned()) && !inside_links.contains(&"docker0".to_owned()));
+    assert!(
+        inside_links.contains(&"eth0".to_owned()) && !inside_links.contains(&"docker0".to_owned())
+    );
 }
 
 #[test]
@@ -119,15 +156,24 @@ fn pid_guard_puts_children_spawned_inside_into_the_containers_pid_namespace() {
         let _inside = NsGuard::enter(&target, Namespace::Pid.into()).unwrap();
         // The thread itself stays in its pid namespace; its children do not.
         assert_eq!(ns_inode("/proc/thread-self/ns/pid"), own_pid_ns);
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let ns = ns_inode(&format!("/proc/{}/ns/pid", child.id()));
         child.kill().unwrap();
         child.wait().unwrap();
         ns
     };
-    assert_eq!(child_pid_ns, ns_inode(&format!("/proc/{}/ns/pid", container.pid)));
+    assert_eq!(
+        child_pid_ns,
+        ns_inode(&format!("/proc/{}/ns/pid", container.pid))
+    );
     assert_ne!(child_pid_ns, own_pid_ns);
-    assert_eq!(ns_inode("/proc/thread-self/ns/pid_for_children"), own_pid_ns);
+    assert_eq!(
+        ns_inode("/proc/thread-self/ns/pid_for_children"),
+        own_pid_ns
+    );
 }
 
 #[test]
@@ -135,7 +181,10 @@ fn saved_namespaces_can_be_reused_for_many_cycles_and_without_a_pidfd() {
     require_root_and_docker!();
     let container = Container::start(&[]);
     let kinds = Namespace::Net | Namespace::Uts;
-    for target in [Target::open(container.pid).unwrap(), Target::open_without_pidfd(container.pid).unwrap()] {
+    for target in [
+        Target::open(container.pid).unwrap(),
+        Target::open_without_pidfd(container.pid).unwrap(),
+    ] {
         let before = thread_ids(kinds);
         let mut home = ThreadNamespaces::save(kinds).unwrap();
         for _ in 0..200 {

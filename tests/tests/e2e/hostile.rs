@@ -7,7 +7,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nsdebug_tests::{docker, host_hostname, nsdebug, require_root_and_docker, run_nsdebug, Container, Hostile};
+use nsdebug_tests::{
+    docker, host_hostname, nsdebug, require_root_and_docker, run_nsdebug, Container, Hostile,
+};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -22,14 +24,30 @@ fn a_program_from_the_container_runs_with_the_containers_powers_like_docker_exec
     let h = Hostile::start(&[]);
     let name = &h.container.name;
     let docker_exec = docker(&["exec", name, "sh", "-c", STATUS_FIELDS]);
-    let ours = nsdebug().args(["enter", name, "--", "sh", "-c", STATUS_FIELDS]).output().unwrap();
+    let ours = nsdebug()
+        .args(["enter", name, "--", "sh", "-c", STATUS_FIELDS])
+        .output()
+        .unwrap();
     assert!(ours.status.success(), "{ours:?}");
-    assert_eq!(text(&ours.stdout), text(&docker_exec.stdout), "capabilities, seccomp, ids as docker exec gets them");
-    assert!(text(&ours.stdout).contains("Seccomp:\t2"), "the container's seccomp filter is in force: {ours:?}");
+    assert_eq!(
+        text(&ours.stdout),
+        text(&docker_exec.stdout),
+        "capabilities, seccomp, ids as docker exec gets them"
+    );
+    assert!(
+        text(&ours.stdout).contains("Seccomp:\t2"),
+        "the container's seccomp filter is in force: {ours:?}"
+    );
 
     let cgroups = |out: std::process::Output| text(&out.stdout);
     assert_eq!(
-        cgroups(run_nsdebug(&["enter", name, "--", "cat", "/proc/self/cgroup"])),
+        cgroups(run_nsdebug(&[
+            "enter",
+            name,
+            "--",
+            "cat",
+            "/proc/self/cgroup"
+        ])),
         cgroups(docker(&["exec", name, "cat", "/proc/self/cgroup"])),
         "accounted and limited in the container's cgroups"
     );
@@ -41,7 +59,10 @@ fn a_program_from_the_container_runs_with_the_containers_powers_like_docker_exec
         .output()
         .unwrap();
     let env = text(&env.stdout);
-    assert!(!env.contains("hunter2") && env.contains("TZ=Europe/Paris"), "{env:?}");
+    assert!(
+        !env.contains("hunter2") && env.contains("TZ=Europe/Paris"),
+        "{env:?}"
+    );
 
     // The planted /bin/bash, where an operator's $SHELL points: it cannot mount or read disks.
     let planted = nsdebug()
@@ -50,10 +71,24 @@ fn a_program_from_the_container_runs_with_the_containers_powers_like_docker_exec
         .output()
         .unwrap();
     let out = text(&planted.stdout);
-    assert!(out.contains("shell-ran") && !out.contains("PLANTED-"), "{planted:?}");
+    assert!(
+        out.contains("shell-ran") && !out.contains("PLANTED-"),
+        "{planted:?}"
+    );
     // ...which is exactly what --privileged gives back on purpose (and why it is not the default).
-    let privileged = run_nsdebug(&["enter", name, "--privileged", "--", "/bin/bash", "-c", "echo shell-ran"]);
-    assert!(text(&privileged.stdout).contains("PLANTED-MOUNT-OK"), "{privileged:?}");
+    let privileged = run_nsdebug(&[
+        "enter",
+        name,
+        "--privileged",
+        "--",
+        "/bin/bash",
+        "-c",
+        "echo shell-ran",
+    ]);
+    assert!(
+        text(&privileged.stdout).contains("PLANTED-MOUNT-OK"),
+        "{privileged:?}"
+    );
 }
 
 #[test]
@@ -85,8 +120,14 @@ fn a_program_from_the_container_cannot_type_into_the_operators_terminal() {
         let _ = std::fs::write(knob, before.trim());
     }
     let out = text(&out.stdout);
-    assert!(out.contains("TIOCSTI fd 0: injected"), "the injector ran, on a terminal: {out}");
-    assert!(out.contains("GOT[]"), "nothing reached the operator's shell: {out}");
+    assert!(
+        out.contains("TIOCSTI fd 0: injected"),
+        "the injector ran, on a terminal: {out}"
+    );
+    assert!(
+        out.contains("GOT[]"),
+        "nothing reached the operator's shell: {out}"
+    );
 }
 
 #[test]
@@ -109,27 +150,68 @@ fn a_host_program_in_the_containers_pid_namespace_is_out_of_its_reach() {
     assert!(ours.status.success(), "{ours:?}");
     std::thread::sleep(Duration::from_millis(300));
     let log = h.log();
-    assert!(log.contains("WATCH_ME=visible"), "the watcher reads the container's own processes: {log}");
-    assert!(!log.contains("hunter2") && !log.contains("/bin/sleep"), "nothing of the host program was reached: {log}");
+    assert!(
+        log.contains("WATCH_ME=visible"),
+        "the watcher reads the container's own processes: {log}"
+    );
+    assert!(
+        !log.contains("hunter2") && !log.contains("/bin/sleep"),
+        "nothing of the host program was reached: {log}"
+    );
 
     // Where the kernel would let the container in, the host program is not started.
-    let setuid = run_nsdebug(&["enter", name, "--pid", "--net", "-S", "1000", "--", "/bin/true"]);
+    let setuid = run_nsdebug(&[
+        "enter",
+        name,
+        "--pid",
+        "--net",
+        "-S",
+        "1000",
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(setuid.status.code(), Some(125), "{setuid:?}");
-    assert!(text(&setuid.stderr).contains("refusing to start a host program"), "{setuid:?}");
+    assert!(
+        text(&setuid.stderr).contains("refusing to start a host program"),
+        "{setuid:?}"
+    );
 
     let tracer = Hostile::start(&["--cap-add", "SYS_PTRACE"]);
-    let refused = run_nsdebug(&["enter", &tracer.container.name, "--pid", "--net", "--", "/bin/true"]);
+    let refused = run_nsdebug(&[
+        "enter",
+        &tracer.container.name,
+        "--pid",
+        "--net",
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(refused.status.code(), Some(125), "{refused:?}");
-    assert!(text(&refused.stderr).contains("CAP_SYS_PTRACE"), "{refused:?}");
+    assert!(
+        text(&refused.stderr).contains("CAP_SYS_PTRACE"),
+        "{refused:?}"
+    );
     // Forced, it is reached indeed: the refusal is what keeps the secret.
     let forced = nsdebug()
-        .args(["enter", &tracer.container.name, "--pid", "--net", "--expose-host-program", "--", "/bin/sleep", "2"])
+        .args([
+            "enter",
+            &tracer.container.name,
+            "--pid",
+            "--net",
+            "--expose-host-program",
+            "--",
+            "/bin/sleep",
+            "2",
+        ])
         .env("NSDEBUG_OPERATOR_SECRET", "hunter2")
         .output()
         .unwrap();
     assert!(forced.status.success(), "{forced:?}");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(tracer.log().contains("hunter2"), "with CAP_SYS_PTRACE the container reads it: {}", tracer.log());
+    assert!(
+        tracer.log().contains("hunter2"),
+        "with CAP_SYS_PTRACE the container reads it: {}",
+        tracer.log()
+    );
 }
 
 #[test]
@@ -137,33 +219,49 @@ fn the_containers_environment_never_steers_a_host_program() {
     require_root_and_docker!();
     let h = Hostile::start(&[]);
     let name = &h.container.name;
-    let script = "ls / >/dev/null; echo TZ=$TZ PC=[$PROMPT_COMMAND] PRELOAD=[$LD_PRELOAD] HOME=$HOME";
+    let script =
+        "ls / >/dev/null; echo TZ=$TZ PC=[$PROMPT_COMMAND] PRELOAD=[$LD_PRELOAD] HOME=$HOME";
     let out = run_nsdebug(&["enter", name, "--net", "-e", "--", "bash", "-c", script]);
     let stdout = text(&out.stdout);
     assert!(out.status.success() && !stdout.contains("PWNED"), "{out:?}");
-    assert!(stdout.contains("TZ=Europe/Paris PC=[] PRELOAD=[] HOME=/root"), "only allowlisted settings: {out:?}");
+    assert!(
+        stdout.contains("TZ=Europe/Paris PC=[] PRELOAD=[] HOME=/root"),
+        "only allowlisted settings: {out:?}"
+    );
 
     // A host root in the container's mount namespace looks programs up in the host's PATH,
     // never in the container's (which points into its overlay upperdir, at a planted `ip`).
     let out = run_nsdebug(&["enter", name, "--mount", "--root=/", "-e", "--", "ip", "-V"]);
     let stdout = text(&out.stdout);
-    assert!(!stdout.contains("PLANTED") && stdout.contains("iproute2"), "{out:?}");
+    assert!(
+        !stdout.contains("PLANTED") && stdout.contains("iproute2"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn the_working_directory_stays_inside_the_containers_root() {
     require_root_and_docker!();
-    assert!(std::path::Path::new("/etc/debian_version").exists(), "the host marker this test looks for");
+    assert!(
+        std::path::Path::new("/etc/debian_version").exists(),
+        "the host marker this test looks for"
+    );
     let h = Hostile::start(&[]);
     let name = &h.container.name;
     for fd in 3..=12 {
         let wd = format!("--wd=/fd{fd}");
         let out = run_nsdebug(&["enter", name, &wd, "--", "ls"]);
-        assert!(!text(&out.stdout).contains("debian_version"), "{wd} reached a host directory: {out:?}");
+        assert!(
+            !text(&out.stdout).contains("debian_version"),
+            "{wd} reached a host directory: {out:?}"
+        );
     }
     let escape = run_nsdebug(&["enter", name, "--wd=/escape", "--", "ls"]);
     let listing = text(&escape.stdout);
-    assert!(listing.contains("nsdebug-image") && !listing.contains("debian_version"), "{escape:?}");
+    assert!(
+        listing.contains("nsdebug-image") && !listing.contains("debian_version"),
+        "{escape:?}"
+    );
     let normal = run_nsdebug(&["enter", name, "--wd=/www", "--", "pwd"]);
     assert_eq!(text(&normal.stdout), "/www\n", "{normal:?}");
 
@@ -188,12 +286,18 @@ fn the_working_directory_stays_inside_the_containers_root() {
         };
     }
     let out = leaky.output().unwrap();
-    assert!(!text(&out.stdout).contains("debian_version"), "--wd=/fd7 reached the host's /etc: {out:?}");
+    assert!(
+        !text(&out.stdout).contains("debian_version"),
+        "--wd=/fd7 reached the host's /etc: {out:?}"
+    );
     assert_ne!(out.status.code(), Some(0), "refused: {out:?}");
 }
 
 /// Waits up to `limit` for a child; `None` if it is still running then.
-fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Some(status) = child.try_wait().unwrap() {
@@ -217,14 +321,18 @@ fn a_program_the_container_stops_does_not_make_nsdebug_hang() {
         .unwrap();
     let mut sleeper = String::new();
     for _ in 0..100 {
-        sleeper = text(&docker(&["exec", &c.name, "pidof", "sleep"]).stdout).trim().to_owned();
+        sleeper = text(&docker(&["exec", &c.name, "pidof", "sleep"]).stdout)
+            .trim()
+            .to_owned();
         if !sleeper.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!sleeper.is_empty(), "the command started");
-    assert!(docker(&["exec", &c.name, "kill", "-STOP", &sleeper]).status.success());
+    assert!(docker(&["exec", &c.name, "kill", "-STOP", &sleeper])
+        .status
+        .success());
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(session.id() as i32, libc::SIGTERM) };
@@ -232,8 +340,13 @@ fn a_program_the_container_stops_does_not_make_nsdebug_hang() {
     if status.is_none() {
         let _ = session.kill();
     }
-    let status = status.expect("nsdebug ended within 5 s of SIGTERM although the container stopped its command");
-    assert_eq!((status.code(), status.signal()), (Some(128 + 15), None), "died of the relayed SIGTERM");
+    let status = status
+        .expect("nsdebug ended within 5 s of SIGTERM although the container stopped its command");
+    assert_eq!(
+        (status.code(), status.signal()),
+        (Some(128 + 15), None),
+        "died of the relayed SIGTERM"
+    );
     let mut stderr = String::new();
     std::io::Read::read_to_string(session.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("was stopped"), "it said so: {stderr}");
@@ -255,7 +368,11 @@ fn a_paused_container_is_refused_by_name_and_by_pid_instead_of_hanging() {
         if status.is_none() {
             let _ = child.kill();
         }
-        assert_eq!(status.and_then(|s| s.code()), Some(125), "{spec}: refused within 10 s");
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(125),
+            "{spec}: refused within 10 s"
+        );
         let mut stderr = String::new();
         std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
         assert!(stderr.contains("paused"), "{spec}: {stderr}");
@@ -268,7 +385,15 @@ fn a_number_that_is_a_pid_and_a_container_or_a_host_pid_is_refused_unless_explic
     require_root_and_docker!();
     // A container named after a live pid of the host's (our own test process).
     let me = std::process::id().to_string();
-    let out = docker(&["run", "-d", "--name", &me, "--hostname", "numbered", nsdebug_tests::IMAGE]);
+    let out = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &me,
+        "--hostname",
+        "numbered",
+        nsdebug_tests::IMAGE,
+    ]);
     assert!(out.status.success(), "{out:?}");
     struct Remove(String);
     impl Drop for Remove {
@@ -280,30 +405,59 @@ fn a_number_that_is_a_pid_and_a_container_or_a_host_pid_is_refused_unless_explic
     let ambiguous = run_nsdebug(&["enter", &me, "--uts", "--", "hostname"]);
     assert_eq!(ambiguous.status.code(), Some(125), "{ambiguous:?}");
     let message = text(&ambiguous.stderr);
-    assert!(message.contains(&format!("pid {me}")) && message.contains("docker container"), "{message}");
+    assert!(
+        message.contains(&format!("pid {me}")) && message.contains("docker container"),
+        "{message}"
+    );
     assert!(ambiguous.stdout.is_empty(), "nothing ran: {ambiguous:?}");
     let as_pid = run_nsdebug(&["enter", &format!("pid:{me}"), "--uts", "--", "hostname"]);
     assert_eq!(text(&as_pid.stdout).trim(), host_hostname(), "{as_pid:?}");
-    let as_container = run_nsdebug(&["enter", &me, "--runtime", "docker", "--uts", "--", "hostname"]);
-    assert_eq!(text(&as_container.stdout).trim(), "numbered", "{as_container:?}");
+    let as_container = run_nsdebug(&[
+        "enter",
+        &me,
+        "--runtime",
+        "docker",
+        "--uts",
+        "--",
+        "hostname",
+    ]);
+    assert_eq!(
+        text(&as_container.stdout).trim(),
+        "numbered",
+        "{as_container:?}"
+    );
 
     // (Where a container ID starts with 2, this is refused as ambiguous first.)
     let kthread = run_nsdebug(&["enter", "2", "--uts", "--", "hostname"]);
     assert_eq!(kthread.status.code(), Some(125), "{kthread:?}");
-    assert!(kthread.stdout.is_empty() && text(&kthread.stderr).contains("say pid:2"), "{kthread:?}");
+    assert!(
+        kthread.stdout.is_empty() && text(&kthread.stderr).contains("say pid:2"),
+        "{kthread:?}"
+    );
     // (Where a container ID starts with 1, this is refused as ambiguous first.)
     let init = run_nsdebug(&["enter", "1", "--uts", "--", "hostname"]);
     assert_eq!(init.status.code(), Some(125), "{init:?}");
-    assert!(init.stdout.is_empty() && text(&init.stderr).contains("say pid:1"), "{init:?}");
+    assert!(
+        init.stdout.is_empty() && text(&init.stderr).contains("say pid:1"),
+        "{init:?}"
+    );
     let explicit = run_nsdebug(&["enter", "pid:2", "--uts", "--", "hostname"]);
-    assert_eq!(text(&explicit.stdout).trim(), host_hostname(), "{explicit:?}");
+    assert_eq!(
+        text(&explicit.stdout).trim(),
+        host_hostname(),
+        "{explicit:?}"
+    );
 }
 
 #[test]
 fn an_interactive_session_has_a_terminal_of_its_own() {
     require_root_and_docker!();
     let c = Container::start(&[]);
-    let command = format!("{} enter {}", nsdebug_tests::nsdebug_path().display(), c.name);
+    let command = format!(
+        "{} enter {}",
+        nsdebug_tests::nsdebug_path().display(),
+        c.name
+    );
     let mut script = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .stdin(Stdio::piped())
@@ -313,11 +467,19 @@ fn an_interactive_session_has_a_terminal_of_its_own() {
     let mut stdin = script.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(700));
     // A session leader of its own whose terminal is not the operator's: its sid is its pid.
-    stdin.write_all(b"cut -d' ' -f6 /proc/$$/stat; echo pid=$$; test -t 0 && echo tty-ok; exit 3\n").unwrap();
+    stdin
+        .write_all(b"cut -d' ' -f6 /proc/$$/stat; echo pid=$$; test -t 0 && echo tty-ok; exit 3\n")
+        .unwrap();
     let out = script.wait_with_output().unwrap();
     let stdout = text(&out.stdout);
-    let pid = stdout.lines().find_map(|l| l.trim().strip_prefix("pid=")).expect("the shell answered");
-    assert!(stdout.lines().any(|l| l.trim() == pid), "the shell leads its own session: {stdout}");
+    let pid = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pid="))
+        .expect("the shell answered");
+    assert!(
+        stdout.lines().any(|l| l.trim() == pid),
+        "the shell leads its own session: {stdout}"
+    );
     assert!(stdout.contains("tty-ok"), "on a terminal: {stdout}");
     assert_eq!(out.status.code(), Some(3), "{stdout}");
 }

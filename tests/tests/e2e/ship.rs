@@ -12,7 +12,10 @@ fn text(bytes: &[u8]) -> String {
 /// Whether `program` is on PATH; locally its absence skips the test, in CI it fails
 /// (scripts/setup installs it).
 fn tool_present(test: &str, program: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         assert!(!in_ci(), "{test}: {program} is missing (scripts/setup installs it); CI=true, so this is a failure");
         eprintln!("SKIP {test}: {program} is missing (run scripts/setup)");
@@ -52,7 +55,10 @@ fn completions_are_valid_shell_and_offer_the_subcommands() {
         assert!(out.status.success(), "{shell}: {out:?}");
         let script = text(&out.stdout);
         for sub in ["enter", "debug", "flow", "veth", "audit"] {
-            assert!(script.contains(sub), "{shell} completion does not offer {sub}");
+            assert!(
+                script.contains(sub),
+                "{shell} completion does not offer {sub}"
+            );
         }
         // fish is not installed by setup: its script is only checked for content.
         if shell == "fish" || !tool_present("completions", checker) {
@@ -60,8 +66,16 @@ fn completions_are_valid_shell_and_offer_the_subcommands() {
         }
         let file = scratch_dir(&format!("completions-{shell}")).join("nsdebug");
         std::fs::write(&file, &script).expect("writing the script");
-        let check = Command::new(checker).arg("-n").arg(&file).output().expect("running the shell");
-        assert!(check.status.success(), "{checker} -n rejects the completion: {}", text(&check.stderr));
+        let check = Command::new(checker)
+            .arg("-n")
+            .arg(&file)
+            .output()
+            .expect("running the shell");
+        assert!(
+            check.status.success(),
+            "{checker} -n rejects the completion: {}",
+            text(&check.stderr)
+        );
     }
     // In bash, the completion really completes: `nsdebug en<TAB>` gives enter.
     if tool_present("completions", "bash") {
@@ -96,24 +110,47 @@ fn man_pages_render_for_nsdebug_and_each_subcommand() {
         ("nsdebug-audit", "nsdebug audit"),
     ] {
         let file = dir.join(format!("{page}.1"));
-        let rendered = Command::new("man").arg("-l").arg(&file).env("MANWIDTH", "100").env("MAN_KEEP_FORMATTING", "0").output().expect("running man");
+        let rendered = Command::new("man")
+            .arg("-l")
+            .arg(&file)
+            .env("MANWIDTH", "100")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .expect("running man");
         let shown = plain(&text(&rendered.stdout));
-        assert!(rendered.status.success() && shown.contains(expected), "man -l {}: no {expected:?} in\n{shown}\n{}", file.display(), text(&rendered.stderr));
-        assert!(!text(&rendered.stderr).contains("warning"), "man -l {}: {}", file.display(), text(&rendered.stderr));
+        assert!(
+            rendered.status.success() && shown.contains(expected),
+            "man -l {}: no {expected:?} in\n{shown}\n{}",
+            file.display(),
+            text(&rendered.stderr)
+        );
+        assert!(
+            !text(&rendered.stderr).contains("warning"),
+            "man -l {}: {}",
+            file.display(),
+            text(&rendered.stderr)
+        );
     }
     // Without DIR the top page goes to standard output.
     let top = run_nsdebug(&["man"]);
-    assert!(top.status.success() && text(&top.stdout).starts_with(".ie"), "{top:?}");
+    assert!(
+        top.status.success() && text(&top.stdout).starts_with(".ie"),
+        "{top:?}"
+    );
 }
 
 #[test]
 fn the_binary_needs_only_libc_and_libgcc() {
-    let out = Command::new("ldd").arg(nsdebug_tests::nsdebug_path()).output().expect("running ldd");
+    let out = Command::new("ldd")
+        .arg(nsdebug_tests::nsdebug_path())
+        .output()
+        .expect("running ldd");
     let needed = text(&out.stdout);
     for line in needed.lines() {
         let library = line.split_whitespace().next().unwrap_or_default();
         assert!(
-            ["linux-vdso.so.1", "libc.so.6", "libgcc_s.so.1", "libm.so.6"].contains(&library) || library.contains("ld-linux"),
+            ["linux-vdso.so.1", "libc.so.6", "libgcc_s.so.1", "libm.so.6"].contains(&library)
+                || library.contains("ld-linux"),
             "nsdebug links {library}:\n{needed}"
         );
     }
@@ -122,10 +159,22 @@ fn the_binary_needs_only_libc_and_libgcc() {
 /// Every file that could be loaded as libpcap (the sonames and the dev symlink point to one).
 fn libpcap_files() -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
-    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with("libpcap.so") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("libpcap.so")
+            {
                 if let Ok(real) = std::fs::canonicalize(entry.path()) {
                     if !files.contains(&real) {
                         files.push(real);
@@ -141,9 +190,15 @@ fn libpcap_files() -> Vec<std::path::PathBuf> {
 fn enter_works_with_libpcap_hidden_and_flow_names_the_package() {
     nsdebug_tests::require_root_and_docker!();
     let files = libpcap_files();
-    assert!(!files.is_empty(), "no libpcap on this host to hide (scripts/setup installs libpcap-dev)");
+    assert!(
+        !files.is_empty(),
+        "no libpcap on this host to hide (scripts/setup installs libpcap-dev)"
+    );
     let c = nsdebug_tests::Container::start(&[]);
-    let hide: String = files.iter().map(|f| format!("mount --bind /dev/null {} && ", f.display())).collect();
+    let hide: String = files
+        .iter()
+        .map(|f| format!("mount --bind /dev/null {} && ", f.display()))
+        .collect();
     let nsdebug = nsdebug_tests::nsdebug_path();
     let nsdebug = nsdebug.display();
     let name = &c.name;
@@ -152,14 +207,33 @@ fn enter_works_with_libpcap_hidden_and_flow_names_the_package() {
         "{hide} {nsdebug} enter {name} --net -- true && echo ENTER-OK; \
          {nsdebug} flow {name} --count 1 --duration 2 -c; echo FLOW-STATUS=$?"
     );
-    let out = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().expect("running unshare");
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("running unshare");
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    assert!(stdout.contains("ENTER-OK"), "enter failed with libpcap hidden:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("FLOW-STATUS=125"), "flow should fail with nsdebug's status:\n{stdout}\n{stderr}");
-    let line = stderr.lines().find(|l| l.starts_with("nsdebug:")).unwrap_or_default();
-    assert!(line.contains("libpcap") && line.contains("apt install libpcap0.8"), "flow's error: {stderr}");
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("nsdebug:")).count(), 1, "one line: {stderr}");
+    assert!(
+        stdout.contains("ENTER-OK"),
+        "enter failed with libpcap hidden:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("FLOW-STATUS=125"),
+        "flow should fail with nsdebug's status:\n{stdout}\n{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("nsdebug:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("libpcap") && line.contains("apt install libpcap0.8"),
+        "flow's error: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("nsdebug:")).count(),
+        1,
+        "one line: {stderr}"
+    );
 }
 
 fn repo_root() -> std::path::PathBuf {
@@ -192,15 +266,38 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
         .env("NSDEBUG_DEB_DIR", &dir)
         .output()
         .expect("running scripts/package");
-    assert!(out.status.success(), "scripts/package: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "scripts/package: {}",
+        text(&out.stderr)
+    );
     let deb = text(&out.stdout).trim().to_owned();
     assert!(deb.ends_with(".deb"), "{deb}");
 
-    let field = |name: &str| text(&Command::new("dpkg-deb").args(["-f", &deb, name]).output().expect("dpkg-deb").stdout).trim().to_owned();
+    let field = |name: &str| {
+        text(
+            &Command::new("dpkg-deb")
+                .args(["-f", &deb, name])
+                .output()
+                .expect("dpkg-deb")
+                .stdout,
+        )
+        .trim()
+        .to_owned()
+    };
     let depends = field("Depends");
-    assert!(depends.contains("libc6") && !depends.contains("pcap"), "Depends: {depends}");
+    assert!(
+        depends.contains("libc6") && !depends.contains("pcap"),
+        "Depends: {depends}"
+    );
     assert_eq!(field("Recommends"), "libpcap0.8");
-    let contents = text(&Command::new("dpkg-deb").args(["-c", &deb]).output().expect("dpkg-deb -c").stdout);
+    let contents = text(
+        &Command::new("dpkg-deb")
+            .args(["-c", &deb])
+            .output()
+            .expect("dpkg-deb -c")
+            .stdout,
+    );
     for file in [
         "./usr/bin/nsdebug",
         "./usr/bin/kubectl-nsdebug",
@@ -210,30 +307,85 @@ fn the_deb_installs_in_a_clean_root_with_true_depends() {
         "./usr/share/man/man1/nsdebug.1.gz",
         "./usr/share/man/man1/nsdebug-enter.1.gz",
     ] {
-        assert!(contents.contains(file), "{file} is not in the package:\n{contents}");
+        assert!(
+            contents.contains(file),
+            "{file} is not in the package:\n{contents}"
+        );
     }
 
     // The kubectl plugin for krew: the manifest's sha256 is the archive's.
     let krew = dir.join("krew");
     let manifest = std::fs::read_to_string(krew.join("nsdebug.yaml")).expect("krew manifest");
-    let archive = std::fs::read_dir(&krew).expect("krew dir").flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with(".tar.gz"));
+    let archive = std::fs::read_dir(&krew)
+        .expect("krew dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"));
     let archive = archive.expect("no plugin archive");
-    let sum = text(&Command::new("sha256sum").arg(&archive).output().expect("sha256sum").stdout);
+    let sum = text(
+        &Command::new("sha256sum")
+            .arg(&archive)
+            .output()
+            .expect("sha256sum")
+            .stdout,
+    );
     let sum = sum.split_whitespace().next().unwrap_or_default();
-    assert!(manifest.contains(&format!("sha256: \"{sum}\"")) && !manifest.contains('@'), "{manifest}");
-    let listed = text(&Command::new("tar").arg("tzf").arg(&archive).output().expect("tar").stdout);
-    assert_eq!(listed.lines().collect::<Vec<_>>(), ["kubectl-nsdebug", "LICENSE"]);
+    assert!(
+        manifest.contains(&format!("sha256: \"{sum}\"")) && !manifest.contains('@'),
+        "{manifest}"
+    );
+    let listed = text(
+        &Command::new("tar")
+            .arg("tzf")
+            .arg(&archive)
+            .output()
+            .expect("tar")
+            .stdout,
+    );
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        ["kubectl-nsdebug", "LICENSE"]
+    );
 
     let root = dir.join("root");
-    let made = Command::new("sh").args(["-c", CLEAN_ROOT, "clean-root"]).arg(&root).output().expect("making the root");
+    let made = Command::new("sh")
+        .args(["-c", CLEAN_ROOT, "clean-root"])
+        .arg(&root)
+        .output()
+        .expect("making the root");
     assert!(made.status.success(), "clean root: {}", text(&made.stderr));
-    let installed = Command::new("dpkg").arg(format!("--root={}", root.display())).args(["-i", &deb]).output().expect("dpkg -i");
-    assert!(installed.status.success(), "dpkg -i: {}{}", text(&installed.stdout), text(&installed.stderr));
-    assert!(!root.join("usr/lib/x86_64-linux-gnu/libpcap.so.0.8").exists());
-    let version = Command::new("chroot").arg(&root).args(["/usr/bin/nsdebug", "--version"]).output().expect("chroot");
-    assert!(version.status.success() && text(&version.stdout).starts_with("nsdebug "), "{version:?}");
-    let plugin = Command::new("chroot").arg(&root).args(["/usr/bin/kubectl-nsdebug", "--help"]).output().expect("chroot");
-    assert!(plugin.status.success() && text(&plugin.stdout).contains("kubectl nsdebug"), "{plugin:?}");
+    let installed = Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args(["-i", &deb])
+        .output()
+        .expect("dpkg -i");
+    assert!(
+        installed.status.success(),
+        "dpkg -i: {}{}",
+        text(&installed.stdout),
+        text(&installed.stderr)
+    );
+    assert!(!root
+        .join("usr/lib/x86_64-linux-gnu/libpcap.so.0.8")
+        .exists());
+    let version = Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/bin/nsdebug", "--version"])
+        .output()
+        .expect("chroot");
+    assert!(
+        version.status.success() && text(&version.stdout).starts_with("nsdebug "),
+        "{version:?}"
+    );
+    let plugin = Command::new("chroot")
+        .arg(&root)
+        .args(["/usr/bin/kubectl-nsdebug", "--help"])
+        .output()
+        .expect("chroot");
+    assert!(
+        plugin.status.success() && text(&plugin.stdout).contains("kubectl nsdebug"),
+        "{plugin:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -250,14 +402,30 @@ impl Drop for Image {
 /// host pid and net namespaces, the host's root at /host. Only the capabilities nsdebug needs
 /// (`--privileged` cannot apply every capability on every docker host, e.g. nested ones).
 const NODE_POD_ARGS: [&str; 15] = [
-    "run", "--rm", "--pid=host", "--net=host", "--cap-add", "SYS_ADMIN", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "-v=/:/host:ro",
+    "run",
+    "--rm",
+    "--pid=host",
+    "--net=host",
+    "--cap-add",
+    "SYS_ADMIN",
+    "--cap-add",
+    "SYS_PTRACE",
+    "--cap-add",
+    "NET_ADMIN",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "-v=/:/host:ro",
 ];
 
 #[test]
 fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host() {
     nsdebug_tests::require_root_and_docker!();
-    if !tool_present("node_image", "dpkg-shlibdeps") || !tool_present("node_image", "tcpdump") || !tool_present("node_image", "ping") {
+    if !tool_present("node_image", "dpkg-shlibdeps")
+        || !tool_present("node_image", "tcpdump")
+        || !tool_present("node_image", "ping")
+    {
         return;
     }
     let image = Image(format!("{}:latest", nsdebug_tests::unique_name("image")));
@@ -267,7 +435,11 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
         .env("NSDEBUG_DEB_DIR", scratch_dir("image-deb"))
         .output()
         .expect("running scripts/image");
-    assert!(built.status.success(), "scripts/image: {}", text(&built.stderr));
+    assert!(
+        built.status.success(),
+        "scripts/image: {}",
+        text(&built.stderr)
+    );
 
     let c = nsdebug_tests::Container::start(&[]);
     let run = |command: &[&str]| {
@@ -277,23 +449,56 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
         nsdebug_tests::docker(&args)
     };
     // The image has no docker socket of its own: nsdebug finds the host's under /host.
-    let out = run(&["nsdebug", "enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
+    let out = run(&[
+        "nsdebug", "enter", &c.name, "--net", "--", "ip", "-o", "addr",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"),
+        "{stdout}"
+    );
     // The tools are the real ones (not busybox applets) and run; libpcap loads for flow.
     let out = run(&["sh", "-c", "ping -V && tcpdump --version && ss -V && ps -p 1 -o pid= && test ! -e /var/run/docker.sock"]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let out = run(&["nsdebug", "flow", &c.name, "--duration", "1", "-c"]);
-    assert!(out.status.success() && text(&out.stderr).contains("nsdebug flow: ") && text(&out.stderr).contains(" packets,"), "{}", text(&out.stderr));
+    assert!(
+        out.status.success()
+            && text(&out.stderr).contains("nsdebug flow: ")
+            && text(&out.stderr).contains(" packets,"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // A Kubernetes pod's container, by the very command kubectl-nsdebug's node pod runs
     // (`kubectl nsdebug web-N -n shop -c app --net -- ip -o link`): containerd found under /host.
     let pod = nsdebug_tests::PodContainer::start("web", "shop", "app");
     let target = format!("pod/{}", pod.pod);
-    let out = run(&["nsdebug", "enter", "--net", "-n", "shop", "--container", "app", &target, "--", "ip", "-o", "link"]);
+    let out = run(&[
+        "nsdebug",
+        "enter",
+        "--net",
+        "-n",
+        "shop",
+        "--container",
+        "app",
+        &target,
+        "--",
+        "ip",
+        "-o",
+        "link",
+    ]);
     let stdout = text(&out.stdout);
-    assert!(out.status.success() && stdout.contains(": lo:") && !stdout.contains("docker0"), "{stdout}{}", text(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains(": lo:") && !stdout.contains("docker0"),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
 }
 
 /// A stand-in for kubectl that answers like a cluster where pod shop/web-0 runs on node-7,
@@ -321,24 +526,78 @@ fn the_kubectl_plugin_creates_streams_passes_the_status_and_deletes() {
     let fake = dir.join("kubectl");
     std::fs::write(&fake, FAKE_KUBECTL).expect("writing the fake kubectl");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let plugin = nsdebug_tests::bin_dir().join("kubectl-nsdebug");
 
-    let out = Command::new(&plugin).args(["web-0", "-n", "shop", "--net", "--", "ip", "a"]).env("PATH", &path).output().expect("kubectl-nsdebug");
-    assert_eq!(text(&out.stdout), "output of the node pod\n", "{}", text(&out.stderr));
-    assert_eq!(out.status.code(), Some(3), "the command's status: {}", text(&out.stderr));
-    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).expect("spec")).expect("json");
+    let out = Command::new(&plugin)
+        .args(["web-0", "-n", "shop", "--net", "--", "ip", "a"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl-nsdebug");
+    assert_eq!(
+        text(&out.stdout),
+        "output of the node pod\n",
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the command's status: {}",
+        text(&out.stderr)
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).expect("spec"))
+            .expect("json");
     assert_eq!(spec["spec"]["nodeName"], "node-7");
-    assert_eq!(spec["spec"]["containers"][0]["command"], serde_json::json!(["nsdebug", "enter", "--net", "-n", "shop", "pod/web-0", "--", "ip", "a"]));
+    assert_eq!(
+        spec["spec"]["containers"][0]["command"],
+        serde_json::json!([
+            "nsdebug",
+            "enter",
+            "--net",
+            "-n",
+            "shop",
+            "pod/web-0",
+            "--",
+            "ip",
+            "a"
+        ])
+    );
     let calls = std::fs::read_to_string(dir.join("calls")).expect("calls");
-    assert!(calls.lines().last().is_some_and(|l| l.starts_with("delete pod nsdebug-abcde -n default")), "{calls}");
+    assert!(
+        calls
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("delete pod nsdebug-abcde -n default")),
+        "{calls}"
+    );
 
     // A pod that does not exist: one line, nsdebug's status, nothing created.
     std::fs::remove_file(dir.join("calls")).expect("rm");
-    let out = Command::new(&plugin).args(["gone", "--", "true"]).env("PATH", &path).output().expect("kubectl-nsdebug");
+    let out = Command::new(&plugin)
+        .args(["gone", "--", "true"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl-nsdebug");
     assert_eq!(out.status.code(), Some(125));
-    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
-    assert!(!std::fs::read_to_string(dir.join("calls")).expect("calls").contains("create"));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!std::fs::read_to_string(dir.join("calls"))
+        .expect("calls")
+        .contains("create"));
     let _ = std::fs::remove_dir_all(&dir);
 }
