@@ -320,12 +320,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
                 Ok(())
             },
         )
-        .map_err(|error| match explicit {
-            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => {
-                no_shell(error, what)
-            }
-            _ => failure(error, what),
-        })?;
+        .map_err(|error| start_failure(error, what, explicit.is_none() && from_container))?;
         drop(terminal.slave);
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
@@ -342,12 +337,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             rebuild,
             |_| Ok(()),
         )
-        .map_err(|error| match explicit {
-            None if matches!(error, Error::ProgramNotFound { .. }) && from_container => {
-                no_shell(error, what)
-            }
-            _ => failure(error, what),
-        })?;
+        .map_err(|error| start_failure(error, what, explicit.is_none() && from_container))?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
@@ -496,6 +486,15 @@ fn printable(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+/// The failure of starting the command; `default_shell_of_container`: the shell nsdebug
+/// picked in the container's filesystem, whose absence means an image without one.
+fn start_failure(error: Error, what: &str, default_shell_of_container: bool) -> Failure {
+    match error {
+        Error::ProgramNotFound { .. } if default_shell_of_container => no_shell(error, what),
+        error => failure(error, what),
+    }
 }
 
 /// A shell that is not there: most likely an image without one (distroless, scratch).
