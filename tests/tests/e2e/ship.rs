@@ -476,13 +476,19 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
     );
 
     // A Kubernetes pod's container, by the very command kubectl-nsdebug's node pod runs
-    // (`kubectl nsdebug web-N -n shop -c app --net -- ip -o link`): containerd found under /host.
-    let pod = nsdebug_tests::PodContainer::start("web", "shop", "app");
-    let target = format!("pod/{}", pod.pod);
+    // (`kubectl nsdebug web-N -n shop -c app --net -- ip -o link`), the CRI reached under /host.
+    if !nsdebug_tests::cri_prerequisites_met("node_image_cri") {
+        return;
+    }
+    let pod = nsdebug_tests::CriPod::start("shop", "web", &["app"], &[]);
+    let target = format!("pod/{}", pod.name);
+    let endpoint = format!("/host{}", nsdebug_tests::CRI_SOCKET);
     let out = run(&[
         "nsdebug",
         "enter",
         "--net",
+        "--cri-endpoint",
+        &endpoint,
         "-n",
         "shop",
         "--container",
