@@ -1,9 +1,19 @@
-//! Generates the CRI client from `proto/runtime/v1/api.proto` with protox (a protobuf
+//! Generates the CRI client (`proto/runtime/v1/api.proto`) and containerd's containers and
+//! tasks clients (`proto/github.com/containerd/...`) with protox (a protobuf
 //! compiler in Rust): building needs no `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=proto/runtime/v1/api.proto");
-    let descriptors = protox::compile(["runtime/v1/api.proto"], ["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    // The CRI, and the two containerd services nsdebug asks (containers and tasks), with the
+    // types they use (vendored from containerd's api, Apache-2.0).
+    let descriptors = protox::compile(
+        [
+            "runtime/v1/api.proto",
+            "github.com/containerd/containerd/api/services/containers/v1/containers.proto",
+            "github.com/containerd/containerd/api/services/tasks/v1/tasks.proto",
+        ],
+        ["proto"],
+    )?;
     tonic_prost_build::configure()
         .build_server(false)
         .compile_fds(descriptors)?;

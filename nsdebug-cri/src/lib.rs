@@ -27,6 +27,36 @@ pub mod v1 {
     tonic::include_proto!("runtime.v1");
 }
 
+/// containerd's own API (containers and tasks services), for containers that are not
+/// Kubernetes pods (Docker's in namespace `moby`, `ctr`'s). Modules follow the protobuf
+/// packages, as the generated code refers to its types by relative paths.
+#[allow(missing_docs, clippy::all, rustdoc::all)]
+pub mod containerd {
+    pub mod types {
+        tonic::include_proto!("containerd.types");
+    }
+    pub mod v1 {
+        pub mod types {
+            tonic::include_proto!("containerd.v1.types");
+        }
+    }
+    pub mod services {
+        pub mod containers {
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.containers.v1");
+            }
+        }
+        pub mod tasks {
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.tasks.v1");
+            }
+        }
+    }
+}
+
+/// The header that names the containerd namespace a request is for.
+pub const CONTAINERD_NAMESPACE_HEADER: &str = "containerd-namespace";
+
 /// The CRI runtime service client (pods, containers, status).
 pub type RuntimeClient =
     v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;

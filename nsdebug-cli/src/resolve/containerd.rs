@@ -4,12 +4,24 @@
 use std::collections::HashMap;
 
 use anyhow::{anyhow, bail};
-use containerd_client::services::v1::containers_client::ContainersClient;
-use containerd_client::services::v1::tasks_client::TasksClient;
-use containerd_client::services::v1::{GetRequest, ListContainersRequest};
-use containerd_client::tonic::transport::Channel;
-use containerd_client::tonic::Request;
-use containerd_client::with_namespace;
+use nsdebug_cri::containerd::services::containers::v1::containers_client::ContainersClient;
+use nsdebug_cri::containerd::services::containers::v1::ListContainersRequest;
+use nsdebug_cri::containerd::services::tasks::v1::tasks_client::TasksClient;
+use nsdebug_cri::containerd::services::tasks::v1::GetRequest;
+use tonic::transport::Channel;
+use tonic::Request;
+
+/// A request for containerd namespace `namespace` (its `containerd-namespace` header).
+fn with_namespace<T>(message: T, namespace: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    // A namespace name that is no valid header value cannot name anything: leave it out.
+    if let Ok(value) = namespace.parse() {
+        request
+            .metadata_mut()
+            .insert(nsdebug_cri::CONTAINERD_NAMESPACE_HEADER, value);
+    }
+    request
+}
 
 use super::{ContainerInfo, Lookup, API_TIMEOUT};
 
@@ -49,7 +61,7 @@ pub fn is_present() -> bool {
 
 async fn connect() -> Result<(Channel, String), String> {
     let path = socket()?;
-    let channel = tokio::time::timeout(API_TIMEOUT, containerd_client::connect(&path))
+    let channel = tokio::time::timeout(API_TIMEOUT, nsdebug_cri::connect(&path))
         .await
         .map_err(|_| format!("containerd ({path}): no answer within {API_TIMEOUT:?}"))?
         .map_err(|e| format!("containerd ({path}): {e}"))?;
@@ -69,7 +81,7 @@ async fn containers(
     filters: Vec<String>,
 ) -> anyhow::Result<Vec<Listed>> {
     let mut client = ContainersClient::new(channel.clone());
-    let request = with_namespace!(ListContainersRequest { filters }, namespace);
+    let request = with_namespace(ListContainersRequest { filters }, namespace);
     let response = tokio::time::timeout(API_TIMEOUT, client.list(request))
         .await
         .map_err(|_| anyhow!("containerd: no answer within {API_TIMEOUT:?}"))??;
@@ -88,12 +100,12 @@ async fn containers(
 /// The task (running process) of a container: its pid and status.
 async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo {
     let mut client = TasksClient::new(channel.clone());
-    let request = with_namespace!(
+    let request = with_namespace(
         GetRequest {
             container_id: listed.id.clone(),
-            exec_id: String::new()
+            exec_id: String::new(),
         },
-        listed.namespace
+        listed.namespace,
     );
     let process = tokio::time::timeout(API_TIMEOUT, client.get(request))
         .await
