@@ -125,10 +125,23 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
             }
             Ok(Some((Some((index, value)), levels))) => {
                 let unit = if controller == "memory" { " bytes" } else { "" };
+                // A memory limit above the host's RAM limits nothing: the host runs out first.
+                let ram = if controller == "memory" {
+                    host_ram()
+                } else {
+                    None
+                };
+                let (severity, title) = match ram {
+                    Some(ram) if value > ram => (
+                        Severity::Medium,
+                        format!("memory limited to {value} bytes, more than the host's RAM ({ram} bytes): no limit in effect"),
+                    ),
+                    _ => (Severity::Info, format!("{what} limited to {value}{unit}")),
+                };
                 report.findings.push(Finding::new(
                     id,
-                    Severity::Info,
-                    format!("{what} limited to {value}{unit}"),
+                    severity,
+                    title,
                     level_evidence(&levels, index),
                 ));
             }
@@ -238,7 +251,81 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
 /// The OOM killer as the container's memory cgroup has it: disabled (v1 `oom_kill_disable 1`:
 /// a leak then hangs instead of being killed; with no memory limit the whole host runs out),
 /// and the kills so far (v1 `oom_kill`, v2 `memory.events`).
+/// The host's RAM in bytes (`MemTotal` of `/proc/meminfo`).
+fn host_ram() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_total(&meminfo)
+}
+
+/// `MemTotal:  24577584 kB` -> bytes.
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    kib.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib * 1024)
+}
+
+/// Processes the OOM killer may never (or hardly) pick: `oom_score_adj` -1000 makes one
+/// unkillable, so a leak in it takes everything else down first; below the container runtime's
+/// own (-500 for dockerd and containerd) it is protected ahead of the host's services.
+fn oom_protected(dirs: &[CgroupDir], report: &mut Report) {
+    let memory = dirs
+        .iter()
+        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
+    let Some(dir) = memory.or_else(|| dirs.iter().find(|d| d.v2)) else {
+        return;
+    };
+    let Ok(procs) = std::fs::read_to_string(dir.dir.join("cgroup.procs")) else {
+        return;
+    };
+    let mut unkillable = Vec::new();
+    let mut protected = Vec::new();
+    for pid in procs
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")) else {
+            continue;
+        };
+        match text.trim().parse::<i32>() {
+            Ok(-1000) => unkillable.push(pid),
+            Ok(adj) if adj < -500 => protected.push((pid, adj)),
+            _ => {}
+        }
+    }
+    if let Some(first) = unkillable.first() {
+        report.findings.push(
+            Finding::new(
+                "memory.oom-unkillable",
+                Severity::Medium,
+                format!(
+                    "{} process(es) the OOM killer can never pick",
+                    unkillable.len()
+                ),
+                format!("/proc/{first}/oom_score_adj = -1000"),
+            )
+            .about(*first, unkillable.clone()),
+        );
+    }
+    if let Some((first, adj)) = protected.first() {
+        let pids: Vec<i32> = protected.iter().map(|(p, _)| *p).collect();
+        report.findings.push(
+            Finding::new(
+                "memory.oom-protected",
+                Severity::Low,
+                "processes protected from the OOM killer ahead of the container runtime (oom_score_adj below -500)",
+                format!("/proc/{first}/oom_score_adj = {adj}"),
+            )
+            .about(*first, pids),
+        );
+    }
+}
+
 fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
+    oom_protected(dirs, report);
     let pid = report.pid;
     let v1 = dirs
         .iter()
@@ -307,6 +394,15 @@ fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ram_from_meminfo() {
+        assert_eq!(
+            parse_mem_total("MemTotal:       24577584 kB\nMemFree: 1 kB\n"),
+            Some(24577584 * 1024)
+        );
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+    }
 
     #[test]
     fn garbled_or_unreadable_cgroup_files_are_unknown_and_absent_ones_are_no_controller() {

@@ -148,3 +148,46 @@ fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() 
     assert_eq!(all[0]["oom_killed"], true, "{all}");
     assert_eq!(all[0]["exit_code"], 137, "{all}");
 }
+
+#[test]
+fn a_memory_limit_above_the_hosts_ram_is_no_limit() {
+    require_root_and_docker!();
+    let ram_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let over = format!("{}m", ram_kib / 1024 * 2);
+    let c = Container::start(&["--memory", &over]);
+    let doc = json(&["audit", &c.name, "--json"]);
+    let findings = doc["containers"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let memory = findings
+        .iter()
+        .find(|f| f["id"] == "cgroup.memory")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(memory["severity"], "medium", "{doc}");
+    assert!(
+        memory["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("more than the host's RAM"),
+        "{doc}"
+    );
+    let within = Container::start(&["--memory", "64m"]);
+    let doc = json(&["audit", &within.name, "--json"]);
+    let findings = doc["containers"][0]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let memory = findings
+        .iter()
+        .find(|f| f["id"] == "cgroup.memory")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(memory["severity"], "info", "{doc}");
+}
