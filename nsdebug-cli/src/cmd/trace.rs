@@ -88,7 +88,14 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         }
         Tracer::Gdb => {
             let mut c = std::process::Command::new("gdb");
-            c.args(["-p", &pids[0]]);
+            // Symbols and libraries from the container's files (through the kernel's link
+            // to its root), not the host's: the binary in the image is what runs.
+            c.args([
+                "-ex",
+                &format!("set sysroot /proc/{}/root", pids[0]),
+                "-p",
+                &pids[0],
+            ]);
             c
         }
         Tracer::Perf => {
