@@ -166,10 +166,28 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             failure.error
         );
     }
-    eprintln!(
-        "{}",
-        sink.totals.summary("nsdebug flow", &stats, &table.stats)
-    );
+    let totals = sink.totals;
+    // Every event is out (the sinks' buffers flushed) before the summary follows them.
+    drop(sink);
+    let _ = std::io::stdout().flush();
+    eprintln!("{}", totals.summary("nsdebug flow", &stats, &table.stats));
+    if args.output.json {
+        // --json ends with the summary as one more event, naming the target as every --json does.
+        let summary = serde_json::json!({
+            "event": "summary",
+            "target": super::target_json(&resolved),
+            "packets": stats.packets,
+            "kernel_dropped": stats.kernel_dropped,
+            "flows": totals.flows,
+            "bytes": totals.bytes,
+            "gaps": totals.gaps,
+            "gap_bytes": totals.gap_bytes,
+            "conflicts": totals.conflicts,
+            "failed_flows": table.stats.failed,
+            "stopped_by": if signalled.load(Ordering::Relaxed) { "signal" } else if !target.is_alive() { "target exited" } else { "limit" },
+        });
+        println!("{summary}");
+    }
     Ok(if table.stats.failed > 0 {
         ExitCode::FAILURE
     } else {

@@ -264,3 +264,31 @@ fn tcpdump_habits_get_a_precise_message_not_a_filter_error() {
         "--duration takes units: {duration:?}"
     );
 }
+
+#[test]
+fn json_ends_with_a_summary_event_naming_the_target() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let capture = nsdebug()
+        .args(["flow", &c.name, "--json", "--duration", "3s", "port", "80"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(nsdebug_tests::http_answers(&c.ip(), 2));
+    let out = capture.wait_with_output().unwrap();
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "summary", "{events:?}");
+    assert_eq!(last["target"]["name"], c.name.as_str(), "{last}");
+    assert!(
+        last["flows"].as_u64().unwrap() >= 1 && last["bytes"].as_u64().unwrap() > 0,
+        "{last}"
+    );
+    assert_eq!(last["stopped_by"], "limit", "{last}");
+    assert!(events.iter().any(|e| e["event"] == "close"), "{events:?}");
+}
