@@ -224,18 +224,8 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         }
         return pin(found.info).await;
     }
-    let runtimes: [(RuntimeKind, &str); 3] = [
-        (RuntimeKind::Docker, "docker"),
-        (RuntimeKind::Podman, "podman"),
-        (RuntimeKind::Containerd, "containerd"),
-    ];
-    for (kind, _) in runtimes.iter().filter(|(kind, _)| wants(*kind)) {
-        let lookup = match kind {
-            RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
-            RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
-            _ => containerd::lookup(spec).await,
-        }?;
-        match lookup {
+    for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
+        match ask(kind, spec).await? {
             Lookup::Found(info) => return pin(info).await,
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
@@ -258,21 +248,28 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     ))
 }
 
+/// The container runtimes asked about a name, in the stated order.
+const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
+    RuntimeKind::Docker,
+    RuntimeKind::Podman,
+    RuntimeKind::Containerd,
+];
+
+/// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
+async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
+    match runtime {
+        RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
+        RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
+        _ => containerd::lookup(spec).await,
+    }
+}
+
 /// A bare number that is a live pid is refused when it also names a container (a container
 /// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
 /// thread: entering those by a slip of the keyboard would run the command in the wrong place.
 async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()> {
-    for runtime in [
-        RuntimeKind::Docker,
-        RuntimeKind::Podman,
-        RuntimeKind::Containerd,
-    ] {
-        let lookup = match runtime {
-            RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
-            RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
-            _ => containerd::lookup(spec).await,
-        };
-        if let Ok(Lookup::Found(info)) = lookup {
+    for runtime in CONTAINER_RUNTIMES {
+        if let Ok(Lookup::Found(info)) = ask(runtime, spec).await {
             let runtime_name = info.runtime;
             bail!(
                 "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
@@ -418,11 +415,12 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
         let still = match (info.runtime, &info.cri) {
             ("cri", Some(cri)) => cri::pid_again(cri, &info.id).await? == Some(pid),
             (runtime, _) => {
-                let again = match runtime {
-                    "docker" => docker::Engine::docker().lookup(&info.id).await?,
-                    "podman" => docker::Engine::podman().lookup(&info.id).await?,
-                    _ => containerd::lookup(&info.id).await?,
+                let kind = match runtime {
+                    "docker" => RuntimeKind::Docker,
+                    "podman" => RuntimeKind::Podman,
+                    _ => RuntimeKind::Containerd,
                 };
+                let again = ask(kind, &info.id).await?;
                 matches!(&again, Lookup::Found(now) if now.pid == Some(pid))
             }
         };
