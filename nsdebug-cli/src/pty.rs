@@ -44,11 +44,15 @@ pub struct Pty {
     pub slave: OwnedFd,
 }
 
+/// Standard stream `fd` (0, 1 or 2), borrowed for the life of the process.
+fn standard(fd: usize) -> BorrowedFd<'static> {
+    // SAFETY: fds 0-2 stay open for the life of the process (nothing here closes them).
+    unsafe { BorrowedFd::borrow_raw(fd as i32) }
+}
+
 /// The terminal we were started on: stdin, else stdout, else stderr.
 fn our_terminal(terminals: Terminals) -> Option<BorrowedFd<'static>> {
-    let index = terminals.0.iter().position(|t| *t)?;
-    // SAFETY: fds 0-2 stay open for the life of the process.
-    Some(unsafe { BorrowedFd::borrow_raw(index as i32) })
+    terminals.0.iter().position(|t| *t).map(standard)
 }
 
 /// Opens a pty with the size and modes of our terminal.
@@ -145,10 +149,10 @@ pub fn relay(
 ) -> anyhow::Result<ExitStatus> {
     let signals = SignalFd::with_flags(&relay_signals(), nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
         .context("cannot receive signals through a signalfd")?;
-    let stdin_fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let stdin_fd = standard(0);
     let mut input_open = terminals.0[0];
     let mut raw = if input_open {
-        RawMode::enter(std::io::stdin().as_fd().try_clone_to_owned().map(leak)?)
+        RawMode::enter(stdin_fd)
     } else {
         None
     };
@@ -172,7 +176,7 @@ pub fn relay(
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         ];
         if input_open {
-            fds.push(PollFd::new(stdin_fd.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
         }
         let timeout = if status.is_some() {
             PollTimeout::ZERO
@@ -208,7 +212,7 @@ pub fn relay(
             }
         }
         if stdin_ready {
-            match nix::unistd::read(&stdin_fd, &mut buffer) {
+            match nix::unistd::read(stdin_fd, &mut buffer) {
                 Ok(0) | Err(Errno::EIO) => input_open = false,
                 Ok(n) => write_all(master.as_fd(), &buffer[..n])?,
                 Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
@@ -233,9 +237,7 @@ pub fn relay(
                             drop(raw.take());
                             let _ = nix::sys::signal::raise(Signal::SIGSTOP);
                             if input_open {
-                                raw = RawMode::enter(
-                                    std::io::stdin().as_fd().try_clone_to_owned().map(leak)?,
-                                );
+                                raw = RawMode::enter(stdin_fd);
                             }
                             let _ = child.signal(libc::SIGCONT);
                         }
@@ -260,14 +262,6 @@ pub fn relay(
         Some(status) => Ok(status),
         None => Ok(child.wait()?),
     }
-}
-
-/// Keeps an fd open for the rest of the process and borrows it for `'static`.
-fn leak(fd: OwnedFd) -> BorrowedFd<'static> {
-    let raw = fd.as_raw_fd();
-    std::mem::forget(fd);
-    // SAFETY: the fd was just leaked: it stays open until the process exits.
-    unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
 fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> anyhow::Result<()> {
