@@ -543,25 +543,33 @@ fn build(
 ) -> anyhow::Result<Command> {
     let mut command = Command::new(program);
     command.args(args.command.iter().skip(1));
+    let on_terminal = std::io::stdin().is_terminal();
+    // The target's environment, read once, where it is taken (--privileged, -e) or decides
+    // TERM; only taking it needs it to be readable.
+    let takes_env = if from_container {
+        args.privileged
+    } else {
+        args.env
+    };
+    let target_env = match (
+        takes_env || (from_container && on_terminal),
+        target.environment(),
+    ) {
+        (false, _) => Vec::new(),
+        (true, Ok(env)) => env,
+        (true, Err(_)) if !takes_env => Vec::new(),
+        (true, Err(e)) => return Err(e).context("reading the target's environment"),
+    };
     if from_container {
         // The container's code gets the container's environment (nsenter-core does it when
         // confining; with --privileged we do), never the operator's.
         if args.privileged {
             command.env_clear();
-            for (key, value) in target
-                .environment()
-                .context("reading the target's environment")?
-            {
+            for (key, value) in &target_env {
                 command.env(key, value);
             }
         }
-        if std::io::stdin().is_terminal()
-            && !target
-                .environment()
-                .unwrap_or_default()
-                .iter()
-                .any(|(k, _)| k == "TERM")
-        {
+        if on_terminal && !target_env.iter().any(|(k, _)| k == "TERM") {
             command.env(
                 "TERM",
                 std::env::var_os("TERM").unwrap_or_else(|| "xterm".into()),
@@ -569,11 +577,8 @@ fn build(
         }
     } else if args.env {
         // A host program keeps our environment; the target adds only harmless settings.
-        for (key, value) in target
-            .environment()
-            .context("reading the target's environment")?
-        {
-            if host_program_may_take(&key) {
+        for (key, value) in &target_env {
+            if host_program_may_take(key) {
                 command.env(key, value);
             }
         }
