@@ -110,6 +110,23 @@ pub(crate) fn own_groups() -> Option<Vec<u32>> {
     parse_status(&text).ok().map(|status| status.groups)
 }
 
+/// The target's `/proc/PID/status`, parsed; unreadable or malformed is an error, never a
+/// default.
+fn read_status(target: &Target, pid: i32) -> Result<Status> {
+    let fail = |source| Error::Confine {
+        target: target.id(),
+        what: "status",
+        source,
+    };
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(fail)?;
+    parse_status(&text).map_err(|field| {
+        fail(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no valid {field} field"),
+        ))
+    })
+}
+
 /// Maps an id as seen from the caller's user namespace into the target's, through the
 /// target's `uid_map`/`gid_map` ("inside outside count" lines). `None`: not mapped.
 pub(crate) fn map_into(map: &str, outside_id: u32) -> Option<u32> {
@@ -146,9 +163,7 @@ pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
     };
     let invalid =
         |what| io::Error::new(io::ErrorKind::InvalidData, format!("no valid {what} field"));
-    let text =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| fail("status", e))?;
-    let status = parse_status(&text).map_err(|field| fail("status", invalid(field)))?;
+    let status = read_status(target, pid)?;
     let seccomp = match status.seccomp_mode {
         0 => Vec::new(),
         2 => seccomp_filters(pid).map_err(|e| fail("seccomp filters", e))?,
@@ -211,21 +226,7 @@ pub(crate) fn host_program_reachable(
     let pid = target.live_pid(NamespaceSet::EMPTY)?;
     let same_user_ns =
         target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?;
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|source| {
-        Error::Confine {
-            target: target.id(),
-            what: "status",
-            source,
-        }
-    })?;
-    let status = parse_status(&text).map_err(|field| Error::Confine {
-        target: target.id(),
-        what: "status",
-        source: io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("no valid {field} field"),
-        ),
-    })?;
+    let status = read_status(target, pid)?;
     if same_user_ns && status.caps.bounding & (1 << CAP_SYS_PTRACE) != 0 {
         return Ok(Some(
             "the container's bounding set has CAP_SYS_PTRACE, so its processes may ptrace it",
