@@ -335,9 +335,10 @@ fn install_seccomp(programs: &[libc::sock_fprog]) -> Result<(), Failure> {
 /// `/proc/self/fd/N` are refused.
 fn chdir_in_root(path: &CStr) -> Result<(), Failure> {
     let root = raw::open(c"/", libc::O_PATH | libc::O_DIRECTORY).at(Step::Chdir)?;
-    let dir = raw::open_dir_beneath(
+    let dir = raw::openat2(
         root,
         path,
+        libc::O_PATH | libc::O_DIRECTORY,
         libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     );
     raw::close(root);

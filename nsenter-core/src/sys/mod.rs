@@ -222,19 +222,9 @@ pub(crate) fn waitpid(
 /// `openat2(2)` of `path` (read-only) beneath `dir` as if `dir` were the root
 /// (`RESOLVE_IN_ROOT`: `..` and absolute symlinks stay inside), magic links refused.
 pub(crate) fn open_in_root(dir: BorrowedFd<'_>, path: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: an all-zero `open_how` is valid; the fields are set below.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: `path` is NUL-terminated, `how` a valid `open_how` of the size passed.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })?;
-    Ok(owned(fd))
+    let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK;
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    let fd = raw::openat2(dir.as_raw_fd(), path, flags, resolve)
+        .map_err(io::Error::from_raw_os_error)?;
+    Ok(owned(fd.into()))
 }

@@ -104,11 +104,17 @@ pub(crate) fn open(path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
         .map(|fd| fd as RawFd)
 }
 
-/// `openat2(2)` of `path` beneath `dir` with `resolve` flags, as an `O_PATH` directory.
-pub(crate) fn open_dir_beneath(dir: RawFd, path: &CStr, resolve: u64) -> Result<RawFd, Errno> {
+/// `openat2(2)` of `path` relative to `dir` with open `flags` (`O_CLOEXEC` added) and
+/// `resolve` flags.
+pub(crate) fn openat2(
+    dir: RawFd,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> Result<RawFd, Errno> {
     // SAFETY: an all-zero `open_how` is valid; the fields are set below.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = resolve;
     // SAFETY: `path` is NUL-terminated, `how` is a valid `open_how` of the size passed.
     let fd = unsafe {
