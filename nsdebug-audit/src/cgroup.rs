@@ -63,6 +63,18 @@ pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>,
     Ok(dirs)
 }
 
+/// The number after `key ` on its line of a flat-keyed cgroup file (`memory.stat`,
+/// `memory.events`, `memory.oom_control`); `None` when the key is missing or not a number.
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// A limit read from a cgroup file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Limit {

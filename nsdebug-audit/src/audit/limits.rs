@@ -347,15 +347,7 @@ fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
             ))
         }
     };
-    let field = |name: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-    };
+    let field = |key: &str| crate::cgroup::keyed_value(&text, key);
     if field("oom_kill_disable") == Some(1) {
         let (severity, title) = match memory_limited {
             Some(false) => (

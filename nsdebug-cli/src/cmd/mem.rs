@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use nsdebug_audit::cgroup::keyed_value as field;
 use nsenter_core::Namespace;
 use serde::Serialize;
 
@@ -42,17 +43,6 @@ pub(crate) struct Memory {
     pub oom_group_kills: Option<u64>,
     pub under_oom: Option<bool>,
     pub oom_kill_disabled: Option<bool>,
-}
-
-/// The `key value` lines of a cgroup stat-like file.
-fn field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(key)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
 }
 
 /// A v1 limit: the kernel's "no limit" is the largest page-aligned value (over 2^62).
