@@ -2,10 +2,9 @@
 //! `docker run -v /:/host`): the runtime sockets are found under it.
 //!
 //! The resolvers already honour `DOCKER_HOST`, `CONTAINER_HOST`, `CONTAINERD_ADDRESS` and
-//! `CONTAINER_RUNTIME_ENDPOINT` (the CRI); when
-//! one is unset and its runtime's socket is missing from our own root but present under the
-//! host's, it is pointed there, once, before any thread exists. A resolver that looks for a
-//! socket itself (a CRI client, say) can call [`socket`] with its candidate paths.
+//! `CONTAINER_RUNTIME_ENDPOINT` (the CRI); when one is unset and its runtime's socket is
+//! missing from our own root but present under the host's, it is pointed there, once, before
+//! any thread exists.
 
 use std::path::{Path, PathBuf};
 
@@ -17,16 +16,6 @@ pub fn host_root() -> Option<PathBuf> {
         None => PathBuf::from("/host"),
     };
     root.is_dir().then_some(root)
-}
-
-/// The first of `candidates` (absolute paths on the host) that is a socket: in our own root,
-/// else under the host's root at `/host`.
-#[allow(
-    dead_code,
-    reason = "for resolvers that find their socket themselves, e.g. a CRI client"
-)]
-pub fn socket(candidates: &[&str]) -> Option<PathBuf> {
-    socket_in(host_root().as_deref(), candidates)
 }
 
 fn is_socket(path: &Path) -> bool {
