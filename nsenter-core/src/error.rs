@@ -182,15 +182,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A netlink request failed.
-    #[error("netlink {request} failed")]
-    Netlink {
-        /// The request.
-        request: &'static str,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
     /// How the target is confined could not be read, so a program cannot be confined like it
     /// (and is not started with more powers instead).
     #[error("cannot run the program as {target} runs: cannot read its {what}")]

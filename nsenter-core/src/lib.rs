@@ -13,17 +13,14 @@
 //!   program with the caller's powers is never started where the target could reach it.
 //!
 //! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
-//! [`net::RouteSocket`] reads links and addresses through a netlink socket that stays in
-//! the namespace it was opened in.
 //!
 //! ```no_run
-//! use nsenter_core::{net::RouteSocket, run_in, Namespace, Target};
+//! use nsenter_core::{run_in, Namespace, Target};
 //! let target = Target::open(1234)?;
-//! let mut socket = run_in(&target, Namespace::Net.into(), RouteSocket::open)??;
-//! for link in socket.links()? {
-//!     println!("{} {}", link.index, link.name);
-//! }
-//! # Ok::<(), nsenter_core::Error>(())
+//! // A socket opened inside stays in the container's network namespace for its whole life.
+//! let listener = run_in(&target, Namespace::Net.into(), || std::net::TcpListener::bind("127.0.0.1:0"))??;
+//! println!("listening inside the container on {}", listener.local_addr()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Everything here needs root (CAP_SYS_ADMIN) to enter another process's namespaces, and
@@ -37,7 +34,6 @@ mod confine;
 mod error;
 mod guard;
 mod kind;
-pub mod net;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use nsenter_core::net::RouteSocket;
+use nsdebug_net::RouteSocket;
 use nsenter_core::{Namespace, NsGuard, Target};
 
 fn main() -> ExitCode {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use nsenter_core::net::peer::{inspect, OtherEnd, Place};
+use nsdebug_net::peer::{inspect, OtherEnd, Place};
 use nsenter_core::{run_in, Namespace, Target};
 use tcpflow_lite::cli::OutputArgs;
 use tcpflow_lite::flow::FlowTable;

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
-use nsenter_core::net::peer::{inspect, Inspection, Interface, OtherEnd, Place};
-use nsenter_core::net::{Link, RouteSocket};
+use nsdebug_net::peer::{inspect, Inspection, Interface, OtherEnd, Place};
+use nsdebug_net::{Link, RouteSocket};
 use nsenter_core::{Namespace, Target};
 use serde::Serialize;
 use tcpflow_lite::beneath::Dir;

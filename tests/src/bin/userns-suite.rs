@@ -7,7 +7,7 @@
 
 use std::process::{Command as Process, Stdio as ProcessStdio};
 
-use nsenter_core::net::RouteSocket;
+use nsdebug_net::RouteSocket;
 use nsenter_core::{run_in, Command, Namespace, NamespaceSet, NsGuard, Target};
 
 fn main() {

@@ -2,8 +2,8 @@
 
 use std::sync::{mpsc, Barrier};
 
+use nsdebug_net::RouteSocket;
 use nsdebug_tests::{host_hostname, ns_inode, require_root_and_docker, Container};
-use nsenter_core::net::RouteSocket;
 use nsenter_core::{Namespace, NamespaceId, NamespaceSet, NsGuard, Target, ThreadNamespaces};
 
 fn thread_ids(kinds: NamespaceSet) -> Vec<NamespaceId> {

@@ -1,7 +1,7 @@
 //! The closure API against real containers.
 
+use nsdebug_net::RouteSocket;
 use nsdebug_tests::{host_hostname, require_root_and_docker, Container};
-use nsenter_core::net::RouteSocket;
 use nsenter_core::{run_in, Error, Namespace, NamespaceId, Target};
 
 #[test]

@@ -5,16 +5,14 @@
 //! `IFLA_LINK_NETNSID` says in which namespace (as the interface's own namespace numbers
 //! them) `IFLA_LINK` is to be read, and `RTM_GETNSID` maps candidate namespaces to those ids.
 
-use std::ffi::CStr;
+use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use super::{Address, Link, RouteSocket};
-use crate::error::Result;
-use crate::kind::Namespace;
-use crate::scoped::run_in;
-use crate::sys;
-use crate::target::Target;
+use nsenter_core::{run_in, Namespace, Target};
+
+use crate::error::{Error, Result};
+use crate::link::{Address, Link, RouteSocket};
 
 /// A network namespace other than the inspected one and the caller's.
 #[derive(Debug)]
@@ -55,7 +53,7 @@ pub enum OtherEnd {
         /// Its namespace.
         place: Place,
     },
-    /// Its namespace is not the caller's and none of the namespaces nsenter-core can find
+    /// Its namespace is not the caller's and none of the namespaces nsdebug-net can find
     /// (named `ip netns`, or some process's) has that id.
     Unreachable {
         /// The id the inspected namespace gives the peer's namespace.
@@ -94,7 +92,7 @@ pub fn inspect(target: &Target) -> Result<Inspection> {
     let mut home = RouteSocket::open()?;
     let links = inside.links()?;
     let addresses = inside.addresses()?;
-    let own = open_netns(c"/proc/thread-self/ns/net")?;
+    let own = File::open("/proc/thread-self/ns/net").map_err(Error::OwnNamespace)?;
     let home_nsid = inside.netnsid_of(own.as_fd())?;
     let mut others: Option<Vec<Arc<OtherNetns>>> = None;
     let mut interfaces = Vec::with_capacity(links.len());
@@ -162,14 +160,7 @@ fn find_elsewhere(
     Ok(OtherEnd::Unreachable { netnsid, index })
 }
 
-fn open_netns(path: &CStr) -> Result<std::os::fd::OwnedFd> {
-    sys::open(path, libc::O_RDONLY).map_err(|source| crate::Error::SaveOwn {
-        namespace: Namespace::Net,
-        source,
-    })
-}
-
-/// Every network namespace nsenter-core can name: `ip netns` names first, then one process
+/// Every network namespace this crate can name: `ip netns` names first, then one process
 /// per other namespace (the lowest pid), skipping duplicates.
 pub fn other_namespaces() -> Vec<Arc<OtherNetns>> {
     let mut seen = std::collections::HashSet::new();

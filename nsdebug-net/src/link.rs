@@ -1,12 +1,10 @@
 //! Network links and addresses of a network namespace, read and changed through rtnetlink.
 //!
 //! A netlink socket belongs to the network namespace it was created in, for its whole life.
-//! Open a [`RouteSocket`] inside an [`NsGuard`](crate::NsGuard) (or
-//! [`run_in`](crate::run_in)) and use it after leaving: it still answers for the target's
-//! namespace. This is how nsdebug reads a container's links without running anything in it,
+//! Open a [`RouteSocket`] inside an [`NsGuard`](nsenter_core::NsGuard) (or
+//! [`run_in`](nsenter_core::run_in)) and use it after leaving: it still answers for the
+//! target's namespace. This is how nsdebug reads a container's links without running anything in it,
 //! and why `/sys/class/net` is not used (it shows the namespace of whoever mounted `/sys`).
-
-pub mod peer;
 
 use std::io;
 use std::net::IpAddr;
