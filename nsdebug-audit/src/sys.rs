@@ -17,34 +17,27 @@ fn c_path(path: &str) -> io::Result<CString> {
 
 /// Opens `name` (a relative path, no symlinks followed) beneath directory `dir`.
 pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
-    let name = c_path(name)?;
-    // SAFETY: `dir` is an open fd for the duration of the call and `name` a NUL-terminated
-    // string that outlives it; openat returns a new fd or -1.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+    )
 }
 
 /// Opens directory `name` beneath `dir`, following a final (magic) link: `root` of a `/proc/PID`.
 pub(crate) fn open_dir_at(dir: &File, name: &str) -> io::Result<File> {
+    openat(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    )
+}
+
+fn openat(dir: &File, name: &str, flags: i32) -> io::Result<File> {
     let name = c_path(name)?;
-    // SAFETY: as in `open_at`.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    // SAFETY: `dir` is an open fd for the duration of the call and `name` a NUL-terminated
+    // string that outlives it; openat returns a new fd or -1.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

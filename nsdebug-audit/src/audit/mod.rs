@@ -426,9 +426,9 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
         .namespaces
         .iter()
         .find(|(ns, _)| *ns == "pid")
-        .and_then(|(_, id)| id.as_ref().ok());
+        .and_then(|(_, id)| id.as_deref().ok());
     match own {
-        Ok(own) if Some(&own) != host_pid_ns => match std::fs::read_dir("/proc") {
+        Ok(own) if Some(own.as_str()) != host_pid_ns => match std::fs::read_dir("/proc") {
             Ok(entries) => {
                 listed = true;
                 for entry in entries.flatten() {
@@ -529,7 +529,7 @@ fn same_hierarchy(a: &str, b: &str, mounts: &[Mount]) -> bool {
 
 /// Whether the process at `/proc/N` is in pid namespace `own` (`pid:[INODE]`) or one nested
 /// in it. A zombie main thread has no namespaces: its live threads are asked.
-fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&String>) -> bool {
+fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&str>) -> bool {
     let mut links = vec![proc_entry.join("ns/pid")];
     if std::fs::read_link(&links[0]).is_err() {
         if let Ok(threads) = std::fs::read_dir(proc_entry.join("task")) {

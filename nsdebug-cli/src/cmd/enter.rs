@@ -294,50 +294,44 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         program.to_string_lossy(),
         if use_pty { ", on a pty of its own" } else { "" }
     );
-    let status = if use_pty {
-        let terminal = pty::open(terminals)?;
-        let blocked = pty::Blocked::now()?;
-        let rebuild = |program: &OsString| build(&args, target, program, from_container);
-        let mut child = spawn_with_fallback(
+    let rebuild = |program: &OsString| build(&args, target, program, from_container);
+    let spawn = |streams: &dyn Fn(&mut Command) -> std::io::Result<()>| {
+        let is_default_shell = explicit.is_none();
+        spawn_with_fallback(
             target,
             kinds,
             &program,
-            explicit.is_none(),
+            is_default_shell,
             command,
             rebuild,
-            |command| {
-                for (index, on) in terminals.0.iter().enumerate() {
-                    if *on {
-                        let slave = terminal.slave.try_clone()?;
-                        match index {
-                            0 => command.stdin(Stdio::Fd(slave)),
-                            1 => command.stdout(Stdio::Fd(slave)),
-                            _ => command.stderr(Stdio::Fd(slave)),
-                        };
-                    }
-                }
-                command.new_session(true);
-                Ok(())
-            },
+            streams,
         )
-        .map_err(|error| start_failure(error, what, explicit.is_none() && from_container))?;
+        .map_err(|error| start_failure(error, what, is_default_shell && from_container))
+    };
+    let status = if use_pty {
+        let terminal = pty::open(terminals)?;
+        let blocked = pty::Blocked::now()?;
+        let mut child = spawn(&|command: &mut Command| {
+            for (index, on) in terminals.0.iter().enumerate() {
+                if *on {
+                    let slave = terminal.slave.try_clone()?;
+                    match index {
+                        0 => command.stdin(Stdio::Fd(slave)),
+                        1 => command.stdout(Stdio::Fd(slave)),
+                        _ => command.stderr(Stdio::Fd(slave)),
+                    };
+                }
+            }
+            command.new_session(true);
+            Ok(())
+        })?;
         drop(terminal.slave);
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
         // From here until the handlers are in place, a signal must wait rather than kill
         // nsdebug alone and orphan the command.
         let blocked = nsenter_core::SignalsBlocked::relayed();
-        let rebuild = |program: &OsString| build(&args, target, program, from_container);
-        let mut child = spawn_with_fallback(
-            target,
-            kinds,
-            &program,
-            explicit.is_none(),
-            command,
-            rebuild,
-            |_| Ok(()),
-        )
-        .map_err(|error| start_failure(error, what, explicit.is_none() && from_container))?;
+        let mut child = spawn(&|_: &mut Command| Ok(()))?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
@@ -359,7 +353,7 @@ fn spawn_with_fallback(
     is_default_shell: bool,
     mut command: Command,
     rebuild: impl Fn(&OsString) -> anyhow::Result<Command>,
-    streams: impl Fn(&mut Command) -> std::io::Result<()>,
+    streams: &dyn Fn(&mut Command) -> std::io::Result<()>,
 ) -> Result<nsenter_core::Child, Error> {
     let io = |source| Error::Spawn {
         program: program.to_string_lossy().into_owned(),

@@ -1,7 +1,7 @@
 //! `nsdebug flow TARGET [options] [BPF expression...]`: capture inside a container's network
 //! namespace (nothing started in it) and reassemble the TCP streams with tcpflow-lite.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -217,7 +217,7 @@ fn save_to(capture: &Capture, path: &std::path::Path) -> anyhow::Result<Savefile
 }
 
 /// An output directory must exist and be writable before the capture starts.
-fn writable_dir(dir: &PathBuf) -> anyhow::Result<()> {
+fn writable_dir(dir: &Path) -> anyhow::Result<()> {
     let meta =
         std::fs::metadata(dir).with_context(|| format!("output directory {}", dir.display()))?;
     if !meta.is_dir() {
