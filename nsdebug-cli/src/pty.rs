@@ -245,13 +245,7 @@ pub fn relay(
                     }
                 }
                 Ok(other) => {
-                    let _ = child.signal(other as i32);
-                    if matches!(
-                        other,
-                        Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP | Signal::SIGQUIT
-                    ) {
-                        let _ = child.signal(libc::SIGCONT);
-                    }
+                    let _ = child.relay_signal(other as i32);
                 }
                 Err(_) => {}
             }

@@ -880,6 +880,17 @@ impl Child {
         })
     }
 
+    /// Passes `signal` on as [`Child::forward_signals`] does: a signal that asks the program
+    /// to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) is followed by SIGCONT, so a stopped program
+    /// still receives it. For callers that relay signals themselves (from a signalfd, say).
+    pub fn relay_signal(&self, signal: i32) -> Result<()> {
+        self.signal(signal)?;
+        if crate::relay::is_meant_to_end(signal) {
+            self.signal(libc::SIGCONT)?;
+        }
+        Ok(())
+    }
+
     /// Until the returned value is dropped, every catchable signal sent to this process
     /// (SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGALRM, real-time signals...; not faults, job
     /// control stops, SIGCHLD or SIGPIPE) is passed on to the program instead of acting on

@@ -46,15 +46,20 @@ extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut lib
     let pid = PROGRAM_PID.load(Ordering::Relaxed);
     if pid > 0 {
         raw::kill(pid, signal);
-        // A stopped program (the container may SIGSTOP it) would keep a signal meant to end
-        // it pending forever, and the caller waiting: let it run to receive it.
-        if matches!(
-            signal,
-            libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
-        ) {
+        if is_meant_to_end(signal) {
             raw::kill(pid, libc::SIGCONT);
         }
     }
+}
+
+/// Whether `signal` asks the program to end. A stopped program (the container may SIGSTOP
+/// it) would keep such a signal pending forever, and its caller waiting: every relay sends
+/// SIGCONT after it so that the program runs to receive it.
+pub(crate) fn is_meant_to_end(signal: libc::c_int) -> bool {
+    matches!(
+        signal,
+        libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+    )
 }
 
 /// The signal actions in force before [`install`], to put back (indexed by signal number).

@@ -389,7 +389,10 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
 }
 
 /// Refuses a target whose cgroup is frozen (`docker pause`, `ctr task pause`, a frozen pod):
-/// entering it would hang until it is thawed.
+/// entering it would hang until it is thawed. Every subcommand gets this answer with the
+/// container's name; nsenter-core asks again just before it seizes or joins the cgroup of a
+/// target it confines, since a container can be paused between the two (a second
+/// `/proc/PID/cgroup` read, on purpose).
 fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
     if target.is_frozen() {
         bail!("{what} is paused (its cgroup is frozen): unpause it first");
