@@ -4,6 +4,8 @@
 //! The tests use the `docker` CLI and iproute2 as *oracles* to set up and check the world;
 //! the code under test never runs them.
 
+pub mod json;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -50,13 +50,13 @@ fn parse_severity(word: &str) -> Result<Severity, String> {
         .ok_or_else(|| format!("{word:?}: use info, low, medium, high or critical"))
 }
 
-/// One container in the JSON output (schema version 1).
+/// One container in the JSON output (schema version 2: `target` is the object every
+/// `--json` names a target with; version 1 had a string and a separate `pid`).
 #[derive(Serialize)]
 struct ContainerJson<'a> {
-    target: &'a str,
+    target: &'a serde_json::Value,
     /// Why it could not be audited; `null` when it was.
     error: Option<&'a str>,
-    pid: Option<i32>,
     processes: &'a [i32],
     most_powerful: Option<&'a Powers>,
     findings: Vec<&'a Finding>,
@@ -98,6 +98,7 @@ struct Document<'a> {
 /// A target and what became of it.
 struct Outcome {
     what: String,
+    json: serde_json::Value,
     result: Result<Report, String>,
 }
 
@@ -129,6 +130,8 @@ fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
 /// pinned process or why it could not be pinned.
 struct Pending {
     what: String,
+    /// The target object of `--json`.
+    json: serde_json::Value,
     listed: Option<ContainerInfo>,
     target: Result<Target, String>,
 }
@@ -143,6 +146,7 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
             for why in unreachable {
                 targets.push(Pending {
                     what: "the containers of a runtime".to_owned(),
+                    json: serde_json::json!({ "description": "the containers of a runtime" }),
                     listed: None,
                     target: Err(why),
                 });
@@ -152,11 +156,13 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 let listed = Some(container.clone());
                 match pin(container).await {
                     Ok(resolved) => targets.push(Pending {
+                        json: super::target_json(&resolved),
                         what: resolved.description,
                         listed,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
+                        json: super::unresolved_target_json(&what, listed.as_ref()),
                         what,
                         listed,
                         target: Err(format!("{why:#}")),
@@ -167,11 +173,13 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
             for spec in &args.targets {
                 match resolve(spec, &options).await {
                     Ok(resolved) => targets.push(Pending {
+                        json: super::target_json(&resolved),
                         what: resolved.description,
                         listed: None,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
+                        json: super::unresolved_target_json(spec, None),
                         what: spec.clone(),
                         listed: None,
                         target: Err(format!("{why:#}")),
@@ -219,6 +227,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     for Pending {
         what,
+        json,
         listed,
         target,
     } in targets
@@ -231,7 +240,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 continue;
             }
         }
-        outcomes.push(Outcome { what, result });
+        outcomes.push(Outcome { what, json, result });
     }
     let ignored = |f: &Finding| ignore.contains(&f.id);
     let verdict = verdict(&args, &host_report, &outcomes, &ignored);
@@ -244,9 +253,8 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 Ok(report) => {
                     let (findings, ignored) = split(&report.findings, &ignored);
                     ContainerJson {
-                        target: &o.what,
+                        target: &o.json,
                         error: None,
-                        pid: Some(report.pid),
                         processes: &report.processes,
                         most_powerful: report.most_powerful.as_ref(),
                         findings,
@@ -255,9 +263,8 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                     }
                 }
                 Err(why) => ContainerJson {
-                    target: &o.what,
+                    target: &o.json,
                     error: Some(why),
-                    pid: None,
                     processes: &[],
                     most_powerful: None,
                     findings: vec![],
@@ -267,7 +274,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             })
             .collect();
         let document = Document {
-            schema: 1,
+            schema: 2,
             host: HostJson {
                 pid: host_report.pid,
                 findings,
@@ -474,6 +481,7 @@ mod tests {
     fn audited(findings: Vec<Finding>, unknowns: Vec<Unknown>) -> Outcome {
         Outcome {
             what: "docker container c (0123456789ab)".into(),
+            json: serde_json::Value::Null,
             result: Ok(Report {
                 pid: 42,
                 findings,
@@ -520,6 +528,7 @@ mod tests {
             ),
             Outcome {
                 what: "docker container r".into(),
+                json: serde_json::Value::Null,
                 result: Err("not running (status: restarting)".into()),
             },
         ];

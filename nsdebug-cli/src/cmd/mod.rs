@@ -32,6 +32,21 @@ pub(crate) fn target_json(resolved: &crate::resolve::Resolved) -> serde_json::Va
     object
 }
 
+/// The target object of a target that could not be pinned: what the runtime listed of it,
+/// when it was listed, and what it was called.
+pub(crate) fn unresolved_target_json(
+    what: &str,
+    listed: Option<&crate::resolve::ContainerInfo>,
+) -> serde_json::Value {
+    let mut object = listed
+        .and_then(|container| serde_json::to_value(container).ok())
+        .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+    if let Some(map) = object.as_object_mut() {
+        map.insert("description".into(), what.into());
+    }
+    object
+}
+
 /// Prints a table with columns as wide as their widest cell (bridge names such as
 /// `br-f71ffd1e9c1f` and long pod names fit). `right[i]`: column `i` is right-aligned
 /// (numbers). A row shorter than the header prints its last cell as free text.

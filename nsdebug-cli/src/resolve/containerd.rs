@@ -23,7 +23,7 @@ fn with_namespace<T>(message: T, namespace: &str) -> Request<T> {
     request
 }
 
-use super::{ContainerInfo, Lookup, API_TIMEOUT};
+use super::{ContainerInfo, Kubernetes, Lookup, API_TIMEOUT};
 
 /// The namespaces searched for a container ID: Docker's, Kubernetes' (CRI), `ctr`'s default.
 pub const NAMESPACES: [&str; 3] = ["moby", "k8s.io", "default"];
@@ -126,6 +126,7 @@ async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo
         pid,
         status,
         network_mode: None,
+        kubernetes: kubernetes(listed),
         cri: None,
         details: Default::default(),
     }
@@ -140,6 +141,15 @@ fn status_name(status: i32) -> &'static str {
         5 => "pausing",
         _ => "unknown",
     }
+}
+
+/// The Kubernetes names a kubelet put in the container's labels, if it is a pod's.
+fn kubernetes(listed: &Listed) -> Option<Kubernetes> {
+    Some(Kubernetes {
+        namespace: listed.labels.get(POD_NAMESPACE)?.clone(),
+        pod: listed.labels.get(POD_NAME)?.clone(),
+        container: listed.labels.get(CONTAINER_NAME).cloned(),
+    })
 }
 
 fn display_name(listed: &Listed) -> String {

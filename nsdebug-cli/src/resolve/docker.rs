@@ -202,6 +202,7 @@ impl Engine {
                 .trim_start_matches('/')
                 .to_owned(),
             namespace: None,
+            kubernetes: None,
             // A restarting container is "running" with pid 0: no process to enter yet.
             pid: state
                 .pid

@@ -84,12 +84,26 @@ pub struct ContainerInfo {
     /// Docker/Podman network mode (`bridge`, `host`, `none`, `container:ID`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
+    /// The Kubernetes names, for a container (or pod sandbox) found through the CRI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<Kubernetes>,
     /// The CRI endpoint that reported it, to ask again.
     #[serde(skip)]
     pub cri: Option<cri::CriRef>,
     /// What the runtime says besides (image, address, how it ended), when it says it.
     #[serde(flatten)]
     pub details: Box<Details>,
+}
+
+/// Where a CRI container sits in Kubernetes: what `kubectl` calls it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Kubernetes {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container in the pod; `None` for the pod's sandbox (its network namespace).
+    pub container: Option<String>,
 }
 
 /// Facts a runtime may report about a container, for `ps`.

@@ -268,7 +268,7 @@ fn audit_a_pod_as_json() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
     let entry = &doc["containers"][0];
     assert!(
-        entry["target"]
+        entry["target"]["description"]
             .as_str()
             .is_some_and(|t| t.contains(&format!("shop/{}/app", pod.name))),
         "{doc:#}"

@@ -27,7 +27,11 @@ fn container<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .expect("containers array")
         .iter()
-        .find(|c| c["target"].as_str().is_some_and(|t| t.contains(&needle)))
+        .find(|c| {
+            c["target"]["description"]
+                .as_str()
+                .is_some_and(|t| t.contains(&needle))
+        })
         .unwrap_or_else(|| panic!("{name} not in {doc:#}"))
 }
 
@@ -610,7 +614,7 @@ fn host_facts_once_ignore_list_verdict_and_json_schema() {
     let b = Container::start(&[]);
     let (doc, out) = audit_json(&[&a.name, &b.name]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["schema"], 2);
     // No LSM labels processes here exactly when the kernel refuses /proc/self/attr/current.
     let no_lsm = std::fs::read("/proc/self/attr/current")
         .is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL));

@@ -146,7 +146,7 @@ fn audit_a_podman_container_by_name() {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
         let entry = doc["containers"][0].clone();
         assert!(
-            entry["target"]
+            entry["target"]["description"]
                 .as_str()
                 .is_some_and(|t| t.contains(&format!("podman container {name} ("))),
             "{doc:#}"
@@ -227,7 +227,7 @@ fn a_rootless_podman_container_is_entered_and_audited_by_name() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
     let entry = &doc["containers"][0];
     assert!(
-        entry["target"]
+        entry["target"]["description"]
             .as_str()
             .is_some_and(|t| t.contains(&format!("podman container {} (", c.name))),
         "{doc:#}"
