@@ -144,12 +144,12 @@ fn status_name(status: i32) -> &'static str {
 }
 
 /// The Kubernetes names a kubelet put in the container's labels, if it is a pod's.
-fn kubernetes(listed: &Listed) -> Option<Kubernetes> {
-    Some(Kubernetes {
+fn kubernetes(listed: &Listed) -> Option<Box<Kubernetes>> {
+    Some(Box::new(Kubernetes {
         namespace: listed.labels.get(POD_NAMESPACE)?.clone(),
         pod: listed.labels.get(POD_NAME)?.clone(),
         container: listed.labels.get(CONTAINER_NAME).cloned(),
-    })
+    }))
 }
 
 fn display_name(listed: &Listed) -> String {

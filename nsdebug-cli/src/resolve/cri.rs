@@ -386,11 +386,11 @@ async fn find_in(
         id: chosen.id.clone(),
         name: format!("{}/{}/{name}", sandbox.namespace, sandbox.name),
         namespace: Some(sandbox.namespace.clone()),
-        kubernetes: Some(Kubernetes {
+        kubernetes: Some(Box::new(Kubernetes {
             namespace: sandbox.namespace.clone(),
             pod: sandbox.name.clone(),
             container: Some(name.to_owned()),
-        }),
+        })),
         pid: pid.filter(|_| state == "running"),
         status: state.to_owned(),
         network_mode: None,
@@ -429,11 +429,11 @@ async fn sandbox_found(
         id: sandbox.id.clone(),
         name: format!("{}/{} (sandbox)", sandbox.namespace, sandbox.name),
         namespace: Some(sandbox.namespace.clone()),
-        kubernetes: Some(Kubernetes {
+        kubernetes: Some(Box::new(Kubernetes {
             namespace: sandbox.namespace.clone(),
             pod: sandbox.name.clone(),
             container: None,
-        }),
+        })),
         pid,
         status: if sandbox.ready { "ready" } else { "notready" }.to_owned(),
         network_mode: None,
@@ -559,11 +559,11 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 id: container.id.clone(),
                 name: format!("{}/{}/{name}", pod.namespace, pod.name),
                 namespace: Some(pod.namespace.clone()),
-                kubernetes: Some(Kubernetes {
+                kubernetes: Some(Box::new(Kubernetes {
                     namespace: pod.namespace.clone(),
                     pod: pod.name.clone(),
                     container: Some(name.to_owned()),
-                }),
+                })),
                 pid,
                 status: "running".to_owned(),
                 network_mode: None,

@@ -86,7 +86,7 @@ pub struct ContainerInfo {
     pub network_mode: Option<String>,
     /// The Kubernetes names, for a container (or pod sandbox) found through the CRI.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<Kubernetes>,
+    pub kubernetes: Option<Box<Kubernetes>>,
     /// The CRI endpoint that reported it, to ask again.
     #[serde(skip)]
     pub cri: Option<cri::CriRef>,
