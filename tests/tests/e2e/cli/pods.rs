@@ -275,4 +275,15 @@ fn audit_a_pod_as_json() {
     );
     assert!(entry["error"].is_null(), "{entry:#}");
     assert!(entry["findings"].as_array().is_some(), "{entry:#}");
+    // The documented schema, with the Kubernetes names as kubectl says them.
+    let typed: nsdebug_tests::json::Audit = nsdebug_tests::json::parse("audit --json", &out.stdout);
+    assert_eq!(
+        typed.containers[0].target.kubernetes,
+        Some(nsdebug_tests::json::Kubernetes {
+            namespace: "shop".into(),
+            pod: pod.name.clone(),
+            container: Some("app".into()),
+        }),
+        "{doc:#}"
+    );
 }
