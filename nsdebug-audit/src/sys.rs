@@ -10,6 +10,9 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
 fn c_path(path: &str) -> io::Result<CString> {
     CString::new(path)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
@@ -20,7 +23,7 @@ pub(crate) fn open_at(dir: &File, name: &str) -> io::Result<File> {
     openat(
         dir,
         name,
-        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
     )
 }
 
@@ -29,20 +32,12 @@ pub(crate) fn open_dir_at(dir: &File, name: &str) -> io::Result<File> {
     openat(
         dir,
         name,
-        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
     )
 }
 
-fn openat(dir: &File, name: &str, flags: i32) -> io::Result<File> {
-    let name = c_path(name)?;
-    // SAFETY: `dir` is an open fd for the duration of the call and `name` a NUL-terminated
-    // string that outlives it; openat returns a new fd or -1.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+fn openat(dir: &File, name: &str, flags: OFlag) -> io::Result<File> {
+    Ok(File::from(fcntl::openat(dir, name, flags, Mode::empty())?))
 }
 
 /// Reads the text of `name` beneath directory `dir`.
@@ -69,41 +64,17 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// `struct open_how` of openat2(2) (libc's is non-exhaustive).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 /// Opens `path` (absolute, as the process whose root `root` is would write it) inside
 /// `root`: `..` and absolute symlinks stay in it, `/proc` magic links are refused.
-fn open_in_root(root: &File, path: &str, flags: i32) -> io::Result<File> {
-    let path = c_path(path.trim_start_matches('/'))?;
-    let how = OpenHow {
-        flags: flags as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: openat2(2) with a live dirfd, a NUL-terminated path and a pointer to an
-    // `open_how` of the size passed, all outliving the call; it returns an fd or -1.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd =
-        i32::try_from(fd).map_err(|_| io::Error::other("openat2 returned an fd out of range"))?;
-    // SAFETY: `fd` was just returned by openat2 and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+fn open_in_root(root: &File, path: &str, flags: OFlag) -> io::Result<File> {
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    Ok(File::from(fcntl::openat2(
+        root,
+        path.trim_start_matches('/'),
+        how,
+    )?))
 }
 
 /// The metadata of `path` inside `root` (see [`open_in_root`]), the last component not followed.
@@ -111,27 +82,14 @@ pub(crate) fn stat_in_root(root: &File, path: &str) -> io::Result<Metadata> {
     open_in_root(
         root,
         path,
-        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
     )?
     .metadata()
 }
 
 /// The target of symlink `name` beneath directory `dir` (e.g. `ns/net` of a `/proc/PID`).
 pub(crate) fn readlink_at(dir: &File, name: &str) -> io::Result<String> {
-    let name = c_path(name)?;
-    let mut buffer = [0u8; 256];
-    // SAFETY: `dir` is open, `name` NUL-terminated, and the buffer's pointer and length
-    // describe writable memory that outlives the call; readlinkat writes at most that many bytes.
-    let length = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buffer.as_mut_ptr().cast(),
-            buffer.len(),
-        )
-    };
-    let length = usize::try_from(length).map_err(|_| io::Error::last_os_error())?;
-    Ok(String::from_utf8_lossy(buffer.get(..length).unwrap_or(&buffer)).into_owned())
+    Ok(fcntl::readlinkat(dir, name)?.to_string_lossy().into_owned())
 }
 
 /// An entry of a directory listed by [`list_in_root`].
@@ -149,7 +107,7 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
     let dir = open_in_root(
         root,
         path,
-        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
     )?;
     // The fd's own directory, whatever its path: the magic link is not resolved by name,
     // and an entry's name is one component, not followed if it is a symlink.
