@@ -10,7 +10,19 @@ use crate::resolve::ResolveOptions;
 /// Debug containers from the host by entering their namespaces: the host's tools, the
 /// container's view, nothing installed in the image.
 #[derive(Parser, Debug)]
-#[command(name = "nsdebug", version, about, propagate_version = true)]
+#[command(
+    name = "nsdebug",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit status: enter passes the command's own on (128+N if it died of signal N; \
+                  126 it could not be run, 127 not found); 0 done; 1 flow could not write a flow \
+                  (the others were written); 2 usage error; 3 audit --fail-on findings or \
+                  unknown facts; 125 nsdebug itself failed (target not found, ambiguous, \
+                  paused, refused, no permission).\n\
+                  --json: every subcommand names its target with the same object; the README's \
+                  \"JSON output\" has one row per command."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -173,6 +185,28 @@ impl LookupArgs {
             k8s_container: self.container.clone(),
             cri_endpoint: self.cri_endpoint.clone(),
             pod_sandbox: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `nsdebug --help` is where a script writer looks for exit statuses: each one nsdebug
+    /// itself gives is there, with the number the code uses.
+    #[test]
+    fn help_lists_every_exit_status_nsdebug_gives() {
+        let help = super::command().render_long_help().to_string();
+        for status in [
+            "128+N",
+            "126",
+            "127",
+            "0 done",
+            "1 flow",
+            "2 usage",
+            &format!("{} audit --fail-on", crate::cmd::audit::EXIT_FAIL_ON),
+            &format!("{} nsdebug itself failed", super::EXIT_NSDEBUG_FAILED),
+        ] {
+            assert!(help.contains(status), "{status:?} missing from:\n{help}");
         }
     }
 }

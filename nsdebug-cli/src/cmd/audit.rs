@@ -16,7 +16,7 @@ use crate::resolve::{
 };
 
 /// The exit status when `--fail-on` is reached.
-const EXIT_FAIL_ON: u8 = 3;
+pub(crate) const EXIT_FAIL_ON: u8 = 3;
 
 /// Arguments of `nsdebug audit`.
 #[derive(clap::Args, Debug)]
