@@ -177,6 +177,13 @@ pub trait Sink {
     fn opened(&mut self, _flow: &FlowInfo) -> io::Result<()> {
         Ok(())
     }
+    /// Whether bytes may come ahead of the stream, beyond a hole ([`Event::Data`]): a sink
+    /// that writes each chunk at its offset (a file) says yes, and reassembly then holds
+    /// little out of order ([`Direction::spill_early_data`]); one that shows bytes as they
+    /// come (a console) says no.
+    fn takes_early_data(&self) -> bool {
+        false
+    }
     /// Bytes of direction `dir` at stream `offset` (see [`Event::Data`]).
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// Bytes of direction `dir` that never arrived.
@@ -285,6 +292,9 @@ impl Guard<'_> {
 }
 
 impl Sink for Guard<'_> {
+    fn takes_early_data(&self) -> bool {
+        self.inner.takes_early_data()
+    }
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         let result = self.inner.opened(flow);
         self.check(flow, result)
@@ -777,9 +787,12 @@ impl FlowTable {
                 })
                 .count = count + 1;
             sink.opened(&info)?;
+            let mut dirs: [Direction; 2] = Default::default();
+            let spill = sink.takes_early_data();
+            dirs.iter_mut().for_each(|d| d.spill_early_data(spill));
             let connection = Connection {
                 info,
-                dirs: Default::default(),
+                dirs,
                 fin: [false; 2],
                 rst: [false; 2],
                 held: 0,
