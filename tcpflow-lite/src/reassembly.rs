@@ -444,7 +444,8 @@ impl Direction {
         if start == end {
             *len += bytes.len() as u64;
         } else {
-            self.pending.insert(start, Chunk::Written(bytes.len() as u64));
+            self.pending
+                .insert(start, Chunk::Written(bytes.len() as u64));
             self.pending_bytes += CHUNK_OVERHEAD;
         }
         emit(Event::Data {

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::beneath::Dir;
-use crate::flow::{CloseReason, FastMap, FlowInfo, Sink};
+use crate::flow::{tcpflow_name, CloseReason, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
 /// Bytes gathered per direction before a file write: small segments become one `pwrite`.
@@ -99,13 +99,13 @@ impl FileSink {
     }
 
     /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
-    /// taken on disk (so `cN` depends on the files written, not on connections seen).
+    /// taken on disk (so `cN` depends on the files written, not on connections seen). In an
+    /// empty directory that is [`FlowInfo::name`]; files already there move it on, as they
+    /// move tcpflow's.
     fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
         let mut reuse = 0;
         loop {
-            let mut key_flow = flow.clone();
-            key_flow.reuse = reuse;
-            let name = key_flow.name(dir);
+            let name = tcpflow_name(&flow.direction(dir), reuse);
             let path = self.dir.join(&name);
             match self.handle.open_beneath(
                 &name,
