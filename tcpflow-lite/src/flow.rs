@@ -117,8 +117,14 @@ pub struct FlowInfo {
     pub id: u64,
     /// Direction 0: the first direction seen (the client's when the SYN was captured).
     pub key: FlowKey,
-    /// How many connections on this 4-tuple came before (tcpflow's `c1`, `c2`...).
-    pub reuse: u32,
+    /// Per direction, the `cN` of its name (0: none), as tcpflow names its files: a name is
+    /// taken once a direction carried bytes under it (tcpflow creates the file then), and a
+    /// direction takes the first name not taken, so connections that carried nothing (SYN
+    /// then RST, scans) take none. Until a direction carries bytes, its name is the one it
+    /// would take.
+    pub reuse: [u32; 2],
+    /// Per direction: whether it took its name (carried bytes since it started or restarted).
+    named: [bool; 2],
 }
 
 impl FlowInfo {
@@ -133,7 +139,7 @@ impl FlowInfo {
 
     /// tcpflow's file name of direction `dir`.
     pub fn name(&self, dir: usize) -> String {
-        tcpflow_name(&self.direction(dir), self.reuse)
+        tcpflow_name(&self.direction(dir), self.reuse[dir])
     }
 }
 
@@ -176,6 +182,13 @@ pub trait Sink {
     /// A connection was seen for the first time.
     fn opened(&mut self, _flow: &FlowInfo) -> io::Result<()> {
         Ok(())
+    }
+    /// Whether bytes may come ahead of the stream, beyond a hole ([`Event::Data`]): a sink
+    /// that writes each chunk at its offset (a file) says yes, and reassembly then holds
+    /// little out of order ([`Direction::spill_early_data`]); one that shows bytes as they
+    /// come (a console) says no.
+    fn takes_early_data(&self) -> bool {
+        false
     }
     /// Bytes of direction `dir` at stream `offset` (see [`Event::Data`]).
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()>;
@@ -285,6 +298,9 @@ impl Guard<'_> {
 }
 
 impl Sink for Guard<'_> {
+    fn takes_early_data(&self) -> bool {
+        self.inner.takes_early_data()
+    }
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         let result = self.inner.opened(flow);
         self.check(flow, result)
@@ -523,6 +539,9 @@ impl Connections {
 struct Past {
     /// Connections so far.
     count: u32,
+    /// Names taken so far ([`FlowInfo::reuse`]): of the direction from the canonical key's
+    /// source, then of the other.
+    names: [u32; 2],
     /// What the last one carried, once it ended (boxed: most 4-tuples have none).
     ended: Option<Box<Ended>>,
 }
@@ -697,11 +716,12 @@ impl FlowTable {
                 } else if connection.rst[dir] || connection.dirs[dir].is_empty() {
                     // After its RST, or before any data: this direction starts from the new SYN.
                     connection.rst[dir] = false;
-                    let info = &connection.info;
+                    let info = &mut connection.info;
+                    let mut past = self.history.get_mut(&canonical);
                     let mut result = Ok(());
                     connection.dirs[dir].restart(Some(segment.seq), &mut |event| {
                         if result.is_ok() {
-                            result = deliver(sink, info, dir, event);
+                            result = deliver(sink, info, past.as_deref_mut(), dir, event);
                         }
                     });
                     result?;
@@ -731,11 +751,12 @@ impl FlowTable {
                 }
                 // New data after its RST: the direction starts over (a new file, as tcpflow).
                 connection.rst[dir] = false;
-                let info = &connection.info;
+                let info = &mut connection.info;
+                let mut past = self.history.get_mut(&canonical);
                 let mut result = Ok(());
                 connection.dirs[dir].restart(None, &mut |event| {
                     if result.is_ok() {
-                        result = deliver(sink, info, dir, event);
+                        result = deliver(sink, info, past.as_deref_mut(), dir, event);
                     }
                 });
                 result?;
@@ -749,6 +770,7 @@ impl FlowTable {
             }
             let past = self.history.get(&canonical);
             let count = past.map_or(0, |p| p.count);
+            let names = past.map_or([0, 0], |p| p.names);
             let ended = past.and_then(|p| p.ended.as_ref());
             if !segment.syn
                 && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
@@ -761,10 +783,12 @@ impl FlowTable {
             if self.connections.len() >= self.limits.flows {
                 self.evict_oldest(sink)?;
             }
+            let side = usize::from(key != canonical);
             let info = FlowInfo {
                 id: self.next_id,
                 key,
-                reuse: count,
+                reuse: [names[side], names[1 - side]],
+                named: [false; 2],
             };
             self.next_id += 1;
             self.stats.flows += 1;
@@ -773,13 +797,17 @@ impl FlowTable {
                 .entry(canonical)
                 .or_insert(Past {
                     count: 0,
+                    names: [0, 0],
                     ended: None,
                 })
                 .count = count + 1;
             sink.opened(&info)?;
+            let mut dirs: [Direction; 2] = Default::default();
+            let spill = sink.takes_early_data();
+            dirs.iter_mut().for_each(|d| d.spill_early_data(spill));
             let connection = Connection {
                 info,
-                dirs: Default::default(),
+                dirs,
                 fin: [false; 2],
                 rst: [false; 2],
                 held: 0,
@@ -805,11 +833,12 @@ impl FlowTable {
         } else {
             segment.seq
         };
-        let info = &connection.info;
+        let info = &mut connection.info;
+        let mut past = self.history.get_mut(&canonical);
         let mut result = Ok(());
         connection.dirs[dir].data(seq, segment.payload, policy, max_pending, &mut |event| {
             if result.is_ok() {
-                result = deliver(sink, info, dir, event);
+                result = deliver(sink, info, past.as_deref_mut(), dir, event);
             }
         });
         result?;
@@ -834,11 +863,12 @@ impl FlowTable {
             // still in flight is kept. The connection ends when the other direction has
             // ended too, or never carried data.
             connection.rst[dir] = true;
-            let info = &connection.info;
+            let info = &mut connection.info;
+            let mut past = self.history.get_mut(&canonical);
             let mut result = Ok(());
             connection.dirs[dir].finish(&mut |event| {
                 if result.is_ok() {
-                    result = deliver(sink, info, dir, event);
+                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
                 }
             });
             result?;
@@ -925,10 +955,11 @@ impl FlowTable {
         }
         let mut result = Ok(());
         for dir in 0..2 {
-            let info = &connection.info;
+            let info = &mut connection.info;
+            let mut past = self.history.get_mut(canonical);
             connection.dirs[dir].finish(&mut |event| {
                 if result.is_ok() {
-                    result = deliver(sink, info, dir, event);
+                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
                 }
             });
         }
@@ -1016,11 +1047,12 @@ impl FlowTable {
             let Some(connection) = self.connections.get_mut(&key) else {
                 continue;
             };
-            let info = &connection.info;
+            let info = &mut connection.info;
+            let mut past = self.history.get_mut(&key);
             let mut result = Ok(());
             connection.dirs[dir].finish(&mut |event| {
                 if result.is_ok() {
-                    result = deliver(sink, info, dir, event);
+                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
                 }
             });
             self.account(&key);
@@ -1045,11 +1077,39 @@ impl FlowTable {
     }
 }
 
-fn deliver(sink: &mut dyn Sink, info: &FlowInfo, dir: usize, event: Event<'_>) -> io::Result<()> {
+/// Hands an event of direction `dir` to the sink, naming the direction as tcpflow names its
+/// file ([`FlowInfo::reuse`]) from the names its 4-tuple took before (`past`).
+fn deliver(
+    sink: &mut dyn Sink,
+    info: &mut FlowInfo,
+    past: Option<&mut Past>,
+    dir: usize,
+    event: Event<'_>,
+) -> io::Result<()> {
+    let key = info.direction(dir);
+    let side = usize::from(key != key.canonical());
     match event {
-        Event::Data { offset, bytes } => sink.data(info, dir, offset, &bytes),
+        Event::Data { offset, bytes } => {
+            if !info.named[dir] {
+                // Its first bytes: tcpflow creates the file now, under the first free name.
+                info.named[dir] = true;
+                if let Some(past) = past {
+                    info.reuse[dir] = past.names[side];
+                    past.names[side] += 1;
+                }
+            }
+            sink.data(info, dir, offset, &bytes)
+        }
         Event::Gap { offset, len } => sink.gap(info, dir, offset, len),
-        Event::Restart => sink.restarted(info, dir),
+        Event::Restart => {
+            let result = sink.restarted(info, dir);
+            // What follows is a new stream under the next free name.
+            info.named[dir] = false;
+            if let Some(past) = past {
+                info.reuse[dir] = past.names[side];
+            }
+            result
+        }
     }
 }
 
@@ -1073,7 +1133,8 @@ mod tests {
             info: FlowInfo {
                 id,
                 key: key(0),
-                reuse: 0,
+                reuse: [0, 0],
+                named: [false; 2],
             },
             dirs: Default::default(),
             fin: [false; 2],

@@ -18,6 +18,10 @@ pub const DEBIAN_PACKAGE: &str = "libpcap0.8";
 /// `PCAP_ERRBUF_SIZE`.
 const ERRBUF_SIZE: usize = 256;
 
+/// The stdio buffer of a savefile: libpcap reads each record with two small `fread`s, and
+/// stdio's default buffer (one page) would make that a `read(2)` every 4 KiB.
+const SAVEFILE_BUFFER: usize = 1 << 20;
+
 /// What went wrong in libpcap.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -113,6 +117,7 @@ macro_rules! functions {
 
 functions! {
     pcap_open_offline: fn(*const c_char, *mut c_char) -> *mut PcapT;
+    pcap_fopen_offline: fn(*mut libc::FILE, *mut c_char) -> *mut PcapT;
     pcap_create: fn(*const c_char, *mut c_char) -> *mut PcapT;
     pcap_set_promisc: fn(*mut PcapT, c_int) -> c_int;
     pcap_set_immediate_mode: fn(*mut PcapT, c_int) -> c_int;
@@ -203,6 +208,9 @@ fn errbuf_message(errbuf: &[c_char; ERRBUF_SIZE]) -> String {
 #[derive(Debug)]
 pub struct Capture {
     handle: *mut PcapT,
+    /// The stdio buffer of a savefile's stream: freed after the handle (and its stream) is
+    /// closed, see [`Drop`].
+    _buffer: Option<Box<[u8]>>,
 }
 
 // SAFETY: a pcap_t may be used from any thread as long as one thread at a time does (libpcap
@@ -213,17 +221,69 @@ unsafe impl Send for Capture {}
 impl Capture {
     /// Opens a pcap or pcapng file (`-` for standard input).
     pub fn from_file(path: &std::path::Path) -> Result<Capture, Error> {
+        use std::os::fd::IntoRawFd;
         use std::os::unix::ffi::OsStrExt;
         let lib = lib()?;
-        let name = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::Nul(path.display().to_string()))?;
         let mut errbuf = [0 as c_char; ERRBUF_SIZE];
-        // SAFETY: NUL-terminated path and an errbuf of PCAP_ERRBUF_SIZE bytes.
-        let handle = unsafe { (lib.pcap_open_offline)(name.as_ptr(), errbuf.as_mut_ptr()) };
+        if path.as_os_str() == "-" {
+            let name = c"-";
+            // SAFETY: NUL-terminated path and an errbuf of PCAP_ERRBUF_SIZE bytes.
+            let handle = unsafe { (lib.pcap_open_offline)(name.as_ptr(), errbuf.as_mut_ptr()) };
+            if handle.is_null() {
+                return Err(Error::Pcap(errbuf_message(&errbuf)));
+            }
+            return Ok(Capture {
+                handle,
+                _buffer: None,
+            });
+        }
+        if path.as_os_str().as_bytes().contains(&0) {
+            return Err(Error::Nul(path.display().to_string()));
+        }
+        let file = std::fs::File::open(path).map_err(|e| {
+            let message = e.raw_os_error().map_or(e.to_string(), |code| {
+                // libpcap's wording: the path and strerror.
+                std::io::Error::from_raw_os_error(code)
+                    .to_string()
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+            Error::Pcap(format!("{}: {message}", path.display()))
+        })?;
+        let raw = file.into_raw_fd();
+        // SAFETY: a descriptor we own, handed to a stdio stream that owns it from here on.
+        let stream = unsafe { libc::fdopen(raw, c"r".as_ptr()) };
+        if stream.is_null() {
+            let error = std::io::Error::last_os_error();
+            // SAFETY: fdopen failed, so the descriptor is still ours to close.
+            unsafe { libc::close(raw) };
+            return Err(Error::Pcap(format!("{}: {error}", path.display())));
+        }
+        let mut buffer = vec![0u8; SAVEFILE_BUFFER].into_boxed_slice();
+        // SAFETY: a stream not yet read from, and a buffer of the size given that outlives it
+        // (kept in the Capture, freed only after pcap_close closed the stream).
+        unsafe {
+            libc::setvbuf(
+                stream,
+                buffer.as_mut_ptr().cast(),
+                libc::_IOFBF,
+                buffer.len(),
+            )
+        };
+        // SAFETY: an open stream and an errbuf of PCAP_ERRBUF_SIZE bytes; on success the
+        // handle owns the stream (pcap_close closes it).
+        let handle = unsafe { (lib.pcap_fopen_offline)(stream, errbuf.as_mut_ptr()) };
         if handle.is_null() {
+            // SAFETY: libpcap did not take the stream: close it (and its descriptor).
+            unsafe { libc::fclose(stream) };
             return Err(Error::Pcap(errbuf_message(&errbuf)));
         }
-        Ok(Capture { handle })
+        Ok(Capture {
+            handle,
+            _buffer: Some(buffer),
+        })
     }
 
     /// Opens a live capture on `interface` (`any` for all) in the calling thread's network
@@ -239,7 +299,10 @@ impl Capture {
             return Err(Error::Pcap(errbuf_message(&errbuf)));
         }
         // Owned from here on: an error below closes it.
-        let capture = Capture { handle };
+        let capture = Capture {
+            handle,
+            _buffer: None,
+        };
         // SAFETY: a created, not yet activated handle: the setters are allowed on it.
         unsafe {
             (lib.pcap_set_promisc)(handle, 0);

@@ -24,7 +24,9 @@ pub enum Overlap {
 pub enum Event<'a> {
     /// Bytes at a stream offset. Normally in order; with [`Overlap::Last`], or data arriving
     /// inside a gap declared earlier, the offset can lie before bytes already handed on, and a
-    /// file sink writes them there (a console cannot take them back).
+    /// file sink writes them there (a console cannot take them back). A direction that spills
+    /// ([`Direction::spill_early_data`]) also hands on bytes beyond the stream's end, with a
+    /// hole before them, to be written at their offset.
     Data {
         /// Stream offset of the first byte (0 = first byte after the SYN).
         offset: u64,
@@ -77,6 +79,11 @@ pub const MAX_SEEK: u32 = 16 << 20;
 /// they really hold, not 1 byte each.
 pub const CHUNK_OVERHEAD: usize = 96;
 
+/// Out-of-order bytes (with their overhead) a spilling direction holds before it hands them
+/// on to be written at their offset: small reorderings stay in memory, where overlapping
+/// retransmissions are compared; a long wait behind a hole costs no memory.
+const SPILL_BYTES: usize = 64 * 1024;
+
 /// How many delivered bytes are kept to compare retransmissions against: enough for the
 /// retransmissions of a window's worth of small segments, small enough for many flows.
 const RECENT: usize = 16 * 1024;
@@ -84,6 +91,25 @@ const RECENT: usize = 16 * 1024;
 /// A direction that started mid-stream holds its bytes until this many are buffered (or it
 /// ends), so that offset 0 can move back to earlier data arriving out of order.
 const SETTLE_BYTES: usize = 64 * 1024;
+
+/// Out-of-order bytes waiting for the stream to reach them.
+#[derive(Debug)]
+enum Chunk {
+    /// Held in memory.
+    Held(Vec<u8>),
+    /// Already handed on to be written at their offset ([`Direction::spill_early_data`]):
+    /// only their length is kept.
+    Written(u64),
+}
+
+impl Chunk {
+    fn len(&self) -> u64 {
+        match self {
+            Chunk::Held(bytes) => bytes.len() as u64,
+            Chunk::Written(len) => *len,
+        }
+    }
+}
 
 /// One direction's reassembly state.
 #[derive(Debug, Default)]
@@ -102,8 +128,13 @@ pub struct Direction {
     /// Next offset to hand on in order.
     delivered: u64,
     /// Early segments, by offset; they never overlap each other.
-    pending: BTreeMap<u64, Vec<u8>>,
+    pending: BTreeMap<u64, Chunk>,
+    /// Memory of `pending`: held bytes, and [`CHUNK_OVERHEAD`] per chunk.
     pending_bytes: usize,
+    /// The part of `pending_bytes` for chunks held in memory.
+    held_bytes: usize,
+    /// Early bytes are handed on once [`SPILL_BYTES`] wait, instead of held until their turn.
+    spill: bool,
     /// The last delivered bytes (at most [`RECENT`]), ending at `delivered`.
     recent: VecDeque<u8>,
     /// Holes declared (offset, len), kept so that late data there is recognised.
@@ -178,12 +209,24 @@ impl Direction {
         stats.restarts += 1;
         *self = Direction {
             stats,
+            spill: self.spill,
             ..Direction::default()
         };
         emit(Event::Restart);
         if let Some(seq) = syn {
             self.syn(seq);
         }
+    }
+
+    /// With `on`, out-of-order bytes are held only up to [`SPILL_BYTES`]; beyond, they are
+    /// handed on at their offset, beyond the stream's end ([`Event::Data`]), and only their
+    /// extent is kept. For a sink that writes bytes where they belong (a file, as tcpflow
+    /// writes each segment at its offset at once), so that a long wait behind a hole costs
+    /// no memory. Overlaps with bytes handed on that way are not compared (their contents
+    /// are no longer held): under [`Overlap::Last`] they are rewritten, under
+    /// [`Overlap::First`] dropped, and counted as duplicates.
+    pub fn spill_early_data(&mut self, on: bool) {
+        self.spill = on;
     }
 
     /// The sequence number of offset 0 (ISN + 1), once known.
@@ -310,8 +353,17 @@ impl Direction {
             self.stats.bytes += payload.len() as u64;
             return;
         }
-        self.insert(start, payload, policy);
+        if self.write_ahead(start, payload, emit) {
+            while self.pending_bytes > max_pending {
+                self.force_gap(emit);
+            }
+            return;
+        }
+        self.insert(start, payload, policy, emit);
         self.drain(emit);
+        if self.spill && !self.tentative && self.held_bytes > SPILL_BYTES {
+            self.spill_held(emit);
+        }
         while self.pending_bytes > max_pending {
             self.force_gap(emit);
         }
@@ -370,17 +422,58 @@ impl Direction {
         }
     }
 
+    /// A spilling direction hands bytes beyond everything pending straight on, without a
+    /// copy, once what is pending was handed on already (a long wait behind a hole): the
+    /// last extent grows, or a new one starts. Returns whether it did.
+    fn write_ahead<'a>(
+        &mut self,
+        start: u64,
+        bytes: &'a [u8],
+        emit: &mut impl FnMut(Event<'a>),
+    ) -> bool {
+        let Some(mut last) = self.pending.last_entry() else {
+            return false;
+        };
+        let end = *last.key() + last.get().len();
+        let Chunk::Written(len) = last.get_mut() else {
+            return false;
+        };
+        if start < end || self.tentative {
+            return false;
+        }
+        if start == end {
+            *len += bytes.len() as u64;
+        } else {
+            self.pending
+                .insert(start, Chunk::Written(bytes.len() as u64));
+            self.pending_bytes += CHUNK_OVERHEAD;
+        }
+        emit(Event::Data {
+            offset: start,
+            bytes: Cow::Borrowed(bytes),
+        });
+        true
+    }
+
     /// Puts early bytes into `pending`: the parts no chunk holds become new chunks; where
     /// chunks hold bytes already, they are compared and, under [`Overlap::Last`], overwritten
-    /// in place. The cost is that of the segment's own bytes, never of the chunks around it.
-    fn insert(&mut self, start: u64, bytes: &[u8], policy: Overlap) {
+    /// in place. Where chunks were handed on already, the new bytes are rewritten there under
+    /// [`Overlap::Last`]. The cost is that of the segment's own bytes, never of the chunks
+    /// around it.
+    fn insert<'a>(
+        &mut self,
+        start: u64,
+        bytes: &'a [u8],
+        policy: Overlap,
+        emit: &mut impl FnMut(Event<'a>),
+    ) {
         let end = start + bytes.len() as u64;
         // Chunks overlapping [start, end): at most one starts before `start`.
         let first = self
             .pending
             .range(..start)
             .next_back()
-            .filter(|(o, c)| **o + c.len() as u64 > start)
+            .filter(|(o, c)| **o + c.len() > start)
             .map(|(o, _)| *o);
         let overlapping: Vec<u64> = first
             .into_iter()
@@ -400,16 +493,25 @@ impl Direction {
                 ));
             }
             let from = offset.max(start);
-            let to = (offset + chunk.len() as u64).min(end);
-            let held = &mut chunk[(from - offset) as usize..(to - offset) as usize];
+            let to = (offset + chunk.len()).min(end);
             let new = &bytes[(from - start) as usize..(to - start) as usize];
             duplicate += new.len() as u64;
-            let differing = held.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
-            if differing > 0 {
-                conflicts += differing;
-                if policy == Overlap::Last {
-                    held.copy_from_slice(new);
+            match chunk {
+                Chunk::Held(held) => {
+                    let held = &mut held[(from - offset) as usize..(to - offset) as usize];
+                    let differing = held.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
+                    if differing > 0 {
+                        conflicts += differing;
+                        if policy == Overlap::Last {
+                            held.copy_from_slice(new);
+                        }
+                    }
                 }
+                Chunk::Written(_) if policy == Overlap::Last => emit(Event::Data {
+                    offset: from,
+                    bytes: Cow::Borrowed(new),
+                }),
+                Chunk::Written(_) => {}
             }
             at = at.max(to);
         }
@@ -418,7 +520,8 @@ impl Direction {
         }
         for (offset, chunk) in fresh {
             self.pending_bytes += chunk.len() + CHUNK_OVERHEAD;
-            self.pending.insert(offset, chunk);
+            self.held_bytes += chunk.len() + CHUNK_OVERHEAD;
+            self.pending.insert(offset, Chunk::Held(chunk));
         }
         self.stats.duplicate_bytes += duplicate;
         if conflicts > 0 {
@@ -439,10 +542,47 @@ impl Direction {
             if *entry.key() != self.delivered {
                 break;
             }
-            let chunk = entry.remove();
-            self.pending_bytes -= chunk.len() + CHUNK_OVERHEAD;
-            self.deliver(chunk, emit);
+            match entry.remove() {
+                Chunk::Held(bytes) => {
+                    self.pending_bytes -= bytes.len() + CHUNK_OVERHEAD;
+                    self.held_bytes -= bytes.len() + CHUNK_OVERHEAD;
+                    self.deliver(bytes, emit);
+                }
+                Chunk::Written(len) => {
+                    // Handed on already: the stream moves past them. They are not in memory,
+                    // so retransmissions of them have nothing to be compared with.
+                    self.pending_bytes -= CHUNK_OVERHEAD;
+                    self.recent.clear();
+                    self.delivered += len;
+                    self.stats.bytes += len;
+                }
+            }
         }
+    }
+
+    /// Hands on every chunk held, at its offset, and keeps only the extents of what is
+    /// pending, adjacent ones merged (one-byte segments behind a hole become one extent).
+    fn spill_held<'a>(&mut self, emit: &mut impl FnMut(Event<'a>)) {
+        let mut extents: Vec<(u64, u64)> = Vec::new();
+        for (offset, chunk) in std::mem::take(&mut self.pending) {
+            let len = chunk.len();
+            if let Chunk::Held(bytes) = chunk {
+                emit(Event::Data {
+                    offset,
+                    bytes: Cow::Owned(bytes),
+                });
+            }
+            match extents.last_mut() {
+                Some((_, end)) if *end == offset => *end = offset + len,
+                _ => extents.push((offset, offset + len)),
+            }
+        }
+        self.pending = extents
+            .into_iter()
+            .map(|(start, end)| (start, Chunk::Written(end - start)))
+            .collect();
+        self.held_bytes = 0;
+        self.pending_bytes = self.pending.len() * CHUNK_OVERHEAD;
     }
 
     fn deliver<'a>(&mut self, chunk: Vec<u8>, emit: &mut impl FnMut(Event<'a>)) {
@@ -527,7 +667,18 @@ mod tests {
     /// Feeds (seq, bytes) segments and returns the in-order stream with gaps as `_`, plus
     /// the direction for its counters.
     fn run(isn: u32, segments: &[(u32, &[u8])], policy: Overlap) -> (Vec<u8>, Direction) {
+        run_spilling(isn, segments, policy, false)
+    }
+
+    /// [`run`], the out-of-order bytes spilled (written where they belong) or not.
+    fn run_spilling(
+        isn: u32,
+        segments: &[(u32, &[u8])],
+        policy: Overlap,
+        spill: bool,
+    ) -> (Vec<u8>, Direction) {
         let mut direction = Direction::default();
+        direction.spill_early_data(spill);
         direction.syn(isn);
         let mut out = Vec::new();
         let mut emit = |event: Event<'_>| match event {
@@ -642,6 +793,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn spilled_bytes_wait_as_extents_and_rewrites_of_them_follow_the_policy() {
+        // Byte 0 missing, then 100,000 one-byte segments: held up to SPILL_BYTES, then
+        // written where they belong; what waits is one extent, whatever the count.
+        let mut d = Direction::default();
+        d.spill_early_data(true);
+        d.syn(0);
+        let mut written = 0u64;
+        let mut emit = |e: Event<'_>| {
+            if let Event::Data { bytes, .. } = e {
+                written += bytes.len() as u64;
+            }
+        };
+        for i in 0..100_000u32 {
+            d.data(2 + i, b"x", Overlap::First, 4 << 20, &mut emit);
+        }
+        assert_eq!(written, 100_000);
+        assert_eq!((d.pending.len(), d.held_bytes), (1, 0));
+        assert_eq!(d.pending_bytes, CHUNK_OVERHEAD);
+        // Without spilling, the same segments are all held.
+        let mut held = Direction::default();
+        held.syn(0);
+        for i in 0..1000u32 {
+            held.data(2 + i, b"x", Overlap::First, 4 << 20, &mut |_| {});
+        }
+        assert_eq!(held.pending.len(), 1000);
+
+        let old = vec![b'a'; 100_000];
+        let mut segments: Vec<(u32, &[u8])> = vec![(2, &old)];
+        segments.push((50_000, b"EVIL"));
+        segments.push((1, b"!"));
+        for (policy, expected) in [(Overlap::First, b"aaaa"), (Overlap::Last, b"EVIL")] {
+            let (out, d) = run_spilling(0, &segments, policy, true);
+            assert_eq!(&out[49_999..50_003], expected, "{policy:?}");
+            assert_eq!(out.len(), 100_001);
+            assert_eq!(d.stats.duplicate_bytes, 4);
+        }
+    }
+
     /// Model-based: any segmentation, reordering and duplication of a random stream, with
     /// sequence numbers that wrap, reassembles to the stream.
     #[test]
@@ -653,8 +843,14 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for case in 0..500 {
-            let len = (next() % 5000) as usize + 1;
+        for case in 0..600 {
+            // Every sixth stream is long enough for out-of-order bytes to be spilled.
+            let spill = case % 6 == 0;
+            let len = if spill {
+                (next() % 300_000) as usize + 1
+            } else {
+                (next() % 5000) as usize + 1
+            };
             let stream: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             let isn = if case % 3 == 0 {
                 u32::MAX - (next() % 3000) as u32
@@ -688,10 +884,12 @@ mod tests {
                 })
                 .collect();
             for policy in [Overlap::First, Overlap::Last] {
-                let (out, d) = run(isn, &owned, policy);
+                let (out, d) = run_spilling(isn, &owned, policy, spill);
                 assert_eq!(out, stream, "case {case} {policy:?}");
                 assert_eq!(d.stats.conflicts, 0);
                 assert_eq!(d.stats.gaps, 0);
+                assert_eq!(d.stats.bytes, len as u64);
+                assert_eq!((d.pending_bytes, d.held_bytes), (0, 0));
             }
         }
     }

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::beneath::Dir;
-use crate::flow::{CloseReason, FastMap, FlowInfo, Sink};
+use crate::flow::{tcpflow_name, CloseReason, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
 
 /// Bytes gathered per direction before a file write: small segments become one `pwrite`.
@@ -99,13 +99,13 @@ impl FileSink {
     }
 
     /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
-    /// taken on disk (so `cN` depends on the files written, not on connections seen).
+    /// taken on disk (so `cN` depends on the files written, not on connections seen). In an
+    /// empty directory that is [`FlowInfo::name`]; files already there move it on, as they
+    /// move tcpflow's.
     fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
         let mut reuse = 0;
         loop {
-            let mut key_flow = flow.clone();
-            key_flow.reuse = reuse;
-            let name = key_flow.name(dir);
+            let name = tcpflow_name(&flow.direction(dir), reuse);
             let path = self.dir.join(&name);
             match self.handle.open_beneath(
                 &name,
@@ -247,6 +247,10 @@ fn flush_for_later(d: &mut OpenDirection) {
 }
 
 impl Sink for FileSink {
+    fn takes_early_data(&self) -> bool {
+        true // each chunk is written at its offset, holes left sparse
+    }
+
     fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let bytes = match self.max_bytes {
             Some(max) if offset >= max => return Ok(()),
@@ -459,6 +463,10 @@ fn endpoints(flow: &FlowInfo) -> serde_json::Value {
 }
 
 impl<W: Write> Sink for JsonSink<W> {
+    fn takes_early_data(&self) -> bool {
+        true // bytes are not shown, only counted
+    }
+
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         let event = serde_json::json!({"event": "open", "flow": flow.name(0), "id": flow.id, "endpoints": endpoints(flow)});
         writeln!(self.out, "{event}")
@@ -577,6 +585,9 @@ pub struct Counting<S> {
 }
 
 impl<S: Sink> Sink for Counting<S> {
+    fn takes_early_data(&self) -> bool {
+        self.inner.takes_early_data()
+    }
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.inner.opened(flow)
     }
@@ -616,6 +627,9 @@ impl<S: Sink> Sink for Counting<S> {
 pub struct Tee(pub Vec<Box<dyn Sink>>);
 
 impl Sink for Tee {
+    fn takes_early_data(&self) -> bool {
+        self.0.iter().all(|s| s.takes_early_data())
+    }
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
         self.0.iter_mut().try_for_each(|s| s.opened(flow))
     }

@@ -549,6 +549,39 @@ fn c_n_is_added_only_when_the_name_is_taken_on_disk() {
     assert_eq!(s.file(&format!("{UP}c1")), b"two");
     assert_eq!(s.file(DOWN), b"reply");
     same_as_tcpflow(&s);
+    // JSON events and the console name each direction as its file is named: the refused
+    // attempts and the server's silence in the first connection take no name.
+    let pcap = s.pcap();
+    let json = tcpflow_lite(&["-r", pcap.to_str().unwrap(), "--json"]);
+    let closes: Vec<(String, String)> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["event"] == "close")
+        .map(|event| {
+            let name = |dir: usize| {
+                event["directions"][dir]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            };
+            (name(0), name(1))
+        })
+        .collect();
+    let (up, down) = (UP.to_owned(), DOWN.to_owned());
+    assert_eq!(
+        closes,
+        [
+            (up.clone(), down.clone()),
+            (up.clone(), down.clone()),
+            (up.clone(), down.clone()),
+            (format!("{UP}c1"), down.clone()),
+        ]
+    );
+    let console = tcpflow_lite(&["-r", pcap.to_str().unwrap(), "-c"]);
+    assert_eq!(
+        String::from_utf8_lossy(&console.stdout),
+        format!("{UP}: one\n{UP}c1: two\n{DOWN}: reply\n")
+    );
 }
 
 #[test]
@@ -885,19 +918,38 @@ fn one_byte_segments_behind_a_hole_count_what_they_really_hold() {
     for i in 1..=20_000u32 {
         frames.push(c.seg(true, 1 + i, NONE, &[b'a' + (i % 26) as u8]));
     }
-    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = |file: &[u8]| {
+        file.len() == 20_001
+            && file[0] == 0
+            && file[1..]
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8)
+    };
+    // The console shows bytes in order only: it holds them, up to the bound.
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let pcap = s.pcap();
+    let shown = tcpflow_lite(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-c",
+        "--max-pending",
+        "1000000",
+    ]);
+    let stderr = String::from_utf8_lossy(&shown.stderr);
     assert!(
         stderr.contains("1 gaps forced by --max-pending"),
         "{stderr}"
     );
-    let file = s.file(UP);
-    assert_eq!(file.len(), 20_001);
-    assert_eq!(file[0], 0);
-    assert!(file[1..]
-        .iter()
-        .enumerate()
-        .all(|(i, b)| *b == b'a' + ((i as u32 + 1) % 26) as u8));
+    // Files take bytes at their offset: beyond 64 kB waiting they are written at once, as
+    // tcpflow writes them, and nothing is forced (the hole is a gap at the end).
+    let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("forced") && stderr.contains("1 gaps (1 bytes missing)"),
+        "{stderr}"
+    );
+    assert!(expected(&s.file(UP)));
 }
 
 #[test]
