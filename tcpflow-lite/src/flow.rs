@@ -123,6 +123,11 @@ pub struct FlowInfo {
     /// then RST, scans) take none. Until a direction carries bytes, its name is the one it
     /// would take.
     pub reuse: [u32; 2],
+    /// Capture time of its first packet, in seconds since the epoch.
+    pub first_seen: f64,
+    /// Capture time of its latest packet: when a sink hears of a gap or of its end, the
+    /// packet that caused it (at the end of a capture or on expiry, its last one).
+    pub last_seen: f64,
     /// Per direction: whether it took its name (carried bytes since it started or restarted).
     named: [bool; 2],
 }
@@ -366,7 +371,6 @@ struct Connection {
     failed: bool,
     /// When both directions had sent FIN.
     finished_at: Option<f64>,
-    last_seen: f64,
 }
 
 const NIL: usize = usize::MAX;
@@ -695,7 +699,7 @@ impl FlowTable {
         let canonical = key.canonical();
         if let Some(connection) = self.connections.get_mut(&canonical).filter(|c| c.failed) {
             // Dropped for an output error: nothing more is written for it; it ends as usual.
-            connection.last_seen = time;
+            connection.info.last_seen = time;
             if segment.rst || segment.fin {
                 self.connections.remove(&canonical);
             }
@@ -788,6 +792,8 @@ impl FlowTable {
                 id: self.next_id,
                 key,
                 reuse: [names[side], names[1 - side]],
+                first_seen: time,
+                last_seen: time,
                 named: [false; 2],
             };
             self.next_id += 1;
@@ -813,7 +819,6 @@ impl FlowTable {
                 held: 0,
                 failed: false,
                 finished_at: None,
-                last_seen: time,
             };
             self.connections.insert(canonical, connection);
         }
@@ -823,7 +828,7 @@ impl FlowTable {
         let Some(connection) = self.connections.get_mut(&canonical) else {
             return Ok(());
         };
-        connection.last_seen = time;
+        connection.info.last_seen = time;
         let dir = if connection.info.key == key { 0 } else { 1 };
         if segment.syn {
             connection.dirs[dir].syn(segment.seq);
@@ -1063,7 +1068,9 @@ impl FlowTable {
 
     fn expire(&mut self, now: f64, sink: &mut dyn Sink) -> io::Result<()> {
         let idle = self.limits.idle_seconds;
-        let expired = self.connections.oldest_while(|c| now - c.last_seen > idle);
+        let expired = self
+            .connections
+            .oldest_while(|c| now - c.info.last_seen > idle);
         for key in expired {
             self.close(&key, CloseReason::Idle, sink)?;
         }
@@ -1134,6 +1141,8 @@ mod tests {
                 id,
                 key: key(0),
                 reuse: [0, 0],
+                first_seen: 0.0,
+                last_seen: 0.0,
                 named: [false; 2],
             },
             dirs: Default::default(),
@@ -1142,7 +1151,6 @@ mod tests {
             held: 0,
             failed: false,
             finished_at: None,
-            last_seen: 0.0,
         }
     }
 

@@ -441,7 +441,9 @@ pub fn escape_controls(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// One JSON object per line for each event: `open`, `gap`, `close` (with byte counts, gaps,
-/// duplicates and conflicting overlaps per direction).
+/// duplicates and conflicting overlaps per direction). Each has `ts`, the capture time of
+/// the packet behind it (the first for `open`, the latest for `gap` and `close`) in seconds
+/// since the epoch.
 pub struct JsonSink<W: Write> {
     out: W,
 }
@@ -468,7 +470,7 @@ impl<W: Write> Sink for JsonSink<W> {
     }
 
     fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
-        let event = serde_json::json!({"event": "open", "flow": flow.name(0), "id": flow.id, "endpoints": endpoints(flow)});
+        let event = serde_json::json!({"event": "open", "ts": flow.first_seen, "flow": flow.name(0), "id": flow.id, "endpoints": endpoints(flow)});
         writeln!(self.out, "{event}")
     }
 
@@ -483,7 +485,7 @@ impl<W: Write> Sink for JsonSink<W> {
     }
 
     fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
-        let event = serde_json::json!({"event": "gap", "flow": flow.name(dir), "id": flow.id, "offset": offset, "len": len});
+        let event = serde_json::json!({"event": "gap", "ts": flow.last_seen, "flow": flow.name(dir), "id": flow.id, "offset": offset, "len": len});
         writeln!(self.out, "{event}")
     }
 
@@ -502,7 +504,7 @@ impl<W: Write> Sink for JsonSink<W> {
             })
         };
         let event = serde_json::json!({
-            "event": "close", "flow": flow.name(0), "id": flow.id, "reason": reason.to_string(),
+            "event": "close", "ts": flow.last_seen, "flow": flow.name(0), "id": flow.id, "reason": reason.to_string(),
             "directions": [direction(0), direction(1)],
         });
         writeln!(self.out, "{event}")

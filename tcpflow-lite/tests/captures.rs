@@ -297,6 +297,46 @@ fn gaps_are_zero_filled_in_files_and_reported() {
 }
 
 #[test]
+fn json_events_carry_the_capture_time_of_their_packet() {
+    let s = Scratch::new("json-ts");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = [
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 9, NONE, b"xyz"),
+        c.seg(true, 12, FIN, b""),
+    ];
+    let timed = [
+        (1_700_000_000, 250_000, &frames[0][..]),
+        (1_700_000_001, 0, &frames[1][..]),
+        (1_700_000_002, 500_000, &frames[2][..]),
+        (1_700_000_003, 0, &frames[3][..]),
+    ];
+    write_pcap_timed(&s.pcap(), Link::Ethernet, &timed);
+    let out = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ts = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == kind)
+            .and_then(|e| e["ts"].as_f64())
+            .unwrap_or_else(|| panic!("no {kind} with ts in {events:?}"))
+    };
+    // open: its first packet; gap: the packet past the hole (when the FIN makes it final,
+    // at the latest); close: its last packet.
+    assert_eq!(ts("open"), 1_700_000_000.25);
+    assert!(
+        (1_700_000_002.5..=1_700_000_003.0).contains(&ts("gap")),
+        "{events:?}"
+    );
+    assert_eq!(ts("close"), 1_700_000_003.0);
+}
+
+#[test]
 fn syn_with_data_rst_with_data_and_reuse_of_the_4_tuple() {
     let s = Scratch::new("reuse");
     let c = Conn::v4(Link::Ethernet);

@@ -173,8 +173,12 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     eprintln!("{}", totals.summary("nsdebug flow", &stats, &table.stats));
     if args.output.json {
         // --json ends with the summary as one more event, naming the target as every --json does.
+        let ended = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let summary = serde_json::json!({
             "event": "summary",
+            "ts": ended,
             "target": super::target_json(&resolved),
             "packets": stats.packets,
             "kernel_dropped": stats.kernel_dropped,
