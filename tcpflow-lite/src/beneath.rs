@@ -4,16 +4,13 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-/// `struct open_how` of openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{self, UnlinkatFlags};
 
 /// A directory opened once: what it is does not change if its path is later replaced.
 #[derive(Debug)]
@@ -51,34 +48,22 @@ impl Dir {
     /// it if it is a link).
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let (from, to) = (component(from)?, component(to)?);
-        // SAFETY: renameat(2) reads two NUL-terminated names, alive for the call, relative to
-        // a directory descriptor we hold.
-        let rc = unsafe {
-            libc::renameat(
-                self.fd.as_raw_fd(),
-                from.as_ptr(),
-                self.fd.as_raw_fd(),
-                to.as_ptr(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        Ok(fcntl::renameat(
+            &self.fd,
+            from.as_c_str(),
+            &self.fd,
+            to.as_c_str(),
+        )?)
     }
 
     /// Removes `name` from the directory (a link is removed, not followed).
     pub fn remove(&self, name: &str) -> io::Result<()> {
         let name = component(name)?;
-        // SAFETY: unlinkat(2) reads one NUL-terminated name, alive for the call, relative to a
-        // directory descriptor we hold.
-        let rc = unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), 0) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        Ok(unistd::unlinkat(
+            &self.fd,
+            name.as_c_str(),
+            UnlinkatFlags::NoRemoveDir,
+        )?)
     }
 
     /// Opens `name`, a single path component, beneath the directory with `flags` (and
@@ -87,18 +72,17 @@ impl Dir {
     /// O_NOFOLLOW; O_CLOEXEC always.
     pub fn open_beneath(&self, name: &str, flags: i32, mode: u32) -> io::Result<File> {
         let name = component(name)?;
-        let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let how = OpenHow {
-            flags: u64::from(flags as u32),
-            mode: u64::from(mode),
-            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
-        };
-        let fd = openat2(&self.fd, &name, &how);
-        let fd = match fd {
+        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mode = Mode::from_bits_truncate(mode);
+        let how = OpenHow::new()
+            .flags(flags)
+            .mode(mode)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let fd: OwnedFd = match fcntl::openat2(&self.fd, name.as_c_str(), how) {
             // No openat2 (before 5.6), or a seccomp filter refusing it: openat on one path
             // component with O_NOFOLLOW cannot leave the directory or follow a link either.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                openat(&self.fd, &name, flags, mode)?
+            Err(Errno::ENOSYS | Errno::EPERM) => {
+                fcntl::openat(&self.fd, name.as_c_str(), flags, mode)?
             }
             other => other?,
         };
@@ -115,37 +99,6 @@ fn component(name: &str) -> io::Result<CString> {
         ));
     }
     CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-}
-
-fn openat2(dir: &OwnedFd, name: &CString, how: &OpenHow) -> io::Result<OwnedFd> {
-    // SAFETY: openat2(2) reads the NUL-terminated name and `how` (of the size passed), both
-    // alive for the call, and returns a new descriptor that nothing else owns.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    owned(fd)
-}
-
-fn openat(dir: &OwnedFd, name: &CString, flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    // SAFETY: openat(2) reads the NUL-terminated name, alive for the call, and returns a new
-    // descriptor that nothing else owns.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode as libc::c_uint) };
-    owned(fd.into())
-}
-
-fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = i32::try_from(fd).map_err(|_| io::Error::other("descriptor out of range"))?;
-    // SAFETY: `fd` was just returned by the kernel for us, is open, and has no other owner.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
