@@ -218,7 +218,7 @@ impl Direction {
         }
     }
 
-    /// With `on`, out-of-order bytes are held only up to [`SPILL_BYTES`]; beyond, they are
+    /// With `on`, out-of-order bytes are held only up to 64 KiB (`SPILL_BYTES`); beyond, they are
     /// handed on at their offset, beyond the stream's end ([`Event::Data`]), and only their
     /// extent is kept. For a sink that writes bytes where they belong (a file, as tcpflow
     /// writes each segment at its offset at once), so that a long wait behind a hole costs
