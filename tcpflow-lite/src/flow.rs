@@ -213,6 +213,17 @@ pub trait Sink {
         stats: &[DirectionStats; 2],
         reason: CloseReason,
     ) -> io::Result<()>;
+    /// Connections whose output failed after the call that caused it returned (a sink that
+    /// writes on another thread learns its errors later), each once: the table drops them as
+    /// if that call had failed.
+    fn take_failures(&mut self) -> Vec<Failure> {
+        Vec::new()
+    }
+    /// The end of the output: everything handed over is written (a writer thread is joined)
+    /// before this returns. An error here is the output's as a whole, not one connection's.
+    fn drain(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bounds on memory.
@@ -344,6 +355,12 @@ impl Sink for Guard<'_> {
             return Ok(()); // already reported; the sink only lets go of what it held
         }
         self.check(flow, result)
+    }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.inner.take_failures()
+    }
+    fn drain(&mut self) -> io::Result<()> {
+        self.inner.drain()
     }
 }
 
@@ -626,6 +643,12 @@ impl FlowTable {
             failed: Vec::new(),
         };
         let result = work(self, &mut guard);
+        // Failures learned late (from a writer thread) count as if the call had failed.
+        for failure in guard.inner.take_failures() {
+            if !guard.dead(&failure.flow) {
+                guard.failed.push(failure);
+            }
+        }
         for failure in std::mem::take(&mut guard.failed) {
             let canonical = failure.flow.key.canonical();
             if let Some(connection) = self
@@ -913,9 +936,14 @@ impl FlowTable {
         self.expire(now, sink)
     }
 
-    /// Closes every connection (end of capture).
+    /// Closes every connection (end of capture) and drains the sink ([`Sink::drain`]): when
+    /// this returns, everything is written, and every failure is in [`FlowTable::failures`].
     pub fn finish(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        self.guarded(sink, |table, guard| table.finish_inner(guard))
+        self.guarded(sink, |table, guard| {
+            let closed = table.finish_inner(guard);
+            let drained = guard.drain();
+            closed.and(drained)
+        })
     }
 
     fn finish_inner(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
