@@ -599,9 +599,12 @@ impl Sink for Tee {
         self.0.iter_mut().flat_map(|s| s.take_failures()).collect()
     }
     fn drain(&mut self) -> io::Result<()> {
-        // Every sink is drained, whichever fails.
-        self.0
-            .iter_mut()
-            .fold(Ok(()), |result, s| result.and(s.drain()))
+        // Every sink is drained, whichever fails; the first error is returned.
+        let mut result = Ok(());
+        for sink in &mut self.0 {
+            let drained = sink.drain();
+            result = result.and(drained);
+        }
+        result
     }
 }
