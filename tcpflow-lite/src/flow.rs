@@ -215,7 +215,8 @@ pub trait Sink {
     ) -> io::Result<()>;
     /// Connections whose output failed after the call that caused it returned (a sink that
     /// writes on another thread learns its errors later), each once: the table drops them as
-    /// if that call had failed.
+    /// if that call had failed, and hands the sink nothing more for them but, for one still
+    /// open, `closed` with [`CloseReason::Failed`]. Asked after every packet: keep it cheap.
     fn take_failures(&mut self) -> Vec<Failure> {
         Vec::new()
     }
@@ -671,10 +672,8 @@ impl FlowTable {
                     .inner
                     .closed(&connection.info, &stats, CloseReason::Failed);
             } else {
-                // Failed while closing: let the sink drop what it holds for it.
-                let _ = guard
-                    .inner
-                    .closed(&failure.flow, &Default::default(), CloseReason::Failed);
+                // Failed while it closed, or learned after (from a writer thread): the sink
+                // was told then, and it was counted then.
             }
             self.stats.failed += 1;
             if self.failures.len() < MAX_FAILURES {

@@ -215,7 +215,7 @@ impl Sink for FileSink {
         reason: CloseReason,
     ) -> io::Result<()> {
         if reason == CloseReason::Failed {
-            // Its output failed: what is left of it is dropped, and the writer may forget it.
+            // Its output failed: what is left of it is dropped.
             for dir in 0..2 {
                 if let Some(d) = self.directions.remove(&(flow.id, dir)) {
                     self.buffered -= d.buffer.len();
@@ -224,7 +224,7 @@ impl Sink for FileSink {
                     })?;
                 }
             }
-            return self.writer.send(Op::Forget { id: flow.id });
+            return Ok(());
         }
         let mut result = Ok(());
         for dir in 0..2 {
@@ -606,5 +606,21 @@ impl Sink for Tee {
             result = result.and(drained);
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_buffer_never_holds_more_than_a_message() {
+        for segment in [1, 7, 536, 1448, 9000, WRITE_BUFFER - 1] {
+            let mut buffer = Vec::new();
+            while buffer.len() + segment <= WRITE_BUFFER {
+                append(&mut buffer, &vec![0u8; segment]);
+                assert!(buffer.capacity() <= writer::MESSAGE_BYTES, "{segment}");
+            }
+        }
     }
 }

@@ -55,7 +55,8 @@ pub(crate) enum Op {
     Close { key: Key },
     /// The direction is done: its file closed and its name forgotten.
     Retire { key: Key },
-    /// The connection's failure was taken into account: its id may be forgotten.
+    /// The connection's failure was reported to the flow table, which hands it nothing more:
+    /// its id may be forgotten.
     Forget { id: u64 },
 }
 
@@ -238,13 +239,21 @@ impl Writer {
         self.queue.push(op)
     }
 
-    /// The connections whose output failed since the last call, each once.
+    /// The connections whose output failed since the last call, each once. The caller
+    /// hands them nothing more, so the writer may forget them.
     pub(crate) fn failures(&self) -> Vec<Failure> {
         // A plain load first: this is asked once per packet.
         if !self.failed.load(Ordering::Relaxed) || !self.failed.swap(false, Ordering::Acquire) {
             return Vec::new();
         }
-        self.failures.try_iter().collect()
+        let failures: Vec<Failure> = self.failures.try_iter().collect();
+        for failure in &failures {
+            // Queued after anything still on its way for it; a writer gone needs nothing.
+            let _ = self.send(Op::Forget {
+                id: failure.flow.id,
+            });
+        }
+        failures
     }
 
     /// Waits until everything queued is written and the writer has ended. A panic of the
@@ -467,4 +476,60 @@ fn in_file(dir: &std::path::Path, error: io::Error, name: &str) -> io::Error {
         error.kind(),
         format!("{}: {error}", dir.join(name).display()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(capacity: usize) -> Op {
+        Op::Write {
+            key: (0, 0),
+            offset: 0,
+            bytes: Vec::with_capacity(capacity),
+        }
+    }
+
+    #[test]
+    fn what_is_in_flight_stays_within_its_bound() {
+        let queue = Arc::new(Queue::default());
+        let consumer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                let mut batch = Vec::new();
+                let mut taken = 0;
+                while queue.take(&mut batch) {
+                    taken += batch.len();
+                    batch.clear();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                taken
+            })
+        };
+        for _ in 0..200 {
+            queue.push(write(MESSAGE_BYTES)).unwrap();
+            let state = queue.lock();
+            assert!(state.queued + state.writing <= IN_FLIGHT_BYTES);
+        }
+        queue.close();
+        assert_eq!(consumer.join().unwrap(), 200, "everything queued was taken");
+    }
+
+    #[test]
+    fn a_writer_that_panics_is_an_error_not_a_hang() {
+        let queue = Arc::new(Queue::default());
+        let writer = {
+            let gone = Gone(Arc::clone(&queue));
+            std::thread::spawn(move || {
+                let mut batch = Vec::new();
+                gone.0.take(&mut batch);
+                panic!("writer failed");
+            })
+        };
+        // The producer fills the queue and waits for room: the panic ends the wait.
+        let failed = (0..1000).find_map(|_| queue.push(write(MESSAGE_BYTES)).err());
+        assert!(failed.is_some(), "pushing never failed");
+        assert!(writer.join().is_err());
+        assert!(queue.push(write(0)).is_err());
+    }
 }
