@@ -216,7 +216,7 @@ pub trait Sink {
     /// Connections whose output failed after the call that caused it returned (a sink that
     /// writes on another thread learns its errors later), each once: the table drops them as
     /// if that call had failed, and hands the sink nothing more for them but, for one still
-    /// open, `closed` with [`CloseReason::Failed`]. Asked after every packet: keep it cheap.
+    /// open, `closed` with [`CloseReason::Failed`]. Asked every few segments: keep it cheap.
     fn take_failures(&mut self) -> Vec<Failure> {
         Vec::new()
     }
@@ -367,6 +367,10 @@ impl Sink for Guard<'_> {
 
 /// Failures kept with their error (all are counted).
 const MAX_FAILURES: usize = 16;
+
+/// Segments between two questions for failures learned late ([`Sink::take_failures`]):
+/// asking costs a few calls, and until then the writer drops the flow's bytes itself.
+const LATE_FAILURES_EVERY: u64 = 64;
 
 /// Seconds (capture time) a connection lingers after both FINs: retransmissions still
 /// arrive then, and tcpflow writes them.
@@ -633,7 +637,9 @@ impl FlowTable {
     }
 
     /// Runs `work` with the sink behind a [`Guard`], then drops every connection the sink
-    /// failed for, so that one bad flow never stops the others.
+    /// failed for, so that one bad flow never stops the others. Failures learned late (from
+    /// a writer thread) count as if the call had failed: they are asked for every
+    /// [`LATE_FAILURES_EVERY`] segments, at each tick and at the end.
     fn guarded(
         &mut self,
         sink: &mut dyn Sink,
@@ -643,11 +649,13 @@ impl FlowTable {
             inner: sink,
             failed: Vec::new(),
         };
+        let segments = self.stats.segments;
         let result = work(self, &mut guard);
-        // Failures learned late (from a writer thread) count as if the call had failed.
-        for failure in guard.inner.take_failures() {
-            if !guard.dead(&failure.flow) {
-                guard.failed.push(failure);
+        if self.stats.segments == segments || self.stats.segments % LATE_FAILURES_EVERY == 0 {
+            for failure in guard.inner.take_failures() {
+                if !guard.dead(&failure.flow) {
+                    guard.failed.push(failure);
+                }
             }
         }
         for failure in std::mem::take(&mut guard.failed) {

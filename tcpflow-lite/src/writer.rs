@@ -242,7 +242,7 @@ impl Writer {
     /// The connections whose output failed since the last call, each once. The caller
     /// hands them nothing more, so the writer may forget them.
     pub(crate) fn failures(&self) -> Vec<Failure> {
-        // A plain load first: this is asked once per packet.
+        // A plain load first: this is asked every few packets.
         if !self.failed.load(Ordering::Relaxed) || !self.failed.swap(false, Ordering::Acquire) {
             return Vec::new();
         }
