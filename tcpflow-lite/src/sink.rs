@@ -185,9 +185,9 @@ impl Sink for FileSink {
         }
         if self.buffered > BUFFERED_TOTAL {
             for (key, d) in self.directions.iter_mut() {
+                self.buffered -= d.buffer.len();
                 hand_over(&self.writer, *key, d)?;
             }
-            self.buffered = 0;
         }
         Ok(())
     }

@@ -332,15 +332,19 @@ impl Files {
                 match self.create(&flow, key.1) {
                     Ok((file, name)) => {
                         self.open_count += 1;
-                        self.outputs.insert(
-                            key,
-                            Output {
-                                file: Some(file),
-                                name,
-                                flow,
-                                last_use: 0,
-                            },
-                        );
+                        let output = Output {
+                            file: Some(file),
+                            name,
+                            flow,
+                            last_use: 0,
+                        };
+                        // A direction is retired before it is created again: nothing is
+                        // replaced, but the count stays right if it were.
+                        if let Some(old) = self.outputs.insert(key, output) {
+                            if old.file.is_some() {
+                                self.open_count -= 1;
+                            }
+                        }
                         self.keep_within_limit(key);
                     }
                     Err(error) => self.fail(*flow, error),
