@@ -218,6 +218,18 @@ pub trait Sink {
         stats: &[DirectionStats; 2],
         reason: CloseReason,
     ) -> io::Result<()>;
+    /// Connections whose output failed after the call that caused it returned (a sink that
+    /// writes on another thread learns its errors later), each once: the table drops them as
+    /// if that call had failed, and hands the sink nothing more for them but, for one still
+    /// open, `closed` with [`CloseReason::Failed`]. Asked every few segments: keep it cheap.
+    fn take_failures(&mut self) -> Vec<Failure> {
+        Vec::new()
+    }
+    /// The end of the output: everything handed over is written (a writer thread is joined)
+    /// before this returns. An error here is the output's as a whole, not one connection's.
+    fn drain(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bounds on memory.
@@ -350,10 +362,20 @@ impl Sink for Guard<'_> {
         }
         self.check(flow, result)
     }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.inner.take_failures()
+    }
+    fn drain(&mut self) -> io::Result<()> {
+        self.inner.drain()
+    }
 }
 
 /// Failures kept with their error (all are counted).
 const MAX_FAILURES: usize = 16;
+
+/// Segments between two questions for failures learned late ([`Sink::take_failures`]):
+/// asking costs a few calls, and until then the writer drops the flow's bytes itself.
+const LATE_FAILURES_EVERY: u64 = 64;
 
 /// Seconds (capture time) a connection lingers after both FINs: retransmissions still
 /// arrive then, and tcpflow writes them.
@@ -619,7 +641,9 @@ impl FlowTable {
     }
 
     /// Runs `work` with the sink behind a [`Guard`], then drops every connection the sink
-    /// failed for, so that one bad flow never stops the others.
+    /// failed for, so that one bad flow never stops the others. Failures learned late (from
+    /// a writer thread) count as if the call had failed: they are asked for every
+    /// [`LATE_FAILURES_EVERY`] segments, at each tick and at the end.
     fn guarded(
         &mut self,
         sink: &mut dyn Sink,
@@ -629,7 +653,15 @@ impl FlowTable {
             inner: sink,
             failed: Vec::new(),
         };
+        let segments = self.stats.segments;
         let result = work(self, &mut guard);
+        if self.stats.segments == segments || self.stats.segments % LATE_FAILURES_EVERY == 0 {
+            for failure in guard.inner.take_failures() {
+                if !guard.dead(&failure.flow) {
+                    guard.failed.push(failure);
+                }
+            }
+        }
         for failure in std::mem::take(&mut guard.failed) {
             let canonical = failure.flow.key.canonical();
             if let Some(connection) = self
@@ -652,10 +684,8 @@ impl FlowTable {
                     .inner
                     .closed(&connection.info, &stats, CloseReason::Failed);
             } else {
-                // Failed while closing: let the sink drop what it holds for it.
-                let _ = guard
-                    .inner
-                    .closed(&failure.flow, &Default::default(), CloseReason::Failed);
+                // Failed while it closed, or learned after (from a writer thread): the sink
+                // was told then, and it was counted then.
             }
             self.stats.failed += 1;
             if self.failures.len() < MAX_FAILURES {
@@ -918,9 +948,14 @@ impl FlowTable {
         self.expire(now, sink)
     }
 
-    /// Closes every connection (end of capture).
+    /// Closes every connection (end of capture) and drains the sink ([`Sink::drain`]): when
+    /// this returns, everything is written, and every failure is in [`FlowTable::failures`].
     pub fn finish(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        self.guarded(sink, |table, guard| table.finish_inner(guard))
+        self.guarded(sink, |table, guard| {
+            let closed = table.finish_inner(guard);
+            let drained = guard.drain();
+            closed.and(drained)
+        })
     }
 
     fn finish_inner(&mut self, sink: &mut dyn Sink) -> io::Result<()> {

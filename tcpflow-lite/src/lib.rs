@@ -15,3 +15,4 @@ pub mod libpcap;
 pub mod reassembly;
 pub mod sink;
 pub mod source;
+mod writer;

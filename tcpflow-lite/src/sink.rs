@@ -1,26 +1,27 @@
 //! Where reassembled bytes go: one file per direction with tcpflow's names, the console,
 //! or JSON events.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::beneath::Dir;
-use crate::flow::{tcpflow_name, CloseReason, FastMap, FlowInfo, Sink};
+use crate::flow::{CloseReason, Failure, FastMap, FlowInfo, Sink};
 use crate::reassembly::DirectionStats;
+use crate::writer::{self, Key, Op, Writer};
 
-/// Bytes gathered per direction before a file write: small segments become one `pwrite`.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Bytes gathered per direction before they are handed to the writer: small segments become
+/// one `pwrite`. Also the most one message to the writer holds ([`writer::MESSAGE_BYTES`]).
+const WRITE_BUFFER: usize = writer::MESSAGE_BYTES;
 
-/// Bytes at once from which a segment is written straight to its file: a copy would cost
-/// more than the system call it saves.
-const DIRECT_WRITE: usize = 16 * 1024;
-
-/// Bytes gathered in all directions together: beyond it every buffer is written, so memory
-/// does not grow with the number of open connections.
+/// Bytes held for output in all directions together, those on their way to the writer
+/// included: beyond it every buffer is handed over, so memory does not grow with the number
+/// of open connections.
 const WRITE_BUFFER_TOTAL: usize = 4 * 1024 * 1024;
+
+/// Of [`WRITE_BUFFER_TOTAL`], what the per-direction buffers may hold: the rest is in flight.
+const BUFFERED_TOTAL: usize = WRITE_BUFFER_TOTAL - writer::IN_FLIGHT_BYTES;
 
 /// Descriptors left for everything else (the capture, stdio, libpcap, a pcap being written).
 const RESERVED_FDS: u64 = 16;
@@ -47,15 +48,11 @@ pub fn default_max_open_files() -> usize {
     open_files_limit().min(512)
 }
 
-struct OpenDirection {
-    file: Option<File>,
-    path: PathBuf,
-    /// Unwritten bytes, continuing at `buffer_offset`.
+/// A direction's bytes not yet handed to the writer, continuing at `offset`.
+#[derive(Default)]
+struct Pending {
     buffer: Vec<u8>,
-    buffer_offset: u64,
-    last_use: u64,
-    /// A write failed while flushing for another direction: reported at this one's next use.
-    broken: Option<io::Error>,
+    offset: u64,
 }
 
 /// One file per direction in a directory, named and filled as tcpflow does: bytes at their
@@ -66,17 +63,16 @@ struct OpenDirection {
 /// The directory is opened once; every file is created and reopened beneath that open
 /// directory without following any symbolic link ([`Dir::open_beneath`]), so replacing the
 /// directory's path, or planting links in it, during a capture redirects nothing.
+///
+/// The files are created, written and closed by a thread of their own, fed with batched
+/// buffers through a bounded queue; a write error reaches the flow table at its next call
+/// ([`Sink::take_failures`]), and [`Sink::drain`] waits until everything is written.
 pub struct FileSink {
-    dir: PathBuf,
-    handle: Dir,
     max_bytes: Option<u64>,
-    max_open: usize,
-    open_count: usize,
-    clock: u64,
-    directions: FastMap<(u64, usize), OpenDirection>,
+    directions: FastMap<Key, Pending>,
+    /// Bytes in `directions`' buffers.
     buffered: usize,
-    /// Files written.
-    pub files: u64,
+    writer: Writer,
 }
 
 impl FileSink {
@@ -85,165 +81,57 @@ impl FileSink {
     /// ([`open_files_limit`]).
     pub fn open(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> io::Result<FileSink> {
         let handle = Dir::open(&dir)?;
+        let max_open = max_open.min(open_files_limit()).max(1);
         Ok(FileSink {
-            dir,
-            handle,
             max_bytes,
-            max_open: max_open.min(open_files_limit()).max(1),
-            open_count: 0,
-            clock: 0,
             directions: FastMap::default(),
             buffered: 0,
-            files: 0,
+            writer: Writer::spawn(handle, dir, max_open)?,
         })
     }
 
-    /// Creates the file of direction `dir`: tcpflow's name, with the first `cN` suffix not
-    /// taken on disk (so `cN` depends on the files written, not on connections seen). In an
-    /// empty directory that is [`FlowInfo::name`]; files already there move it on, as they
-    /// move tcpflow's.
-    fn create(&self, flow: &FlowInfo, dir: usize) -> io::Result<(File, PathBuf)> {
-        let mut reuse = 0;
-        loop {
-            let name = tcpflow_name(&flow.direction(dir), reuse);
-            let path = self.dir.join(&name);
-            match self.handle.open_beneath(
-                &name,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-                0o644,
-            ) {
-                Ok(file) => return Ok((file, path)),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => {
-                    reuse += 1
-                }
-                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-            }
-        }
-    }
-
-    fn entry(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<&mut OpenDirection> {
-        self.clock += 1;
-        let key = (flow.id, dir);
-        if !self.directions.contains_key(&key) {
-            let (file, path) = self.create(flow, dir)?;
-            self.files += 1;
-            self.open_count += 1;
-            self.directions.insert(
-                key,
-                OpenDirection {
-                    file: Some(file),
-                    path,
-                    buffer: Vec::new(),
-                    buffer_offset: 0,
-                    last_use: 0,
-                    broken: None,
-                },
-            );
-        } else if self.directions.get(&key).is_some_and(|d| d.file.is_none()) {
-            let path = self
-                .directions
-                .get(&key)
-                .map(|d| d.path.clone())
-                .unwrap_or_default();
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let file = self
-                .handle
-                .open_beneath(&name, libc::O_WRONLY, 0)
-                .map_err(|e| in_file(e, &path))?;
-            self.open_count += 1;
-            if let Some(d) = self.directions.get_mut(&key) {
-                d.file = Some(file);
-            }
-        }
-        if self.open_count > self.max_open {
-            self.close_least_recent(key)?;
-        }
-        let clock = self.clock;
-        let entry = self
-            .directions
-            .get_mut(&key)
-            .ok_or_else(|| io::Error::other("direction vanished"))?;
-        entry.last_use = clock;
-        Ok(entry)
-    }
-
-    /// Over the open-file limit: closes the least recently used quarter of the open files in
-    /// one pass (so the scan is paid once per many files, not once per file).
-    fn close_least_recent(&mut self, keep: (u64, usize)) -> io::Result<()> {
-        let mut open: Vec<(u64, (u64, usize))> = self
-            .directions
-            .iter()
-            .filter(|(k, d)| **k != keep && d.file.is_some())
-            .map(|(k, d)| (d.last_use, *k))
-            .collect();
-        let count = (open.len() / 4).max(1).min(open.len());
-        if count == 0 {
+    /// Hands a direction's buffer to the writer.
+    fn hand_over(&mut self, key: Key) -> io::Result<()> {
+        let Some(d) = self.directions.get_mut(&key) else {
             return Ok(());
-        }
-        open.select_nth_unstable(count - 1);
-        for (_, key) in &open[..count] {
-            self.close_file(*key)?;
-        }
-        Ok(())
+        };
+        self.buffered -= d.buffer.len();
+        hand_over(&self.writer, key, d)
     }
 
     /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
-    /// its buffer is flushed, its file closed, and a write error it met is returned.
-    fn retire(&mut self, key: (u64, usize)) -> io::Result<()> {
+    /// its buffer is handed over and its file retired.
+    fn retire(&mut self, key: Key) -> io::Result<()> {
         let Some(mut d) = self.directions.remove(&key) else {
             return Ok(());
         };
-        self.buffered = self.buffered.saturating_sub(d.buffer.len());
-        let flushed = flush(&mut d);
-        if d.file.take().is_some() {
-            self.open_count -= 1;
-        }
-        match d.broken.take() {
-            Some(error) => Err(error),
-            None => flushed,
-        }
-    }
-
-    fn close_file(&mut self, key: (u64, usize)) -> io::Result<()> {
-        if let Some(d) = self.directions.get_mut(&key) {
-            self.buffered = self.buffered.saturating_sub(d.buffer.len());
-            flush_for_later(d);
-            if d.file.take().is_some() {
-                self.open_count -= 1;
-            }
-        }
-        Ok(())
+        self.buffered -= d.buffer.len();
+        hand_over(&self.writer, key, &mut d)?;
+        self.writer.send(Op::Retire { key })
     }
 }
 
-fn in_file(error: io::Error, path: &std::path::Path) -> io::Error {
-    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
-}
-
-fn flush(d: &mut OpenDirection) -> io::Result<()> {
+fn hand_over(writer: &Writer, key: Key, d: &mut Pending) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
-    let written = match &d.file {
-        Some(file) => file
-            .write_all_at(&d.buffer, d.buffer_offset)
-            .map_err(|e| in_file(e, &d.path)),
-        None => Ok(()),
-    };
-    // Give the memory back: a connection that lingers or goes quiet holds none.
-    d.buffer = Vec::new();
-    written
+    let bytes = std::mem::take(&mut d.buffer);
+    writer.send(Op::Write {
+        key,
+        offset: d.offset,
+        bytes,
+    })
 }
 
-/// Flushes a direction other than the one being written to: an error waits for its own
-/// next use, so that it is that direction's connection that fails.
-fn flush_for_later(d: &mut OpenDirection) {
-    if let Err(error) = flush(d) {
-        d.broken.get_or_insert(error);
+/// Appends `bytes` to `buffer`, which never grows beyond [`WRITE_BUFFER`] allocated (the
+/// caller hands it over before it would): the queue to the writer is bounded in bytes.
+fn append(buffer: &mut Vec<u8>, bytes: &[u8]) {
+    let needed = buffer.len() + bytes.len();
+    if needed > buffer.capacity() {
+        let capacity = needed.max(buffer.capacity() * 2).min(WRITE_BUFFER);
+        buffer.reserve_exact(capacity - buffer.len());
     }
+    buffer.extend_from_slice(bytes);
 }
 
 impl Sink for FileSink {
@@ -257,38 +145,49 @@ impl Sink for FileSink {
             Some(max) => &bytes[..bytes.len().min((max - offset) as usize)],
             None => bytes,
         };
-        let d = self.entry(flow, dir)?;
-        if let Some(error) = d.broken.take() {
-            return Err(error);
+        let key = (flow.id, dir);
+        let d = match self.directions.entry(key) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                self.writer.send(Op::Create {
+                    key,
+                    flow: Box::new(flow.clone()),
+                })?;
+                entry.insert(Pending::default())
+            }
+        };
+        let end = d.offset + d.buffer.len() as u64;
+        if !d.buffer.is_empty() && (offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER) {
+            self.buffered -= d.buffer.len();
+            hand_over(&self.writer, key, d)?;
         }
-        let before = d.buffer.len();
-        if !d.buffer.is_empty() && offset != d.buffer_offset + d.buffer.len() as u64 {
-            flush(d)?;
+        // A chunk larger than a buffer goes over in buffer-sized pieces.
+        let mut offset = offset;
+        let mut rest = bytes;
+        while rest.len() > WRITE_BUFFER {
+            let (piece, after) = rest.split_at(WRITE_BUFFER);
+            self.writer.send(Op::Write {
+                key,
+                offset,
+                bytes: piece.to_vec(),
+            })?;
+            offset += piece.len() as u64;
+            rest = after;
         }
-        if bytes.len() >= DIRECT_WRITE {
-            // Large segments (GRO) go straight to the file, without a copy.
-            flush(d)?;
-            if let Some(file) = &d.file {
-                file.write_all_at(bytes, offset)
-                    .map_err(|e| in_file(e, &d.path))?;
-            }
-        } else {
-            if d.buffer.is_empty() {
-                d.buffer_offset = offset;
-            }
-            d.buffer.extend_from_slice(bytes);
-            if d.buffer.len() >= WRITE_BUFFER {
-                flush(d)?;
-            }
+        if d.buffer.is_empty() {
+            d.offset = offset;
         }
-        // The total moves by what this direction's buffer gained or lost.
-        let after = d.buffer.len();
-        self.buffered = (self.buffered + after).saturating_sub(before);
-        if self.buffered > WRITE_BUFFER_TOTAL {
-            for d in self.directions.values_mut() {
-                flush_for_later(d);
+        append(&mut d.buffer, rest);
+        self.buffered += rest.len();
+        if d.buffer.len() == WRITE_BUFFER {
+            self.buffered -= d.buffer.len();
+            hand_over(&self.writer, key, d)?;
+        }
+        if self.buffered > BUFFERED_TOTAL {
+            for (key, d) in self.directions.iter_mut() {
+                self.buffered -= d.buffer.len();
+                hand_over(&self.writer, *key, d)?;
             }
-            self.buffered = 0;
         }
         Ok(())
     }
@@ -300,13 +199,10 @@ impl Sink for FileSink {
 
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         for dir in 0..2 {
-            self.close_file((flow.id, dir))?;
-            if let Some(error) = self
-                .directions
-                .get_mut(&(flow.id, dir))
-                .and_then(|d| d.broken.take())
-            {
-                return Err(error);
+            let key = (flow.id, dir);
+            if self.directions.contains_key(&key) {
+                self.hand_over(key)?;
+                self.writer.send(Op::Close { key })?;
             }
         }
         Ok(())
@@ -316,13 +212,47 @@ impl Sink for FileSink {
         &mut self,
         flow: &FlowInfo,
         _stats: &[DirectionStats; 2],
-        _reason: CloseReason,
+        reason: CloseReason,
     ) -> io::Result<()> {
+        if reason == CloseReason::Failed {
+            // Its output failed: what is left of it is dropped.
+            for dir in 0..2 {
+                if let Some(d) = self.directions.remove(&(flow.id, dir)) {
+                    self.buffered -= d.buffer.len();
+                    self.writer.send(Op::Retire {
+                        key: (flow.id, dir),
+                    })?;
+                }
+            }
+            return Ok(());
+        }
         let mut result = Ok(());
         for dir in 0..2 {
             result = result.and(self.retire((flow.id, dir)));
         }
         result
+    }
+
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.writer.failures()
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        let keys: Vec<Key> = self.directions.keys().copied().collect();
+        for key in keys {
+            self.hand_over(key)?;
+        }
+        self.writer.finish()
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        // Not drained (an embedder that never called FlowTable::finish): what is buffered is
+        // still written, and the writer joined by its own drop.
+        for (key, d) in self.directions.iter_mut() {
+            let _ = hand_over(&self.writer, *key, d);
+        }
     }
 }
 
@@ -623,6 +553,12 @@ impl<S: Sink> Sink for Counting<S> {
         }
         self.inner.closed(flow, stats, reason)
     }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.inner.take_failures()
+    }
+    fn drain(&mut self) -> io::Result<()> {
+        self.inner.drain()
+    }
 }
 
 /// Several sinks fed alike.
@@ -660,5 +596,33 @@ impl Sink for Tee {
         self.0
             .iter_mut()
             .try_for_each(|s| s.closed(flow, stats, reason))
+    }
+    fn take_failures(&mut self) -> Vec<Failure> {
+        self.0.iter_mut().flat_map(|s| s.take_failures()).collect()
+    }
+    fn drain(&mut self) -> io::Result<()> {
+        // Every sink is drained, whichever fails; the first error is returned.
+        let mut result = Ok(());
+        for sink in &mut self.0 {
+            let drained = sink.drain();
+            result = result.and(drained);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_buffer_never_holds_more_than_a_message() {
+        for segment in [1, 7, 536, 1448, 9000, WRITE_BUFFER - 1] {
+            let mut buffer = Vec::new();
+            while buffer.len() + segment <= WRITE_BUFFER {
+                append(&mut buffer, &vec![0u8; segment]);
+                assert!(buffer.capacity() <= writer::MESSAGE_BYTES, "{segment}");
+            }
+        }
     }
 }
