@@ -750,15 +750,10 @@ impl FlowTable {
                 } else if connection.rst[dir] || connection.dirs[dir].is_empty() {
                     // After its RST, or before any data: this direction starts from the new SYN.
                     connection.rst[dir] = false;
-                    let info = &mut connection.info;
-                    let mut past = self.history.get_mut(&canonical);
-                    let mut result = Ok(());
-                    connection.dirs[dir].restart(Some(segment.seq), &mut |event| {
-                        if result.is_ok() {
-                            result = deliver(sink, info, past.as_deref_mut(), dir, event);
-                        }
-                    });
-                    result?;
+                    let past = self.history.get_mut(&canonical);
+                    advance(sink, connection, past, dir, Ok(()), |d, emit| {
+                        d.restart(Some(segment.seq), emit)
+                    })?;
                 } else {
                     // A stale SYN (a retransmitted old SYN-ACK, say) on a direction with data:
                     // ignored with its payload, as tcpflow does.
@@ -785,15 +780,10 @@ impl FlowTable {
                 }
                 // New data after its RST: the direction starts over (a new file, as tcpflow).
                 connection.rst[dir] = false;
-                let info = &mut connection.info;
-                let mut past = self.history.get_mut(&canonical);
-                let mut result = Ok(());
-                connection.dirs[dir].restart(None, &mut |event| {
-                    if result.is_ok() {
-                        result = deliver(sink, info, past.as_deref_mut(), dir, event);
-                    }
-                });
-                result?;
+                let past = self.history.get_mut(&canonical);
+                advance(sink, connection, past, dir, Ok(()), |d, emit| {
+                    d.restart(None, emit)
+                })?;
             }
         }
         if !self.connections.contains_key(&canonical) {
@@ -868,15 +858,10 @@ impl FlowTable {
         } else {
             segment.seq
         };
-        let info = &mut connection.info;
-        let mut past = self.history.get_mut(&canonical);
-        let mut result = Ok(());
-        connection.dirs[dir].data(seq, segment.payload, policy, max_pending, &mut |event| {
-            if result.is_ok() {
-                result = deliver(sink, info, past.as_deref_mut(), dir, event);
-            }
-        });
-        result?;
+        let past = self.history.get_mut(&canonical);
+        advance(sink, connection, past, dir, Ok(()), |d, emit| {
+            d.data(seq, segment.payload, policy, max_pending, emit)
+        })?;
         if segment.fin {
             connection.fin[dir] = true;
         }
@@ -898,15 +883,10 @@ impl FlowTable {
             // still in flight is kept. The connection ends when the other direction has
             // ended too, or never carried data.
             connection.rst[dir] = true;
-            let info = &mut connection.info;
-            let mut past = self.history.get_mut(&canonical);
-            let mut result = Ok(());
-            connection.dirs[dir].finish(&mut |event| {
-                if result.is_ok() {
-                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
-                }
-            });
-            result?;
+            let past = self.history.get_mut(&canonical);
+            advance(sink, connection, past, dir, Ok(()), |d, emit| {
+                d.finish(emit)
+            })?;
             let other = 1 - dir;
             if connection.rst[other] || connection.fin[other] || connection.dirs[other].is_empty() {
                 self.close(&canonical, CloseReason::Rst, sink)?;
@@ -995,12 +975,9 @@ impl FlowTable {
         }
         let mut result = Ok(());
         for dir in 0..2 {
-            let info = &mut connection.info;
-            let mut past = self.history.get_mut(canonical);
-            connection.dirs[dir].finish(&mut |event| {
-                if result.is_ok() {
-                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
-                }
+            let past = self.history.get_mut(canonical);
+            result = advance(sink, &mut connection, past, dir, result, |d, emit| {
+                d.finish(emit)
             });
         }
         result?;
@@ -1087,13 +1064,9 @@ impl FlowTable {
             let Some(connection) = self.connections.get_mut(&key) else {
                 continue;
             };
-            let info = &mut connection.info;
-            let mut past = self.history.get_mut(&key);
-            let mut result = Ok(());
-            connection.dirs[dir].finish(&mut |event| {
-                if result.is_ok() {
-                    result = deliver(sink, info, past.as_deref_mut(), dir, event);
-                }
+            let past = self.history.get_mut(&key);
+            let result = advance(sink, connection, past, dir, Ok(()), |d, emit| {
+                d.finish(emit)
             });
             self.account(&key);
             result?;
@@ -1117,6 +1090,31 @@ impl FlowTable {
         }
         Ok(())
     }
+}
+
+/// Advances direction `dir` of `connection` by `step` and hands each event it emits to the sink
+/// ([`deliver`]) while `result` (what came before, passed on) is Ok: after a sink error the
+/// step still runs to its end, so the direction's state advances, but nothing more reaches
+/// the sink.
+fn advance<'a>(
+    sink: &mut dyn Sink,
+    connection: &mut Connection,
+    mut past: Option<&mut Past>,
+    dir: usize,
+    mut result: io::Result<()>,
+    step: impl FnOnce(&mut Direction, &mut &mut dyn FnMut(Event<'a>)),
+) -> io::Result<()> {
+    let info = &mut connection.info;
+    let mut emit = |event| {
+        if result.is_ok() {
+            result = deliver(sink, info, past.as_deref_mut(), dir, event);
+        }
+    };
+    step(
+        &mut connection.dirs[dir],
+        &mut (&mut emit as &mut dyn FnMut(Event<'a>)),
+    );
+    result
 }
 
 /// Hands an event of direction `dir` to the sink, naming the direction as tcpflow names its
