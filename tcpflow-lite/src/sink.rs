@@ -90,31 +90,24 @@ impl FileSink {
         })
     }
 
-    /// Hands a direction's buffer to the writer.
-    fn hand_over(&mut self, key: Key) -> io::Result<()> {
-        let Some(d) = self.directions.get_mut(&key) else {
-            return Ok(());
-        };
-        self.buffered -= d.buffer.len();
-        hand_over(&self.writer, key, d)
-    }
-
     /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
     /// its buffer is handed over and its file retired.
     fn retire(&mut self, key: Key) -> io::Result<()> {
         let Some(mut d) = self.directions.remove(&key) else {
             return Ok(());
         };
-        self.buffered -= d.buffer.len();
-        hand_over(&self.writer, key, &mut d)?;
+        hand_over(&self.writer, &mut self.buffered, key, &mut d)?;
         self.writer.send(Op::Retire { key })
     }
 }
 
-fn hand_over(writer: &Writer, key: Key, d: &mut Pending) -> io::Result<()> {
+/// Hands a direction's buffer to the writer; `buffered`, the total the buffers hold, drops
+/// by what it held.
+fn hand_over(writer: &Writer, buffered: &mut usize, key: Key, d: &mut Pending) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
+    *buffered -= d.buffer.len();
     let bytes = std::mem::take(&mut d.buffer);
     writer.send(Op::Write {
         key,
@@ -157,9 +150,8 @@ impl Sink for FileSink {
             }
         };
         let end = d.offset + d.buffer.len() as u64;
-        if !d.buffer.is_empty() && (offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER) {
-            self.buffered -= d.buffer.len();
-            hand_over(&self.writer, key, d)?;
+        if offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER {
+            hand_over(&self.writer, &mut self.buffered, key, d)?;
         }
         // A chunk larger than a buffer goes over in buffer-sized pieces.
         let mut offset = offset;
@@ -180,13 +172,11 @@ impl Sink for FileSink {
         append(&mut d.buffer, rest);
         self.buffered += rest.len();
         if d.buffer.len() == WRITE_BUFFER {
-            self.buffered -= d.buffer.len();
-            hand_over(&self.writer, key, d)?;
+            hand_over(&self.writer, &mut self.buffered, key, d)?;
         }
         if self.buffered > BUFFERED_TOTAL {
             for (key, d) in self.directions.iter_mut() {
-                self.buffered -= d.buffer.len();
-                hand_over(&self.writer, *key, d)?;
+                hand_over(&self.writer, &mut self.buffered, *key, d)?;
             }
         }
         Ok(())
@@ -200,8 +190,8 @@ impl Sink for FileSink {
     fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
         for dir in 0..2 {
             let key = (flow.id, dir);
-            if self.directions.contains_key(&key) {
-                self.hand_over(key)?;
+            if let Some(d) = self.directions.get_mut(&key) {
+                hand_over(&self.writer, &mut self.buffered, key, d)?;
                 self.writer.send(Op::Close { key })?;
             }
         }
@@ -238,9 +228,8 @@ impl Sink for FileSink {
     }
 
     fn drain(&mut self) -> io::Result<()> {
-        let keys: Vec<Key> = self.directions.keys().copied().collect();
-        for key in keys {
-            self.hand_over(key)?;
+        for (key, d) in self.directions.iter_mut() {
+            hand_over(&self.writer, &mut self.buffered, *key, d)?;
         }
         self.writer.finish()
     }
@@ -251,7 +240,7 @@ impl Drop for FileSink {
         // Not drained (an embedder that never called FlowTable::finish): what is buffered is
         // still written, and the writer joined by its own drop.
         for (key, d) in self.directions.iter_mut() {
-            let _ = hand_over(&self.writer, *key, d);
+            let _ = hand_over(&self.writer, &mut self.buffered, *key, d);
         }
     }
 }

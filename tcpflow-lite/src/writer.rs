@@ -16,6 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use nix::sys::signal::{SigSet, Signal};
+
 use crate::beneath::Dir;
 use crate::flow::{tcpflow_name, Failure, FastMap, FlowInfo};
 
@@ -287,16 +289,12 @@ impl Drop for Writer {
 /// The writer's own signals go to the thread that reads: SIGINT, SIGTERM and SIGHUP must
 /// interrupt its waits so that a capture stops at once.
 fn block_stop_signals() {
-    // SAFETY: the sigset lives on our stack; it is initialised by sigemptyset before use,
-    // and pthread_sigmask only changes the calling thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, signal);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(signal);
     }
+    // Cannot fail: SIG_BLOCK with a valid set (and if it did, Ctrl-C would only be slower).
+    let _ = set.thread_block();
 }
 
 /// A direction's file on the writer's side.
@@ -340,10 +338,8 @@ impl Files {
                         };
                         // A direction is retired before it is created again: nothing is
                         // replaced, but the count stays right if it were.
-                        if let Some(old) = self.outputs.insert(key, output) {
-                            if old.file.is_some() {
-                                self.open_count -= 1;
-                            }
+                        if let Some(mut old) = self.outputs.insert(key, output) {
+                            close(&mut self.open_count, &mut old);
                         }
                         self.keep_within_limit(key);
                     }
@@ -360,16 +356,12 @@ impl Files {
             }
             Op::Close { key } => {
                 if let Some(output) = self.outputs.get_mut(&key) {
-                    if output.file.take().is_some() {
-                        self.open_count -= 1;
-                    }
+                    close(&mut self.open_count, output);
                 }
             }
             Op::Retire { key } => {
-                if let Some(output) = self.outputs.remove(&key) {
-                    if output.file.is_some() {
-                        self.open_count -= 1;
-                    }
+                if let Some(mut output) = self.outputs.remove(&key) {
+                    close(&mut self.open_count, &mut output);
                 }
             }
             Op::Forget { id } => {
@@ -392,7 +384,7 @@ impl Files {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => {
                     reuse += 1
                 }
-                Err(e) => return Err(self.in_file(e, &name)),
+                Err(e) => return Err(in_file(&self.path, e, &name)),
             }
         }
     }
@@ -445,9 +437,7 @@ impl Files {
         open.select_nth_unstable(count - 1);
         for (_, key) in &open[..count] {
             if let Some(output) = self.outputs.get_mut(key) {
-                if output.file.take().is_some() {
-                    self.open_count -= 1;
-                }
+                close(&mut self.open_count, output);
             }
         }
     }
@@ -456,10 +446,8 @@ impl Files {
     /// reported once, and its later work dropped until [`Op::Forget`].
     fn fail(&mut self, flow: FlowInfo, error: io::Error) {
         for dir in 0..2 {
-            if let Some(output) = self.outputs.remove(&(flow.id, dir)) {
-                if output.file.is_some() {
-                    self.open_count -= 1;
-                }
+            if let Some(mut output) = self.outputs.remove(&(flow.id, dir)) {
+                close(&mut self.open_count, &mut output);
             }
         }
         if self.failed_ids.insert(flow.id, ()).is_none() {
@@ -469,9 +457,12 @@ impl Files {
             self.reported.store(true, Ordering::Release);
         }
     }
+}
 
-    fn in_file(&self, error: io::Error, name: &str) -> io::Error {
-        in_file(&self.path, error, name)
+/// Closes `output`'s file if it is open, keeping `open_count` (the files open) right.
+fn close(open_count: &mut usize, output: &mut Output) {
+    if output.file.take().is_some() {
+        *open_count -= 1;
     }
 }
 
