@@ -21,12 +21,8 @@ pub(crate) fn shown(name: &str) -> String {
 /// name, namespace, pid, status, network mode, Kubernetes names when known), plus the pid
 /// entered and a one-line description; for a pid or a namespace file, just those two.
 pub(crate) fn target_json(resolved: &crate::resolve::Resolved) -> serde_json::Value {
-    let mut object = match &resolved.container {
-        Some(container) => serde_json::to_value(container).unwrap_or_default(),
-        None => serde_json::Value::Object(serde_json::Map::new()),
-    };
+    let mut object = target_object(resolved.container.as_ref(), &resolved.description);
     if let Some(map) = object.as_object_mut() {
-        map.insert("description".into(), resolved.description.clone().into());
         map.insert("pid".into(), resolved.target.pid().into());
     }
     object
@@ -38,11 +34,19 @@ pub(crate) fn unresolved_target_json(
     what: &str,
     listed: Option<&crate::resolve::ContainerInfo>,
 ) -> serde_json::Value {
-    let mut object = listed
+    target_object(listed, what)
+}
+
+/// What the runtime says of `container` (nothing when there is none) with `description`.
+fn target_object(
+    container: Option<&crate::resolve::ContainerInfo>,
+    description: &str,
+) -> serde_json::Value {
+    let mut object = container
         .and_then(|container| serde_json::to_value(container).ok())
         .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
     if let Some(map) = object.as_object_mut() {
-        map.insert("description".into(), what.into());
+        map.insert("description".into(), description.into());
     }
     object
 }
