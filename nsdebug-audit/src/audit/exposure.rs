@@ -1,15 +1,12 @@
 //! What the container's mounts and open files expose of the host: host paths, runtime
 //! sockets reachable inside, writable `/sys` and `/proc/sys`, host files held open.
 
-use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
-use super::{vanished, Host, Process};
+use super::{Host, Process};
 use crate::mounts::{
-    beneath, covering, exposure, host_path, join, parse_fdinfo, parse_mountinfo, runtime_managed,
-    Mount,
+    beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount,
 };
 use crate::{sys, Finding, Report, Severity, Unknown};
 
@@ -47,119 +44,6 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
             Err(why) => report
                 .unknowns
                 .push(Unknown::new("mounts", Some(p.pid), why)),
-        }
-    }
-}
-
-/// Files a process holds open on a mount of the host that is not in its own mount namespace:
-/// passed or leaked in from outside, they reach the host past every mount (a directory's `..`
-/// leads to the host's `/`; runc's CVE-2024-21626). Pipes, sockets and other files of the
-/// kernel's internal mounts are on no mount of the host's table and are left alone.
-pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report) {
-    // Without the host's mounts, `mounts` has already said so.
-    let Ok(host_mounts) = &host.mounts else {
-        return;
-    };
-    let mut tables: Vec<(String, Result<Vec<u64>, String>)> = Vec::new();
-    let mut seen: BTreeSet<(i32, String)> = BTreeSet::new();
-    for p in processes {
-        let ns = match p.ns("mnt") {
-            Some(Ok(ns)) => ns.clone(),
-            _ => format!("pid {}", p.pid),
-        };
-        if !tables.iter().any(|(n, _)| *n == ns) {
-            let ids = sys::read_at(&p.dir, "mountinfo")
-                .map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid))
-                .and_then(|text| parse_mountinfo(&text))
-                .map(|table| table.iter().map(|m| m.id).collect());
-            tables.push((ns.clone(), ids));
-        }
-        let own_ids = match tables.iter().find(|(n, _)| *n == ns).map(|(_, ids)| ids) {
-            Some(Ok(ids)) => ids,
-            Some(Err(why)) => {
-                report
-                    .unknowns
-                    .push(Unknown::new("fd.host", Some(p.pid), why.clone()));
-                continue;
-            }
-            None => continue,
-        };
-        let fds = format!("/proc/self/fd/{}/fd", p.dir.as_raw_fd());
-        let entries = match std::fs::read_dir(&fds) {
-            Ok(entries) => entries,
-            Err(e) if vanished(&e) => continue,
-            Err(e) => {
-                report.unknowns.push(Unknown::new(
-                    "fd.host",
-                    Some(p.pid),
-                    format!("/proc/{}/fd: {e}", p.pid),
-                ));
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let fd = entry.file_name().to_string_lossy().into_owned();
-            // Threads usually share their process's files: each open file once per process.
-            if !seen.insert((p.tgid, fd.clone())) {
-                continue;
-            }
-            let info = match sys::read_at(&p.dir, &format!("fdinfo/{fd}")) {
-                Ok(info) => parse_fdinfo(&info),
-                // Closed meanwhile.
-                Err(e) if vanished(&e) => continue,
-                Err(e) => Err(e.to_string()),
-            };
-            let (mnt_id, flags) = match info {
-                Ok(info) => info,
-                Err(why) => {
-                    report.unknowns.push(Unknown::new(
-                        "fd.host",
-                        Some(p.pid),
-                        format!("/proc/{}/fdinfo/{fd}: {why}", p.pid),
-                    ));
-                    continue;
-                }
-            };
-            if own_ids.contains(&mnt_id) {
-                continue;
-            }
-            let Some(mount) = host_mounts.iter().find(|m| m.id == mnt_id) else {
-                continue;
-            };
-            // The object itself (the magic link followed): what it is and where the host has it.
-            let (Ok(meta), Ok(path)) = (
-                std::fs::metadata(entry.path()),
-                std::fs::read_link(entry.path()),
-            ) else {
-                continue;
-            };
-            let path = path.to_string_lossy().into_owned();
-            let writable = flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32;
-            let (severity, what) = if meta.is_dir() {
-                (Severity::Critical, "a directory")
-            } else if meta.is_file() {
-                (
-                    exposure(&path, writable),
-                    if writable {
-                        "a file, writable,"
-                    } else {
-                        "a file"
-                    },
-                )
-            } else {
-                (Severity::High, "a file")
-            };
-            let evidence = format!(
-                "{} fd {fd} -> {path} (flags {flags:o}): mount {mnt_id} ({} {} on {}) is the host's, not in its mount namespace",
-                p.label, mount.device, mount.root, mount.point
-            );
-            let title = format!(
-                "{} holds {what} of the host open ({path}), outside its mounts",
-                p.who()
-            );
-            report
-                .findings
-                .push(Finding::new("fd.host", severity, title, evidence).about(p.pid, vec![p.pid]));
         }
     }
 }

@@ -81,10 +81,12 @@ fn proc_dir(pid: i32) -> io::Result<File> {
 }
 
 mod exposure;
+mod held;
 mod host;
 mod limits;
 
-use exposure::{mounts, open_files};
+use exposure::mounts;
+use held::held_objects;
 pub use host::{Host, HostReport};
 use limits::cgroups;
 
@@ -332,7 +334,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
         }
     }
     mounts(&processes, host, &mut report);
-    open_files(&processes, host, &mut report);
+    held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.
     if !target.is_alive() {
         return Err(Error::Gone { pid });

@@ -1161,3 +1161,58 @@ fn a_host_directory_held_open_by_a_process_in_the_container_is_found() {
     );
     drop(joined);
 }
+
+/// A container given the host's /etc that opens it, moves into it and lazily unmounts it
+/// (`umount -l`): the mount is in no mount table any more, but the process still holds the
+/// host's writable /etc (its cwd and fd 7). The audit places the directory by its device and
+/// inode and fails `--fail-on critical`, naming the pid and the host path. (`caps.extra` for
+/// the SYS_ADMIN that `umount` needed is accepted, as if it had been dropped afterwards.)
+#[test]
+fn a_lazily_unmounted_host_directory_still_held_is_found() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &["-v", "/etc:/hostetc", "--cap-add", "SYS_ADMIN"],
+        &[
+            "sh",
+            "-c",
+            "exec 7</hostetc; cd /hostetc; umount -l /hostetc; touch /tmp/ready; exec sleep 1000",
+        ],
+    );
+    for _ in 0..100 {
+        if docker(&["exec", &c.name, "test", "-e", "/tmp/ready"])
+            .status
+            .success()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The oracle: no mount table of the container has it, yet its cwd is the host's /etc.
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", c.pid)).unwrap();
+    assert!(!mountinfo.contains("/hostetc"), "{mountinfo}");
+    let cwd = std::fs::metadata(format!("/proc/{}/cwd", c.pid)).unwrap();
+    let etc = std::fs::metadata("/etc").unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((cwd.dev(), cwd.ino()), (etc.dev(), etc.ino()));
+    let out = run_nsdebug(&[
+        "audit",
+        &c.name,
+        "--fail-on",
+        "critical",
+        "--ignore",
+        "caps.extra",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("mount.detached"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("critical")
+            && line.contains(&format!("pid {}", c.pid))
+            && line.contains("the host's /etc")
+            && line.contains("cwd"),
+        "{line}"
+    );
+}
