@@ -10,6 +10,7 @@ use nsdebug_audit::{audit, Finding, Host, HostReport, Powers, Report, Severity, 
 use nsenter_core::Target;
 use serde::Serialize;
 
+use super::shown;
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
 use crate::resolve::{
     containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
@@ -236,7 +237,11 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
         // Listed (not named) and stopped meanwhile for good: nothing is left to audit or fear.
         if let (Err(why), Some(info)) = (&result, &listed) {
             if gone_for_good(info) {
-                eprintln!("nsdebug: {what} stopped before it could be audited ({why}): left out");
+                eprintln!(
+                    "nsdebug: {} stopped before it could be audited ({}): left out",
+                    shown(&what),
+                    shown(why)
+                );
                 continue;
             }
         }
@@ -302,12 +307,21 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 writeln!(
                     out,
                     "  {on}{:<8}{off} {:<22} {}  [{}]",
-                    f.severity, f.id, f.title, f.evidence
+                    f.severity,
+                    f.id,
+                    shown(&f.title),
+                    shown(&f.evidence)
                 )?;
             }
             for u in unknowns {
                 let pid = u.pid.map(|p| format!("pid {p}: ")).unwrap_or_default();
-                writeln!(out, "  {:<8} {:<22} {pid}{}", "unknown", u.id, u.reason)?;
+                writeln!(
+                    out,
+                    "  {:<8} {:<22} {pid}{}",
+                    "unknown",
+                    u.id,
+                    shown(&u.reason)
+                )?;
             }
             let hidden = findings
                 .iter()
@@ -319,7 +333,11 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             }
             Ok(())
         };
-        writeln!(out, "host (pid {}):", host_report.pid)?;
+        writeln!(
+            out,
+            "the host, seen from nsdebug's own process (pid {}):",
+            host_report.pid
+        )?;
         section(&mut out, &host_report.findings, &host_report.unknowns)?;
         for o in &outcomes {
             match &o.result {
@@ -332,8 +350,8 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                             );
                             format!(
                                 "; most powerful: {who} ({}): {}",
-                                p.comm,
-                                p.powers.join(", ")
+                                shown(&p.comm),
+                                shown(&p.powers.join(", "))
                             )
                         }
                         _ => String::new(),
@@ -341,19 +359,23 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                     writeln!(
                         out,
                         "{}: {}{strongest}",
-                        o.what,
+                        shown(&o.what),
                         plural(report.processes.len(), "process")
                     )?;
                     section(&mut out, &report.findings, &report.unknowns)?;
                 }
-                Err(why) => writeln!(out, "could not audit {}: {why}", o.what)?,
+                Err(why) => writeln!(out, "could not audit {}: {}", shown(&o.what), shown(why))?,
             }
         }
         writeln!(out, "{}", verdict.line)?;
     }
     for o in &outcomes {
         if let (Err(why), true) = (&o.result, args.json) {
-            eprintln!("nsdebug: could not audit {}: {why}", o.what);
+            eprintln!(
+                "nsdebug: could not audit {}: {}",
+                shown(&o.what),
+                shown(why)
+            );
         }
     }
     Ok(ExitCode::from(verdict.exit))

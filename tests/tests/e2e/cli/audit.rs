@@ -1216,3 +1216,47 @@ fn a_lazily_unmounted_host_directory_still_held_is_found() {
         "{line}"
     );
 }
+
+/// A process whose name is `ESC[2K CR ESC[8m` (erase the line, return, hide what follows):
+/// `audit` run on a terminal (a pty, as an operator would) shows the name escaped, and not
+/// one raw ESC byte or lone CR reaches the terminal.
+#[test]
+fn a_process_name_with_terminal_controls_never_reaches_the_terminal_raw() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "printf '\\033[2K\\r\\033[8m' > /proc/self/comm; while true; do sleep 1000; done",
+        ],
+    );
+    let comm = std::fs::read(format!("/proc/{}/comm", c.pid)).unwrap();
+    assert_eq!(
+        comm, b"\x1b[2K\r\x1b[8m\n",
+        "the oracle: the name the kernel keeps"
+    );
+    let command = format!(
+        "{} audit {}",
+        nsdebug_tests::nsdebug_path().display(),
+        c.name
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script (util-linux) runs audit on a pty");
+    let bytes = &out.stdout;
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        text.contains(&format!("pid {} (\\x1b[2K\\x0d\\x1b[8m)", c.pid)),
+        "{text}"
+    );
+    assert!(
+        !bytes.contains(&0x1b),
+        "a raw ESC reached the terminal: {text:?}"
+    );
+    // The pty turns each newline into CR LF; any other CR is the container's.
+    let lone_cr = bytes.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
+    assert!(!lone_cr, "a raw CR reached the terminal: {text:?}");
+}
