@@ -31,10 +31,12 @@ mod audit;
 pub mod cgroup;
 mod error;
 pub mod mounts;
+mod record;
 mod report;
 pub mod status;
 mod sys;
 
-pub use audit::{audit, powers_of, Host, HostReport};
+pub use audit::{audit, audit_with, powers_of, Host, HostReport, FINDING_IDS};
 pub use error::{Error, Result};
+pub use record::{Record, RecordedMount};
 pub use report::{Finding, Powers, Report, Severity, Unknown};

@@ -6,11 +6,12 @@ use std::os::unix::fs::MetadataExt;
 
 use super::{Host, Process};
 use crate::mounts::{
-    beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed, Mount,
+    beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed,
+    service_account_token, Mount,
 };
-use crate::{sys, Finding, Report, Severity, Unknown};
+use crate::{sys, Finding, Record, Report, Severity, Unknown};
 
-pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
+pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report: &mut Report) {
     let host_mounts = match &host.mounts {
         Ok(mounts) => mounts,
         Err(why) => {
@@ -24,6 +25,9 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
     };
     // One process per mount namespace (a process may have made its own).
     let mut seen: Vec<&str> = Vec::new();
+    // The host path each mount of every table shows, for the runtime's record.
+    let mut shown: Vec<String> = Vec::new();
+    let mut unread = Vec::new();
     for p in processes {
         let ns = match p.ns("mnt") {
             Some(Ok(ns)) => ns.as_str(),
@@ -40,11 +44,63 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
             .map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid))
             .and_then(|t| parse_mountinfo(&t));
         match table {
-            Ok(table) => mounts_of(p, &table, host, host_mounts, report),
-            Err(why) => report
-                .unknowns
-                .push(Unknown::new("mounts", Some(p.pid), why)),
+            Ok(table) => {
+                shown.extend(table.iter().filter_map(|m| host_path(m, host_mounts)));
+                mounts_of(p, &table, host, host_mounts, record, report)
+            }
+            Err(why) => {
+                unread.push(p.pid);
+                report
+                    .unknowns
+                    .push(Unknown::new("mounts", Some(p.pid), why))
+            }
         }
+    }
+    hidden(record, &shown, &unread, report);
+}
+
+/// Host bind mounts the runtime recorded that no mount table of the container shows any
+/// more: the container hid them (unmounted them, perhaps keeping them open). A config
+/// reader (docker-bench 5.6) still sees them; the kernel's mount tables do not.
+fn hidden(record: &Record, shown: &[String], unread: &[i32], report: &mut Report) {
+    for recorded in record
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "bind" || m.kind == "volume")
+    {
+        if shown.contains(&recorded.source) {
+            continue;
+        }
+        if let Some(pid) = unread.first() {
+            report.unknowns.push(Unknown::new(
+                "mount.hidden",
+                Some(*pid),
+                format!(
+                    "whether {} (recorded at {}) is still mounted: a mount table could not be read",
+                    recorded.source, recorded.destination
+                ),
+            ));
+            continue;
+        }
+        let pid = report.pid;
+        report.findings.push(
+            Finding::new(
+                "mount.hidden",
+                exposure(&recorded.source, recorded.writable),
+                format!(
+                    "the host's {} is recorded by {} as mounted {} at {}, but no mount table of the container shows it: the container hid it",
+                    recorded.source,
+                    record.runtime,
+                    if recorded.writable { "writable" } else { "read-only" },
+                    recorded.destination
+                ),
+                format!(
+                    "{} Mounts: {} {} -> {}; no mount of the container's processes shows {}",
+                    record.runtime, recorded.kind, recorded.source, recorded.destination, recorded.source
+                ),
+            )
+            .about(pid, vec![pid]),
+        );
     }
 }
 
@@ -53,6 +109,7 @@ fn mounts_of(
     table: &[Mount],
     host: &Host,
     host_mounts: &[Mount],
+    record: &Record,
     report: &mut Report,
 ) {
     let root = sys::open_dir_at(&p.dir, "root");
@@ -83,6 +140,27 @@ fn mounts_of(
                 .push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
         }
     }
+    // docker-bench 5.13: a root filesystem the container can write (no --read-only).
+    if let Some(root_mount) = covering(table, "/").filter(|m| m.writable()) {
+        if !report.findings.iter().any(|f| f.id == "mount.root-rw") {
+            report.findings.push(
+                Finding::new(
+                    "mount.root-rw",
+                    Severity::Low,
+                    "the root filesystem is writable (not --read-only; docker-bench 5.13)",
+                    format!(
+                        "pid {pid} mountinfo: {} {} on / ({}) - {} ({})",
+                        root_mount.device,
+                        root_mount.root,
+                        root_mount.options,
+                        root_mount.fstype,
+                        root_mount.super_options.split(',').next().unwrap_or("")
+                    ),
+                )
+                .about(pid, vec![pid]),
+            );
+        }
+    }
     let mut exposed: Vec<(String, String)> = Vec::new();
     for mount in table {
         let rw = if mount.writable() { "rw" } else { "ro" };
@@ -91,6 +169,8 @@ fn mounts_of(
             continue;
         };
         // Runtime sockets reachable beneath this mount, checked by looking them up inside.
+        // A mount of the socket itself is that one fact, not also a host path.
+        let mut is_socket = false;
         for socket in &host.sockets {
             let Some(rest) = beneath(&socket.path, &source) else {
                 continue;
@@ -104,7 +184,9 @@ fn mounts_of(
                 )),
             };
             match looked {
-                Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
+                Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => {
+                    is_socket |= rest.is_empty();
+                    report.findings.push(
                     Finding::new(
                         "mount.runtime-socket",
                         Severity::Critical,
@@ -115,13 +197,16 @@ fn mounts_of(
                         ),
                     )
                     .about(pid, vec![pid]),
-                ),
+                )
+                }
                 Ok(_) => {}
                 // Hidden beneath another mount, or not there: not reachable by that path.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
-                Err(why) => {
-                    report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}")))
-                }
+                Err(why) => report.unknowns.push(Unknown::new(
+                    "mount.runtime-socket",
+                    Some(pid),
+                    format!("{inside}: {why}"),
+                )),
             }
         }
         let own = (point == "/proc"
@@ -131,7 +216,18 @@ fn mounts_of(
             && host_mounts
                 .iter()
                 .any(|h| h.device == mount.device && h.point == *point);
-        if runtime_managed(mount, &source) || own {
+        if service_account_token(&source) {
+            report.findings.push(
+                Finding::new(
+                    "k8s.service-account-token",
+                    Severity::Low,
+                    format!("a Kubernetes service-account token is mounted at {point}: the pod can call the API server as its service account"),
+                    format!("pid {pid} mountinfo: {} {} on {point} - {} (the kubelet's {source})", mount.device, mount.root, mount.fstype),
+                )
+                .about(pid, vec![pid]),
+            );
+        }
+        if runtime_managed(mount, &source, &record.ids).is_some() || own || is_socket {
             continue;
         }
         // A mount the host made beneath an exposed host directory shows up beneath it in the
@@ -152,7 +248,12 @@ fn mounts_of(
                 "mount.host-path",
                 severity,
                 format!(
-                    "the host's {source} is mounted {} at {point}",
+                    "{}the host's {source} is mounted {} at {point}",
+                    if record.runtime == "cri" {
+                        "hostPath volume: "
+                    } else {
+                        ""
+                    },
                     if mount.writable() {
                         "writable"
                     } else {

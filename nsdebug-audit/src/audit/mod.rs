@@ -16,7 +16,7 @@ use crate::mounts::{beneath, Mount};
 use crate::status::{
     capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES,
 };
-use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
+use crate::{sys, Error, Finding, Powers, Record, Report, Result, Severity, Unknown};
 
 /// The namespaces compared with the host's, and what sharing each means.
 const NAMESPACES: [(&str, Severity, &str); 7] = [
@@ -197,8 +197,52 @@ fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
     )
 }
 
-/// Audits the container whose init process is `target` against `host`.
+/// Every finding id the audit gives (what `--ignore` accepts).
+pub const FINDING_IDS: [&str; 32] = [
+    "caps.all",
+    "caps.extra",
+    "caps.bounding",
+    "seccomp",
+    "root",
+    "no-new-privs",
+    "namespace.mnt",
+    "namespace.net",
+    "namespace.pid",
+    "namespace.ipc",
+    "namespace.user",
+    "namespace.uts",
+    "namespace.cgroup",
+    "lsm",
+    "cgroup.pids",
+    "cgroup.memory",
+    "cgroup.cpu",
+    "cgroup.outside",
+    "memory.oom-kill-disabled",
+    "memory.oom-kills",
+    "memory.oom-unkillable",
+    "memory.oom-protected",
+    "devices",
+    "mount.runtime-socket",
+    "mount.host-path",
+    "mount.sys-rw",
+    "mount.proc-sys-rw",
+    "mount.root-rw",
+    "mount.detached",
+    "mount.hidden",
+    "fd.host",
+    "k8s.service-account-token",
+];
+
+/// Audits the container whose init process is `target` against `host`, with no record of
+/// its runtime (see [`audit_with`]).
 pub fn audit(target: &Target, host: &Host) -> Result<Report> {
+    audit_with(target, host, &Record::default())
+}
+
+/// Audits the container whose init process is `target` against `host` and against what its
+/// runtime recorded of it (`record`): its own mounts are recognised by their ids, and a bind
+/// mount recorded but in none of its processes' mount tables was hidden by the container.
+pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Report> {
     let Some(pid) = target.pid() else {
         return Err(Error::NotAProcess {
             target: target.id().to_string(),
@@ -333,7 +377,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             }
         }
     }
-    mounts(&processes, host, &mut report);
+    mounts(&processes, host, record, &mut report);
     held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.
     if !target.is_alive() {

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use nsdebug_audit::{audit, Finding, Host, HostReport, Powers, Report, Severity, Unknown};
+use nsdebug_audit::{
+    audit_with, Finding, Host, HostReport, Powers, Record, Report, Severity, Unknown, FINDING_IDS,
+};
 use nsenter_core::Target;
 use serde::Serialize;
 
@@ -124,6 +126,21 @@ fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
             );
         }
     }
+    let unknown: Vec<&String> = ids
+        .iter()
+        .filter(|id| !FINDING_IDS.contains(&id.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(anyhow::anyhow!(
+            "--ignore: no finding has the id {}; the ids are: {}",
+            unknown
+                .iter()
+                .map(|id| format!("{:?}", shown(id)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            FINDING_IDS.join(", ")
+        ));
+    }
     Ok(ids)
 }
 
@@ -134,7 +151,19 @@ struct Pending {
     /// The target object of `--json`.
     json: serde_json::Value,
     listed: Option<ContainerInfo>,
+    /// What its runtime recorded of it.
+    record: Record,
     target: Result<Target, String>,
+}
+
+/// The runtime's record of a container, as the audit takes it.
+fn record_of(info: Option<&ContainerInfo>) -> Record {
+    info.map(|info| Record {
+        runtime: info.runtime.to_owned(),
+        ids: vec![info.id.clone()],
+        mounts: info.details.mounts.clone(),
+    })
+    .unwrap_or_default()
 }
 
 /// The targets to audit: each pinned, or the reason it could not be.
@@ -149,6 +178,7 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                     what: "the containers of a runtime".to_owned(),
                     json: serde_json::json!({ "description": "the containers of a runtime" }),
                     listed: None,
+                    record: Record::default(),
                     target: Err(why),
                 });
             }
@@ -158,12 +188,14 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 match pin(container).await {
                     Ok(resolved) => targets.push(Pending {
                         json: super::target_json(&resolved),
+                        record: record_of(resolved.container.as_ref().or(listed.as_ref())),
                         what: resolved.description,
                         listed,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
                         json: super::unresolved_target_json(&what, listed.as_ref()),
+                        record: Record::default(),
                         what,
                         listed,
                         target: Err(format!("{why:#}")),
@@ -175,12 +207,14 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 match resolve(spec, &options).await {
                     Ok(resolved) => targets.push(Pending {
                         json: super::target_json(&resolved),
+                        record: record_of(resolved.container.as_ref()),
                         what: resolved.description,
                         listed: None,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
                         json: super::unresolved_target_json(spec, None),
+                        record: Record::default(),
                         what: spec.clone(),
                         listed: None,
                         target: Err(format!("{why:#}")),
@@ -220,7 +254,12 @@ fn gone_for_good(info: &ContainerInfo) -> bool {
 
 /// Runs `nsdebug audit`.
 pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
-    let ignore = ignore_list(&args)?;
+    // A misspelt id would accept nothing while looking accepted: a usage error (exit 2,
+    // like clap's).
+    let ignore = ignore_list(&args).map_err(|error| Failure {
+        error,
+        exit_code: 2,
+    })?;
     let targets = targets(&args)?;
     let reference = host_reference()?;
     let host = Host::read(reference.pid().unwrap_or(1));
@@ -230,10 +269,12 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
         what,
         json,
         listed,
+        record,
         target,
     } in targets
     {
-        let result = target.and_then(|target| audit(&target, &host).map_err(|e| e.to_string()));
+        let result = target
+            .and_then(|target| audit_with(&target, &host, &record).map_err(|e| e.to_string()));
         // Listed (not named) and stopped meanwhile for good: nothing is left to audit or fear.
         if let (Err(why), Some(info)) = (&result, &listed) {
             if gone_for_good(info) {

@@ -1260,3 +1260,164 @@ fn a_process_name_with_terminal_controls_never_reaches_the_terminal_raw() {
     let lone_cr = bytes.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n');
     assert!(!lone_cr, "a raw CR reached the terminal: {text:?}");
 }
+
+/// The critical (and high host-mount) findings of `audit ARGS --fail-on critical --json` (run by `command`), and
+/// its exit status.
+fn criticals(mut command: std::process::Command, args: &[&str]) -> (Vec<String>, Option<i32>) {
+    let out = command
+        .args(["audit", "--json", "--fail-on", "critical"])
+        .args(args)
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let found = doc["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().cloned().unwrap_or_default())
+        // Every critical, and every high finding about what a mount shows of the host (a
+        // CRI pod made without kubelet's security context has no seccomp filter and a
+        // writable /proc/sys: true, and not about the runtime's own mounts).
+        .filter(|f| {
+            let host_mount = [
+                "mount.host-path",
+                "mount.runtime-socket",
+                "mount.detached",
+                "mount.hidden",
+                "fd.host",
+            ]
+            .iter()
+            .any(|id| f["id"] == *id);
+            f["severity"] == "critical" || (f["severity"] == "high" && host_mount)
+        })
+        .map(|f| format!("{} {} {}", f["severity"], f["id"], f["title"]))
+        .collect();
+    (found, out.status.code())
+}
+
+/// A default Docker container: none of Docker's own mounts (hosts, hostname, resolv.conf,
+/// its root) is a finding, and `--fail-on critical` passes; the same with `-v /etc:/x` is the
+/// critical `mount.host-path`.
+#[test]
+fn dockers_own_mounts_are_no_finding_and_a_host_path_is() {
+    require_root_and_docker!();
+    let plain = Container::start(&[]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&plain.name]);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(code, Some(0));
+    let etc = Container::start(&["-v", "/etc:/x"]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&etc.name]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("mount.host-path") && f.contains("/etc")),
+        "{found:?}"
+    );
+    assert_eq!(code, Some(3));
+}
+
+/// A default Podman container: its `userdata/shm` at /dev/shm, `.containerenv`, hosts,
+/// hostname and resolv.conf are Podman's own (recognised by their source, in Podman's
+/// directory for this container), no finding; with `-v /etc:/x` the critical is there.
+#[test]
+fn podmans_own_mounts_are_no_finding_and_a_host_path_is() {
+    nsdebug_tests::require_podman!();
+    let podman_nsdebug = || {
+        let mut command = nsdebug_tests::nsdebug();
+        command.env(
+            "CONTAINER_HOST",
+            format!("unix://{}", nsdebug_tests::PODMAN_SOCKET),
+        );
+        command
+    };
+    let plain = nsdebug_tests::PodmanContainer::start(&[]);
+    // The oracle: Podman's shm and .containerenv are mounted from its container directory.
+    let mountinfo = std::fs::read_to_string(format!("/proc/{}/mountinfo", plain.pid)).unwrap();
+    assert!(
+        mountinfo.contains("/userdata/.containerenv /run/.containerenv"),
+        "{mountinfo}"
+    );
+    let (found, code) = criticals(podman_nsdebug(), &[&plain.name]);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(code, Some(0));
+    let etc = nsdebug_tests::PodmanContainer::start(&["-v", "/etc:/x"]);
+    let (found, code) = criticals(podman_nsdebug(), &[&etc.name]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("mount.host-path") && f.contains("/etc")),
+        "{found:?}"
+    );
+    assert_eq!(code, Some(3));
+}
+
+/// A default pod through the CRI: the sandbox's shm at /dev/shm and its hosts, hostname and
+/// resolv.conf are containerd's own, no finding; a hostPath volume of /etc is the critical,
+/// named as a hostPath volume.
+#[test]
+fn a_cri_pods_own_mounts_are_no_finding_and_a_host_path_volume_is() {
+    nsdebug_tests::require_cri!();
+    let cri_nsdebug = || {
+        let mut command = nsdebug_tests::nsdebug();
+        command.env(
+            "CONTAINER_RUNTIME_ENDPOINT",
+            format!("unix://{}", nsdebug_tests::CRI_SOCKET),
+        );
+        command
+    };
+    let pod = nsdebug_tests::CriPod::start("audit", "plain", &["app"], &[]);
+    let spec = format!("pod/{}", pod.name);
+    let (found, code) = criticals(cri_nsdebug(), &[&spec, "-n", "audit"]);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(code, Some(0));
+    let with_etc = nsdebug_tests::CriPod::start_with_mounts(
+        "audit",
+        "hostpath",
+        &["app"],
+        &[],
+        &[("/etc", "/x")],
+    );
+    let spec = format!("pod/{}", with_etc.name);
+    let (found, code) = criticals(cri_nsdebug(), &[&spec, "-n", "audit"]);
+    assert!(
+        found.iter().any(
+            |f| f.contains("mount.host-path") && f.contains("hostPath volume: the host's /etc")
+        ),
+        "{found:?}"
+    );
+    assert_eq!(code, Some(3));
+}
+
+/// A bind mount Docker recorded that the container lazily unmounted (and holds nothing of):
+/// the kernel's mount tables no longer show it, Docker's record does: `mount.hidden`, at the
+/// severity of the mount.
+#[test]
+fn a_recorded_bind_mount_the_container_hid_is_found() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &["-v", "/etc:/hostetc", "--cap-add", "SYS_ADMIN"],
+        &[
+            "sh",
+            "-c",
+            "umount -l /hostetc; touch /tmp/ready; exec sleep 1000",
+        ],
+    );
+    for _ in 0..100 {
+        if docker(&["exec", &c.name, "test", "-e", "/tmp/ready"])
+            .status
+            .success()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(inspect(&c.name, "{{json .Mounts}}").contains("\"Source\":\"/etc\""));
+    let found = findings(&c.name);
+    let hidden = found
+        .iter()
+        .find(|(id, _, _)| id == "mount.hidden")
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(hidden.1, "critical", "{hidden:?}");
+    assert!(hidden.2.contains("bind /etc -> /hostetc"), "{hidden:?}");
+}
