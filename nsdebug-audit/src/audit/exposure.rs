@@ -68,7 +68,12 @@ fn hidden(record: &Record, shown: &[String], unread: &[i32], report: &mut Report
         .iter()
         .filter(|m| m.kind == "bind" || m.kind == "volume")
     {
-        if shown.contains(&recorded.source) {
+        // The record has the path as given (`/var/run/docker.sock`), the mount tables the
+        // real one (`/run/docker.sock`). The source is the host's, named by the operator.
+        let real = std::fs::canonicalize(&recorded.source)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| recorded.source.clone());
+        if shown.contains(&recorded.source) || shown.contains(&real) {
             continue;
         }
         if let Some(pid) = unread.first() {

@@ -500,8 +500,18 @@ fn a_runtime_socket_beneath_a_directory_mount_and_host_directories_are_found() {
     let default = Container::start(&[]);
     let base = findings(&default.name);
     assert!(
-        !base.iter().any(|(id, _, _)| id.starts_with("mount.")),
+        !base
+            .iter()
+            .any(|(id, _, _)| id.starts_with("mount.") && id != "mount.root-rw"),
         "the default container's own mounts are not exposures: {base:?}"
+    );
+    // Its root filesystem is writable (no --read-only): docker-bench 5.13, low.
+    assert!(has(&base, "mount.root-rw", "low"), "{base:?}");
+    let read_only = Container::start(&["--read-only"]);
+    let found = findings(&read_only.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "mount.root-rw"),
+        "{found:?}"
     );
 }
 
@@ -1420,4 +1430,33 @@ fn a_recorded_bind_mount_the_container_hid_is_found() {
         .unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(hidden.1, "critical", "{hidden:?}");
     assert!(hidden.2.contains("bind /etc -> /hostetc"), "{hidden:?}");
+}
+
+/// One finding per fact: Docker's socket mounted in is one critical `mount.runtime-socket`
+/// carrying the mount, not also a `mount.host-path` of the same mount. And a misspelt
+/// `--ignore` id is refused (exit 2, listing the ids) instead of accepting nothing silently.
+#[test]
+fn a_mounted_socket_is_one_finding_and_an_unknown_ignore_id_is_refused() {
+    require_root_and_docker!();
+    let c = Container::start(&["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
+    let found = findings(&c.name);
+    let about_socket: Vec<_> = found
+        .iter()
+        .filter(|(id, _, e)| id.starts_with("mount.") && e.contains("docker.sock"))
+        .collect();
+    assert_eq!(about_socket.len(), 1, "{found:?}");
+    assert_eq!(about_socket[0].0, "mount.runtime-socket");
+    assert_eq!(about_socket[0].1, "critical");
+    let out = run_nsdebug(&["audit", &c.name, "--ignore", "namespace.usr"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        stderr.contains("\"namespace.usr\"") && stderr.contains("namespace.user"),
+        "{stderr}"
+    );
+    let file = std::env::temp_dir().join(unique_name("ignore"));
+    std::fs::write(&file, "root\nno-such-finding # typo\n").unwrap();
+    let out = run_nsdebug(&["audit", &c.name, "--ignore-file", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
