@@ -39,4 +39,4 @@ mod sys;
 pub use audit::{audit, audit_with, powers_of, Host, HostReport, FINDING_IDS};
 pub use error::{Error, Result};
 pub use record::{Record, RecordedMount};
-pub use report::{Finding, Powers, Report, Severity, Unknown};
+pub use report::{human_size, Finding, Powers, Report, Severity, Unknown};

@@ -8,7 +8,7 @@ use crate::cgroup::{
     allows_all_devices, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir,
     Limit,
 };
-use crate::{Finding, Report, Severity, Unknown};
+use crate::{human_size, Finding, Report, Severity, Unknown};
 
 /// The limit file of `controller` (`v1_file` in its v1 hierarchy, else `v2_file` in the
 /// unified one) in the container's cgroup and in each ancestor below the hierarchy's root,
@@ -124,7 +124,11 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 ));
             }
             Ok(Some((Some((index, value)), levels))) => {
-                let unit = if controller == "memory" { " bytes" } else { "" };
+                let shown = if controller == "memory" {
+                    human_size(value)
+                } else {
+                    value.to_string()
+                };
                 // A memory limit above the host's RAM limits nothing: the host runs out first.
                 let ram = if controller == "memory" {
                     host_ram()
@@ -134,9 +138,9 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 let (severity, title) = match ram {
                     Some(ram) if value > ram => (
                         Severity::Medium,
-                        format!("memory limited to {value} bytes, more than the host's RAM ({ram} bytes): no limit in effect"),
+                        format!("memory limited to {}, more than the host's RAM ({}): no limit in effect", human_size(value), human_size(ram)),
                     ),
-                    _ => (Severity::Info, format!("{what} limited to {value}{unit}")),
+                    _ => (Severity::Info, format!("{what} limited to {shown}")),
                 };
                 report.findings.push(Finding::new(
                     id,

@@ -196,6 +196,10 @@ fn limits_user_and_no_new_privileges_remove_their_findings_with_dockers_values()
         )),
         "{memory:?}"
     );
+    // The title says it in the units `nsdebug mem` uses; the evidence keeps the bytes.
+    let table =
+        String::from_utf8_lossy(&run_nsdebug(&["audit", &limited.name]).stdout).into_owned();
+    assert!(table.contains("memory limited to 64.0 MiB"), "{table}");
     assert!(
         !found
             .iter()
