@@ -397,3 +397,128 @@ fn host_path(object: &Object, host: &Host, on_host: &[&Mount]) -> Result<String,
     }
     Err(failures.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    use nsenter_core::Target;
+
+    use crate::{audit, Host, Report};
+
+    /// A new mount, attached nowhere: `open_tree(OPEN_TREE_CLONE)` of `path`, or a fresh
+    /// filesystem of type `fstype` (`fsopen` + `fsmount`).
+    fn detached(path: Option<&str>, fstype: &str) -> OwnedFd {
+        const OPEN_TREE_CLONE: libc::c_uint = 1;
+        const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+        let path = std::ffi::CString::new(path.unwrap_or("")).unwrap();
+        let fstype = std::ffi::CString::new(fstype).unwrap();
+        // SAFETY: the strings are NUL-terminated and outlive the calls; each syscall returns
+        // a new fd (checked) or -1; the fds are owned by the OwnedFds made of them.
+        unsafe {
+            let fd = if path.as_bytes().is_empty() {
+                let fs = libc::syscall(
+                    libc::SYS_fsopen,
+                    fstype.as_ptr(),
+                    1 as libc::c_uint, // FSOPEN_CLOEXEC
+                );
+                assert!(
+                    fs >= 0,
+                    "fsopen {fstype:?}: {}",
+                    std::io::Error::last_os_error()
+                );
+                let created = libc::syscall(
+                    libc::SYS_fsconfig,
+                    fs,
+                    FSCONFIG_CMD_CREATE,
+                    std::ptr::null::<libc::c_char>(),
+                    std::ptr::null::<libc::c_void>(),
+                    0,
+                );
+                assert!(
+                    created == 0,
+                    "fsconfig: {}",
+                    std::io::Error::last_os_error()
+                );
+                let mount =
+                    libc::syscall(libc::SYS_fsmount, fs, 1 as libc::c_uint, 0 as libc::c_uint);
+                libc::close(fs as libc::c_int);
+                mount
+            } else {
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+                )
+            };
+            assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+            OwnedFd::from_raw_fd(fd as libc::c_int)
+        }
+    }
+
+    fn about<'a>(
+        report: &'a Report,
+        fd: &OwnedFd,
+    ) -> (Vec<&'a crate::Finding>, Vec<&'a crate::Unknown>) {
+        use std::os::fd::AsRawFd;
+        let needle = format!(" fd {} ", fd.as_raw_fd());
+        let needle_and = format!(" fd {} and", fd.as_raw_fd());
+        let hit = |text: &str| {
+            text.contains(&needle)
+                || text.contains(&needle_and)
+                || text.contains(&format!("and fd {} ", fd.as_raw_fd()))
+        };
+        (
+            report
+                .findings
+                .iter()
+                .filter(|f| hit(&f.evidence))
+                .collect(),
+            report.unknowns.iter().filter(|u| hit(&u.reason)).collect(),
+        )
+    }
+
+    /// Every branch an object held on a mount in no table takes: a host filesystem is a
+    /// finding with its host path, what cannot be placed is an unknown, and only the
+    /// kernel's own files (pipes, sockets, memfd, a tmpfs no one else has) are nothing.
+    #[test]
+    fn every_object_held_on_no_mount_becomes_a_finding_an_unknown_or_is_the_kernels() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIP: creating detached mounts needs root");
+            return;
+        }
+        let me = std::process::id() as i32;
+        let etc = detached(Some("/etc"), "");
+        let ramfs = detached(None, "ramfs");
+        let tmpfs = detached(None, "tmpfs");
+        let (pipe_r, _pipe_w) = nix::unistd::pipe().unwrap();
+        let memfd =
+            nix::sys::memfd::memfd_create(c"held-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .unwrap();
+        let report = audit(&Target::open(me).unwrap(), &Host::read(me)).unwrap();
+        let (findings, unknowns) = about(&report, &etc);
+        assert!(
+            findings.iter().any(|f| f.id == "mount.detached"
+                && f.severity == crate::Severity::Critical
+                && f.title.contains("the host's /etc")),
+            "a detached bind of the host's /etc: {findings:?} {unknowns:?}"
+        );
+        let (findings, unknowns) = about(&report, &ramfs);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            unknowns
+                .iter()
+                .any(|u| u.id == "mount.detached" && u.reason.contains("cannot be placed")),
+            "a filesystem the host does not mount: {unknowns:?}"
+        );
+        for kernels in [&tmpfs, &pipe_r, &memfd] {
+            let (findings, unknowns) = about(&report, kernels);
+            assert!(
+                findings.is_empty() && unknowns.is_empty(),
+                "{findings:?} {unknowns:?}"
+            );
+        }
+    }
+}
