@@ -199,7 +199,7 @@ pub fn exposure(path: &str, writable: bool) -> Severity {
 ///
 /// - the root filesystem and the container's cgroups;
 /// - Docker: `.../containers/ID/{hosts,hostname,resolv.conf,mounts/shm}`, named volumes;
-/// - Podman and CRI-O: `.../overlay-containers/ID/userdata/{shm,.containerenv,hosts,hostname,
+/// - Podman and CRI-O: `.../DRIVER-containers/ID/userdata/{shm,.containerenv,hosts,hostname,
 ///   resolv.conf,run/secrets...}`, named volumes;
 /// - containerd's CRI: `.../io.containerd.grpc.v1.cri/sandboxes/ID/{shm,hosts,hostname,
 ///   resolv.conf}`;
@@ -233,7 +233,19 @@ pub fn runtime_managed(mount: &Mount, host_path: &str, ids: &[String]) -> Option
             return Some("Docker");
         }
     }
-    if let Some((id, file)) = after("/overlay-containers/") {
+    // containers/storage names the directory after its driver: overlay-containers,
+    // vfs-containers (rootless without fuse-overlayfs), btrfs-containers...
+    let storage = host_path
+        .split('/')
+        .position(|part| part.ends_with("-containers"))
+        .map(|at| {
+            let rest: Vec<&str> = host_path.split('/').skip(at + 1).collect();
+            (
+                rest.first().copied().unwrap_or(""),
+                rest.get(1..).map(|r| r.join("/")).unwrap_or_default(),
+            )
+        });
+    if let Some((id, file)) = storage {
         let file = file.strip_prefix("userdata/").unwrap_or("");
         if own_id(id)
             && (["shm", ".containerenv", "hosts", "hostname", "resolv.conf"].contains(&file)
@@ -458,6 +470,10 @@ mod tests {
             (
                 "/run/secrets",
                 format!("/run/containers/storage/overlay-containers/{podman}/userdata/run/secrets"),
+            ),
+            (
+                "/etc/hosts",
+                format!("/run/user/1001/containers/vfs-containers/{podman}/userdata/hosts"),
             ),
         ] {
             assert_eq!(

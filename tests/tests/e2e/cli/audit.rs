@@ -1464,3 +1464,28 @@ fn a_mounted_socket_is_one_finding_and_an_unknown_ignore_id_is_refused() {
     let _ = std::fs::remove_file(&file);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// A default rootless Podman container (user namespace, storage under /run/user/UID with
+/// the vfs driver): Podman's own files (`vfs-containers/ID/userdata/{hosts,hostname,
+/// .containerenv}`) are no finding. (Its other findings are not asserted here: on this
+/// host the audit of a rootless container also takes in processes in the host's
+/// namespaces, a process-discovery problem that is not about mounts.)
+#[test]
+fn a_rootless_podman_containers_own_mounts_are_no_finding() {
+    nsdebug_tests::require_podman!();
+    let c = match nsdebug_tests::RootlessPodman::start() {
+        Ok(c) => c,
+        Err(why) if nsdebug_tests::in_ci() => {
+            panic!("rootless podman: {why}; CI=true, so this is a failure")
+        }
+        Err(why) => return eprintln!("SKIP rootless podman: {why}"),
+    };
+    let mut command = nsdebug_tests::nsdebug();
+    command.env("CONTAINER_HOST", format!("unix://{}", c.socket));
+    let (found, _) = criticals(command, &[&c.name]);
+    let own: Vec<&String> = found
+        .iter()
+        .filter(|f| f.contains("-containers/") && f.contains("/userdata/"))
+        .collect();
+    assert!(own.is_empty(), "{own:?}");
+}
