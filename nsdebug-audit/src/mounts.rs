@@ -201,8 +201,8 @@ pub fn exposure(path: &str, writable: bool) -> Severity {
 /// - Docker: `.../containers/ID/{hosts,hostname,resolv.conf,mounts/shm}`, named volumes;
 /// - Podman and CRI-O: `.../DRIVER-containers/ID/userdata/{shm,.containerenv,hosts,hostname,
 ///   resolv.conf,run/secrets...}`, named volumes;
-/// - containerd's CRI: `.../io.containerd.grpc.v1.cri/sandboxes/ID/{shm,hosts,hostname,
-///   resolv.conf}`;
+/// - containerd's CRI: `.../io.containerd.grpc.v1.cri/sandboxes/SANDBOX-ID/{shm,hosts,
+///   hostname,resolv.conf}`;
 /// - the kubelet: `/var/lib/kubelet/pods/UID/{etc-hosts,containers/NAME/...}` and its
 ///   emptyDir, configMap, secret, projected and downwardAPI volumes.
 pub fn runtime_managed(mount: &Mount, host_path: &str, ids: &[String]) -> Option<&'static str> {
@@ -255,11 +255,8 @@ pub fn runtime_managed(mount: &Mount, host_path: &str, ids: &[String]) -> Option
         }
     }
     if let Some((id, file)) = after("/io.containerd.grpc.v1.cri/sandboxes/") {
-        // The sandbox's id is not the container's: the shape is checked.
-        if id.len() == 64
-            && id.bytes().all(|b| b.is_ascii_hexdigit())
-            && ["shm", "hosts", "hostname", "resolv.conf"].contains(&file)
-        {
+        // Named after the pod's sandbox (the record's second id).
+        if own_id(id) && ["shm", "hosts", "hostname", "resolv.conf"].contains(&file) {
             return Some("containerd (CRI)");
         }
     }
@@ -498,6 +495,16 @@ mod tests {
         assert_eq!(
             runtime_managed(&m("/dev/shm"), &sandbox, &[]),
             Some("containerd (CRI)")
+        );
+        let pod_ids = ["c".repeat(64), "a".repeat(64)];
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &sandbox, &pod_ids),
+            Some("containerd (CRI)")
+        );
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &sandbox, &ids),
+            None,
+            "another pod's sandbox"
         );
         let pod = "/var/lib/kubelet/pods/0b6c2d4e-1f3a-4b5c-8d7e-9f0a1b2c3d4e";
         for file in [

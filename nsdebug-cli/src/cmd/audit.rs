@@ -160,7 +160,9 @@ struct Pending {
 fn record_of(info: Option<&ContainerInfo>) -> Record {
     info.map(|info| Record {
         runtime: info.runtime.to_owned(),
-        ids: vec![info.id.clone()],
+        ids: std::iter::once(info.id.clone())
+            .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
+            .collect(),
         mounts: info.details.mounts.clone(),
     })
     .unwrap_or_default()
