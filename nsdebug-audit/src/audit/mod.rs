@@ -498,11 +498,16 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     // Processes of its pid namespace that are in none of its cgroups (checked again, so a
     // process forked while the cgroups were listed does not count): not limited by them.
     if !container_cgroups.is_empty() {
-        let outside: Vec<i32> = pids
-            .iter()
-            .copied()
-            .filter(|p| outside_cgroups(*p, &container_cgroups, host))
-            .collect();
+        let mut outside: Vec<i32> = Vec::new();
+        for p in pids.iter().copied() {
+            match outside_cgroups(p, &container_cgroups, host) {
+                Ok(true) => outside.push(p),
+                Ok(false) => {}
+                Err(why) => report
+                    .unknowns
+                    .push(Unknown::new("cgroup.outside", Some(p), why)),
+            }
+        }
         if let Some(first) = outside.first() {
             let also = if outside.len() > 1 {
                 format!(
@@ -537,26 +542,24 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
 }
 
 /// Whether process `pid` is in none of the container's cgroup directories (in a hierarchy
-/// they cover). A process gone, or whose cgroups cannot be read, is not claimed to be outside.
-fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> bool {
-    let Ok(mounts) = host.own_mounts.as_ref() else {
-        return false;
+/// they cover). A process gone is not outside; one whose cgroups cannot be read is unknown.
+fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> Result<bool, String> {
+    let mounts = host.own_mounts.as_ref().map_err(Clone::clone)?;
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+        Ok(text) => text,
+        Err(e) if vanished(&e) => return Ok(false),
+        Err(e) => return Err(format!("/proc/{pid}/cgroup: {e}")),
     };
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
-    };
-    let Ok(dirs) = cgroup_dirs(&text, mounts) else {
-        return false;
-    };
+    let dirs = cgroup_dirs(&text, mounts)?;
     // Compare in the hierarchies both have: same mount, the process's dir beneath the container's.
-    dirs.iter().any(|dir| {
+    Ok(dirs.iter().any(|dir| {
         container
             .iter()
             .any(|own| match (dir.dir.to_str(), own.to_str()) {
                 (Some(a), Some(b)) => same_hierarchy(a, b, mounts) && beneath(a, b).is_none(),
                 _ => false,
             })
-    })
+    }))
 }
 
 /// Whether two cgroup directories are in the same mounted hierarchy.
