@@ -213,9 +213,13 @@ fn list(p: &Process, dir: &str, report: &mut Report, held: &mut Vec<Held>) {
         };
         let (how, flags) = if dir == "fd" {
             let flags = match sys::read_at(&p.dir, &format!("fdinfo/{name}")) {
-                Ok(info) => parse_fdinfo(&info).ok().map(|(_, flags)| flags),
+                Ok(info) => parse_fdinfo(&info).map(|(_, flags)| flags).ok(),
+                // Closed meanwhile: nothing is held.
+                Err(e) if vanished(&e) => continue,
                 Err(_) => None,
-            };
+            }
+            // Flags that cannot be read count as writable (the worse).
+            .or(Some(libc::O_RDWR as u32));
             (format!("fd {name}"), flags)
         } else {
             (format!("mapped {name}"), None)
