@@ -25,8 +25,9 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
     };
     // One process per mount namespace (a process may have made its own).
     let mut seen: Vec<&str> = Vec::new();
-    // The host path each mount of every table shows, for the runtime's record.
-    let mut shown: Vec<String> = Vec::new();
+    // What each mount of every table shows (device, path in that filesystem), for the
+    // runtime's record.
+    let mut shown: Vec<(String, String)> = Vec::new();
     let mut unread = Vec::new();
     for p in processes {
         let ns = match p.ns("mnt") {
@@ -45,7 +46,7 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
             .and_then(|t| parse_mountinfo(&t));
         match table {
             Ok(table) => {
-                shown.extend(table.iter().filter_map(|m| host_path(m, host_mounts)));
+                shown.extend(table.iter().map(|m| (m.device.clone(), m.root.clone())));
                 mounts_of(p, &table, host, host_mounts, record, report)
             }
             Err(why) => {
@@ -56,24 +57,34 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
             }
         }
     }
-    hidden(record, &shown, &unread, report);
+    hidden(record, &shown, host_mounts, &unread, report);
 }
 
 /// Host bind mounts the runtime recorded that no mount table of the container shows any
 /// more: the container hid them (unmounted them, perhaps keeping them open). A config
 /// reader (docker-bench 5.6) still sees them; the kernel's mount tables do not.
-fn hidden(record: &Record, shown: &[String], unread: &[i32], report: &mut Report) {
+fn hidden(
+    record: &Record,
+    shown: &[(String, String)],
+    host_mounts: &[Mount],
+    unread: &[i32],
+    report: &mut Report,
+) {
     for recorded in record
         .mounts
         .iter()
         .filter(|m| m.kind == "bind" || m.kind == "volume")
     {
-        // The record has the path as given (`/var/run/docker.sock`), the mount tables the
-        // real one (`/run/docker.sock`). The source is the host's, named by the operator.
+        // The record has the path as given (`/var/run/docker.sock`); what it is, is a
+        // filesystem and a path in it: the host mount holding its real path says which. The
+        // source is the host's, named by the operator.
         let real = std::fs::canonicalize(&recorded.source)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| recorded.source.clone());
-        if shown.contains(&recorded.source) || shown.contains(&real) {
+        let object = covering(host_mounts, &real).and_then(|h| {
+            beneath(&real, &h.point).map(|rest| (h.device.clone(), join(&h.root, rest)))
+        });
+        if object.as_ref().is_some_and(|o| shown.contains(o)) {
             continue;
         }
         if let Some(pid) = unread.first() {
