@@ -7,6 +7,10 @@
 //! - mounts are judged by what they expose: each is traced to the host path it shows
 //!   (device and mountinfo root against the host's mounts), runtime sockets reachable
 //!   beneath any mount are found by looking them up inside the container;
+//! - what every process and thread holds (fds, cwd, root, mapped files) is placed, also on
+//!   a mount in no table (lazily unmounted): by device and inode against the host's mounts;
+//! - the runtime's [`Record`] (its recorded mounts) is checked against the kernel's mount
+//!   tables ([`audit_with`]), and the runtimes' own mounts are known by their source;
 //! - it fails closed: a fact that cannot be read or parsed is an [`Unknown`] with the reason,
 //!   never a finding and never a pass.
 //!

@@ -1,5 +1,6 @@
-//! What the container's mounts and open files expose of the host: host paths, runtime
-//! sockets reachable inside, writable `/sys` and `/proc/sys`, host files held open.
+//! What the container's mounts expose of the host: host paths, runtime sockets reachable
+//! inside, writable `/sys`, `/proc/sys` and root, and recorded mounts it hid. (What its
+//! processes hold open is `held`.)
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
