@@ -12,6 +12,11 @@ pub struct Record {
     pub ids: Vec<String>,
     /// The bind mounts the runtime made (Docker's and Podman's `Mounts`).
     pub mounts: Vec<RecordedMount>,
+    /// Whether it was run privileged (`--privileged`).
+    pub privileged: bool,
+    /// The capabilities it was given beyond the default (`--cap-add`), as the runtime
+    /// spells them (`SYS_ADMIN`, `CAP_SYS_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
 }
 
 /// One mount the runtime recorded.

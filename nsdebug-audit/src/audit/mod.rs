@@ -81,11 +81,13 @@ fn proc_dir(pid: i32) -> io::Result<File> {
 }
 
 mod exposure;
+mod granted;
 mod held;
 mod host;
 mod limits;
 
 use exposure::mounts;
+use granted::grants;
 use held::held_objects;
 pub use host::{Host, HostReport};
 use limits::cgroups;
@@ -198,7 +200,7 @@ fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
 }
 
 /// Every finding id the audit gives (what `--ignore` accepts).
-pub const FINDING_IDS: [&str; 32] = [
+pub const FINDING_IDS: [&str; 33] = [
     "caps.all",
     "caps.extra",
     "caps.bounding",
@@ -231,6 +233,7 @@ pub const FINDING_IDS: [&str; 32] = [
     "mount.hidden",
     "fd.host",
     "k8s.service-account-token",
+    "record.grant-dropped",
 ];
 
 /// Audits the container whose init process is `target` against `host`, with no record of
@@ -378,6 +381,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
         }
     }
     mounts(&processes, host, record, &mut report);
+    grants(&processes, record, &mut report);
     held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.
     if !target.is_alive() {

@@ -164,6 +164,8 @@ fn record_of(info: Option<&ContainerInfo>) -> Record {
             .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
             .collect(),
         mounts: info.details.mounts.clone(),
+        privileged: info.details.privileged,
+        cap_add: info.details.cap_add.clone(),
     })
     .unwrap_or_default()
 }

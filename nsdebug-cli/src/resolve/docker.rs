@@ -171,7 +171,8 @@ impl Engine {
                 return Ok(Lookup::Unreachable(why));
             }
         };
-        let network_mode = response.host_config.and_then(|h| h.network_mode);
+        let host_config = response.host_config.unwrap_or_default();
+        let network_mode = host_config.network_mode;
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
@@ -201,6 +202,8 @@ impl Engine {
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
             mounts,
+            privileged: host_config.privileged.unwrap_or(false),
+            cap_add: host_config.cap_add.unwrap_or_default(),
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

@@ -124,6 +124,12 @@ pub struct Details {
     /// The mounts the runtime recorded (Docker's and Podman's `Mounts`), for `audit`.
     #[serde(skip)]
     pub mounts: Vec<nsdebug_audit::RecordedMount>,
+    /// Whether the runtime ran it `--privileged`, for `audit`.
+    #[serde(skip)]
+    pub privileged: bool,
+    /// The capabilities the runtime added (`--cap-add`), for `audit`.
+    #[serde(skip)]
+    pub cap_add: Vec<String>,
 }
 
 impl ContainerInfo {

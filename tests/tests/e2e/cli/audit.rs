@@ -1489,3 +1489,70 @@ fn a_rootless_podman_containers_own_mounts_are_no_finding() {
         .collect();
     assert!(own.is_empty(), "{own:?}");
 }
+
+/// A container run `--cap-add SYS_ADMIN` whose only process empties its bounding set and
+/// becomes uid 1000: Docker's record still has the grant (what docker-bench reads), the
+/// kernel shows it nowhere. The audit says both: no `caps.extra`, and an info
+/// `record.grant-dropped` naming the grant. Without the drop, no such finding.
+#[test]
+fn a_recorded_grant_no_process_holds_any_more_is_said() {
+    require_root_and_docker!();
+    const DROPPER: &str = r#"
+#include <sys/prctl.h>
+#include <unistd.h>
+int main(void) {
+    for (int cap = 0; cap < 64; cap++)
+        prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (setgid(1000) || setuid(1000)) return 3;
+    for (;;) pause();
+}
+"#;
+    let (_dir, binary) = build_misleader(DROPPER);
+    let mount = format!("{binary}:/dropper:ro");
+    let c = Container::start_with(
+        &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "-v",
+            &mount,
+            "--entrypoint",
+            "/dropper",
+        ],
+        &[],
+    );
+    let mut dropped = false;
+    for _ in 0..100 {
+        dropped = status_field(c.pid, "CapBnd") == "0000000000000000";
+        if dropped {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(dropped, "the init did not drop its bounding set");
+    assert!(inspect(&c.name, "{{.HostConfig.CapAdd}}").contains("SYS_ADMIN"));
+    let found = findings(&c.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "caps.extra"),
+        "{found:?}"
+    );
+    let said = found
+        .iter()
+        .find(|(id, _, _)| id == "record.grant-dropped")
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(said.1, "info");
+    let (doc, _) = audit_json(&[&c.name]);
+    let title = container(&doc, &c.name)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "record.grant-dropped")
+        .map(|f| f["title"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    assert!(title.contains("--cap-add SYS_ADMIN"), "{title}");
+    let kept = Container::start(&["--cap-add", "SYS_ADMIN"]);
+    let found = findings(&kept.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "record.grant-dropped"),
+        "{found:?}"
+    );
+}
