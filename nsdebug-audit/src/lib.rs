@@ -7,6 +7,10 @@
 //! - mounts are judged by what they expose: each is traced to the host path it shows
 //!   (device and mountinfo root against the host's mounts), runtime sockets reachable
 //!   beneath any mount are found by looking them up inside the container;
+//! - what every process and thread holds (fds, cwd, root, mapped files) is placed, also on
+//!   a mount in no table (lazily unmounted): by device and inode against the host's mounts;
+//! - the runtime's [`Record`] (its recorded mounts) is checked against the kernel's mount
+//!   tables ([`audit_with`]), and the runtimes' own mounts are known by their source;
 //! - it fails closed: a fact that cannot be read or parsed is an [`Unknown`] with the reason,
 //!   never a finding and never a pass.
 //!
@@ -31,10 +35,12 @@ mod audit;
 pub mod cgroup;
 mod error;
 pub mod mounts;
+mod record;
 mod report;
 pub mod status;
 mod sys;
 
-pub use audit::{audit, powers_of, Host, HostReport};
+pub use audit::{audit, audit_with, powers_of, Host, HostReport, FINDING_IDS};
 pub use error::{Error, Result};
-pub use report::{Finding, Powers, Report, Severity, Unknown};
+pub use record::{Record, RecordedMount};
+pub use report::{human_size, Finding, Powers, Report, Severity, Unknown};

@@ -191,25 +191,94 @@ pub fn exposure(path: &str, writable: bool) -> Severity {
     }
 }
 
-/// Whether a container mount is the runtime's own doing and exposes nothing of the host:
-/// the container's root filesystem, its cgroups, its `/etc/hosts`, `/etc/hostname` and
-/// `/etc/resolv.conf` from the runtime's directory for it, and named volumes.
-pub fn runtime_managed(mount: &Mount, host_path: &str) -> bool {
-    if mount.point == "/" || mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
-        return true;
+/// Whose own mount a container mount is, when it is a runtime's and exposes nothing of the
+/// host: recognised by where it comes from (its source, as a host path, in the runtime's
+/// layout for this container), never by where it is mounted. `ids` are the container's own
+/// ids as its runtime recorded them (container, pod sandbox); when none is known, any id of
+/// the runtime's shape is accepted.
+///
+/// - the root filesystem and the container's cgroups;
+/// - Docker: `.../containers/ID/{hosts,hostname,resolv.conf,mounts/shm}`, named volumes;
+/// - Podman and CRI-O: `.../DRIVER-containers/ID/userdata/{shm,.containerenv,hosts,hostname,
+///   resolv.conf,run/secrets...}`, named volumes;
+/// - containerd's CRI: `.../io.containerd.grpc.v1.cri/sandboxes/SANDBOX-ID/{shm,hosts,
+///   hostname,resolv.conf}`;
+/// - the kubelet: `/var/lib/kubelet/pods/UID/{etc-hosts,containers/NAME/...}` and its
+///   emptyDir, configMap, secret, projected and downwardAPI volumes.
+pub fn runtime_managed(mount: &Mount, host_path: &str, ids: &[String]) -> Option<&'static str> {
+    if mount.point == "/" {
+        return Some("root filesystem");
     }
-    let file = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
-        .iter()
-        .find(|f| mount.point == **f);
-    if let Some(file) = file {
-        let name = file.trim_start_matches("/etc/");
-        let parts: Vec<&str> = host_path.rsplitn(3, '/').collect();
-        // .../containers/<64 hex>/<name> (Docker), .../userdata/<name> (Podman, CRI-O)
-        let id_dir = parts.get(1).is_some_and(|id| {
-            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) || *id == "userdata"
+    if mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
+        return Some("cgroups");
+    }
+    let own_id = |id: &str| {
+        if ids.is_empty() {
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+        } else {
+            ids.iter().any(|own| own == id)
+        }
+    };
+    // The component after `marker` is the id, the rest the runtime's file for it.
+    let after = |marker: &str| -> Option<(&str, &str)> {
+        let at = host_path.find(marker)?;
+        let rest = &host_path[at + marker.len()..];
+        Some(rest.split_once('/').unwrap_or((rest, "")))
+    };
+    if let Some((id, file)) = after("/containers/") {
+        if own_id(id)
+            && ["hosts", "hostname", "resolv.conf", "mounts/shm"].contains(&file)
+            && host_path.contains("docker")
+        {
+            return Some("Docker");
+        }
+    }
+    // containers/storage names the directory after its driver: overlay-containers,
+    // vfs-containers (rootless without fuse-overlayfs), btrfs-containers...
+    let storage = host_path
+        .split('/')
+        .position(|part| part.ends_with("-containers"))
+        .map(|at| {
+            let rest: Vec<&str> = host_path.split('/').skip(at + 1).collect();
+            (
+                rest.first().copied().unwrap_or(""),
+                rest.get(1..).map(|r| r.join("/")).unwrap_or_default(),
+            )
         });
-        if parts.first() == Some(&name) && id_dir {
-            return true;
+    if let Some((id, file)) = storage {
+        let file = file.strip_prefix("userdata/").unwrap_or("");
+        if own_id(id)
+            && (["shm", ".containerenv", "hosts", "hostname", "resolv.conf"].contains(&file)
+                || beneath(file, "run/secrets").is_some())
+        {
+            return Some("Podman");
+        }
+    }
+    if let Some((id, file)) = after("/io.containerd.grpc.v1.cri/sandboxes/") {
+        // Named after the pod's sandbox (the record's second id).
+        if own_id(id) && ["shm", "hosts", "hostname", "resolv.conf"].contains(&file) {
+            return Some("containerd (CRI)");
+        }
+    }
+    if let Some(rest) = host_path.strip_prefix("/var/lib/kubelet/pods/") {
+        let (uid, file) = rest.split_once('/').unwrap_or((rest, ""));
+        let uid_shape = uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let volume = [
+            "empty-dir",
+            "configmap",
+            "secret",
+            "projected",
+            "downward-api",
+        ]
+        .iter()
+        .any(|kind| {
+            beneath(file, &format!("volumes/kubernetes.io~{kind}"))
+                .is_some_and(|name| !name.is_empty())
+        });
+        let own_file = file == "etc-hosts"
+            || beneath(file, "containers").is_some_and(|rest| rest.contains('/'));
+        if uid_shape && (volume || own_file) {
+            return Some("kubelet");
         }
     }
     [
@@ -218,6 +287,22 @@ pub fn runtime_managed(mount: &Mount, host_path: &str) -> bool {
     ]
     .iter()
     .any(|v| host_path.starts_with(v))
+    .then_some("named volume")
+}
+
+/// Whether a mount is a Kubernetes service-account token (a projected `kube-api-access-*`
+/// volume, or a `*-token-*` secret, from the kubelet's pod directory).
+pub fn service_account_token(host_path: &str) -> bool {
+    let Some(rest) = host_path.strip_prefix("/var/lib/kubelet/pods/") else {
+        return false;
+    };
+    let name = |kind: &str| {
+        rest.split_once('/')
+            .and_then(|(_, file)| beneath(file, &format!("volumes/kubernetes.io~{kind}")))
+            .map(|n| n.split('/').next().unwrap_or(""))
+    };
+    name("projected").is_some_and(|n| n.starts_with("kube-api-access-"))
+        || name("secret").is_some_and(|n| n.contains("-token-"))
 }
 
 /// Sockets of container runtimes, as host paths: whoever can connect to one owns the host.
@@ -337,15 +422,129 @@ mod tests {
         let host = parse_mountinfo(HOST).unwrap();
         let container = parse_mountinfo(CONTAINER).unwrap();
         let hosts = container.iter().find(|m| m.point == "/etc/hosts").unwrap();
-        assert!(runtime_managed(hosts, &host_path(hosts, &host).unwrap()));
+        assert_eq!(
+            runtime_managed(hosts, &host_path(hosts, &host).unwrap(), &[]),
+            Some("Docker")
+        );
         let hostrun = container.iter().find(|m| m.point == "/hostrun").unwrap();
-        assert!(!runtime_managed(hostrun, "/run"));
+        assert!(runtime_managed(hostrun, "/run", &[]).is_none());
         let mut disguised = hostrun.clone();
         disguised.point = "/etc/hosts".to_owned();
         assert!(
-            !runtime_managed(&disguised, "/run"),
+            runtime_managed(&disguised, "/run", &[]).is_none(),
             "/etc/hosts that is the host's /run is not the runtime's file"
         );
+    }
+
+    #[test]
+    fn runtime_mounts_are_known_by_their_source_never_by_their_point() {
+        let m = |point: &str| Mount {
+            id: 1,
+            device: "254:0".into(),
+            root: "/".into(),
+            point: point.into(),
+            options: "rw".into(),
+            fstype: "ext4".into(),
+            super_options: "rw".into(),
+        };
+        let podman = "53933cf9d31dda5db85cbc8e9b5a9008259506a08f8bd12a3ae46ec8834d8435";
+        let ids = [podman.to_owned()];
+        for (point, source) in [
+            (
+                "/dev/shm",
+                format!("/var/lib/containers/storage/overlay-containers/{podman}/userdata/shm"),
+            ),
+            (
+                "/run/.containerenv",
+                format!(
+                    "/run/containers/storage/overlay-containers/{podman}/userdata/.containerenv"
+                ),
+            ),
+            (
+                "/etc/hosts",
+                format!("/run/containers/storage/overlay-containers/{podman}/userdata/hosts"),
+            ),
+            (
+                "/run/secrets",
+                format!("/run/containers/storage/overlay-containers/{podman}/userdata/run/secrets"),
+            ),
+            (
+                "/etc/hosts",
+                format!("/run/user/1001/containers/vfs-containers/{podman}/userdata/hosts"),
+            ),
+        ] {
+            assert_eq!(
+                runtime_managed(&m(point), &source, &ids),
+                Some("Podman"),
+                "{source}"
+            );
+        }
+        let other = format!(
+            "/var/lib/containers/storage/overlay-containers/{}/userdata/shm",
+            "f".repeat(64)
+        );
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &other, &ids),
+            None,
+            "another container's shm"
+        );
+        let sandbox = format!(
+            "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/{}/shm",
+            "a".repeat(64)
+        );
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &sandbox, &[]),
+            Some("containerd (CRI)")
+        );
+        let pod_ids = ["c".repeat(64), "a".repeat(64)];
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &sandbox, &pod_ids),
+            Some("containerd (CRI)")
+        );
+        assert_eq!(
+            runtime_managed(&m("/dev/shm"), &sandbox, &ids),
+            None,
+            "another pod's sandbox"
+        );
+        let pod = "/var/lib/kubelet/pods/0b6c2d4e-1f3a-4b5c-8d7e-9f0a1b2c3d4e";
+        for file in [
+            "etc-hosts",
+            "containers/app/6e3f1a2b",
+            "volumes/kubernetes.io~empty-dir/cache",
+            "volumes/kubernetes.io~configmap/config",
+            "volumes/kubernetes.io~secret/creds",
+            "volumes/kubernetes.io~projected/kube-api-access-x7k2p",
+        ] {
+            assert_eq!(
+                runtime_managed(&m("/x"), &format!("{pod}/{file}"), &[]),
+                Some("kubelet"),
+                "{file}"
+            );
+        }
+        assert!(service_account_token(&format!(
+            "{pod}/volumes/kubernetes.io~projected/kube-api-access-x7k2p"
+        )));
+        assert!(!service_account_token(&format!(
+            "{pod}/volumes/kubernetes.io~configmap/config"
+        )));
+        // Host paths stay host paths, whatever the mount point.
+        for (point, source) in [
+            ("/dev/shm", "/dev/shm"),
+            ("/etc/hosts", "/etc"),
+            ("/run/.containerenv", "/etc/shadow"),
+            ("/x", "/var/lib/kubelet/pods"),
+            (
+                "/x",
+                "/var/lib/kubelet/pods/0b6c2d4e-1f3a-4b5c-8d7e-9f0a1b2c3d4e/volumes",
+            ),
+            ("/x", "/srv/data/containers/abc/hosts"),
+        ] {
+            assert_eq!(
+                runtime_managed(&m(point), source, &[]),
+                None,
+                "{source} at {point}"
+            );
+        }
     }
 
     #[test]

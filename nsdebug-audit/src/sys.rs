@@ -70,11 +70,12 @@ fn open_in_root(root: &File, path: &str, flags: OFlag) -> io::Result<File> {
     let how = OpenHow::new()
         .flags(flags)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    Ok(File::from(fcntl::openat2(
-        root,
-        path.trim_start_matches('/'),
-        how,
-    )?))
+    // The root itself is "." (an empty path is no file).
+    let relative = match path.trim_start_matches('/') {
+        "" => ".",
+        relative => relative,
+    };
+    Ok(File::from(fcntl::openat2(root, relative, how)?))
 }
 
 /// The metadata of `path` inside `root` (see [`open_in_root`]), the last component not followed.
@@ -167,4 +168,91 @@ pub(crate) fn pid_namespace_parents(path: &Path) -> io::Result<Vec<u64>> {
         parents.push(current.metadata()?.ino());
     }
     Ok(parents)
+}
+
+/// Opens `name` beneath `dir` with `O_PATH`, following a final magic link (`fd/7`, `cwd`,
+/// `root`, `map_files/...` of a `/proc/PID`): the object itself, for `fstat`, never read.
+pub(crate) fn open_path_at(dir: &File, name: &str) -> io::Result<File> {
+    openat(dir, name, OFlag::O_PATH | OFlag::O_CLOEXEC)
+}
+
+/// The id of the mount `file` is on (`mnt_id` of our own fdinfo for it).
+pub(crate) fn mount_id(file: &File) -> io::Result<u64> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()))?;
+    crate::mounts::parse_fdinfo(&info)
+        .map(|(mnt_id, _)| mnt_id)
+        .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))
+}
+
+/// The filesystem type (`f_type` magic) `file` is on.
+pub(crate) fn fs_type(file: &File) -> io::Result<i64> {
+    let stat = nix::sys::statfs::fstatfs(file)?;
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    Ok(stat.filesystem_type().0 as i64)
+}
+
+/// Whether the mount (or superblock) `file` is on is read-only.
+pub(crate) fn read_only(file: &File) -> io::Result<bool> {
+    let stat = nix::sys::statvfs::fstatvfs(file)?;
+    Ok(stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// The largest file handle the kernel hands out (`MAX_HANDLE_SZ`).
+const MAX_HANDLE_SZ: usize = 128;
+
+/// Where `file` is as the host sees it: its file handle (`name_to_handle_at`) opened
+/// through the host's mount at `point` (looked up in the host's root `root`), and the path,
+/// device and inode of what that opens. Needs CAP_DAC_READ_SEARCH.
+pub(crate) fn path_by_handle(
+    file: &File,
+    root: &File,
+    point: &str,
+) -> io::Result<(String, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mount = open_in_root(
+        root,
+        point,
+        // open_by_handle_at refuses an O_PATH mount fd.
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+    )?;
+    // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[]; }, kept as u32s
+    // so the header is aligned.
+    let mut buffer = [0u32; 2 + MAX_HANDLE_SZ / 4];
+    buffer[0] = MAX_HANDLE_SZ as u32;
+    let mut mount_id: libc::c_int = 0;
+    let empty = c_path("")?;
+    // SAFETY: `buffer` is a file_handle header followed by MAX_HANDLE_SZ bytes, as its
+    // handle_bytes says; `empty` is NUL-terminated; `mount_id` is a valid int to write; the
+    // fd is open for the call.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            file.as_raw_fd(),
+            empty.as_ptr(),
+            buffer.as_mut_ptr(),
+            &mut mount_id as *mut libc::c_int,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if done < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mount fd is open, `buffer` holds the handle the kernel just wrote.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount.as_raw_fd(),
+            buffer.as_mut_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = libc::c_int::try_from(fd).map_err(|_| io::Error::other("fd out of range"))?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    let opened = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let meta = opened.metadata()?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{}", opened.as_raw_fd()))?;
+    Ok((path.to_string_lossy().into_owned(), meta.dev(), meta.ino()))
 }

@@ -624,6 +624,18 @@ impl CriPod {
         containers: &[&str],
         annotations: &[(&str, &str)],
     ) -> CriPod {
+        CriPod::start_with_mounts(namespace, prefix, containers, annotations, &[])
+    }
+
+    /// [`CriPod::start`], each container with the host paths `mounts` (HOST, CONTAINER)
+    /// mounted writable, as kubelet mounts a `hostPath` volume.
+    pub fn start_with_mounts(
+        namespace: &str,
+        prefix: &str,
+        containers: &[&str],
+        annotations: &[(&str, &str)],
+        mounts: &[(&str, &str)],
+    ) -> CriPod {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         static STALE: std::sync::Once = std::sync::Once::new();
         STALE.call_once(remove_stale_pods);
@@ -709,6 +721,14 @@ impl CriPod {
                         }),
                         command: command.iter().map(|s| (*s).to_owned()).collect(),
                         labels: container_labels,
+                        mounts: mounts
+                            .iter()
+                            .map(|(host, inside)| nsdebug_cri::v1::Mount {
+                                host_path: (*host).to_owned(),
+                                container_path: (*inside).to_owned(),
+                                ..Default::default()
+                            })
+                            .collect(),
                         linux: Some(nsdebug_cri::v1::LinuxContainerConfig {
                             security_context: Some(
                                 nsdebug_cri::v1::LinuxContainerSecurityContext {

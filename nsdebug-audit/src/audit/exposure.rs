@@ -1,19 +1,18 @@
-//! What the container's mounts and open files expose of the host: host paths, runtime
-//! sockets reachable inside, writable `/sys` and `/proc/sys`, host files held open.
+//! What the container's mounts expose of the host: host paths, runtime sockets reachable
+//! inside, writable `/sys`, `/proc/sys` and root, and recorded mounts it hid. (What its
+//! processes hold open is `held`.)
 
-use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
-use super::{vanished, Host, Process};
+use super::{Host, Process};
 use crate::mounts::{
-    beneath, covering, exposure, host_path, join, parse_fdinfo, parse_mountinfo, runtime_managed,
-    Mount,
+    beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed,
+    service_account_token, Mount,
 };
-use crate::{sys, Finding, Report, Severity, Unknown};
+use crate::{sys, Finding, Record, Report, Severity, Unknown};
 
-pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
+pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report: &mut Report) {
     let host_mounts = match &host.mounts {
         Ok(mounts) => mounts,
         Err(why) => {
@@ -27,6 +26,10 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
     };
     // One process per mount namespace (a process may have made its own).
     let mut seen: Vec<&str> = Vec::new();
+    // What each mount of every table shows (device, path in that filesystem), for the
+    // runtime's record.
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut unread = Vec::new();
     for p in processes {
         let ns = match p.ns("mnt") {
             Some(Ok(ns)) => ns.as_str(),
@@ -43,124 +46,78 @@ pub(super) fn mounts(processes: &[Process], host: &Host, report: &mut Report) {
             .map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid))
             .and_then(|t| parse_mountinfo(&t));
         match table {
-            Ok(table) => mounts_of(p, &table, host, host_mounts, report),
-            Err(why) => report
-                .unknowns
-                .push(Unknown::new("mounts", Some(p.pid), why)),
-        }
-    }
-}
-
-/// Files a process holds open on a mount of the host that is not in its own mount namespace:
-/// passed or leaked in from outside, they reach the host past every mount (a directory's `..`
-/// leads to the host's `/`; runc's CVE-2024-21626). Pipes, sockets and other files of the
-/// kernel's internal mounts are on no mount of the host's table and are left alone.
-pub(super) fn open_files(processes: &[Process], host: &Host, report: &mut Report) {
-    // Without the host's mounts, `mounts` has already said so.
-    let Ok(host_mounts) = &host.mounts else {
-        return;
-    };
-    let mut tables: Vec<(String, Result<Vec<u64>, String>)> = Vec::new();
-    let mut seen: BTreeSet<(i32, String)> = BTreeSet::new();
-    for p in processes {
-        let ns = match p.ns("mnt") {
-            Some(Ok(ns)) => ns.clone(),
-            _ => format!("pid {}", p.pid),
-        };
-        if !tables.iter().any(|(n, _)| *n == ns) {
-            let ids = sys::read_at(&p.dir, "mountinfo")
-                .map_err(|e| format!("/proc/{}/mountinfo: {e}", p.pid))
-                .and_then(|text| parse_mountinfo(&text))
-                .map(|table| table.iter().map(|m| m.id).collect());
-            tables.push((ns.clone(), ids));
-        }
-        let own_ids = match tables.iter().find(|(n, _)| *n == ns).map(|(_, ids)| ids) {
-            Some(Ok(ids)) => ids,
-            Some(Err(why)) => {
+            Ok(table) => {
+                shown.extend(table.iter().map(|m| (m.device.clone(), m.root.clone())));
+                mounts_of(p, &table, host, host_mounts, record, report)
+            }
+            Err(why) => {
+                unread.push(p.pid);
                 report
                     .unknowns
-                    .push(Unknown::new("fd.host", Some(p.pid), why.clone()));
-                continue;
+                    .push(Unknown::new("mounts", Some(p.pid), why))
             }
-            None => continue,
-        };
-        let fds = format!("/proc/self/fd/{}/fd", p.dir.as_raw_fd());
-        let entries = match std::fs::read_dir(&fds) {
-            Ok(entries) => entries,
-            Err(e) if vanished(&e) => continue,
-            Err(e) => {
-                report.unknowns.push(Unknown::new(
-                    "fd.host",
-                    Some(p.pid),
-                    format!("/proc/{}/fd: {e}", p.pid),
-                ));
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let fd = entry.file_name().to_string_lossy().into_owned();
-            // Threads usually share their process's files: each open file once per process.
-            if !seen.insert((p.tgid, fd.clone())) {
-                continue;
-            }
-            let info = match sys::read_at(&p.dir, &format!("fdinfo/{fd}")) {
-                Ok(info) => parse_fdinfo(&info),
-                // Closed meanwhile.
-                Err(e) if vanished(&e) => continue,
-                Err(e) => Err(e.to_string()),
-            };
-            let (mnt_id, flags) = match info {
-                Ok(info) => info,
-                Err(why) => {
-                    report.unknowns.push(Unknown::new(
-                        "fd.host",
-                        Some(p.pid),
-                        format!("/proc/{}/fdinfo/{fd}: {why}", p.pid),
-                    ));
-                    continue;
-                }
-            };
-            if own_ids.contains(&mnt_id) {
-                continue;
-            }
-            let Some(mount) = host_mounts.iter().find(|m| m.id == mnt_id) else {
-                continue;
-            };
-            // The object itself (the magic link followed): what it is and where the host has it.
-            let (Ok(meta), Ok(path)) = (
-                std::fs::metadata(entry.path()),
-                std::fs::read_link(entry.path()),
-            ) else {
-                continue;
-            };
-            let path = path.to_string_lossy().into_owned();
-            let writable = flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32;
-            let (severity, what) = if meta.is_dir() {
-                (Severity::Critical, "a directory")
-            } else if meta.is_file() {
-                (
-                    exposure(&path, writable),
-                    if writable {
-                        "a file, writable,"
-                    } else {
-                        "a file"
-                    },
-                )
-            } else {
-                (Severity::High, "a file")
-            };
-            let evidence = format!(
-                "{} fd {fd} -> {path} (flags {flags:o}): mount {mnt_id} ({} {} on {}) is the host's, not in its mount namespace",
-                p.label, mount.device, mount.root, mount.point
-            );
-            let title = format!(
-                "{} holds {what} of the host open ({path}), outside its mounts",
-                p.who()
-            );
-            report
-                .findings
-                .push(Finding::new("fd.host", severity, title, evidence).about(p.pid, vec![p.pid]));
         }
+    }
+    hidden(record, &shown, host_mounts, &unread, report);
+}
+
+/// Host bind mounts the runtime recorded that no mount table of the container shows any
+/// more: the container hid them (unmounted them, perhaps keeping them open). A config
+/// reader (docker-bench 5.6) still sees them; the kernel's mount tables do not.
+fn hidden(
+    record: &Record,
+    shown: &[(String, String)],
+    host_mounts: &[Mount],
+    unread: &[i32],
+    report: &mut Report,
+) {
+    for recorded in record
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "bind" || m.kind == "volume")
+    {
+        // The record has the path as given (`/var/run/docker.sock`); what it is, is a
+        // filesystem and a path in it: the host mount holding its real path says which. The
+        // source is the host's, named by the operator.
+        let real = std::fs::canonicalize(&recorded.source)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| recorded.source.clone());
+        let object = covering(host_mounts, &real).and_then(|h| {
+            beneath(&real, &h.point).map(|rest| (h.device.clone(), join(&h.root, rest)))
+        });
+        if object.as_ref().is_some_and(|o| shown.contains(o)) {
+            continue;
+        }
+        if let Some(pid) = unread.first() {
+            report.unknowns.push(Unknown::new(
+                "mount.hidden",
+                Some(*pid),
+                format!(
+                    "whether {} (recorded at {}) is still mounted: a mount table could not be read",
+                    recorded.source, recorded.destination
+                ),
+            ));
+            continue;
+        }
+        let pid = report.pid;
+        report.findings.push(
+            Finding::new(
+                "mount.hidden",
+                exposure(&recorded.source, recorded.writable),
+                format!(
+                    "the host's {} is recorded by {} as mounted {} at {}, but no mount table of the container shows it: the container hid it",
+                    recorded.source,
+                    record.runtime,
+                    if recorded.writable { "writable" } else { "read-only" },
+                    recorded.destination
+                ),
+                format!(
+                    "{} Mounts: {} {} -> {}; no mount of the container's processes shows {}",
+                    record.runtime, recorded.kind, recorded.source, recorded.destination, recorded.source
+                ),
+            )
+            .about(pid, vec![pid]),
+        );
     }
 }
 
@@ -169,6 +126,7 @@ fn mounts_of(
     table: &[Mount],
     host: &Host,
     host_mounts: &[Mount],
+    record: &Record,
     report: &mut Report,
 ) {
     let root = sys::open_dir_at(&p.dir, "root");
@@ -199,6 +157,27 @@ fn mounts_of(
                 .push(Finding::new(id, Severity::High, title, evidence).about(pid, vec![pid]));
         }
     }
+    // docker-bench 5.13: a root filesystem the container can write (no --read-only).
+    if let Some(root_mount) = covering(table, "/").filter(|m| m.writable()) {
+        if !report.findings.iter().any(|f| f.id == "mount.root-rw") {
+            report.findings.push(
+                Finding::new(
+                    "mount.root-rw",
+                    Severity::Low,
+                    "the root filesystem is writable (not --read-only; docker-bench 5.13)",
+                    format!(
+                        "pid {pid} mountinfo: {} {} on / ({}) - {} ({})",
+                        root_mount.device,
+                        root_mount.root,
+                        root_mount.options,
+                        root_mount.fstype,
+                        root_mount.super_options.split(',').next().unwrap_or("")
+                    ),
+                )
+                .about(pid, vec![pid]),
+            );
+        }
+    }
     let mut exposed: Vec<(String, String)> = Vec::new();
     for mount in table {
         let rw = if mount.writable() { "rw" } else { "ro" };
@@ -207,6 +186,8 @@ fn mounts_of(
             continue;
         };
         // Runtime sockets reachable beneath this mount, checked by looking them up inside.
+        // A mount of the socket itself is that one fact, not also a host path.
+        let mut is_socket = false;
         for socket in &host.sockets {
             let Some(rest) = beneath(&socket.path, &source) else {
                 continue;
@@ -220,7 +201,9 @@ fn mounts_of(
                 )),
             };
             match looked {
-                Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => report.findings.push(
+                Ok(meta) if meta.dev() == socket.dev && meta.ino() == socket.ino => {
+                    is_socket |= rest.is_empty();
+                    report.findings.push(
                     Finding::new(
                         "mount.runtime-socket",
                         Severity::Critical,
@@ -231,13 +214,16 @@ fn mounts_of(
                         ),
                     )
                     .about(pid, vec![pid]),
-                ),
+                )
+                }
                 Ok(_) => {}
                 // Hidden beneath another mount, or not there: not reachable by that path.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
-                Err(why) => {
-                    report.unknowns.push(Unknown::new("mount.runtime-socket", Some(pid), format!("{inside}: {why}")))
-                }
+                Err(why) => report.unknowns.push(Unknown::new(
+                    "mount.runtime-socket",
+                    Some(pid),
+                    format!("{inside}: {why}"),
+                )),
             }
         }
         let own = (point == "/proc"
@@ -247,7 +233,18 @@ fn mounts_of(
             && host_mounts
                 .iter()
                 .any(|h| h.device == mount.device && h.point == *point);
-        if runtime_managed(mount, &source) || own {
+        if service_account_token(&source) {
+            report.findings.push(
+                Finding::new(
+                    "k8s.service-account-token",
+                    Severity::Low,
+                    format!("a Kubernetes service-account token is mounted at {point}: the pod can call the API server as its service account"),
+                    format!("pid {pid} mountinfo: {} {} on {point} - {} (the kubelet's {source})", mount.device, mount.root, mount.fstype),
+                )
+                .about(pid, vec![pid]),
+            );
+        }
+        if runtime_managed(mount, &source, &record.ids).is_some() || own || is_socket {
             continue;
         }
         // A mount the host made beneath an exposed host directory shows up beneath it in the
@@ -268,7 +265,12 @@ fn mounts_of(
                 "mount.host-path",
                 severity,
                 format!(
-                    "the host's {source} is mounted {} at {point}",
+                    "{}the host's {source} is mounted {} at {point}",
+                    if record.runtime == "cri" {
+                        "hostPath volume: "
+                    } else {
+                        ""
+                    },
                     if mount.writable() {
                         "writable"
                     } else {

@@ -13,7 +13,7 @@ use crate::{sys, Finding, Severity, Unknown};
 /// Host-wide facts: read once, reported once (the host section), and the reference every
 /// container is compared with.
 pub struct Host {
-    pid: i32,
+    pub(super) pid: i32,
     pub(super) namespaces: Vec<(&'static str, Result<String, String>)>,
     pub(super) mounts: Result<Vec<Mount>, String>,
     pub(super) own_mounts: Result<Vec<Mount>, String>,

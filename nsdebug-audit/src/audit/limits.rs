@@ -8,7 +8,7 @@ use crate::cgroup::{
     allows_all_devices, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir,
     Limit,
 };
-use crate::{Finding, Report, Severity, Unknown};
+use crate::{human_size, Finding, Report, Severity, Unknown};
 
 /// The limit file of `controller` (`v1_file` in its v1 hierarchy, else `v2_file` in the
 /// unified one) in the container's cgroup and in each ancestor below the hierarchy's root,
@@ -124,7 +124,11 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 ));
             }
             Ok(Some((Some((index, value)), levels))) => {
-                let unit = if controller == "memory" { " bytes" } else { "" };
+                let shown = if controller == "memory" {
+                    human_size(value)
+                } else {
+                    value.to_string()
+                };
                 // A memory limit above the host's RAM limits nothing: the host runs out first.
                 let ram = if controller == "memory" {
                     host_ram()
@@ -134,9 +138,9 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 let (severity, title) = match ram {
                     Some(ram) if value > ram => (
                         Severity::Medium,
-                        format!("memory limited to {value} bytes, more than the host's RAM ({ram} bytes): no limit in effect"),
+                        format!("memory limited to {}, more than the host's RAM ({}): no limit in effect", human_size(value), human_size(ram)),
                     ),
-                    _ => (Severity::Info, format!("{what} limited to {value}{unit}")),
+                    _ => (Severity::Info, format!("{what} limited to {shown}")),
                 };
                 report.findings.push(Finding::new(
                     id,
@@ -276,24 +280,67 @@ fn oom_protected(dirs: &[CgroupDir], report: &mut Report) {
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
     let Some(dir) = memory.or_else(|| dirs.iter().find(|d| d.v2)) else {
+        report.unknowns.push(Unknown::new(
+            "memory.oom-unkillable",
+            Some(report.pid),
+            "no memory cgroup (v1) or unified cgroup (v2) of the container to list its processes",
+        ));
         return;
     };
-    let Ok(procs) = std::fs::read_to_string(dir.dir.join("cgroup.procs")) else {
-        return;
+    let procs = match std::fs::read_to_string(dir.dir.join("cgroup.procs")) {
+        Ok(procs) => procs,
+        Err(e) => {
+            report.unknowns.push(Unknown::new(
+                "memory.oom-unkillable",
+                Some(report.pid),
+                format!("{}: {e}", dir.dir.join("cgroup.procs").display()),
+            ));
+            return;
+        }
     };
     let mut unkillable = Vec::new();
     let mut protected = Vec::new();
-    for pid in procs
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")) else {
+    for line in procs.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(pid) = line.trim().parse::<i32>() else {
+            report.unknowns.push(Unknown::new(
+                "memory.oom-unkillable",
+                Some(report.pid),
+                format!(
+                    "{}: line {line:?} is not a pid",
+                    dir.dir.join("cgroup.procs").display()
+                ),
+            ));
             continue;
+        };
+        let text = match std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")) {
+            Ok(text) => text,
+            // Exited since the cgroup was listed: it is no process any more.
+            Err(e)
+                if e.raw_os_error() == Some(libc::ESRCH) || e.kind() == io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => {
+                report.unknowns.push(Unknown::new(
+                    "memory.oom-unkillable",
+                    Some(pid),
+                    format!("/proc/{pid}/oom_score_adj: {e}"),
+                ));
+                continue;
+            }
         };
         match text.trim().parse::<i32>() {
             Ok(-1000) => unkillable.push(pid),
             Ok(adj) if adj < -500 => protected.push((pid, adj)),
-            _ => {}
+            Ok(_) => {}
+            Err(_) => report.unknowns.push(Unknown::new(
+                "memory.oom-unkillable",
+                Some(pid),
+                format!(
+                    "/proc/{pid}/oom_score_adj: {:?} is not a number",
+                    text.trim()
+                ),
+            )),
         }
     }
     if let Some(first) = unkillable.first() {
@@ -416,9 +463,15 @@ mod tests {
         cgroups(&v2, "0::/c\n", &mut report);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
         let ids: Vec<&str> = report.unknowns.iter().map(|u| u.id.as_str()).collect();
+        // No cgroup.procs either: which processes the OOM killer spares is unknown too.
         assert_eq!(
             ids,
-            ["cgroup.pids", "cgroup.memory", "cgroup.cpu"],
+            [
+                "cgroup.pids",
+                "cgroup.memory",
+                "memory.oom-unkillable",
+                "cgroup.cpu"
+            ],
             "{:?}",
             report.unknowns
         );

@@ -16,7 +16,7 @@ use crate::mounts::{beneath, Mount};
 use crate::status::{
     capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES,
 };
-use crate::{sys, Error, Finding, Powers, Report, Result, Severity, Unknown};
+use crate::{sys, Error, Finding, Powers, Record, Report, Result, Severity, Unknown};
 
 /// The namespaces compared with the host's, and what sharing each means.
 const NAMESPACES: [(&str, Severity, &str); 7] = [
@@ -81,10 +81,14 @@ fn proc_dir(pid: i32) -> io::Result<File> {
 }
 
 mod exposure;
+mod granted;
+mod held;
 mod host;
 mod limits;
 
-use exposure::{mounts, open_files};
+use exposure::mounts;
+use granted::grants;
+use held::held_objects;
 pub use host::{Host, HostReport};
 use limits::cgroups;
 
@@ -195,8 +199,53 @@ fn rank(powers: &[(String, Severity)]) -> (Option<Severity>, u64) {
     )
 }
 
-/// Audits the container whose init process is `target` against `host`.
+/// Every finding id the audit gives (what `--ignore` accepts).
+pub const FINDING_IDS: [&str; 33] = [
+    "caps.all",
+    "caps.extra",
+    "caps.bounding",
+    "seccomp",
+    "root",
+    "no-new-privs",
+    "namespace.mnt",
+    "namespace.net",
+    "namespace.pid",
+    "namespace.ipc",
+    "namespace.user",
+    "namespace.uts",
+    "namespace.cgroup",
+    "lsm",
+    "cgroup.pids",
+    "cgroup.memory",
+    "cgroup.cpu",
+    "cgroup.outside",
+    "memory.oom-kill-disabled",
+    "memory.oom-kills",
+    "memory.oom-unkillable",
+    "memory.oom-protected",
+    "devices",
+    "mount.runtime-socket",
+    "mount.host-path",
+    "mount.sys-rw",
+    "mount.proc-sys-rw",
+    "mount.root-rw",
+    "mount.detached",
+    "mount.hidden",
+    "fd.host",
+    "k8s.service-account-token",
+    "record.grant-dropped",
+];
+
+/// Audits the container whose init process is `target` against `host`, with no record of
+/// its runtime (see [`audit_with`]).
 pub fn audit(target: &Target, host: &Host) -> Result<Report> {
+    audit_with(target, host, &Record::default())
+}
+
+/// Audits the container whose init process is `target` against `host` and against what its
+/// runtime recorded of it (`record`): its own mounts are recognised by their ids, and a bind
+/// mount recorded but in none of its processes' mount tables was hidden by the container.
+pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Report> {
     let Some(pid) = target.pid() else {
         return Err(Error::NotAProcess {
             target: target.id().to_string(),
@@ -331,8 +380,9 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
             }
         }
     }
-    mounts(&processes, host, &mut report);
-    open_files(&processes, host, &mut report);
+    mounts(&processes, host, record, &mut report);
+    grants(&processes, record, &mut report);
+    held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.
     if !target.is_alive() {
         return Err(Error::Gone { pid });
@@ -452,11 +502,16 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
     // Processes of its pid namespace that are in none of its cgroups (checked again, so a
     // process forked while the cgroups were listed does not count): not limited by them.
     if !container_cgroups.is_empty() {
-        let outside: Vec<i32> = pids
-            .iter()
-            .copied()
-            .filter(|p| outside_cgroups(*p, &container_cgroups, host))
-            .collect();
+        let mut outside: Vec<i32> = Vec::new();
+        for p in pids.iter().copied() {
+            match outside_cgroups(p, &container_cgroups, host) {
+                Ok(true) => outside.push(p),
+                Ok(false) => {}
+                Err(why) => report
+                    .unknowns
+                    .push(Unknown::new("cgroup.outside", Some(p), why)),
+            }
+        }
         if let Some(first) = outside.first() {
             let also = if outside.len() > 1 {
                 format!(
@@ -491,26 +546,24 @@ fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSe
 }
 
 /// Whether process `pid` is in none of the container's cgroup directories (in a hierarchy
-/// they cover). A process gone, or whose cgroups cannot be read, is not claimed to be outside.
-fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> bool {
-    let Ok(mounts) = host.own_mounts.as_ref() else {
-        return false;
+/// they cover). A process gone is not outside; one whose cgroups cannot be read is unknown.
+fn outside_cgroups(pid: i32, container: &[PathBuf], host: &Host) -> Result<bool, String> {
+    let mounts = host.own_mounts.as_ref().map_err(Clone::clone)?;
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+        Ok(text) => text,
+        Err(e) if vanished(&e) => return Ok(false),
+        Err(e) => return Err(format!("/proc/{pid}/cgroup: {e}")),
     };
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
-    };
-    let Ok(dirs) = cgroup_dirs(&text, mounts) else {
-        return false;
-    };
+    let dirs = cgroup_dirs(&text, mounts)?;
     // Compare in the hierarchies both have: same mount, the process's dir beneath the container's.
-    dirs.iter().any(|dir| {
+    Ok(dirs.iter().any(|dir| {
         container
             .iter()
             .any(|own| match (dir.dir.to_str(), own.to_str()) {
                 (Some(a), Some(b)) => same_hierarchy(a, b, mounts) && beneath(a, b).is_none(),
                 _ => false,
             })
-    })
+    }))
 }
 
 /// Whether two cgroup directories are in the same mounted hierarchy.

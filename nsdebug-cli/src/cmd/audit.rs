@@ -6,10 +6,13 @@ use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use nsdebug_audit::{audit, Finding, Host, HostReport, Powers, Report, Severity, Unknown};
+use nsdebug_audit::{
+    audit_with, Finding, Host, HostReport, Powers, Record, Report, Severity, Unknown, FINDING_IDS,
+};
 use nsenter_core::Target;
 use serde::Serialize;
 
+use super::shown;
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
 use crate::resolve::{
     containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
@@ -123,6 +126,21 @@ fn ignore_list(args: &AuditArgs) -> anyhow::Result<BTreeSet<String>> {
             );
         }
     }
+    let unknown: Vec<&String> = ids
+        .iter()
+        .filter(|id| !FINDING_IDS.contains(&id.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(anyhow::anyhow!(
+            "--ignore: no finding has the id {}; the ids are: {}",
+            unknown
+                .iter()
+                .map(|id| format!("{:?}", shown(id)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            FINDING_IDS.join(", ")
+        ));
+    }
     Ok(ids)
 }
 
@@ -133,7 +151,23 @@ struct Pending {
     /// The target object of `--json`.
     json: serde_json::Value,
     listed: Option<ContainerInfo>,
+    /// What its runtime recorded of it.
+    record: Record,
     target: Result<Target, String>,
+}
+
+/// The runtime's record of a container, as the audit takes it.
+fn record_of(info: Option<&ContainerInfo>) -> Record {
+    info.map(|info| Record {
+        runtime: info.runtime.to_owned(),
+        ids: std::iter::once(info.id.clone())
+            .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
+            .collect(),
+        mounts: info.details.mounts.clone(),
+        privileged: info.details.privileged,
+        cap_add: info.details.cap_add.clone(),
+    })
+    .unwrap_or_default()
 }
 
 /// The targets to audit: each pinned, or the reason it could not be.
@@ -148,6 +182,7 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                     what: "the containers of a runtime".to_owned(),
                     json: serde_json::json!({ "description": "the containers of a runtime" }),
                     listed: None,
+                    record: Record::default(),
                     target: Err(why),
                 });
             }
@@ -157,12 +192,14 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 match pin(container).await {
                     Ok(resolved) => targets.push(Pending {
                         json: super::target_json(&resolved),
+                        record: record_of(resolved.container.as_ref().or(listed.as_ref())),
                         what: resolved.description,
                         listed,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
                         json: super::unresolved_target_json(&what, listed.as_ref()),
+                        record: Record::default(),
                         what,
                         listed,
                         target: Err(format!("{why:#}")),
@@ -174,12 +211,14 @@ fn targets(args: &AuditArgs) -> anyhow::Result<Vec<Pending>> {
                 match resolve(spec, &options).await {
                     Ok(resolved) => targets.push(Pending {
                         json: super::target_json(&resolved),
+                        record: record_of(resolved.container.as_ref()),
                         what: resolved.description,
                         listed: None,
                         target: Ok(resolved.target),
                     }),
                     Err(why) => targets.push(Pending {
                         json: super::unresolved_target_json(spec, None),
+                        record: Record::default(),
                         what: spec.clone(),
                         listed: None,
                         target: Err(format!("{why:#}")),
@@ -219,7 +258,12 @@ fn gone_for_good(info: &ContainerInfo) -> bool {
 
 /// Runs `nsdebug audit`.
 pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
-    let ignore = ignore_list(&args)?;
+    // A misspelt id would accept nothing while looking accepted: a usage error (exit 2,
+    // like clap's).
+    let ignore = ignore_list(&args).map_err(|error| Failure {
+        error,
+        exit_code: 2,
+    })?;
     let targets = targets(&args)?;
     let reference = host_reference()?;
     let host = Host::read(reference.pid().unwrap_or(1));
@@ -229,14 +273,20 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
         what,
         json,
         listed,
+        record,
         target,
     } in targets
     {
-        let result = target.and_then(|target| audit(&target, &host).map_err(|e| e.to_string()));
+        let result = target
+            .and_then(|target| audit_with(&target, &host, &record).map_err(|e| e.to_string()));
         // Listed (not named) and stopped meanwhile for good: nothing is left to audit or fear.
         if let (Err(why), Some(info)) = (&result, &listed) {
             if gone_for_good(info) {
-                eprintln!("nsdebug: {what} stopped before it could be audited ({why}): left out");
+                eprintln!(
+                    "nsdebug: {} stopped before it could be audited ({}): left out",
+                    shown(&what),
+                    shown(why)
+                );
                 continue;
             }
         }
@@ -302,12 +352,21 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                 writeln!(
                     out,
                     "  {on}{:<8}{off} {:<22} {}  [{}]",
-                    f.severity, f.id, f.title, f.evidence
+                    f.severity,
+                    f.id,
+                    shown(&f.title),
+                    shown(&f.evidence)
                 )?;
             }
             for u in unknowns {
                 let pid = u.pid.map(|p| format!("pid {p}: ")).unwrap_or_default();
-                writeln!(out, "  {:<8} {:<22} {pid}{}", "unknown", u.id, u.reason)?;
+                writeln!(
+                    out,
+                    "  {:<8} {:<22} {pid}{}",
+                    "unknown",
+                    u.id,
+                    shown(&u.reason)
+                )?;
             }
             let hidden = findings
                 .iter()
@@ -319,7 +378,11 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             }
             Ok(())
         };
-        writeln!(out, "host (pid {}):", host_report.pid)?;
+        writeln!(
+            out,
+            "the host, seen from nsdebug's own process (pid {}):",
+            host_report.pid
+        )?;
         section(&mut out, &host_report.findings, &host_report.unknowns)?;
         for o in &outcomes {
             match &o.result {
@@ -332,8 +395,8 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                             );
                             format!(
                                 "; most powerful: {who} ({}): {}",
-                                p.comm,
-                                p.powers.join(", ")
+                                shown(&p.comm),
+                                shown(&p.powers.join(", "))
                             )
                         }
                         _ => String::new(),
@@ -341,19 +404,23 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
                     writeln!(
                         out,
                         "{}: {}{strongest}",
-                        o.what,
+                        shown(&o.what),
                         plural(report.processes.len(), "process")
                     )?;
                     section(&mut out, &report.findings, &report.unknowns)?;
                 }
-                Err(why) => writeln!(out, "could not audit {}: {why}", o.what)?,
+                Err(why) => writeln!(out, "could not audit {}: {}", shown(&o.what), shown(why))?,
             }
         }
         writeln!(out, "{}", verdict.line)?;
     }
     for o in &outcomes {
         if let (Err(why), true) = (&o.result, args.json) {
-            eprintln!("nsdebug: could not audit {}: {why}", o.what);
+            eprintln!(
+                "nsdebug: could not audit {}: {}",
+                shown(&o.what),
+                shown(why)
+            );
         }
     }
     Ok(ExitCode::from(verdict.exit))

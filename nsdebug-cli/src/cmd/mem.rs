@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use nsdebug_audit::cgroup::keyed_value as field;
+use nsdebug_audit::human_size as human;
 use nsenter_core::Namespace;
 use serde::Serialize;
 
@@ -203,22 +204,6 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `12.3 MiB`.
-fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
 }
 
 #[cfg(test)]

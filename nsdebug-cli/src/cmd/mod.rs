@@ -10,11 +10,24 @@ pub mod ps;
 pub mod trace;
 pub mod veth;
 
-/// A name the container controls (an interface, a container or process name) as a table
-/// shows it: control characters (an ESC sequence, say) as `\xNN`, so that they cannot drive
-/// the operator's terminal. `--json` keeps names as they are.
-pub(crate) fn shown(name: &str) -> String {
-    String::from_utf8_lossy(&tcpflow_lite::sink::escape_controls(name.as_bytes())).into_owned()
+/// Text the container controls (a process name or command line, an interface, a path, a
+/// mount point, a cgroup) as a terminal is shown it: every control character (ESC, CR,
+/// newline, tab, C1) and every bidirectional-override mark as `\xNN`/`\u{NNNN}`, so it can
+/// neither drive the operator's terminal nor fake or hide a line. This is the one escaping
+/// function of every command's text output; `--json` keeps text as it is (JSON escapes it).
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() && u32::from(c) <= 0xff {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The target as every `--json` output names it: what the runtime knows of it (runtime, id,
@@ -127,7 +140,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, shown};
     use std::time::Duration;
 
     #[test]
@@ -143,5 +156,14 @@ mod tests {
                 && parse_duration("").is_err()
                 && parse_duration("s").is_err()
         );
+    }
+
+    #[test]
+    fn shown_escapes_every_control_and_bidi_mark_and_keeps_the_rest() {
+        assert_eq!(shown("\x1b[2K\r\x1b[8m"), "\\x1b[2K\\x0d\\x1b[8m");
+        assert_eq!(shown("a\nb\tc"), "a\\x0ab\\x09c", "no line can be faked");
+        assert_eq!(shown("\u{9b}31m"), "\\x9b31m", "C1 CSI");
+        assert_eq!(shown("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(shown("/var/lib/ü name"), "/var/lib/ü name");
     }
 }

@@ -397,6 +397,7 @@ async fn find_in(
         cri: Some(CriRef {
             endpoint: endpoint.to_owned(),
             sandbox: false,
+            pod_sandbox_id: sandbox.id.clone(),
         }),
         details: Default::default(),
     };
@@ -440,6 +441,7 @@ async fn sandbox_found(
         cri: Some(CriRef {
             endpoint: endpoint.to_owned(),
             sandbox: true,
+            pod_sandbox_id: sandbox.id.clone(),
         }),
         details: Default::default(),
     };
@@ -457,6 +459,9 @@ pub struct CriRef {
     pub endpoint: String,
     /// A pod sandbox rather than a container.
     pub sandbox: bool,
+    /// The id of its pod's sandbox (its own, for a sandbox): the runtime's files for the pod
+    /// (shm, hosts, resolv.conf) are in a directory named after it.
+    pub pod_sandbox_id: String,
 }
 
 /// Asks the endpoint again for the pid of a container or sandbox (after a restart it differs).
@@ -570,6 +575,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 cri: Some(CriRef {
                     endpoint: endpoint.clone(),
                     sandbox: false,
+                    pod_sandbox_id: container.pod_sandbox_id.clone(),
                 }),
                 details: Default::default(),
             });

@@ -171,7 +171,8 @@ impl Engine {
                 return Ok(Lookup::Unreachable(why));
             }
         };
-        let network_mode = response.host_config.and_then(|h| h.network_mode);
+        let host_config = response.host_config.unwrap_or_default();
+        let network_mode = host_config.network_mode;
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
@@ -182,6 +183,17 @@ impl Engine {
                     .find(|ip| !ip.is_empty())
             });
         let image = response.config.and_then(|c| c.image);
+        let mounts = response
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| nsdebug_audit::RecordedMount {
+                kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                source: m.source.unwrap_or_default(),
+                destination: m.destination.unwrap_or_default(),
+                writable: m.rw.unwrap_or(true),
+            })
+            .collect();
         let state = response.state.unwrap_or_default();
         let stopped = !state.running.unwrap_or(false);
         let details = Details {
@@ -189,6 +201,9 @@ impl Engine {
             ip,
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
+            mounts,
+            privileged: host_config.privileged.unwrap_or(false),
+            cap_add: host_config.cap_add.unwrap_or_default(),
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

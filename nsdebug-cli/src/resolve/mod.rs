@@ -121,6 +121,15 @@ pub struct Details {
     /// Whether the OOM killer killed its init (Docker's `OOMKilled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_killed: Option<bool>,
+    /// The mounts the runtime recorded (Docker's and Podman's `Mounts`), for `audit`.
+    #[serde(skip)]
+    pub mounts: Vec<nsdebug_audit::RecordedMount>,
+    /// Whether the runtime ran it `--privileged`, for `audit`.
+    #[serde(skip)]
+    pub privileged: bool,
+    /// The capabilities the runtime added (`--cap-add`), for `audit`.
+    #[serde(skip)]
+    pub cap_add: Vec<String>,
 }
 
 impl ContainerInfo {
