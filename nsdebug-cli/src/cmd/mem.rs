@@ -206,7 +206,7 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `12.3 MiB`.
-fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -9,6 +9,7 @@ pub mod pid;
 pub mod ps;
 pub mod trace;
 pub mod veth;
+pub mod why;
 
 /// A name the container controls (an interface, a container or process name) as a table
 /// shows it: control characters (an ESC sequence, say) as `\xNN`, so that they cannot drive

@@ -398,7 +398,10 @@ async fn find_in(
             endpoint: endpoint.to_owned(),
             sandbox: false,
         }),
-        details: Default::default(),
+        details: Box::new(super::Details {
+            attempt: chosen.metadata.as_ref().map(|m| m.attempt),
+            ..Default::default()
+        }),
     };
     Ok(Found {
         info,

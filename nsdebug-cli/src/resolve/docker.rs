@@ -112,7 +112,8 @@ impl Engine {
         )
     }
 
-    fn connect(&self) -> Result<Docker, String> {
+    /// A client of the engine (a local unix socket only), or why there is none.
+    pub fn connect(&self) -> Result<Docker, String> {
         let Some(address) = &self.address else {
             return Err(format!("{}: no socket at {}", self.runtime, self.looked));
         };
@@ -189,6 +190,7 @@ impl Engine {
             ip,
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
+            attempt: None,
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.
