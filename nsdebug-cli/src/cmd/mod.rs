@@ -7,6 +7,7 @@ pub mod flow;
 pub mod mem;
 pub mod pid;
 pub mod ps;
+pub mod stopped;
 pub mod trace;
 pub mod veth;
 pub mod why;

@@ -1,0 +1,352 @@
+//! What is not running: `why` on exited, OOM-killed and crash-looping containers (Docker,
+//! Podman, a CRI pod whose container the test restarts as kubelet would), and `debug` on an
+//! exited container's files, read from the runtime's storage without starting it.
+
+use std::collections::HashMap;
+use std::process::Output;
+
+use nsdebug_tests::json::parse;
+use nsdebug_tests::{
+    docker, nsdebug, podman, require_cri, require_podman, require_root_and_docker, unique_name,
+    Container, CriPod, CRI_IMAGE, CRI_SOCKET, PODMAN_IMAGE, PODMAN_SOCKET,
+};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    nsdebug().args(args).output().unwrap()
+}
+
+/// A Docker container of the test image that ran `script` and ended.
+fn exited(extra: &[&str], script: &str) -> Container {
+    let container = Container::start_with(extra, &["/bin/sh", "-c", script]);
+    let waited = docker(&["wait", &container.name]);
+    assert!(waited.status.success(), "docker wait: {waited:?}");
+    container
+}
+
+/// What `docker inspect` says of a container's state and storage: nsdebug must not change it.
+fn docker_state(name: &str) -> String {
+    text(
+        &docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}} {{.RestartCount}} {{json .GraphDriver}}",
+            name,
+        ])
+        .stdout,
+    )
+}
+
+fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+/// The overlay mounts of the host that name the container's layer directories.
+fn mounts_naming(table: &str, dir: &str) -> usize {
+    table.lines().filter(|l| l.contains(dir)).count()
+}
+
+#[test]
+fn why_tells_the_exit_code_and_the_last_log_line_escaped() {
+    require_root_and_docker!();
+    let c = exited(
+        &[],
+        "echo written > /wrote-this; echo 'the last words'; printf 'bad \\033]0;pwned\\007 \\033[2J end\\n'; exit 3",
+    );
+    let before = docker_state(&c.name);
+    let out = run(&["why", &c.name]);
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains("exited, exit code 3"), "{page}");
+    assert!(page.contains("OOM-killed  no"), "{page}");
+    assert!(page.contains("restarts    0 (policy no)"), "{page}");
+    assert!(page.contains("    the last words\n"), "{page}");
+    // The container's escape sequences are shown, not sent to the terminal.
+    assert!(
+        !page.contains('\x1b') && !page.contains('\x07'),
+        "raw control bytes reached the terminal: {page:?}"
+    );
+    assert!(page.contains("bad \\x1b]0;pwned\\x07"), "{page}");
+    // --json names the target as every command does and keeps the log as written.
+    let out = run(&["why", &c.name, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let why: serde_json::Value = parse("why --json", &out.stdout);
+    assert_eq!(why["target"]["name"], c.name.as_str(), "{why}");
+    assert_eq!(why["target"]["status"], "exited", "{why}");
+    assert_eq!(why["current"]["exit_code"], 3, "{why}");
+    assert_eq!(why["current"]["oom_killed"], false, "{why}");
+    let lines: Vec<&str> = why["log"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(lines.contains(&"the last words"), "{why}");
+    assert!(lines.contains(&"bad \x1b]0;pwned\x07 \x1b[2J end"), "{why}");
+    assert_eq!(docker_state(&c.name), before, "why changed the container");
+}
+
+#[test]
+fn why_tells_an_oom_kill_and_the_memory_limit() {
+    require_root_and_docker!();
+    let c = exited(
+        &["--memory", "8m", "--memory-swap", "8m"],
+        "echo filling memory; tail /dev/zero",
+    );
+    let out = run(&["why", &c.name]);
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains("exit code 137 (128+SIGKILL)"), "{page}");
+    assert!(page.contains("OOM-killed  YES"), "{page}");
+    assert!(page.contains("memory 8.0 MiB"), "{page}");
+    assert!(page.contains("    filling memory\n"), "{page}");
+    let why: serde_json::Value = parse("why --json", &run(&["why", &c.name, "--json"]).stdout);
+    assert_eq!(why["current"]["oom_killed"], true, "{why}");
+    assert_eq!(why["current"]["signal"], "SIGKILL", "{why}");
+    assert_eq!(why["memory_limit"], 8 * 1024 * 1024, "{why}");
+}
+
+#[test]
+fn why_on_a_running_container_says_running_with_its_cgroup_and_audit() {
+    require_root_and_docker!();
+    let c = Container::start(&["--pids-limit", "64"]);
+    let out = run(&["why", &c.name]);
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains("state       running"), "{page}");
+    assert!(page.contains("oom_kill    0"), "{page}");
+    assert!(page.contains("pids 64"), "{page}");
+    assert!(page.contains("audit       "), "{page}");
+}
+
+#[test]
+fn why_on_an_exited_podman_container() {
+    require_podman!();
+    let name = unique_name("why-podman");
+    let out = podman(&[
+        "run",
+        "--name",
+        &name,
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        PODMAN_IMAGE,
+        "sh",
+        "-c",
+        "echo podman says goodbye; exit 5",
+    ]);
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            podman(&["rm", "-f", "-t", "0", &self.0]);
+        }
+    }
+    let _remove = Remove(name.clone());
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let out = nsdebug()
+        .env("CONTAINER_HOST", format!("unix://{PODMAN_SOCKET}"))
+        .args(["why", &name, "--runtime", "podman"])
+        .output()
+        .unwrap();
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.starts_with("podman container "), "{page}");
+    assert!(page.contains("exited, exit code 5"), "{page}");
+    assert!(page.contains("log (podman API)"), "{page}");
+    assert!(page.contains("    podman says goodbye\n"), "{page}");
+}
+
+/// Plays kubelet for a crash-looping container: a pod whose container `app` prints a line and
+/// exits 3 at once, started as attempt 0 and restarted as attempt 1, with its logs where
+/// kubelet would put them.
+fn crash_looping_pod(log_dir: &std::path::Path) -> CriPod {
+    use nsdebug_cri::v1::*;
+    let pod = CriPod::start("default", "crashloop", &[], &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = nsdebug_cri::connect(CRI_SOCKET).await.unwrap();
+        let mut client = nsdebug_cri::RuntimeClient::new(channel);
+        let sandbox = client
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.sandbox_id.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        let metadata = sandbox.metadata.unwrap();
+        let labels: HashMap<String, String> = sandbox
+            .labels
+            .into_iter()
+            .chain([("io.kubernetes.container.name".to_owned(), "app".to_owned())])
+            .collect();
+        let config = PodSandboxConfig {
+            metadata: Some(metadata),
+            hostname: pod.name.clone(),
+            log_directory: log_dir.display().to_string(),
+            labels: labels.clone(),
+            ..Default::default()
+        };
+        for attempt in 0..2u32 {
+            let request = CreateContainerRequest {
+                pod_sandbox_id: pod.sandbox_id.clone(),
+                config: Some(ContainerConfig {
+                    metadata: Some(ContainerMetadata {
+                        name: "app".to_owned(),
+                        attempt,
+                    }),
+                    image: Some(ImageSpec {
+                        image: CRI_IMAGE.to_owned(),
+                        ..Default::default()
+                    }),
+                    command: vec![
+                        "/bin/sh".to_owned(),
+                        "-c".to_owned(),
+                        format!("echo crash number {attempt}; exit 3"),
+                    ],
+                    labels: labels.clone(),
+                    annotations: HashMap::from([(
+                        "io.kubernetes.container.restartCount".to_owned(),
+                        attempt.to_string(),
+                    )]),
+                    log_path: format!("app/{attempt}.log"),
+                    ..Default::default()
+                }),
+                sandbox_config: Some(config.clone()),
+            };
+            let id = client
+                .create_container(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .container_id;
+            client
+                .start_container(StartContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await
+                .unwrap();
+            // Until it exited, as kubelet watches it.
+            for _ in 0..100 {
+                let status = client
+                    .container_status(ContainerStatusRequest {
+                        container_id: id.clone(),
+                        verbose: false,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .status
+                    .unwrap();
+                if status.state == ContainerState::ContainerExited as i32 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+    pod
+}
+
+#[test]
+fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
+    require_cri!();
+    let log_dir = std::env::temp_dir().join(unique_name("why-pod-logs"));
+    std::fs::create_dir_all(log_dir.join("app")).unwrap();
+    let pod = crash_looping_pod(&log_dir);
+    let kube = |args: &[&str]| {
+        nsdebug()
+            .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let spec = format!("default/{}/app", pod.name);
+    let out = kube(&["why", &spec]);
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains(", attempt 1"), "{page}");
+    assert!(page.contains("state       exited (attempt 1), exit code 3"), "{page}");
+    assert!(page.contains("previous    exited (attempt 0), exit code 3"), "{page}");
+    assert!(page.contains("restarts    1"), "{page}");
+    assert!(page.contains("    crash number 1\n"), "{page}");
+    let why: serde_json::Value = parse("why --json", &kube(&["why", &spec, "--json"]).stdout);
+    assert_eq!(why["target"]["attempt"], 1, "{why}");
+    assert_eq!(why["target"]["kubernetes"]["pod"], pod.name.as_str(), "{why}");
+    assert_eq!(why["restart_count"], 1, "{why}");
+    assert_eq!(why["previous"]["exit_code"], 3, "{why}");
+    // enter finds the pod by name too, and says which attempt it found not running.
+    let out = kube(&["enter", &spec, "--", "true"]);
+    let said = text(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        said.contains("attempt 1") && said.contains("not running"),
+        "{said}"
+    );
+    drop(pod);
+    let _ = std::fs::remove_dir_all(&log_dir);
+}
+
+#[test]
+fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
+    require_root_and_docker!();
+    let c = exited(
+        &[],
+        "echo written > /wrote-this; ln -s /etc/shadow /to-host-shadow; ln -s / /to-host-root; exit 3",
+    );
+    let before = docker_state(&c.name);
+    let upper = text(
+        &docker(&[
+            "inspect",
+            "-f",
+            "{{.GraphDriver.Data.UpperDir}}",
+            &c.name,
+        ])
+        .stdout,
+    )
+    .trim()
+    .to_owned();
+    let layer_dir = upper.trim_end_matches("/diff").to_owned();
+    let table_before = mount_table();
+    let out = run(&[
+        "debug",
+        &c.name,
+        "--",
+        "sh",
+        "-c",
+        "cat $CTR_ROOT/wrote-this; ls $CTR_ROOT/; \
+         cat $CTR_ROOT/to-host-shadow 2>&1 | head -c 200; echo; \
+         ls $CTR_ROOT/to-host-root/ 2>&1 | head -c 200; echo; \
+         touch $CTR_ROOT/new-file 2>&1; echo; grep -c ' '$CTR_ROOT' ' /proc/self/mountinfo",
+    ]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(said.starts_with("written\n"), "{said}");
+    assert!(said.contains("wrote-this"), "{said}");
+    // The container's links lead nowhere: they are not followed.
+    assert!(!said.contains("root:"), "a link led to the host's /etc/shadow: {said}");
+    assert!(said.contains("Too many levels of symbolic links"), "{said}");
+    assert!(said.contains("Read-only file system"), "{said}");
+    // Afterwards: the container, its storage and the host's mounts as they were.
+    assert_eq!(docker_state(&c.name), before, "debug changed the container");
+    assert!(!std::path::Path::new(&upper).join("new-file").exists());
+    let table_after = mount_table();
+    assert_eq!(
+        mounts_naming(&table_after, &layer_dir),
+        mounts_naming(&table_before, &layer_dir),
+        "a mount of the container's layers remained"
+    );
+    assert!(
+        !table_after.contains("/run/nsdebug/ctr"),
+        "the session's mount remained: {table_after}"
+    );
+}
