@@ -274,7 +274,8 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
 /// and where `debug` finds a stopped container's files. Pods and container names only.
 pub async fn record(spec: &str, options: &ResolveOptions) -> anyhow::Result<ContainerInfo> {
     let wants = |kind: RuntimeKind| options.runtime.is_none_or(|only| only == kind);
-    if let Some(pod) = pod_spec(spec, options)? {
+    if let Some(mut pod) = pod_spec(spec, options)? {
+        pod.stopped_too = true;
         let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
         if let Some(note) = &found.note {
             eprintln!("nsdebug: {note}");
@@ -390,6 +391,7 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
             pod: pod.to_owned(),
             container,
             sandbox_when_unnamed: options.pod_sandbox,
+            stopped_too: false,
         }))
     };
     if let Some(pod) = spec
