@@ -153,6 +153,8 @@ fn running_facts(info: &ContainerInfo, why: &mut Why) {
         // It stopped meanwhile: the runtime's record stands alone.
         _ => return,
     };
+    // The same target object as every command gives a running container (its pid named).
+    why.target = super::target_json(&resolved);
     if let Some(pid) = resolved.target.pid() {
         if let Ok(memory) = super::mem::memory_of(pid) {
             why.cgroup_oom_kills = memory.oom_kills;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::process::Output;
 
-use nsdebug_tests::json::parse;
+use nsdebug_tests::json::{parse, Why};
 use nsdebug_tests::{
     docker, nsdebug, podman, require_cri, require_podman, require_root_and_docker, unique_name,
     Container, CriPod, CRI_IMAGE, CRI_SOCKET, PODMAN_IMAGE, PODMAN_SOCKET,
@@ -73,19 +73,21 @@ fn why_tells_the_exit_code_and_the_last_log_line_escaped() {
     // --json names the target as every command does and keeps the log as written.
     let out = run(&["why", &c.name, "--json"]);
     assert!(out.status.success(), "{out:?}");
-    let why: serde_json::Value = parse("why --json", &out.stdout);
-    assert_eq!(why["target"]["name"], c.name.as_str(), "{why}");
-    assert_eq!(why["target"]["status"], "exited", "{why}");
-    assert_eq!(why["current"]["exit_code"], 3, "{why}");
-    assert_eq!(why["current"]["oom_killed"], false, "{why}");
-    let lines: Vec<&str> = why["log"]["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l.as_str())
-        .collect();
-    assert!(lines.contains(&"the last words"), "{why}");
-    assert!(lines.contains(&"bad \x1b]0;pwned\x07 \x1b[2J end"), "{why}");
+    let why: Why = parse("why --json", &out.stdout);
+    assert_eq!(why.target.name.as_deref(), Some(c.name.as_str()), "{why:?}");
+    assert_eq!(why.target.status.as_deref(), Some("exited"), "{why:?}");
+    assert_eq!(why.target.pid, None, "{why:?}");
+    assert_eq!(why.current.exit_code, Some(3), "{why:?}");
+    assert_eq!(why.current.oom_killed, Some(false), "{why:?}");
+    assert_eq!(why.kernel_oom_kills, Some(0), "{why:?}");
+    let lines = &why.log.lines;
+    assert!(lines.iter().any(|l| l == "the last words"), "{why:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "bad \x1b]0;pwned\x07 \x1b[2J end"),
+        "{why:?}"
+    );
     assert_eq!(docker_state(&c.name), before, "why changed the container");
 }
 
@@ -103,11 +105,11 @@ fn why_tells_an_oom_kill_and_the_memory_limit() {
     assert!(page.contains("OOM-killed  YES"), "{page}");
     assert!(page.contains("memory 8.0 MiB"), "{page}");
     assert!(page.contains("    filling memory\n"), "{page}");
-    let why: serde_json::Value = parse("why --json", &run(&["why", &c.name, "--json"]).stdout);
+    let why: Why = parse("why --json", &run(&["why", &c.name, "--json"]).stdout);
     // The kernel's word: Docker's own record races with the exit on cgroup v1.
-    assert!(why["kernel_oom_kills"].as_u64() >= Some(1), "{why}");
-    assert_eq!(why["current"]["signal"], "SIGKILL", "{why}");
-    assert_eq!(why["memory_limit"], 8 * 1024 * 1024, "{why}");
+    assert!(why.kernel_oom_kills >= Some(1), "{why:?}");
+    assert_eq!(why.current.signal.as_deref(), Some("SIGKILL"), "{why:?}");
+    assert_eq!(why.memory_limit, Some(8 * 1024 * 1024), "{why:?}");
 }
 
 #[test]
@@ -319,15 +321,20 @@ fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
     );
     assert!(page.contains("restarts    1"), "{page}");
     assert!(page.contains("    crash number 1\n"), "{page}");
-    let why: serde_json::Value = parse("why --json", &kube(&["why", &spec, "--json"]).stdout);
-    assert_eq!(why["target"]["attempt"], 1, "{why}");
+    let why: Why = parse("why --json", &kube(&["why", &spec, "--json"]).stdout);
+    assert_eq!(why.target.attempt, Some(1), "{why:?}");
     assert_eq!(
-        why["target"]["kubernetes"]["pod"],
-        pod.name.as_str(),
-        "{why}"
+        why.target.kubernetes.as_ref().map(|k| k.pod.as_str()),
+        Some(pod.name.as_str()),
+        "{why:?}"
     );
-    assert_eq!(why["restart_count"], 1, "{why}");
-    assert_eq!(why["previous"]["exit_code"], 3, "{why}");
+    assert_eq!(why.restart_count, Some(1), "{why:?}");
+    assert_eq!(
+        why.previous.as_ref().and_then(|p| p.exit_code),
+        Some(3),
+        "{why:?}"
+    );
+    assert!(why.log.source.ends_with("app/1.log, attempt 1"), "{why:?}");
     // enter finds the pod by name too, and says which attempt it found not running.
     let out = kube(&["enter", &spec, "--", "true"]);
     let said = text(&out.stderr);
