@@ -749,6 +749,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cri_log_path_that_is_a_link_or_a_fifo_is_not_read() {
+        let dir = std::env::temp_dir().join(format!("nsdebug-why-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("0.log");
+        std::fs::write(&file, "2024-01-01T00:00:00Z stdout F hello\n").unwrap();
+        let link = dir.join("link.log");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
+        let fifo = dir.join("fifo.log");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let log = cri_log(file.to_str().unwrap(), Some(0), 5);
+        assert_eq!(log.lines, vec!["hello".to_owned()]);
+        for bad in [&link, &fifo] {
+            let log = cri_log(bad.to_str().unwrap(), Some(0), 5);
+            assert!(log.lines.is_empty() && log.error.is_some(), "{log:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn cri_times_are_utc() {
         assert_eq!(utc(0), None);
         assert_eq!(utc(1_000_000_000).as_deref(), Some("1970-01-01T00:00:01Z"));

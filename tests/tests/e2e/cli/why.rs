@@ -196,10 +196,10 @@ fn why_on_an_exited_podman_container() {
     assert_eq!(before, after, "debug changed the container");
 }
 
-/// Plays kubelet for a crash-looping container: a pod whose container `app` prints a line and
-/// exits 3 at once, started as attempt 0 and restarted as attempt 1, with its logs where
+/// Plays kubelet for a crash-looping container: a pod whose container `app` runs `scripts[N]`
+/// as attempt N (each waited for until it exited, or runs when it `exec`s), with its logs where
 /// kubelet would put them.
-fn crash_looping_pod(log_dir: &std::path::Path) -> CriPod {
+fn crash_looping_pod(log_dir: &std::path::Path, scripts: &[&str]) -> CriPod {
     use nsdebug_cri::v1::*;
     let pod = CriPod::start("default", "crashloop", &[], &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -232,7 +232,8 @@ fn crash_looping_pod(log_dir: &std::path::Path) -> CriPod {
             labels: labels.clone(),
             ..Default::default()
         };
-        for attempt in 0..2u32 {
+        for (attempt, script) in (0u32..).zip(scripts) {
+            let runs = script.contains("exec ");
             let request = CreateContainerRequest {
                 pod_sandbox_id: pod.sandbox_id.clone(),
                 config: Some(ContainerConfig {
@@ -244,11 +245,7 @@ fn crash_looping_pod(log_dir: &std::path::Path) -> CriPod {
                         image: CRI_IMAGE.to_owned(),
                         ..Default::default()
                     }),
-                    command: vec![
-                        "/bin/sh".to_owned(),
-                        "-c".to_owned(),
-                        format!("echo crash number {attempt}; exit 3"),
-                    ],
+                    command: vec!["/bin/sh".to_owned(), "-c".to_owned(), (*script).to_owned()],
                     labels: labels.clone(),
                     annotations: HashMap::from([(
                         "io.kubernetes.container.restartCount".to_owned(),
@@ -283,7 +280,11 @@ fn crash_looping_pod(log_dir: &std::path::Path) -> CriPod {
                     .into_inner()
                     .status
                     .unwrap();
-                if status.state == ContainerState::ContainerExited as i32 {
+                let awaited = match runs {
+                    true => ContainerState::ContainerRunning,
+                    false => ContainerState::ContainerExited,
+                };
+                if status.state == awaited as i32 {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -298,7 +299,10 @@ fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
     require_cri!();
     let log_dir = std::env::temp_dir().join(unique_name("why-pod-logs"));
     std::fs::create_dir_all(log_dir.join("app")).unwrap();
-    let pod = crash_looping_pod(&log_dir);
+    let pod = crash_looping_pod(
+        &log_dir,
+        &["echo crash number 0; exit 3", "echo crash number 1; exit 3"],
+    );
     let kube = |args: &[&str]| {
         nsdebug()
             .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
@@ -437,4 +441,38 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
         said.contains("Too many levels of symbolic links\n/etc/shadow\n"),
         "{said}"
     );
+}
+
+#[test]
+fn why_on_a_restarted_pod_that_runs_again_shows_the_attempt_before_and_its_log() {
+    require_cri!();
+    let log_dir = std::env::temp_dir().join(unique_name("why-pod-logs"));
+    std::fs::create_dir_all(log_dir.join("app")).unwrap();
+    let pod = crash_looping_pod(
+        &log_dir,
+        &[
+            "echo crash number 0; exit 3",
+            "echo crash number 1; exit 4",
+            "echo up again; exec sleep 1000",
+        ],
+    );
+    let out = nsdebug()
+        .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
+        .args(["why", &format!("default/{}", pod.name)])
+        .output()
+        .unwrap();
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains("state       running (attempt 2)"), "{page}");
+    assert!(
+        page.contains("previous    exited (attempt 1), exit code 4"),
+        "{page}"
+    );
+    assert!(page.contains("restarts    2"), "{page}");
+    // kubectl logs --previous: the log of the attempt that ended.
+    assert!(page.contains("app/1.log, attempt 1"), "{page}");
+    assert!(page.contains("    crash number 1\n"), "{page}");
+    assert!(!page.contains("up again"), "{page}");
+    drop(pod);
+    let _ = std::fs::remove_dir_all(&log_dir);
 }
