@@ -29,14 +29,16 @@ pub struct Layers {
     pub dirs: Vec<OwnedFd>,
 }
 
-/// Finds and opens the layers of a stopped Docker or Podman container.
+/// Finds and opens the layers of a stopped Docker or Podman container, or of a pod's container
+/// on containerd (its snapshot).
 pub async fn layers(info: &ContainerInfo) -> anyhow::Result<Layers> {
-    let engine = match info.runtime {
-        "docker" => Engine::docker(),
-        "podman" => Engine::podman(),
-        other => bail!(
+    let engine = match (info.runtime, &info.cri) {
+        ("docker", _) => Engine::docker(),
+        ("podman", _) => Engine::podman(),
+        ("cri", Some(cri)) => return snapshot_layers(info, &cri.endpoint).await,
+        (other, _) => bail!(
             "{}: the files of a stopped container are read from Docker's or Podman's storage; \
-             {other} is not supported yet",
+             {other} is not supported",
             info.describe()
         ),
     };
@@ -72,6 +74,103 @@ pub async fn layers(info: &ContainerInfo) -> anyhow::Result<Layers> {
     }
     let dirs = open_beneath(&root, &paths)?;
     Ok(Layers { root, dirs })
+}
+
+/// The layers of a CRI container's snapshot, through containerd's own API on the CRI socket
+/// (namespace `k8s.io`): the container's snapshotter and key, then the snapshot's mounts. The
+/// storage root is the snapshotter's `snapshots` directory
+/// (`.../io.containerd.snapshotter.v1.overlayfs/snapshots`); every layer is `ROOT/N/fs`.
+async fn snapshot_layers(info: &ContainerInfo, endpoint: &str) -> anyhow::Result<Layers> {
+    use nsdebug_cri::containerd::services::containers::v1::{
+        containers_client::ContainersClient, GetContainerRequest,
+    };
+    use nsdebug_cri::containerd::services::snapshots::v1::{
+        snapshots_client::SnapshotsClient, MountsRequest,
+    };
+    let what = info.describe();
+    fn in_k8s<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            nsdebug_cri::CONTAINERD_NAMESPACE_HEADER,
+            tonic::metadata::MetadataValue::from_static("k8s.io"),
+        );
+        request
+    }
+    let channel = tokio::time::timeout(API_TIMEOUT, nsdebug_cri::connect(endpoint))
+        .await
+        .map_err(|_| anyhow!("{endpoint}: no answer within {API_TIMEOUT:?}"))??;
+    let mut containers = ContainersClient::new(channel.clone());
+    let asked = containers.get(in_k8s(GetContainerRequest {
+        id: info.id.clone(),
+    }));
+    let container = tokio::time::timeout(API_TIMEOUT, asked)
+        .await
+        .map_err(|_| anyhow!("{endpoint}: no answer within {API_TIMEOUT:?}"))?
+        .map_err(|status| {
+            anyhow!(
+                "{what}: its files are read from containerd's snapshots, and {endpoint} does \
+                 not serve containerd's API ({})",
+                status.message()
+            )
+        })?
+        .into_inner()
+        .container
+        .ok_or_else(|| anyhow!("{what}: containerd does not know it"))?;
+    let mut snapshots = SnapshotsClient::new(channel);
+    let asked = snapshots.mounts(in_k8s(MountsRequest {
+        snapshotter: container.snapshotter.clone(),
+        key: container.snapshot_key.clone(),
+    }));
+    let mounts = tokio::time::timeout(API_TIMEOUT, asked)
+        .await
+        .map_err(|_| anyhow!("{endpoint}: no answer within {API_TIMEOUT:?}"))?
+        .map_err(|status| anyhow!("{what}: its snapshot: {}", status.message()))?
+        .into_inner()
+        .mounts;
+    let paths = match mounts.as_slice() {
+        [mount] if mount.r#type == "overlay" => overlay_layers(&mount.options),
+        [mount] if mount.r#type == "bind" => vec![mount.source.clone()],
+        _ => bail!(
+            "{what}: its snapshotter ({}) gives no overlay layers",
+            container.snapshotter
+        ),
+    };
+    let root = snapshots_root(&paths)
+        .ok_or_else(|| anyhow!("{what}: its layers are not in one snapshotter's directory"))?;
+    let borrowed: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let dirs = open_beneath(&root, &borrowed)?;
+    Ok(Layers { root, dirs })
+}
+
+/// The layer directories of overlay mount options, topmost first: `upperdir`, then `lowerdir`'s.
+fn overlay_layers(options: &[String]) -> Vec<String> {
+    let upper = options.iter().filter_map(|o| o.strip_prefix("upperdir="));
+    let lower = options
+        .iter()
+        .filter_map(|o| o.strip_prefix("lowerdir="))
+        .flat_map(|l| l.split(':'));
+    upper
+        .chain(lower)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The snapshotter directory (`.../io.containerd.snapshotter.v1.NAME/snapshots`) every one of
+/// `paths` (`ROOT/N/fs`) is in, if they are all in one.
+fn snapshots_root(paths: &[String]) -> Option<String> {
+    let roots: Vec<&str> = paths
+        .iter()
+        .map(|path| {
+            let (root, id) = path.strip_suffix("/fs")?.rsplit_once('/')?;
+            let parent = root.strip_suffix("/snapshots")?;
+            let name = parent.rsplit('/').next()?;
+            let plain = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+            (plain && name.starts_with("io.containerd.snapshotter.v1.")).then_some(root)
+        })
+        .collect::<Option<_>>()?;
+    let first = *roots.first()?;
+    roots.iter().all(|r| *r == first).then(|| first.to_owned())
 }
 
 /// Opens each of `paths` (`O_PATH` directories) beneath `root`, refusing one outside it, with
@@ -278,7 +377,7 @@ pub fn when_stopped(
     error: anyhow::Error,
 ) -> Result<ExitCode, crate::cli::Failure> {
     let info = match crate::cli::block_on(crate::resolve::record(target, options))? {
-        Ok(info) if info.pid.is_none() && info.runtime != "cri" => info,
+        Ok(info) if info.pid.is_none() => info,
         _ => return Err(error.into()),
     };
     let (program, args) = match command.split_first() {
@@ -362,6 +461,34 @@ pub fn debug(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn containerd_snapshot_layers_are_named_by_their_snapshotter_directory() {
+        let root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+        let options = vec![
+            "index=off".to_owned(),
+            format!("workdir={root}/9/work"),
+            format!("upperdir={root}/9/fs"),
+            format!("lowerdir={root}/2/fs:{root}/1/fs"),
+        ];
+        let layers = overlay_layers(&options);
+        assert_eq!(
+            layers,
+            vec![
+                format!("{root}/9/fs"),
+                format!("{root}/2/fs"),
+                format!("{root}/1/fs")
+            ]
+        );
+        assert_eq!(snapshots_root(&layers).as_deref(), Some(root));
+        // Anywhere else, or two roots: no root.
+        assert_eq!(snapshots_root(&["/etc/fs".to_owned()]), None);
+        assert_eq!(
+            snapshots_root(&[format!("{root}/9/fs"), "/tmp/snapshots/1/fs".to_owned()]),
+            None
+        );
+        assert_eq!(snapshots_root(&[format!("{root}/../../x/fs")]), None);
+    }
 
     #[test]
     fn layers_outside_the_root_or_through_links_are_refused() {

@@ -301,7 +301,10 @@ fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
     std::fs::create_dir_all(log_dir.join("app")).unwrap();
     let pod = crash_looping_pod(
         &log_dir,
-        &["echo crash number 0; exit 3", "echo crash number 1; exit 3"],
+        &[
+            "echo crash number 0; exit 3",
+            "echo crash number 1; echo attempt 1 wrote this > /note; exit 3",
+        ],
     );
     let kube = |args: &[&str]| {
         nsdebug()
@@ -346,6 +349,15 @@ fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
     assert!(
         said.contains("attempt 1") && said.contains("not running"),
         "{said}"
+    );
+    // The files of the attempt shown, from containerd's snapshot, and it stays as it was.
+    let out = kube(&["debug", &spec, "--", "sh", "-c", "cat $CTR_ROOT/note"]);
+    assert_eq!(text(&out.stdout), "attempt 1 wrote this\n", "{out:?}");
+    let again: Why = parse("why --json", &kube(&["why", &spec, "--json"]).stdout);
+    assert_eq!(
+        (&again.current, &again.target.id),
+        (&why.current, &why.target.id),
+        "debug changed the attempt"
     );
     // A pod whose sandbox kubelet stopped is still explained.
     pod.stop();
