@@ -367,6 +367,10 @@ impl Mounting {
     }
 }
 
+/// The runtimes' words for a container that is not running and will not start by itself
+/// (Docker, Podman, the CRI).
+const STOPPED: [&str; 5] = ["exited", "created", "dead", "stopped", "configured"];
+
 /// `debug` of a TARGET that could not be pinned (`error`): when the runtime has it and it is
 /// not running, the host's `command` (default `$SHELL`, else `/bin/sh`) with its files;
 /// otherwise the error stands.
@@ -377,7 +381,9 @@ pub fn when_stopped(
     error: anyhow::Error,
 ) -> Result<ExitCode, crate::cli::Failure> {
     let info = match crate::cli::block_on(crate::resolve::record(target, options))? {
-        Ok(info) if info.pid.is_none() => info,
+        // Stopped for good, by the runtime's word: a paused or restarting container's files
+        // are in use, and its error (unpause first...) stands.
+        Ok(info) if info.pid.is_none() && STOPPED.contains(&info.status.as_str()) => info,
         _ => return Err(error.into()),
     };
     let (program, args) = match command.split_first() {

@@ -117,6 +117,16 @@ struct Why {
 pub fn run(args: WhyArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
     let lines = usize::from(args.lines);
+    let digits = args.target.strip_prefix("pid:").unwrap_or(&args.target);
+    if args.target.starts_with('/')
+        || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(anyhow!(
+            "{}: why needs a container or a pod (a process or namespace file keeps no record of how it ended)",
+            super::shown(&args.target)
+        )
+        .into());
+    }
     let (info, mut why) = block_on(async {
         let info = resolve::record(&args.target, &options).await?;
         let why = match (info.runtime, &info.cri) {
@@ -667,7 +677,7 @@ fn print_run(label: &str, run: &Run, kernel_kills: Option<u64>) {
 }
 
 fn print_page(what: &str, why: &Why) {
-    println!("{what}");
+    println!("{}", super::shown(what));
     print_run("state", &why.current, why.kernel_oom_kills);
     if let Some(kills) = why.cgroup_oom_kills {
         println!("  {:<11} {kills} (its cgroup's OOM-kill count)", "oom_kill");
@@ -704,10 +714,14 @@ fn print_page(what: &str, why: &Why) {
     let log = &why.log;
     let cut = if log.truncated { ", the end" } else { "" };
     match &log.error {
-        Some(error) => println!("  log ({}): {}", log.source, super::shown(error)),
-        None if log.lines.is_empty() => println!("  log ({}): empty", log.source),
+        Some(error) => println!(
+            "  log ({}): {}",
+            super::shown(&log.source),
+            super::shown(error)
+        ),
+        None if log.lines.is_empty() => println!("  log ({}): empty", super::shown(&log.source)),
         None => {
-            println!("  log ({}{cut}):", log.source);
+            println!("  log ({}{cut}):", super::shown(&log.source));
             for line in &log.lines {
                 println!("    {}", shown_line(line));
             }

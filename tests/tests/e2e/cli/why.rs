@@ -40,6 +40,28 @@ fn docker_state(name: &str) -> String {
     )
 }
 
+/// Every entry beneath `dir` with its size and modification time, sorted.
+fn tree(dir: &std::path::Path) -> Vec<(String, u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap().flatten() {
+            let meta = entry.path().symlink_metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+            found.push((
+                entry.path().display().to_string(),
+                meta.len(),
+                meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
 fn mount_table() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
@@ -384,6 +406,7 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
         .trim()
         .to_owned();
     let layer_dir = upper.trim_end_matches("/diff").to_owned();
+    let storage_before = tree(std::path::Path::new(&layer_dir));
     let table_before = mount_table();
     let out = run(&[
         "debug",
@@ -410,6 +433,11 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
     // Afterwards: the container, its storage and the host's mounts as they were.
     assert_eq!(docker_state(&c.name), before, "debug changed the container");
     assert!(!std::path::Path::new(&upper).join("new-file").exists());
+    assert_eq!(
+        tree(std::path::Path::new(&layer_dir)),
+        storage_before,
+        "its storage changed"
+    );
     let table_after = mount_table();
     assert_eq!(
         mounts_naming(&table_after, &layer_dir),
@@ -487,4 +515,53 @@ fn why_on_a_restarted_pod_that_runs_again_shows_the_attempt_before_and_its_log()
     assert!(!page.contains("up again"), "{page}");
     drop(pod);
     let _ = std::fs::remove_dir_all(&log_dir);
+}
+
+#[test]
+fn why_tells_restarts_and_the_policy_of_a_container_docker_restarted() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &["--restart", "on-failure:2"],
+        &["/bin/sh", "-c", "echo trying again; exit 7"],
+    );
+    // Docker restarts it twice, then leaves it exited.
+    let settled = (0..150).any(|_| {
+        let state = text(
+            &docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.RestartCount}}",
+                &c.name,
+            ])
+            .stdout,
+        );
+        if state.trim() == "exited 2" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        false
+    });
+    assert!(settled, "Docker did not restart it twice");
+    let out = run(&["why", &c.name]);
+    let page = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(page.contains("exited, exit code 7"), "{page}");
+    assert!(
+        page.contains("restarts    2 (policy on-failure:2)"),
+        "{page}"
+    );
+    assert!(page.contains("    trying again\n"), "{page}");
+}
+
+#[test]
+fn debug_on_a_paused_container_is_refused_not_read_from_its_storage() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    assert!(docker(&["pause", &c.name]).status.success());
+    let out = run(&["debug", &c.name, "--", "ls", "/run/nsdebug/ctr"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(said.contains("paused"), "{said}");
+    assert!(!said.contains("its files"), "{said}");
+    docker(&["unpause", &c.name]);
 }
