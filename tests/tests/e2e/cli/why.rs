@@ -220,8 +220,8 @@ fn why_on_an_exited_podman_container() {
 
 /// Plays kubelet for a crash-looping container: a pod whose container `app` runs `scripts[N]`
 /// as attempt N (each waited for until it exited, or runs when it `exec`s), with its logs where
-/// kubelet would put them.
-fn crash_looping_pod(log_dir: &std::path::Path, scripts: &[&str]) -> CriPod {
+/// kubelet would put them and `memory` bytes as its limit (0: none).
+fn crash_looping_pod(log_dir: &std::path::Path, scripts: &[&str], memory: i64) -> CriPod {
     use nsdebug_cri::v1::*;
     let pod = CriPod::start("default", "crashloop", &[], &[]);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -274,6 +274,13 @@ fn crash_looping_pod(log_dir: &std::path::Path, scripts: &[&str]) -> CriPod {
                         attempt.to_string(),
                     )]),
                     log_path: format!("app/{attempt}.log"),
+                    linux: Some(LinuxContainerConfig {
+                        resources: Some(LinuxContainerResources {
+                            memory_limit_in_bytes: memory,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 sandbox_config: Some(config.clone()),
@@ -327,6 +334,7 @@ fn why_on_a_crash_looping_pod_shows_the_attempt_its_restarts_and_its_log() {
             "echo crash number 0; exit 3",
             "echo crash number 1; echo attempt 1 wrote this > /note; exit 3",
         ],
+        0,
     );
     let kube = |args: &[&str]| {
         nsdebug()
@@ -399,7 +407,8 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
     require_root_and_docker!();
     let c = exited(
         &[],
-        "echo written > /wrote-this; ln -s /etc/shadow /to-host-shadow; ln -s / /to-host-root; exit 3",
+        "echo written > /wrote-this; ln -s /etc/shadow /to-host-shadow; ln -s / /to-host-root; \
+         mknod /mem c 1 1; exit 3",
     );
     let before = docker_state(&c.name);
     let upper = text(&docker(&["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", &c.name]).stdout)
@@ -417,7 +426,8 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
         "cat $CTR_ROOT/wrote-this; ls $CTR_ROOT/; \
          cat $CTR_ROOT/to-host-shadow 2>&1 | head -c 200; echo; \
          ls $CTR_ROOT/to-host-root/ 2>&1 | head -c 200; echo; \
-         touch $CTR_ROOT/new-file 2>&1; echo; grep -c ' '$CTR_ROOT' ' /proc/self/mountinfo",
+         touch $CTR_ROOT/new-file 2>&1; echo; head -c 1 $CTR_ROOT/mem 2>&1; echo; \
+         grep -c ' '$CTR_ROOT' ' /proc/self/mountinfo",
     ]);
     let said = text(&out.stdout);
     assert!(out.status.success(), "{out:?}");
@@ -430,6 +440,12 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
     );
     assert!(said.contains("Too many levels of symbolic links"), "{said}");
     assert!(said.contains("Read-only file system"), "{said}");
+    // A device node it made (the host's /dev/mem) opens nothing: nodev.
+    assert!(
+        said.lines()
+            .any(|l| l.contains("ctr/mem") && l.ends_with("Permission denied")),
+        "{said}"
+    );
     // Afterwards: the container, its storage and the host's mounts as they were.
     assert_eq!(docker_state(&c.name), before, "debug changed the container");
     assert!(!std::path::Path::new(&upper).join("new-file").exists());
@@ -495,6 +511,7 @@ fn why_on_a_restarted_pod_that_runs_again_shows_the_attempt_before_and_its_log()
             "echo crash number 1; exit 4",
             "echo up again; exec sleep 1000",
         ],
+        0,
     );
     let out = nsdebug()
         .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
@@ -564,4 +581,32 @@ fn debug_on_a_paused_container_is_refused_not_read_from_its_storage() {
     assert!(said.contains("paused"), "{said}");
     assert!(!said.contains("its files"), "{said}");
     docker(&["unpause", &c.name]);
+}
+
+#[test]
+fn why_on_an_oom_killed_pod_container_says_so_with_its_limit() {
+    require_cri!();
+    let log_dir = std::env::temp_dir().join(unique_name("why-pod-logs"));
+    std::fs::create_dir_all(log_dir.join("app")).unwrap();
+    let pod = crash_looping_pod(
+        &log_dir,
+        &["echo filling memory; tail /dev/zero"],
+        16 * 1024 * 1024,
+    );
+    let spec = format!("default/{}/app", pod.name);
+    let out = nsdebug()
+        .env("CONTAINER_RUNTIME_ENDPOINT", format!("unix://{CRI_SOCKET}"))
+        .args(["why", &spec, "--json"])
+        .output()
+        .unwrap();
+    let why: Why = parse("why --json", &out.stdout);
+    assert_eq!(why.current.exit_code, Some(137), "{why:?}");
+    assert_eq!(why.memory_limit, Some(16 * 1024 * 1024), "{why:?}");
+    assert!(
+        why.current.oom_killed == Some(true) || why.kernel_oom_kills >= Some(1),
+        "neither containerd nor the kernel log says OOM: {why:?}"
+    );
+    assert_eq!(why.log.lines, vec!["filling memory".to_owned()], "{why:?}");
+    drop(pod);
+    let _ = std::fs::remove_dir_all(&log_dir);
 }
