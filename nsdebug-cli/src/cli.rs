@@ -69,7 +69,8 @@ enum Command {
     Enter(cmd::enter::EnterArgs),
     /// The host's tools with the container's view, for images without a shell: its network,
     /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
-    /// files at $CTR_ROOT (/run/nsdebug/ctr).
+    /// files at $CTR_ROOT (/run/nsdebug/ctr). A container that stopped gets its files only,
+    /// read-only from the runtime's storage, without being started.
     Debug(cmd::enter::EnterArgs),
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
