@@ -438,7 +438,13 @@ pub fn debug(
         );
     // SAFETY: the closure makes only system calls on memory prepared before fork.
     unsafe {
-        command.pre_exec(move || mounting.mount());
+        command.pre_exec(move || {
+            // The program gets the terminal's signals as any program does (nsdebug ignores
+            // them below while it waits, and ignored dispositions survive exec).
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            mounting.mount()
+        });
     }
     // Like system(3): the terminal's ^C and ^\ are the program's to act on, not nsdebug's.
     let ignored = [libc::SIGINT, libc::SIGQUIT].map(|signal| {

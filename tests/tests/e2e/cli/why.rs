@@ -433,6 +433,21 @@ fn debug_on_an_exited_container_lists_its_files_read_only_and_leaves_nothing() {
     assert!(out.status.success(), "{out:?}");
     assert!(said.starts_with("written\n"), "{said}");
     assert!(said.contains("wrote-this"), "{said}");
+    // A session like any other: ^C and ^\ are the program's (none ignored).
+    let out = run(&[
+        "debug",
+        &c.name,
+        "--",
+        "grep",
+        "SigIgn",
+        "/proc/self/status",
+    ]);
+    let ignored = text(&out.stdout)
+        .trim()
+        .strip_prefix("SigIgn:")
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+    // Bits 1 and 2: SIGINT and SIGQUIT.
+    assert_eq!(ignored.map(|mask| mask & 0b110), Some(0), "{out:?}");
     // The container's links lead nowhere: they are not followed.
     assert!(
         !said.contains("root:"),
