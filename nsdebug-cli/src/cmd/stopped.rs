@@ -254,6 +254,59 @@ fn check(ret: libc::c_long) -> std::io::Result<libc::c_long> {
     }
 }
 
+/// A detached, read-only overlay of `layers` (fsconfig key and value pairs), `nosymfollow`,
+/// `nosuid`, `nodev`, `noexec`.
+fn overlay(layers: &[(&str, &str)]) -> anyhow::Result<OwnedFd> {
+    let options = layers.iter().copied().chain([
+        // The container's layer may hold redirects it made: followed, they could show
+        // another directory of the layers than the one named.
+        ("redirect_dir", "nofollow"),
+        ("metacopy", "off"),
+    ]);
+    // SAFETY: NUL-terminated strings valid for each call; fds returned are owned.
+    unsafe {
+        let fs = owned(libc::syscall(
+            libc::SYS_fsopen,
+            c"overlay".as_ptr(),
+            FSOPEN_CLOEXEC,
+        ))
+        .context("fsopen(overlay)")?;
+        for (key, value) in options {
+            let (k, v) = (CString::new(key)?, CString::new(value)?);
+            check(libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                k.as_ptr(),
+                v.as_ptr(),
+                0,
+            ))
+            .with_context(|| format!("overlay option {key}"))?;
+        }
+        check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        ))
+        .context("creating the overlay of its layers")?;
+        let attributes = MOUNT_ATTR_RDONLY
+            | MOUNT_ATTR_NOSYMFOLLOW
+            | MOUNT_ATTR_NOSUID
+            | MOUNT_ATTR_NODEV
+            | MOUNT_ATTR_NOEXEC;
+        owned(libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            attributes,
+        ))
+        .context("fsmount of the overlay")
+    }
+}
+
 /// An fd a system call just returned, owned.
 fn owned(ret: libc::c_long) -> std::io::Result<OwnedFd> {
     let fd = i32::try_from(check(ret)?).map_err(std::io::Error::other)?;
@@ -264,60 +317,20 @@ fn owned(ret: libc::c_long) -> std::io::Result<OwnedFd> {
 impl Mounting {
     fn new(layers: &Layers, scratch: &str) -> anyhow::Result<Mounting> {
         // The layers by their open fds: the directories checked are the ones mounted.
-        let lower = layers
+        let dirs: Vec<String> = layers
             .dirs
             .iter()
             .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            .collect::<Vec<_>>()
-            .join(":");
-        let options = [
-            ("lowerdir", lower.as_str()),
-            // The container's layer may hold redirects it made: followed, they could show
-            // another directory of the layers than the one named.
-            ("redirect_dir", "nofollow"),
-            ("metacopy", "off"),
-        ];
-        // SAFETY: NUL-terminated strings valid for each call; fds returned are owned.
-        let overlay = unsafe {
-            let fs = owned(libc::syscall(
-                libc::SYS_fsopen,
-                c"overlay".as_ptr(),
-                FSOPEN_CLOEXEC,
-            ))
-            .context("fsopen(overlay)")?;
-            for (key, value) in options {
-                let (k, v) = (CString::new(key)?, CString::new(value)?);
-                check(libc::syscall(
-                    libc::SYS_fsconfig,
-                    fs.as_raw_fd(),
-                    FSCONFIG_SET_STRING,
-                    k.as_ptr(),
-                    v.as_ptr(),
-                    0,
-                ))
-                .with_context(|| format!("overlay option {key}"))?;
-            }
-            check(libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_CMD_CREATE,
-                std::ptr::null::<libc::c_char>(),
-                std::ptr::null::<libc::c_void>(),
-                0,
-            ))
-            .context("creating the overlay of its layers")?;
-            let attributes = MOUNT_ATTR_RDONLY
-                | MOUNT_ATTR_NOSYMFOLLOW
-                | MOUNT_ATTR_NOSUID
-                | MOUNT_ATTR_NODEV
-                | MOUNT_ATTR_NOEXEC;
-            owned(libc::syscall(
-                libc::SYS_fsmount,
-                fs.as_raw_fd(),
-                FSMOUNT_CLOEXEC,
-                attributes,
-            ))
-            .context("fsmount of the overlay")?
+            .collect();
+        // One layer per `lowerdir+` (Linux >= 6.8): fsconfig takes at most 256 bytes a value,
+        // which a joined `lowerdir` of some fifteen layers exceeds. Older kernels get that.
+        let one_by_one: Vec<(&str, &str)> =
+            dirs.iter().map(|d| ("lowerdir+", d.as_str())).collect();
+        let joined = dirs.join(":");
+        let overlay = match overlay(&one_by_one) {
+            Ok(overlay) => overlay,
+            Err(error) => overlay(&[("lowerdir", joined.as_str())])
+                .map_err(|older| anyhow!("{error:#}; as one lowerdir: {older:#}"))?,
         };
         Ok(Mounting {
             scratch: CString::new(scratch)?,

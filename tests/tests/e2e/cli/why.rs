@@ -625,3 +625,48 @@ fn why_on_an_oom_killed_pod_container_says_so_with_its_limit() {
     drop(pod);
     let _ = std::fs::remove_dir_all(&log_dir);
 }
+
+#[test]
+fn debug_on_an_exited_container_of_a_many_layer_image() {
+    require_root_and_docker!();
+    // More layers than fit in one 256-byte fsconfig value as a joined lowerdir.
+    let dir = std::env::temp_dir().join(unique_name("why-layers"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut dockerfile = format!("FROM {}\n", nsdebug_tests::IMAGE);
+    for n in 1..=24 {
+        dockerfile.push_str(&format!("RUN echo {n} > /layer-{n}\n"));
+    }
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let image = format!("{}:layers", unique_name("why-many"));
+    let name = unique_name("why-many");
+    struct Cleanup(String, String, std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            docker(&["rm", "-f", &self.1]);
+            docker(&["rmi", "-f", &self.0]);
+            let _ = std::fs::remove_dir_all(&self.2);
+        }
+    }
+    let _cleanup = Cleanup(image.clone(), name.clone(), dir.clone());
+    let built = docker(&["build", "-q", "-t", &image, dir.to_str().unwrap()]);
+    assert!(built.status.success(), "{built:?}");
+    let ran = docker(&[
+        "run",
+        "--name",
+        &name,
+        &image,
+        "sh",
+        "-c",
+        "echo top > /top",
+    ]);
+    assert!(ran.status.success(), "{ran:?}");
+    let out = run(&[
+        "debug",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "cat $CTR_ROOT/layer-1 $CTR_ROOT/layer-24 $CTR_ROOT/top",
+    ]);
+    assert_eq!(text(&out.stdout), "1\n24\ntop\n", "{out:?}");
+}
