@@ -207,7 +207,8 @@ async fn from_engine(engine: &Engine, info: &ContainerInfo, lines: usize) -> any
         .started_at
         .as_deref()
         .is_some_and(|t| !t.starts_with("0001-"));
-    let stopped = !state.running.unwrap_or(false);
+    // A restarting container is "running" to Docker between two attempts: its last end counts.
+    let stopped = !state.running.unwrap_or(false) || state.restarting.unwrap_or(false);
     let exit_code = state.exit_code.filter(|_| stopped && ran);
     let time = |t: Option<String>| t.filter(|t| !t.starts_with("0001-"));
     let current = Run {

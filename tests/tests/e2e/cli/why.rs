@@ -670,3 +670,43 @@ fn debug_on_an_exited_container_of_a_many_layer_image() {
     ]);
     assert_eq!(text(&out.stdout), "1\n24\ntop\n", "{out:?}");
 }
+
+#[test]
+fn why_on_a_container_docker_keeps_restarting_shows_its_last_end() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &["--restart", "always"],
+        &["/bin/sh", "-c", "echo once more; exit 3"],
+    );
+    // Docker's back-off grows with each restart: soon it waits seconds between attempts.
+    let mut page = String::new();
+    for _ in 0..200 {
+        let state = text(
+            &docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.RestartCount}}",
+                &c.name,
+            ])
+            .stdout,
+        );
+        let mut words = state.split_whitespace();
+        let (status, count) = (
+            words.next(),
+            words.next().and_then(|n| n.parse::<u32>().ok()),
+        );
+        if status == Some("restarting") && count >= Some(4) {
+            page = text(&run(&["why", &c.name]).stdout);
+            if page.contains("state       restarting") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        page.contains("state       restarting, exit code 3"),
+        "{page}"
+    );
+    assert!(page.contains("(policy always)"), "{page}");
+    assert!(page.contains("    once more\n"), "{page}");
+}
