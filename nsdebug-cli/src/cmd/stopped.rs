@@ -37,23 +37,21 @@ pub async fn layers(info: &ContainerInfo) -> anyhow::Result<Layers> {
         ("podman", _) => Engine::podman(),
         ("cri", Some(cri)) => return snapshot_layers(info, &cri.endpoint).await,
         (other, _) => bail!(
-            "{}: the files of a stopped container are read from Docker's or Podman's storage; \
-             {other} is not supported",
-            info.describe()
+            "the files of a stopped container are read from Docker's, Podman's or a pod's \
+             containerd storage; {other} is not supported"
         ),
     };
     let client = engine.connect().map_err(|e| anyhow!(e))?;
     let inspected = tokio::time::timeout(API_TIMEOUT, client.inspect_container(&info.id, None))
         .await
-        .map_err(|_| anyhow!("{}: no answer within {API_TIMEOUT:?}", info.describe()))??;
+        .map_err(|_| anyhow!("no answer within {API_TIMEOUT:?}"))??;
     let system = tokio::time::timeout(API_TIMEOUT, client.info())
         .await
         .map_err(|_| anyhow!("{}: no answer within {API_TIMEOUT:?}", info.runtime))??;
     let driver = inspected.graph_driver.unwrap_or_default();
     if driver.name != "overlay2" && driver.name != "overlay" {
         bail!(
-            "{}: its storage driver is {:?}; only overlay layers can be shown",
-            info.describe(),
+            "its storage driver is {:?}; only overlay layers can be shown",
             driver.name
         );
     }
@@ -70,7 +68,7 @@ pub async fn layers(info: &ContainerInfo) -> anyhow::Result<Layers> {
         paths.extend(lower.split(':').filter(|p| !p.is_empty()));
     }
     if paths.is_empty() {
-        bail!("{}: the engine reports no layers", info.describe());
+        bail!("the engine reports no layers");
     }
     let dirs = open_beneath(&root, &paths)?;
     Ok(Layers { root, dirs })
@@ -87,7 +85,6 @@ async fn snapshot_layers(info: &ContainerInfo, endpoint: &str) -> anyhow::Result
     use nsdebug_cri::containerd::services::snapshots::v1::{
         snapshots_client::SnapshotsClient, MountsRequest,
     };
-    let what = info.describe();
     fn in_k8s<T>(message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.metadata_mut().insert(
@@ -108,14 +105,14 @@ async fn snapshot_layers(info: &ContainerInfo, endpoint: &str) -> anyhow::Result
         .map_err(|_| anyhow!("{endpoint}: no answer within {API_TIMEOUT:?}"))?
         .map_err(|status| {
             anyhow!(
-                "{what}: its files are read from containerd's snapshots, and {endpoint} does \
+                "its files are read from containerd's snapshots, and {endpoint} does \
                  not serve containerd's API ({})",
                 status.message()
             )
         })?
         .into_inner()
         .container
-        .ok_or_else(|| anyhow!("{what}: containerd does not know it"))?;
+        .ok_or_else(|| anyhow!("containerd does not know it"))?;
     let mut snapshots = SnapshotsClient::new(channel);
     let asked = snapshots.mounts(in_k8s(MountsRequest {
         snapshotter: container.snapshotter.clone(),
@@ -124,19 +121,19 @@ async fn snapshot_layers(info: &ContainerInfo, endpoint: &str) -> anyhow::Result
     let mounts = tokio::time::timeout(API_TIMEOUT, asked)
         .await
         .map_err(|_| anyhow!("{endpoint}: no answer within {API_TIMEOUT:?}"))?
-        .map_err(|status| anyhow!("{what}: its snapshot: {}", status.message()))?
+        .map_err(|status| anyhow!("its snapshot: {}", status.message()))?
         .into_inner()
         .mounts;
     let paths = match mounts.as_slice() {
         [mount] if mount.r#type == "overlay" => overlay_layers(&mount.options),
         [mount] if mount.r#type == "bind" => vec![mount.source.clone()],
         _ => bail!(
-            "{what}: its snapshotter ({}) gives no overlay layers",
+            "its snapshotter ({}) gives no overlay layers",
             container.snapshotter
         ),
     };
     let root = snapshots_root(&paths)
-        .ok_or_else(|| anyhow!("{what}: its layers are not in one snapshotter's directory"))?;
+        .ok_or_else(|| anyhow!("its layers are not in one snapshotter's directory"))?;
     let borrowed: Vec<&str> = paths.iter().map(String::as_str).collect();
     let dirs = open_beneath(&root, &borrowed)?;
     Ok(Layers { root, dirs })
