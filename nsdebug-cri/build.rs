@@ -1,5 +1,5 @@
-//! Generates the CRI client (`vendor/proto/runtime/v1/api.proto`) and containerd's containers and
-//! tasks clients (`vendor/proto/github.com/containerd/...`) with protox (a protobuf
+//! Generates the CRI client (`vendor/proto/runtime/v1/api.proto`) and containerd's containers,
+//! tasks and (read-only) snapshots clients (`vendor/proto/github.com/containerd/...`) with protox (a protobuf
 //! compiler in Rust): building needs no `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "runtime/v1/api.proto",
             "github.com/containerd/containerd/api/services/containers/v1/containers.proto",
             "github.com/containerd/containerd/api/services/tasks/v1/tasks.proto",
+            "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.proto",
         ],
         ["vendor/proto"],
     )?;

@@ -69,7 +69,8 @@ enum Command {
     Enter(cmd::enter::EnterArgs),
     /// The host's tools with the container's view, for images without a shell: its network,
     /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
-    /// files at $CTR_ROOT (/run/nsdebug/ctr).
+    /// files at $CTR_ROOT (/run/nsdebug/ctr). A container that stopped gets its files only,
+    /// read-only from the runtime's storage, without being started.
     Debug(cmd::enter::EnterArgs),
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
@@ -88,6 +89,9 @@ enum Command {
     Pid(cmd::pid::PidArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
     Veth(cmd::veth::VethArgs),
+    /// Why a container stopped or restarts: exit code or signal, OOM kill, times, restarts,
+    /// limits, the last lines of its log; for a pod the attempt shown and the one before.
+    Why(cmd::why::WhyArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(cmd::docs::CompletionsArgs),
     /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
@@ -119,6 +123,7 @@ pub fn run() -> ExitCode {
         Command::Veth(args) => cmd::veth::run(args),
         Command::Flow(args) => cmd::flow::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Why(args) => cmd::why::run(args),
         Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
         Command::Man(args) => cmd::docs::man(args, Cli::command()),
     };

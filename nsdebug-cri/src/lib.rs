@@ -27,7 +27,7 @@ pub mod v1 {
     tonic::include_proto!("runtime.v1");
 }
 
-/// containerd's own API (containers and tasks services), for containers that are not
+/// containerd's own API (containers, tasks and snapshot mounts), for containers that are not
 /// Kubernetes pods (Docker's in namespace `moby`, `ctr`'s). Modules follow the protobuf
 /// packages, as the generated code refers to its types by relative paths.
 #[allow(missing_docs, clippy::all, rustdoc::all)]
@@ -49,6 +49,13 @@ pub mod containerd {
         pub mod tasks {
             pub mod v1 {
                 tonic::include_proto!("containerd.services.tasks.v1");
+            }
+        }
+        /// Only `Mounts` (where a container's snapshot is): trimmed so that nothing can be
+        /// prepared, committed or removed through it.
+        pub mod snapshots {
+            pub mod v1 {
+                tonic::include_proto!("containerd.services.snapshots.v1");
             }
         }
     }

@@ -36,6 +36,84 @@ pub struct Target {
     pub oom_killed: Option<bool>,
     /// Kubernetes names, when known.
     pub kubernetes: Option<Kubernetes>,
+    /// The attempt of a CRI container (0 first, one more per restart).
+    pub attempt: Option<u32>,
+}
+
+/// `why --json`: how a container ended (or that it runs).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Why {
+    /// The target object.
+    pub target: Target,
+    /// The run shown (for a pod: the attempt found).
+    pub current: Run,
+    /// A pod's attempt before it.
+    pub previous: Option<Run>,
+    /// Docker's RestartCount; kubelet's restart count (else the attempt) through the CRI.
+    pub restart_count: Option<u64>,
+    /// Docker's restart policy (`no`, `always`, `on-failure:3`...); absent through the CRI.
+    pub restart_policy: Option<String>,
+    /// Bytes; absent when there is none.
+    pub memory_limit: Option<u64>,
+    /// Absent when there is none.
+    pub pids_limit: Option<i64>,
+    /// The cgroup's OOM-kill counter (a running container).
+    pub cgroup_oom_kills: Option<u64>,
+    /// `oom-kill` records of the kernel log naming the container's cgroup.
+    pub kernel_oom_kills: Option<u64>,
+    /// The end of its log.
+    pub log: WhyLog,
+    /// What audit says (a running container).
+    pub audit: Option<WhyAudit>,
+}
+
+/// One run of a container in `why --json`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// `running`, `exited`, `created`, `restarting`...
+    pub state: String,
+    /// The CRI attempt.
+    pub attempt: Option<u32>,
+    /// Once it ended.
+    pub exit_code: Option<i64>,
+    /// `SIGKILL` for exit code 137.
+    pub signal: Option<String>,
+    /// The runtime's record.
+    pub oom_killed: Option<bool>,
+    /// The runtime's word (CRI reason: message, Docker's error).
+    pub reason: Option<String>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+/// The end of a log in `why --json`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WhyLog {
+    /// `docker API`, `podman API`, `CRI log PATH, attempt N`.
+    pub source: String,
+    /// The last lines, as written.
+    pub lines: Vec<String>,
+    /// More was there.
+    pub truncated: bool,
+    /// Why there is none.
+    pub error: Option<String>,
+}
+
+/// `audit` in short in `why --json`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WhyAudit {
+    /// `severity id`, worst first.
+    pub findings: Vec<String>,
+    /// How many facts could not be read.
+    pub unknowns: usize,
+    /// Why it could not be audited.
+    pub error: Option<String>,
 }
 
 /// Where a CRI container sits in Kubernetes.

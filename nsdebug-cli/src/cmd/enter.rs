@@ -181,7 +181,14 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let args = args.settle_target()?;
     let options = args.lookup.options();
     let started = std::time::Instant::now();
-    let resolved = block_on(resolve(args.target(), &options))??;
+    let resolved = match block_on(resolve(args.target(), &options))? {
+        Ok(resolved) => resolved,
+        // `debug` on a container that is not running: its files from the runtime's storage.
+        Err(error) if args.toolbox => {
+            return super::stopped::when_stopped(args.target(), &args.command, &options, error)
+        }
+        Err(error) => return Err(error.into()),
+    };
     let target = &resolved.target;
     let what = &resolved.description;
     tracing::info!("{} is {what}", args.target());

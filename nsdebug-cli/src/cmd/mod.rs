@@ -7,8 +7,10 @@ pub mod flow;
 pub mod mem;
 pub mod pid;
 pub mod ps;
+pub mod stopped;
 pub mod trace;
 pub mod veth;
+pub mod why;
 
 /// Text the container controls (a process name or command line, an interface, a path, a
 /// mount point, a cgroup) as a terminal is shown it: every control character (ESC, CR,

@@ -43,6 +43,8 @@ pub struct PodSpec {
     /// Without a container name: the pod's sandbox (its network namespace) rather than the
     /// default container. `veth` and `flow` want this.
     pub sandbox_when_unnamed: bool,
+    /// A pod whose sandbox stopped is still found (its containers' records, for `why`).
+    pub stopped_too: bool,
 }
 
 /// A pod's sandbox or container found through the CRI.
@@ -256,7 +258,7 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         // A pod re-created by kubelet leaves not-ready sandboxes behind: the newest ready one counts.
         matching.sort_by_key(|p| std::cmp::Reverse((p.ready, p.created_at)));
         let sandbox = matching[0];
-        if !sandbox.ready {
+        if !sandbox.ready && !spec.stopped_too {
             bail!("{wanted} (CRI {endpoint}): its sandbox {} is not ready (stopped): nothing to enter", super::short_id(&sandbox.id));
         }
         let containers = containers.map(|list| {
@@ -399,7 +401,10 @@ async fn find_in(
             sandbox: false,
             pod_sandbox_id: sandbox.id.clone(),
         }),
-        details: Default::default(),
+        details: Box::new(super::Details {
+            attempt: chosen.metadata.as_ref().map(|m| m.attempt),
+            ..Default::default()
+        }),
     };
     Ok(Found {
         info,

@@ -112,7 +112,8 @@ impl Engine {
         )
     }
 
-    fn connect(&self) -> Result<Docker, String> {
+    /// A client of the engine (a local unix socket only), or why there is none.
+    pub fn connect(&self) -> Result<Docker, String> {
         let Some(address) = &self.address else {
             return Err(format!("{}: no socket at {}", self.runtime, self.looked));
         };
@@ -204,6 +205,7 @@ impl Engine {
             mounts,
             privileged: host_config.privileged.unwrap_or(false),
             cap_add: host_config.cap_add.unwrap_or_default(),
+            attempt: None,
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

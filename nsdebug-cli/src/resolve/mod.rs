@@ -130,13 +130,21 @@ pub struct Details {
     /// The capabilities the runtime added (`--cap-add`), for `audit`.
     #[serde(skip)]
     pub cap_add: Vec<String>,
+    /// The attempt (0 first, then one per restart) of a CRI container shown: kubelet keeps
+    /// the exited ones of a crash loop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
 }
 
 impl ContainerInfo {
-    /// `docker container nginx (3f2a1b0c9d8e)`.
+    /// `docker container nginx (3f2a1b0c9d8e)`; a CRI container with its attempt.
     pub fn describe(&self) -> String {
+        let attempt = self
+            .details
+            .attempt
+            .map_or(String::new(), |n| format!(", attempt {n}"));
         format!(
-            "{} container {} ({})",
+            "{} container {} ({}){attempt}",
             self.runtime,
             self.name,
             short_id(&self.id)
@@ -271,6 +279,28 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
     ))
 }
 
+/// The runtime's record of a container, running or not (nothing is pinned): what `why` tells
+/// and where `debug` finds a stopped container's files. Pods and container names only.
+pub async fn record(spec: &str, options: &ResolveOptions) -> anyhow::Result<ContainerInfo> {
+    let wants = |kind: RuntimeKind| options.runtime.is_none_or(|only| only == kind);
+    if let Some(mut pod) = pod_spec(spec, options)? {
+        pod.stopped_too = true;
+        let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
+        if let Some(note) = &found.note {
+            eprintln!("nsdebug: {note}");
+        }
+        return Ok(found.info);
+    }
+    let mut tried = Vec::new();
+    for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
+        match ask(kind, spec).await? {
+            Lookup::Found(info) => return Ok(info),
+            Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
+        }
+    }
+    bail!("{spec}: no such container; tried {}", tried.join("; "))
+}
+
 /// The container runtimes asked about a name, in the stated order.
 const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
     RuntimeKind::Docker,
@@ -370,6 +400,7 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
             pod: pod.to_owned(),
             container,
             sandbox_when_unnamed: options.pod_sandbox,
+            stopped_too: false,
         }))
     };
     if let Some(pod) = spec

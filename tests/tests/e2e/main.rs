@@ -19,6 +19,7 @@ mod cli {
     mod pods;
     mod tcpflow_live;
     mod veth;
+    mod why;
 }
 /// The libraries, embedded: the guard, `run_in`, `Command`, the example programs.
 mod library {

@@ -108,6 +108,7 @@ fn man_pages_render_for_nsdebug_and_each_subcommand() {
         ("nsdebug-veth", "--down"),
         ("nsdebug-ps", "--json"),
         ("nsdebug-audit", "nsdebug audit"),
+        ("nsdebug-why", "--lines"),
     ] {
         let file = dir.join(format!("{page}.1"));
         let rendered = Command::new("man")

@@ -31,6 +31,12 @@ fn every_json_output_is_the_documented_schema_with_one_target_object() {
     let pids: json::Pids = json::parse("pid --json", &json_of(&["pid", name, "--json"]));
     let audit: json::Audit = json::parse("audit --json", &json_of(&["audit", name, "--json"]));
     let ps: Vec<json::PsRow> = json::parse("ps --json", &json_of(&["ps", "--json", name]));
+    let why: json::Why = json::parse("why --json", &json_of(&["why", name, "--json"]));
+    assert_eq!(why.current.state, "running");
+    assert!(
+        why.audit.is_some() && why.cgroup_oom_kills.is_some(),
+        "{why:?}"
+    );
 
     // The same object everywhere, and what Docker says of the container.
     let target = &veth.target;
@@ -46,6 +52,7 @@ fn every_json_output_is_the_documented_schema_with_one_target_object() {
     assert_eq!(target.ip.as_deref(), Some(c.ip().as_str()), "{target:?}");
     assert_eq!(&mem.target, target);
     assert_eq!(&pids.target, target);
+    assert_eq!(&why.target, target);
     assert_eq!(audit.schema, 2);
     assert_eq!(&audit.containers[0].target, target);
     let row = ps.iter().find(|r| r.name == name).expect("ps lists it");
