@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
-use crate::resolve::ResolveOptions;
+use nsdebug_resolve::ResolveOptions;
 
 /// Debug containers from the host by entering their namespaces: the host's tools, the
 /// container's view, nothing installed in the image.
@@ -162,7 +162,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 pub struct LookupArgs {
     /// Look TARGET up with this runtime only.
     #[arg(long, value_enum)]
-    pub runtime: Option<crate::resolve::RuntimeKind>,
+    pub runtime: Option<nsdebug_resolve::RuntimeKind>,
     /// Kubernetes namespace of a pod/NAME target.
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,

@@ -11,7 +11,7 @@ use nsenter_core::Target;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
-use crate::resolve::{
+use nsdebug_resolve::{
     containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
 };
 

@@ -14,7 +14,7 @@ use nsenter_core::{
 
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
-use crate::resolve::resolve;
+use nsdebug_resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]

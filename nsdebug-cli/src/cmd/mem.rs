@@ -11,7 +11,7 @@ use nsenter_core::Namespace;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
+use nsdebug_resolve::resolve;
 
 /// Arguments of `nsdebug mem`.
 #[derive(clap::Args, Debug)]

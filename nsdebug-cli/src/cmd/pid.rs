@@ -8,7 +8,7 @@ use nsenter_core::{Namespace, NamespaceId, Target};
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
+use nsdebug_resolve::resolve;
 
 /// Arguments of `nsdebug pid`.
 #[derive(clap::Args, Debug)]

@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context};
 use nsenter_core::{Namespace, NamespaceId};
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
+use nsdebug_resolve::resolve;
 
 /// The tracers `trace` knows how to point at pids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -16,7 +16,7 @@ use super::shown;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{docker, host_reference, resolve, ResolveOptions};
+use nsdebug_resolve::{docker, host_reference, resolve, ResolveOptions};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -190,7 +190,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
 fn no_peers(
     changing: bool,
     json: bool,
-    resolved: &crate::resolve::Resolved,
+    resolved: &nsdebug_resolve::Resolved,
     network: &str,
     message: String,
 ) -> Result<ExitCode, Failure> {

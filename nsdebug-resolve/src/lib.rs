@@ -19,6 +19,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+pub mod host_root;
 
 use std::path::Path;
 use std::time::Duration;
