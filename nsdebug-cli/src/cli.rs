@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
-use nsdebug_resolve::ResolveOptions;
+use nsdebug_resolve::{ResolveOptions, RuntimeKind};
 
 /// Debug containers from the host by entering their namespaces: the host's tools, the
 /// container's view, nothing installed in the image.
@@ -162,7 +162,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 pub struct LookupArgs {
     /// Look TARGET up with this runtime only.
     #[arg(long, value_enum)]
-    pub runtime: Option<nsdebug_resolve::RuntimeKind>,
+    pub runtime: Option<Runtime>,
     /// Kubernetes namespace of a pod/NAME target.
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
@@ -176,11 +176,44 @@ pub struct LookupArgs {
     pub cri_endpoint: Option<String>,
 }
 
+/// The values of `--runtime`: nsdebug-resolve's runtimes, as the command line names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// A process id.
+    Pid,
+    /// A namespace file.
+    Path,
+    /// The Docker Engine API.
+    Docker,
+    /// Podman's Docker-compatible API.
+    Podman,
+    /// containerd's own API (container IDs).
+    Containerd,
+    /// The Kubernetes CRI (pods).
+    Cri,
+    /// An `ip netns` name.
+    Netns,
+}
+
+impl From<Runtime> for RuntimeKind {
+    fn from(runtime: Runtime) -> RuntimeKind {
+        match runtime {
+            Runtime::Pid => RuntimeKind::Pid,
+            Runtime::Path => RuntimeKind::Path,
+            Runtime::Docker => RuntimeKind::Docker,
+            Runtime::Podman => RuntimeKind::Podman,
+            Runtime::Containerd => RuntimeKind::Containerd,
+            Runtime::Cri => RuntimeKind::Cri,
+            Runtime::Netns => RuntimeKind::Netns,
+        }
+    }
+}
+
 impl LookupArgs {
     /// The resolver's options.
     pub fn options(&self) -> ResolveOptions {
         ResolveOptions {
-            runtime: self.runtime,
+            runtime: self.runtime.map(RuntimeKind::from),
             k8s_namespace: self.k8s_namespace.clone(),
             k8s_container: self.container.clone(),
             cri_endpoint: self.cri_endpoint.clone(),

@@ -1,6 +1,10 @@
-//! TARGET -> a pinned process (or namespace file), through each runtime's API.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 //!
-//! Order, stopping at the first that knows the target:
+//! # Order
+//!
+//! Stopping at the first that knows the target:
 //! 1. a PID (all digits);
 //! 2. a namespace file path (absolute or an existing file, e.g. `/run/netns/blue`);
 //! 3. a Kubernetes pod through the CRI ([`cri`]): `pod/NAME` (namespace from `-n`, default
@@ -19,20 +23,22 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+mod error;
 pub mod host_root;
+
+pub use error::{Error, Result};
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
 use nsenter_core::Target;
 use serde::Serialize;
 
 /// How long one runtime API call may take before the runtime counts as unreachable.
 pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A runtime (or kind of target) that `--runtime` can force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// A runtime (or kind of target) that [`ResolveOptions::runtime`] can force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeKind {
     /// A process id.
     Pid,
@@ -53,7 +59,7 @@ pub enum RuntimeKind {
 /// What the user said besides TARGET.
 #[derive(Clone, Debug, Default)]
 pub struct ResolveOptions {
-    /// `--runtime`: try only this one.
+    /// Try only this one (the CLI's `--runtime`).
     pub runtime: Option<RuntimeKind>,
     /// `-n`: the Kubernetes namespace of a `pod/NAME` (default `default`).
     pub k8s_namespace: Option<String>,
@@ -152,6 +158,7 @@ pub enum Lookup {
 }
 
 /// A resolved TARGET: the pinned target and how to name it.
+#[non_exhaustive]
 pub struct Resolved {
     /// The process or namespace file to enter.
     pub target: Target,
@@ -159,15 +166,18 @@ pub struct Resolved {
     pub description: String,
     /// The container, when a runtime knew it.
     pub container: Option<ContainerInfo>,
+    /// What the caller may want to tell the user about the choice made, e.g. which
+    /// container of a pod was chosen and why. The library prints nothing.
+    pub notes: Vec<String>,
 }
 
 /// Resolves TARGET in the stated order (or only with `options.runtime`).
-pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Resolved> {
+pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
     let only = options.runtime;
     let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
     let mut tried: Vec<String> = Vec::new();
     if spec.is_empty() || spec == "." || spec == ".." || spec.chars().any(char::is_control) {
-        bail!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file");
+        return Err(invalid(spec, format!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file")));
     }
 
     // `pid:N` (or --runtime pid) says it is a pid: no container can shadow it, and host pids
@@ -177,7 +187,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         None => (spec, only == Some(RuntimeKind::Pid)),
     };
     if explicit_pid && spec.parse::<i32>().is_err() {
-        bail!("pid:{spec}: not a number");
+        return Err(invalid(spec, format!("pid:{spec}: not a number")));
     }
     if wants(RuntimeKind::Pid) || explicit_pid {
         match spec.parse::<i32>() {
@@ -191,6 +201,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                         target,
                         description: format!("pid {pid}"),
                         container: None,
+                        notes: Vec::new(),
                     });
                 }
                 // Digits that are no live pid may still name a container (or an ID prefix).
@@ -212,36 +223,51 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                 target,
                 description: format!("namespace file {spec}"),
                 container: None,
+                notes: Vec::new(),
             });
         }
         tried.push("namespace file: not a path".to_owned());
     }
     if let Some(pod) = pod {
         if !wants(RuntimeKind::Cri) {
-            bail!("{spec}: pods are found through the CRI, but --runtime excludes it");
+            return Err(invalid(
+                spec,
+                format!("{spec}: pods are found through the CRI, but --runtime excludes it"),
+            ));
         }
         let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
-        if let Some(note) = &found.note {
-            eprintln!("nsdebug: {note}");
-        }
+        let notes: Vec<String> = found.note.into_iter().collect();
         // A sandbox without an infra process (CRI-O can run pods so) has only its netns file.
         if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
             (found.info.pid, &found.netns_path, &found.info.cri)
         {
             let target =
-                Target::from_namespace_file(path).with_context(|| found.info.describe())?;
+                Target::from_namespace_file(path).map_err(|error| Error::OpenContainer {
+                    what: found.info.describe(),
+                    error,
+                })?;
             let description = format!("{}, netns {path}", found.info.describe());
             return Ok(Resolved {
                 target,
                 description,
                 container: Some(found.info),
+                notes,
             });
         }
-        return pin(found.info).await;
+        let mut resolved = pin(found.info).await?;
+        resolved.notes = notes;
+        return Ok(resolved);
     }
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
             Lookup::Found(info) => return pin(info).await,
+            // The one runtime asked for could not be asked: that, not "not found".
+            Lookup::Unreachable(cause) if only == Some(kind) => {
+                return Err(Error::Unreachable {
+                    what: spec.to_owned(),
+                    cause,
+                })
+            }
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
@@ -253,14 +279,22 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                 target,
                 description: format!("ip netns {spec}"),
                 container: None,
+                notes: Vec::new(),
             });
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
-    Err(anyhow!(
-        "{spec}: no such container or namespace; tried {}",
-        tried.join("; ")
-    ))
+    Err(Error::NotFound {
+        spec: spec.to_owned(),
+        tried,
+    })
+}
+
+fn invalid(spec: &str, message: String) -> Error {
+    Error::InvalidTarget {
+        spec: spec.to_owned(),
+        message,
+    }
 }
 
 /// The container runtimes asked about a name, in the stated order.
@@ -271,7 +305,7 @@ const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
 ];
 
 /// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
-async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
+async fn ask(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
     match runtime {
         RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
         RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
@@ -282,26 +316,35 @@ async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
 /// A bare number that is a live pid is refused when it also names a container (a container
 /// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
 /// thread: entering those by a slip of the keyboard would run the command in the wrong place.
-async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()> {
+async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> Result<()> {
     for runtime in CONTAINER_RUNTIMES {
         if let Ok(Lookup::Found(info)) = ask(runtime, spec).await {
             let runtime_name = info.runtime;
-            bail!(
-                "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
-                 --runtime {runtime_name} for the container",
-                process_name(pid),
-                info.describe()
-            );
+            return Err(Error::Ambiguous {
+                spec: spec.to_owned(),
+                message: format!(
+                    "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
+                     --runtime {runtime_name} for the container",
+                    process_name(pid),
+                    info.describe()
+                ),
+            });
         }
     }
     if pid == 1 {
-        bail!("pid 1 is the host's init: its namespaces are the host's own; say pid:1 to enter them anyway");
+        return Err(Error::HostProcess {
+            pid,
+            message: "pid 1 is the host's init: its namespaces are the host's own; say pid:1 to enter them anyway".to_owned(),
+        });
     }
     if is_kernel_thread(pid) {
-        bail!(
-            "pid {pid} ({}) is a kernel thread: its namespaces are the host's own; say pid:{pid} to enter them anyway",
-            process_name(pid)
-        );
+        return Err(Error::HostProcess {
+            pid,
+            message: format!(
+                "pid {pid} ({}) is a kernel thread: its namespaces are the host's own; say pid:{pid} to enter them anyway",
+                process_name(pid)
+            ),
+        });
     }
     Ok(())
 }
@@ -345,31 +388,32 @@ fn is_k8s_name(name: &str) -> bool {
 /// The pod a TARGET names, if it names one: `pod/NAME` (with `-n`), or `NAMESPACE/NAME`
 /// and `NAMESPACE/POD/CONTAINER` made of Kubernetes names when no such file exists (a
 /// namespace file path is absolute or names an existing file).
-fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::PodSpec>> {
-    let with = |namespace: String,
-                pod: &str,
-                container: Option<&str>|
-     -> anyhow::Result<Option<cri::PodSpec>> {
-        let container = match (container, &options.k8s_container) {
-            (Some(c), Some(other)) if c != other => {
-                bail!("{spec} names container {c}, -c names {other}")
-            }
-            (Some(c), _) => Some(c.to_owned()),
-            (None, named) => named.clone(),
+fn pod_spec(spec: &str, options: &ResolveOptions) -> Result<Option<cri::PodSpec>> {
+    let with =
+        |namespace: String, pod: &str, container: Option<&str>| -> Result<Option<cri::PodSpec>> {
+            let container = match (container, &options.k8s_container) {
+                (Some(c), Some(other)) if c != other => {
+                    return Err(invalid(
+                        spec,
+                        format!("{spec} names container {c}, -c names {other}"),
+                    ))
+                }
+                (Some(c), _) => Some(c.to_owned()),
+                (None, named) => named.clone(),
+            };
+            Ok(Some(cri::PodSpec {
+                namespace,
+                pod: pod.to_owned(),
+                container,
+                sandbox_when_unnamed: options.pod_sandbox,
+            }))
         };
-        Ok(Some(cri::PodSpec {
-            namespace,
-            pod: pod.to_owned(),
-            container,
-            sandbox_when_unnamed: options.pod_sandbox,
-        }))
-    };
     if let Some(pod) = spec
         .strip_prefix("pod/")
         .or_else(|| spec.strip_prefix("pods/"))
     {
         if !is_k8s_name(pod) {
-            bail!("{spec}: {pod:?} is not a pod name");
+            return Err(invalid(spec, format!("{spec}: {pod:?} is not a pod name")));
         }
         return with(
             options
@@ -398,7 +442,10 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
         .as_deref()
         .filter(|ns| *ns != parts[0])
     {
-        bail!("{spec} is in namespace {}, -n says {namespace}", parts[0]);
+        return Err(invalid(
+            spec,
+            format!("{spec} is in namespace {}, -n says {namespace}", parts[0]),
+        ));
     }
     with(parts[0].to_owned(), parts[1], parts.get(2).copied())
 }
@@ -408,9 +455,11 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
 /// container's name; nsenter-core asks again just before it seizes or joins the cgroup of a
 /// target it confines, since a container can be paused between the two (a second
 /// `/proc/PID/cgroup` read, on purpose).
-fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
+fn ensure_not_frozen(target: &Target, what: &str) -> Result<()> {
     if target.is_frozen() {
-        bail!("{what} is paused (its cgroup is frozen): unpause it first");
+        return Err(Error::Frozen {
+            what: what.to_owned(),
+        });
     }
     Ok(())
 }
@@ -418,15 +467,17 @@ fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
 /// Pins a container's init process, making sure the pid still belongs to the container:
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
-pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+pub async fn pin(info: ContainerInfo) -> Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
-        bail!(
-            "{} is not running (status: {})",
-            info.describe(),
-            info.status
-        );
+        return Err(Error::NotRunning {
+            what: info.describe(),
+            status: info.status,
+        });
     };
-    let target = Target::open(pid).with_context(|| info.describe())?;
+    let target = Target::open(pid).map_err(|error| Error::OpenContainer {
+        what: info.describe(),
+        error,
+    })?;
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
     if !cgroup_names_container(&cgroup, &info.id) {
@@ -443,10 +494,9 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             }
         };
         if !still || !target.is_alive() {
-            bail!(
-                "{} restarted while nsdebug was looking it up; try again",
-                info.describe()
-            );
+            return Err(Error::Restarted {
+                what: info.describe(),
+            });
         }
     }
     ensure_not_frozen(&target, &info.describe())?;
@@ -454,6 +504,7 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
         description: format!("{}, pid {pid}", info.describe()),
         target,
         container: Some(info),
+        notes: Vec::new(),
     })
 }
 
@@ -521,7 +572,7 @@ pub async fn list_all(
 
 /// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
 /// hide it), our own, since nsdebug runs on the host.
-pub fn host_reference() -> anyhow::Result<Target> {
+pub fn host_reference() -> Result<Target> {
     let init = Target::open(1)?;
     if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
         return Ok(init);
@@ -537,7 +588,7 @@ mod tests {
         spec: &str,
         namespace: Option<&str>,
         container: Option<&str>,
-    ) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+    ) -> Result<Option<(String, String, Option<String>)>> {
         let options = ResolveOptions {
             k8s_namespace: namespace.map(str::to_owned),
             k8s_container: container.map(str::to_owned),

@@ -10,9 +10,10 @@ use nsdebug_audit::{audit, Finding, Host, HostReport, Powers, Report, Severity, 
 use nsenter_core::Target;
 use serde::Serialize;
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
 use nsdebug_resolve::{
-    containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
+    containerd, cri, docker, host_reference, list_all, pin, ContainerInfo, Lookup,
 };
 
 /// The exit status when `--fail-on` is reached.

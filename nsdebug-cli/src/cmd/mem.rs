@@ -10,8 +10,8 @@ use nsdebug_audit::cgroup::keyed_value as field;
 use nsenter_core::Namespace;
 use serde::Serialize;
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use nsdebug_resolve::resolve;
 
 /// Arguments of `nsdebug mem`.
 #[derive(clap::Args, Debug)]

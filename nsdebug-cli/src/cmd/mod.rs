@@ -10,6 +10,19 @@ pub mod ps;
 pub mod trace;
 pub mod veth;
 
+/// Resolves TARGET through nsdebug-resolve and tells the user its notes (which container of
+/// a pod it chose, and why) unless -q: the library prints nothing itself.
+pub(crate) async fn resolve(
+    spec: &str,
+    options: &nsdebug_resolve::ResolveOptions,
+) -> nsdebug_resolve::Result<nsdebug_resolve::Resolved> {
+    let resolved = nsdebug_resolve::resolve(spec, options).await?;
+    for note in &resolved.notes {
+        crate::cli::notice(format_args!("{}", shown(note)));
+    }
+    Ok(resolved)
+}
+
 /// A name the container controls (an interface, a container or process name) as a table
 /// shows it: control characters (an ESC sequence, say) as `\xNN`, so that they cannot drive
 /// the operator's terminal. `--json` keeps names as they are.
