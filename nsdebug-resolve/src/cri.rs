@@ -256,12 +256,9 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> super::Result
         matching.sort_by_key(|p| std::cmp::Reverse((p.ready, p.created_at)));
         let sandbox = matching[0];
         if !sandbox.ready {
-            return Err(Error::NotRunning {
-                what: format!(
-                    "{wanted} (CRI {endpoint}), sandbox {}",
-                    super::short_id(&sandbox.id)
-                ),
-                status: "not ready".to_owned(),
+            return Err(Error::SandboxNotReady {
+                pod: format!("{wanted} (CRI {endpoint})"),
+                sandbox: super::short_id(&sandbox.id).to_owned(),
             });
         }
         let containers = containers.map(|list| {

@@ -47,8 +47,16 @@ pub enum Error {
     NotRunning {
         /// The container, as [`ContainerInfo::describe`](crate::ContainerInfo::describe) says.
         what: String,
-        /// The runtime's status word (`exited`, `paused`, `not ready`...).
+        /// The runtime's status word (`exited`, `paused`, `created`...).
         status: String,
+    },
+    /// A pod's newest sandbox is not ready (stopped): nothing of it runs.
+    #[error("{pod}: its sandbox {sandbox} is not ready (stopped): nothing to enter")]
+    SandboxNotReady {
+        /// `pod NAMESPACE/NAME (CRI ENDPOINT)`.
+        pod: String,
+        /// The sandbox's short ID.
+        sandbox: String,
     },
     /// A pod has no container of the name asked for (or none at all yet).
     #[error("{pod} has no {}; containers: {}",
