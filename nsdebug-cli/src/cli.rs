@@ -161,8 +161,8 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LookupArgs {
     /// Look TARGET up with this runtime only.
-    #[arg(long, value_enum)]
-    pub runtime: Option<Runtime>,
+    #[arg(long, value_parser = runtime_kind())]
+    pub runtime: Option<RuntimeKind>,
     /// Kubernetes namespace of a pod/NAME target.
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
@@ -176,44 +176,20 @@ pub struct LookupArgs {
     pub cri_endpoint: Option<String>,
 }
 
-/// The values of `--runtime`: nsdebug-resolve's runtimes, as the command line names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Runtime {
-    /// A process id.
-    Pid,
-    /// A namespace file.
-    Path,
-    /// The Docker Engine API.
-    Docker,
-    /// Podman's Docker-compatible API.
-    Podman,
-    /// containerd's own API (container IDs).
-    Containerd,
-    /// The Kubernetes CRI (pods).
-    Cri,
-    /// An `ip netns` name.
-    Netns,
-}
-
-impl From<Runtime> for RuntimeKind {
-    fn from(runtime: Runtime) -> RuntimeKind {
-        match runtime {
-            Runtime::Pid => RuntimeKind::Pid,
-            Runtime::Path => RuntimeKind::Path,
-            Runtime::Docker => RuntimeKind::Docker,
-            Runtime::Podman => RuntimeKind::Podman,
-            Runtime::Containerd => RuntimeKind::Containerd,
-            Runtime::Cri => RuntimeKind::Cri,
-            Runtime::Netns => RuntimeKind::Netns,
-        }
-    }
+/// `--runtime`'s values: nsdebug-resolve's runtimes by their names, with its words for each.
+fn runtime_kind() -> impl clap::builder::TypedValueParser<Value = RuntimeKind> {
+    use clap::builder::TypedValueParser as _;
+    let names = RuntimeKind::ALL
+        .map(|kind| clap::builder::PossibleValue::new(kind.name()).help(kind.about()));
+    clap::builder::PossibleValuesParser::new(names)
+        .try_map(|name: String| RuntimeKind::from_name(&name).ok_or("not a runtime"))
 }
 
 impl LookupArgs {
     /// The resolver's options.
     pub fn options(&self) -> ResolveOptions {
         ResolveOptions {
-            runtime: self.runtime.map(RuntimeKind::from),
+            runtime: self.runtime,
             k8s_namespace: self.k8s_namespace.clone(),
             k8s_container: self.container.clone(),
             cri_endpoint: self.cri_endpoint.clone(),

@@ -56,6 +56,53 @@ pub enum RuntimeKind {
     Netns,
 }
 
+impl RuntimeKind {
+    /// Every kind, as a command line lists them.
+    pub const ALL: [RuntimeKind; 7] = [
+        RuntimeKind::Pid,
+        RuntimeKind::Path,
+        RuntimeKind::Docker,
+        RuntimeKind::Podman,
+        RuntimeKind::Containerd,
+        RuntimeKind::Cri,
+        RuntimeKind::Netns,
+    ];
+
+    /// Its name on a command line: `pid`, `path`, `docker`, `podman`, `containerd`, `cri`,
+    /// `netns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Pid => "pid",
+            RuntimeKind::Path => "path",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Podman => "podman",
+            RuntimeKind::Containerd => "containerd",
+            RuntimeKind::Cri => "cri",
+            RuntimeKind::Netns => "netns",
+        }
+    }
+
+    /// The kind a [`name`](RuntimeKind::name) names.
+    pub fn from_name(name: &str) -> Option<RuntimeKind> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// What it is, in a few words (for a command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            RuntimeKind::Pid => "A process id",
+            RuntimeKind::Path => "A namespace file",
+            RuntimeKind::Docker => "The Docker Engine API",
+            RuntimeKind::Podman => "Podman's Docker-compatible API",
+            RuntimeKind::Containerd => "containerd's own API (container IDs)",
+            RuntimeKind::Cri => "The Kubernetes CRI (pods)",
+            RuntimeKind::Netns => "An `ip netns` name",
+        }
+    }
+}
+
 /// What the user said besides TARGET.
 #[derive(Clone, Debug, Default)]
 pub struct ResolveOptions {
@@ -628,6 +675,15 @@ mod tests {
         );
         // Without -n a bare name is a container name for Docker, Podman...
         assert_eq!(pod("web", None, None).ok(), Some(None));
+    }
+
+    #[test]
+    fn every_runtime_is_found_by_its_name_and_nothing_else_is() {
+        for kind in RuntimeKind::ALL {
+            assert_eq!(RuntimeKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(RuntimeKind::from_name("Docker"), None);
+        assert_eq!(RuntimeKind::from_name(""), None);
     }
 
     #[test]
