@@ -536,8 +536,17 @@ pub async fn pin(info: ContainerInfo) -> Result<Resolved> {
                     "podman" => RuntimeKind::Podman,
                     _ => RuntimeKind::Containerd,
                 };
-                let again = ask(kind, &info.id).await?;
-                matches!(&again, Lookup::Found(now) if now.pid == Some(pid))
+                match ask(kind, &info.id).await? {
+                    Lookup::Found(now) => now.pid == Some(pid),
+                    Lookup::NotFound(_) => false,
+                    // No answer is no proof of a restart: say what stopped the check.
+                    Lookup::Unreachable(cause) => {
+                        return Err(Error::Unreachable {
+                            what: info.describe(),
+                            cause,
+                        })
+                    }
+                }
             }
         };
         if !still || !target.is_alive() {
