@@ -79,6 +79,21 @@ fn hostname_finds_a_container_by_name_as_nsdebug_does() {
     );
 }
 
+/// The container chooses its hostname: an escape sequence in it reaches the terminal as text.
+#[test]
+fn hostname_escapes_what_the_container_chose() {
+    require_root_and_docker!();
+    let container = Container::start(&["--cap-add", "SYS_ADMIN"]);
+    let set = docker(&["exec", &container.name, "hostname", "x\x1b]0;pwned\x07y"]);
+    assert!(set.status.success(), "{set:?}");
+    let output = run_example_on("container-hostname", &container.name);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "x\\x1b]0;pwned\\x07y\n"
+    );
+}
+
 #[test]
 fn examples_report_a_missing_target_in_one_line() {
     let output = run_example("list-links", 999_999_999);
