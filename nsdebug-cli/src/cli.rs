@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd;
-use crate::resolve::ResolveOptions;
+use nsdebug_resolve::{ResolveOptions, RuntimeKind};
 
 /// Debug containers from the host by entering their namespaces: the host's tools, the
 /// container's view, nothing installed in the image.
@@ -166,8 +166,8 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LookupArgs {
     /// Look TARGET up with this runtime only.
-    #[arg(long, value_enum)]
-    pub runtime: Option<crate::resolve::RuntimeKind>,
+    #[arg(long, value_parser = runtime_kind())]
+    pub runtime: Option<RuntimeKind>,
     /// Kubernetes namespace of a pod/NAME target.
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
@@ -179,6 +179,15 @@ pub struct LookupArgs {
     /// k3s/RKE2 and CRI-O sockets that exist).
     #[arg(long, value_name = "ENDPOINT")]
     pub cri_endpoint: Option<String>,
+}
+
+/// `--runtime`'s values: nsdebug-resolve's runtimes by their names, with its words for each.
+fn runtime_kind() -> impl clap::builder::TypedValueParser<Value = RuntimeKind> {
+    use clap::builder::TypedValueParser as _;
+    let names = RuntimeKind::ALL
+        .map(|kind| clap::builder::PossibleValue::new(kind.name()).help(kind.about()));
+    clap::builder::PossibleValuesParser::new(names)
+        .try_map(|name: String| RuntimeKind::from_name(&name).ok_or("not a runtime"))
 }
 
 impl LookupArgs {

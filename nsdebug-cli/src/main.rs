@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
-mod host_root;
 mod pty;
-mod resolve;
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
@@ -30,6 +28,6 @@ fn main() -> ExitCode {
         default_hook(info);
     }));
     // In a node image with the host's root at /host, the runtimes' sockets are there.
-    host_root::use_host_sockets();
+    nsdebug_resolve::host_root::use_host_sockets();
     cli::run()
 }

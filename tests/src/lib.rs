@@ -193,14 +193,64 @@ pub fn first_child(pid: u32) -> i32 {
     panic!("pid {pid} started no child within 5 s");
 }
 
-/// The directory holding the workspace's built binaries (`target/debug`).
+/// The directory holding the workspace's built binaries (`target/debug`), with every
+/// binary of the workspace built there (once per test process).
+///
+/// `cargo test` builds the binaries of the package under test only: `nsdebug`,
+/// `tcpflow-lite` and the examples belong to other packages, so on a clean checkout they
+/// would be missing (or stale after an edit). The tests build them themselves, into the same
+/// target directory and profile as the test, so `cargo test` alone is enough.
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match BUILT.get_or_init(build_binaries) {
+        Ok(dir) => dir.clone(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Runs `cargo build --workspace --bins` for the target directory and profile this test
+/// binary was built in, and returns the profile's directory.
+fn build_binaries() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // target/debug/deps/e2e-HASH -> target/debug
-    exe.parent()
+    let dir = exe
+        .parent()
         .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .to_path_buf()
+        .ok_or_else(|| format!("{}: not in a cargo target directory", exe.display()))?
+        .to_path_buf();
+    let target_dir = dir.parent().ok_or("no target directory")?;
+    let profile = match dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err(format!("{}: no profile directory", dir.display())),
+    };
+    let cargo = std::env::var_os("CARGO")
+        .or_else(|| option_env!("CARGO").map(Into::into))
+        .unwrap_or_else(|| "cargo".into());
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    // Cargo's own lock on the target directory orders this after (or before) any other build.
+    let output = Command::new(&cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--bins",
+            "--profile",
+            profile,
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", PathBuf::from(&cargo).display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building the workspace's binaries failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(dir)
 }
 
 /// The host's hostname.
@@ -229,7 +279,7 @@ pub fn run_nsdebug(args: &[&str]) -> Output {
     nsdebug()
         .args(args)
         .output()
-        .expect("cannot run nsdebug (cargo build --workspace first)")
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", nsdebug_path().display()))
 }
 
 /// The socket of the containerd that Debian's docker.io starts for dockerd.

@@ -12,10 +12,11 @@ use nsdebug_audit::{
 use nsenter_core::Target;
 use serde::Serialize;
 
+use super::resolve;
 use super::shown;
 use crate::cli::{block_on, Failure, LookupArgs, EXIT_NSDEBUG_FAILED};
-use crate::resolve::{
-    containerd, cri, docker, host_reference, list_all, pin, resolve, ContainerInfo, Lookup,
+use nsdebug_resolve::{
+    containerd, cri, docker, host_reference, list_all, pin, ContainerInfo, Lookup,
 };
 
 /// The exit status when `--fail-on` is reached.
@@ -163,7 +164,17 @@ fn record_of(info: Option<&ContainerInfo>) -> Record {
         ids: std::iter::once(info.id.clone())
             .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
             .collect(),
-        mounts: info.details.mounts.clone(),
+        mounts: info
+            .details
+            .mounts
+            .iter()
+            .map(|m| nsdebug_audit::RecordedMount {
+                kind: m.kind.clone(),
+                source: m.source.clone(),
+                destination: m.destination.clone(),
+                writable: m.writable,
+            })
+            .collect(),
         privileged: info.details.privileged,
         cap_add: info.details.cap_add.clone(),
     })

@@ -12,9 +12,9 @@ use nsenter_core::{
     WaitEvent, WorkDir,
 };
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
-use crate::resolve::resolve;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]

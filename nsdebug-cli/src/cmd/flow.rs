@@ -15,8 +15,9 @@ use tcpflow_lite::libpcap::{Capture, Packet, Savefile};
 use tcpflow_lite::sink::{Counting, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{host_reference, resolve, ResolveOptions};
+use nsdebug_resolve::{host_reference, ResolveOptions};
 
 /// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]

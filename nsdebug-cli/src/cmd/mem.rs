@@ -11,8 +11,8 @@ use nsdebug_audit::human_size as human;
 use nsenter_core::Namespace;
 use serde::Serialize;
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
 
 /// Arguments of `nsdebug mem`.
 #[derive(clap::Args, Debug)]

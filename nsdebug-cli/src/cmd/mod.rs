@@ -32,10 +32,36 @@ pub(crate) fn shown(text: &str) -> String {
     out
 }
 
+/// Resolves TARGET through nsdebug-resolve and tells the user its notes (which container of
+/// a pod it chose, and why) unless -q: the library prints nothing itself.
+pub(crate) async fn resolve(
+    spec: &str,
+    options: &nsdebug_resolve::ResolveOptions,
+) -> nsdebug_resolve::Result<nsdebug_resolve::Resolved> {
+    let resolved = nsdebug_resolve::resolve(spec, options).await?;
+    for note in &resolved.notes {
+        crate::cli::notice(format_args!("{}", shown(note)));
+    }
+    Ok(resolved)
+}
+
+/// The runtime's record of TARGET, running or not, through nsdebug-resolve, telling the user
+/// its notes unless -q (as [`resolve`] does).
+pub(crate) async fn record(
+    spec: &str,
+    options: &nsdebug_resolve::ResolveOptions,
+) -> nsdebug_resolve::Result<nsdebug_resolve::ContainerInfo> {
+    let recorded = nsdebug_resolve::record(spec, options).await?;
+    for note in &recorded.notes {
+        crate::cli::notice(format_args!("{}", shown(note)));
+    }
+    Ok(recorded.info)
+}
+
 /// The target as every `--json` output names it: what the runtime knows of it (runtime, id,
 /// name, namespace, pid, status, network mode, Kubernetes names when known), plus the pid
 /// entered and a one-line description; for a pid or a namespace file, just those two.
-pub(crate) fn target_json(resolved: &crate::resolve::Resolved) -> serde_json::Value {
+pub(crate) fn target_json(resolved: &nsdebug_resolve::Resolved) -> serde_json::Value {
     let mut object = target_object(resolved.container.as_ref(), &resolved.description);
     if let Some(map) = object.as_object_mut() {
         map.insert("pid".into(), resolved.target.pid().into());
@@ -47,14 +73,14 @@ pub(crate) fn target_json(resolved: &crate::resolve::Resolved) -> serde_json::Va
 /// when it was listed, and what it was called.
 pub(crate) fn unresolved_target_json(
     what: &str,
-    listed: Option<&crate::resolve::ContainerInfo>,
+    listed: Option<&nsdebug_resolve::ContainerInfo>,
 ) -> serde_json::Value {
     target_object(listed, what)
 }
 
 /// What the runtime says of `container` (nothing when there is none) with `description`.
 fn target_object(
-    container: Option<&crate::resolve::ContainerInfo>,
+    container: Option<&nsdebug_resolve::ContainerInfo>,
     description: &str,
 ) -> serde_json::Value {
     let mut object = container

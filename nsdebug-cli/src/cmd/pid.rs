@@ -7,8 +7,8 @@ use anyhow::{anyhow, Context};
 use nsenter_core::{Namespace, NamespaceId, Target};
 use serde::Serialize;
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
 
 /// Arguments of `nsdebug pid`.
 #[derive(clap::Args, Debug)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::shown;
 use crate::cli::{block_on, Failure};
-use crate::resolve::{host_reference, list_all, short_id, ContainerInfo};
+use nsdebug_resolve::{host_reference, list_all, short_id, ContainerInfo};
 
 /// Arguments of `nsdebug ps`.
 #[derive(clap::Args, Debug)]

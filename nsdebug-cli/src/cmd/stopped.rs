@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 
-use crate::resolve::{docker::Engine, ContainerInfo, API_TIMEOUT};
+use nsdebug_resolve::{docker::Engine, ContainerInfo, API_TIMEOUT};
 
 /// The layers of a stopped container, opened.
 pub struct Layers {
@@ -387,10 +387,10 @@ const STOPPED: [&str; 5] = ["exited", "created", "dead", "stopped", "configured"
 pub fn when_stopped(
     target: &str,
     command: &[OsString],
-    options: &crate::resolve::ResolveOptions,
-    error: anyhow::Error,
+    options: &nsdebug_resolve::ResolveOptions,
+    error: nsdebug_resolve::Error,
 ) -> Result<ExitCode, crate::cli::Failure> {
-    let info = match crate::cli::block_on(crate::resolve::record(target, options))? {
+    let info = match crate::cli::block_on(super::record(target, options))? {
         // Stopped for good, by the runtime's word: a paused or restarting container's files
         // are in use, and its error (unpause first...) stands.
         Ok(info) if info.pid.is_none() && STOPPED.contains(&info.status.as_str()) => info,

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use nsenter_core::{Namespace, NamespaceId};
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::resolve;
 
 /// The tracers `trace` knows how to point at pids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -15,8 +15,9 @@ use tcpflow_lite::beneath::Dir;
 use super::shown;
 use nix::sys::signal::{SigSet, Signal};
 
+use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{docker, host_reference, resolve, ResolveOptions};
+use nsdebug_resolve::{docker, host_reference, ResolveOptions};
 
 /// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
@@ -190,7 +191,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
 fn no_peers(
     changing: bool,
     json: bool,
-    resolved: &crate::resolve::Resolved,
+    resolved: &nsdebug_resolve::Resolved,
     network: &str,
     message: String,
 ) -> Result<ExitCode, Failure> {

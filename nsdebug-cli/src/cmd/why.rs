@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context};
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
-use crate::resolve::{self, docker::Engine, ContainerInfo, API_TIMEOUT};
+use nsdebug_resolve::{docker::Engine, ContainerInfo, API_TIMEOUT};
 
 /// Arguments of `nsdebug why`.
 #[derive(clap::Args, Debug)]
@@ -128,7 +128,7 @@ pub fn run(args: WhyArgs) -> Result<ExitCode, Failure> {
         .into());
     }
     let (info, mut why) = block_on(async {
-        let info = resolve::record(&args.target, &options).await?;
+        let info = super::record(&args.target, &options).await?;
         let why = match (info.runtime, &info.cri) {
             ("cri", Some(cri)) => from_cri(&info, &cri.endpoint, lines).await?,
             ("docker", _) => from_engine(&Engine::docker(), &info, lines).await?,
@@ -158,7 +158,7 @@ pub fn run(args: WhyArgs) -> Result<ExitCode, Failure> {
 
 /// The kernel's view of a running container: its cgroup's OOM kills and limit, and `audit`.
 fn running_facts(info: &ContainerInfo, why: &mut Why) {
-    let resolved = match block_on(resolve::pin(info.clone())) {
+    let resolved = match block_on(nsdebug_resolve::pin(info.clone())) {
         Ok(Ok(resolved)) => resolved,
         // It stopped meanwhile: the runtime's record stands alone.
         _ => return,
@@ -172,7 +172,7 @@ fn running_facts(info: &ContainerInfo, why: &mut Why) {
         }
     }
     let mut summary = AuditSummary::default();
-    match resolve::host_reference()
+    match nsdebug_resolve::host_reference()
         .map_err(|e| e.to_string())
         .and_then(|host| {
             let host = nsdebug_audit::Host::read(host.pid().unwrap_or(1));

@@ -2,7 +2,7 @@
 //! (scripts/setup); locally they skip without them, with CI=true they fail.
 //!
 //! One file per feature: `cli/` for each `nsdebug` subcommand (and the `tcpflow-lite`
-//! binary), `library/` for what an embedder of nsenter-core and nsdebug-net calls,
+//! binary), `library/` for what an embedder of nsenter-core, nsdebug-net and nsdebug-resolve calls,
 //! `hostile.rs` for the hostile container fixture, `ship.rs` for packages and images.
 
 /// The `nsdebug` subcommands and the `tcpflow-lite` binary, as a user runs them.
@@ -21,11 +21,13 @@ mod cli {
     mod veth;
     mod why;
 }
-/// The libraries, embedded: the guard, `run_in`, `Command`, the example programs.
+/// The libraries, embedded: the guard, `run_in`, `Command`, nsdebug-resolve, the example
+/// programs.
 mod library {
     mod command;
     mod examples;
     mod guard;
+    mod resolve;
     mod scoped;
 }
 mod hostile;

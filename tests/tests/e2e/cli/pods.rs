@@ -114,6 +114,10 @@ fn a_two_container_pod_without_c_picks_the_default_and_says_so() {
         said.contains("container app (the first") && said.contains("app, sidecar"),
         "{said}"
     );
+    // The choice is a notice: -q hides it, as every other notice.
+    let quiet = kube(&["-q", "enter", &plain.spec(), "--", "true"]);
+    assert_eq!(quiet.status.code(), Some(0), "{quiet:?}");
+    assert_eq!(text(&quiet.stderr), "", "{quiet:?}");
 
     let annotated = CriPod::start(
         "shop",

@@ -1,11 +1,10 @@
 //! Docker and Podman through the Docker Engine API (bollard).
 
-use anyhow::bail;
 use bollard::errors::Error as ApiError;
 use bollard::query_parameters::ListContainersOptions;
 use bollard::{ClientVersion, Docker};
 
-use super::{ContainerInfo, Details, Lookup, API_TIMEOUT};
+use super::{ContainerInfo, Details, Error, Lookup, Result, API_TIMEOUT};
 
 /// API 1.41 (Docker 20.10): old enough for every engine in use, Podman's compat API
 /// included, and it has everything nsdebug asks. A fixed version spares a negotiation round trip.
@@ -113,7 +112,7 @@ impl Engine {
     }
 
     /// A client of the engine (a local unix socket only), or why there is none.
-    pub fn connect(&self) -> Result<Docker, String> {
+    pub fn connect(&self) -> std::result::Result<Docker, String> {
         let Some(address) = &self.address else {
             return Err(format!("{}: no socket at {}", self.runtime, self.looked));
         };
@@ -138,7 +137,7 @@ impl Engine {
     }
 
     /// Looks a name, ID or unique ID prefix up (the engine itself resolves all three).
-    pub async fn lookup(&self, name: &str) -> anyhow::Result<Lookup> {
+    pub async fn lookup(&self, name: &str) -> Result<Lookup> {
         let client = match self.connect() {
             Ok(client) => client,
             Err(why) => return Ok(Lookup::Unreachable(why)),
@@ -163,7 +162,11 @@ impl Engine {
             }
             // The engine's own word, e.g. an ambiguous ID prefix: final.
             Ok(Err(ApiError::DockerResponseServerError { message, .. })) => {
-                bail!("{} {name}: {}", self.runtime, message.trim())
+                return Err(Error::Runtime {
+                    runtime: self.runtime,
+                    spec: name.to_owned(),
+                    message: message.trim().to_owned(),
+                })
             }
             Ok(Err(e)) => {
                 let why = self
@@ -188,7 +191,7 @@ impl Engine {
             .mounts
             .unwrap_or_default()
             .into_iter()
-            .map(|m| nsdebug_audit::RecordedMount {
+            .map(|m| crate::RecordedMount {
                 kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
                 source: m.source.unwrap_or_default(),
                 destination: m.destination.unwrap_or_default(),
@@ -239,7 +242,7 @@ impl Engine {
     }
 
     /// The running containers.
-    pub async fn list(&self, stopped_too: bool) -> Result<Vec<ContainerInfo>, String> {
+    pub async fn list(&self, stopped_too: bool) -> std::result::Result<Vec<ContainerInfo>, String> {
         let client = self.connect()?;
         let options = ListContainersOptions {
             all: stopped_too,

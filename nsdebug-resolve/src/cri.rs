@@ -6,14 +6,13 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail};
 use nsdebug_cri::v1::{
     ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest,
     ListPodSandboxRequest, PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
 };
 use nsdebug_cri::RuntimeClient;
 
-use super::{ContainerInfo, Kubernetes, API_TIMEOUT};
+use super::{ContainerInfo, Error, Kubernetes, API_TIMEOUT};
 
 /// The sockets tried when no endpoint is named: containerd, k3s and RKE2 (which share k3s'
 /// path), CRI-O.
@@ -189,9 +188,9 @@ fn pod_names(pods: &[Sandbox]) -> Vec<String> {
 }
 
 /// Finds a pod's container (or sandbox) on the first endpoint that has the pod.
-pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Result<Found> {
+pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> super::Result<Found> {
     let wanted = format!("pod {}/{}", spec.namespace, spec.pod);
-    let endpoints = endpoints(named_endpoint).map_err(|why| anyhow!("{wanted}: {why}"))?;
+    let endpoints = endpoints(named_endpoint).map_err(unreachable(&wanted))?;
     let mut tried = Vec::new();
     for endpoint in &endpoints {
         let mut client = match connect(endpoint).await {
@@ -259,7 +258,10 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         matching.sort_by_key(|p| std::cmp::Reverse((p.ready, p.created_at)));
         let sandbox = matching[0];
         if !sandbox.ready && !spec.stopped_too {
-            bail!("{wanted} (CRI {endpoint}): its sandbox {} is not ready (stopped): nothing to enter", super::short_id(&sandbox.id));
+            return Err(Error::SandboxNotReady {
+                pod: format!("{wanted} (CRI {endpoint})"),
+                sandbox: super::short_id(&sandbox.id).to_owned(),
+            });
         }
         let containers = containers.map(|list| {
             list.into_iter()
@@ -268,7 +270,10 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> anyhow::Resul
         });
         return find_in(&mut client, endpoint, sandbox, containers, spec, &wanted).await;
     }
-    bail!("{wanted}: not found; tried {}", tried.join("; "))
+    Err(Error::NotFound {
+        spec: wanted,
+        tried,
+    })
 }
 
 async fn find_in(
@@ -278,7 +283,7 @@ async fn find_in(
     listed: Option<Vec<nsdebug_cri::v1::Container>>,
     spec: &PodSpec,
     wanted: &str,
-) -> anyhow::Result<Found> {
+) -> super::Result<Found> {
     // The sandbox's containers, unless already listed by their labels.
     let listed = match listed {
         Some(listed) if !listed.is_empty() => listed,
@@ -292,7 +297,7 @@ async fn find_in(
             };
             call(endpoint, "ListContainers", client.list_containers(request))
                 .await
-                .map_err(|e| anyhow!(e))?
+                .map_err(unreachable(wanted))?
                 .containers
         }
     };
@@ -333,7 +338,13 @@ async fn find_in(
     let (chosen, note) = match &spec.container {
         Some(name) => match by_name.iter().find(|(n, _)| n == name) {
             Some((_, c)) => (c, None),
-            None => bail!("{wanted} has no container {name}; containers: {listing}"),
+            None => {
+                return Err(Error::NoSuchContainer {
+                    pod: wanted.to_owned(),
+                    container: Some(name.clone()),
+                    containers: names.iter().map(|n| (*n).to_owned()).collect(),
+                })
+            }
         },
         None if spec.sandbox_when_unnamed => return sandbox_found(client, endpoint, sandbox).await,
         None => {
@@ -356,7 +367,13 @@ async fn find_in(
                     c,
                     Some(format!("{wanted}: container {n} (the first; no {DEFAULT_CONTAINER} annotation{stale}); choose with -c: {listing}")),
                 ),
-                (None, []) => bail!("{wanted} has no containers yet"),
+                (None, []) => {
+                    return Err(Error::NoSuchContainer {
+                        pod: wanted.to_owned(),
+                        container: None,
+                        containers: Vec::new(),
+                    })
+                }
             }
         }
     };
@@ -370,7 +387,7 @@ async fn find_in(
         client.container_status(request),
     )
     .await
-    .map_err(|e| anyhow!(e))?;
+    .map_err(unreachable(wanted))?;
     let (pid, netns_path) = verbose_info(&status.info);
     let state = ContainerState::try_from(chosen.state).map_or("unknown", |s| match s {
         ContainerState::ContainerCreated => "created",
@@ -417,7 +434,7 @@ async fn sandbox_found(
     client: &mut RuntimeClient,
     endpoint: &str,
     sandbox: &Sandbox,
-) -> anyhow::Result<Found> {
+) -> super::Result<Found> {
     let request = PodSandboxStatusRequest {
         pod_sandbox_id: sandbox.id.clone(),
         verbose: true,
@@ -428,7 +445,10 @@ async fn sandbox_found(
         client.pod_sandbox_status(request),
     )
     .await
-    .map_err(|e| anyhow!(e))?;
+    .map_err(unreachable(&format!(
+        "pod {}/{}",
+        sandbox.namespace, sandbox.name
+    )))?;
     let (pid, netns_path) = verbose_info(&status.info);
     let info = ContainerInfo {
         runtime: "cri",
@@ -457,6 +477,14 @@ async fn sandbox_found(
     })
 }
 
+/// The error of a CRI call that failed: the endpoint could not be asked about `what`.
+fn unreachable(what: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |cause| Error::Unreachable {
+        what: what.to_owned(),
+        cause,
+    }
+}
+
 /// Where a CRI container came from, to ask again.
 #[derive(Clone, Debug)]
 pub struct CriRef {
@@ -470,8 +498,8 @@ pub struct CriRef {
 }
 
 /// Asks the endpoint again for the pid of a container or sandbox (after a restart it differs).
-pub async fn pid_again(cri: &CriRef, id: &str) -> anyhow::Result<Option<i32>> {
-    let mut client = connect(&cri.endpoint).await.map_err(|e| anyhow!(e))?;
+pub async fn pid_again(cri: &CriRef, id: &str) -> super::Result<Option<i32>> {
+    let mut client = connect(&cri.endpoint).await.map_err(unreachable(id))?;
     let info = if cri.sandbox {
         let request = PodSandboxStatusRequest {
             pod_sandbox_id: id.to_owned(),
@@ -483,7 +511,7 @@ pub async fn pid_again(cri: &CriRef, id: &str) -> anyhow::Result<Option<i32>> {
             client.pod_sandbox_status(request),
         )
         .await
-        .map_err(|e| anyhow!(e))?
+        .map_err(unreachable(id))?
         .info
     } else {
         let request = ContainerStatusRequest {
@@ -496,7 +524,7 @@ pub async fn pid_again(cri: &CriRef, id: &str) -> anyhow::Result<Option<i32>> {
             client.container_status(request),
         )
         .await
-        .map_err(|e| anyhow!(e))?
+        .map_err(unreachable(id))?
         .info
     };
     Ok(verbose_info(&info).0)

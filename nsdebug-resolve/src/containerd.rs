@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail};
 use nsdebug_cri::containerd::services::containers::v1::containers_client::ContainersClient;
 use nsdebug_cri::containerd::services::containers::v1::ListContainersRequest;
 use nsdebug_cri::containerd::services::tasks::v1::tasks_client::TasksClient;
@@ -23,7 +22,7 @@ fn with_namespace<T>(message: T, namespace: &str) -> Request<T> {
     request
 }
 
-use super::{ContainerInfo, Kubernetes, Lookup, API_TIMEOUT};
+use super::{ContainerInfo, Error, Kubernetes, Lookup, Result, API_TIMEOUT};
 
 /// The namespaces searched for a container ID: Docker's, Kubernetes' (CRI), `ctr`'s default.
 pub const NAMESPACES: [&str; 3] = ["moby", "k8s.io", "default"];
@@ -33,7 +32,7 @@ const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 
 /// The socket: `CONTAINERD_ADDRESS`, the system containerd's, or the one Docker starts itself.
-fn socket() -> Result<String, String> {
+fn socket() -> std::result::Result<String, String> {
     if let Ok(address) = std::env::var("CONTAINERD_ADDRESS") {
         // Named explicitly: that one or none.
         let path = address.trim_start_matches("unix://").to_owned();
@@ -59,7 +58,7 @@ pub fn is_present() -> bool {
     socket().is_ok()
 }
 
-async fn connect() -> Result<(Channel, String), String> {
+async fn connect() -> std::result::Result<(Channel, String), String> {
     let path = socket()?;
     let channel = tokio::time::timeout(API_TIMEOUT, nsdebug_cri::connect(&path))
         .await
@@ -79,12 +78,13 @@ async fn containers(
     channel: &Channel,
     namespace: &'static str,
     filters: Vec<String>,
-) -> anyhow::Result<Vec<Listed>> {
+) -> std::result::Result<Vec<Listed>, String> {
     let mut client = ContainersClient::new(channel.clone());
     let request = with_namespace(ListContainersRequest { filters }, namespace);
     let response = tokio::time::timeout(API_TIMEOUT, client.list(request))
         .await
-        .map_err(|_| anyhow!("containerd: no answer within {API_TIMEOUT:?}"))??;
+        .map_err(|_| format!("no answer within {API_TIMEOUT:?}"))?
+        .map_err(|status| status.message().to_owned())?;
     Ok(response
         .into_inner()
         .containers
@@ -110,7 +110,7 @@ async fn task(channel: &Channel, listed: &Listed, name: String) -> ContainerInfo
     let process = tokio::time::timeout(API_TIMEOUT, client.get(request))
         .await
         .ok()
-        .and_then(Result::ok)
+        .and_then(std::result::Result::ok)
         .and_then(|response| response.into_inner().process);
     let (pid, status) = match process {
         // Status 2 is RUNNING in containerd's task API.
@@ -165,7 +165,7 @@ fn display_name(listed: &Listed) -> String {
 }
 
 /// Looks a container ID (or unique prefix) up in [`NAMESPACES`].
-pub async fn lookup(spec: &str) -> anyhow::Result<Lookup> {
+pub async fn lookup(spec: &str) -> Result<Lookup> {
     let (channel, path) = match connect().await {
         Ok(connected) => connected,
         Err(why) => return Ok(Lookup::Unreachable(why)),
@@ -174,7 +174,7 @@ pub async fn lookup(spec: &str) -> anyhow::Result<Lookup> {
     for namespace in NAMESPACES {
         match containers(&channel, namespace, Vec::new()).await {
             Ok(list) => matches.extend(list.into_iter().filter(|c| c.id.starts_with(spec))),
-            Err(e) => return Ok(Lookup::Unreachable(format!("containerd ({path}): {e:#}"))),
+            Err(e) => return Ok(Lookup::Unreachable(format!("containerd ({path}): {e}"))),
         }
     }
     // An exact ID wins over prefixes of longer ones.
@@ -198,22 +198,25 @@ pub async fn lookup(spec: &str) -> anyhow::Result<Lookup> {
                 .iter()
                 .map(|c| format!("{}/{}", c.namespace, c.id))
                 .collect();
-            bail!(
-                "containerd: ID prefix {spec} is ambiguous: {}",
-                ids.join(", ")
-            )
+            Err(Error::Ambiguous {
+                spec: spec.to_owned(),
+                message: format!(
+                    "containerd: ID prefix {spec} is ambiguous: {}",
+                    ids.join(", ")
+                ),
+            })
         }
     }
 }
 
 /// Every container with a running task, in [`NAMESPACES`].
-pub async fn list() -> Result<Vec<ContainerInfo>, String> {
+pub async fn list() -> std::result::Result<Vec<ContainerInfo>, String> {
     let (channel, path) = connect().await?;
     let mut all = Vec::new();
     for namespace in NAMESPACES {
         let listed = containers(&channel, namespace, Vec::new())
             .await
-            .map_err(|e| format!("containerd ({path}): {e:#}"))?;
+            .map_err(|e| format!("containerd ({path}): {e}"))?;
         for container in listed {
             let name = display_name(&container);
             let info = task(&channel, &container, name).await;

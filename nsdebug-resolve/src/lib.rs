@@ -1,6 +1,10 @@
-//! TARGET -> a pinned process (or namespace file), through each runtime's API.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 //!
-//! Order, stopping at the first that knows the target:
+//! # Order
+//!
+//! Stopping at the first that knows the target:
 //! 1. a PID (all digits);
 //! 2. a namespace file path (absolute or an existing file, e.g. `/run/netns/blue`);
 //! 3. a Kubernetes pod through the CRI ([`cri`]): `pod/NAME` (namespace from `-n`, default
@@ -19,19 +23,22 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+mod error;
+pub mod host_root;
+
+pub use error::{Error, Result};
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
 use nsenter_core::Target;
 use serde::Serialize;
 
 /// How long one runtime API call may take before the runtime counts as unreachable.
 pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A runtime (or kind of target) that `--runtime` can force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// A runtime (or kind of target) that [`ResolveOptions::runtime`] can force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeKind {
     /// A process id.
     Pid,
@@ -49,10 +56,57 @@ pub enum RuntimeKind {
     Netns,
 }
 
+impl RuntimeKind {
+    /// Every kind, as a command line lists them.
+    pub const ALL: [RuntimeKind; 7] = [
+        RuntimeKind::Pid,
+        RuntimeKind::Path,
+        RuntimeKind::Docker,
+        RuntimeKind::Podman,
+        RuntimeKind::Containerd,
+        RuntimeKind::Cri,
+        RuntimeKind::Netns,
+    ];
+
+    /// Its name on a command line: `pid`, `path`, `docker`, `podman`, `containerd`, `cri`,
+    /// `netns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Pid => "pid",
+            RuntimeKind::Path => "path",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Podman => "podman",
+            RuntimeKind::Containerd => "containerd",
+            RuntimeKind::Cri => "cri",
+            RuntimeKind::Netns => "netns",
+        }
+    }
+
+    /// The kind a [`name`](RuntimeKind::name) names.
+    pub fn from_name(name: &str) -> Option<RuntimeKind> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// What it is, in a few words (for a command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            RuntimeKind::Pid => "A process id",
+            RuntimeKind::Path => "A namespace file",
+            RuntimeKind::Docker => "The Docker Engine API",
+            RuntimeKind::Podman => "Podman's Docker-compatible API",
+            RuntimeKind::Containerd => "containerd's own API (container IDs)",
+            RuntimeKind::Cri => "The Kubernetes CRI (pods)",
+            RuntimeKind::Netns => "An `ip netns` name",
+        }
+    }
+}
+
 /// What the user said besides TARGET.
 #[derive(Clone, Debug, Default)]
 pub struct ResolveOptions {
-    /// `--runtime`: try only this one.
+    /// Try only this one (the CLI's `--runtime`).
     pub runtime: Option<RuntimeKind>,
     /// `-n`: the Kubernetes namespace of a `pod/NAME` (default `default`).
     pub k8s_namespace: Option<String>,
@@ -123,7 +177,7 @@ pub struct Details {
     pub oom_killed: Option<bool>,
     /// The mounts the runtime recorded (Docker's and Podman's `Mounts`), for `audit`.
     #[serde(skip)]
-    pub mounts: Vec<nsdebug_audit::RecordedMount>,
+    pub mounts: Vec<RecordedMount>,
     /// Whether the runtime ran it `--privileged`, for `audit`.
     #[serde(skip)]
     pub privileged: bool,
@@ -168,6 +222,7 @@ pub enum Lookup {
 }
 
 /// A resolved TARGET: the pinned target and how to name it.
+#[non_exhaustive]
 pub struct Resolved {
     /// The process or namespace file to enter.
     pub target: Target,
@@ -175,15 +230,18 @@ pub struct Resolved {
     pub description: String,
     /// The container, when a runtime knew it.
     pub container: Option<ContainerInfo>,
+    /// What the caller may want to tell the user about the choice made, e.g. which
+    /// container of a pod was chosen and why. The library prints nothing.
+    pub notes: Vec<String>,
 }
 
 /// Resolves TARGET in the stated order (or only with `options.runtime`).
-pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Resolved> {
+pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
     let only = options.runtime;
     let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
     let mut tried: Vec<String> = Vec::new();
     if spec.is_empty() || spec == "." || spec == ".." || spec.chars().any(char::is_control) {
-        bail!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file");
+        return Err(invalid(spec, format!("{spec:?} is not a TARGET: give a container name or ID, pod/NAME, a pid, an ip netns name or a namespace file")));
     }
 
     // `pid:N` (or --runtime pid) says it is a pid: no container can shadow it, and host pids
@@ -193,7 +251,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         None => (spec, only == Some(RuntimeKind::Pid)),
     };
     if explicit_pid && spec.parse::<i32>().is_err() {
-        bail!("pid:{spec}: not a number");
+        return Err(invalid(spec, format!("pid:{spec}: not a number")));
     }
     if wants(RuntimeKind::Pid) || explicit_pid {
         match spec.parse::<i32>() {
@@ -207,6 +265,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                         target,
                         description: format!("pid {pid}"),
                         container: None,
+                        notes: Vec::new(),
                     });
                 }
                 // Digits that are no live pid may still name a container (or an ID prefix).
@@ -228,36 +287,51 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                 target,
                 description: format!("namespace file {spec}"),
                 container: None,
+                notes: Vec::new(),
             });
         }
         tried.push("namespace file: not a path".to_owned());
     }
     if let Some(pod) = pod {
         if !wants(RuntimeKind::Cri) {
-            bail!("{spec}: pods are found through the CRI, but --runtime excludes it");
+            return Err(invalid(
+                spec,
+                format!("{spec}: pods are found through the CRI, but --runtime excludes it"),
+            ));
         }
         let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
-        if let Some(note) = &found.note {
-            eprintln!("nsdebug: {note}");
-        }
+        let notes: Vec<String> = found.note.into_iter().collect();
         // A sandbox without an infra process (CRI-O can run pods so) has only its netns file.
         if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
             (found.info.pid, &found.netns_path, &found.info.cri)
         {
             let target =
-                Target::from_namespace_file(path).with_context(|| found.info.describe())?;
+                Target::from_namespace_file(path).map_err(|error| Error::OpenContainer {
+                    what: found.info.describe(),
+                    error,
+                })?;
             let description = format!("{}, netns {path}", found.info.describe());
             return Ok(Resolved {
                 target,
                 description,
                 container: Some(found.info),
+                notes,
             });
         }
-        return pin(found.info).await;
+        let mut resolved = pin(found.info).await?;
+        resolved.notes = notes;
+        return Ok(resolved);
     }
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
             Lookup::Found(info) => return pin(info).await,
+            // The one runtime asked for could not be asked: that, not "not found".
+            Lookup::Unreachable(cause) if only == Some(kind) => {
+                return Err(Error::Unreachable {
+                    what: spec.to_owned(),
+                    cause,
+                })
+            }
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
@@ -269,36 +343,77 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
                 target,
                 description: format!("ip netns {spec}"),
                 container: None,
+                notes: Vec::new(),
             });
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
-    Err(anyhow!(
-        "{spec}: no such container or namespace; tried {}",
-        tried.join("; ")
-    ))
+    Err(Error::NotFound {
+        spec: spec.to_owned(),
+        tried,
+    })
+}
+
+fn invalid(spec: &str, message: String) -> Error {
+    Error::InvalidTarget {
+        spec: spec.to_owned(),
+        message,
+    }
+}
+
+/// A mount the runtime recorded for a container (Docker's and Podman's `Mounts`): what it
+/// was asked for, which `audit` compares with what the kernel shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMount {
+    /// `bind`, `volume`, `tmpfs`...
+    pub kind: String,
+    /// The host path it shows (for a bind mount).
+    pub source: String,
+    /// Where it is mounted in the container.
+    pub destination: String,
+    /// Whether it was made writable.
+    pub writable: bool,
 }
 
 /// The runtime's record of a container, running or not (nothing is pinned): what `why` tells
-/// and where `debug` finds a stopped container's files. Pods and container names only.
-pub async fn record(spec: &str, options: &ResolveOptions) -> anyhow::Result<ContainerInfo> {
+/// and where `debug` finds a stopped container's files. Pods and container names only. The
+/// notes (which container of a pod was chosen) come with it, as with [`resolve`].
+pub async fn record(spec: &str, options: &ResolveOptions) -> Result<Recorded> {
     let wants = |kind: RuntimeKind| options.runtime.is_none_or(|only| only == kind);
     if let Some(mut pod) = pod_spec(spec, options)? {
         pod.stopped_too = true;
         let found = cri::find(&pod, options.cri_endpoint.as_deref()).await?;
-        if let Some(note) = &found.note {
-            eprintln!("nsdebug: {note}");
-        }
-        return Ok(found.info);
+        return Ok(Recorded {
+            info: found.info,
+            notes: found.note.into_iter().collect(),
+        });
     }
     let mut tried = Vec::new();
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
-            Lookup::Found(info) => return Ok(info),
+            Lookup::Found(info) => {
+                return Ok(Recorded {
+                    info,
+                    notes: Vec::new(),
+                })
+            }
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
-    bail!("{spec}: no such container; tried {}", tried.join("; "))
+    Err(Error::NotFound {
+        spec: spec.to_owned(),
+        tried,
+    })
+}
+
+/// What [`record`] found: the runtime's record, and notes for the user.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Recorded {
+    /// The runtime's record of the container.
+    pub info: ContainerInfo,
+    /// What the caller should tell the user (which container of a pod was chosen).
+    pub notes: Vec<String>,
 }
 
 /// The container runtimes asked about a name, in the stated order.
@@ -309,7 +424,7 @@ const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
 ];
 
 /// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
-async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
+async fn ask(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
     match runtime {
         RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
         RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
@@ -320,26 +435,35 @@ async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
 /// A bare number that is a live pid is refused when it also names a container (a container
 /// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
 /// thread: entering those by a slip of the keyboard would run the command in the wrong place.
-async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> anyhow::Result<()> {
+async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> Result<()> {
     for runtime in CONTAINER_RUNTIMES {
         if let Ok(Lookup::Found(info)) = ask(runtime, spec).await {
             let runtime_name = info.runtime;
-            bail!(
-                "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
-                 --runtime {runtime_name} for the container",
-                process_name(pid),
-                info.describe()
-            );
+            return Err(Error::Ambiguous {
+                spec: spec.to_owned(),
+                message: format!(
+                    "{spec} is ambiguous: it is pid {pid} ({}) and {}; say pid:{spec} for the process or \
+                     --runtime {runtime_name} for the container",
+                    process_name(pid),
+                    info.describe()
+                ),
+            });
         }
     }
     if pid == 1 {
-        bail!("pid 1 is the host's init: its namespaces are the host's own; say pid:1 to enter them anyway");
+        return Err(Error::HostProcess {
+            pid,
+            message: "pid 1 is the host's init: its namespaces are the host's own; say pid:1 to enter them anyway".to_owned(),
+        });
     }
     if is_kernel_thread(pid) {
-        bail!(
-            "pid {pid} ({}) is a kernel thread: its namespaces are the host's own; say pid:{pid} to enter them anyway",
-            process_name(pid)
-        );
+        return Err(Error::HostProcess {
+            pid,
+            message: format!(
+                "pid {pid} ({}) is a kernel thread: its namespaces are the host's own; say pid:{pid} to enter them anyway",
+                process_name(pid)
+            ),
+        });
     }
     Ok(())
 }
@@ -383,32 +507,33 @@ fn is_k8s_name(name: &str) -> bool {
 /// The pod a TARGET names, if it names one: `pod/NAME` (with `-n`), or `NAMESPACE/NAME`
 /// and `NAMESPACE/POD/CONTAINER` made of Kubernetes names when no such file exists (a
 /// namespace file path is absolute or names an existing file).
-fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::PodSpec>> {
-    let with = |namespace: String,
-                pod: &str,
-                container: Option<&str>|
-     -> anyhow::Result<Option<cri::PodSpec>> {
-        let container = match (container, &options.k8s_container) {
-            (Some(c), Some(other)) if c != other => {
-                bail!("{spec} names container {c}, -c names {other}")
-            }
-            (Some(c), _) => Some(c.to_owned()),
-            (None, named) => named.clone(),
+fn pod_spec(spec: &str, options: &ResolveOptions) -> Result<Option<cri::PodSpec>> {
+    let with =
+        |namespace: String, pod: &str, container: Option<&str>| -> Result<Option<cri::PodSpec>> {
+            let container = match (container, &options.k8s_container) {
+                (Some(c), Some(other)) if c != other => {
+                    return Err(invalid(
+                        spec,
+                        format!("{spec} names container {c}, -c names {other}"),
+                    ))
+                }
+                (Some(c), _) => Some(c.to_owned()),
+                (None, named) => named.clone(),
+            };
+            Ok(Some(cri::PodSpec {
+                namespace,
+                pod: pod.to_owned(),
+                container,
+                sandbox_when_unnamed: options.pod_sandbox,
+                stopped_too: false,
+            }))
         };
-        Ok(Some(cri::PodSpec {
-            namespace,
-            pod: pod.to_owned(),
-            container,
-            sandbox_when_unnamed: options.pod_sandbox,
-            stopped_too: false,
-        }))
-    };
     if let Some(pod) = spec
         .strip_prefix("pod/")
         .or_else(|| spec.strip_prefix("pods/"))
     {
         if !is_k8s_name(pod) {
-            bail!("{spec}: {pod:?} is not a pod name");
+            return Err(invalid(spec, format!("{spec}: {pod:?} is not a pod name")));
         }
         return with(
             options
@@ -437,7 +562,10 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
         .as_deref()
         .filter(|ns| *ns != parts[0])
     {
-        bail!("{spec} is in namespace {}, -n says {namespace}", parts[0]);
+        return Err(invalid(
+            spec,
+            format!("{spec} is in namespace {}, -n says {namespace}", parts[0]),
+        ));
     }
     with(parts[0].to_owned(), parts[1], parts.get(2).copied())
 }
@@ -447,9 +575,11 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
 /// container's name; nsenter-core asks again just before it seizes or joins the cgroup of a
 /// target it confines, since a container can be paused between the two (a second
 /// `/proc/PID/cgroup` read, on purpose).
-fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
+fn ensure_not_frozen(target: &Target, what: &str) -> Result<()> {
     if target.is_frozen() {
-        bail!("{what} is paused (its cgroup is frozen): unpause it first");
+        return Err(Error::Frozen {
+            what: what.to_owned(),
+        });
     }
     Ok(())
 }
@@ -457,15 +587,17 @@ fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
 /// Pins a container's init process, making sure the pid still belongs to the container:
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
-pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+pub async fn pin(info: ContainerInfo) -> Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
-        bail!(
-            "{} is not running (status: {})",
-            info.describe(),
-            info.status
-        );
+        return Err(Error::NotRunning {
+            what: info.describe(),
+            status: info.status,
+        });
     };
-    let target = Target::open(pid).with_context(|| info.describe())?;
+    let target = Target::open(pid).map_err(|error| Error::OpenContainer {
+        what: info.describe(),
+        error,
+    })?;
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
     if !cgroup_names_container(&cgroup, &info.id) {
@@ -477,15 +609,23 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
                     "podman" => RuntimeKind::Podman,
                     _ => RuntimeKind::Containerd,
                 };
-                let again = ask(kind, &info.id).await?;
-                matches!(&again, Lookup::Found(now) if now.pid == Some(pid))
+                match ask(kind, &info.id).await? {
+                    Lookup::Found(now) => now.pid == Some(pid),
+                    Lookup::NotFound(_) => false,
+                    // No answer is no proof of a restart: say what stopped the check.
+                    Lookup::Unreachable(cause) => {
+                        return Err(Error::Unreachable {
+                            what: info.describe(),
+                            cause,
+                        })
+                    }
+                }
             }
         };
         if !still || !target.is_alive() {
-            bail!(
-                "{} restarted while nsdebug was looking it up; try again",
-                info.describe()
-            );
+            return Err(Error::Restarted {
+                what: info.describe(),
+            });
         }
     }
     ensure_not_frozen(&target, &info.describe())?;
@@ -493,6 +633,7 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
         description: format!("{}, pid {pid}", info.describe()),
         target,
         container: Some(info),
+        notes: Vec::new(),
     })
 }
 
@@ -560,7 +701,7 @@ pub async fn list_all(
 
 /// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
 /// hide it), our own, since nsdebug runs on the host.
-pub fn host_reference() -> anyhow::Result<Target> {
+pub fn host_reference() -> Result<Target> {
     let init = Target::open(1)?;
     if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
         return Ok(init);
@@ -576,7 +717,7 @@ mod tests {
         spec: &str,
         namespace: Option<&str>,
         container: Option<&str>,
-    ) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+    ) -> Result<Option<(String, String, Option<String>)>> {
         let options = ResolveOptions {
             k8s_namespace: namespace.map(str::to_owned),
             k8s_container: container.map(str::to_owned),
@@ -616,6 +757,15 @@ mod tests {
         );
         // Without -n a bare name is a container name for Docker, Podman...
         assert_eq!(pod("web", None, None).ok(), Some(None));
+    }
+
+    #[test]
+    fn every_runtime_is_found_by_its_name_and_nothing_else_is() {
+        for kind in RuntimeKind::ALL {
+            assert_eq!(RuntimeKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(RuntimeKind::from_name("Docker"), None);
+        assert_eq!(RuntimeKind::from_name(""), None);
     }
 
     #[test]
