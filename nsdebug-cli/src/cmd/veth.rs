@@ -31,7 +31,7 @@ pub struct VethArgs {
     up: bool,
     /// With --down: bring them back up by itself after this long (30s, 2m), or at once on
     /// SIGINT/SIGTERM/SIGHUP: a drill that cannot strand a container.
-    #[arg(long = "for", value_name = "DURATION", requires = "down", value_parser = super::parse_duration)]
+    #[arg(long = "for", value_name = "DURATION", requires = "down", conflicts_with = "up", value_parser = super::parse_duration)]
     for_duration: Option<std::time::Duration>,
     /// Only this interface of the container (e.g. eth1).
     #[arg(short = 'i', long = "interface", value_name = "IFNAME")]

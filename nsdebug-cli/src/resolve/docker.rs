@@ -171,6 +171,11 @@ impl Engine {
                 return Ok(Lookup::Unreachable(why));
             }
         };
+        let memory_limit = response
+            .host_config
+            .as_ref()
+            .and_then(|h| h.memory)
+            .filter(|m| *m > 0);
         let network_mode = response.host_config.and_then(|h| h.network_mode);
         let ip = response
             .network_settings
@@ -189,6 +194,8 @@ impl Engine {
             ip,
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
+            finished_at: state.finished_at.clone().filter(|_| stopped),
+            memory_limit,
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

@@ -121,6 +121,12 @@ pub struct Details {
     /// Whether the OOM killer killed its init (Docker's `OOMKilled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_killed: Option<bool>,
+    /// When it stopped (RFC 3339), once it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The memory limit it was given (bytes; `None`: none or not said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<i64>,
 }
 
 impl ContainerInfo {

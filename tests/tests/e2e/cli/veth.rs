@@ -387,3 +387,20 @@ fn interface_names_with_control_characters_are_escaped_in_the_table() {
         text(&json.stdout)
     );
 }
+
+/// `--for` is a drill of `--down`: with `--up` it used to take the network down for its
+/// duration; now it is a usage error and nothing changes.
+#[test]
+fn up_for_is_refused_and_the_container_stays_reachable() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["veth", &c.name, "--up", "--for", "2s"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("'--for <DURATION>' cannot be used with '--up'")
+            || text(&out.stderr).contains("'--up' cannot be used with '--for <DURATION>'"),
+        "{out:?}"
+    );
+    assert!(!text(&out.stdout).contains("took down"), "{out:?}");
+    assert!(http_answers(&c.ip(), 2), "the container is still reachable");
+}
