@@ -109,6 +109,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    // Every command but these enters namespaces or asks runtimes' root-owned sockets.
+    let needs_root = !matches!(cli.command, Command::Completions(_) | Command::Man(_));
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Debug(args) => cmd::enter::run(args.toolbox()),
@@ -125,10 +127,32 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
+            // What to do comes first: without root, the error below is a consequence.
+            if needs_root && !has_sys_admin() {
+                eprintln!(
+                    "nsdebug: nsdebug needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE) to enter \
+                     containers and ask their runtimes; it runs as uid {} without them: \
+                     try sudo nsdebug",
+                    nix::unistd::geteuid()
+                );
+            }
             eprintln!("nsdebug: {:#}", failure.error);
             ExitCode::from(failure.exit_code)
         }
     }
+}
+
+/// Whether we have CAP_SYS_ADMIN in our effective set (setns into another user's namespaces
+/// needs it; the docker group alone does not give it).
+fn has_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
 /// An error with the exit status it should produce.

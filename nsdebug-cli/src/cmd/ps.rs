@@ -44,15 +44,15 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
     if let Some(part) = &args.filter {
         containers.retain(|c| c.name.contains(part.as_str()) || c.id.starts_with(part.as_str()));
     }
-    for why in &unreachable {
-        eprintln!("nsdebug: skipped {why}");
-    }
     if containers.is_empty() && !unreachable.is_empty() {
         return Err(anyhow::anyhow!(
             "no container runtime could be asked: {}",
             unreachable.join("; ")
         )
         .into());
+    }
+    for why in &unreachable {
+        eprintln!("nsdebug: skipped {why}");
     }
     let host = host_reference()?;
     let rows: Vec<Row> = containers

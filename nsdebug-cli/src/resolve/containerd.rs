@@ -214,6 +214,10 @@ pub async fn list() -> Result<Vec<ContainerInfo>, String> {
         let listed = containers(&channel, namespace, Vec::new())
             .await
             .map_err(|e| format!("containerd ({path}): {e:#}"))?;
+        tracing::info!(
+            "containerd ({path}), namespace {namespace}: {} containers",
+            listed.len()
+        );
         for container in listed {
             let name = display_name(&container);
             let info = task(&channel, &container, name).await;

@@ -497,6 +497,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
     let mut all = Vec::new();
     let mut unreachable = Vec::new();
     let Ok(endpoints) = endpoints(named_endpoint) else {
+        tracing::info!("cri: no socket, not asked (--cri-endpoint names one)");
         return (all, unreachable);
     };
     for endpoint in endpoints {
@@ -531,6 +532,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                     continue;
                 }
             };
+        tracing::info!("cri ({endpoint}): {} running containers", containers.len());
         for container in containers {
             let Some(pod) = pods.iter().find(|p| p.id == container.pod_sandbox_id) else {
                 continue;

@@ -62,6 +62,11 @@ impl Engine {
         }
     }
 
+    /// Where it was looked for, for -v: `docker (unix:///var/run/docker.sock)`.
+    pub fn where_looked(&self) -> String {
+        self.label()
+    }
+
     /// Whether there is anything to ask: a TCP address, or a unix socket that exists.
     pub fn is_present(&self) -> bool {
         match &self.address {
@@ -77,14 +82,10 @@ impl Engine {
     /// client's "client error (Connect)"): permission denied, nothing listening, no socket.
     fn socket_problem(&self) -> Option<String> {
         let path = self.address.as_deref()?.strip_prefix("unix://")?;
-        let group = if self.runtime == "docker" {
-            " or join the docker group"
-        } else {
-            ""
-        };
+        // Not "join the docker group": entering a namespace needs CAP_SYS_ADMIN all the same.
         let denied = || {
             format!(
-                "{}: permission denied on {path} (run as root{group})",
+                "{}: permission denied on {path} (run as root)",
                 self.runtime
             )
         };
@@ -238,7 +239,11 @@ impl Engine {
         let listed = tokio::time::timeout(API_TIMEOUT, client.list_containers(Some(options)))
             .await
             .map_err(|_| format!("{}: no answer within {API_TIMEOUT:?}", self.label()))?
-            .map_err(|e| format!("{}: {}", self.label(), one_line(&e)))?;
+            .map_err(|e| {
+                self.socket_problem()
+                    .unwrap_or_else(|| format!("{}: {}", self.label(), one_line(&e)))
+            })?;
+        tracing::info!("{}: {} containers", self.label(), listed.len());
         let mut containers = Vec::new();
         for summary in listed {
             let Some(id) = summary.id else { continue };

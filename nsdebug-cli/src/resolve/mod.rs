@@ -495,6 +495,14 @@ pub async fn list_all(
     let mut unreachable = Vec::new();
     for engine in [docker::Engine::docker(), docker::Engine::podman()] {
         if !engine.is_present() {
+            // -v: a service on another socket is named by DOCKER_HOST/CONTAINER_HOST.
+            let place = engine.where_looked();
+            let variable = if place.starts_with("docker") {
+                "DOCKER_HOST"
+            } else {
+                "CONTAINER_HOST"
+            };
+            tracing::info!("{place}: no socket, not asked ({variable}=unix://PATH names another)");
             continue;
         }
         match engine.list(stopped_too).await {
@@ -506,6 +514,7 @@ pub async fn list_all(
     containers.extend(pods);
     unreachable.extend(cri_unreachable);
     if !containerd::is_present() {
+        tracing::info!("containerd: no socket, not asked");
         return (containers, unreachable);
     }
     match containerd::list().await {

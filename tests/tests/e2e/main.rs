@@ -12,6 +12,7 @@ mod cli {
     mod demo;
     mod enter;
     mod errors;
+    mod first_contact;
     mod flow;
     mod json;
     mod mem;
