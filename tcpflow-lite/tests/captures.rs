@@ -447,7 +447,7 @@ fn filters_and_byte_limits_apply() {
 fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
     let s = Scratch::new("bad");
     let missing = tcpflow_lite(&["-r", "/nonexistent/capture.pcap"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(125));
     let line = String::from_utf8_lossy(&missing.stderr);
     assert!(
         line.contains("/nonexistent/capture.pcap") && !line.contains("panicked"),
@@ -469,7 +469,7 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
         "eighty",
         "and",
     ]);
-    assert_eq!(filter.status.code(), Some(1));
+    assert_eq!(filter.status.code(), Some(125));
     assert!(
         String::from_utf8_lossy(&filter.stderr).contains("bad filter expression"),
         "{filter:?}"
@@ -487,7 +487,7 @@ fn bad_input_gets_one_line_errors_and_nothing_is_overwritten() {
     assert_eq!(s.file(&format!("{UP}c1")), b"new");
 
     let not_dir = tcpflow_lite(&["-r", s.pcap().to_str().unwrap(), "-o", "/nonexistent/dir"]);
-    assert_eq!(not_dir.status.code(), Some(1));
+    assert_eq!(not_dir.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&not_dir.stderr).contains("/nonexistent/dir"));
 }
 

@@ -57,6 +57,16 @@ pub struct FlowArgs {
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
+    // tcpdump habit: options after the filter. They would be taken as filter text: a usage
+    // error (2), found before anything is resolved.
+    if let Some(option) = args.expression.iter().find(|word| word.starts_with('-')) {
+        return Err(Failure {
+            error: anyhow!(
+                "{option:?} after the filter: options go before it (nsdebug flow TARGET [OPTIONS] [FILTER])"
+            ),
+            exit_code: 2,
+        });
+    }
     let options = ResolveOptions {
         pod_sandbox: true,
         ..args.lookup.options()
@@ -65,13 +75,6 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = resolved.description.clone();
     let filter = args.expression.join(" ");
-    // tcpdump habit: options after the filter. They would be taken as filter text.
-    if let Some(option) = args.expression.iter().find(|word| word.starts_with('-')) {
-        return Err(anyhow!(
-            "{option:?} after the filter: options go before it (nsdebug flow TARGET [OPTIONS] [FILTER])"
-        )
-        .into());
-    }
     // Check every output before capturing anything.
     let sinks = args.output.sinks()?;
     if args.output.output.is_some() || (!args.output.console && !args.output.json) {

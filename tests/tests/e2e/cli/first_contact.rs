@@ -104,3 +104,52 @@ fn trace_v_prints_the_resolution_and_the_command_line_it_runs() {
         "{stderr}"
     );
 }
+
+/// tcpflow-lite in a mount namespace where every libpcap the loader would find is /dev/null.
+fn tcpflow_lite_without_libpcap(args: &str) -> Output {
+    let libs: Vec<String> = text(
+        &Command::new("ldconfig")
+            .arg("-p")
+            .output()
+            .expect("ldconfig")
+            .stdout,
+    )
+    .lines()
+    .filter(|l| l.trim_start().starts_with("libpcap.so"))
+    .filter_map(|l| l.rsplit(" => ").next().map(str::to_owned))
+    .collect();
+    let hide: String = libs
+        .iter()
+        .map(|lib| format!("mount --bind /dev/null {lib} && "))
+        .collect();
+    let script = format!(
+        "{hide}exec {} {args}",
+        nsdebug_tests::bin_dir().join("tcpflow-lite").display()
+    );
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare")
+}
+
+/// Without libpcap tcpflow-lite cannot run: 125 and one line saying what to install, not
+/// 1 (which says a flow could not be written).
+#[test]
+fn tcpflow_lite_without_libpcap_exits_125_naming_the_package() {
+    require_root_and_docker!();
+    let out = tcpflow_lite_without_libpcap("-i lo -c");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("libpcap is not available") && stderr.contains("apt install libpcap0.8"),
+        "{stderr}"
+    );
+    let help = Command::new(nsdebug_tests::bin_dir().join("tcpflow-lite"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        text(&help.stdout).contains("125 tcpflow-lite could not run (libpcap missing"),
+        "the exit status is documented"
+    );
+}
