@@ -13,7 +13,8 @@ use crate::resolve::ResolveOptions;
 #[command(
     name = "nsdebug",
     version,
-    about,
+    // Not the package's description ("nsdebug: ..."): the man page's NAME is "nsdebug - ABOUT".
+    about = "debug containers from the host by entering their namespaces",
     propagate_version = true,
     after_help = "Exit status: enter passes the command's own on (128+N if it died of signal N; \
                   126 it could not be run, 127 not found); 0 done; 1 flow could not write a flow \
@@ -70,6 +71,21 @@ enum Command {
     /// The host's tools with the container's view, for images without a shell: its network,
     /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
     /// files at $CTR_ROOT (/run/nsdebug/ctr).
+    // The host program never joins the mount, user or time namespace: the options about those
+    // are not shown, and refused when given (see `unused_by_debug`).
+    #[command(
+        mut_arg("mount", |a| a.hide(true)),
+        mut_arg("user", |a| a.hide(true)),
+        mut_arg("time", |a| a.hide(true)),
+        mut_arg("privileged", |a| a.hide(true)),
+        mut_arg("root", |a| a.hide(true)),
+        mut_arg("preserve_credentials", |a| a.hide(true)),
+        mut_arg("all", |a| a.help("Join every namespace of the target that differs from ours \
+            (but mount, user and time: the host's tools keep the host's files and powers)")),
+        mut_arg("command", |a| a.help("The host's command and its arguments (default: our $SHELL, \
+            else /bin/sh), run with the container's view; everything after TARGET that is not \
+            an option of nsdebug's is the command; `--` makes that explicit")),
+    )]
     Debug(cmd::enter::EnterArgs),
     /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
     #[command(visible_alias = "ls")]
@@ -78,7 +94,7 @@ enum Command {
     Audit(cmd::audit::AuditArgs),
     /// Capture inside a container's network namespace and reassemble its TCP streams.
     // -c is tcpflow's console option here; the container of a pod is --container.
-    #[command(mut_arg("container", |arg| arg.short(None)))]
+    #[command(mut_arg("container", |arg| arg.short(None).help(CONTAINER_OR_SANDBOX)))]
     Flow(cmd::flow::FlowArgs),
     /// A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes.
     Mem(cmd::mem::MemArgs),
@@ -87,12 +103,17 @@ enum Command {
     /// The host pids of a container's processes, for the host's strace, perf, gdb.
     Pid(cmd::pid::PidArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
+    #[command(mut_arg("container", |arg| arg.help(CONTAINER_OR_SANDBOX)))]
     Veth(cmd::veth::VethArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
     Completions(cmd::docs::CompletionsArgs),
     /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
     Man(cmd::docs::ManArgs),
 }
+
+/// `-c` of the commands that work on a pod's network: all its containers share the sandbox's.
+const CONTAINER_OR_SANDBOX: &str = "Container of a pod target (default: the pod's sandbox, \
+    whose network namespace all its containers share)";
 
 /// The clap definition of the whole command line, for tests of the generated documentation.
 #[cfg(test)]
@@ -113,7 +134,18 @@ pub fn run() -> ExitCode {
     let needs_root = !matches!(cli.command, Command::Completions(_) | Command::Man(_));
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
-        Command::Debug(args) => cmd::enter::run(args.toolbox()),
+        Command::Debug(args) => match args.unused_by_debug() {
+            Some(flag) => Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "debug runs the host's tools and never joins the target's mount, user \
+                         or time namespace: {flag} has no use there (nsdebug enter takes it)"
+                    ),
+                )
+                .exit(),
+            None => cmd::enter::run(args.toolbox()),
+        },
         Command::Pid(args) => cmd::pid::run(args),
         Command::Trace(args) => cmd::trace::run(args),
         Command::Mem(args) => cmd::mem::run(args),
@@ -191,7 +223,7 @@ pub struct LookupArgs {
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
     /// Container of a pod target (default: the pod's default-container annotation, else its
-    /// only or first container; veth and flow: the pod's sandbox).
+    /// only or first container).
     #[arg(short = 'c', long)]
     pub container: Option<String>,
     /// CRI socket for pod targets (default: $CONTAINER_RUNTIME_ENDPOINT, else the containerd,

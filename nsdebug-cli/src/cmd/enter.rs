@@ -80,7 +80,9 @@ pub struct EnterArgs {
     /// Run the command with this group: a gid, or a name from the container's /etc/group.
     #[arg(short = 'G', long, value_name = "GROUP")]
     setgid: Option<String>,
-    /// Give the command the target's environment instead of ours.
+    /// A host program keeps our environment; -e adds the target's LANG, LC_*, TZ, HOSTNAME,
+    /// proxy and KUBERNETES_* variables (the container's own programs always run with the
+    /// container's environment).
     #[arg(short = 'e', long)]
     env: bool,
     /// Keep our uid/gid in the target's user namespace (default: become its root).
@@ -165,6 +167,21 @@ impl EnterArgs {
         Ok(self)
     }
 
+    /// The first option given that `nsdebug debug` has no use for: it runs a host program and
+    /// never joins the target's mount, user or time namespace.
+    pub fn unused_by_debug(&self) -> Option<&'static str> {
+        [
+            (self.mount, "--mount"),
+            (self.user, "--user"),
+            (self.time, "--time"),
+            (self.privileged, "--privileged"),
+            (self.root.is_some(), "--root"),
+            (self.preserve_credentials, "--preserve-credentials"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
     fn target(&self) -> &str {
         self.target.as_deref().unwrap_or_default()
     }
@@ -184,7 +201,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let resolved = block_on(resolve(args.target(), &options))??;
     let target = &resolved.target;
     let what = &resolved.description;
-    tracing::info!("{} is {what}", args.target());
+    // (-v: resolve has said what the target is and which runtimes it asked.)
     tracing::debug!(
         "resolved in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -213,8 +230,9 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         None => kinds.contains(Namespace::Mnt),
     };
 
+    let plural = if kinds.iter().count() == 1 { "" } else { "s" };
     tracing::info!(
-        "joining the {kinds} namespaces; the program comes from {}, {}",
+        "joining the {kinds} namespace{plural}; the program comes from {}, {}",
         if from_container {
             "the container's filesystem"
         } else {

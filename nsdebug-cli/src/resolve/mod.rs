@@ -166,8 +166,22 @@ pub struct Resolved {
     pub container: Option<ContainerInfo>,
 }
 
-/// Resolves TARGET in the stated order (or only with `options.runtime`).
+/// Resolves TARGET in the stated order (or only with `options.runtime`); -v logs what it
+/// became, and each runtime asked.
 pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Resolved> {
+    let resolved = resolve_in_order(spec, options).await;
+    if let Ok(found) = &resolved {
+        tracing::info!("{} is {}", escaped(spec), found.description);
+    }
+    resolved
+}
+
+/// A name as typed, control characters escaped, for a log line.
+fn escaped(name: &str) -> String {
+    name.chars().flat_map(char::escape_debug).collect()
+}
+
+async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Result<Resolved> {
     let only = options.runtime;
     let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
     let mut tried: Vec<String> = Vec::new();
@@ -277,11 +291,24 @@ const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
 
 /// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
 async fn ask(runtime: RuntimeKind, spec: &str) -> anyhow::Result<Lookup> {
-    match runtime {
-        RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
-        RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
-        _ => containerd::lookup(spec).await,
+    let (asked, answer) = match runtime {
+        RuntimeKind::Docker | RuntimeKind::Podman => {
+            let engine = if runtime == RuntimeKind::Docker {
+                docker::Engine::docker()
+            } else {
+                docker::Engine::podman()
+            };
+            (engine.where_looked(), engine.lookup(spec).await)
+        }
+        _ => ("containerd".to_owned(), containerd::lookup(spec).await),
+    };
+    // -v: each socket asked, and what it said.
+    match &answer {
+        Ok(Lookup::Found(info)) => tracing::info!("asked {asked}: {}", info.describe()),
+        Ok(Lookup::NotFound(why) | Lookup::Unreachable(why)) => tracing::info!("asked {why}"),
+        Err(error) => tracing::info!("asked {asked}: {error:#}"),
     }
+    answer
 }
 
 /// A bare number that is a live pid is refused when it also names a container (a container

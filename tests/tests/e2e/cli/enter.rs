@@ -567,7 +567,7 @@ fn verbose_says_how_the_target_was_resolved_and_joined_and_quiet_hides_notices()
         "{log}"
     );
     assert!(
-        log.contains("joining the net namespaces") && log.contains("host powers"),
+        log.contains("joining the net namespace;") && log.contains("host powers"),
         "{log}"
     );
     let quiet = run_nsdebug(&[

@@ -153,3 +153,225 @@ fn tcpflow_lite_without_libpcap_exits_125_naming_the_package() {
         "the exit status is documented"
     );
 }
+
+/// The long options `nsdebug SUBCOMMAND --help` lists.
+fn options_in_help(subcommand: &str) -> Vec<String> {
+    let out = nsdebug_tests::nsdebug()
+        .args([subcommand, "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{subcommand} --help: {out:?}");
+    let mut options: Vec<String> = text(&out.stdout)
+        .lines()
+        // Option lines are indented 2 (`-n, --namespace`) or 6 (`--net`); their text 10.
+        .filter(|l| {
+            let indent = l.len() - l.trim_start().len();
+            (2..=6).contains(&indent) && l.trim_start().starts_with('-')
+        })
+        .filter_map(|l| {
+            let word = l.split_whitespace().find(|w| w.starts_with("--"))?;
+            let name = word.trim_end_matches([',', '.']);
+            Some(name.split(['[', '=']).next().unwrap_or(name).to_owned())
+        })
+        .collect();
+    options.sort();
+    options
+}
+
+/// Every option each subcommand's help lists, with what it does there and where a test shows
+/// it (or why it has nothing to show). An option that is accepted but unused would have no
+/// honest line here: adding an option means adding its line, and a line left for an option
+/// the help no longer lists fails too.
+const OPTIONS: &[(&str, &str, &str)] = &[
+    ("*", "--help", "clap"),
+    ("*", "--version", "clap"),
+    ("*", "--verbose", "global: resolution and sockets (ps_v_..., trace_v_..., enter::verbose_says_...); completions/man: nothing to say, accepted as a global option"),
+    ("*", "--quiet", "global: hides notices (enter::verbose_says_..._quiet_hides_notices)"),
+    ("enter debug audit flow mem trace pid veth", "--runtime", "one runtime only (enter.rs, podman.rs)"),
+    ("enter debug audit flow mem trace pid veth", "--namespace", "Kubernetes namespace of a pod (pods.rs)"),
+    ("enter debug audit flow mem trace pid veth", "--container", "container of a pod (pods.rs)"),
+    ("enter debug audit flow mem trace pid veth ps", "--cri-endpoint", "the CRI socket (pods.rs, ship.rs)"),
+    ("enter debug", "--target", "nsenter's -t (enter::the_command_may_follow_the_target...)"),
+    ("enter debug", "--net", "joins the network namespace (demo, enter.rs)"),
+    ("enter debug", "--uts", "joins the UTS namespace (enter.rs)"),
+    ("enter debug", "--ipc", "joins the IPC namespace (nsenter-core library tests)"),
+    ("enter debug", "--pid", "joins the pid namespace (hostile.rs)"),
+    ("enter debug", "--cgroup", "joins the cgroup namespace (nsenter-core library tests)"),
+    ("enter debug", "--all", "every namespace that differs (demo, enter.rs)"),
+    ("enter debug", "--wd", "working directory (enter::env_root_wd_...)"),
+    ("enter debug", "--setuid", "-S user (enter.rs)"),
+    ("enter debug", "--setgid", "-G group (enter.rs)"),
+    ("enter debug", "--env", "the target's harmless variables for a host program (enter::env_root_wd_...)"),
+    ("enter debug", "--join-cgroup", "accounted like the container (enter::env_root_wd_..._cgroup_options_apply)"),
+    ("enter debug", "--expose-host-program", "host program where the container could ptrace it (hostile.rs)"),
+    ("enter", "--mount", "joins the mount namespace (hostile.rs); debug refuses it"),
+    ("enter", "--user", "joins the user namespace (podman.rs rootless); debug refuses it"),
+    ("enter", "--time", "joins the time namespace (nsenter-core library tests); debug refuses it"),
+    ("enter", "--root", "root directory (enter::env_root_wd_...); debug refuses it"),
+    ("enter", "--preserve-credentials", "keeps our ids in a user namespace (nsenter-core library tests); debug refuses it"),
+    ("enter", "--privileged", "a container program with host powers (podman.rs, hostile.rs); debug refuses it"),
+    ("ps", "--all", "stopped containers too (mem::ps_shows_..._with_a_the_containers...)"),
+    ("ps audit flow mem pid veth", "--json", "JSON (json::every_json_output_is_the_documented_schema...)"),
+    ("audit", "--fail-on", "exit 3 (audit::fail_on_gates_the_exit_status)"),
+    ("audit", "--ignore", "findings ignored (audit::host_facts_once_ignore_list...)"),
+    ("audit", "--ignore-file", "findings ignored from a file (audit.rs)"),
+    ("mem", "--top", "how many processes (mem::mem_of_a_pid_host_container...)"),
+    ("trace", "--process", "which process (pid::the_hosts_strace_sees_the_accept...)"),
+    ("trace", "--with", "strace, gdb or perf (trace.rs builds each command line)"),
+    ("veth", "--down", "takes the peer down (demo, veth.rs)"),
+    ("veth", "--up", "brings it back (demo, veth.rs)"),
+    ("veth", "--for", "a drill with --down only (veth::a_drill_with_for..., veth::up_for_is_refused...)"),
+    ("veth", "--interface", "one interface (veth.rs)"),
+    ("flow", "--host-side", "capture on the host-side peer (pods.rs)"),
+    ("flow", "--duration", "stop after (demo, flow.rs)"),
+    ("flow", "--count", "stop after N packets (flow.rs)"),
+    ("flow", "--raw", "tcpflow-lite's output options, shared with the tcpflow-lite binary (tcpflow-lite/tests)"),
+    ("flow", "--overlap", "tcpflow-lite's output options (tcpflow-lite/tests)"),
+    ("flow", "--max-flows", "tcpflow-lite's bounds (tcpflow-lite/tests)"),
+    ("flow", "--max-pending", "tcpflow-lite's bounds (tcpflow-lite/tests)"),
+    ("flow", "--max-pending-total", "tcpflow-lite's bounds (tcpflow-lite/tests)"),
+    ("flow", "--max-open-files", "tcpflow-lite's bounds (tcpflow-lite/tests)"),
+    ("flow", "--idle", "tcpflow-lite's idle expiry (tcpflow-lite/tests)"),
+    ("flow", "--max-bytes", "tcpflow-lite's -b (tcpflow-lite/tests)"),
+];
+
+const SUBCOMMANDS: [&str; 11] = [
+    "enter",
+    "debug",
+    "ps",
+    "audit",
+    "flow",
+    "mem",
+    "trace",
+    "pid",
+    "veth",
+    "completions",
+    "man",
+];
+
+#[test]
+fn every_option_a_subcommand_lists_is_one_it_uses() {
+    let mut unexplained = Vec::new();
+    let mut stale = Vec::new();
+    for subcommand in SUBCOMMANDS {
+        let listed = options_in_help(subcommand);
+        let expected: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|(commands, _, _)| {
+                *commands == "*" || commands.split(' ').any(|c| c == subcommand)
+            })
+            .map(|(_, option, _)| *option)
+            .collect();
+        for option in &listed {
+            if !expected.contains(&option.as_str()) {
+                unexplained.push(format!("{subcommand} {option}"));
+            }
+        }
+        for option in expected {
+            if !listed.iter().any(|o| o == option) {
+                stale.push(format!("{subcommand} {option}"));
+            }
+        }
+    }
+    assert!(
+        unexplained.is_empty() && stale.is_empty(),
+        "options without a use written down: {unexplained:?}; uses of options the help does not list: {stale:?}"
+    );
+}
+
+/// `debug` runs a host program that never joins the mount, user or time namespace: the
+/// options about those are not in its help, and refused (usage, exit 2) rather than ignored.
+#[test]
+fn debug_refuses_the_options_it_has_no_use_for() {
+    let help = options_in_help("debug");
+    for option in [
+        "--mount",
+        "--user",
+        "--time",
+        "--privileged",
+        "--root",
+        "--preserve-credentials",
+    ] {
+        assert!(
+            !help.iter().any(|o| o == option),
+            "debug --help lists {option}"
+        );
+        let out = run_nsdebug(&["debug", "any-target", option, "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "debug {option}: {out:?}");
+        assert!(
+            text(&out.stderr).contains(&format!("{option} has no use there")),
+            "{out:?}"
+        );
+    }
+    let out = nsdebug_tests::nsdebug()
+        .args(["debug", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    assert!(!help.contains("a program from the container"), "{help}");
+    assert!(help.contains("The host's command"), "{help}");
+}
+
+/// `-e` adds a few harmless variables to a host program's environment: the help says so, and
+/// `-c` in commands that enter a container (not a pod's network) does not speak of veth/flow.
+#[test]
+fn e_and_c_help_say_what_they_do_in_each_command() {
+    let help = |subcommand: &str| {
+        text(
+            &nsdebug_tests::nsdebug()
+                .args([subcommand, "--help"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    let enter = help("enter");
+    assert!(
+        !enter.contains("the target's environment instead of ours"),
+        "{enter}"
+    );
+    assert!(enter.contains("-e adds the target's LANG"), "{enter}");
+    for subcommand in ["mem", "pid", "trace", "enter", "audit"] {
+        let text = help(subcommand);
+        assert!(
+            !text.contains("veth") && !text.contains("flow"),
+            "{subcommand} --help speaks of veth or flow:\n{text}"
+        );
+    }
+    for subcommand in ["veth", "flow"] {
+        assert!(
+            help(subcommand).contains("the pod's sandbox"),
+            "{subcommand}"
+        );
+    }
+}
+
+/// `man nsdebug`: NAME says what it does (not "nsdebug - nsdebug: ..."), every page it
+/// refers to is one `nsdebug man DIR` writes, and there are EXAMPLES.
+#[test]
+fn the_man_page_names_itself_once_refers_to_written_pages_and_has_examples() {
+    let dir = std::env::temp_dir().join(nsdebug_tests::unique_name("man"));
+    let out = run_nsdebug(&["man", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().replace(".1", "(1)"))
+        .collect();
+    let top = std::fs::read_to_string(dir.join("nsdebug.1")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        top.contains(".SH NAME\nnsdebug \\- debug containers from the host"),
+        "{top}"
+    );
+    for word in top.split_whitespace() {
+        let word = word.replace("\\-", "-");
+        if word.starts_with("nsdebug-") && word.ends_with("(1)") {
+            assert!(
+                written.contains(&word),
+                "{word} is referred to, not written: {written:?}"
+            );
+        }
+    }
+    assert!(top.contains(".SH EXAMPLES"), "{top}");
+}
