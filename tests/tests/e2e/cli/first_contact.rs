@@ -199,6 +199,7 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("enter debug", "--cgroup", "joins the cgroup namespace (nsenter-core library tests)"),
     ("enter debug", "--all", "every namespace that differs (demo, enter.rs)"),
     ("enter debug", "--wd", "working directory (enter::env_root_wd_...)"),
+    ("enter debug", "--workdir", "docker exec's -w DIR (first_contact::docker_exec_and_nsenter_habits...)"),
     ("enter debug", "--setuid", "-S user (enter.rs)"),
     ("enter debug", "--setgid", "-G group (enter.rs)"),
     ("enter debug", "--env", "the target's harmless variables for a host program (enter::env_root_wd_...)"),
@@ -374,4 +375,50 @@ fn the_man_page_names_itself_once_refers_to_written_pages_and_has_examples() {
         }
     }
     assert!(top.contains(".SH EXAMPLES"), "{top}");
+}
+
+/// `docker exec -w DIR`, nsenter's short flags, and a mistyped option before the command.
+#[test]
+fn docker_exec_and_nsenter_habits_work_and_a_typo_is_a_usage_error() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    for args in [
+        &["enter", c.name.as_str(), "-w", "/www", "pwd"][..],
+        &["enter", c.name.as_str(), "--workdir", "/www", "--", "pwd"][..],
+    ] {
+        let out = run_nsdebug(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(text(&out.stdout).trim(), "/www", "{args:?}");
+    }
+    // nsenter -t PID -m -u -p: the container's files, hostname and processes.
+    let pid = c.pid.to_string();
+    let out = run_nsdebug(&[
+        "enter",
+        "-t",
+        &pid,
+        "-m",
+        "-u",
+        "-p",
+        "--",
+        "sh",
+        "-c",
+        "hostname; cat /proc/1/cmdline",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = text(&out.stdout);
+    assert!(shown.starts_with(&format!("{}\n", c.hostname)), "{shown}");
+    assert!(shown.contains("/bin/httpd"), "{shown}");
+    let typo = run_nsdebug(&["enter", &c.name, "--nett", "ip", "a"]);
+    assert_eq!(typo.status.code(), Some(2), "{typo:?}");
+    assert!(
+        text(&typo.stderr).contains("enter has no option --nett (did you mean --net?)"),
+        "{typo:?}"
+    );
+    // nsenter's -i with a pid would silently leave the IPC namespace out: refused.
+    let ipc = run_nsdebug(&["enter", "-t", &pid, "-i", "-u", "true"]);
+    assert_eq!(ipc.status.code(), Some(125), "{ipc:?}");
+    assert!(
+        text(&ipc.stderr).contains("for nsenter's -i say --ipc"),
+        "{ipc:?}"
+    );
 }
