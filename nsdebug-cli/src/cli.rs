@@ -284,6 +284,7 @@ impl LookupArgs {
             k8s_container: self.container.clone(),
             cri_endpoint: self.cri_endpoint.clone(),
             pod_sandbox: false,
+            frozen_ok: false,
         }
     }
 }

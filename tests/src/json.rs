@@ -34,6 +34,10 @@ pub struct Target {
     pub exit_code: Option<i64>,
     /// Docker's OOMKilled.
     pub oom_killed: Option<bool>,
+    /// When it stopped, once it stopped.
+    pub finished_at: Option<String>,
+    /// Its memory limit in bytes, when it has one.
+    pub memory_limit: Option<i64>,
     /// Kubernetes names, when known.
     pub kubernetes: Option<Kubernetes>,
 }
@@ -76,6 +80,10 @@ pub struct PsRow {
     pub exit_code: Option<i64>,
     /// As in [`Target`].
     pub oom_killed: Option<bool>,
+    /// When it stopped, once it stopped.
+    pub finished_at: Option<String>,
+    /// Its memory limit in bytes, when it has one.
+    pub memory_limit: Option<i64>,
     /// As in [`Target`].
     pub kubernetes: Option<Kubernetes>,
     /// Namespaces identical to the host's; `null` when they could not be compared.
@@ -134,6 +142,10 @@ pub struct Peer {
     pub namespace: String,
     /// Bridge it is enslaved to.
     pub master: Option<String>,
+    /// The Docker network whose bridge `master` is.
+    pub network: Option<String>,
+    /// `veth --down` took it down.
+    pub taken_down_by_nsdebug: bool,
     /// Operational state.
     pub state: String,
     /// Counters.

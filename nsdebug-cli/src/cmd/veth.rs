@@ -49,6 +49,11 @@ struct PeerRow {
     ifindex: u32,
     namespace: String,
     master: Option<String>,
+    /// The Docker network whose bridge `master` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<String>,
+    /// `nsdebug veth --down` took it down (and `--up` brings it back).
+    taken_down_by_nsdebug: bool,
     state: String,
     rx_bytes: u64,
     tx_bytes: u64,
@@ -88,8 +93,11 @@ struct Listing<'a> {
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
+    // Reading a paused container's interfaces needs nothing of its processes; changing its
+    // peers is refused then (it would not answer anyway).
     let options = ResolveOptions {
         pod_sandbox: true,
+        frozen_ok: !(args.down || args.up),
         ..args.lookup.options()
     };
     let (resolved, shares_with) = block_on(async {
@@ -164,11 +172,28 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
             stopped_by.map_or(0, |signal| 128 + signal as u8),
         ));
     }
-    let rows: Vec<Row> = inspection
+    let mut rows: Vec<Row> = inspection
         .interfaces
         .iter()
         .map(|i| row(i, &mut inspection.home))
         .collect();
+    let taken_down = recorded_keys(&resolved.target);
+    let networks = resolved
+        .container
+        .as_ref()
+        .map(|c| c.details.networks.clone())
+        .unwrap_or_default();
+    for (row, interface) in rows.iter_mut().zip(&inspection.interfaces) {
+        let (Some(peer), OtherEnd::Found { link, place }) = (&mut row.peer, &interface.other_end)
+        else {
+            continue;
+        };
+        peer.taken_down_by_nsdebug = taken_down.contains(&peer_key(link, place));
+        peer.network = peer
+            .master
+            .as_deref()
+            .and_then(|bridge| network_of_bridge(bridge, &networks));
+    }
     if args.json {
         println!(
             "{}",
@@ -181,8 +206,41 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         );
     } else {
         print_table(&rows);
+        for peer in rows.iter().filter_map(|r| r.peer.as_ref()) {
+            if peer.taken_down_by_nsdebug {
+                println!(
+                    "{} is down: nsdebug veth --down took it down; nsdebug veth {} --up brings it back",
+                    shown(&peer.name),
+                    shown(&args.target)
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The peers `--down` recorded for this target (read only: nothing is created to list them).
+fn recorded_keys(target: &Target) -> Vec<String> {
+    let Ok(name) = state_file(target) else {
+        return Vec::new();
+    };
+    match Dir::open_nofollow(Path::new(STATE_DIR)) {
+        Ok(dir) => read_record(&dir, &name).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The Docker network whose bridge device is `bridge`: `docker0` is the default network
+/// `bridge`'s, `br-` and 12 digits of its ID a user-defined network's.
+fn network_of_bridge(bridge: &str, networks: &[(String, String)]) -> Option<String> {
+    networks.iter().find_map(|(name, id)| {
+        let device = if name == "bridge" {
+            "docker0".to_owned()
+        } else {
+            format!("br-{}", id.get(..12)?)
+        };
+        (device == bridge).then(|| name.clone())
+    })
 }
 
 /// The answer for a container without veth peers: an error when asked to change them, else the
@@ -245,6 +303,8 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
         ifindex: link.index,
         namespace: place_name(place),
         master,
+        network: None,
+        taken_down_by_nsdebug: false,
         state: link.oper_state.clone(),
         rx_bytes: stats.rx_bytes,
         tx_bytes: stats.tx_bytes,
@@ -334,8 +394,17 @@ fn print_table(rows: &[Row]) {
                     shown(&p.name),
                     p.ifindex.to_string(),
                     shown(&p.namespace),
-                    shown(p.master.as_deref().unwrap_or("-")),
-                    shown(&p.state),
+                    match (&p.master, &p.network) {
+                        (Some(master), Some(network)) => {
+                            format!("{} ({})", shown(master), shown(network))
+                        }
+                        (master, _) => shown(master.as_deref().unwrap_or("-")),
+                    },
+                    if p.taken_down_by_nsdebug {
+                        format!("{} (nsdebug --down)", shown(&p.state))
+                    } else {
+                        shown(&p.state)
+                    },
                     p.rx_bytes.to_string(),
                     p.tx_bytes.to_string(),
                     (p.rx_dropped + p.tx_dropped).to_string(),

@@ -178,6 +178,17 @@ impl Engine {
             .and_then(|h| h.memory)
             .filter(|m| *m > 0);
         let network_mode = response.host_config.and_then(|h| h.network_mode);
+        let networks: Vec<(String, String)> = response
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .map(|networks| {
+                networks
+                    .iter()
+                    .map(|(name, n)| (name.clone(), n.network_id.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
@@ -197,10 +208,11 @@ impl Engine {
             oom_killed: state.oom_killed.filter(|_| stopped),
             finished_at: state.finished_at.clone().filter(|_| stopped),
             memory_limit,
+            networks,
         };
-        // A paused container is "running" to Docker, but frozen: joining its cgroup or
-        // waiting for anything in it would hang.
-        let running = state.running.unwrap_or(false) && !state.paused.unwrap_or(false);
+        // A paused container is "running" to Docker, but frozen: its pid is kept (its
+        // namespaces can be read) and pinning refuses it unless reading is all that is asked.
+        let running = state.running.unwrap_or(false);
         Ok(Lookup::Found(ContainerInfo {
             runtime: self.runtime,
             id: response.id.unwrap_or_default(),

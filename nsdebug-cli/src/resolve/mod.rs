@@ -63,6 +63,9 @@ pub struct ResolveOptions {
     pub cri_endpoint: Option<String>,
     /// A pod without `-c` means its sandbox (network namespace), not its default container.
     pub pod_sandbox: bool,
+    /// A paused (frozen) target is fine: only its namespaces are read, nothing joins its
+    /// cgroup or waits on its processes (`veth` without --down/--up).
+    pub frozen_ok: bool,
 }
 
 /// A container as a runtime reports it.
@@ -127,6 +130,9 @@ pub struct Details {
     /// The memory limit it was given (bytes; `None`: none or not said).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<i64>,
+    /// Its Docker networks: (name, network ID), for naming the bridges its peers are on.
+    #[serde(skip)]
+    pub networks: Vec<(String, String)>,
 }
 
 impl ContainerInfo {
@@ -205,7 +211,9 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
                     if !explicit_pid {
                         refuse_ambiguous_or_host_pid(spec, pid).await?;
                     }
-                    ensure_not_frozen(&target, &format!("pid {pid}"))?;
+                    if !options.frozen_ok {
+                        ensure_not_frozen(&target, &format!("pid {pid}"))?;
+                    }
                     return Ok(Resolved {
                         target,
                         description: format!("pid {pid}"),
@@ -256,11 +264,11 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
                 container: Some(found.info),
             });
         }
-        return pin(found.info).await;
+        return pin_allowing(found.info, options.frozen_ok).await;
     }
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
-            Lookup::Found(info) => return pin(info).await,
+            Lookup::Found(info) => return pin_allowing(info, options.frozen_ok).await,
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
@@ -451,6 +459,11 @@ fn ensure_not_frozen(target: &Target, what: &str) -> anyhow::Result<()> {
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
 pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
+    pin_allowing(info, false).await
+}
+
+/// [`pin`], with a paused container accepted when `frozen_ok`.
+async fn pin_allowing(info: ContainerInfo, frozen_ok: bool) -> anyhow::Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
         bail!(
             "{} is not running (status: {})",
@@ -481,7 +494,9 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             );
         }
     }
-    ensure_not_frozen(&target, &info.describe())?;
+    if !frozen_ok {
+        ensure_not_frozen(&target, &info.describe())?;
+    }
     Ok(Resolved {
         description: format!("{}, pid {pid}", info.describe()),
         target,

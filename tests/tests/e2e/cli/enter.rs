@@ -380,7 +380,7 @@ fn bad_targets_get_one_clear_line_and_exit_125() {
     docker(&["unpause", &paused.name]);
     assert_eq!(frozen.status.code(), Some(125));
     assert!(
-        text(&frozen.stderr).contains("is not running (status: paused)"),
+        text(&frozen.stderr).contains("is paused (its cgroup is frozen): unpause it first"),
         "{frozen:?}"
     );
 

@@ -404,3 +404,43 @@ fn up_for_is_refused_and_the_container_stays_reachable() {
     assert!(!text(&out.stdout).contains("took down"), "{out:?}");
     assert!(http_answers(&c.ip(), 2), "the container is still reachable");
 }
+
+/// A paused container's interfaces are read (only --down/--up need it running); the bridge
+/// is named with its Docker network; a peer nsdebug took down says so, with the way back.
+#[test]
+fn paused_reads_bridges_name_their_network_and_a_peer_taken_down_says_so() {
+    require_root_and_docker!();
+    let network = unique_name("net");
+    assert!(docker(&["network", "create", &network]).status.success());
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            docker(&["network", "rm", &self.0]);
+        }
+    }
+    let _network = Remove(network.clone());
+    let c = Container::start(&["--network", &network]);
+    docker(&["pause", &c.name]);
+    let paused = run_nsdebug(&["veth", &c.name]);
+    let refused = run_nsdebug(&["veth", &c.name, "--down"]);
+    docker(&["unpause", &c.name]);
+    assert!(paused.status.success(), "{paused:?}");
+    assert!(text(&paused.stdout).contains("eth0"), "{paused:?}");
+    assert_eq!(refused.status.code(), Some(125), "{refused:?}");
+    assert!(text(&refused.stderr).contains("is paused"), "{refused:?}");
+
+    let listing = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    assert!(listing.contains(&format!("({network})")), "{listing}");
+    let down = run_nsdebug(&["veth", &c.name, "--down"]);
+    assert!(down.status.success(), "{down:?}");
+    let listing = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    let up = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(up.status.success(), "{up:?}");
+    assert!(listing.contains("DOWN (nsdebug --down)"), "{listing}");
+    assert!(
+        listing.contains(&format!("nsdebug veth {} --up brings it back", c.name)),
+        "{listing}"
+    );
+    let after = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    assert!(!after.contains("nsdebug --down"), "{after}");
+}
