@@ -87,7 +87,8 @@ enum Command {
             an option of nsdebug's is the command; `--` makes that explicit")),
     )]
     Debug(cmd::enter::EnterArgs),
-    /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
+    /// List the containers nsdebug can see, with runtime, pid and the isolating namespaces
+    /// (net, pid, ipc, uts, mnt) they share with the host (--json: every namespace).
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
     /// What containers are really isolated from, read from the kernel.

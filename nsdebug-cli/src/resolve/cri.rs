@@ -13,7 +13,7 @@ use nsdebug_cri::v1::{
 };
 use nsdebug_cri::RuntimeClient;
 
-use super::{ContainerInfo, Kubernetes, API_TIMEOUT};
+use super::{ContainerInfo, Details, Kubernetes, API_TIMEOUT};
 
 /// The sockets tried when no endpoint is named: containerd, k3s and RKE2 (which share k3s'
 /// path), CRI-O.
@@ -500,6 +500,8 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
         tracing::info!("cri: no socket, not asked (--cri-endpoint names one)");
         return (all, unreachable);
     };
+    // Pod IPs by sandbox ID: asked once per pod, not per container.
+    let mut ips: HashMap<String, Option<String>> = HashMap::new();
     for endpoint in endpoints {
         let mut client = match connect(&endpoint).await {
             Ok(client) => client,
@@ -546,15 +548,33 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 container_id: container.id.clone(),
                 verbose: true,
             };
-            let pid = match call(
+            let (pid, image) = match call(
                 &endpoint,
                 "ContainerStatus",
                 client.container_status(request),
             )
             .await
             {
-                Ok(status) => verbose_info(&status.info).0,
-                Err(_) => None,
+                // The image as the pod asked for it (ContainerStatus names it; the listing
+                // has only its ID).
+                Ok(status) => (
+                    verbose_info(&status.info).0,
+                    status
+                        .status
+                        .and_then(|s| s.image)
+                        .map(|i| i.image)
+                        .filter(|i| !i.is_empty()),
+                ),
+                Err(_) => (None, None),
+            };
+            if !ips.contains_key(&pod.id) {
+                let ip = pod_ip(&mut client, &endpoint, &pod.id).await;
+                ips.insert(pod.id.clone(), ip);
+            }
+            let details = Details {
+                image,
+                ip: ips.get(&pod.id).cloned().flatten(),
+                ..Default::default()
             };
             all.push(ContainerInfo {
                 runtime: "cri",
@@ -573,11 +593,31 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                     endpoint: endpoint.clone(),
                     sandbox: false,
                 }),
-                details: Default::default(),
+                details: Box::new(details),
             });
         }
     }
     (all, unreachable)
+}
+
+/// A pod's IP as its sandbox status reports it (the CNI's answer), if any.
+async fn pod_ip(client: &mut RuntimeClient, endpoint: &str, pod_id: &str) -> Option<String> {
+    let request = PodSandboxStatusRequest {
+        pod_sandbox_id: pod_id.to_owned(),
+        verbose: false,
+    };
+    let status = call(
+        endpoint,
+        "PodSandboxStatus",
+        client.pod_sandbox_status(request),
+    )
+    .await
+    .ok()?;
+    status
+        .status?
+        .network
+        .map(|n| n.ip)
+        .filter(|ip| !ip.is_empty())
 }
 
 #[cfg(test)]

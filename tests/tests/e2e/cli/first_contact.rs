@@ -422,3 +422,23 @@ fn docker_exec_and_nsenter_habits_work_and_a_typo_is_a_usage_error() {
         "{ipc:?}"
     );
 }
+
+/// `ps` SHARED WITH HOST shows the namespaces that isolate (net, pid...), not user, cgroup
+/// and time that every Docker container shares: a `--net=host --pid=host` row stands out.
+#[test]
+fn ps_shared_with_host_shows_what_matters() {
+    require_root_and_docker!();
+    let plain = Container::start(&[]);
+    let host = Container::start(&["--net=host", "--pid=host"]);
+    let table = text(&run_nsdebug(&["ps", "nsdbg-t-"]).stdout);
+    let shared = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(name))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no row {name}:\n{table}"))
+            .to_owned()
+    };
+    assert_eq!(shared(&plain.name), "-", "{table}");
+    assert_eq!(shared(&host.name), "net,pid", "{table}");
+}

@@ -104,7 +104,8 @@ fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() 
     assert!(
         line.contains(nsdebug_tests::IMAGE)
             && line.contains(&c.ip())
-            && line.contains(" OOM kills)"),
+            && line.contains(" OOM kill")
+            && !line.contains("(1 OOM kills)"),
         "{listing}"
     );
     assert_eq!(
