@@ -460,10 +460,32 @@ impl Totals {
         read: &crate::source::ReadStats,
         table: &crate::flow::TableStats,
     ) -> String {
+        let n = |count: u64, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
         let mut summary = format!(
-            "{tool}: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
-            read.packets, table.segments, self.flows, self.bytes, self.gaps, self.gap_bytes, self.conflicts
+            "{tool}: {}, {}, {}, {} reassembled, {} ({} missing), {}",
+            n(read.packets, "packet", "packets"),
+            n(table.segments, "TCP segment", "TCP segments"),
+            n(self.flows, "flow", "flows"),
+            n(self.bytes, "byte", "bytes"),
+            n(self.gaps, "gap", "gaps"),
+            n(self.gap_bytes, "byte", "bytes"),
+            n(
+                self.conflicts,
+                "conflicting overlap",
+                "conflicting overlaps"
+            ),
         );
+        // Packets and not one TCP segment: say so, rather than leave "0 flows" to puzzle over
+        // (a filter that matched UDP, ARP or ICMP only).
+        if read.packets > 0 && table.segments == 0 {
+            summary.push_str(if read.packets == 1 {
+                " (the packet was not TCP)"
+            } else {
+                " (none of the packets was TCP)"
+            });
+        }
         let counts = [
             (read.kernel_dropped, "dropped by the kernel"),
             (table.late, "late segments after close ignored"),

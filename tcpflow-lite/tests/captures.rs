@@ -293,7 +293,7 @@ fn gaps_are_zero_filled_in_files_and_reported() {
         "{json}"
     );
     assert!(json.contains(r#""gap_bytes":5"#), "{json}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 gaps (5 bytes missing)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 gap (5 bytes missing)"));
 }
 
 #[test]
@@ -758,7 +758,7 @@ fn a_missing_output_directory_is_created_and_errors_are_one_line() {
         "-o",
         nested.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
@@ -785,7 +785,7 @@ fn a_missing_output_directory_is_created_and_errors_are_one_line() {
         "-o",
         s.out().to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
@@ -986,7 +986,7 @@ fn one_byte_segments_behind_a_hole_count_what_they_really_hold() {
     let out = run_files(&s, Link::Ethernet, &frames, &["--max-pending", "1000000"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !stderr.contains("forced") && stderr.contains("1 gaps (1 bytes missing)"),
+        !stderr.contains("forced") && stderr.contains("1 gap (1 byte missing)"),
         "{stderr}"
     );
     assert!(expected(&s.file(UP)));

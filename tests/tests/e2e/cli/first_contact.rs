@@ -442,3 +442,52 @@ fn ps_shared_with_host_shows_what_matters() {
     assert_eq!(shared(&plain.name), "-", "{table}");
     assert_eq!(shared(&host.name), "net,pid", "{table}");
 }
+
+/// `flow` as a tcpdump user meets it: a wrong -i names the interfaces there are, a capture
+/// of UDP only says none of it was TCP, and the notice reads "capturing on any inside ...".
+#[test]
+fn flow_names_interfaces_says_when_nothing_was_tcp_and_reads_well() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let wrong = run_nsdebug(&["flow", &c.name, "-i", "eht0", "-c", "--duration", "1s"]);
+    assert_eq!(wrong.status.code(), Some(125), "{wrong:?}");
+    assert!(
+        text(&wrong.stderr).contains("has no interface eht0 (it has lo, eth0)"),
+        "{wrong:?}"
+    );
+    let mut child = nsdebug_tests::nsdebug()
+        .args([
+            "flow",
+            &c.name,
+            "-c",
+            "--duration",
+            "3s",
+            "udp",
+            "port",
+            "9999",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    for _ in 0..3 {
+        socket
+            .send_to(b"not tcp", format!("{}:9999", c.ip()))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("capturing on any inside docker container"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("3 packets, 0 TCP segments, 0 flows")
+            && stderr.contains("(none of the packets was TCP)"),
+        "{stderr}"
+    );
+}

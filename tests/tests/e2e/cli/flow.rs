@@ -289,6 +289,6 @@ fn json_ends_with_a_summary_event_naming_the_target() {
         last["flows"].as_u64().unwrap() >= 1 && last["bytes"].as_u64().unwrap() > 0,
         "{last}"
     );
-    assert_eq!(last["stopped_by"], "limit", "{last}");
+    assert_eq!(last["stopped_by"], "duration", "{last}");
     assert!(events.iter().any(|e| e["event"] == "close"), "{events:?}");
 }
