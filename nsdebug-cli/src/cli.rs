@@ -110,6 +110,9 @@ enum Command {
     Completions(cmd::docs::CompletionsArgs),
     /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
     Man(cmd::docs::ManArgs),
+    /// The names a TARGET can be completed with, one a line (the completion scripts call it).
+    #[command(name = "__complete-targets", hide = true)]
+    CompleteTargets,
 }
 
 /// `-c` of the commands that work on a pod's network: all its containers share the sandbox's.
@@ -132,7 +135,10 @@ pub fn run() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // Every command but these enters namespaces or asks runtimes' root-owned sockets.
-    let needs_root = !matches!(cli.command, Command::Completions(_) | Command::Man(_));
+    let needs_root = !matches!(
+        cli.command,
+        Command::Completions(_) | Command::Man(_) | Command::CompleteTargets
+    );
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
         Command::Debug(args) => match args.unused_by_debug() {
@@ -156,6 +162,7 @@ pub fn run() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
         Command::Man(args) => cmd::docs::man(args, Cli::command()),
+        Command::CompleteTargets => cmd::docs::complete_targets(),
     };
     match result {
         Ok(code) => code,

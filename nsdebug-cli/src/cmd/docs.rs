@@ -34,11 +34,109 @@ pub struct ManArgs {
 pub fn completions(args: CompletionsArgs, mut command: clap::Command) -> Result<ExitCode, Failure> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "nsdebug", &mut script);
+    let script = with_target_names(args.shell, &String::from_utf8_lossy(&script)).into_bytes();
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&script)
         .and_then(|()| stdout.flush())
         .context("writing the completions")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The subcommands whose first positional word is a TARGET.
+const TAKES_TARGET: &str = "enter debug flow mem trace pid veth audit";
+
+/// Options whose next word is their value, not a TARGET (for bash, which sees only words).
+const TAKES_VALUE: &str = "-n --namespace -c --container --runtime --cri-endpoint -t --target \
+    --workdir -S --setuid --user-name -G --setgid --interface --for --process --with --top \
+    --fail-on --ignore --ignore-file -o --output --duration --count --max-bytes --overlap \
+    --max-flows --max-pending --max-pending-total --max-open-files --idle";
+
+/// clap's script, with TARGET completed from `nsdebug __complete-targets` (container names,
+/// pods as NS/POD) where the shell allows: bash, zsh and fish.
+fn with_target_names(shell: clap_complete::Shell, script: &str) -> String {
+    use clap_complete::Shell;
+    match shell {
+        Shell::Bash => format!(
+            r#"{script}
+# TARGET: the names of the containers and pods nsdebug sees (nsdebug __complete-targets).
+_nsdebug_targets() {{
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" i given=""
+    case " {TAKES_TARGET} " in *" ${{COMP_WORDS[1]}} "*) ;; *) _nsdebug "$@"; return ;; esac
+    for (( i = 2; i < COMP_CWORD; i++ )); do
+        case "${{COMP_WORDS[i]}}" in -*) ;; *)
+            case " {TAKES_VALUE} " in *" ${{COMP_WORDS[i-1]}} "*) ;; *) given=1 ;; esac ;;
+        esac
+    done
+    case " {TAKES_VALUE} " in *" $prev "*) [[ $prev == -t || $prev == --target ]] || given=1 ;; esac
+    if [[ -z $given && $cur != -* ]]; then
+        COMPREPLY=( $(compgen -W "$(nsdebug __complete-targets 2>/dev/null)" -- "$cur") )
+        return 0
+    fi
+    _nsdebug "$@"
+}}
+complete -F _nsdebug_targets -o bashdefault -o default nsdebug
+"#
+        ),
+        Shell::Zsh => {
+            let body: String = script
+                .lines()
+                .map(|line| {
+                    let target = line.starts_with("'::target -- ")
+                        || line.starts_with("':target -- ")
+                        || line.contains("]:TARGET:_default'");
+                    if target {
+                        line.replacen(":_default'", ":_nsdebug_targets'", 1)
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let (first, rest) = body.split_once('\n').unwrap_or((&body, ""));
+            format!(
+                "{first}\n\n# TARGET: the names of the containers and pods nsdebug sees.\n\
+                 _nsdebug_targets() {{\n    local -a names\n    \
+                 names=(${{(f)\"$(nsdebug __complete-targets 2>/dev/null)\"}})\n    \
+                 compadd -a names\n}}\n{rest}\n"
+            )
+        }
+        Shell::Fish => {
+            let mut script = script.to_owned();
+            for sub in TAKES_TARGET.split(' ') {
+                script.push_str(&format!(
+                    "complete -c nsdebug -n \"__fish_nsdebug_using_subcommand {sub}\" -f -a \"(nsdebug __complete-targets 2>/dev/null)\"\n"
+                ));
+            }
+            script
+        }
+        _ => script.to_owned(),
+    }
+}
+
+/// Runs `nsdebug __complete-targets`: one name a line, nothing but names a shell can take
+/// as they are (a name with other characters is left out rather than mangled).
+pub fn complete_targets() -> Result<ExitCode, Failure> {
+    let (containers, _) = crate::cli::block_on(crate::resolve::list_all(None, false))?;
+    let mut names: Vec<String> = Vec::new();
+    for container in containers {
+        if let Some(k8s) = &container.kubernetes {
+            names.push(format!("{}/{}", k8s.namespace, k8s.pod));
+        } else if container.runtime != "containerd" {
+            names.push(container.name.clone());
+        }
+    }
+    names.retain(|n| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+    });
+    names.sort();
+    names.dedup();
+    let mut stdout = std::io::stdout().lock();
+    for name in names {
+        let _ = writeln!(stdout, "{name}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -316,13 +316,18 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         }
         command.toolbox(TOOLBOX_SCRATCH);
     }
+    let name = resolved
+        .container
+        .as_ref()
+        .map_or(args.target(), |c| c.name.as_str());
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
-        let name = resolved
-            .container
-            .as_ref()
-            .map_or(args.target(), |c| c.name.as_str());
         command.env("PS1", format!("[nsdebug {}] \\w \\$ ", printable(name)));
+    }
+    if !from_container {
+        // A host program (its rc files may set their own PS1) can still tell where it runs:
+        // a prompt can show $NSDEBUG_TARGET. The container's programs get its environment only.
+        command.env("NSDEBUG_TARGET", printable(name));
     }
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces

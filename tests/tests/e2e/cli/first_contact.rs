@@ -491,3 +491,72 @@ fn flow_names_interfaces_says_when_nothing_was_tcp_and_reads_well() {
         "{stderr}"
     );
 }
+
+/// Bash completes a TARGET with the names of the containers nsdebug sees, after options too.
+#[test]
+fn bash_completes_container_names() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let prefix = &c.name[..c.name.len() - 2];
+    let path = format!(
+        "{}:{}",
+        nsdebug_path().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!(
+        "source <(nsdebug completions bash)\n\
+         COMP_WORDS=(nsdebug enter --net {prefix}); COMP_CWORD=3\n\
+         _nsdebug_targets nsdebug {prefix} --net\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).lines().any(|l| l == c.name),
+        "{prefix}<TAB> does not offer {}: {out:?}",
+        c.name
+    );
+}
+
+/// A host program started by `enter --net` or `debug` can tell where it runs: NSDEBUG_TARGET
+/// (a prompt can show it); a program from the container gets the container's environment.
+#[test]
+fn host_programs_get_nsdebug_target() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    for args in [
+        &[
+            "enter",
+            c.name.as_str(),
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "echo $NSDEBUG_TARGET",
+        ][..],
+        &[
+            "debug",
+            c.name.as_str(),
+            "--",
+            "sh",
+            "-c",
+            "echo $NSDEBUG_TARGET",
+        ][..],
+    ] {
+        let out = run_nsdebug(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(text(&out.stdout).trim(), c.name, "{args:?}");
+    }
+    let inside = run_nsdebug(&[
+        "enter",
+        &c.name,
+        "--",
+        "sh",
+        "-c",
+        "echo \"[$NSDEBUG_TARGET]\"",
+    ]);
+    assert_eq!(text(&inside.stdout).trim(), "[]", "{inside:?}");
+}
