@@ -458,6 +458,30 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
         stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"),
         "{stdout}"
     );
+    // The socket mounted the usual way, without /host: /var/run is /run in the image too.
+    for socket in ["/run/docker.sock", "/var/run/docker.sock"] {
+        let mut args: Vec<&str> = NODE_POD_ARGS[..NODE_POD_ARGS.len() - 1].to_vec();
+        let mount = format!("-v={socket}:{socket}");
+        args.push(&mount);
+        args.extend([
+            image.0.as_str(),
+            "nsdebug",
+            "enter",
+            &c.name,
+            "--net",
+            "--",
+            "ip",
+            "-o",
+            "addr",
+        ]);
+        let out = nsdebug_tests::docker(&args);
+        assert!(
+            out.status.success() && text(&out.stdout).contains(&format!("inet {}/", c.ip())),
+            "{socket}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
     // The tools are the real ones (not busybox applets) and run; libpcap loads for flow.
     let out = run(&["sh", "-c", "ping -V && tcpdump --version && ss -V && ps -p 1 -o pid= && test ! -e /var/run/docker.sock"]);
     assert!(
