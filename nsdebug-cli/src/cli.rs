@@ -191,7 +191,12 @@ pub fn unknown_option(subcommand: &str, word: &str) -> ! {
         .find_subcommand(subcommand)
         .into_iter()
         .flat_map(|sub| sub.get_arguments().filter_map(|a| a.get_long()))
-        .map(|long| (edit_distance(&format!("--{long}"), name), long))
+        .map(|long| {
+            (
+                crate::resolve::edit_distance(&format!("--{long}"), name),
+                long,
+            )
+        })
         .filter(|(distance, _)| *distance <= 2)
         .min();
     let hint = nearest.map_or(String::new(), |(_, long)| {
@@ -207,22 +212,6 @@ pub fn unknown_option(subcommand: &str, word: &str) -> ! {
             ),
         )
         .exit()
-}
-
-/// Levenshtein distance, for suggestions.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Whether we have CAP_SYS_ADMIN in our effective set (setns into another user's namespaces

@@ -139,6 +139,16 @@ impl Engine {
 
     /// Looks a name, ID or unique ID prefix up (the engine itself resolves all three).
     pub async fn lookup(&self, name: &str) -> anyhow::Result<Lookup> {
+        // The name goes into the API's URL path: one Docker or Podman could never give
+        // (`%72t2`, `web?size=1`, `a/b`) is not asked at all, so it cannot be decoded or
+        // reparsed into another name or query on the way.
+        if !is_container_name(name) {
+            return Ok(Lookup::NotFound(format!(
+                "{}: {} is not a container name or ID",
+                self.label(),
+                name.escape_debug()
+            )));
+        }
         let client = match self.connect() {
             Ok(client) => client,
             Err(why) => return Ok(Lookup::Unreachable(why)),
@@ -266,6 +276,16 @@ impl Engine {
         }
         Ok(containers)
     }
+}
+
+/// A name Docker and Podman accept (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), or an ID (prefix).
+pub fn is_container_name(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 fn one_line(error: &dyn std::fmt::Display) -> String {

@@ -233,7 +233,9 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
     }
     let pod = pod_spec(spec, options)?;
     if wants(RuntimeKind::Path) {
-        if spec.contains('/') && pod.is_none() {
+        // A path must look like one (`/`, `./`, `../`): `shop/web` is a pod, whatever a
+        // directory in the current one is called.
+        if looks_like_path(spec) {
             let target = Target::from_namespace_file(spec)?;
             return Ok(Resolved {
                 target,
@@ -241,7 +243,7 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
                 container: None,
             });
         }
-        tried.push("namespace file: not a path".to_owned());
+        tried.push("namespace file: not a path (those begin with /, ./ or ../)".to_owned());
     }
     if let Some(pod) = pod {
         if !wants(RuntimeKind::Cri) {
@@ -266,15 +268,41 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
         }
         return pin_allowing(found.info, options.frozen_ok).await;
     }
+    // Every runtime is asked: a name two of them know (or an `ip netns` name too) is refused
+    // as ambiguous rather than resolved to the first one asked.
+    let mut found: Vec<ContainerInfo> = Vec::new();
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
-            Lookup::Found(info) => return pin_allowing(info, options.frozen_ok).await,
+            // Docker's containers are containerd tasks too (namespace moby): the same one.
+            Lookup::Found(info) if found.iter().any(|f| f.id == info.id) => {}
+            Lookup::Found(info) => found.push(info),
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
+    let netns = Path::new("/run/netns").join(spec);
+    let is_netns = wants(RuntimeKind::Netns)
+        && !spec.contains('/')
+        && !spec.starts_with('.')
+        && netns.exists();
+    let mut candidates: Vec<String> = found
+        .iter()
+        .map(|info| format!("{} (--runtime {})", info.describe(), info.runtime))
+        .collect();
+    if is_netns {
+        candidates.push(format!("ip netns {spec} (--runtime netns)"));
+    }
+    if candidates.len() > 1 {
+        bail!(
+            "{spec} is ambiguous: it names {}; say which with --runtime",
+            candidates.join(" and ")
+        );
+    }
+    if let Some(info) = found.pop() {
+        return pin_allowing(info, options.frozen_ok).await;
+    }
     if wants(RuntimeKind::Netns) {
-        let path = Path::new("/run/netns").join(spec);
-        if !spec.contains('/') && !spec.starts_with('.') && path.exists() {
+        let path = netns;
+        if is_netns {
             let target = Target::from_namespace_file(&path)?;
             return Ok(Resolved {
                 target,
@@ -284,10 +312,58 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> anyhow::Resul
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
+    let hint = suggestion(spec, options).await;
     Err(anyhow!(
-        "{spec}: no such container or namespace; tried {}",
+        "{spec}: no such container or namespace{hint}; tried {}",
         tried.join("; ")
     ))
+}
+
+/// For a TARGET nothing knows: a pod of that name (say `NS/POD`), or the nearest name of a
+/// running container or pod (`ux-wbe`: did you mean ux-web?). Only asked once all failed.
+async fn suggestion(spec: &str, options: &ResolveOptions) -> String {
+    let (listed, _) = list_all(options.cri_endpoint.as_deref(), false).await;
+    let pods: Vec<String> = listed
+        .iter()
+        .filter_map(|c| c.kubernetes.as_ref())
+        .filter(|k| k.pod == spec)
+        .map(|k| format!("{}/{}", k.namespace, k.pod))
+        .collect();
+    if let Some(pod) = pods.first() {
+        return format!(" (a pod is named so: say {pod}, or {spec} -n NAMESPACE)");
+    }
+    let names = listed.iter().map(|c| match &c.kubernetes {
+        Some(k) => format!("{}/{}", k.namespace, k.pod),
+        None => c.name.clone(),
+    });
+    names
+        .map(|name| (edit_distance(&name, spec), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min()
+        .map_or(String::new(), |(_, name)| {
+            format!(" (did you mean {}?)", escaped(&name))
+        })
+}
+
+/// Levenshtein distance, for suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether TARGET is written as a path: `/...`, `./...` or `../...`.
+fn looks_like_path(spec: &str) -> bool {
+    spec.starts_with('/') || spec.starts_with("./") || spec.starts_with("../")
 }
 
 /// The container runtimes asked about a name, in the stated order.
@@ -420,7 +496,7 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> anyhow::Result<Option<cri::
             None,
         );
     }
-    if spec.starts_with('/') || Path::new(spec).exists() {
+    if looks_like_path(spec) {
         return Ok(None);
     }
     let parts: Vec<&str> = spec.split('/').collect();

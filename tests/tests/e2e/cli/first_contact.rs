@@ -560,3 +560,103 @@ fn host_programs_get_nsdebug_target() {
     ]);
     assert_eq!(text(&inside.stdout).trim(), "[]", "{inside:?}");
 }
+
+/// The same name in Docker and `ip netns` is refused as ambiguous, naming both and
+/// `--runtime`, instead of silently entering Docker's.
+#[test]
+fn a_name_docker_and_ip_netns_both_have_is_ambiguous() {
+    require_root_and_docker!();
+    let netns = nsdebug_tests::Netns::new("dup");
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            nsdebug_tests::docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let run = nsdebug_tests::docker(&["run", "-d", "--name", &netns.0, nsdebug_tests::IMAGE]);
+    assert!(run.status.success(), "{run:?}");
+    let _container = Remove(netns.0.clone());
+    let out = run_nsdebug(&["enter", &netns.0, "--net", "true"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is ambiguous", netns.0))
+            && stderr.contains(&format!("docker container {}", netns.0))
+            && stderr.contains(&format!("ip netns {}", netns.0))
+            && stderr.contains("--runtime"),
+        "{stderr}"
+    );
+    for runtime in ["docker", "netns"] {
+        let out = run_nsdebug(&["enter", &netns.0, "--runtime", runtime, "--net", "true"]);
+        assert!(out.status.success(), "--runtime {runtime}: {out:?}");
+    }
+}
+
+/// Names go into Engine API paths: one no runtime could give is refused, not decoded into
+/// another (`%72t2` was `rt2`) or cut at `?`; a typo gets the nearest name.
+#[test]
+fn names_no_runtime_could_give_are_refused_and_typos_get_a_suggestion() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let encoded = format!("%{:02x}{}", c.name.as_bytes()[0], &c.name[1..]);
+    for spec in [encoded, format!("{}?size=1", c.name)] {
+        let out = run_nsdebug(&["enter", &spec, "--net", "true"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{spec}: {stderr}");
+        assert!(
+            stderr.contains("is not a container name or ID"),
+            "{spec}: {stderr}"
+        );
+    }
+    let typo = c.name.replacen("-c", "-x", 1);
+    let out = run_nsdebug(&["enter", &typo, "--net", "true"]);
+    assert!(
+        text(&out.stderr).contains(&format!("(did you mean {}?)", c.name)),
+        "{out:?}"
+    );
+}
+
+/// A relative path is a namespace file only written as one (`./`): a directory `shop/web`
+/// in the current directory does not shadow the pod name `shop/web`.
+#[test]
+fn a_relative_path_must_look_like_one() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let dir = std::env::temp_dir().join(nsdebug_tests::unique_name("cwd"));
+    std::fs::create_dir_all(dir.join("shop")).unwrap();
+    std::os::unix::fs::symlink(format!("/proc/{}/ns/net", c.pid), dir.join("shop/web")).unwrap();
+    let run_in_dir = |spec: &str| {
+        nsdebug_tests::nsdebug()
+            .args([
+                "enter",
+                spec,
+                "--net",
+                "--",
+                "cat",
+                "/proc/sys/kernel/hostname",
+            ])
+            .current_dir(&dir)
+            .env(
+                "CONTAINER_RUNTIME_ENDPOINT",
+                "unix:///run/nsdbg-no-cri.sock",
+            )
+            .output()
+            .unwrap()
+    };
+    let bare = run_in_dir("shop/web");
+    let dotted = run_in_dir("./shop/web");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        bare.status.code(),
+        Some(125),
+        "shop/web is a pod name: {bare:?}"
+    );
+    assert!(
+        !text(&bare.stderr).contains("namespace file shop/web"),
+        "{bare:?}"
+    );
+    assert!(
+        dotted.status.success(),
+        "./shop/web is the file: {dotted:?}"
+    );
+}
