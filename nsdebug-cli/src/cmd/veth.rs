@@ -131,7 +131,9 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         return no_peers(changing, args.json, &resolved, "host", message);
     }
     let mut inspection = inspect(&resolved.target).with_context(|| what.clone())?;
-    if inspection.interfaces.iter().all(|i| i.link.name == "lo") {
+    // --up restores what --down recorded even when the container has since moved or deleted
+    // its interface (only lo is left): the host peer is ours to bring back.
+    if inspection.interfaces.iter().all(|i| i.link.name == "lo") && !args.up {
         let message = format!(
             "{what} has no network interface but lo (--net=none): nothing connects it to anything"
         );
@@ -654,6 +656,9 @@ fn change(
             still_down.retain(|k| k != &key);
         }
     }
+    if up && args.interface.is_none() {
+        restore_host_peers(what, &recorded, &mut still_down, inspection, &mut changed)?;
+    }
     record(&dir, &state, &still_down)?;
     if changed.is_empty() {
         println!(
@@ -665,6 +670,50 @@ fn change(
         println!("{} {line}", if down { "took down" } else { "brought up" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--up` for host peers still recorded down that no interface of the container leads to any
+/// more (it moved its end to another namespace, or deleted it): brought up by their recorded
+/// ifindex when the link there still has the recorded name; a link gone or renamed is not
+/// ours any more, and its record is dropped.
+fn restore_host_peers(
+    what: &str,
+    recorded: &[String],
+    still_down: &mut Vec<String>,
+    inspection: &mut Inspection,
+    changed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for key in recorded {
+        if !still_down.contains(key) {
+            continue;
+        }
+        let mut fields = key.split('\t');
+        let (Some("host"), Some(Ok(index)), Some(name)) = (
+            fields.next(),
+            fields.next().map(str::parse::<u32>),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        match inspection.home.link(index)? {
+            Some(link) if link.name == name => {
+                inspection
+                    .home
+                    .set_link_up(index, true)
+                    .with_context(|| format!("{what}: setting {name} (host) up"))?;
+                changed.push(format!(
+                    "{} (ifindex {index}, host), whose container end is no longer in it",
+                    shown(name)
+                ));
+            }
+            _ => crate::cli::notice(format_args!(
+                "{what}: {} (ifindex {index}) is gone from the host: nothing to bring up",
+                shown(name)
+            )),
+        }
+        still_down.retain(|k| k != key);
+    }
+    Ok(())
 }
 
 /// Writes the record `name` (or removes it when empty), replacing it atomically, beneath the

@@ -444,3 +444,52 @@ fn paused_reads_bridges_name_their_network_and_a_peer_taken_down_says_so() {
     let after = text(&run_nsdebug(&["veth", &c.name]).stdout);
     assert!(!after.contains("nsdebug --down"), "{after}");
 }
+
+/// `--up` restores the host peer `--down` took down even after the container moved its end
+/// into another namespace (nothing in the container leads to the peer any more).
+#[test]
+fn up_restores_the_host_peer_whatever_the_container_did_since() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let before = run_nsdebug(&["veth", &c.name, "--json"]);
+    let peers = json_peers(&text(&before.stdout));
+    let (_, _, peer) = peers
+        .iter()
+        .find(|(ifname, _, _)| ifname == "eth0")
+        .cloned()
+        .expect("eth0's peer");
+    let down = run_nsdebug(&["veth", &c.name, "--down"]);
+    assert!(down.status.success(), "{down:?}");
+    let elsewhere = Netns::new("moved");
+    let moved = std::process::Command::new("nsenter")
+        .args(["-t", &c.pid.to_string(), "-n", "ip", "link", "set", "eth0"])
+        .args(["netns", &elsewhere.0])
+        .output()
+        .unwrap();
+    assert!(moved.status.success(), "{moved:?}");
+    let up = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(up.status.success(), "{up:?}");
+    assert!(
+        text(&up.stdout).contains(&format!("brought up {peer}")),
+        "{up:?}"
+    );
+    let link = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "dev", &peer])
+        .output()
+        .unwrap();
+    let flags = text(&link.stdout);
+    let flags = flags
+        .split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        flags.split(',').any(|f| f == "UP"),
+        "{peer} is admin up: {flags}"
+    );
+    let again = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(
+        text(&again.stdout).contains("already up"),
+        "the record is gone: {again:?}"
+    );
+}
