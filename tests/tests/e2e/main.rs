@@ -19,6 +19,7 @@ mod cli {
     mod pid;
     mod podman;
     mod pods;
+    mod readme;
     mod tcpflow_live;
     mod veth;
 }
