@@ -399,8 +399,8 @@ pub enum FlowEvent {
     Summary {
         /// When the capture ended (wall clock), seconds since the epoch.
         ts: f64,
-        /// The target.
-        target: Target,
+        /// The target (boxed: the largest variant by far).
+        target: Box<Target>,
         /// Packets read.
         packets: u64,
         /// Packets the kernel dropped.

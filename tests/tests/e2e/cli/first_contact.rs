@@ -455,7 +455,7 @@ fn flow_names_interfaces_says_when_nothing_was_tcp_and_reads_well() {
         text(&wrong.stderr).contains("has no interface eht0 (it has lo, eth0)"),
         "{wrong:?}"
     );
-    let mut child = nsdebug_tests::nsdebug()
+    let child = nsdebug_tests::nsdebug()
         .args([
             "flow",
             &c.name,
