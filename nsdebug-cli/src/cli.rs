@@ -131,7 +131,7 @@ pub const EXIT_NSDEBUG_FAILED: u8 = 125;
 
 /// Parses the command line and runs it; errors print their whole chain on one line.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(command_marked(std::env::args_os().collect()));
     init_logging(cli.verbose, cli.quiet);
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // Every command but these enters namespaces or asks runtimes' root-owned sockets.
@@ -180,6 +180,62 @@ pub fn run() -> ExitCode {
             ExitCode::from(failure.exit_code)
         }
     }
+}
+
+/// `nsenter -t PID sh -c CMD` habit: with `-t`, the first word after `enter`'s (or
+/// `debug`'s) options is the command, but clap would fill TARGET with it and go on reading
+/// `-c` as nsdebug's --container. A `--` is put before that word (unless one is there), found
+/// with the very option definitions clap parses with (which options take a value).
+fn command_marked(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let command = Cli::command();
+    let Some(at) = argv.iter().position(|a| a == "enter" || a == "debug") else {
+        return argv;
+    };
+    let Some(sub) = argv[at]
+        .to_str()
+        .and_then(|name| command.find_subcommand(name))
+    else {
+        return argv;
+    };
+    let takes_value =
+        |arg: &clap::Arg| arg.get_action().takes_values() && !arg.is_require_equals_set();
+    let long = |name: &str| sub.get_arguments().find(|a| a.get_long() == Some(name));
+    let short = |c: char| sub.get_arguments().find(|a| a.get_short() == Some(c));
+    let mut target_option = false;
+    let mut i = at + 1;
+    while i < argv.len() {
+        let Some(word) = argv[i].to_str() else { break };
+        if word == "--" {
+            return argv;
+        }
+        if let Some(name) = word.strip_prefix("--") {
+            let (name, attached) = name
+                .split_once('=')
+                .map_or((name, false), |(n, _)| (n, true));
+            target_option |= name == "target";
+            if !attached && long(name).is_some_and(takes_value) {
+                i += 1;
+            }
+        } else if let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (n, c) in cluster.char_indices() {
+                target_option |= c == 't';
+                if short(c).is_some_and(takes_value) {
+                    // The value is the rest of the cluster, or the next word.
+                    if n + c.len_utf8() == cluster.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            if target_option {
+                argv.insert(i, "--".into());
+            }
+            return argv;
+        }
+        i += 1;
+    }
+    argv
 }
 
 /// Ends with a usage error (exit 2) for `word`, an option `subcommand` does not have, found

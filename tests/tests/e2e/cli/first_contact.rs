@@ -408,6 +408,10 @@ fn docker_exec_and_nsenter_habits_work_and_a_typo_is_a_usage_error() {
     let shown = text(&out.stdout);
     assert!(shown.starts_with(&format!("{}\n", c.hostname)), "{shown}");
     assert!(shown.contains("/bin/httpd"), "{shown}");
+    // nsenter -t PID -u sh -c CMD: -c is the shell's, not nsdebug's --container.
+    let out = run_nsdebug(&["enter", "-t", &pid, "-u", "sh", "-c", "hostname"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), c.hostname, "{out:?}");
     let typo = run_nsdebug(&["enter", &c.name, "--nett", "ip", "a"]);
     assert_eq!(typo.status.code(), Some(2), "{typo:?}");
     assert!(
