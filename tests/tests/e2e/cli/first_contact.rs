@@ -187,10 +187,11 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("*", "--version", "clap"),
     ("*", "--verbose", "global: resolution and sockets (ps_v_..., trace_v_..., enter::verbose_says_...); completions/man: nothing to say, accepted as a global option"),
     ("*", "--quiet", "global: hides notices (enter::verbose_says_..._quiet_hides_notices)"),
-    ("enter debug audit flow mem trace pid veth", "--runtime", "one runtime only (enter.rs, podman.rs)"),
-    ("enter debug audit flow mem trace pid veth", "--namespace", "Kubernetes namespace of a pod (pods.rs)"),
-    ("enter debug audit flow mem trace pid veth", "--container", "container of a pod (pods.rs)"),
-    ("enter debug audit flow mem trace pid veth ps", "--cri-endpoint", "the CRI socket (pods.rs, ship.rs)"),
+    ("enter debug audit flow mem trace pid veth why", "--runtime", "one runtime only (enter.rs, podman.rs)"),
+    ("enter debug audit flow mem trace pid veth why", "--namespace", "Kubernetes namespace of a pod (pods.rs)"),
+    ("enter debug audit flow mem trace pid veth why", "--container", "container of a pod (pods.rs)"),
+    ("enter debug audit flow mem trace pid veth why ps", "--cri-endpoint", "the CRI socket (pods.rs, ship.rs)"),
+    ("why", "--lines", "how many log lines (issue 28's why tests, on main)"),
     ("enter debug", "--target", "nsenter's -t (enter::the_command_may_follow_the_target...)"),
     ("enter debug", "--net", "joins the network namespace (demo, enter.rs)"),
     ("enter debug", "--uts", "joins the UTS namespace (enter.rs)"),
@@ -212,7 +213,7 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("enter", "--preserve-credentials", "keeps our ids in a user namespace (nsenter-core library tests); debug refuses it"),
     ("enter", "--privileged", "a container program with host powers (podman.rs, hostile.rs); debug refuses it"),
     ("ps", "--all", "stopped containers too (mem::ps_shows_..._with_a_the_containers...)"),
-    ("ps audit flow mem pid veth", "--json", "JSON (json::every_json_output_is_the_documented_schema...)"),
+    ("ps audit flow mem pid veth why", "--json", "JSON (json::every_json_output_is_the_documented_schema...)"),
     ("audit", "--fail-on", "exit 3 (audit::fail_on_gates_the_exit_status)"),
     ("audit", "--ignore", "findings ignored (audit::host_facts_once_ignore_list...)"),
     ("audit", "--ignore-file", "findings ignored from a file (audit.rs)"),
@@ -236,25 +237,29 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("flow", "--max-bytes", "tcpflow-lite's -b (tcpflow-lite/tests)"),
 ];
 
-const SUBCOMMANDS: [&str; 11] = [
-    "enter",
-    "debug",
-    "ps",
-    "audit",
-    "flow",
-    "mem",
-    "trace",
-    "pid",
-    "veth",
-    "completions",
-    "man",
-];
+/// The subcommands `nsdebug --help` lists (all of them: a new one is checked too).
+fn subcommands() -> Vec<String> {
+    let out = nsdebug_tests::nsdebug().arg("--help").output().unwrap();
+    let help = text(&out.stdout);
+    let names: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(names.len() >= 11, "{help}");
+    names
+}
 
 #[test]
 fn every_option_a_subcommand_lists_is_one_it_uses() {
     let mut unexplained = Vec::new();
     let mut stale = Vec::new();
-    for subcommand in SUBCOMMANDS {
+    for subcommand in subcommands() {
+        let subcommand = subcommand.as_str();
         let listed = options_in_help(subcommand);
         let expected: Vec<&str> = OPTIONS
             .iter()
