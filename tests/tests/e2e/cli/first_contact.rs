@@ -528,6 +528,21 @@ fn bash_completes_container_names() {
         "{prefix}<TAB> does not offer {}: {out:?}",
         c.name
     );
+    // zsh and fish ask the same helper for TARGET (zsh's script also parses).
+    let zsh = text(&run_nsdebug(&["completions", "zsh"]).stdout);
+    assert!(
+        zsh.contains("'::target -- The container, pod, pid, netns name or namespace file to enter:_nsdebug_targets'"),
+        "{zsh}"
+    );
+    let fish = text(&run_nsdebug(&["completions", "fish"]).stdout);
+    assert!(fish.contains("(nsdebug __complete-targets"), "{fish}");
+    if Command::new("zsh").arg("--version").output().is_ok() {
+        let parsed = Command::new("zsh")
+            .args(["-n", "-c", &zsh])
+            .output()
+            .unwrap();
+        assert!(parsed.status.success(), "{parsed:?}");
+    }
 }
 
 /// A host program started by `enter --net` or `debug` can tell where it runs: NSDEBUG_TARGET
