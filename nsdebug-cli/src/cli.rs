@@ -188,7 +188,14 @@ pub fn run() -> ExitCode {
 /// with the very option definitions clap parses with (which options take a value).
 fn command_marked(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let command = Cli::command();
-    let Some(at) = argv.iter().position(|a| a == "enter" || a == "debug") else {
+    // The subcommand is the first word that is not an option (the global ones take no value).
+    let Some(at) = argv
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+        .map(|i| i + 1)
+        .filter(|i| argv[*i] == "enter" || argv[*i] == "debug")
+    else {
         return argv;
     };
     let Some(sub) = argv[at]
@@ -344,6 +351,42 @@ impl LookupArgs {
 
 #[cfg(test)]
 mod tests {
+    fn marked(words: &[&str]) -> Vec<String> {
+        let argv = std::iter::once("nsdebug")
+            .chain(words.iter().copied())
+            .map(std::ffi::OsString::from)
+            .collect();
+        super::command_marked(argv)
+            .into_iter()
+            .skip(1)
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// With -t the first word after enter's options is the command: `--` goes before it,
+    /// skipping option values (-S USER) but not attached ones (-r=DIR, -t42).
+    #[test]
+    fn with_t_the_first_word_after_the_options_starts_the_command() {
+        assert_eq!(
+            marked(&["enter", "-t", "42", "-u", "sh", "-c", "x"]),
+            ["enter", "-t", "42", "-u", "--", "sh", "-c", "x"]
+        );
+        assert_eq!(
+            marked(&["-v", "enter", "-t42", "-S", "nobody", "--root=/", "id"]),
+            ["-v", "enter", "-t42", "-S", "nobody", "--root=/", "--", "id"]
+        );
+        assert_eq!(
+            marked(&["enter", "--target", "web", "--", "sh"]),
+            ["enter", "--target", "web", "--", "sh"]
+        );
+        // Without -t the first word is TARGET; other subcommands are left alone.
+        assert_eq!(
+            marked(&["enter", "web", "sh", "-c", "x"]),
+            ["enter", "web", "sh", "-c", "x"]
+        );
+        assert_eq!(marked(&["ps", "enter"]), ["ps", "enter"]);
+    }
+
     /// `nsdebug --help` is where a script writer looks for exit statuses: each one nsdebug
     /// itself gives is there, with the number the code uses.
     #[test]
