@@ -13,7 +13,8 @@ use nsdebug_resolve::{ResolveOptions, RuntimeKind};
 #[command(
     name = "nsdebug",
     version,
-    about,
+    // Not the package's description ("nsdebug: ..."): the man page's NAME is "nsdebug - ABOUT".
+    about = "debug containers from the host by entering their namespaces",
     propagate_version = true,
     after_help = "Exit status: enter passes the command's own on (128+N if it died of signal N; \
                   126 it could not be run, 127 not found); 0 done; 1 flow could not write a flow \
@@ -71,15 +72,31 @@ enum Command {
     /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
     /// files at $CTR_ROOT (/run/nsdebug/ctr). A container that stopped gets its files only,
     /// read-only from the runtime's storage, without being started.
+    // The host program never joins the mount, user or time namespace: the options about those
+    // are not shown, and refused when given (see `unused_by_debug`).
+    #[command(
+        mut_arg("mount", |a| a.hide(true)),
+        mut_arg("user", |a| a.hide(true)),
+        mut_arg("time", |a| a.hide(true)),
+        mut_arg("privileged", |a| a.hide(true)),
+        mut_arg("root", |a| a.hide(true)),
+        mut_arg("preserve_credentials", |a| a.hide(true)),
+        mut_arg("all", |a| a.help("Join every namespace of the target that differs from ours \
+            (but mount, user and time: the host's tools keep the host's files and powers)")),
+        mut_arg("command", |a| a.help("The host's command and its arguments (default: our $SHELL, \
+            else /bin/sh), run with the container's view; everything after TARGET that is not \
+            an option of nsdebug's is the command; `--` makes that explicit")),
+    )]
     Debug(cmd::enter::EnterArgs),
-    /// List the containers nsdebug can see, with runtime, pid and namespaces shared with the host.
+    /// List the containers nsdebug can see, with runtime, pid and the isolating namespaces
+    /// (net, pid, ipc, uts, mnt) they share with the host (--json: every namespace).
     #[command(visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
     /// What containers are really isolated from, read from the kernel.
     Audit(cmd::audit::AuditArgs),
     /// Capture inside a container's network namespace and reassemble its TCP streams.
     // -c is tcpflow's console option here; the container of a pod is --container.
-    #[command(mut_arg("container", |arg| arg.short(None)))]
+    #[command(mut_arg("container", |arg| arg.short(None).help(CONTAINER_OR_SANDBOX)))]
     Flow(cmd::flow::FlowArgs),
     /// A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes.
     Mem(cmd::mem::MemArgs),
@@ -88,6 +105,7 @@ enum Command {
     /// The host pids of a container's processes, for the host's strace, perf, gdb.
     Pid(cmd::pid::PidArgs),
     /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
+    #[command(mut_arg("container", |arg| arg.help(CONTAINER_OR_SANDBOX)))]
     Veth(cmd::veth::VethArgs),
     /// Why a container stopped or restarts: exit code or signal, OOM kill, times, restarts,
     /// limits, the last lines of its log; for a pod the attempt shown and the one before.
@@ -96,7 +114,14 @@ enum Command {
     Completions(cmd::docs::CompletionsArgs),
     /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
     Man(cmd::docs::ManArgs),
+    /// The names a TARGET can be completed with, one a line (the completion scripts call it).
+    #[command(name = "__complete-targets", hide = true)]
+    CompleteTargets,
 }
+
+/// `-c` of the commands that work on a pod's network: all its containers share the sandbox's.
+const CONTAINER_OR_SANDBOX: &str = "Container of a pod target (default: the pod's sandbox, \
+    whose network namespace all its containers share)";
 
 /// The clap definition of the whole command line, for tests of the generated documentation.
 #[cfg(test)]
@@ -110,12 +135,28 @@ pub const EXIT_NSDEBUG_FAILED: u8 = 125;
 
 /// Parses the command line and runs it; errors print their whole chain on one line.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(command_marked(std::env::args_os().collect()));
     init_logging(cli.verbose, cli.quiet);
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    // Every command but these enters namespaces or asks runtimes' root-owned sockets.
+    let needs_root = !matches!(
+        cli.command,
+        Command::Completions(_) | Command::Man(_) | Command::CompleteTargets
+    );
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
-        Command::Debug(args) => cmd::enter::run(args.toolbox()),
+        Command::Debug(args) => match args.unused_by_debug() {
+            Some(flag) => Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "debug runs the host's tools and never joins the target's mount, user \
+                         or time namespace: {flag} has no use there (nsdebug enter takes it)"
+                    ),
+                )
+                .exit(),
+            None => cmd::enter::run(args.toolbox()),
+        },
         Command::Pid(args) => cmd::pid::run(args),
         Command::Trace(args) => cmd::trace::run(args),
         Command::Mem(args) => cmd::mem::run(args),
@@ -126,14 +167,132 @@ pub fn run() -> ExitCode {
         Command::Why(args) => cmd::why::run(args),
         Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
         Command::Man(args) => cmd::docs::man(args, Cli::command()),
+        Command::CompleteTargets => cmd::docs::complete_targets(),
     };
     match result {
         Ok(code) => code,
         Err(failure) => {
+            // What to do comes first: without root, the error below is a consequence.
+            if needs_root && !has_sys_admin() {
+                eprintln!(
+                    "nsdebug: nsdebug needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE) to enter \
+                     containers and ask their runtimes; it runs as uid {} without them: \
+                     try sudo nsdebug",
+                    nix::unistd::geteuid()
+                );
+            }
             eprintln!("nsdebug: {:#}", failure.error);
             ExitCode::from(failure.exit_code)
         }
     }
+}
+
+/// `nsenter -t PID sh -c CMD` habit: with `-t`, the first word after `enter`'s (or
+/// `debug`'s) options is the command, but clap would fill TARGET with it and go on reading
+/// `-c` as nsdebug's --container. A `--` is put before that word (unless one is there), found
+/// with the very option definitions clap parses with (which options take a value).
+fn command_marked(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let command = Cli::command();
+    // The subcommand is the first word that is not an option (the global ones take no value).
+    let Some(at) = argv
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+        .map(|i| i + 1)
+        .filter(|i| argv[*i] == "enter" || argv[*i] == "debug")
+    else {
+        return argv;
+    };
+    let Some(sub) = argv[at]
+        .to_str()
+        .and_then(|name| command.find_subcommand(name))
+    else {
+        return argv;
+    };
+    let takes_value =
+        |arg: &clap::Arg| arg.get_action().takes_values() && !arg.is_require_equals_set();
+    let long = |name: &str| sub.get_arguments().find(|a| a.get_long() == Some(name));
+    let short = |c: char| sub.get_arguments().find(|a| a.get_short() == Some(c));
+    let mut target_option = false;
+    let mut i = at + 1;
+    while i < argv.len() {
+        let Some(word) = argv[i].to_str() else { break };
+        if word == "--" {
+            return argv;
+        }
+        if let Some(name) = word.strip_prefix("--") {
+            let (name, attached) = name
+                .split_once('=')
+                .map_or((name, false), |(n, _)| (n, true));
+            target_option |= name == "target";
+            if !attached && long(name).is_some_and(takes_value) {
+                i += 1;
+            }
+        } else if let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (n, c) in cluster.char_indices() {
+                target_option |= c == 't';
+                if short(c).is_some_and(takes_value) {
+                    // The value is the rest of the cluster, or the next word.
+                    if n + c.len_utf8() == cluster.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else {
+            if target_option {
+                argv.insert(i, "--".into());
+            }
+            return argv;
+        }
+        i += 1;
+    }
+    argv
+}
+
+/// Ends with a usage error (exit 2) for `word`, an option `subcommand` does not have, found
+/// where the command would start: with the nearest option it has, if one is close.
+pub fn unknown_option(subcommand: &str, word: &str) -> ! {
+    let command = Cli::command();
+    let name = word.split('=').next().unwrap_or(word);
+    let nearest = command
+        .find_subcommand(subcommand)
+        .into_iter()
+        .flat_map(|sub| sub.get_arguments().filter_map(|a| a.get_long()))
+        .map(|long| {
+            (
+                nsdebug_resolve::edit_distance(&format!("--{long}"), name),
+                long,
+            )
+        })
+        .filter(|(distance, _)| *distance <= 2)
+        .min();
+    let hint = nearest.map_or(String::new(), |(_, long)| {
+        format!(" (did you mean --{long}?)")
+    });
+    let mut command = command;
+    command
+        .error(
+            clap::error::ErrorKind::UnknownArgument,
+            format!(
+                "{subcommand} has no option {}{hint}; a command that begins with - goes after --",
+                cmd::shown(name)
+            ),
+        )
+        .exit()
+}
+
+/// Whether we have CAP_SYS_ADMIN in our effective set (setns into another user's namespaces
+/// needs it; the docker group alone does not give it).
+fn has_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
 /// An error with the exit status it should produce.
@@ -172,7 +331,7 @@ pub struct LookupArgs {
     #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
     pub k8s_namespace: Option<String>,
     /// Container of a pod target (default: the pod's default-container annotation, else its
-    /// only or first container; veth and flow: the pod's sandbox).
+    /// only or first container).
     #[arg(short = 'c', long)]
     pub container: Option<String>,
     /// CRI socket for pod targets (default: $CONTAINER_RUNTIME_ENDPOINT, else the containerd,
@@ -199,12 +358,49 @@ impl LookupArgs {
             k8s_container: self.container.clone(),
             cri_endpoint: self.cri_endpoint.clone(),
             pod_sandbox: false,
+            frozen_ok: false,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    fn marked(words: &[&str]) -> Vec<String> {
+        let argv = std::iter::once("nsdebug")
+            .chain(words.iter().copied())
+            .map(std::ffi::OsString::from)
+            .collect();
+        super::command_marked(argv)
+            .into_iter()
+            .skip(1)
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// With -t the first word after enter's options is the command: `--` goes before it,
+    /// skipping option values (-S USER) but not attached ones (-r=DIR, -t42).
+    #[test]
+    fn with_t_the_first_word_after_the_options_starts_the_command() {
+        assert_eq!(
+            marked(&["enter", "-t", "42", "-u", "sh", "-c", "x"]),
+            ["enter", "-t", "42", "-u", "--", "sh", "-c", "x"]
+        );
+        assert_eq!(
+            marked(&["-v", "enter", "-t42", "-S", "nobody", "--root=/", "id"]),
+            ["-v", "enter", "-t42", "-S", "nobody", "--root=/", "--", "id"]
+        );
+        assert_eq!(
+            marked(&["enter", "--target", "web", "--", "sh"]),
+            ["enter", "--target", "web", "--", "sh"]
+        );
+        // Without -t the first word is TARGET; other subcommands are left alone.
+        assert_eq!(
+            marked(&["enter", "web", "sh", "-c", "x"]),
+            ["enter", "web", "sh", "-c", "x"]
+        );
+        assert_eq!(marked(&["ps", "enter"]), ["ps", "enter"]);
+    }
+
     /// `nsdebug --help` is where a script writer looks for exit statuses: each one nsdebug
     /// itself gives is there, with the number the code uses.
     #[test]

@@ -216,7 +216,11 @@ pub async fn list() -> std::result::Result<Vec<ContainerInfo>, String> {
     for namespace in NAMESPACES {
         let listed = containers(&channel, namespace, Vec::new())
             .await
-            .map_err(|e| format!("containerd ({path}): {e}"))?;
+            .map_err(|e| format!("containerd ({path}): {e:#}"))?;
+        tracing::info!(
+            "containerd ({path}), namespace {namespace}: {} containers",
+            listed.len()
+        );
         for container in listed {
             let name = display_name(&container);
             let info = task(&channel, &container, name).await;

@@ -12,7 +12,7 @@ use nsdebug_cri::v1::{
 };
 use nsdebug_cri::RuntimeClient;
 
-use super::{ContainerInfo, Error, Kubernetes, API_TIMEOUT};
+use super::{ContainerInfo, Details, Error, Kubernetes, API_TIMEOUT};
 
 /// The sockets tried when no endpoint is named: containerd, k3s and RKE2 (which share k3s'
 /// path), CRI-O.
@@ -272,6 +272,7 @@ pub async fn find(spec: &PodSpec, named_endpoint: Option<&str>) -> super::Result
     }
     Err(Error::NotFound {
         spec: wanted,
+        hint: String::new(),
         tried,
     })
 }
@@ -535,8 +536,11 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
     let mut all = Vec::new();
     let mut unreachable = Vec::new();
     let Ok(endpoints) = endpoints(named_endpoint) else {
+        tracing::info!("cri: no socket, not asked (--cri-endpoint names one)");
         return (all, unreachable);
     };
+    // Pod IPs by sandbox ID: asked once per pod, not per container.
+    let mut ips: HashMap<String, Option<String>> = HashMap::new();
     for endpoint in endpoints {
         let mut client = match connect(&endpoint).await {
             Ok(client) => client,
@@ -569,6 +573,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                     continue;
                 }
             };
+        tracing::info!("cri ({endpoint}): {} running containers", containers.len());
         for container in containers {
             let Some(pod) = pods.iter().find(|p| p.id == container.pod_sandbox_id) else {
                 continue;
@@ -582,15 +587,33 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 container_id: container.id.clone(),
                 verbose: true,
             };
-            let pid = match call(
+            let (pid, image) = match call(
                 &endpoint,
                 "ContainerStatus",
                 client.container_status(request),
             )
             .await
             {
-                Ok(status) => verbose_info(&status.info).0,
-                Err(_) => None,
+                // The image as the pod asked for it (ContainerStatus names it; the listing
+                // has only its ID).
+                Ok(status) => (
+                    verbose_info(&status.info).0,
+                    status
+                        .status
+                        .and_then(|s| s.image)
+                        .map(|i| i.image)
+                        .filter(|i| !i.is_empty()),
+                ),
+                Err(_) => (None, None),
+            };
+            if !ips.contains_key(&pod.id) {
+                let ip = pod_ip(&mut client, &endpoint, &pod.id).await;
+                ips.insert(pod.id.clone(), ip);
+            }
+            let details = Details {
+                image,
+                ip: ips.get(&pod.id).cloned().flatten(),
+                ..Default::default()
             };
             all.push(ContainerInfo {
                 runtime: "cri",
@@ -610,11 +633,31 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                     sandbox: false,
                     pod_sandbox_id: container.pod_sandbox_id.clone(),
                 }),
-                details: Default::default(),
+                details: Box::new(details),
             });
         }
     }
     (all, unreachable)
+}
+
+/// A pod's IP as its sandbox status reports it (the CNI's answer), if any.
+async fn pod_ip(client: &mut RuntimeClient, endpoint: &str, pod_id: &str) -> Option<String> {
+    let request = PodSandboxStatusRequest {
+        pod_sandbox_id: pod_id.to_owned(),
+        verbose: false,
+    };
+    let status = call(
+        endpoint,
+        "PodSandboxStatus",
+        client.pod_sandbox_status(request),
+    )
+    .await
+    .ok()?;
+    status
+        .status?
+        .network
+        .map(|n| n.ip)
+        .filter(|ip| !ip.is_empty())
 }
 
 #[cfg(test)]

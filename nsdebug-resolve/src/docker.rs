@@ -61,6 +61,11 @@ impl Engine {
         }
     }
 
+    /// Where it was looked for, for -v: `docker (unix:///var/run/docker.sock)`.
+    pub fn where_looked(&self) -> String {
+        self.label()
+    }
+
     /// Whether there is anything to ask: a TCP address, or a unix socket that exists.
     pub fn is_present(&self) -> bool {
         match &self.address {
@@ -76,14 +81,10 @@ impl Engine {
     /// client's "client error (Connect)"): permission denied, nothing listening, no socket.
     fn socket_problem(&self) -> Option<String> {
         let path = self.address.as_deref()?.strip_prefix("unix://")?;
-        let group = if self.runtime == "docker" {
-            " or join the docker group"
-        } else {
-            ""
-        };
+        // Not "join the docker group": entering a namespace needs CAP_SYS_ADMIN all the same.
         let denied = || {
             format!(
-                "{}: permission denied on {path} (run as root{group})",
+                "{}: permission denied on {path} (run as root)",
                 self.runtime
             )
         };
@@ -138,6 +139,16 @@ impl Engine {
 
     /// Looks a name, ID or unique ID prefix up (the engine itself resolves all three).
     pub async fn lookup(&self, name: &str) -> Result<Lookup> {
+        // The name goes into the API's URL path: one Docker or Podman could never give
+        // (`%72t2`, `web?size=1`, `a/b`) is not asked at all, so it cannot be decoded or
+        // reparsed into another name or query on the way.
+        if !is_container_name(name) {
+            return Ok(Lookup::NotFound(format!(
+                "{}: {} is not a container name or ID",
+                self.label(),
+                name.escape_debug()
+            )));
+        }
         let client = match self.connect() {
             Ok(client) => client,
             Err(why) => return Ok(Lookup::Unreachable(why)),
@@ -176,7 +187,19 @@ impl Engine {
             }
         };
         let host_config = response.host_config.unwrap_or_default();
+        let memory_limit = host_config.memory.filter(|m| *m > 0);
         let network_mode = host_config.network_mode;
+        let networks: Vec<(String, String)> = response
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .map(|networks| {
+                networks
+                    .iter()
+                    .map(|(name, n)| (name.clone(), n.network_id.clone().unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
@@ -209,10 +232,13 @@ impl Engine {
             privileged: host_config.privileged.unwrap_or(false),
             cap_add: host_config.cap_add.unwrap_or_default(),
             attempt: None,
+            finished_at: state.finished_at.clone().filter(|_| stopped),
+            memory_limit,
+            networks,
         };
-        // A paused container is "running" to Docker, but frozen: joining its cgroup or
-        // waiting for anything in it would hang.
-        let running = state.running.unwrap_or(false) && !state.paused.unwrap_or(false);
+        // A paused container is "running" to Docker, but frozen: its pid is kept (its
+        // namespaces can be read) and pinning refuses it unless reading is all that is asked.
+        let running = state.running.unwrap_or(false);
         Ok(Lookup::Found(ContainerInfo {
             runtime: self.runtime,
             id: response.id.unwrap_or_default(),
@@ -251,7 +277,11 @@ impl Engine {
         let listed = tokio::time::timeout(API_TIMEOUT, client.list_containers(Some(options)))
             .await
             .map_err(|_| format!("{}: no answer within {API_TIMEOUT:?}", self.label()))?
-            .map_err(|e| format!("{}: {}", self.label(), one_line(&e)))?;
+            .map_err(|e| {
+                self.socket_problem()
+                    .unwrap_or_else(|| format!("{}: {}", self.label(), one_line(&e)))
+            })?;
+        tracing::info!("{}: {} containers", self.label(), listed.len());
         let mut containers = Vec::new();
         for summary in listed {
             let Some(id) = summary.id else { continue };
@@ -262,6 +292,16 @@ impl Engine {
         }
         Ok(containers)
     }
+}
+
+/// A name Docker and Podman accept (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), or an ID (prefix).
+pub fn is_container_name(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 fn one_line(error: &dyn std::fmt::Display) -> String {

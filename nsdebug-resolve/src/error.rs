@@ -18,10 +18,12 @@ pub enum Error {
         message: String,
     },
     /// Nothing knows TARGET.
-    #[error("{spec}: no such container or namespace; tried {}", tried.join("; "))]
+    #[error("{spec}: no such container or namespace{hint}; tried {}", tried.join("; "))]
     NotFound {
         /// TARGET as given (for a pod, `pod NAMESPACE/NAME`).
         spec: String,
+        /// A suggestion, with its leading space: ` (did you mean ux-web?)`, or empty.
+        hint: String,
         /// Every place asked and what each said, unreachable runtimes included.
         tried: Vec<String>,
     },

@@ -117,6 +117,9 @@ pub struct ResolveOptions {
     pub cri_endpoint: Option<String>,
     /// A pod without `-c` means its sandbox (network namespace), not its default container.
     pub pod_sandbox: bool,
+    /// A paused (frozen) target is fine: only its namespaces are read, nothing joins its
+    /// cgroup or waits on its processes (`veth` without --down/--up).
+    pub frozen_ok: bool,
 }
 
 /// A container as a runtime reports it.
@@ -188,6 +191,15 @@ pub struct Details {
     /// the exited ones of a crash loop.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// When it stopped (RFC 3339), once it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The memory limit it was given (bytes; `None`: none or not said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<i64>,
+    /// Its Docker networks: (name, network ID), for naming the bridges its peers are on.
+    #[serde(skip)]
+    pub networks: Vec<(String, String)>,
 }
 
 impl ContainerInfo {
@@ -235,8 +247,22 @@ pub struct Resolved {
     pub notes: Vec<String>,
 }
 
-/// Resolves TARGET in the stated order (or only with `options.runtime`).
+/// Resolves TARGET in the stated order (or only with `options.runtime`); -v logs what it
+/// became, and each runtime asked.
 pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
+    let resolved = resolve_in_order(spec, options).await;
+    if let Ok(found) = &resolved {
+        tracing::info!("{} is {}", escaped(spec), found.description);
+    }
+    resolved
+}
+
+/// A name as typed, control characters escaped, for a log line.
+fn escaped(name: &str) -> String {
+    name.chars().flat_map(char::escape_debug).collect()
+}
+
+async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
     let only = options.runtime;
     let wants = |kind: RuntimeKind| only.is_none() || only == Some(kind);
     let mut tried: Vec<String> = Vec::new();
@@ -260,7 +286,9 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
                     if !explicit_pid {
                         refuse_ambiguous_or_host_pid(spec, pid).await?;
                     }
-                    ensure_not_frozen(&target, &format!("pid {pid}"))?;
+                    if !options.frozen_ok {
+                        ensure_not_frozen(&target, &format!("pid {pid}"))?;
+                    }
                     return Ok(Resolved {
                         target,
                         description: format!("pid {pid}"),
@@ -281,7 +309,9 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
     }
     let pod = pod_spec(spec, options)?;
     if wants(RuntimeKind::Path) {
-        if spec.contains('/') && pod.is_none() {
+        // A path must look like one (`/`, `./`, `../`): `shop/web` is a pod, whatever a
+        // directory in the current one is called.
+        if looks_like_path(spec) {
             let target = Target::from_namespace_file(spec)?;
             return Ok(Resolved {
                 target,
@@ -290,7 +320,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
                 notes: Vec::new(),
             });
         }
-        tried.push("namespace file: not a path".to_owned());
+        tried.push("namespace file: not a path (those begin with /, ./ or ../)".to_owned());
     }
     if let Some(pod) = pod {
         if !wants(RuntimeKind::Cri) {
@@ -318,13 +348,18 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
                 notes,
             });
         }
-        let mut resolved = pin(found.info).await?;
+        let mut resolved = pin_allowing(found.info, options.frozen_ok).await?;
         resolved.notes = notes;
         return Ok(resolved);
     }
+    // Every runtime is asked: a name two of them know (or an `ip netns` name too) is refused
+    // as ambiguous rather than resolved to the first one asked.
+    let mut found: Vec<ContainerInfo> = Vec::new();
     for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
         match ask(kind, spec).await? {
-            Lookup::Found(info) => return pin(info).await,
+            // Docker's containers are containerd tasks too (namespace moby): the same one.
+            Lookup::Found(info) if found.iter().any(|f| f.id == info.id) => {}
+            Lookup::Found(info) => found.push(info),
             // The one runtime asked for could not be asked: that, not "not found".
             Lookup::Unreachable(cause) if only == Some(kind) => {
                 return Err(Error::Unreachable {
@@ -335,9 +370,33 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
             Lookup::NotFound(why) | Lookup::Unreachable(why) => tried.push(why),
         }
     }
+    let netns = Path::new("/run/netns").join(spec);
+    let is_netns = wants(RuntimeKind::Netns)
+        && !spec.contains('/')
+        && !spec.starts_with('.')
+        && netns.exists();
+    let mut candidates: Vec<String> = found
+        .iter()
+        .map(|info| format!("{} (--runtime {})", info.describe(), info.runtime))
+        .collect();
+    if is_netns {
+        candidates.push(format!("ip netns {spec} (--runtime netns)"));
+    }
+    if candidates.len() > 1 {
+        return Err(Error::Ambiguous {
+            spec: spec.to_owned(),
+            message: format!(
+                "{spec} is ambiguous: it names {}; say which with --runtime",
+                candidates.join(" and ")
+            ),
+        });
+    }
+    if let Some(info) = found.pop() {
+        return pin_allowing(info, options.frozen_ok).await;
+    }
     if wants(RuntimeKind::Netns) {
-        let path = Path::new("/run/netns").join(spec);
-        if !spec.contains('/') && !spec.starts_with('.') && path.exists() {
+        let path = netns;
+        if is_netns {
             let target = Target::from_namespace_file(&path)?;
             return Ok(Resolved {
                 target,
@@ -348,8 +407,10 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> Result<Resolved> {
         }
         tried.push(format!("ip netns: no {}", path.display()));
     }
+    let hint = suggestion(spec, options).await;
     Err(Error::NotFound {
         spec: spec.to_owned(),
+        hint,
         tried,
     })
 }
@@ -402,6 +463,7 @@ pub async fn record(spec: &str, options: &ResolveOptions) -> Result<Recorded> {
     }
     Err(Error::NotFound {
         spec: spec.to_owned(),
+        hint: String::new(),
         tried,
     })
 }
@@ -416,6 +478,53 @@ pub struct Recorded {
     pub notes: Vec<String>,
 }
 
+/// For a TARGET nothing knows: a pod of that name (say `NS/POD`), or the nearest name of a
+/// running container or pod (`ux-wbe`: did you mean ux-web?). Only asked once all failed.
+async fn suggestion(spec: &str, options: &ResolveOptions) -> String {
+    let (listed, _) = list_all(options.cri_endpoint.as_deref(), false).await;
+    let pods: Vec<String> = listed
+        .iter()
+        .filter_map(|c| c.kubernetes.as_ref())
+        .filter(|k| k.pod == spec)
+        .map(|k| format!("{}/{}", k.namespace, k.pod))
+        .collect();
+    if let Some(pod) = pods.first() {
+        return format!(" (a pod is named so: say {pod}, or {spec} -n NAMESPACE)");
+    }
+    let names = listed.iter().map(|c| match &c.kubernetes {
+        Some(k) => format!("{}/{}", k.namespace, k.pod),
+        None => c.name.clone(),
+    });
+    names
+        .map(|name| (edit_distance(&name, spec), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min()
+        .map_or(String::new(), |(_, name)| {
+            format!(" (did you mean {}?)", escaped(&name))
+        })
+}
+
+/// Levenshtein distance, for suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether TARGET is written as a path: `/...`, `./...` or `../...`.
+fn looks_like_path(spec: &str) -> bool {
+    spec.starts_with('/') || spec.starts_with("./") || spec.starts_with("../")
+}
+
 /// The container runtimes asked about a name, in the stated order.
 const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
     RuntimeKind::Docker,
@@ -425,11 +534,24 @@ const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
 
 /// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
 async fn ask(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
-    match runtime {
-        RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
-        RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
-        _ => containerd::lookup(spec).await,
+    let (asked, answer) = match runtime {
+        RuntimeKind::Docker | RuntimeKind::Podman => {
+            let engine = if runtime == RuntimeKind::Docker {
+                docker::Engine::docker()
+            } else {
+                docker::Engine::podman()
+            };
+            (engine.where_looked(), engine.lookup(spec).await)
+        }
+        _ => ("containerd".to_owned(), containerd::lookup(spec).await),
+    };
+    // -v: each socket asked, and what it said.
+    match &answer {
+        Ok(Lookup::Found(info)) => tracing::info!("asked {asked}: {}", info.describe()),
+        Ok(Lookup::NotFound(why) | Lookup::Unreachable(why)) => tracing::info!("asked {why}"),
+        Err(error) => tracing::info!("asked {asked}: {error:#}"),
     }
+    answer
 }
 
 /// A bare number that is a live pid is refused when it also names a container (a container
@@ -544,7 +666,7 @@ fn pod_spec(spec: &str, options: &ResolveOptions) -> Result<Option<cri::PodSpec>
             None,
         );
     }
-    if spec.starts_with('/') || Path::new(spec).exists() {
+    if looks_like_path(spec) {
         return Ok(None);
     }
     let parts: Vec<&str> = spec.split('/').collect();
@@ -588,6 +710,11 @@ fn ensure_not_frozen(target: &Target, what: &str) -> Result<()> {
 /// between the runtime's answer and the pidfd, the container may have restarted and its old
 /// pid gone to another process.
 pub async fn pin(info: ContainerInfo) -> Result<Resolved> {
+    pin_allowing(info, false).await
+}
+
+/// [`pin`], with a paused container accepted when `frozen_ok`.
+async fn pin_allowing(info: ContainerInfo, frozen_ok: bool) -> Result<Resolved> {
     let Some(pid) = info.pid.filter(|pid| *pid > 0) else {
         return Err(Error::NotRunning {
             what: info.describe(),
@@ -628,7 +755,9 @@ pub async fn pin(info: ContainerInfo) -> Result<Resolved> {
             });
         }
     }
-    ensure_not_frozen(&target, &info.describe())?;
+    if !frozen_ok {
+        ensure_not_frozen(&target, &info.describe())?;
+    }
     Ok(Resolved {
         description: format!("{}, pid {pid}", info.describe()),
         target,
@@ -670,6 +799,14 @@ pub async fn list_all(
     let mut unreachable = Vec::new();
     for engine in [docker::Engine::docker(), docker::Engine::podman()] {
         if !engine.is_present() {
+            // -v: a service on another socket is named by DOCKER_HOST/CONTAINER_HOST.
+            let place = engine.where_looked();
+            let variable = if place.starts_with("docker") {
+                "DOCKER_HOST"
+            } else {
+                "CONTAINER_HOST"
+            };
+            tracing::info!("{place}: no socket, not asked ({variable}=unix://PATH names another)");
             continue;
         }
         match engine.list(stopped_too).await {
@@ -681,6 +818,7 @@ pub async fn list_all(
     containers.extend(pods);
     unreachable.extend(cri_unreachable);
     if !containerd::is_present() {
+        tracing::info!("containerd: no socket, not asked");
         return (containers, unreachable);
     }
     match containerd::list().await {

@@ -14,7 +14,15 @@ use tcpflow_lite::source::{read, stop_on_signals, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
 #[derive(Parser, Debug)]
-#[command(name = "tcpflow-lite", version, about)]
+#[command(
+    name = "tcpflow-lite",
+    version,
+    about,
+    after_help = "Exit status: 0 done; 1 a flow could not be written (the others were, and the \
+                  summary is printed); 2 usage error; 125 tcpflow-lite could not run (libpcap \
+                  missing, a capture it cannot open or read, a bad filter, no output directory: \
+                  one line, no summary)."
+)]
 struct Args {
     /// Read packets from FILE (pcap or pcapng; `-` for standard input); repeatable.
     #[arg(short = 'r', value_name = "FILE")]
@@ -29,12 +37,16 @@ struct Args {
     expression: Vec<String>,
 }
 
+/// tcpflow-lite could not run at all (as nsdebug's own failures, and `docker run`'s).
+const EXIT_COULD_NOT_RUN: u8 = 125;
+
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(code) => code,
         Err(error) => {
+            // Not 1: that says some flows were written and one was not.
             eprintln!("tcpflow-lite: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_COULD_NOT_RUN)
         }
     }
 }

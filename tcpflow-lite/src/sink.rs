@@ -460,37 +460,95 @@ impl Totals {
         read: &crate::source::ReadStats,
         table: &crate::flow::TableStats,
     ) -> String {
+        let n = |count: u64, one: &str, many: &str| {
+            format!("{count} {}", if count == 1 { one } else { many })
+        };
         let mut summary = format!(
-            "{tool}: {} packets, {} TCP segments, {} flows, {} bytes reassembled, {} gaps ({} bytes missing), {} conflicting overlaps",
-            read.packets, table.segments, self.flows, self.bytes, self.gaps, self.gap_bytes, self.conflicts
+            "{tool}: {}, {}, {}, {} reassembled, {} ({} missing), {}",
+            n(read.packets, "packet", "packets"),
+            n(table.segments, "TCP segment", "TCP segments"),
+            n(self.flows, "flow", "flows"),
+            n(self.bytes, "byte", "bytes"),
+            n(self.gaps, "gap", "gaps"),
+            n(self.gap_bytes, "byte", "bytes"),
+            n(
+                self.conflicts,
+                "conflicting overlap",
+                "conflicting overlaps"
+            ),
         );
+        // Packets and not one TCP segment: say so, rather than leave "0 flows" to puzzle over
+        // (a filter that matched UDP, ARP or ICMP only).
+        if read.packets > 0 && table.segments == 0 {
+            summary.push_str(if read.packets == 1 {
+                " (the packet was not TCP)"
+            } else {
+                " (none of the packets was TCP)"
+            });
+        }
+        // (count, singular, plural)
         let counts = [
-            (read.kernel_dropped, "dropped by the kernel"),
-            (table.late, "late segments after close ignored"),
-            (table.failed, "flows dropped for output errors"),
-            (table.evicted, "flows closed by --max-flows"),
-            (table.expired, "flows closed idle"),
-            (self.forced_gaps, "gaps forced by --max-pending"),
-            (table.forced_by_total, "gaps forced by --max-pending-total"),
+            (
+                read.kernel_dropped,
+                "dropped by the kernel",
+                "dropped by the kernel",
+            ),
+            (
+                table.late,
+                "late segment after close ignored",
+                "late segments after close ignored",
+            ),
+            (
+                table.failed,
+                "flow dropped for output errors",
+                "flows dropped for output errors",
+            ),
+            (
+                table.evicted,
+                "flow closed by --max-flows",
+                "flows closed by --max-flows",
+            ),
+            (table.expired, "flow closed idle", "flows closed idle"),
+            (
+                self.forced_gaps,
+                "gap forced by --max-pending",
+                "gaps forced by --max-pending",
+            ),
+            (
+                table.forced_by_total,
+                "gap forced by --max-pending-total",
+                "gaps forced by --max-pending-total",
+            ),
             (
                 table.histories_dropped,
+                "retransmission history dropped for --max-pending-total",
                 "retransmission histories dropped for --max-pending-total",
             ),
-            (read.malformed, "malformed frames"),
-            (read.fragments, "IP fragments skipped"),
+            (read.malformed, "malformed frame", "malformed frames"),
+            (
+                read.fragments,
+                "IP fragment skipped",
+                "IP fragments skipped",
+            ),
             (
                 self.restarts,
+                "stream restarted in a new file (sequence jump over 16 MiB or data after RST)",
                 "streams restarted in a new file (sequence jump over 16 MiB or data after RST)",
             ),
             (
                 table.stale_syns,
+                "SYN with a stale sequence number ignored",
                 "SYNs with a stale sequence number ignored",
             ),
-            (self.keepalives, "keep-alive probes ignored"),
+            (
+                self.keepalives,
+                "keep-alive probe ignored",
+                "keep-alive probes ignored",
+            ),
         ];
-        for (count, what) in counts {
+        for (count, one, many) in counts {
             if count > 0 {
-                summary.push_str(&format!(", {count} {what}"));
+                summary.push_str(&format!(", {}", n(count, one, many)));
             }
         }
         summary

@@ -34,6 +34,10 @@ pub struct Target {
     pub exit_code: Option<i64>,
     /// Docker's OOMKilled.
     pub oom_killed: Option<bool>,
+    /// When it stopped, once it stopped.
+    pub finished_at: Option<String>,
+    /// Its memory limit in bytes, when it has one.
+    pub memory_limit: Option<i64>,
     /// Kubernetes names, when known.
     pub kubernetes: Option<Kubernetes>,
     /// The attempt of a CRI container (0 first, one more per restart).
@@ -154,6 +158,10 @@ pub struct PsRow {
     pub exit_code: Option<i64>,
     /// As in [`Target`].
     pub oom_killed: Option<bool>,
+    /// When it stopped, once it stopped.
+    pub finished_at: Option<String>,
+    /// Its memory limit in bytes, when it has one.
+    pub memory_limit: Option<i64>,
     /// As in [`Target`].
     pub kubernetes: Option<Kubernetes>,
     /// Namespaces identical to the host's; `null` when they could not be compared.
@@ -212,6 +220,10 @@ pub struct Peer {
     pub namespace: String,
     /// Bridge it is enslaved to.
     pub master: Option<String>,
+    /// The Docker network whose bridge `master` is.
+    pub network: Option<String>,
+    /// `veth --down` took it down.
+    pub taken_down_by_nsdebug: bool,
     /// Operational state.
     pub state: String,
     /// Counters.
@@ -465,8 +477,8 @@ pub enum FlowEvent {
     Summary {
         /// When the capture ended (wall clock), seconds since the epoch.
         ts: f64,
-        /// The target.
-        target: Target,
+        /// The target (boxed: the largest variant by far).
+        target: Box<Target>,
         /// Packets read.
         packets: u64,
         /// Packets the kernel dropped.

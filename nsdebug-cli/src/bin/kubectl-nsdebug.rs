@@ -24,14 +24,16 @@ use serde_json::{json, Value};
 struct Args {
     /// The pod to debug.
     pod: String,
-    /// Its namespace.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
-    namespace: String,
+    /// Its namespace (default: default). One only: also when given among the options.
+    #[arg(short = 'n', long = "namespace")]
+    namespace: Option<String>,
     /// Its container, when it has several.
     #[arg(short = 'c', long)]
     container: Option<String>,
-    /// The node image to run.
-    #[arg(long, default_value = "nsdebug:latest")]
+    /// The node image to run, fully qualified (its registry named: a short name could be
+    /// pulled from Docker Hub into a privileged pod); a digest (@sha256:...) pins it. The
+    /// default is the image scripts/image builds, never pulled.
+    #[arg(long, default_value = DEFAULT_IMAGE)]
     image: String,
     /// Namespace of the node pod (it must allow privileged pods).
     #[arg(long, default_value = "default")]
@@ -49,16 +51,99 @@ struct Args {
     rest: Vec<String>,
 }
 
+/// The image scripts/image builds (tagged so too), loaded on the node: never pulled.
+const DEFAULT_IMAGE: &str = concat!("localhost/nsdebug:", env!("CARGO_PKG_VERSION"));
+
+/// `OPTIONS -- CMD`, or just `CMD` (clap drops a leading `--`).
+fn split_rest(rest: &[String]) -> (&[String], &[String]) {
+    match rest.iter().position(|arg| arg == "--") {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (&rest[..0], rest),
+    }
+}
+
+/// Checks the arguments and takes `-n`/`-c` given among nsdebug's options (after the first
+/// of them clap leaves everything to OPTIONS): one namespace and one container, each said
+/// once; names that Kubernetes could give; a fully qualified image.
+fn settle(mut args: Args) -> anyhow::Result<Args> {
+    let (options, cmd) = split_rest(&args.rest);
+    let (options, cmd) = (options.to_vec(), cmd.to_vec());
+    let mut kept = Vec::new();
+    let mut words = options.into_iter();
+    while let Some(word) = words.next() {
+        let (slot, value) = match word.as_str() {
+            "-n" | "--namespace" => (&mut args.namespace, words.next()),
+            "-c" | "--container" => (&mut args.container, words.next()),
+            w if w.starts_with("--namespace=") => (
+                &mut args.namespace,
+                Some(w["--namespace=".len()..].to_owned()),
+            ),
+            w if w.starts_with("--container=") => (
+                &mut args.container,
+                Some(w["--container=".len()..].to_owned()),
+            ),
+            _ => {
+                kept.push(word);
+                continue;
+            }
+        };
+        let Some(value) = value else {
+            bail!("{word} needs a value");
+        };
+        match slot {
+            Some(given) if *given != value => bail!("{word} {value} and {given}: say one"),
+            _ => *slot = Some(value),
+        }
+    }
+    if !is_dns_name(&args.pod, 253) {
+        bail!(
+            "{:?} is not a pod name (lowercase letters, digits, - and .)",
+            args.pod
+        );
+    }
+    for name in args.namespace.iter().chain(&args.container) {
+        if !is_dns_name(name, 63) || name.contains('.') {
+            bail!("{name:?} is not a Kubernetes namespace or container name");
+        }
+    }
+    let registry = args.image.split('/').next().unwrap_or_default();
+    let qualified = args.image.contains('/')
+        && (registry.contains('.') || registry.contains(':') || registry == "localhost");
+    if !qualified {
+        bail!(
+            "--image {}: a short name could be pulled from Docker Hub into a privileged pod; \
+             name its registry (localhost/nsdebug:TAG, REGISTRY/nsdebug@sha256:...)",
+            args.image
+        );
+    }
+    kept.push("--".to_owned());
+    kept.extend(cmd);
+    args.rest = kept;
+    Ok(args)
+}
+
+/// A DNS-1123 name as Kubernetes takes it: lowercase alphanumerics, `-` and `.`, beginning
+/// and ending with an alphanumeric (never `-`, which kubectl would take as an option).
+fn is_dns_name(name: &str, max: usize) -> bool {
+    let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= max
+        && name.bytes().all(|b| ok(b) || b == b'-' || b == b'.')
+        && name.bytes().next().is_some_and(ok)
+        && name.bytes().last().is_some_and(ok)
+}
+
+/// The namespace the pod is in.
+fn namespace(args: &Args) -> &str {
+    args.namespace.as_deref().unwrap_or("default")
+}
+
 /// The node pod that runs `nsdebug enter` against `args.pod` on `node`.
 fn node_pod(args: &Args, node: &str) -> Value {
-    // `OPTIONS -- CMD`, or just `CMD` (clap drops a leading `--`).
-    let (options, cmd) = match args.rest.iter().position(|arg| arg == "--") {
-        Some(at) => (&args.rest[..at], &args.rest[at + 1..]),
-        None => (&args.rest[..0], &args.rest[..]),
-    };
+    let (options, cmd) = split_rest(&args.rest);
     let mut command = vec!["nsdebug".to_owned(), "enter".to_owned()];
     command.extend(options.iter().cloned());
-    command.extend(["-n".to_owned(), args.namespace.clone()]);
+    command.extend(["-n".to_owned(), namespace(args).to_owned()]);
     if let Some(container) = &args.container {
         command.extend(["--container".to_owned(), container.clone()]);
     }
@@ -71,7 +156,7 @@ fn node_pod(args: &Args, node: &str) -> Value {
             "generateName": "nsdebug-",
             "namespace": args.debug_namespace,
             "labels": { "app.kubernetes.io/name": "nsdebug", "app.kubernetes.io/managed-by": "kubectl-nsdebug" },
-            "annotations": { "nsdebug/target": format!("{}/{}", args.namespace, args.pod) },
+            "annotations": { "nsdebug/target": format!("{}/{}", namespace(args), args.pod) },
         },
         "spec": {
             "nodeName": node,
@@ -83,7 +168,8 @@ fn node_pod(args: &Args, node: &str) -> Value {
             "containers": [{
                 "name": "nsdebug",
                 "image": args.image,
-                "imagePullPolicy": "IfNotPresent",
+                // The default image is the node's own; one named by the user may be pulled.
+                "imagePullPolicy": if args.image == DEFAULT_IMAGE { "Never" } else { "IfNotPresent" },
                 "command": command,
                 "securityContext": { "privileged": true },
                 "volumeMounts": [{ "name": "host-root", "mountPath": "/host", "readOnly": true }],
@@ -172,15 +258,17 @@ impl Drop for NodePod {
 }
 
 fn run(args: Args) -> anyhow::Result<u8> {
+    // The pod's name after `--`: never an option of kubectl's, whatever it is.
     let node = kubectl(
         &[
             "get",
             "pod",
-            &args.pod,
             "-n",
-            &args.namespace,
+            namespace(&args),
             "-o",
             "jsonpath={.spec.nodeName}",
+            "--",
+            &args.pod,
         ],
         None,
     )?;
@@ -188,7 +276,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         bail!(
             "pod {} in {} is not scheduled on a node yet",
             args.pod,
-            args.namespace
+            namespace(&args)
         );
     }
     catch_signals();
@@ -263,7 +351,14 @@ fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = match settle(Args::parse()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("kubectl-nsdebug: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("kubectl-nsdebug: {e:#}");
@@ -286,7 +381,7 @@ mod tests {
             "-c",
             "app",
             "--image",
-            "reg/nsdebug:1",
+            "reg.example/nsdebug:1",
             "--net",
             "--",
             "ss",
@@ -310,7 +405,7 @@ mod tests {
                 "tolerations": [{ "operator": "Exists" }],
                 "containers": [{
                     "name": "nsdebug",
-                    "image": "reg/nsdebug:1",
+                    "image": "reg.example/nsdebug:1",
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["nsdebug", "enter", "--net", "-n", "shop", "--container", "app", "pod/web-0", "--", "ss", "-tlnp"],
                     "securityContext": { "privileged": true },
@@ -319,13 +414,13 @@ mod tests {
                 "volumes": [{ "name": "host-root", "hostPath": { "path": "/" } }],
             },
         });
-        assert_eq!(node_pod(&args, "node-7"), expected);
+        assert_eq!(node_pod(&settle(args).unwrap(), "node-7"), expected);
     }
 
     #[test]
     fn defaults_and_a_command_is_required() {
         let args = Args::parse_from(["kubectl-nsdebug", "web-0", "--", "ip", "a"]);
-        let pod = node_pod(&args, "n1");
+        let pod = node_pod(&settle(args).unwrap(), "n1");
         assert_eq!(
             pod["spec"]["containers"][0]["command"],
             json!([
@@ -341,7 +436,7 @@ mod tests {
         );
         let args = Args::parse_from(["kubectl-nsdebug", "web-0", "ip", "-o", "a"]);
         assert_eq!(
-            node_pod(&args, "n1")["spec"]["containers"][0]["command"],
+            node_pod(&settle(args).unwrap(), "n1")["spec"]["containers"][0]["command"],
             json!([
                 "nsdebug",
                 "enter",
@@ -354,7 +449,36 @@ mod tests {
                 "a"
             ])
         );
-        assert_eq!(pod["spec"]["containers"][0]["image"], "nsdebug:latest");
+        assert_eq!(pod["spec"]["containers"][0]["image"], DEFAULT_IMAGE);
+        assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Never");
         assert!(Args::try_parse_from(["kubectl-nsdebug", "web-0"]).is_err());
+    }
+
+    /// `kubectl nsdebug web --net -n shop -- ip a`: -n after an nsdebug option is still the
+    /// pod's one namespace; two different ones, a pod name kubectl would read as an option
+    /// and a short image name are refused.
+    #[test]
+    fn one_namespace_names_kubernetes_could_give_and_a_qualified_image() {
+        let parse = |words: &[&str]| {
+            settle(Args::parse_from(
+                std::iter::once("kubectl-nsdebug").chain(words.iter().copied()),
+            ))
+        };
+        let args = parse(&["web", "--net", "-n", "shop", "--", "ip", "a"]).unwrap();
+        assert_eq!(
+            node_pod(&args, "n1")["spec"]["containers"][0]["command"],
+            json!(["nsdebug", "enter", "--net", "-n", "shop", "pod/web", "--", "ip", "a"])
+        );
+        assert!(parse(&["web", "-n", "a", "--net", "-n", "b", "--", "true"]).is_err());
+        assert!(parse(&["--", "-web", "true"]).is_err());
+        assert!(parse(&["web", "--image", "nsdebug:1", "--", "true"]).is_err());
+        assert!(parse(&[
+            "web",
+            "--image",
+            "ghcr.io/x/nsdebug@sha256:00",
+            "--",
+            "true"
+        ])
+        .is_ok());
     }
 }

@@ -24,7 +24,9 @@ use crate::pty;
     container); a Docker container name, ID or unique ID prefix; the same in Podman; a \
     containerd container ID (namespaces moby, k8s.io, default); an `ip netns` name.\n\
     Without namespace flags, every namespace of the target that differs from ours is entered \
-    (like --all).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
+    (like --all).\nShort options are nsenter's (-m -u -p -U -C -T -r -t -S -G), except -n \
+    (kubectl's namespace; nsenter's is --net), -i (docker exec's; nsenter's is --ipc) and -w DIR \
+    (docker exec's working directory; nsenter's bare -w is --wd).\nExit status: the command's, 128+N if it died of signal N, 125 if nsdebug \
     failed, 126 if the command could not be run, 127 if it was not found."
 )]
 pub struct EnterArgs {
@@ -39,29 +41,29 @@ pub struct EnterArgs {
     /// when stdin is one (no -t needed).
     #[arg(short = 'i', long, hide = true)]
     interactive: bool,
-    /// Enter the network namespace.
+    /// Enter the network namespace (nsenter's -n; here -n is kubectl's --namespace).
     #[arg(long)]
     net: bool,
     /// Enter the UTS namespace (hostname).
-    #[arg(long)]
+    #[arg(short = 'u', long)]
     uts: bool,
-    /// Enter the IPC namespace.
+    /// Enter the IPC namespace (nsenter's -i; here -i is docker exec's, and needless).
     #[arg(long)]
     ipc: bool,
     /// Enter the PID namespace (the command sees the container's processes).
-    #[arg(long)]
+    #[arg(short = 'p', long)]
     pid: bool,
     /// Enter the mount namespace (the container's filesystem).
-    #[arg(long, visible_alias = "mnt")]
+    #[arg(short = 'm', long, visible_alias = "mnt")]
     mount: bool,
     /// Enter the user namespace.
-    #[arg(long)]
+    #[arg(short = 'U', long)]
     user: bool,
     /// Enter the cgroup namespace.
-    #[arg(long)]
+    #[arg(short = 'C', long)]
     cgroup: bool,
     /// Enter the time namespace.
-    #[arg(long)]
+    #[arg(short = 'T', long)]
     time: bool,
     /// Enter every namespace of the target that differs from ours.
     #[arg(short = 'a', long)]
@@ -71,8 +73,12 @@ pub struct EnterArgs {
     root: Option<String>,
     /// Working directory: the target's, or DIR as seen inside (util-linux's --wdns; its
     /// --wd=DIR opens DIR on the host).
-    #[arg(short = 'w', long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, require_equals = true, default_missing_value = "", conflicts_with = "workdir")]
     wd: Option<String>,
+    /// Working directory DIR as seen inside, as docker exec's -w/--workdir (nsenter's bare -w,
+    /// the target's own, is --wd).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    workdir: Option<String>,
     /// Run the command as this user: a uid, or a name from the container's /etc/passwd (its
     /// group too, unless -G), like `docker exec --user`.
     #[arg(short = 'S', long, visible_alias = "user-name", value_name = "USER")]
@@ -80,7 +86,9 @@ pub struct EnterArgs {
     /// Run the command with this group: a gid, or a name from the container's /etc/group.
     #[arg(short = 'G', long, value_name = "GROUP")]
     setgid: Option<String>,
-    /// Give the command the target's environment instead of ours.
+    /// A host program keeps our environment; -e adds the target's LANG, LC_*, TZ, HOSTNAME,
+    /// proxy and KUBERNETES_* variables (the container's own programs always run with the
+    /// container's environment).
     #[arg(short = 'e', long)]
     env: bool,
     /// Keep our uid/gid in the target's user namespace (default: become its root).
@@ -150,6 +158,29 @@ impl EnterArgs {
                 self.command.insert(0, word.into());
             }
         }
+        // `enter web --nett ip a`: a mistyped option, not a program named --nett (one that
+        // is comes after --).
+        if let Some(first) = self.command.first().and_then(|w| w.to_str()) {
+            let after_dashes = std::env::args_os()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|pair| pair[0] == "--" && pair[1] == first);
+            if first.starts_with('-') && !after_dashes {
+                let subcommand = if self.toolbox { "debug" } else { "enter" };
+                crate::cli::unknown_option(subcommand, first);
+            }
+        }
+        if let Some(dir) = self.workdir.take() {
+            self.wd = Some(dir);
+        }
+        let target = self.target.as_deref().unwrap_or_default();
+        // nsenter's -i is --ipc; here it is docker exec's: with a pid (nsenter's habit) it
+        // would silently leave the IPC namespace out.
+        if self.interactive && is_pid_spec(target) {
+            anyhow::bail!(
+                "-i is docker exec's -i here (not needed), and {target} is a pid; for nsenter's -i say --ipc"
+            );
+        }
         if self.interactive {
             crate::cli::notice(format_args!(
                 "-i is not needed: stdin is passed on, and a terminal of its own comes when stdin is one"
@@ -163,6 +194,21 @@ impl EnterArgs {
             );
         }
         Ok(self)
+    }
+
+    /// The first option given that `nsdebug debug` has no use for: it runs a host program and
+    /// never joins the target's mount, user or time namespace.
+    pub fn unused_by_debug(&self) -> Option<&'static str> {
+        [
+            (self.mount, "--mount"),
+            (self.user, "--user"),
+            (self.time, "--time"),
+            (self.privileged, "--privileged"),
+            (self.root.is_some(), "--root"),
+            (self.preserve_credentials, "--preserve-credentials"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
     }
 
     fn target(&self) -> &str {
@@ -191,7 +237,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     };
     let target = &resolved.target;
     let what = &resolved.description;
-    tracing::info!("{} is {what}", args.target());
+    // (-v: resolve has said what the target is and which runtimes it asked.)
     tracing::debug!(
         "resolved in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -220,8 +266,9 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         None => kinds.contains(Namespace::Mnt),
     };
 
+    let plural = if kinds.iter().count() == 1 { "" } else { "s" };
     tracing::info!(
-        "joining the {kinds} namespaces; the program comes from {}, {}",
+        "joining the {kinds} namespace{plural}; the program comes from {}, {}",
         if from_container {
             "the container's filesystem"
         } else {
@@ -276,13 +323,18 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         }
         command.toolbox(TOOLBOX_SCRATCH);
     }
+    let name = resolved
+        .container
+        .as_ref()
+        .map_or(args.target(), |c| c.name.as_str());
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
-        let name = resolved
-            .container
-            .as_ref()
-            .map_or(args.target(), |c| c.name.as_str());
         command.env("PS1", format!("[nsdebug {}] \\w \\$ ", printable(name)));
+    }
+    if !from_container {
+        // A host program (its rc files may set their own PS1) can still tell where it runs:
+        // a prompt can show $NSDEBUG_TARGET. The container's programs get its environment only.
+        command.env("NSDEBUG_TARGET", printable(name));
     }
     // Like nsenter: without the pid namespace nothing needs a child, so become the command
     // (its signals, terminal and exit status are then simply ours). User and time namespaces

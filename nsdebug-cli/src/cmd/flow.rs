@@ -58,6 +58,16 @@ pub struct FlowArgs {
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
+    // tcpdump habit: options after the filter. They would be taken as filter text: a usage
+    // error (2), found before anything is resolved.
+    if let Some(option) = args.expression.iter().find(|word| word.starts_with('-')) {
+        return Err(Failure {
+            error: anyhow!(
+                "{option:?} after the filter: options go before it (nsdebug flow TARGET [OPTIONS] [FILTER])"
+            ),
+            exit_code: 2,
+        });
+    }
     let options = ResolveOptions {
         pod_sandbox: true,
         ..args.lookup.options()
@@ -66,13 +76,6 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = resolved.description.clone();
     let filter = args.expression.join(" ");
-    // tcpdump habit: options after the filter. They would be taken as filter text.
-    if let Some(option) = args.expression.iter().find(|word| word.starts_with('-')) {
-        return Err(anyhow!(
-            "{option:?} after the filter: options go before it (nsdebug flow TARGET [OPTIONS] [FILTER])"
-        )
-        .into());
-    }
     // Check every output before capturing anything.
     let sinks = args.output.sinks()?;
     if args.output.output.is_some() || (!args.output.console && !args.output.json) {
@@ -113,7 +116,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let mut stats = ReadStats::default();
     let signalled = stop_on_signals();
     crate::cli::notice(format_args!(
-        "capturing on {place} of {what}{}; Ctrl-C to stop",
+        "capturing on {place}{}; Ctrl-C to stop",
         if filter.is_empty() {
             String::new()
         } else {
@@ -189,7 +192,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             "gap_bytes": totals.gap_bytes,
             "conflicts": totals.conflicts,
             "failed_flows": table.stats.failed,
-            "stopped_by": if signalled.load(Ordering::Relaxed) { "signal" } else if !target.is_alive() { "target exited" } else { "limit" },
+            "stopped_by": stopped_by(&args, signalled.load(Ordering::Relaxed), target.is_alive(), &stats, started.elapsed()),
         });
         println!("{summary}");
     }
@@ -198,6 +201,30 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What ended the capture, for the JSON summary: `signal`, `target exited`, `count`,
+/// `duration`, `max-bytes` (each limit by the option's name), else `end` (the source ended).
+fn stopped_by(
+    args: &FlowArgs,
+    signalled: bool,
+    target_alive: bool,
+    stats: &ReadStats,
+    elapsed: Duration,
+) -> &'static str {
+    if signalled {
+        "signal"
+    } else if !target_alive {
+        "target exited"
+    } else if args.count.is_some_and(|n| stats.packets >= n) {
+        "count"
+    } else if args.duration.is_some_and(|limit| elapsed >= limit) {
+        "duration"
+    } else if args.max_bytes.is_some_and(|n| stats.file_bytes >= n) {
+        "max-bytes"
+    } else {
+        "end"
+    }
 }
 
 /// The packet file `-w`: created new (`O_CREAT|O_EXCL|O_NOFOLLOW`, so neither an existing
@@ -274,11 +301,30 @@ fn open_capture(args: &FlowArgs, target: &Target, what: &str) -> anyhow::Result<
             bail!("{what} has no interface with a peer in the host's namespace to capture on");
         };
         let capture = open_live(&peer)?;
-        return Ok((capture, format!("host-side peer {peer} (of {inside})")));
+        return Ok((
+            capture,
+            format!("{peer}, the host-side peer of {inside} of {what}"),
+        ));
+    }
+    // A wrong -i: name the interfaces it has (as veth does), not libpcap's "no such device".
+    if let Some(wanted) = &args.interface {
+        let inspection = inspect(target).with_context(|| what.to_owned())?;
+        let names: Vec<&str> = inspection
+            .interfaces
+            .iter()
+            .map(|i| i.link.name.as_str())
+            .collect();
+        if wanted != "any" && !names.contains(&wanted.as_str()) {
+            bail!(
+                "{what} has no interface {} (it has {})",
+                super::shown(wanted),
+                super::shown(&names.join(", "))
+            );
+        }
     }
     let interface = args.interface.clone().unwrap_or_else(|| "any".to_owned());
     let name = interface.clone();
     let capture = run_in(target, Namespace::Net.into(), move || open_live(&name))
         .with_context(|| what.to_owned())??;
-    Ok((capture, format!("{interface} inside")))
+    Ok((capture, format!("{interface} inside {what}")))
 }

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use nsdebug_audit::cgroup::keyed_value as field;
 use nsdebug_audit::human_size as human;
-use nsenter_core::Namespace;
 use serde::Serialize;
 
 use super::resolve;
@@ -128,15 +127,23 @@ struct Report<'a> {
 /// Runs `nsdebug mem`.
 pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
-    let resolved = block_on(resolve(&args.target, &options))??;
+    let resolved = match block_on(resolve(&args.target, &options))? {
+        Ok(resolved) => resolved,
+        // `docker inspect -f {{.State.OOMKilled}}` is asked of exited containers: say what
+        // is known of one instead of refusing.
+        Err(error) => match block_on(stopped_container(&args.target, &options))? {
+            Some(info) => return exited(&info, args.json),
+            None => return Err(error.into()),
+        },
+    };
     let what = &resolved.description;
     let pid = resolved
         .target
         .pid()
         .ok_or_else(|| anyhow!("{what}: a namespace file has no cgroup"))?;
     let memory = memory_of(pid).with_context(|| what.clone())?;
-    let pid_ns = resolved.target.namespace_id(Namespace::Pid)?;
-    let mut top: Vec<Top> = super::pid::processes_in(pid_ns)?
+    let (processes, _) = super::pid::processes_of(&resolved.target, what)?;
+    let mut top: Vec<Top> = processes
         .into_iter()
         .filter_map(|p| {
             let status = std::fs::read_to_string(format!("/proc/{}/status", p.host_pid)).ok()?;
@@ -202,6 +209,124 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
             human(p.rss),
             super::shown(&p.command)
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The container `spec` names when Docker or Podman knows it and it is not running.
+async fn stopped_container(
+    spec: &str,
+    options: &nsdebug_resolve::ResolveOptions,
+) -> Option<nsdebug_resolve::ContainerInfo> {
+    use nsdebug_resolve::{docker::Engine, Lookup, RuntimeKind};
+    // Pods, paths and pids are not containers a Docker-style engine keeps after they exit.
+    if spec.contains('/') || spec.parse::<i32>().is_ok() {
+        return None;
+    }
+    for (kind, engine) in [
+        (RuntimeKind::Docker, Engine::docker()),
+        (RuntimeKind::Podman, Engine::podman()),
+    ] {
+        if options.runtime.is_some_and(|only| only != kind) {
+            continue;
+        }
+        if let Ok(Lookup::Found(info)) = engine.lookup(spec).await {
+            return info.pid.is_none().then_some(info);
+        }
+    }
+    None
+}
+
+/// The memory cgroup a Docker or Podman container had, while it still exists (the runtime
+/// removes it soon after the container stops; a parent cgroup's may keep it longer).
+fn cgroup_left(info: &nsdebug_resolve::ContainerInfo) -> Option<Memory> {
+    let id = &info.id;
+    let prefix = if info.runtime == "podman" {
+        "libpod"
+    } else {
+        "docker"
+    };
+    let root = Path::new("/sys/fs/cgroup");
+    let candidates = [
+        root.join(format!("memory/{prefix}/{id}")),
+        root.join(format!("memory/system.slice/{prefix}-{id}.scope")),
+        root.join(format!("{prefix}/{id}")),
+        root.join(format!("system.slice/{prefix}-{id}.scope")),
+        root.join(format!("machine.slice/{prefix}-{id}.scope")),
+    ];
+    let dir = candidates.iter().find(|d| d.is_dir())?;
+    if dir.join("memory.limit_in_bytes").exists() {
+        Some(read_v1(dir))
+    } else if dir.join("memory.current").exists() {
+        Some(read_v2(dir))
+    } else {
+        None
+    }
+}
+
+#[derive(Serialize)]
+struct Exited<'a> {
+    target: serde_json::Value,
+    running: bool,
+    /// The kernel's counters, while the cgroup still exists.
+    memory: Option<&'a Memory>,
+}
+
+/// `mem` of a container that is not running: its exit, whether the OOM killer ended it (the
+/// runtime's word and the kernel's counter while its cgroup exists), when, and its limit.
+fn exited(info: &nsdebug_resolve::ContainerInfo, json: bool) -> Result<ExitCode, Failure> {
+    let what = info.describe();
+    let memory = cgroup_left(info);
+    if json {
+        let report = Exited {
+            target: super::unresolved_target_json(&what, Some(info)),
+            running: false,
+            memory: memory.as_ref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let details = &info.details;
+    println!(
+        "{what} is not running (status: {}): what is known of it",
+        super::shown(&info.status)
+    );
+    let exit = details
+        .exit_code
+        .map_or_else(|| "?".to_owned(), |c| c.to_string());
+    let signal = details
+        .exit_code
+        .filter(|c| (129..=159).contains(c))
+        .map(|c| format!(" (killed by signal {})", c - 128))
+        .unwrap_or_default();
+    println!("  exit code   {exit}{signal}");
+    let oom = match details.oom_killed {
+        Some(true) => "yes: the kernel's OOM killer ended it (runtime's OOMKilled)",
+        Some(false) => "no (runtime's OOMKilled)",
+        None => "? (the runtime does not say)",
+    };
+    println!("  OOM killed  {oom}");
+    if let Some(finished) = details
+        .finished_at
+        .as_deref()
+        .filter(|f| !f.starts_with("0001-"))
+    {
+        println!("  finished    {}", super::shown(finished));
+    }
+    let limit = details
+        .memory_limit
+        .and_then(|l| u64::try_from(l).ok())
+        .map_or_else(|| "none".to_owned(), human);
+    println!("  limit       {limit}");
+    match &memory {
+        Some(m) => println!(
+            "  OOM kills   {} (the kernel's counter, its cgroup is still there)",
+            m.oom_kills
+                .map_or_else(|| "?".to_owned(), |n| n.to_string())
+        ),
+        None => {
+            println!("  OOM kills   ? (its cgroup went with it: only the runtime's word is left)")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -43,18 +43,12 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
     let resolved = block_on(resolve(&args.target, &options))??;
     let what = &resolved.description;
     let target = &resolved.target;
-    let pid_ns = target
-        .namespace_id(Namespace::Pid)
-        .with_context(|| what.clone())?;
-    if pid_ns == NamespaceId::of_current_thread(Namespace::Pid)? {
-        return Err(anyhow!(
-            "{what} shares our pid namespace (--pid=host): its pids are host pids already"
-        )
-        .into());
-    }
-    let mut processes = processes_in(pid_ns)?;
+    let (mut processes, host_pids) = processes_of(target, what)?;
     if let Some(wanted) = &args.process {
+        // Under --pid=host the container's "1" is its init, whatever host pid it has.
+        let init = target.pid();
         processes.retain(|p| match wanted.parse::<i32>() {
+            Ok(1) if host_pids => Some(p.host_pid) == init,
             Ok(pid) => p.container_pid == pid,
             Err(_) => &p.command == wanted,
         });
@@ -82,6 +76,103 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The processes of a target: those of its pid namespace, or, when it shares the host's
+/// (`--pid=host`), those of its cgroup, whose pids are host pids (the flag says which).
+pub(crate) fn processes_of(target: &Target, what: &str) -> anyhow::Result<(Vec<Process>, bool)> {
+    let pid_ns = target
+        .namespace_id(Namespace::Pid)
+        .with_context(|| what.to_owned())?;
+    if pid_ns != NamespaceId::of_current_thread(Namespace::Pid)? {
+        return Ok((processes_in(pid_ns)?, false));
+    }
+    let Some(pid) = target.pid() else {
+        return Err(anyhow!(
+            "{what} is in our pid namespace and has no cgroup to list"
+        ));
+    };
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .with_context(|| format!("{what}: reading its cgroups"))?;
+    let Some(cgroup) = cgroup_path(&membership).filter(|path| *path != "/") else {
+        return Err(anyhow!(
+            "{what} shares the host's pid namespace and cgroup: it has no processes of its own"
+        ));
+    };
+    crate::cli::notice(format_args!(
+        "{what} shares the host's pid namespace (--pid=host): its processes are those of its cgroup {}, by host pid",
+        super::shown(cgroup)
+    ));
+    Ok((processes_in_cgroup(cgroup)?, true))
+}
+
+/// The cgroup that decides membership: the memory controller's (v1), else the unified one.
+fn cgroup_path(membership: &str) -> Option<&str> {
+    let mut unified = None;
+    for line in membership.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some(path);
+        }
+        if controllers.is_empty() {
+            unified = Some(path);
+        }
+    }
+    unified
+}
+
+/// Every process in cgroup `path` or beneath it (pids are host pids).
+fn processes_in_cgroup(path: &str) -> anyhow::Result<Vec<Process>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .context("listing /proc")?
+        .flatten()
+    {
+        let Some(host_pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(process) = Target::open(host_pid) else {
+            continue;
+        };
+        let Ok(membership) = std::fs::read_to_string(format!("/proc/{host_pid}/cgroup")) else {
+            continue;
+        };
+        let inside = cgroup_path(&membership).is_some_and(|p| {
+            p == path
+                || p.strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else {
+            continue;
+        };
+        if inside && process.is_alive() {
+            found.push(Process {
+                container_pid: host_pid,
+                host_pid,
+                command: command_of(&status),
+            });
+        }
+    }
+    found.sort_by_key(|p| p.host_pid);
+    Ok(found)
+}
+
+fn command_of(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Name:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned()
 }
 
 /// Every process whose pid namespace is `pid_ns`, by container pid, each pinned and checked
@@ -112,12 +203,7 @@ pub(crate) fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> 
         let Some(container_pid) = container_pid(&status) else {
             continue;
         };
-        let command = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Name:"))
-            .unwrap_or("?")
-            .trim()
-            .to_owned();
+        let command = command_of(&status);
         // Read by pid: still the pinned process only if it lives.
         if process.is_alive() {
             found.push(Process {
@@ -144,7 +230,18 @@ fn container_pid(status: &str) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::container_pid;
+    use super::{cgroup_path, container_pid};
+
+    #[test]
+    fn the_memory_cgroup_decides_else_the_unified_one() {
+        let v1 = "12:cpu,cpuacct:/docker/abc\n9:memory:/docker/abc\n0::/system.slice/x\n";
+        assert_eq!(cgroup_path(v1), Some("/docker/abc"));
+        assert_eq!(
+            cgroup_path("0::/system.slice/docker-abc.scope\n"),
+            Some("/system.slice/docker-abc.scope")
+        );
+        assert_eq!(cgroup_path("1:name=systemd:/\n"), None);
+    }
 
     #[test]
     fn the_innermost_nspid_is_the_pid_inside() {

@@ -38,14 +38,28 @@ struct Row {
     oom_kills: Option<u64>,
 }
 
+/// The namespaces that isolate, in the table: net, pid, ipc, uts, mnt shared with the host,
+/// else `-`. User, cgroup and time are shared by nearly every container without a user
+/// namespace (Docker's default), so showing them on every row hid the ones that matter;
+/// --json lists every namespace.
+fn isolating_shared(shared: &[String]) -> String {
+    const ISOLATING: [&str; 5] = ["net", "pid", "ipc", "uts", "mnt"];
+    let listed: Vec<&str> = ISOLATING
+        .into_iter()
+        .filter(|ns| shared.iter().any(|s| s == ns))
+        .collect();
+    if listed.is_empty() {
+        "-".to_owned()
+    } else {
+        listed.join(",")
+    }
+}
+
 /// Runs `nsdebug ps`.
 pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
     let (mut containers, unreachable) = block_on(list_all(args.cri_endpoint.as_deref(), args.all))?;
     if let Some(part) = &args.filter {
         containers.retain(|c| c.name.contains(part.as_str()) || c.id.starts_with(part.as_str()));
-    }
-    for why in &unreachable {
-        eprintln!("nsdebug: skipped {why}");
     }
     if containers.is_empty() && !unreachable.is_empty() {
         return Err(anyhow::anyhow!(
@@ -53,6 +67,9 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
             unreachable.join("; ")
         )
         .into());
+    }
+    for why in &unreachable {
+        eprintln!("nsdebug: skipped {why}");
     }
     let host = host_reference()?;
     let rows: Vec<Row> = containers
@@ -102,14 +119,17 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
         let shared = match (&row.shared_with_host, c.pid) {
             (_, None) => "-".to_owned(),
             (None, _) => "?".to_owned(),
-            (Some(list), _) if list.is_empty() => "-".to_owned(),
-            (Some(list), _) => list.join(","),
+            (Some(list), _) => isolating_shared(list),
         };
         // How it ended (ps -a), or how often the OOM killer struck while it runs.
         let status = match (&c.details.exit_code, c.details.oom_killed, row.oom_kills) {
             (Some(code), Some(true), _) => format!("{} ({code}, OOM-killed)", c.status),
             (Some(code), _, _) => format!("{} ({code})", c.status),
-            (None, _, Some(kills)) if kills > 0 => format!("{} ({kills} OOM kills)", c.status),
+            (None, _, Some(kills)) if kills > 0 => format!(
+                "{} ({kills} OOM kill{})",
+                c.status,
+                if kills == 1 { "" } else { "s" }
+            ),
             _ => c.status.clone(),
         };
         cells.push(vec![

@@ -7,8 +7,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
-use nsenter_core::{Namespace, NamespaceId};
+use anyhow::anyhow;
 
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -52,31 +51,28 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
     let options = args.lookup.options();
     let resolved = block_on(resolve(&args.target, &options))??;
     let what = &resolved.description;
-    let pid_ns = resolved
-        .target
-        .namespace_id(Namespace::Pid)
-        .with_context(|| what.clone())?;
-    let processes = if pid_ns == NamespaceId::of_current_thread(Namespace::Pid)? {
-        // The host's pid namespace: its pids are host pids.
-        let pid: i32 = args
-            .process
-            .parse()
-            .map_err(|_| anyhow!("{what} shares the host's pid namespace: give a pid"))?;
-        vec![pid]
-    } else {
-        super::pid::processes_in(pid_ns)?
-            .into_iter()
-            .filter(|p| match args.process.parse::<i32>() {
-                Ok(pid) => p.container_pid == pid,
-                Err(_) => p.command == args.process,
-            })
-            .map(|p| p.host_pid)
-            .collect()
-    };
+    tracing::info!("{} is {what}", super::shown(&args.target));
+    // Under --pid=host the container's processes are its cgroup's, and its "1" is its init.
+    let (listed, host_pids) = super::pid::processes_of(&resolved.target, what)?;
+    let init = resolved.target.pid();
+    let processes: Vec<i32> = listed
+        .into_iter()
+        .filter(|p| match args.process.parse::<i32>() {
+            Ok(1) if host_pids => Some(p.host_pid) == init,
+            Ok(pid) => p.container_pid == pid,
+            Err(_) => p.command == args.process,
+        })
+        .map(|p| p.host_pid)
+        .collect();
     if processes.is_empty() {
-        return Err(anyhow!("{what} has no process {}", args.process).into());
+        return Err(anyhow!("{what} has no process {}", super::shown(&args.process)).into());
     }
     let pids: Vec<String> = processes.iter().map(i32::to_string).collect();
+    tracing::info!(
+        "process {} of {what} is host pid {}",
+        super::shown(&args.process),
+        pids.join(" ")
+    );
     let mut command = match args.tracer {
         Tracer::Strace => {
             let mut c = std::process::Command::new("strace");
@@ -105,6 +101,11 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
         }
     };
     command.args(&args.args);
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| super::shown(&a.to_string_lossy()))
+        .collect();
+    tracing::info!("running {}", line.join(" "));
     crate::cli::notice(format_args!(
         "{} on {what}: host pid(s) {}",
         command.get_program().to_string_lossy(),

@@ -32,7 +32,7 @@ pub struct VethArgs {
     up: bool,
     /// With --down: bring them back up by itself after this long (30s, 2m), or at once on
     /// SIGINT/SIGTERM/SIGHUP: a drill that cannot strand a container.
-    #[arg(long = "for", value_name = "DURATION", requires = "down", value_parser = super::parse_duration)]
+    #[arg(long = "for", value_name = "DURATION", requires = "down", conflicts_with = "up", value_parser = super::parse_duration)]
     for_duration: Option<std::time::Duration>,
     /// Only this interface of the container (e.g. eth1).
     #[arg(short = 'i', long = "interface", value_name = "IFNAME")]
@@ -50,6 +50,11 @@ struct PeerRow {
     ifindex: u32,
     namespace: String,
     master: Option<String>,
+    /// The Docker network whose bridge `master` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<String>,
+    /// `nsdebug veth --down` took it down (and `--up` brings it back).
+    taken_down_by_nsdebug: bool,
     state: String,
     rx_bytes: u64,
     tx_bytes: u64,
@@ -89,8 +94,11 @@ struct Listing<'a> {
 /// Runs `nsdebug veth`.
 pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
     // A pod without -c: its sandbox, whose network namespace all its containers share.
+    // Reading a paused container's interfaces needs nothing of its processes; changing its
+    // peers is refused then (it would not answer anyway).
     let options = ResolveOptions {
         pod_sandbox: true,
+        frozen_ok: !(args.down || args.up),
         ..args.lookup.options()
     };
     let (resolved, shares_with) = block_on(async {
@@ -124,7 +132,9 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         return no_peers(changing, args.json, &resolved, "host", message);
     }
     let mut inspection = inspect(&resolved.target).with_context(|| what.clone())?;
-    if inspection.interfaces.iter().all(|i| i.link.name == "lo") {
+    // --up restores what --down recorded even when the container has since moved or deleted
+    // its interface (only lo is left): the host peer is ours to bring back.
+    if inspection.interfaces.iter().all(|i| i.link.name == "lo") && !args.up {
         let message = format!(
             "{what} has no network interface but lo (--net=none): nothing connects it to anything"
         );
@@ -165,11 +175,28 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
             stopped_by.map_or(0, |signal| 128 + signal as u8),
         ));
     }
-    let rows: Vec<Row> = inspection
+    let mut rows: Vec<Row> = inspection
         .interfaces
         .iter()
         .map(|i| row(i, &mut inspection.home))
         .collect();
+    let taken_down = recorded_keys(&resolved.target);
+    let networks = resolved
+        .container
+        .as_ref()
+        .map(|c| c.details.networks.clone())
+        .unwrap_or_default();
+    for (row, interface) in rows.iter_mut().zip(&inspection.interfaces) {
+        let (Some(peer), OtherEnd::Found { link, place }) = (&mut row.peer, &interface.other_end)
+        else {
+            continue;
+        };
+        peer.taken_down_by_nsdebug = taken_down.contains(&peer_key(link, place));
+        peer.network = peer
+            .master
+            .as_deref()
+            .and_then(|bridge| network_of_bridge(bridge, &networks));
+    }
     if args.json {
         println!(
             "{}",
@@ -182,8 +209,41 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         );
     } else {
         print_table(&rows);
+        for peer in rows.iter().filter_map(|r| r.peer.as_ref()) {
+            if peer.taken_down_by_nsdebug {
+                println!(
+                    "{} is down: nsdebug veth --down took it down; nsdebug veth {} --up brings it back",
+                    shown(&peer.name),
+                    shown(&args.target)
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The peers `--down` recorded for this target (read only: nothing is created to list them).
+fn recorded_keys(target: &Target) -> Vec<String> {
+    let Ok(name) = state_file(target) else {
+        return Vec::new();
+    };
+    match Dir::open_nofollow(Path::new(STATE_DIR)) {
+        Ok(dir) => read_record(&dir, &name).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The Docker network whose bridge device is `bridge`: `docker0` is the default network
+/// `bridge`'s, `br-` and 12 digits of its ID a user-defined network's.
+fn network_of_bridge(bridge: &str, networks: &[(String, String)]) -> Option<String> {
+    networks.iter().find_map(|(name, id)| {
+        let device = if name == "bridge" {
+            "docker0".to_owned()
+        } else {
+            format!("br-{}", id.get(..12)?)
+        };
+        (device == bridge).then(|| name.clone())
+    })
 }
 
 /// The answer for a container without veth peers: an error when asked to change them, else the
@@ -246,6 +306,8 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
         ifindex: link.index,
         namespace: place_name(place),
         master,
+        network: None,
+        taken_down_by_nsdebug: false,
         state: link.oper_state.clone(),
         rx_bytes: stats.rx_bytes,
         tx_bytes: stats.tx_bytes,
@@ -335,8 +397,17 @@ fn print_table(rows: &[Row]) {
                     shown(&p.name),
                     p.ifindex.to_string(),
                     shown(&p.namespace),
-                    shown(p.master.as_deref().unwrap_or("-")),
-                    shown(&p.state),
+                    match (&p.master, &p.network) {
+                        (Some(master), Some(network)) => {
+                            format!("{} ({})", shown(master), shown(network))
+                        }
+                        (master, _) => shown(master.as_deref().unwrap_or("-")),
+                    },
+                    if p.taken_down_by_nsdebug {
+                        format!("{} (nsdebug --down)", shown(&p.state))
+                    } else {
+                        shown(&p.state)
+                    },
                     p.rx_bytes.to_string(),
                     p.tx_bytes.to_string(),
                     (p.rx_dropped + p.tx_dropped).to_string(),
@@ -586,6 +657,9 @@ fn change(
             still_down.retain(|k| k != &key);
         }
     }
+    if up && args.interface.is_none() {
+        restore_host_peers(what, &recorded, &mut still_down, inspection, &mut changed)?;
+    }
     record(&dir, &state, &still_down)?;
     if changed.is_empty() {
         println!(
@@ -597,6 +671,50 @@ fn change(
         println!("{} {line}", if down { "took down" } else { "brought up" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--up` for host peers still recorded down that no interface of the container leads to any
+/// more (it moved its end to another namespace, or deleted it): brought up by their recorded
+/// ifindex when the link there still has the recorded name; a link gone or renamed is not
+/// ours any more, and its record is dropped.
+fn restore_host_peers(
+    what: &str,
+    recorded: &[String],
+    still_down: &mut Vec<String>,
+    inspection: &mut Inspection,
+    changed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for key in recorded {
+        if !still_down.contains(key) {
+            continue;
+        }
+        let mut fields = key.split('\t');
+        let (Some("host"), Some(Ok(index)), Some(name)) = (
+            fields.next(),
+            fields.next().map(str::parse::<u32>),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        match inspection.home.link(index)? {
+            Some(link) if link.name == name => {
+                inspection
+                    .home
+                    .set_link_up(index, true)
+                    .with_context(|| format!("{what}: setting {name} (host) up"))?;
+                changed.push(format!(
+                    "{} (ifindex {index}, host), whose container end is no longer in it",
+                    shown(name)
+                ));
+            }
+            _ => crate::cli::notice(format_args!(
+                "{what}: {} (ifindex {index}) is gone from the host: nothing to bring up",
+                shown(name)
+            )),
+        }
+        still_down.retain(|k| k != key);
+    }
+    Ok(())
 }
 
 /// Writes the record `name` (or removes it when empty), replacing it atomically, beneath the

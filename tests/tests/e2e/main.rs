@@ -9,14 +9,17 @@
 mod cli {
     mod audit;
     mod debug;
+    mod demo;
     mod enter;
     mod errors;
+    mod first_contact;
     mod flow;
     mod json;
     mod mem;
     mod pid;
     mod podman;
     mod pods;
+    mod readme;
     mod tcpflow_live;
     mod veth;
     mod why;

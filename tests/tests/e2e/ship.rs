@@ -459,6 +459,30 @@ fn the_node_image_enters_a_container_with_its_own_ip_finding_docker_under_host()
         stdout.contains(&format!("inet {}/", c.ip())) && !stdout.contains("docker0"),
         "{stdout}"
     );
+    // The socket mounted the usual way, without /host: /var/run is /run in the image too.
+    for socket in ["/run/docker.sock", "/var/run/docker.sock"] {
+        let mut args: Vec<&str> = NODE_POD_ARGS[..NODE_POD_ARGS.len() - 1].to_vec();
+        let mount = format!("-v={socket}:{socket}");
+        args.push(&mount);
+        args.extend([
+            image.0.as_str(),
+            "nsdebug",
+            "enter",
+            &c.name,
+            "--net",
+            "--",
+            "ip",
+            "-o",
+            "addr",
+        ]);
+        let out = nsdebug_tests::docker(&args);
+        assert!(
+            out.status.success() && text(&out.stdout).contains(&format!("inet {}/", c.ip())),
+            "{socket}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
     // The tools are the real ones (not busybox applets) and run; libpcap loads for flow.
     let out = run(&["sh", "-c", "ping -V && tcpdump --version && ss -V && ps -p 1 -o pid= && test ! -e /var/run/docker.sock"]);
     assert!(
@@ -515,7 +539,7 @@ dir=$(dirname "$0")
 echo "$*" >> "$dir/calls"
 case "$1" in
   get) case "$*" in
-         *"pod web-0 -n shop"*nodeName*) echo node-7 ;;
+         *"-n shop"*nodeName*"-- web-0") echo node-7 ;;
          *nodeName*) echo 'Error from server (NotFound): pods "gone" not found' >&2; exit 1 ;;
          *phase*) echo Running ;;
          *exitCode*) echo 3 ;;
@@ -606,5 +630,78 @@ fn the_kubectl_plugin_creates_streams_passes_the_status_and_deletes() {
     assert!(!std::fs::read_to_string(dir.join("calls"))
         .expect("calls")
         .contains("create"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `kubectl nsdebug web-0 --net -n shop -- ip a`: the node is looked up in shop (the pod's
+/// name after `--`, never a kubectl option) and the node pod gets one `-n shop`; a pod name
+/// beginning with `-` and a short image name are refused before kubectl is called.
+#[test]
+fn the_kubectl_plugin_takes_one_namespace_and_passes_names_after_dashes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("kubectl-ns");
+    let fake = dir.join("kubectl");
+    std::fs::write(&fake, FAKE_KUBECTL).expect("writing the fake kubectl");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let plugin = nsdebug_tests::bin_dir().join("kubectl-nsdebug");
+    let out = Command::new(&plugin)
+        .args(["web-0", "--net", "-n", "shop", "--", "ip", "a"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl-nsdebug");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let calls = std::fs::read_to_string(dir.join("calls")).expect("calls");
+    assert!(
+        calls
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("-n shop") && l.ends_with("-- web-0")),
+        "{calls}"
+    );
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("spec.json")).expect("spec"))
+            .expect("json");
+    assert_eq!(
+        spec["spec"]["containers"][0]["command"],
+        serde_json::json!([
+            "nsdebug",
+            "enter",
+            "--net",
+            "-n",
+            "shop",
+            "pod/web-0",
+            "--",
+            "ip",
+            "a"
+        ])
+    );
+    let image = spec["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(image.starts_with("localhost/nsdebug:"), "{image}");
+    std::fs::remove_file(dir.join("calls")).expect("rm");
+    for args in [
+        &["--", "-web", "true"][..],
+        &["web-0", "--image", "nsdebug:latest", "--", "true"][..],
+        &["web-0", "-n", "a", "--net", "-n", "b", "--", "true"][..],
+    ] {
+        let out = Command::new(&plugin)
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .expect("kubectl-nsdebug");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!dir.join("calls").exists(), "kubectl was not called");
     let _ = std::fs::remove_dir_all(&dir);
 }

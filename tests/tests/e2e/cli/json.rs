@@ -127,6 +127,6 @@ fn every_json_output_is_the_documented_schema_with_one_target_object() {
         panic!("flow --json does not end with a summary: {events:?}");
     };
     assert!(in_capture(*ts) && *flows >= 1 && *bytes > 0, "{events:?}");
-    assert_eq!(flow_target, target);
+    assert_eq!(&**flow_target, target);
     assert!(opened.len() as u64 >= *flows, "{events:?}");
 }

@@ -104,7 +104,8 @@ fn ps_shows_image_ip_oom_kills_and_with_a_the_containers_the_oom_killer_ended() 
     assert!(
         line.contains(nsdebug_tests::IMAGE)
             && line.contains(&c.ip())
-            && line.contains(" OOM kills)"),
+            && line.contains(" OOM kill")
+            && !line.contains("(1 OOM kills)"),
         "{listing}"
     );
     assert_eq!(
@@ -192,4 +193,68 @@ fn a_memory_limit_above_the_hosts_ram_is_no_limit() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(memory["severity"], "info", "{doc}");
+}
+
+/// `docker inspect -f '{{.State.OOMKilled}}'` is asked of containers that died: `mem` says
+/// what is known of one (exit, OOM-killed, when, its limit) instead of "is not running".
+#[test]
+fn mem_of_a_container_the_oom_killer_ended_says_so() {
+    require_root_and_docker!();
+    let c = Container::start_with(
+        &["--memory", "8m"],
+        &["sh", "-c", "head -c 100m /dev/zero | tail"],
+    );
+    let mut exited = false;
+    for _ in 0..100 {
+        let state = docker(&["inspect", "-f", "{{.State.Status}}", &c.name]);
+        if String::from_utf8_lossy(&state.stdout).trim() == "exited" {
+            exited = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(exited, "the container did not exit within 10 s");
+    let out = run_nsdebug(&["mem", &c.name]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "is not running (status: exited)",
+        "exit code   137 (killed by signal 9)",
+        "OOM killed  yes",
+        "limit       8.0 MiB",
+        "finished    20",
+    ] {
+        assert!(shown.contains(line), "no '{line}' in:\n{shown}");
+    }
+    let report = json(&["mem", &c.name, "--json"]);
+    assert_eq!(report["running"], false, "{report}");
+    assert_eq!(report["target"]["oom_killed"], true, "{report}");
+    assert_eq!(
+        report["target"]["memory_limit"],
+        8 * 1024 * 1024,
+        "{report}"
+    );
+}
+
+/// A `--pid=host` container's processes are those of its cgroup, not every host process.
+#[test]
+fn mem_of_a_pid_host_container_lists_its_cgroups_processes_only() {
+    require_root_and_docker!();
+    let c = Container::start(&["--pid=host"]);
+    let report = json(&["mem", &c.name, "--json", "--top", "1000"]);
+    let processes = report["processes"].as_array().expect("processes");
+    let host_pids: Vec<i64> = processes
+        .iter()
+        .filter_map(|p| p["host_pid"].as_i64())
+        .collect();
+    assert!(host_pids.contains(&i64::from(c.pid)), "{report}");
+    assert!(
+        !host_pids.contains(&1),
+        "the host's init is not the container's: {report}"
+    );
+    assert!(
+        !host_pids.contains(&i64::from(std::process::id())),
+        "this test is not in the container: {report}"
+    );
+    assert!(processes.len() <= 3, "{report}");
 }

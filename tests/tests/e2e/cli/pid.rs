@@ -109,3 +109,22 @@ fn the_hosts_strace_sees_the_accept_of_a_request_sent_during_the_trace() {
         "{log}"
     );
 }
+
+/// `nsdebug pid NAME 1` on a `--pid=host` container: its init's host pid, not a refusal.
+#[test]
+fn pid_1_of_a_pid_host_container_is_its_inits_host_pid() {
+    require_root_and_docker!();
+    let c = Container::start(&["--pid=host"]);
+    let out = run_nsdebug(&["pid", &c.name, "1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout).trim(), c.pid.to_string(), "{out:?}");
+    let all = run_nsdebug(&["pid", &c.name]);
+    let listing = text(&all.stdout);
+    assert!(all.status.success(), "{all:?}");
+    assert!(
+        !listing
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("1")),
+        "the host's init is not the container's:\n{listing}"
+    );
+}

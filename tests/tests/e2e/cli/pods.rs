@@ -291,3 +291,31 @@ fn audit_a_pod_as_json() {
         "{doc:#}"
     );
 }
+
+/// `nsdebug ps` rows of pods have their image and the pod's IP, as Docker's rows do.
+#[test]
+fn ps_rows_of_pods_have_image_and_ip() {
+    require_cri!();
+    let pod = CriPod::start("shop", "imaged", &["app"], &[]);
+    let table = text(&kube(&["ps"]).stdout);
+    let wanted = format!("shop/{}/app", pod.name);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("cri") && l.contains(&wanted))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(&pod.ip()), "{row}");
+    assert!(row.contains("nsdebug-test"), "{row}");
+}
+
+/// A bare name that is a pod: the error says how to name it (`NS/POD`).
+#[test]
+fn a_bare_pod_name_is_told_to_say_ns_slash_pod() {
+    require_cri!();
+    let pod = CriPod::start("shop", "bare", &["app"], &[]);
+    let out = kube(&["enter", &pod.name, "--net", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        text(&out.stderr).contains(&format!("say shop/{}", pod.name)),
+        "{out:?}"
+    );
+}

@@ -387,3 +387,109 @@ fn interface_names_with_control_characters_are_escaped_in_the_table() {
         text(&json.stdout)
     );
 }
+
+/// `--for` is a drill of `--down`: with `--up` it used to take the network down for its
+/// duration; now it is a usage error and nothing changes.
+#[test]
+fn up_for_is_refused_and_the_container_stays_reachable() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let out = run_nsdebug(&["veth", &c.name, "--up", "--for", "2s"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out.stderr).contains("'--for <DURATION>' cannot be used with '--up'")
+            || text(&out.stderr).contains("'--up' cannot be used with '--for <DURATION>'"),
+        "{out:?}"
+    );
+    assert!(!text(&out.stdout).contains("took down"), "{out:?}");
+    assert!(http_answers(&c.ip(), 2), "the container is still reachable");
+}
+
+/// A paused container's interfaces are read (only --down/--up need it running); the bridge
+/// is named with its Docker network; a peer nsdebug took down says so, with the way back.
+#[test]
+fn paused_reads_bridges_name_their_network_and_a_peer_taken_down_says_so() {
+    require_root_and_docker!();
+    let network = unique_name("net");
+    assert!(docker(&["network", "create", &network]).status.success());
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            docker(&["network", "rm", &self.0]);
+        }
+    }
+    let _network = Remove(network.clone());
+    let c = Container::start(&["--network", &network]);
+    docker(&["pause", &c.name]);
+    let paused = run_nsdebug(&["veth", &c.name]);
+    let refused = run_nsdebug(&["veth", &c.name, "--down"]);
+    docker(&["unpause", &c.name]);
+    assert!(paused.status.success(), "{paused:?}");
+    assert!(text(&paused.stdout).contains("eth0"), "{paused:?}");
+    assert_eq!(refused.status.code(), Some(125), "{refused:?}");
+    assert!(text(&refused.stderr).contains("is paused"), "{refused:?}");
+
+    let listing = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    assert!(listing.contains(&format!("({network})")), "{listing}");
+    let down = run_nsdebug(&["veth", &c.name, "--down"]);
+    assert!(down.status.success(), "{down:?}");
+    let listing = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    let up = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(up.status.success(), "{up:?}");
+    assert!(listing.contains("DOWN (nsdebug --down)"), "{listing}");
+    assert!(
+        listing.contains(&format!("nsdebug veth {} --up brings it back", c.name)),
+        "{listing}"
+    );
+    let after = text(&run_nsdebug(&["veth", &c.name]).stdout);
+    assert!(!after.contains("nsdebug --down"), "{after}");
+}
+
+/// `--up` restores the host peer `--down` took down even after the container moved its end
+/// into another namespace (nothing in the container leads to the peer any more).
+#[test]
+fn up_restores_the_host_peer_whatever_the_container_did_since() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let before = run_nsdebug(&["veth", &c.name, "--json"]);
+    let peers = json_peers(&text(&before.stdout));
+    let (_, _, peer) = peers
+        .iter()
+        .find(|(ifname, _, _)| ifname == "eth0")
+        .cloned()
+        .expect("eth0's peer");
+    let down = run_nsdebug(&["veth", &c.name, "--down"]);
+    assert!(down.status.success(), "{down:?}");
+    let elsewhere = Netns::new("moved");
+    let moved = std::process::Command::new("nsenter")
+        .args(["-t", &c.pid.to_string(), "-n", "ip", "link", "set", "eth0"])
+        .args(["netns", &elsewhere.0])
+        .output()
+        .unwrap();
+    assert!(moved.status.success(), "{moved:?}");
+    let up = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(up.status.success(), "{up:?}");
+    assert!(
+        text(&up.stdout).contains(&format!("brought up {peer}")),
+        "{up:?}"
+    );
+    let link = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "dev", &peer])
+        .output()
+        .unwrap();
+    let flags = text(&link.stdout);
+    let flags = flags
+        .split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        flags.split(',').any(|f| f == "UP"),
+        "{peer} is admin up: {flags}"
+    );
+    let again = run_nsdebug(&["veth", &c.name, "--up"]);
+    assert!(
+        text(&again.stdout).contains("already up"),
+        "the record is gone: {again:?}"
+    );
+}

@@ -47,7 +47,7 @@ fn what_went_wrong_is_a_variant_to_match() {
         ..Default::default()
     };
     match resolve_now("nsdbg-no-such-container", &docker_only) {
-        Err(Error::NotFound { spec, tried }) => {
+        Err(Error::NotFound { spec, tried, .. }) => {
             assert_eq!(spec, "nsdbg-no-such-container");
             assert_eq!(tried.len(), 1, "{tried:?}");
             assert!(tried[0].starts_with("docker ("), "{tried:?}");
