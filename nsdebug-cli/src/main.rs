@@ -7,6 +7,7 @@ mod cmd;
 mod host_root;
 mod pty;
 mod resolve;
+mod session;
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away

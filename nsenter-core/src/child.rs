@@ -31,6 +31,10 @@ pub(crate) struct ToolboxPlan<'a> {
     pub scratch: &'a CStr,
     /// Where the target's root goes, in it.
     pub root_at: &'a CStr,
+    /// The target's files may be written (never followed through a symlink either way).
+    pub writable: bool,
+    /// The pid of the process that forks the session: the session dies with it.
+    pub parent: libc::pid_t,
 }
 
 /// What the child does, all prepared before fork (pointers into the parent's copy of memory,
@@ -110,6 +114,16 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // Non-dumpable before joining anything, the pid namespace above all: the target's root
     // must not be able to ptrace us while we still hold the caller's fds and memory.
     raw::prctl(libc::PR_SET_DUMPABLE, 0, 0).at(Step::Prctl)?;
+    if let Some(toolbox) = &plan.toolbox {
+        // A session with host powers never outlives the nsdebug that watches it, SIGKILL
+        // included. (The death signal follows the forking *thread*: the caller forks from
+        // one that lasts as long as the session.)
+        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+            .at(Step::SessionReaper)?;
+        if raw::getppid() != toolbox.parent {
+            raw::exit(127);
+        }
+    }
     for (target_fd, source) in plan.stdio.iter().enumerate() {
         let target_fd = target_fd as RawFd;
         match source {
@@ -170,24 +184,29 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             if let Some(fd) = plan.err_fd {
                 raw::close(fd);
             }
-            relay_until_exit(pid);
+            relay_until_exit(pid, false);
         }
-        new_session(plan)?;
-        toolbox_proc(plan)?;
-        credentials(plan, cleared_before)?;
-        // The program dies with the relaying process rather than outlive it unwatched (set
-        // after the credentials: changing them clears it).
-        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).at(Step::Prctl)?;
-        // If the middle process died before that, we were reparented: the parent is then the
-        // namespace's init or a subreaper, no longer the middle process (which is invisible,
-        // pid 0, from inside another pid namespace).
-        let parent = raw::getppid();
-        if parent != 0 && parent != middle {
-            raw::exit(127);
+        if plan.toolbox.is_some() {
+            start_session(plan, cleared_before)?;
+        } else {
+            new_session(plan)?;
+            credentials(plan, cleared_before)?;
+            // The program dies with the relaying process rather than outlive it unwatched
+            // (set after the credentials: changing them clears it).
+            raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+                .at(Step::Prctl)?;
+            // If the middle process died before that, we were reparented: the parent is
+            // then the namespace's init or a subreaper, no longer the middle process (which
+            // is invisible, pid 0, from inside another pid namespace).
+            let parent = raw::getppid();
+            if parent != 0 && parent != middle {
+                raw::exit(127);
+            }
         }
+    } else if plan.toolbox.is_some() {
+        start_session(plan, cleared_before)?;
     } else {
         new_session(plan)?;
-        toolbox_proc(plan)?;
         credentials(plan, cleared_before)?;
     }
     raw::sigmask(libc::SIG_SETMASK, &[]);
@@ -217,6 +236,15 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     ];
     raw::setns(toolbox.own_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
     let tree = tree.at(Step::Toolbox)?;
+    // Before the tree is attached or anything is mounted in it: no symlink of the container's
+    // leads a host program out of its files (read-only unless asked), and nothing mounted in
+    // the session propagates to the container's peers (an `rshared` volume) or back.
+    let nosymfollow = raw::MOUNT_ATTR_NOSYMFOLLOW;
+    let attrs = match toolbox.writable {
+        true => nosymfollow,
+        false => nosymfollow | raw::MOUNT_ATTR_RDONLY,
+    };
+    raw::set_tree_attrs(tree, attrs).at(Step::ToolboxLockdown)?;
     raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
     raw::make_mounts_private().at(Step::Toolbox)?;
     raw::mount_new(
@@ -231,8 +259,11 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     raw::close(tree);
     for (fd, path) in files {
         if let Some(fd) = fd {
-            // Best effort: a host whose file is a symlink keeps its own.
-            let _ = raw::attach_tree(fd, path);
+            // Best effort: a host whose file is a symlink keeps its own, and so does one
+            // whose copy could not be locked down like the tree.
+            if raw::set_tree_attrs(fd, attrs).is_ok() {
+                let _ = raw::attach_tree(fd, path);
+            }
             raw::close(fd);
         }
     }
@@ -247,6 +278,146 @@ fn toolbox_proc(plan: &Plan<'_>) -> Result<(), Failure> {
         raw::mount_new(c"proc", c"/proc", flags, None).at(Step::Toolbox)?;
     }
     Ok(())
+}
+
+/// `CAP_SETGID` and `CAP_SETUID`: what changing gid or uid takes.
+const ID_CAP_NUMBERS: [u64; 2] = [6, 7];
+/// The same as a capability set.
+const ID_CAPS: u64 = (1 << 6) | (1 << 7);
+
+/// The signal a session's reaper gets when the process above it dies: one nobody sends
+/// (SIGSTKFLT), so that the reaper can tell it from the signals it passes on.
+const PARENT_GONE: libc::c_int = libc::SIGSTKFLT;
+
+/// A toolbox session, from the process in the target's pid namespace: a fresh `/proc` there,
+/// then we become the session's reaper (a child subreaper: every orphan of the session comes
+/// to us, however deep, a background job or a daemon that double-forked) and the relay to the
+/// program. When the program ends, or the process above us dies (SIGKILL included: its death
+/// signal reaches us), we kill every process left in the session before ending. Returns in
+/// the program, ready for exec.
+fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
+    toolbox_proc(plan)?;
+    let parent = raw::getppid();
+    raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0).at(Step::SessionReaper)?;
+    if raw::getppid() != parent {
+        raw::exit(127);
+    }
+    raw::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).at(Step::SessionReaper)?;
+    let reaper = raw::getpid();
+    let program = raw::fork_raw().at(Step::SessionReaper)?;
+    if program > 0 {
+        if let Some(fd) = plan.err_fd {
+            raw::close(fd);
+        }
+        relay_until_exit(program, true);
+    }
+    new_session(plan)?;
+    // No program of the session may become another user: a container process of that uid
+    // could then reach it (ptrace, /proc/PID/root), with the host's files and our terminal.
+    // Out of the bounding set while we may still cut it; the ids the caller chose are set
+    // with the permitted set as it is; then out of every set, and no setuid binary or file
+    // capability gives them back.
+    for cap in ID_CAP_NUMBERS {
+        raw::prctl(libc::PR_CAPBSET_DROP, cap, 0).at(Step::FixedIds)?;
+    }
+    credentials(plan, cleared_before)?;
+    let (effective, permitted, inheritable) = raw::capget().at(Step::FixedIds)?;
+    raw::capset(
+        effective & !ID_CAPS,
+        permitted & !ID_CAPS,
+        inheritable & !ID_CAPS,
+    )
+    .at(Step::FixedIds)?;
+    raw::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).at(Step::FixedIds)?;
+    // The program dies with its reaper (set after the credentials: changing them clears it).
+    raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).at(Step::Prctl)?;
+    if raw::getppid() != reaper {
+        raw::exit(127);
+    }
+    Ok(())
+}
+
+/// The session reaper's handler of [`PARENT_GONE`]: the session ends now.
+extern "C" fn parent_gone(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    kill_session();
+    raw::exit(128 + libc::SIGKILL);
+}
+
+/// Kills every child of ours, and the orphans that come to us as they die, until none is
+/// left (bounded: a session forking faster than it dies is still cut down round by round).
+/// Only async-signal-safe calls: it runs in a signal handler too.
+fn kill_session() {
+    let mut path = [0u8; 64];
+    let Some(path) = children_path(&mut path) else {
+        return;
+    };
+    let mut buffer = [0u8; 4096];
+    for _ in 0..10_000 {
+        let Ok(fd) = raw::open(path, libc::O_RDONLY) else {
+            return;
+        };
+        let read = raw::read(fd, &mut buffer);
+        raw::close(fd);
+        let Ok(read) = read else {
+            return;
+        };
+        let mut any = false;
+        for pid in buffer[..read].split(|b| *b == b' ' || *b == b'\n') {
+            if let Some(pid) = parse_pid(pid) {
+                raw::kill(pid, libc::SIGKILL);
+                any = true;
+            }
+        }
+        // Reap one (or learn that none is left); its children are ours by then.
+        match raw::waitpid(-1, if any { 0 } else { libc::WNOHANG }) {
+            Err(libc::EINTR) => {}
+            Err(_) => return,
+            Ok((0, _)) if !any => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// `/proc/self/task/TID/children` of the calling (single-threaded) process, NUL-terminated in
+/// `buffer`, without allocating.
+fn children_path(buffer: &mut [u8; 64]) -> Option<&CStr> {
+    let mut digits = [0u8; 12];
+    let mut n = raw::getpid() as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buffer[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(b"/proc/self/task/");
+    for i in (0..len).rev() {
+        put(&digits[i..=i]);
+    }
+    put(b"/children\0");
+    CStr::from_bytes_with_nul(&buffer[..at]).ok()
+}
+
+/// A decimal pid, or `None`.
+fn parse_pid(bytes: &[u8]) -> Option<libc::pid_t> {
+    if bytes.is_empty() || bytes.len() > 9 {
+        return None;
+    }
+    let mut pid: libc::pid_t = 0;
+    for b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        pid = pid * 10 + libc::pid_t::from(b - b'0');
+    }
+    (pid > 0).then_some(pid)
 }
 
 /// The program leads a session of its own (in its pid namespace, after the fork there), on
@@ -465,20 +636,30 @@ pub(crate) fn reset_signals() {
 }
 
 /// The middle process: relays signals to the program, waits for it, and ends the same way.
-fn relay_until_exit(pid: libc::pid_t) -> ! {
+/// As a session's reaper (`session`) it also reaps the orphans that come to it, kills what
+/// is left of the session when the program ends, and ends it at once when the process above
+/// dies ([`PARENT_GONE`]).
+fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     crate::relay::install(pid);
+    if session {
+        raw::set_handler(PARENT_GONE, parent_gone);
+    }
     // The handlers are in place: now signals may arrive.
     raw::sigmask(libc::SIG_SETMASK, &[]);
     let status = loop {
-        match raw::waitpid(pid, libc::WUNTRACED) {
+        match raw::waitpid(if session { -1 } else { pid }, libc::WUNTRACED) {
             Err(libc::EINTR) => continue,
             Err(_) => raw::exit(127),
+            Ok((reaped, _)) if reaped != pid => continue,
             // Stop as the program stopped, so that whoever waits for us sees it; the SIGCONT
             // that continues us is relayed to the program.
             Ok((_, status)) if libc::WIFSTOPPED(status) => raw::kill(raw::getpid(), libc::SIGSTOP),
             Ok((_, status)) => break status,
         }
     };
+    if session {
+        kill_session();
+    }
     if libc::WIFSIGNALED(status) {
         let signal = libc::WTERMSIG(status);
         raw::default_action(signal);

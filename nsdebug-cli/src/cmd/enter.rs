@@ -15,6 +15,7 @@ use nsenter_core::{
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
 use crate::resolve::resolve;
+use crate::session::StopWatch;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
@@ -101,6 +102,10 @@ pub struct EnterArgs {
     /// Set by `nsdebug debug`: a host program with the target's view of the filesystem.
     #[arg(skip)]
     toolbox: bool,
+    /// `nsdebug debug` only: the container's files at $CTR_ROOT may be written (they are
+    /// read-only by default); their symlinks are never followed either way.
+    #[arg(long)]
+    rw: bool,
     #[command(flatten)]
     lookup: LookupArgs,
     /// The command and its arguments (default: the container's $SHELL, else /bin/sh, for a
@@ -267,7 +272,9 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             }
             _ => {}
         }
-        command.toolbox(TOOLBOX_SCRATCH);
+        command.toolbox(TOOLBOX_SCRATCH).toolbox_writable(args.rw);
+    } else if args.rw {
+        return Err(anyhow::anyhow!("--rw is for nsdebug debug ($CTR_ROOT writable)").into());
     }
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.
@@ -326,6 +333,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             Ok(())
         })?;
         drop(terminal.slave);
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
         // From here until the handlers are in place, a signal must wait rather than kill
@@ -334,6 +342,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         let mut child = spawn(&|_: &mut Command| Ok(()))?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
         drop(forwarding);
         status
