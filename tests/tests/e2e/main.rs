@@ -9,6 +9,7 @@
 mod cli {
     mod audit;
     mod debug;
+    mod debug_session;
     mod enter;
     mod errors;
     mod flow;
