@@ -24,14 +24,44 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock`.
+    /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock` (when root's or the user's).
     pub fn docker() -> Engine {
-        let address = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        if let Ok(address) = std::env::var("DOCKER_HOST") {
+            return Engine {
+                runtime: "docker",
+                looked: address.clone(),
+                address: Some(address),
+            };
+        }
+        Engine::found("docker", &["/var/run/docker.sock".to_owned()])
+    }
+
+    /// The first of `candidates` (found by looking, not named by the user) that is there and
+    /// belongs to root or to the user; a socket we may not look at counts as there (the
+    /// error then says permission denied).
+    fn found(runtime: &'static str, candidates: &[String]) -> Engine {
+        let mut refused = Vec::new();
+        let found = candidates.iter().find(|path| {
+            let there = match std::fs::symlink_metadata(path) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+            };
+            match super::verify::found_socket_trusted(std::path::Path::new(path)) {
+                Err(why) if there => {
+                    refused.push(why);
+                    false
+                }
+                _ => there,
+            }
+        });
+        let mut looked = candidates.join(" or ");
+        if !refused.is_empty() {
+            looked = format!("{looked} ({})", refused.join("; "));
+        }
         Engine {
-            runtime: "docker",
-            looked: address.clone(),
-            address: Some(address),
+            runtime,
+            address: found.map(|path| format!("unix://{path}")),
+            looked,
         }
     }
 
@@ -48,18 +78,7 @@ impl Engine {
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             candidates.push(format!("{dir}/podman/podman.sock"));
         }
-        // A socket we may not look at counts as there: the error then says permission denied.
-        let found = candidates
-            .iter()
-            .find(|path| match std::fs::symlink_metadata(path) {
-                Ok(_) => true,
-                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
-            });
-        Engine {
-            runtime: "podman",
-            address: found.map(|path| format!("unix://{path}")),
-            looked: candidates.join(" or "),
-        }
+        Engine::found("podman", &candidates)
     }
 
     /// Whether there is anything to ask: a TCP address, or a unix socket that exists.
@@ -171,7 +190,9 @@ impl Engine {
                 return Ok(Lookup::Unreachable(why));
             }
         };
-        let network_mode = response.host_config.and_then(|h| h.network_mode);
+        let (network_mode, pid_mode) = response
+            .host_config
+            .map_or((None, None), |h| (h.network_mode, h.pid_mode));
         let ip = response
             .network_settings
             .and_then(|n| n.networks)
@@ -189,6 +210,7 @@ impl Engine {
             ip,
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
+            pid_mode,
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

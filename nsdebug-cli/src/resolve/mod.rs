@@ -19,6 +19,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+pub mod verify;
 
 use std::path::Path;
 use std::time::Duration;
@@ -121,6 +122,9 @@ pub struct Details {
     /// Whether the OOM killer killed its init (Docker's `OOMKilled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_killed: Option<bool>,
+    /// Docker/Podman pid mode (`host` when the container shares the host's pids).
+    #[serde(skip)]
+    pub pid_mode: Option<String>,
 }
 
 impl ContainerInfo {
@@ -227,6 +231,7 @@ pub async fn resolve(spec: &str, options: &ResolveOptions) -> anyhow::Result<Res
         if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
             (found.info.pid, &found.netns_path, &found.info.cri)
         {
+            verify::cri_netns_path(path, None)?;
             let target =
                 Target::from_namespace_file(path).with_context(|| found.info.describe())?;
             let description = format!("{}, netns {path}", found.info.describe());
@@ -448,6 +453,7 @@ pub async fn pin(info: ContainerInfo) -> anyhow::Result<Resolved> {
             );
         }
     }
+    verify::runtime_answer(&info, pid, &target)?;
     ensure_not_frozen(&target, &info.describe())?;
     Ok(Resolved {
         description: format!("{}, pid {pid}", info.describe()),

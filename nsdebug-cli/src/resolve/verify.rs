@@ -1,0 +1,124 @@
+//! What a runtime answers, checked against the kernel before anything is entered: a socket
+//! that lies (or one someone else planted) must not make nsdebug enter, or audit, a host
+//! process as if it were the container.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::bail;
+use nsenter_core::{Namespace, Target};
+
+use super::ContainerInfo;
+
+/// Refuses the pid a runtime named for `info` unless the kernel agrees that it is in that
+/// container: its cgroup names the container's ID (every runtime names the container's cgroup
+/// after it), and it shares the host's mount namespace never, its pid and network namespaces
+/// only when the runtime says the container was made so (Docker's and Podman's `PidMode` and
+/// `NetworkMode` `host`; the CRI and containerd report no such mode here, so only the mount
+/// namespace is held against them). One line names what did not match.
+pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow::Result<()> {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if !super::cgroup_names_container(&cgroup, &info.id) {
+        let path = cgroup
+            .lines()
+            .filter_map(|line| line.splitn(3, ':').nth(2))
+            .next()
+            .unwrap_or("?");
+        bail!(
+            "{} names pid {pid}, whose cgroup {} does not name container {}: refusing a runtime \
+             answer the kernel does not confirm",
+            info.describe(),
+            crate::cmd::shown(path),
+            super::short_id(&info.id)
+        );
+    }
+    let host = super::host_reference()?;
+    let docker_like = matches!(info.runtime, "docker" | "podman");
+    let says_host = |mode: Option<&str>| mode == Some("host");
+    let allowed = [
+        (Namespace::Mnt, "mount", false),
+        (
+            Namespace::Pid,
+            "pid",
+            !docker_like || says_host(info.details.pid_mode.as_deref()),
+        ),
+        (
+            Namespace::Net,
+            "network",
+            !docker_like || says_host(info.network_mode.as_deref()),
+        ),
+    ];
+    for (namespace, name, may_share) in allowed {
+        if may_share {
+            continue;
+        }
+        if target.namespace_id(namespace)? == host.namespace_id(namespace)? {
+            bail!(
+                "{} names pid {pid}, which is in the host's {name} namespace though {} did not \
+                 say the container shares it: refusing",
+                info.describe(),
+                info.runtime
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether a socket nsdebug found by looking (not one the user named) may be used: it and
+/// its directory belong to root or to the user running nsdebug. Another user's socket (in a
+/// `$XDG_RUNTIME_DIR` kept by `sudo -E`, say) would let that user decide what root enters.
+pub fn found_socket_trusted(path: &Path) -> Result<(), String> {
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    let me = unsafe { libc::getuid() };
+    let owner = |p: &Path| std::fs::symlink_metadata(p).map(|m| m.uid());
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    for p in [path, dir] {
+        match owner(p) {
+            Ok(uid) if uid == 0 || uid == me => {}
+            Ok(uid) => {
+                return Err(format!(
+                    "{} belongs to uid {uid}, neither root nor you: not used",
+                    p.display()
+                ))
+            }
+            // Not there, or not ours to look at: the connection says why.
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a network namespace path from the CRI unless it is where runtimes keep them
+/// (`/run/netns`, `/var/run/netns`) or the sandbox's own process's (`/proc/PID/ns/net`); that
+/// it is a namespace file is checked when it is opened (nsfs).
+pub fn cri_netns_path(path: &str, sandbox_pid: Option<i32>) -> anyhow::Result<()> {
+    let own = sandbox_pid.map(|pid| format!("/proc/{pid}/ns/net"));
+    let in_runtime_dir = ["/run/netns/", "/var/run/netns/"].iter().any(|dir| {
+        path.strip_prefix(dir)
+            .is_some_and(|name| !name.is_empty() && !name.contains('/') && name != "..")
+    });
+    if in_runtime_dir || own.as_deref() == Some(path) {
+        return Ok(());
+    }
+    bail!(
+        "the CRI names network namespace {}, which is neither in /run/netns nor the sandbox's \
+         own: refusing",
+        crate::cmd::shown(path)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cri_netns_paths_outside_the_runtimes_directory_are_refused() {
+        assert!(cri_netns_path("/var/run/netns/cni-1234", None).is_ok());
+        assert!(cri_netns_path("/run/netns/cni-1234", None).is_ok());
+        assert!(cri_netns_path("/proc/42/ns/net", Some(42)).is_ok());
+        assert!(cri_netns_path("/proc/1/ns/net", Some(42)).is_err());
+        assert!(cri_netns_path("/proc/1/ns/net", None).is_err());
+        assert!(cri_netns_path("/run/netns/../../proc/1/ns/net", None).is_err());
+        assert!(cri_netns_path("/tmp/netns", None).is_err());
+    }
+}
