@@ -14,6 +14,7 @@ mod cli {
     mod errors;
     mod flow;
     mod json;
+    mod lying_runtime;
     mod mem;
     mod pid;
     mod podman;
