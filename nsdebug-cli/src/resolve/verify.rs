@@ -2,11 +2,12 @@
 //! that lies (or one someone else planted) must not make nsdebug enter, or audit, a host
 //! process as if it were the container.
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use anyhow::bail;
-use nsenter_core::{Namespace, Target};
+use anyhow::{bail, Context};
+use nsenter_core::{Namespace, NamespaceId, Target};
 
 use super::ContainerInfo;
 
@@ -18,7 +19,14 @@ use super::ContainerInfo;
 /// namespace is held against them). One line names what did not match.
 pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow::Result<()> {
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    if !super::cgroup_names_container(&cgroup, &info.id) {
+    let host = super::host_reference()?;
+    // Rootless Podman without a delegated cgroup leaves its containers in the user's own
+    // cgroup: an unprivileged process in a user namespace of its own, which its user could
+    // start anyway, is no host process to be lured into.
+    let rootless = info.runtime == "podman"
+        && host_uid(pid).is_some_and(|uid| uid != 0)
+        && namespace_of(pid, target, Namespace::User)? != host.namespace_id(Namespace::User)?;
+    if !rootless && !super::cgroup_names_container(&cgroup, &info.id) {
         let path = cgroup
             .lines()
             .filter_map(|line| line.splitn(3, ':').nth(2))
@@ -32,7 +40,6 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow
             super::short_id(&info.id)
         );
     }
-    let host = super::host_reference()?;
     let docker_like = matches!(info.runtime, "docker" | "podman");
     let says_host = |mode: Option<&str>| mode == Some("host");
     let allowed = [
@@ -52,7 +59,7 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow
         if may_share {
             continue;
         }
-        if target.namespace_id(namespace)? == host.namespace_id(namespace)? {
+        if namespace_of(pid, target, namespace)? == host.namespace_id(namespace)? {
             bail!(
                 "{} names pid {pid}, which is in the host's {name} namespace though {} did not \
                  say the container shares it: refusing",
@@ -62,6 +69,35 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow
         }
     }
     Ok(())
+}
+
+/// The target's namespace of kind `ns`; for a leader that exited while its other threads
+/// run (its own namespace files are gone), a live thread's.
+fn namespace_of(pid: i32, target: &Target, ns: Namespace) -> anyhow::Result<NamespaceId> {
+    match target.namespace_id(ns) {
+        Err(nsenter_core::Error::TargetExited { .. }) => {}
+        other => return Ok(other?),
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("pid {pid}: reading its threads"))?;
+    for task in tasks.flatten() {
+        if let Ok(file) = std::fs::File::open(task.path().join("ns").join(ns.proc_name())) {
+            return Ok(NamespaceId::of_file(file.as_fd())?);
+        }
+    }
+    bail!("pid {pid}: every thread exited")
+}
+
+/// The real uid of `pid` as the host sees it (`/proc/PID/status`).
+fn host_uid(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Whether a socket nsdebug found by looking (not one the user named) may be used: it and
