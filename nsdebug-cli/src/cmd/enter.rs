@@ -256,6 +256,12 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             "the host's {} in the {kinds} namespaces of {what}",
             program.to_string_lossy()
         ));
+        if args.toolbox {
+            crate::cli::notice(format_args!(
+                "its files are at $CTR_ROOT ({}, symlinks not followed); the container sees                  this session's command lines and can signal it; no uid change (su, sudo -u,                  setpriv) works in it",
+                if args.rw { "writable" } else { "read-only, --rw to write" }
+            ));
+        }
     }
     let mut command = build(&args, target, &program, from_container)?;
     if args.toolbox {
