@@ -3,8 +3,7 @@
 //! middle, a background job) would leave the operator waiting with no word of why.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 /// How often the session is looked at.
@@ -15,35 +14,38 @@ const MAX_PROCESSES: usize = 4096;
 /// Watches the processes descending from a session's first process until dropped, and says
 /// once for each one that is stopped.
 pub struct StopWatch {
-    done: Arc<AtomicBool>,
+    /// Dropped to stop the thread at once (not at its next look).
+    done: Option<Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl StopWatch {
     /// Starts watching the descendants of `root` (our child).
     pub fn start(root: i32) -> StopWatch {
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
+        let (done, stop) = channel();
         let thread = std::thread::Builder::new()
             .name("session-stops".into())
-            .spawn(move || watch(root, &flag))
+            .spawn(move || watch(root, &stop))
             .ok();
-        StopWatch { done, thread }
+        StopWatch {
+            done: Some(done),
+            thread,
+        }
     }
 }
 
 impl Drop for StopWatch {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
+        drop(self.done.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn watch(root: i32, done: &AtomicBool) {
+fn watch(root: i32, stop: &Receiver<()>) {
     let mut told = BTreeSet::new();
-    while !done.load(Ordering::Relaxed) {
+    loop {
         for pid in descendants(root) {
             match stopped(pid) {
                 Some(comm) if told.insert(pid) => crate::cli::notice(format_args!(
@@ -57,7 +59,9 @@ fn watch(root: i32, done: &AtomicBool) {
                 }
             }
         }
-        std::thread::sleep(EVERY);
+        if !matches!(stop.recv_timeout(EVERY), Err(RecvTimeoutError::Timeout)) {
+            return;
+        }
     }
 }
 
