@@ -160,6 +160,9 @@ impl EnterArgs {
                 "-i is not needed: stdin is passed on, and a terminal of its own comes when stdin is one"
             ));
         }
+        if self.rw && !self.toolbox {
+            anyhow::bail!("--rw is for nsdebug debug (a writable $CTR_ROOT)");
+        }
         let target = self.target.as_deref().unwrap_or_default();
         // nsenter's -n is --net; here -n is a Kubernetes namespace, meaningless for a pid.
         if let (Some(ns), true) = (&self.lookup.k8s_namespace, is_pid_spec(target)) {
@@ -279,8 +282,6 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             _ => {}
         }
         command.toolbox(TOOLBOX_SCRATCH).toolbox_writable(args.rw);
-    } else if args.rw {
-        return Err(anyhow::anyhow!("--rw is for nsdebug debug ($CTR_ROOT writable)").into());
     }
     if explicit.is_none() {
         // A shell shows where it is: `[nsdebug web] /app # `.

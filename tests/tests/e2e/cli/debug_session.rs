@@ -93,6 +93,13 @@ fn ctr_root_never_leads_to_host_files_read_or_append() {
         assert_eq!(text(&inside.stdout).trim() == "written", rw, "{inside:?}");
     }
     let _ = std::fs::remove_file(&created);
+    // `enter` has no $CTR_ROOT: --rw there is a mistake, said before anything is looked up.
+    let enter = run_nsdebug(&["enter", &c.name, "--rw", "--", "true"]);
+    assert_eq!(enter.status.code(), Some(125), "{enter:?}");
+    assert!(
+        text(&enter.stderr).contains("--rw is for nsdebug debug"),
+        "{enter:?}"
+    );
 }
 
 /// A directory of the host bind-mounted on itself and made shared, unmounted when dropped.
