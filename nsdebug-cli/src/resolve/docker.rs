@@ -123,6 +123,14 @@ impl Engine {
         }
     }
 
+    /// The uid owning the unix socket asked.
+    fn socket_owner(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.address.as_deref()?;
+        let path = path.strip_prefix("unix://").unwrap_or(path);
+        std::fs::metadata(path).ok().map(|m| m.uid())
+    }
+
     fn label(&self) -> String {
         format!(
             "{} ({})",
@@ -211,6 +219,7 @@ impl Engine {
             exit_code: state.exit_code.filter(|_| stopped),
             oom_killed: state.oom_killed.filter(|_| stopped),
             pid_mode,
+            socket_owner: self.socket_owner(),
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

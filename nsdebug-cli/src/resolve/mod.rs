@@ -125,6 +125,9 @@ pub struct Details {
     /// Docker/Podman pid mode (`host` when the container shares the host's pids).
     #[serde(skip)]
     pub pid_mode: Option<String>,
+    /// The uid owning the unix socket that answered (Docker/Podman).
+    #[serde(skip)]
+    pub socket_owner: Option<u32>,
 }
 
 impl ContainerInfo {

@@ -21,10 +21,10 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let host = super::host_reference()?;
     // Rootless Podman without a delegated cgroup leaves its containers in the user's own
-    // cgroup: an unprivileged process in a user namespace of its own, which its user could
-    // start anyway, is no host process to be lured into.
+    // cgroup: a process of the socket's owner (not root) in a user namespace of its own, which
+    // that user could start anyway, is no host process to be lured into.
     let rootless = info.runtime == "podman"
-        && host_uid(pid).is_some_and(|uid| uid != 0)
+        && host_uid(pid).is_some_and(|uid| uid != 0 && Some(uid) == info.details.socket_owner)
         && namespace_of(pid, target, Namespace::User)? != host.namespace_id(Namespace::User)?;
     if !rootless && !super::cgroup_names_container(&cgroup, &info.id) {
         let path = cgroup

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use nsdebug_tests::{nsdebug, require_root_and_docker, unique_name, Spawned};
+use nsdebug_tests::{nsdebug, require_root_and_docker, unique_name, Container, Spawned};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -86,7 +86,9 @@ fn a_docker_socket_naming_a_host_process_is_refused_by_enter_and_audit() {
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("docker.sock").display().to_string();
     let host = format!("unix://{socket}");
-    let mut victims = vec![("pid 1", 1)];
+    // Another container's init: a real container, but not the one named.
+    let other = Container::start_with(&[], &["sleep", "3600"]);
+    let mut victims = vec![("pid 1", 1), ("another container", other.pid)];
     if let Some(dockerd) = pid_of("dockerd") {
         victims.push(("dockerd", dockerd));
     }
