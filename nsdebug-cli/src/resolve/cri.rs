@@ -398,7 +398,7 @@ async fn find_in(
             endpoint: endpoint.to_owned(),
             sandbox: false,
         }),
-        details: Default::default(),
+        details: Box::new(super::verify::spec_modes(&status.info)),
     };
     Ok(Found {
         info,
@@ -441,7 +441,7 @@ async fn sandbox_found(
             endpoint: endpoint.to_owned(),
             sandbox: true,
         }),
-        details: Default::default(),
+        details: Box::new(super::verify::spec_modes(&status.info)),
     };
     Ok(Found {
         info,

@@ -220,6 +220,7 @@ impl Engine {
             oom_killed: state.oom_killed.filter(|_| stopped),
             pid_mode,
             socket_owner: self.socket_owner(),
+            spec_network_mode: None,
         };
         // A paused container is "running" to Docker, but frozen: joining its cgroup or
         // waiting for anything in it would hang.

@@ -125,6 +125,10 @@ pub struct Details {
     /// Docker/Podman pid mode (`host` when the container shares the host's pids).
     #[serde(skip)]
     pub pid_mode: Option<String>,
+    /// The CRI's network mode as its runtime spec says (`host` without a network namespace
+    /// of its own, `pod` with one), when it says.
+    #[serde(skip)]
+    pub spec_network_mode: Option<String>,
     /// The uid owning the unix socket that answered (Docker/Podman).
     #[serde(skip)]
     pub socket_owner: Option<u32>,

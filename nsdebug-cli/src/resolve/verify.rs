@@ -40,20 +40,23 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> anyhow
             super::short_id(&info.id)
         );
     }
-    let docker_like = matches!(info.runtime, "docker" | "podman");
-    let says_host = |mode: Option<&str>| mode == Some("host");
+    // Docker and Podman always say; the CRI says through the runtime spec in its verbose
+    // answer (containerd's), else nothing is known and sharing is not held against it.
+    let (pid_mode, net_mode) = match info.runtime {
+        "docker" | "podman" => (
+            info.details.pid_mode.as_deref().or(Some("")),
+            info.network_mode.as_deref().or(Some("")),
+        ),
+        _ => (
+            info.details.pid_mode.as_deref(),
+            info.details.spec_network_mode.as_deref(),
+        ),
+    };
+    let may_share = |mode: Option<&str>| mode.is_none_or(|mode| mode == "host");
     let allowed = [
         (Namespace::Mnt, "mount", false),
-        (
-            Namespace::Pid,
-            "pid",
-            !docker_like || says_host(info.details.pid_mode.as_deref()),
-        ),
-        (
-            Namespace::Net,
-            "network",
-            !docker_like || says_host(info.network_mode.as_deref()),
-        ),
+        (Namespace::Pid, "pid", may_share(pid_mode)),
+        (Namespace::Net, "network", may_share(net_mode)),
     ];
     for (namespace, name, may_share) in allowed {
         if may_share {
@@ -98,6 +101,39 @@ fn host_uid(pid: i32) -> Option<u32> {
         .next()?
         .parse()
         .ok()
+}
+
+/// The pid and network modes a CRI runtime's verbose answer gives in its OCI runtime spec
+/// (`info` -> `runtimeSpec.linux.namespaces`): a namespace not listed is the host's.
+pub fn spec_modes(info: &std::collections::HashMap<String, String>) -> super::Details {
+    let namespaces = info
+        .get("info")
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|json| {
+            let list = json
+                .pointer("/runtimeSpec/linux/namespaces")?
+                .as_array()?
+                .clone();
+            Some(
+                list.iter()
+                    .filter_map(|ns| Some(ns.get("type")?.as_str()?.to_owned()))
+                    .collect::<Vec<_>>(),
+            )
+        });
+    let mode = |kind: &str| {
+        namespaces.as_ref().map(|list| {
+            if list.iter().any(|t| t == kind) {
+                "pod".to_owned()
+            } else {
+                "host".to_owned()
+            }
+        })
+    };
+    super::Details {
+        pid_mode: mode("pid"),
+        spec_network_mode: mode("network"),
+        ..Default::default()
+    }
 }
 
 /// Whether a socket nsdebug found by looking (not one the user named) may be used: it and
@@ -146,6 +182,24 @@ pub fn cri_netns_path(path: &str, sandbox_pid: Option<i32>) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_the_runtime_spec_does_not_list_is_the_hosts() {
+        let info =
+            |json: &str| std::collections::HashMap::from([("info".to_owned(), json.to_owned())]);
+        let pod = spec_modes(&info(
+            r#"{"runtimeSpec": {"linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/var/run/netns/cni-1"}]}}}"#,
+        ));
+        assert_eq!(pod.pid_mode.as_deref(), Some("pod"));
+        assert_eq!(pod.spec_network_mode.as_deref(), Some("pod"));
+        let host = spec_modes(&info(
+            r#"{"runtimeSpec": {"linux": {"namespaces": [{"type": "mount"}]}}}"#,
+        ));
+        assert_eq!(host.pid_mode.as_deref(), Some("host"));
+        assert_eq!(host.spec_network_mode.as_deref(), Some("host"));
+        let unknown = spec_modes(&info(r#"{"pid": 42}"#));
+        assert_eq!((unknown.pid_mode, unknown.spec_network_mode), (None, None));
+    }
 
     #[test]
     fn cri_netns_paths_outside_the_runtimes_directory_are_refused() {
