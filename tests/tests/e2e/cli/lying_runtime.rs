@@ -154,3 +154,87 @@ fn a_podman_socket_planted_in_another_users_runtime_dir_is_ignored() {
     );
     let _ = std::fs::remove_dir_all(&xdg);
 }
+
+/// A CRI server (Python's grpcio, protobuf encoded by hand) with one ready pod whose sandbox
+/// has no process and whose network namespace "path" is `argv[3]`.
+const LYING_CRI: &str = r#"
+import json, sys, time, grpc
+from concurrent import futures
+path, pod, netns = sys.argv[1], sys.argv[2], sys.argv[3]
+def varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7f, n >> 7
+        out.append(b | 0x80 if n else b)
+        if not n: return bytes(out)
+def field(num, data):
+    data = data.encode() if isinstance(data, str) else data
+    return varint(num << 3 | 2) + varint(len(data)) + data
+def number(num, n): return varint(num << 3) + varint(n)
+sid = "e" * 64
+meta = field(1, pod) + field(2, "uid-" + pod) + field(3, "default")
+sandbox = field(1, sid) + field(2, meta) + number(3, 0) + number(4, 1)
+info = json.dumps({"pid": 0, "runtimeSpec": {"linux": {"namespaces": [
+    {"type": "network", "path": netns}]}}})
+answers = {
+    "ListPodSandbox": field(1, sandbox),
+    "ListContainers": b"",
+    "PodSandboxStatus": field(1, sandbox) + field(2, field(1, "info") + field(2, info)),
+}
+handlers = {name: grpc.unary_unary_rpc_method_handler(lambda req, ctx, a=answer: a)
+            for name, answer in answers.items()}
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers(
+    (grpc.method_handlers_generic_handler("runtime.v1.RuntimeService", handlers),))
+server.add_insecure_port("unix://" + path)
+server.start()
+time.sleep(600)
+"#;
+
+#[test]
+fn a_cri_sandbox_path_outside_the_runtimes_netns_directory_is_refused() {
+    require_root_and_docker!();
+    let has_grpc = std::process::Command::new("python3")
+        .args(["-c", "import grpc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_grpc {
+        let why = "python3 has no grpc module (pip install grpcio)";
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "{why}; CI=true, so this is a failure"
+        );
+        return eprintln!("SKIP lying CRI: {why}");
+    }
+    let dir = std::env::temp_dir().join(unique_name("lying-cri"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("cri.sock").display().to_string();
+    let pod = unique_name("pod").to_lowercase();
+    // Another container's network namespace: a namespace file all the same (`veth --down`
+    // on it would take that container's link down).
+    let other = Container::start_with(&[], &["sleep", "3600"]);
+    let netns = format!("/proc/{}/ns/net", other.pid);
+    let _server = Spawned(
+        std::process::Command::new("python3")
+            .args(["-c", LYING_CRI, &socket, &pod, &netns])
+            .spawn()
+            .expect("python3"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the lying CRI did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let endpoint = format!("unix://{socket}");
+    let out = nsdebug_with(
+        &[],
+        &["veth", &format!("pod/{pod}"), "--cri-endpoint", &endpoint],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        out.stdout.is_empty() && stderr.contains(&netns) && stderr.contains("refusing"),
+        "another container's network namespace is refused with one line: {out:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
