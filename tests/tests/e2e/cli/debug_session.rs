@@ -173,7 +173,15 @@ fn a_mount_made_in_the_session_reaches_neither_host_nor_container() {
 #[test]
 fn killing_nsdebug_leaves_no_process_of_the_session() {
     require_root_and_docker!();
-    let c = Container::start_with(&[], &["sleep", "3600"]);
+    // In a pid namespace of the container's, and in the host's (--pid=host: the session's
+    // reaper is then nsdebug's own child).
+    for extra in [&[][..], &["--pid=host"][..]] {
+        killed_session_leaves_nothing(extra);
+    }
+}
+
+fn killed_session_leaves_nothing(extra: &[&str]) {
+    let c = Container::start_with(extra, &["sleep", "3600"]);
     let seconds = unique_seconds();
     // A daemon-like grandchild (double fork), a background job and the foreground program.
     let script = format!("(sleep {seconds} &); sleep {seconds} & sleep {seconds}");
@@ -191,7 +199,7 @@ fn killing_nsdebug_leaves_no_process_of_the_session() {
     assert_eq!(
         sleeps_with(&marker).len(),
         3,
-        "the session started its three sleeps"
+        "{extra:?}: the session started its three sleeps"
     );
     session.0.kill().unwrap(); // SIGKILL
     let _ = session.0.wait();
@@ -208,7 +216,7 @@ fn killing_nsdebug_leaves_no_process_of_the_session() {
         .collect();
     assert!(
         left.is_empty(),
-        "processes of the session left after SIGKILL: {left:?}"
+        "{extra:?}: processes of the session left after SIGKILL: {left:?}"
     );
 }
 
