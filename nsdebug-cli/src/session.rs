@@ -49,8 +49,8 @@ fn watch(root: i32, stop: &Receiver<()>) {
         for pid in descendants(root) {
             match stopped(pid) {
                 Some(comm) if told.insert(pid) => crate::cli::notice(format_args!(
-                    "session process {pid} ({}) is stopped (SIGSTOP from the container?); \
-                     `kill -CONT {pid}` continues it",
+                    "session process {pid} ({}) is stopped (a host pid: `kill -CONT {pid}` on \
+                     the host continues it; a job you stopped, or the container's root)",
                     crate::cmd::shown(&comm)
                 )),
                 Some(_) => {}
