@@ -7,6 +7,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(crate) use crate::error::SpawnStep as Step;
 use crate::sys::raw::{self, Errno};
@@ -178,13 +179,40 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // The kept root and cwd fds are the target's; nothing needs them now.
     close_all_above_stderr_but(&[plan.err_fd.map_or(-1, i64::from)], plan.cloexec_only)?;
     if plan.fork_for_pid {
+        // A toolbox session's outer relay keeps the host's /proc (before the session's own
+        // covers it) to sweep the session's mount namespace when it ends.
+        let host_proc = match plan.toolbox {
+            Some(_) => Some(
+                raw::open(
+                    c"/proc",
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+                .at(Step::SessionReaper)?,
+            ),
+            None => None,
+        };
         let middle = raw::getpid();
         let pid = raw::fork_raw().at(Step::PidNamespaceFork)?;
         if pid > 0 {
             if let Some(fd) = plan.err_fd {
                 raw::close(fd);
             }
+            if let Some(proc_fd) = host_proc {
+                HOST_PROC.store(proc_fd, Ordering::Relaxed);
+                // Out of the container's sight (in the host's pid namespace), unlike the
+                // reaper: a session whose reaper the container killed or stopped still ends
+                // with nsdebug, caught here instead of dying at once.
+                raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0)
+                    .at(Step::SessionReaper)?;
+                if raw::getppid() != plan.toolbox.as_ref().map_or(0, |t| t.parent) {
+                    sweep_mount_namespace();
+                    raw::exit(127);
+                }
+            }
             relay_until_exit(pid, false);
+        }
+        if let Some(fd) = host_proc {
+            raw::close(fd);
         }
         if plan.toolbox.is_some() {
             start_session(plan, cleared_before)?;
@@ -337,10 +365,90 @@ fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The session reaper's handler of [`PARENT_GONE`]: the session ends now.
+/// The host's `/proc` in a session's outer relay (-1 elsewhere), for [`sweep_mount_namespace`].
+static HOST_PROC: AtomicI32 = AtomicI32::new(-1);
+
+/// The handler of [`PARENT_GONE`] in a session's reaper and outer relay: the session ends now.
 extern "C" fn parent_gone(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    kill_session();
+    if HOST_PROC.load(Ordering::Relaxed) >= 0 {
+        sweep_mount_namespace();
+    } else {
+        kill_session();
+    }
     raw::exit(128 + libc::SIGKILL);
+}
+
+/// Kills, round after round until none is left (bounded), every process in our mount
+/// namespace but us: the session's, since the toolbox made that namespace for it alone. By
+/// namespace rather than by descent, so that the processes the container's init inherited
+/// from a reaper it killed die too (a process that left for a mount namespace of its own is
+/// the reaper's to kill). Only async-signal-safe calls.
+fn sweep_mount_namespace() {
+    let proc_fd = HOST_PROC.load(Ordering::Relaxed);
+    if proc_fd < 0 {
+        return;
+    }
+    let Ok(own) = raw::stat_identity_at(proc_fd, c"thread-self/ns/mnt") else {
+        return;
+    };
+    let me = raw::getpid();
+    let mut entries = [0u8; 4096];
+    let mut path = [0u8; 32];
+    for _ in 0..1000 {
+        let Ok(dir) = raw::openat(proc_fd, c".", libc::O_RDONLY | libc::O_DIRECTORY) else {
+            return;
+        };
+        let mut any = false;
+        while let Ok(filled) = raw::getdents(dir, &mut entries) {
+            if filled == 0 {
+                break;
+            }
+            let mut at = 0;
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name (NUL-ended).
+            while at + 19 < filled {
+                let reclen = u16::from_ne_bytes([entries[at + 16], entries[at + 17]]) as usize;
+                if reclen == 0 || at + reclen > filled {
+                    break;
+                }
+                let name = &entries[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+                at += reclen;
+                let Some(pid) = parse_pid(name).filter(|pid| *pid != me) else {
+                    continue;
+                };
+                let Some(file) = ns_mnt_path(name, &mut path) else {
+                    continue;
+                };
+                if raw::stat_identity_at(proc_fd, file) == Ok(own) {
+                    raw::kill(pid, libc::SIGKILL);
+                    any = true;
+                }
+            }
+        }
+        raw::close(dir);
+        // Reap what is ours to reap; the rest goes to whoever inherited it.
+        while let Ok((reaped, _)) = raw::waitpid(-1, libc::WNOHANG) {
+            if reaped <= 0 {
+                break;
+            }
+        }
+        if !any {
+            return;
+        }
+        raw::sleep_ms(5);
+    }
+}
+
+/// `PID/ns/mnt`, NUL-terminated in `buffer`.
+fn ns_mnt_path<'a>(pid: &[u8], buffer: &'a mut [u8; 32]) -> Option<&'a CStr> {
+    let suffix = b"/ns/mnt\0";
+    let end = pid.len() + suffix.len();
+    if end > buffer.len() {
+        return None;
+    }
+    buffer[..pid.len()].copy_from_slice(pid);
+    buffer[pid.len()..end].copy_from_slice(suffix);
+    CStr::from_bytes_with_nul(&buffer[..end]).ok()
 }
 
 /// Kills every child of ours, and the orphans that come to us as they die, until none is
@@ -641,7 +749,8 @@ pub(crate) fn reset_signals() {
 /// dies ([`PARENT_GONE`]).
 fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     crate::relay::install(pid);
-    if session {
+    let outer = HOST_PROC.load(Ordering::Relaxed) >= 0;
+    if session || outer {
         raw::set_handler(PARENT_GONE, parent_gone);
     }
     // The handlers are in place: now signals may arrive.
@@ -659,6 +768,9 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     };
     if session {
         kill_session();
+    }
+    if outer {
+        sweep_mount_namespace();
     }
     if libc::WIFSIGNALED(status) {
         let signal = libc::WTERMSIG(status);

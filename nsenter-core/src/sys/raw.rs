@@ -517,6 +517,40 @@ pub(crate) fn read(fd: RawFd, buffer: &mut [u8]) -> Result<usize, Errno> {
         .map(|n| n as usize)
 }
 
+/// `openat(2)` relative to `dir`.
+pub(crate) fn openat(dir: RawFd, path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
+    // SAFETY: NUL-terminated path valid for the call.
+    result(unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC) }.into())
+        .map(|fd| fd as RawFd)
+}
+
+/// The (device, inode) of `path` beneath `dir`, links followed (a `/proc/PID/ns/*` file gives
+/// its namespace's identity).
+pub(crate) fn stat_identity_at(dir: RawFd, path: &CStr) -> Result<(u64, u64), Errno> {
+    // SAFETY: all-zero `stat` is valid storage; fstatat fills it on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: NUL-terminated path and writable `st` valid for the call.
+    result(unsafe { libc::fstatat(dir, path.as_ptr(), &mut st, 0) }.into())?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// `getdents64(2)` of the directory `fd` into `buffer`: the bytes filled (0 at its end).
+pub(crate) fn getdents(fd: RawFd, buffer: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buffer` is writable for its length.
+    result(unsafe { libc::syscall(libc::SYS_getdents64, fd, buffer.as_mut_ptr(), buffer.len()) })
+        .map(|n| n as usize)
+}
+
+/// Sleeps `millis` milliseconds (interrupted early by a signal).
+pub(crate) fn sleep_ms(millis: u32) {
+    let time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::c_long::from(millis.min(999)) * 1_000_000,
+    };
+    // SAFETY: a valid timespec; the remainder is not wanted.
+    unsafe { libc::nanosleep(&time, std::ptr::null_mut()) };
+}
+
 /// `unshare(2)`.
 pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
     // SAFETY: integer argument only.

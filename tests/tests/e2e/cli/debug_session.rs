@@ -313,3 +313,69 @@ fn a_process_stopped_deep_in_the_session_is_reported() {
         "{stderr}"
     );
 }
+
+/// The `NSpid:` of `/proc/PID/status`: the pid in each namespace, outermost first.
+fn ns_pids(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_session_whose_top_process_the_container_kills_leaves_nothing() {
+    require_root_and_docker!();
+    let c = Container::start_with(&[], &["sleep", "3600"]);
+    let seconds = unique_seconds();
+    let script = format!("sleep {seconds} & sleep {seconds}");
+    let mut session = Spawned(
+        nsdebug()
+            .args(["debug", &c.name, "--", "sh", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
+    let marker = format!("sleep {seconds}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleeps_with(&marker).len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sleeps = sleeps_with(&marker);
+    assert_eq!(sleeps.len(), 2, "the session started its sleeps");
+    // The outermost process of the session that the container sees (two NSpid entries).
+    let mut top = sleeps[0];
+    while ns_pids(parent_of(top)).len() >= 2 {
+        top = parent_of(top);
+    }
+    let inner = ns_pids(top).last().copied().unwrap().to_string();
+    let kill = docker(&["exec", &c.name, "kill", "-KILL", &inner]);
+    assert!(kill.status.success(), "{kill:?}");
+    let _ = session.0.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sleeps_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = sleeps_with(&marker)
+        .iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            format!("{pid}: {stat}")
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the session's sleeps outlived the process the container killed ({top}): {left:?}"
+    );
+}
