@@ -761,8 +761,14 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
             Err(_) => raw::exit(127),
             Ok((reaped, _)) if reaped != pid => continue,
             // Stop as the program stopped, so that whoever waits for us sees it; the SIGCONT
-            // that continues us is relayed to the program.
-            Ok((_, status)) if libc::WIFSTOPPED(status) => raw::kill(raw::getpid(), libc::SIGSTOP),
+            // that continues us is relayed to the program. Not in a toolbox session: a stopped
+            // relay could not end the session (nor reap, which holds up the teardown of the
+            // container's pid namespace), and the caller reports stops anywhere in it.
+            Ok((_, status)) if libc::WIFSTOPPED(status) => {
+                if !session && !outer {
+                    raw::kill(raw::getpid(), libc::SIGSTOP)
+                }
+            }
             Ok((_, status)) => break status,
         }
     };

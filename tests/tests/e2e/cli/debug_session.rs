@@ -336,8 +336,16 @@ fn parent_of(pid: i32) -> i32 {
 }
 
 #[test]
-fn a_session_whose_top_process_the_container_kills_leaves_nothing() {
+fn a_session_whose_top_process_the_container_kills_or_stops_leaves_nothing() {
     require_root_and_docker!();
+    // The container kills the outermost session process it sees; or stops it, and then
+    // nsdebug is killed.
+    for stop in [false, true] {
+        container_turns_on_the_session(stop);
+    }
+}
+
+fn container_turns_on_the_session(stop: bool) {
     let c = Container::start_with(&[], &["sleep", "3600"]);
     let seconds = unique_seconds();
     let script = format!("sleep {seconds} & sleep {seconds}");
@@ -353,15 +361,24 @@ fn a_session_whose_top_process_the_container_kills_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let sleeps = sleeps_with(&marker);
-    assert_eq!(sleeps.len(), 2, "the session started its sleeps");
+    assert_eq!(
+        sleeps.len(),
+        2,
+        "stop={stop}: the session started its sleeps"
+    );
     // The outermost process of the session that the container sees (two NSpid entries).
     let mut top = sleeps[0];
     while ns_pids(parent_of(top)).len() >= 2 {
         top = parent_of(top);
     }
     let inner = ns_pids(top).last().copied().unwrap().to_string();
-    let kill = docker(&["exec", &c.name, "kill", "-KILL", &inner]);
-    assert!(kill.status.success(), "{kill:?}");
+    let signal = if stop { "-STOP" } else { "-KILL" };
+    let sent = docker(&["exec", &c.name, "kill", signal, &inner]);
+    assert!(sent.status.success(), "{sent:?}");
+    if stop {
+        std::thread::sleep(Duration::from_millis(300));
+        session.0.kill().unwrap(); // SIGKILL
+    }
     let _ = session.0.wait();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !sleeps_with(&marker).is_empty() && Instant::now() < deadline {
@@ -376,6 +393,6 @@ fn a_session_whose_top_process_the_container_kills_leaves_nothing() {
         .collect();
     assert!(
         left.is_empty(),
-        "the session's sleeps outlived the process the container killed ({top}): {left:?}"
+        "stop={stop}: the session's sleeps outlived what the container did to {top}: {left:?}"
     );
 }
