@@ -202,8 +202,9 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
                 // Out of the container's sight (in the host's pid namespace), unlike the
                 // reaper: a session whose reaper the container killed or stopped still ends
                 // with nsdebug, caught here instead of dying at once.
-                raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0)
-                    .at(Step::SessionReaper)?;
+                // (Past the fork a failure can no longer be reported; should this one fail,
+                // the SIGKILL set above stays, and the reaper still ends the session.)
+                let _ = raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0);
                 if raw::getppid() != plan.toolbox.as_ref().map_or(0, |t| t.parent) {
                     sweep_mount_namespace();
                     raw::exit(127);
