@@ -5,6 +5,7 @@ use std::process::ExitCode;
 mod cli;
 mod cmd;
 mod pty;
+mod session;
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away

@@ -46,9 +46,13 @@ fn socket() -> std::result::Result<String, String> {
     let mut candidates = Vec::new();
     candidates.push("/run/containerd/containerd.sock".to_owned());
     candidates.push("/var/run/docker/containerd/containerd.sock".to_owned());
+    // Found by looking, not named: only root's or the user's (see verify).
     candidates
         .iter()
-        .find(|path| std::path::Path::new(path).exists())
+        .find(|path| {
+            let path = std::path::Path::new(path);
+            path.exists() && super::verify::found_socket_trusted(path).is_ok()
+        })
         .cloned()
         .ok_or_else(|| format!("containerd: no socket at {}", candidates.join(" or ")))
 }

@@ -78,9 +78,11 @@ pub fn endpoints(named: Option<&str>) -> Result<Vec<String>, String> {
             false => Err(format!("CRI: no socket at {path}")),
         };
     }
+    // Found by looking, not named: only root's or the user's (see verify).
     let present: Vec<String> = WELL_KNOWN
         .iter()
         .filter(|path| std::path::Path::new(path).exists())
+        .filter(|path| super::verify::found_socket_trusted(std::path::Path::new(path)).is_ok())
         .map(|p| (*p).to_owned())
         .collect();
     if present.is_empty() {
@@ -421,7 +423,7 @@ async fn find_in(
         }),
         details: Box::new(super::Details {
             attempt: chosen.metadata.as_ref().map(|m| m.attempt),
-            ..Default::default()
+            ..super::verify::spec_modes(&status.info)
         }),
     };
     Ok(Found {
@@ -469,7 +471,7 @@ async fn sandbox_found(
             sandbox: true,
             pod_sandbox_id: sandbox.id.clone(),
         }),
-        details: Default::default(),
+        details: Box::new(super::verify::spec_modes(&status.info)),
     };
     Ok(Found {
         info,

@@ -23,14 +23,44 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock`.
+    /// Docker: `DOCKER_HOST`, else `/var/run/docker.sock` (when root's or the user's).
     pub fn docker() -> Engine {
-        let address = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        if let Ok(address) = std::env::var("DOCKER_HOST") {
+            return Engine {
+                runtime: "docker",
+                looked: address.clone(),
+                address: Some(address),
+            };
+        }
+        Engine::found("docker", &["/var/run/docker.sock".to_owned()])
+    }
+
+    /// The first of `candidates` (found by looking, not named by the user) that is there and
+    /// belongs to root or to the user; a socket we may not look at counts as there (the
+    /// error then says permission denied).
+    fn found(runtime: &'static str, candidates: &[String]) -> Engine {
+        let mut refused = Vec::new();
+        let found = candidates.iter().find(|path| {
+            let there = match std::fs::symlink_metadata(path) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+            };
+            match super::verify::found_socket_trusted(std::path::Path::new(path)) {
+                Err(why) if there => {
+                    refused.push(why);
+                    false
+                }
+                _ => there,
+            }
+        });
+        let mut looked = candidates.join(" or ");
+        if !refused.is_empty() {
+            looked = format!("{looked} ({})", refused.join("; "));
+        }
         Engine {
-            runtime: "docker",
-            looked: address.clone(),
-            address: Some(address),
+            runtime,
+            address: found.map(|path| format!("unix://{path}")),
+            looked,
         }
     }
 
@@ -47,18 +77,7 @@ impl Engine {
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             candidates.push(format!("{dir}/podman/podman.sock"));
         }
-        // A socket we may not look at counts as there: the error then says permission denied.
-        let found = candidates
-            .iter()
-            .find(|path| match std::fs::symlink_metadata(path) {
-                Ok(_) => true,
-                Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
-            });
-        Engine {
-            runtime: "podman",
-            address: found.map(|path| format!("unix://{path}")),
-            looked: candidates.join(" or "),
-        }
+        Engine::found("podman", &candidates)
     }
 
     /// Where it was looked for, for -v: `docker (unix:///var/run/docker.sock)`.
@@ -102,6 +121,14 @@ impl Engine {
             )),
             Err(e) => Some(format!("{}: {path}: {e}", self.runtime)),
         }
+    }
+
+    /// The uid owning the unix socket asked.
+    fn socket_owner(&self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.address.as_deref()?;
+        let path = path.strip_prefix("unix://").unwrap_or(path);
+        std::fs::metadata(path).ok().map(|m| m.uid())
     }
 
     fn label(&self) -> String {
@@ -189,6 +216,7 @@ impl Engine {
         let host_config = response.host_config.unwrap_or_default();
         let memory_limit = host_config.memory.filter(|m| *m > 0);
         let network_mode = host_config.network_mode;
+        let pid_mode = host_config.pid_mode.clone();
         let networks: Vec<(String, String)> = response
             .network_settings
             .as_ref()
@@ -235,6 +263,9 @@ impl Engine {
             finished_at: state.finished_at.clone().filter(|_| stopped),
             memory_limit,
             networks,
+            pid_mode,
+            socket_owner: self.socket_owner(),
+            spec_network_mode: None,
         };
         // A paused container is "running" to Docker, but frozen: its pid is kept (its
         // namespaces can be read) and pinning refuses it unless reading is all that is asked.

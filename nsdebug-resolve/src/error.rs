@@ -95,6 +95,13 @@ pub enum Error {
         /// nothing listens on /var/run/docker.sock (is the daemon running?)`.
         cause: String,
     },
+    /// What a runtime answered is not what the kernel shows (a pid outside the container, a
+    /// namespace path where runtimes keep none, a socket of another user): refused.
+    #[error("{message}")]
+    Unconfirmed {
+        /// What did not match, naming the container and the pid or path.
+        message: String,
+    },
     /// A runtime answered with an error of its own (an ambiguous ID prefix, say).
     #[error("{runtime} {spec}: {message}")]
     Runtime {

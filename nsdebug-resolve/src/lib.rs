@@ -25,6 +25,7 @@ pub mod cri;
 pub mod docker;
 mod error;
 pub mod host_root;
+pub mod verify;
 
 pub use error::{Error, Result};
 
@@ -200,6 +201,16 @@ pub struct Details {
     /// Its Docker networks: (name, network ID), for naming the bridges its peers are on.
     #[serde(skip)]
     pub networks: Vec<(String, String)>,
+    /// Docker/Podman pid mode (`host` when the container shares the host's pids).
+    #[serde(skip)]
+    pub pid_mode: Option<String>,
+    /// The CRI's network mode as its runtime spec says (`host` without a network namespace
+    /// of its own, `pod` with one), when it says.
+    #[serde(skip)]
+    pub spec_network_mode: Option<String>,
+    /// The uid owning the unix socket that answered (Docker/Podman).
+    #[serde(skip)]
+    pub socket_owner: Option<u32>,
 }
 
 impl ContainerInfo {
@@ -335,6 +346,7 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> Result<Resolv
         if let (None, Some(path), Some(cri::CriRef { sandbox: true, .. })) =
             (found.info.pid, &found.netns_path, &found.info.cri)
         {
+            verify::cri_netns_path(path, None)?;
             let target =
                 Target::from_namespace_file(path).map_err(|error| Error::OpenContainer {
                     what: found.info.describe(),
@@ -755,6 +767,7 @@ async fn pin_allowing(info: ContainerInfo, frozen_ok: bool) -> Result<Resolved> 
             });
         }
     }
+    verify::runtime_answer(&info, pid, &target)?;
     if !frozen_ok {
         ensure_not_frozen(&target, &info.describe())?;
     }

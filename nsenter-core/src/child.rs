@@ -7,6 +7,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(crate) use crate::error::SpawnStep as Step;
 use crate::sys::raw::{self, Errno};
@@ -31,6 +32,10 @@ pub(crate) struct ToolboxPlan<'a> {
     pub scratch: &'a CStr,
     /// Where the target's root goes, in it.
     pub root_at: &'a CStr,
+    /// The target's files may be written (never followed through a symlink either way).
+    pub writable: bool,
+    /// The pid of the process that forks the session: the session dies with it.
+    pub parent: libc::pid_t,
 }
 
 /// What the child does, all prepared before fork (pointers into the parent's copy of memory,
@@ -110,6 +115,16 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // Non-dumpable before joining anything, the pid namespace above all: the target's root
     // must not be able to ptrace us while we still hold the caller's fds and memory.
     raw::prctl(libc::PR_SET_DUMPABLE, 0, 0).at(Step::Prctl)?;
+    if let Some(toolbox) = &plan.toolbox {
+        // A session with host powers never outlives the nsdebug that watches it, SIGKILL
+        // included. (The death signal follows the forking *thread*: the caller forks from
+        // one that lasts as long as the session.)
+        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+            .at(Step::SessionReaper)?;
+        if raw::getppid() != toolbox.parent {
+            raw::exit(127);
+        }
+    }
     for (target_fd, source) in plan.stdio.iter().enumerate() {
         let target_fd = target_fd as RawFd;
         match source {
@@ -164,30 +179,63 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     // The kept root and cwd fds are the target's; nothing needs them now.
     close_all_above_stderr_but(&[plan.err_fd.map_or(-1, i64::from)], plan.cloexec_only)?;
     if plan.fork_for_pid {
+        // A toolbox session's outer relay keeps the host's /proc (before the session's own
+        // covers it) to sweep the session's mount namespace when it ends.
+        let host_proc = match plan.toolbox {
+            Some(_) => Some(
+                raw::open(
+                    c"/proc",
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+                .at(Step::SessionReaper)?,
+            ),
+            None => None,
+        };
         let middle = raw::getpid();
         let pid = raw::fork_raw().at(Step::PidNamespaceFork)?;
         if pid > 0 {
             if let Some(fd) = plan.err_fd {
                 raw::close(fd);
             }
-            relay_until_exit(pid);
+            if let Some(proc_fd) = host_proc {
+                HOST_PROC.store(proc_fd, Ordering::Relaxed);
+                // Out of the container's sight (in the host's pid namespace), unlike the
+                // reaper: a session whose reaper the container killed or stopped still ends
+                // with nsdebug, caught here instead of dying at once.
+                // (Past the fork a failure can no longer be reported; should this one fail,
+                // the SIGKILL set above stays, and the reaper still ends the session.)
+                let _ = raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0);
+                if raw::getppid() != plan.toolbox.as_ref().map_or(0, |t| t.parent) {
+                    sweep_mount_namespace();
+                    raw::exit(127);
+                }
+            }
+            relay_until_exit(pid, false);
         }
-        new_session(plan)?;
-        toolbox_proc(plan)?;
-        credentials(plan, cleared_before)?;
-        // The program dies with the relaying process rather than outlive it unwatched (set
-        // after the credentials: changing them clears it).
-        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).at(Step::Prctl)?;
-        // If the middle process died before that, we were reparented: the parent is then the
-        // namespace's init or a subreaper, no longer the middle process (which is invisible,
-        // pid 0, from inside another pid namespace).
-        let parent = raw::getppid();
-        if parent != 0 && parent != middle {
-            raw::exit(127);
+        if let Some(fd) = host_proc {
+            raw::close(fd);
         }
+        if plan.toolbox.is_some() {
+            start_session(plan, cleared_before)?;
+        } else {
+            new_session(plan)?;
+            credentials(plan, cleared_before)?;
+            // The program dies with the relaying process rather than outlive it unwatched
+            // (set after the credentials: changing them clears it).
+            raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+                .at(Step::Prctl)?;
+            // If the middle process died before that, we were reparented: the parent is
+            // then the namespace's init or a subreaper, no longer the middle process (which
+            // is invisible, pid 0, from inside another pid namespace).
+            let parent = raw::getppid();
+            if parent != 0 && parent != middle {
+                raw::exit(127);
+            }
+        }
+    } else if plan.toolbox.is_some() {
+        start_session(plan, cleared_before)?;
     } else {
         new_session(plan)?;
-        toolbox_proc(plan)?;
         credentials(plan, cleared_before)?;
     }
     raw::sigmask(libc::SIG_SETMASK, &[]);
@@ -217,6 +265,15 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     ];
     raw::setns(toolbox.own_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
     let tree = tree.at(Step::Toolbox)?;
+    // Before the tree is attached or anything is mounted in it: no symlink of the container's
+    // leads a host program out of its files (read-only unless asked), and nothing mounted in
+    // the session propagates to the container's peers (an `rshared` volume) or back.
+    let nosymfollow = raw::MOUNT_ATTR_NOSYMFOLLOW;
+    let attrs = match toolbox.writable {
+        true => nosymfollow,
+        false => nosymfollow | raw::MOUNT_ATTR_RDONLY,
+    };
+    raw::set_tree_attrs(tree, attrs).at(Step::ToolboxLockdown)?;
     raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
     raw::make_mounts_private().at(Step::Toolbox)?;
     raw::mount_new(
@@ -231,8 +288,11 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     raw::close(tree);
     for (fd, path) in files {
         if let Some(fd) = fd {
-            // Best effort: a host whose file is a symlink keeps its own.
-            let _ = raw::attach_tree(fd, path);
+            // Best effort: a host whose file is a symlink keeps its own, and so does one
+            // whose copy could not be locked down like the tree.
+            if raw::set_tree_attrs(fd, attrs).is_ok() {
+                let _ = raw::attach_tree(fd, path);
+            }
             raw::close(fd);
         }
     }
@@ -247,6 +307,226 @@ fn toolbox_proc(plan: &Plan<'_>) -> Result<(), Failure> {
         raw::mount_new(c"proc", c"/proc", flags, None).at(Step::Toolbox)?;
     }
     Ok(())
+}
+
+/// `CAP_SETGID` and `CAP_SETUID`: what changing gid or uid takes.
+const ID_CAP_NUMBERS: [u64; 2] = [6, 7];
+/// The same as a capability set.
+const ID_CAPS: u64 = (1 << 6) | (1 << 7);
+
+/// The signal a session's reaper gets when the process above it dies: one nobody sends
+/// (SIGSTKFLT), so that the reaper can tell it from the signals it passes on.
+const PARENT_GONE: libc::c_int = libc::SIGSTKFLT;
+
+/// A toolbox session, from the process in the target's pid namespace: a fresh `/proc` there,
+/// then we become the session's reaper (a child subreaper: every orphan of the session comes
+/// to us, however deep, a background job or a daemon that double-forked) and the relay to the
+/// program. When the program ends, or the process above us dies (SIGKILL included: its death
+/// signal reaches us), we kill every process left in the session before ending. Returns in
+/// the program, ready for exec.
+fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
+    toolbox_proc(plan)?;
+    let parent = raw::getppid();
+    raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0).at(Step::SessionReaper)?;
+    if raw::getppid() != parent {
+        raw::exit(127);
+    }
+    raw::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).at(Step::SessionReaper)?;
+    let reaper = raw::getpid();
+    let program = raw::fork_raw().at(Step::SessionReaper)?;
+    if program > 0 {
+        if let Some(fd) = plan.err_fd {
+            raw::close(fd);
+        }
+        relay_until_exit(program, true);
+    }
+    new_session(plan)?;
+    // No program of the session may become another user: a container process of that uid
+    // could then reach it (ptrace, /proc/PID/root), with the host's files and our terminal.
+    // Out of the bounding set while we may still cut it; the ids the caller chose are set
+    // with the permitted set as it is; then out of every set, and no setuid binary or file
+    // capability gives them back.
+    for cap in ID_CAP_NUMBERS {
+        raw::prctl(libc::PR_CAPBSET_DROP, cap, 0).at(Step::FixedIds)?;
+    }
+    credentials(plan, cleared_before)?;
+    let (effective, permitted, inheritable) = raw::capget().at(Step::FixedIds)?;
+    raw::capset(
+        effective & !ID_CAPS,
+        permitted & !ID_CAPS,
+        inheritable & !ID_CAPS,
+    )
+    .at(Step::FixedIds)?;
+    raw::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).at(Step::FixedIds)?;
+    // The program dies with its reaper (set after the credentials: changing them clears it).
+    raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).at(Step::Prctl)?;
+    if raw::getppid() != reaper {
+        raw::exit(127);
+    }
+    Ok(())
+}
+
+/// The host's `/proc` in a session's outer relay (-1 elsewhere), for [`sweep_mount_namespace`].
+static HOST_PROC: AtomicI32 = AtomicI32::new(-1);
+
+/// The handler of [`PARENT_GONE`] in a session's reaper and outer relay: the session ends now.
+extern "C" fn parent_gone(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    if HOST_PROC.load(Ordering::Relaxed) >= 0 {
+        sweep_mount_namespace();
+    } else {
+        kill_session();
+    }
+    raw::exit(128 + libc::SIGKILL);
+}
+
+/// Kills, round after round until none is left (bounded), every process in our mount
+/// namespace but us: the session's, since the toolbox made that namespace for it alone. By
+/// namespace rather than by descent, so that the processes the container's init inherited
+/// from a reaper it killed die too (a process that left for a mount namespace of its own is
+/// the reaper's to kill). Only async-signal-safe calls.
+fn sweep_mount_namespace() {
+    let proc_fd = HOST_PROC.load(Ordering::Relaxed);
+    if proc_fd < 0 {
+        return;
+    }
+    let Ok(own) = raw::stat_identity_at(proc_fd, c"thread-self/ns/mnt") else {
+        return;
+    };
+    let me = raw::getpid();
+    let mut entries = [0u8; 4096];
+    let mut path = [0u8; 32];
+    for _ in 0..1000 {
+        let Ok(dir) = raw::openat(proc_fd, c".", libc::O_RDONLY | libc::O_DIRECTORY) else {
+            return;
+        };
+        let mut any = false;
+        while let Ok(filled) = raw::getdents(dir, &mut entries) {
+            if filled == 0 {
+                break;
+            }
+            let mut at = 0;
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name (NUL-ended).
+            while at + 19 < filled {
+                let reclen = u16::from_ne_bytes([entries[at + 16], entries[at + 17]]) as usize;
+                if reclen == 0 || at + reclen > filled {
+                    break;
+                }
+                let name = &entries[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+                at += reclen;
+                let Some(pid) = parse_pid(name).filter(|pid| *pid != me) else {
+                    continue;
+                };
+                let Some(file) = ns_mnt_path(name, &mut path) else {
+                    continue;
+                };
+                if raw::stat_identity_at(proc_fd, file) == Ok(own) {
+                    raw::kill(pid, libc::SIGKILL);
+                    any = true;
+                }
+            }
+        }
+        raw::close(dir);
+        // Reap what is ours to reap; the rest goes to whoever inherited it.
+        while let Ok((reaped, _)) = raw::waitpid(-1, libc::WNOHANG) {
+            if reaped <= 0 {
+                break;
+            }
+        }
+        if !any {
+            return;
+        }
+        raw::sleep_ms(5);
+    }
+}
+
+/// `PID/ns/mnt`, NUL-terminated in `buffer`.
+fn ns_mnt_path<'a>(pid: &[u8], buffer: &'a mut [u8; 32]) -> Option<&'a CStr> {
+    let suffix = b"/ns/mnt\0";
+    let end = pid.len() + suffix.len();
+    if end > buffer.len() {
+        return None;
+    }
+    buffer[..pid.len()].copy_from_slice(pid);
+    buffer[pid.len()..end].copy_from_slice(suffix);
+    CStr::from_bytes_with_nul(&buffer[..end]).ok()
+}
+
+/// Kills every child of ours, and the orphans that come to us as they die, until none is
+/// left (bounded: a session forking faster than it dies is still cut down round by round).
+/// Only async-signal-safe calls: it runs in a signal handler too.
+fn kill_session() {
+    let mut path = [0u8; 64];
+    let Some(path) = children_path(&mut path) else {
+        return;
+    };
+    let mut buffer = [0u8; 4096];
+    for _ in 0..10_000 {
+        let Ok(fd) = raw::open(path, libc::O_RDONLY) else {
+            return;
+        };
+        let read = raw::read(fd, &mut buffer);
+        raw::close(fd);
+        let Ok(read) = read else {
+            return;
+        };
+        let mut any = false;
+        for pid in buffer[..read].split(|b| *b == b' ' || *b == b'\n') {
+            if let Some(pid) = parse_pid(pid) {
+                raw::kill(pid, libc::SIGKILL);
+                any = true;
+            }
+        }
+        // Reap one (or learn that none is left); its children are ours by then.
+        match raw::waitpid(-1, if any { 0 } else { libc::WNOHANG }) {
+            Err(libc::EINTR) => {}
+            Err(_) => return,
+            Ok((0, _)) if !any => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// `/proc/self/task/TID/children` of the calling (single-threaded) process, NUL-terminated in
+/// `buffer`, without allocating.
+fn children_path(buffer: &mut [u8; 64]) -> Option<&CStr> {
+    let mut digits = [0u8; 12];
+    let mut n = raw::getpid() as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        buffer[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(b"/proc/self/task/");
+    for i in (0..len).rev() {
+        put(&digits[i..=i]);
+    }
+    put(b"/children\0");
+    CStr::from_bytes_with_nul(&buffer[..at]).ok()
+}
+
+/// A decimal pid, or `None`.
+fn parse_pid(bytes: &[u8]) -> Option<libc::pid_t> {
+    if bytes.is_empty() || bytes.len() > 9 {
+        return None;
+    }
+    let mut pid: libc::pid_t = 0;
+    for b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        pid = pid * 10 + libc::pid_t::from(b - b'0');
+    }
+    (pid > 0).then_some(pid)
 }
 
 /// The program leads a session of its own (in its pid namespace, after the fork there), on
@@ -465,20 +745,40 @@ pub(crate) fn reset_signals() {
 }
 
 /// The middle process: relays signals to the program, waits for it, and ends the same way.
-fn relay_until_exit(pid: libc::pid_t) -> ! {
+/// As a session's reaper (`session`) it also reaps the orphans that come to it, kills what
+/// is left of the session when the program ends, and ends it at once when the process above
+/// dies ([`PARENT_GONE`]).
+fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     crate::relay::install(pid);
+    let outer = HOST_PROC.load(Ordering::Relaxed) >= 0;
+    if session || outer {
+        raw::set_handler(PARENT_GONE, parent_gone);
+    }
     // The handlers are in place: now signals may arrive.
     raw::sigmask(libc::SIG_SETMASK, &[]);
     let status = loop {
-        match raw::waitpid(pid, libc::WUNTRACED) {
+        match raw::waitpid(if session { -1 } else { pid }, libc::WUNTRACED) {
             Err(libc::EINTR) => continue,
             Err(_) => raw::exit(127),
+            Ok((reaped, _)) if reaped != pid => continue,
             // Stop as the program stopped, so that whoever waits for us sees it; the SIGCONT
-            // that continues us is relayed to the program.
-            Ok((_, status)) if libc::WIFSTOPPED(status) => raw::kill(raw::getpid(), libc::SIGSTOP),
+            // that continues us is relayed to the program. Not in a toolbox session: a stopped
+            // relay could not end the session (nor reap, which holds up the teardown of the
+            // container's pid namespace), and the caller reports stops anywhere in it.
+            Ok((_, status)) if libc::WIFSTOPPED(status) => {
+                if !session && !outer {
+                    raw::kill(raw::getpid(), libc::SIGSTOP)
+                }
+            }
             Ok((_, status)) => break status,
         }
     };
+    if session {
+        kill_session();
+    }
+    if outer {
+        sweep_mount_namespace();
+    }
     if libc::WIFSIGNALED(status) {
         let signal = libc::WTERMSIG(status);
         raw::default_action(signal);

@@ -89,6 +89,7 @@ pub struct Command {
     new_session: bool,
     allow_reachable: bool,
     toolbox: Option<PathBuf>,
+    toolbox_writable: bool,
     stdio: [Stdio; 3],
 }
 
@@ -115,6 +116,7 @@ impl Command {
             new_session: false,
             allow_reachable: false,
             toolbox: None,
+            toolbox_writable: false,
             stdio: Default::default(),
         }
     }
@@ -242,12 +244,34 @@ impl Command {
     /// outside the session), the target's whole mount tree at `scratch/ctr` (also in
     /// `$CTR_ROOT`), a fresh `/proc` of the target's pid namespace, `/sys` of its network
     /// namespace, and its `/etc/resolv.conf` and `/etc/hosts`. Nothing changes in the target's
-    /// mount namespace and nothing remains when the program ends. Needs Linux >= 5.2
-    /// (`open_tree`, `move_mount`); the mount namespace must not be in the set joined.
+    /// mount namespace and nothing remains when the program ends.
+    ///
+    /// The session cannot be turned against the caller: the target's files are mounted
+    /// read-only (see [`toolbox_writable`](Command::toolbox_writable)) and no symlink on them
+    /// is followed (an absolute link the container planted would lead to the host's files),
+    /// and they are private (nothing mounted in the session propagates to the container or
+    /// the host, nor back). A reaper of the session's (a child subreaper in the target's pid
+    /// namespace, which the target sees as a process of its own) relays to the program and
+    /// kills every process of the session, however deep, when the program ends or when the
+    /// caller dies (SIGKILL included; spawn from a thread that lasts as long as the session,
+    /// as the kernel's parent-death signal follows the forking thread). No process of the
+    /// session can change its uid or gid (CAP_SETUID and CAP_SETGID are dropped from every
+    /// set, NoNewPrivs is set): a program of another uid would be within reach of the
+    /// target's processes of that uid.
+    ///
+    /// Needs Linux >= 5.12 (`open_tree`, `move_mount`, `mount_setattr` with
+    /// `MOUNT_ATTR_NOSYMFOLLOW`); the mount namespace must not be in the set joined.
     pub fn toolbox(&mut self, scratch: impl Into<PathBuf>) -> &mut Command {
         let scratch = scratch.into();
         self.env("CTR_ROOT", scratch.join("ctr"));
         self.toolbox = Some(scratch);
+        self
+    }
+
+    /// Lets a toolbox session write to the target's files (they are read-only by default);
+    /// symlinks on them are still never followed.
+    pub fn toolbox_writable(&mut self, writable: bool) -> &mut Command {
+        self.toolbox_writable = writable;
         self
     }
 
@@ -563,6 +587,7 @@ impl Command {
                     own_mnt,
                     scratch: path(scratch.clone())?,
                     root_at: path(scratch.join("ctr"))?,
+                    writable: self.toolbox_writable,
                 })
             }
         };
@@ -765,6 +790,7 @@ struct PreparedToolbox {
     own_mnt: OwnedFd,
     scratch: CString,
     root_at: CString,
+    writable: bool,
 }
 
 impl Prepared {
@@ -802,6 +828,8 @@ impl Prepared {
                 own_mnt: t.own_mnt.as_raw_fd(),
                 scratch: &t.scratch,
                 root_at: &t.root_at,
+                writable: t.writable,
+                parent: std::process::id() as libc::pid_t,
             }),
             cloexec_only: err_fd.is_none(),
         }

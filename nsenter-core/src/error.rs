@@ -249,6 +249,14 @@ pub enum SpawnStep {
     Toolbox,
     /// Forking into the joined pid namespace.
     PidNamespaceFork,
+    /// Making the target's files of a toolbox session read-only, without symlinks and
+    /// private (`mount_setattr`, Linux >= 5.12).
+    ToolboxLockdown,
+    /// Making a toolbox session end with its caller and its program (parent-death signal,
+    /// child subreaper).
+    SessionReaper,
+    /// Taking from a toolbox session the power to change uid or gid.
+    FixedIds,
     /// `setgroups`.
     Setgroups,
     /// `setgid`.
@@ -266,7 +274,7 @@ pub enum SpawnStep {
 }
 
 impl SpawnStep {
-    const ALL: [SpawnStep; 22] = [
+    const ALL: [SpawnStep; 25] = [
         SpawnStep::Pipe,
         SpawnStep::Dup,
         SpawnStep::Fork,
@@ -282,6 +290,9 @@ impl SpawnStep {
         SpawnStep::CloseFds,
         SpawnStep::Toolbox,
         SpawnStep::PidNamespaceFork,
+        SpawnStep::ToolboxLockdown,
+        SpawnStep::SessionReaper,
+        SpawnStep::FixedIds,
         SpawnStep::Setgroups,
         SpawnStep::Setgid,
         SpawnStep::Setuid,
@@ -328,6 +339,14 @@ impl std::fmt::Display for SpawnStep {
                 "building the private mounts (the target's root, /proc, /sys; Linux >= 5.2)"
             }
             SpawnStep::PidNamespaceFork => "fork into the pid namespace",
+            SpawnStep::ToolboxLockdown => {
+                "making the container's files read-only, private and symlink-free \
+                 (mount_setattr, Linux >= 5.12)"
+            }
+            SpawnStep::SessionReaper => {
+                "the session's reaper (parent-death signal, child subreaper)"
+            }
+            SpawnStep::FixedIds => "dropping CAP_SETUID/CAP_SETGID and setting NoNewPrivs",
             SpawnStep::Setgroups => "setgroups",
             SpawnStep::Setgid => "setgid",
             SpawnStep::Setuid => "setuid",

@@ -446,7 +446,7 @@ pub fn hostile_fixture_dir() -> PathBuf {
 }
 
 /// A container built to attack whoever debugs it: its root runs a watcher that tries, on
-/// every new process of its pid namespace, to read `/proc/PID/{environ,mem,maps,fd/*,cwd}`,
+/// every new process of its pid namespace, to read `/proc/PID/{environ,mem,maps,fd/*,cwd,root}`,
 /// open `/proc/PID/exe` for writing and ptrace it, logging each success to
 /// `/tmp/watch.log`; it plants `/bin/bash`, `/bin/ip` and a TIOCSTI injector (`/bin/inject`),
 /// symlinks `/fd3`...`/fd12` to `/proc/self/fd/N` and `/escape` to `../../../etc`, and its init

@@ -15,6 +15,7 @@ use nsenter_core::{
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
+use crate::session::StopWatch;
 
 /// Arguments of `nsdebug enter`.
 #[derive(clap::Args, Debug)]
@@ -109,6 +110,10 @@ pub struct EnterArgs {
     /// Set by `nsdebug debug`: a host program with the target's view of the filesystem.
     #[arg(skip)]
     toolbox: bool,
+    /// `nsdebug debug` only: the container's files at $CTR_ROOT may be written (they are
+    /// read-only by default); their symlinks are never followed either way.
+    #[arg(long)]
+    rw: bool,
     #[command(flatten)]
     lookup: LookupArgs,
     /// The command and its arguments (default: the container's $SHELL, else /bin/sh, for a
@@ -185,6 +190,9 @@ impl EnterArgs {
             crate::cli::notice(format_args!(
                 "-i is not needed: stdin is passed on, and a terminal of its own comes when stdin is one"
             ));
+        }
+        if self.rw && !self.toolbox {
+            anyhow::bail!("--rw is for nsdebug debug (a writable $CTR_ROOT)");
         }
         let target = self.target.as_deref().unwrap_or_default();
         // nsenter's -n is --net; here -n is a Kubernetes namespace, meaningless for a pid.
@@ -305,6 +313,12 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             "the host's {} in the {kinds} namespaces of {what}",
             program.to_string_lossy()
         ));
+        if args.toolbox {
+            crate::cli::notice(format_args!(
+                "its files are at $CTR_ROOT ({}, symlinks not followed); the container sees                  this session's command lines and can signal it; no uid change (su, sudo -u,                  setpriv) works in it",
+                if args.rw { "writable" } else { "read-only, --rw to write" }
+            ));
+        }
     }
     let mut command = build(&args, target, &program, from_container)?;
     if args.toolbox {
@@ -321,7 +335,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             }
             _ => {}
         }
-        command.toolbox(TOOLBOX_SCRATCH);
+        command.toolbox(TOOLBOX_SCRATCH).toolbox_writable(args.rw);
     }
     let name = resolved
         .container
@@ -385,6 +399,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             Ok(())
         })?;
         drop(terminal.slave);
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
         // From here until the handlers are in place, a signal must wait rather than kill
@@ -393,6 +408,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         let mut child = spawn(&|_: &mut Command| Ok(()))?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
         drop(forwarding);
         status

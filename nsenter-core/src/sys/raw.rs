@@ -205,21 +205,28 @@ pub(crate) fn setuid(uid: libc::uid_t) -> Result<(), Errno> {
     result(unsafe { libc::syscall(libc::SYS_setuid, uid) }).map(drop)
 }
 
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`: one of two 32-bit halves.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two halves.
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
 /// `capset(2)` of this thread's effective, permitted and inheritable sets.
 pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
+    let mut header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
@@ -230,15 +237,44 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result
             bits as u32
         }
     };
-    let data = [false, true].map(|high| Data {
+    let data = [false, true].map(|high| CapData {
         effective: half(effective, high),
         permitted: half(permitted, high),
         inheritable: half(inheritable, high),
     });
     // SAFETY: the header and the two data structs are laid out as the kernel expects
     // (`struct __user_cap_header_struct`, `struct __user_cap_data_struct[2]`).
-    result(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) })
-        .map(drop)
+    result(unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    })
+    .map(drop)
+}
+
+/// `capget(2)` of this thread: its (effective, permitted, inheritable) sets.
+pub(crate) fn capget() -> Result<(u64, u64, u64), Errno> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: as for `capset`; the kernel writes the two halves into `data`.
+    result(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
+    let join = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
 }
 
 /// `execve(2)`: returns only on failure.
@@ -396,6 +432,44 @@ pub(crate) fn attach_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
     result(ret).map(drop)
 }
 
+/// `MOUNT_ATTR_RDONLY`.
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// `MOUNT_ATTR_NOSYMFOLLOW` (Linux >= 5.12): no symlink is followed on the mount.
+pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// `struct mount_attr` of `mount_setattr(2)` (its first version, 32 bytes).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)` with `AT_RECURSIVE` on the (detached) tree `tree`: sets `attrs` on every
+/// mount of it and makes each private (no propagation to or from its peers).
+pub(crate) fn set_tree_attrs(tree: RawFd, attrs: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid `struct mount_attr` whose size is passed; empty NUL-terminated
+    // path with AT_EMPTY_PATH names the fd itself.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH as libc::c_uint) | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    result(ret).map(drop)
+}
+
 /// `mount(2)` of a new file system of `fstype` (no source device) at `target`.
 pub(crate) fn mount_new(
     fstype: &CStr,
@@ -434,6 +508,47 @@ pub(crate) fn make_mounts_private() -> Result<(), Errno> {
         )
     };
     result(ret.into()).map(drop)
+}
+
+/// `read(2)` into `buffer`: the count read.
+pub(crate) fn read(fd: RawFd, buffer: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buffer` is writable for its length.
+    result(unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) } as libc::c_long)
+        .map(|n| n as usize)
+}
+
+/// `openat(2)` relative to `dir`.
+pub(crate) fn openat(dir: RawFd, path: &CStr, flags: libc::c_int) -> Result<RawFd, Errno> {
+    // SAFETY: NUL-terminated path valid for the call.
+    result(unsafe { libc::openat(dir, path.as_ptr(), flags | libc::O_CLOEXEC) }.into())
+        .map(|fd| fd as RawFd)
+}
+
+/// The (device, inode) of `path` beneath `dir`, links followed (a `/proc/PID/ns/*` file gives
+/// its namespace's identity).
+pub(crate) fn stat_identity_at(dir: RawFd, path: &CStr) -> Result<(u64, u64), Errno> {
+    // SAFETY: all-zero `stat` is valid storage; fstatat fills it on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: NUL-terminated path and writable `st` valid for the call.
+    result(unsafe { libc::fstatat(dir, path.as_ptr(), &mut st, 0) }.into())?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// `getdents64(2)` of the directory `fd` into `buffer`: the bytes filled (0 at its end).
+pub(crate) fn getdents(fd: RawFd, buffer: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buffer` is writable for its length.
+    result(unsafe { libc::syscall(libc::SYS_getdents64, fd, buffer.as_mut_ptr(), buffer.len()) })
+        .map(|n| n as usize)
+}
+
+/// Sleeps `millis` milliseconds (interrupted early by a signal).
+pub(crate) fn sleep_ms(millis: u32) {
+    let time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::c_long::from(millis.min(999)) * 1_000_000,
+    };
+    // SAFETY: a valid timespec; the remainder is not wanted.
+    unsafe { libc::nanosleep(&time, std::ptr::null_mut()) };
 }
 
 /// `unshare(2)`.

@@ -9,12 +9,14 @@
 mod cli {
     mod audit;
     mod debug;
+    mod debug_session;
     mod demo;
     mod enter;
     mod errors;
     mod first_contact;
     mod flow;
     mod json;
+    mod lying_runtime;
     mod mem;
     mod pid;
     mod podman;
