@@ -13,7 +13,7 @@ use crate::sys::raw::{self, Errno};
 
 /// How the child confines itself like the target, prepared before fork.
 pub(crate) struct ChildConfinement<'a> {
-    pub caps: crate::confine::CapSets,
+    pub caps: crate::status::CapSets,
     pub no_new_privs: bool,
     /// Seccomp programs, oldest first.
     pub seccomp: &'a [libc::sock_fprog],

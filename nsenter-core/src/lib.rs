@@ -27,16 +27,19 @@
 //! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
 #![deny(missing_docs)]
 
-mod cgroup;
+pub mod cgroup;
 mod child;
 mod command;
 mod confine;
 mod error;
 mod guard;
 mod kind;
+pub mod mountinfo;
+pub mod powers;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;
+pub mod status;
 mod sys;
 mod target;
 
