@@ -283,7 +283,29 @@ impl Command {
             .map_err(|source| self.spawn_error(Step::Dup, source))?;
         drop(err_write); // or the read end would never see EOF
         let err_write = high;
-        let plan = prepared.plan(Some(err_write.as_raw_fd()));
+        // A host program waits in the pid namespace until it is checked again (below).
+        let handshake = match prepared.recheck {
+            true => {
+                let pipes = (sys::pipe(), sys::pipe());
+                let ((ready_read, ready_write), (go_read, go_write)) = match pipes {
+                    (Ok(ready), Ok(go)) => (ready, go),
+                    (Err(source), _) | (_, Err(source)) => {
+                        return Err(self.spawn_error(Step::Pipe, source))
+                    }
+                };
+                Some((ready_read, ready_write, go_read, go_write))
+            }
+            false => None,
+        };
+        let plan = prepared.plan(
+            Some(err_write.as_raw_fd()),
+            handshake
+                .as_ref()
+                .map(|(_, ready, go, _)| child::Handshake {
+                    ready: ready.as_raw_fd(),
+                    go: go.as_raw_fd(),
+                }),
+        );
         // No signal handler of the caller's may run in the child before it resets them.
         let blocked = crate::relay::SignalsBlocked::all();
         // SAFETY: in the child, `child::run` makes only async-signal-safe system calls on data
@@ -296,6 +318,29 @@ impl Command {
         let pid = forked.map_err(|source| self.spawn_error(Step::Fork, source))?;
         drop(err_write);
         drop(prepared);
+        if let Some((ready_read, ready_write, go_read, go_write)) = handshake {
+            drop((ready_write, go_read));
+            // Ready: the program is in the pid namespace, about to exec. End of file: it
+            // failed before, and says why on the error pipe.
+            if sys::read_byte(ready_read.as_fd()).unwrap_or(false) {
+                let refusal =
+                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid)) {
+                        Ok(None) => None,
+                        Ok(Some(why)) => Some(Error::HostProgramReachable {
+                            target: target.id(),
+                            why,
+                        }),
+                        Err(error) => Some(error),
+                    };
+                if let Some(error) = refusal {
+                    drop(go_write); // the program exits without exec
+                    let _ = Child { pid, status: None }.wait();
+                    return Err(error);
+                }
+                sys::write_byte(go_write.as_fd())
+                    .map_err(|source| self.spawn_error(Step::Pipe, source))?;
+            }
+        }
         match read_failure(err_read) {
             None => Ok(Child { pid, status: None }),
             Some(failure) => {
@@ -348,7 +393,7 @@ impl Command {
                 return Error::from_setns(target.id(), kinds, e);
             }
         }
-        let plan = prepared.plan(None);
+        let plan = prepared.plan(None, None);
         child::reset_signals();
         let failure = match child::setup(&plan) {
             Ok(()) => child::exec(&plan),
@@ -578,6 +623,11 @@ impl Command {
                     .collect()
             })
             .unwrap_or_default();
+        let recheck = confined.is_none()
+            && self.checks_host_program(kinds)
+            && kinds.contains(Namespace::Pid)
+            && !kinds.contains(Namespace::User)
+            && target.pid().is_some();
         Ok(Prepared {
             toolbox,
             confined,
@@ -602,6 +652,7 @@ impl Command {
             _cgroup_procs: cgroup_procs,
             fork_for_pid: kinds.contains(Namespace::Pid),
             joins_user: kinds.contains(Namespace::User),
+            recheck,
         })
     }
 
@@ -622,14 +673,27 @@ impl Command {
         Ok(env)
     }
 
-    /// Whether the program is confined like the target, and how, by [`Confinement`]; checks
-    /// that a program with the caller's powers cannot be reached by the target.
-    fn confinement_for(&self, target: &Target, kinds: NamespaceSet) -> Result<Option<Confined>> {
-        let from_target = match &self.root {
+    /// Whether the program comes from the target's filesystem.
+    fn takes_target_program(&self, kinds: NamespaceSet) -> bool {
+        match &self.root {
             Some(RootDir::Target) => true,
             Some(RootDir::Path(_)) => false,
             None => kinds.contains(Namespace::Mnt),
-        };
+        }
+    }
+
+    /// Whether a host program is checked to be out of the target's reach: one from the
+    /// caller's filesystem, with the caller's powers, unless allowed.
+    fn checks_host_program(&self, kinds: NamespaceSet) -> bool {
+        !self.takes_target_program(kinds)
+            && self.confinement != Confinement::LikeTarget
+            && !self.allow_reachable
+    }
+
+    /// Whether the program is confined like the target, and how, by [`Confinement`]; checks
+    /// that a program with the caller's powers cannot be reached by the target.
+    fn confinement_for(&self, target: &Target, kinds: NamespaceSet) -> Result<Option<Confined>> {
+        let from_target = self.takes_target_program(kinds);
         let like_target = match self.confinement {
             Confinement::LikeTarget => true,
             Confinement::Caller => false,
@@ -655,8 +719,8 @@ impl Command {
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }
-        if !from_target && !self.allow_reachable && target.pid().is_some() {
-            if let Some(why) = confine::host_program_reachable(target, kinds, self.uid)? {
+        if self.checks_host_program(kinds) {
+            if let Some(why) = confine::host_program_reachable(target, kinds, self.uid, None)? {
                 return Err(Error::HostProgramReachable {
                     target: target.id(),
                     why,
@@ -757,6 +821,8 @@ struct Prepared {
     _cgroup_procs: Vec<OwnedFd>,
     fork_for_pid: bool,
     joins_user: bool,
+    /// A host program in the target's pid namespace: checked again before exec.
+    recheck: bool,
 }
 
 /// What a toolbox session's child needs (see [`Command::toolbox`]).
@@ -768,7 +834,7 @@ struct PreparedToolbox {
 }
 
 impl Prepared {
-    fn plan(&self, err_fd: Option<RawFd>) -> Plan<'_> {
+    fn plan(&self, err_fd: Option<RawFd>, handshake: Option<child::Handshake>) -> Plan<'_> {
         Plan {
             argv: &self.argv_ptrs,
             envp: &self.envp_ptrs,
@@ -804,6 +870,7 @@ impl Prepared {
                 root_at: &t.root_at,
             }),
             cloexec_only: err_fd.is_none(),
+            handshake,
         }
     }
 }

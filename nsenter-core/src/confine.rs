@@ -159,11 +159,13 @@ pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
 /// Why a program with the caller's powers, started in `target`'s pid namespace, could be
 /// reached (ptraced, its memory, environment, fds or binary opened) by the container: `None`
 /// when the kernel's ptrace checks keep every process of the container out. Decided from the
-/// [`Powers`] model: every process and thread, never one.
+/// [`Powers`] model: every process and thread, never one. `started`: the process forked to
+/// start the program, whose children are ours (see [`Powers::host_program_reach`]).
 pub(crate) fn host_program_reachable(
     target: &Target,
     kinds: NamespaceSet,
     uid: Option<u32>,
+    started: Option<i32>,
 ) -> Result<Option<String>> {
     if !kinds.contains(Namespace::Pid) {
         return Ok(None);
@@ -172,7 +174,9 @@ pub(crate) fn host_program_reachable(
         return Ok(Some("it would join the container's user namespace, where the container's root has every capability".to_owned()));
     }
     let model = Powers::read(target)?;
-    Ok(model.host_program_reach(uid).map(|reach| reach.to_string()))
+    Ok(model
+        .host_program_reach(uid, started)
+        .map(|reach| reach.to_string()))
 }
 
 /// The target's seccomp filters, oldest first, read with `PTRACE_SECCOMP_GET_FILTER`: the

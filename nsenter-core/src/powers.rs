@@ -15,7 +15,7 @@
 //! for task in model.tasks() {
 //!     println!("{}: effective caps {:?}", task.label(), task.status.cap_eff);
 //! }
-//! if let Some(reach) = model.host_program_reach(None) {
+//! if let Some(reach) = model.host_program_reach(None, None) {
 //!     println!("a host program there would be reachable: {reach}");
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -246,7 +246,11 @@ impl Powers {
     /// a non-root `uid`, one that runs as that uid or holds CAP_SETUID there. A process or
     /// thread that cannot be read, or processes that cannot be listed, count as reaching it.
     /// `None`: the kernel's ptrace checks keep every process of the container out.
-    pub fn host_program_reach(&self, uid: Option<u32>) -> Option<Reach> {
+    ///
+    /// `started`: the pid of a process the caller forked to start the program; its children
+    /// (the program itself, waiting in the pid namespace to be checked again) are the
+    /// caller's, not the container's.
+    pub fn host_program_reach(&self, uid: Option<u32>, started: Option<i32>) -> Option<Reach> {
         if self.shares_our_pid_ns {
             // Its processes see ours already: joining its pid namespace exposes nothing new.
             return None;
@@ -279,6 +283,9 @@ impl Powers {
         // A process holding the power is named before one that only runs as the uid.
         let mut by_uid = None;
         for task in &self.tasks {
+            if started.is_some_and(|ours| task.tgid == ours || task.status.ppid == Ok(ours)) {
+                continue;
+            }
             // Capabilities act in their own user namespace and those below it: a process of
             // a user namespace beneath ours cannot ptrace a process of ours, whatever it holds
             // and whatever its uid (the kernel wants the same user namespace or
@@ -626,7 +633,7 @@ mod tests {
             .iter()
             .all(|t| t.status.caps().is_ok() && t.user_ns.is_ok()));
         // Our own pid namespace: nothing new is exposed by joining it.
-        assert_eq!(model.host_program_reach(None), None);
+        assert_eq!(model.host_program_reach(None, None), None);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Status {
     pub state: Fact<char>,
     /// `Tgid:`, the process a thread belongs to.
     pub tgid: Fact<i32>,
+    /// `PPid:`, its parent process (0 when the parent is outside the reader's pid namespace).
+    pub ppid: Fact<i32>,
     /// `NSpid:`, its pid in each pid namespace from the reader's down to its own.
     pub ns_pid: Fact<Vec<i32>>,
     /// `Uid:` real, effective, saved, filesystem.
@@ -111,6 +113,7 @@ impl Status {
                     .ok_or_else(|| format!("State {v:?} has no state letter"))
             }),
             tgid: one("Tgid"),
+            ppid: one("PPid"),
             ns_pid: numbers(status, "NSpid").and_then(|pids: Vec<i32>| {
                 if pids.is_empty() {
                     Err("NSpid is empty".to_owned())
@@ -190,6 +193,7 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
         assert_eq!(status.name.as_deref(), Ok("helper"));
         assert_eq!(status.state, Ok('S'));
         assert_eq!(status.tgid, Ok(4242));
+        assert_eq!(status.ppid, Ok(4200));
         assert_eq!(status.ns_pid, Ok(vec![4242, 7]));
         assert_eq!(status.inner_pid(), Some(7));
         assert_eq!(status.uids, Ok([0, 0, 0, 0]));
