@@ -469,7 +469,7 @@ impl Command {
         for arg in &self.args {
             argv.push(cstring(arg, "argument")?);
         }
-        let confined = self.confinement_for(target, kinds)?;
+        let mut confined = self.confinement_for(target, kinds)?;
         let env = self.environment(confined.as_ref().map(|_| target))?;
         let mut envp = Vec::with_capacity(env.len());
         for (key, value) in &env {
@@ -538,6 +538,11 @@ impl Command {
             (None, true) => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
             (None, false) => (self.uid, self.gid),
         };
+        if let Some(c) = confined.as_mut() {
+            // What `docker exec` gives the uid the program runs as, whatever the target's
+            // process raised or dropped (its inheritable and ambient sets above all).
+            c.caps = confine::exec_caps(c.caps.bounding, uid == Some(0));
+        }
         let explicit_ids = self.uid.is_some() || self.gid.is_some();
         let groups = match (&self.groups, &confined, uid.or(gid)) {
             (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),

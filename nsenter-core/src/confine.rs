@@ -79,6 +79,21 @@ fn read_status(target: &Target, pid: i32) -> Result<Facts> {
     facts().map_err(|why| fail(io::Error::new(io::ErrorKind::InvalidData, why)))
 }
 
+/// The capability sets `docker exec` (runc) gives a program: the container's bounding set;
+/// as root the same permitted and effective sets, as any other uid none; the inheritable
+/// and ambient sets empty. Only the bounding set is taken from the target's process: it
+/// can only shrink, so a process of the container cannot raise what a program gets.
+pub(crate) fn exec_caps(bounding: u64, root: bool) -> CapSets {
+    let held = if root { bounding } else { 0 };
+    CapSets {
+        inheritable: 0,
+        permitted: held,
+        effective: held,
+        bounding,
+        ambient: 0,
+    }
+}
+
 /// Maps an id as seen from the caller's user namespace into the target's, through the
 /// target's `uid_map`/`gid_map` ("inside outside count" lines). `None`: not mapped.
 pub(crate) fn map_into(map: &str, outside_id: u32) -> Option<u32> {
@@ -286,6 +301,23 @@ fn apparmor_exec(label: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_caps_are_dockers_not_the_targets() {
+        let default = 0xa80425fb;
+        let root = exec_caps(default, true);
+        assert_eq!(
+            (root.permitted, root.effective, root.bounding),
+            (default, default, default)
+        );
+        assert_eq!((root.inheritable, root.ambient), (0, 0));
+        let user = exec_caps(default, false);
+        assert_eq!(
+            (user.permitted, user.effective, user.bounding),
+            (0, 0, default)
+        );
+        assert_eq!((user.inheritable, user.ambient), (0, 0));
+    }
 
     #[test]
     fn ids_map_into_a_user_namespace() {

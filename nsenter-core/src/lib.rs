@@ -42,6 +42,7 @@ mod scoped;
 pub mod status;
 mod sys;
 mod target;
+pub mod user;
 
 pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WaitEvent, WorkDir};
 pub use confine::Confinement;

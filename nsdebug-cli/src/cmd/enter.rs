@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use std::io::IsTerminal;
 
+use nsenter_core::user::ExecUser;
 use nsenter_core::{
     Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target,
     WaitEvent, WorkDir,
@@ -437,42 +438,23 @@ fn failure(error: Error, what: &str) -> Failure {
     }
 }
 
-/// The `(uid, primary gid)` of `-S USER`: a number as it is, a name from the container's
-/// `/etc/passwd` (read inside its root: its links never lead out).
-fn user_id(target: &Target, user: &str) -> anyhow::Result<(u32, Option<u32>)> {
-    if let Ok(uid) = user.parse() {
-        return Ok((uid, None));
-    }
-    let entry = database_entry(target, "/etc/passwd", user)?;
-    let field = |i: usize| entry.get(i).and_then(|f| f.parse::<u32>().ok());
-    match (field(2), field(3)) {
-        (Some(uid), gid) => Ok((uid, gid)),
-        _ => anyhow::bail!("user {user:?}: its /etc/passwd line in the container has no valid uid"),
-    }
-}
-
-/// The gid of `-G GROUP`: a number as it is, a name from the container's `/etc/group`.
-fn group_id(target: &Target, group: &str) -> anyhow::Result<u32> {
-    if let Ok(gid) = group.parse() {
-        return Ok(gid);
-    }
-    let entry = database_entry(target, "/etc/group", group)?;
-    entry
-        .get(2)
-        .and_then(|f| f.parse().ok())
-        .with_context(|| format!("group {group:?}: no valid gid in the container's /etc/group"))
-}
-
-/// The `:`-separated fields of `name`'s line in the container's `file`.
-fn database_entry(target: &Target, file: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let bytes = target
-        .read_file(file, 1 << 20)
-        .with_context(|| format!("looking up {name:?} in the container"))?;
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
-        .find(|fields| fields.first().is_some_and(|f| f == name))
-        .with_context(|| format!("{name:?}: no such name in the container's {file}"))
+/// Who `-S USER` and `-G GROUP` are, as `docker exec --user USER[:GROUP]` decides it
+/// ([`nsenter_core::user::exec_user`]), from the container's `/etc/passwd` and `/etc/group`
+/// (read inside its root as data: its links never lead out; a file the image lacks is empty).
+fn exec_user(target: &Target, user: &str, group: Option<&str>) -> anyhow::Result<ExecUser> {
+    let read = |file: &str| -> anyhow::Result<String> {
+        match target.read_file(file, 1 << 20) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(Error::OpenPath { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(String::new())
+            }
+            Err(e) => Err(e).with_context(|| format!("reading the container's {file}")),
+        }
+    };
+    nsenter_core::user::exec_user(&read("/etc/passwd")?, &read("/etc/group")?, user, group)
+        .map_err(anyhow::Error::msg)
 }
 
 /// `name` without control characters (it goes into a prompt).
@@ -601,15 +583,17 @@ fn build(
         }
         None => {}
     }
-    if let Some(user) = &args.setuid {
-        let (uid, primary_gid) = user_id(target, user)?;
-        command.uid(uid);
-        if let (None, Some(gid)) = (&args.setgid, primary_gid) {
-            command.gid(gid);
+    match (&args.setuid, &args.setgid) {
+        (Some(user), group) => {
+            let who = exec_user(target, user, group.as_deref())?;
+            command.uid(who.uid).gid(who.gid).groups(&who.groups);
         }
-    }
-    if let Some(group) = &args.setgid {
-        command.gid(group_id(target, group)?);
+        (None, Some(group)) => {
+            // The target's user, in this group alone (as `docker exec --user :GROUP`).
+            let who = exec_user(target, "0", Some(group))?;
+            command.gid(who.gid).groups(&who.groups);
+        }
+        (None, None) => {}
     }
     command
         .preserve_credentials(args.preserve_credentials)
