@@ -28,4 +28,5 @@ mod library {
     mod scoped;
 }
 mod hostile;
+mod powers;
 mod ship;
