@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
 use nsdebug_audit::cgroup::keyed_value as field;
-use nsenter_core::Namespace;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -95,8 +94,8 @@ pub(crate) fn memory_of(pid: i32) -> anyhow::Result<Memory> {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup")).context("reading its cgroups")?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("reading our mounts")?;
-    let mounts = nsdebug_audit::mounts::parse_mountinfo(&mountinfo).map_err(|e| anyhow!(e))?;
-    let dirs = nsdebug_audit::cgroup::cgroup_dirs(&membership, &mounts).map_err(|e| anyhow!(e))?;
+    let mounts = nsenter_core::mountinfo::parse_mountinfo(&mountinfo).map_err(|e| anyhow!(e))?;
+    let dirs = nsenter_core::cgroup::cgroup_dirs(&membership, &mounts).map_err(|e| anyhow!(e))?;
     if let Some(v1) = dirs
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"))
@@ -134,19 +133,11 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
         .pid()
         .ok_or_else(|| anyhow!("{what}: a namespace file has no cgroup"))?;
     let memory = memory_of(pid).with_context(|| what.clone())?;
-    let pid_ns = resolved.target.namespace_id(Namespace::Pid)?;
-    let mut top: Vec<Top> = super::pid::processes_in(pid_ns)?
+    let mut top: Vec<Top> = super::pid::processes_of(&resolved.target)
+        .with_context(|| what.clone())?
         .into_iter()
         .filter_map(|p| {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", p.host_pid)).ok()?;
-            let kib = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()?;
+            let kib = p.rss_kib?;
             Some(Top {
                 container_pid: p.container_pid,
                 host_pid: p.host_pid,

@@ -64,7 +64,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
             .map_err(|_| anyhow!("{what} shares the host's pid namespace: give a pid"))?;
         vec![pid]
     } else {
-        super::pid::processes_in(pid_ns)?
+        super::pid::processes_of(&resolved.target)
+            .with_context(|| what.clone())?
             .into_iter()
             .filter(|p| match args.process.parse::<i32>() {
                 Ok(pid) => p.container_pid == pid,

@@ -257,3 +257,60 @@ fn s_0_on_a_user_container_is_docker_exec_u_0() {
     assert_eq!(text(&entered.stdout), text(&docker_exec.stdout));
     assert!(text(&entered.stdout).contains("uid=0(root) gid=0(root)"));
 }
+
+#[test]
+fn pid_mem_and_trace_see_the_processes_of_a_nested_pid_namespace() {
+    require_root_and_docker!();
+    let h = Hostile::start_split(
+        &["--cap-add", "SYS_PTRACE", "--cap-add", "SYS_ADMIN"],
+        Some("nested"),
+    );
+    let name = &h.container.name;
+    let helper = run_nsdebug(&["pid", name, "helper"]);
+    assert!(
+        helper.status.success(),
+        "pid finds the nested helper: {helper:?}"
+    );
+    let host_pid = text(&helper.stdout).trim().to_owned();
+    let levels = status_field(&format!("/proc/{host_pid}/status"), "NSpid");
+    assert_eq!(
+        levels.split_whitespace().count(),
+        3,
+        "nested: NSpid {levels}"
+    );
+    let mem = run_nsdebug(&["mem", name, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&mem.stdout).expect("mem JSON");
+    assert!(
+        report["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .any(|p| p["command"] == "helper"
+                && p["host_pid"].as_i64().map(|p| p.to_string()).as_deref()
+                    == Some(host_pid.as_str())),
+        "mem lists it: {report}"
+    );
+    // trace -p helper attaches the host's strace to it.
+    let mut trace = nsdebug()
+        .args([
+            "trace",
+            name,
+            "-p",
+            "helper",
+            "--",
+            "-e",
+            "trace=none",
+            "-o",
+            "/dev/null",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = trace.kill();
+    let out = trace.wait_with_output().unwrap();
+    assert!(
+        text(&out.stderr).contains(&format!("host pid(s) {host_pid}")),
+        "{out:?}"
+    );
+}
