@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
 use crate::sys;
 use crate::target::{NamespaceId, Target};
+use crate::trust::Trust;
 
 /// Which root directory the program gets.
 #[derive(Clone, Debug)]
@@ -88,6 +89,7 @@ pub struct Command {
     confinement: Confinement,
     new_session: bool,
     allow_reachable: bool,
+    env_from_target: bool,
     toolbox: Option<PathBuf>,
     stdio: [Stdio; 3],
 }
@@ -114,6 +116,7 @@ impl Command {
             confinement: Confinement::Auto,
             new_session: false,
             allow_reachable: false,
+            env_from_target: false,
             toolbox: None,
             stdio: Default::default(),
         }
@@ -147,6 +150,29 @@ impl Command {
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env.push((key.as_ref().to_owned(), None));
         self
+    }
+
+    /// Gives a host program the target's variables that [`host_program_may_take`]
+    /// allows, over the caller's (`nsenter -e` made safe). A program of the target's
+    /// gets the target's whole environment anyway (see [`Trust::environment`]).
+    ///
+    /// [`host_program_may_take`]: crate::trust::host_program_may_take
+    pub fn env_from_target(&mut self, take: bool) -> &mut Command {
+        self.env_from_target = take;
+        self
+    }
+
+    /// How this command would run a program in `kinds`: the container's program or a host
+    /// program, confined or not, checked to be out of the target's reach or not. Decided by
+    /// [`Trust::decide`] from the root, confinement and
+    /// [`allow_reachable_host_program`](Command::allow_reachable_host_program) set here.
+    pub fn trust(&self, kinds: NamespaceSet) -> Trust {
+        Trust::decide(
+            kinds,
+            self.root.as_ref(),
+            self.confinement,
+            self.allow_reachable,
+        )
     }
 
     /// Starts from an empty environment instead of the caller's.
@@ -470,7 +496,7 @@ impl Command {
             argv.push(cstring(arg, "argument")?);
         }
         let mut confined = self.confinement_for(target, kinds)?;
-        let env = self.environment(confined.as_ref().map(|_| target))?;
+        let env = self.environment(target, kinds)?;
         let mut envp = Vec::with_capacity(env.len());
         for (key, value) in &env {
             let mut pair = key.as_bytes().to_vec();
@@ -629,7 +655,7 @@ impl Command {
             })
             .unwrap_or_default();
         let recheck = confined.is_none()
-            && self.checks_host_program(kinds)
+            && self.trust(kinds).checks_reach()
             && kinds.contains(Namespace::Pid)
             && !kinds.contains(Namespace::User)
             && target.pid().is_some();
@@ -661,13 +687,24 @@ impl Command {
         })
     }
 
-    /// The environment: the caller's, or the target's for a confined program, or none after
-    /// [`env_clear`](Command::env_clear); then the variables set or removed here.
-    fn environment(&self, target: Option<&Target>) -> Result<Vec<(OsString, OsString)>> {
-        let mut env: Vec<(OsString, OsString)> = match (self.env_clear, target) {
-            (true, _) => Vec::new(),
-            (false, Some(target)) => target.environment()?,
-            (false, None) => std::env::vars_os().collect(),
+    /// The environment, as the trust decision gives it (see [`Trust::environment`]), or
+    /// none after [`env_clear`](Command::env_clear); then the variables set or removed here.
+    fn environment(
+        &self,
+        target: &Target,
+        kinds: NamespaceSet,
+    ) -> Result<Vec<(OsString, OsString)>> {
+        let mut env: Vec<(OsString, OsString)> = if self.env_clear {
+            Vec::new()
+        } else {
+            self.trust(kinds)
+                .environment(std::env::vars_os(), self.env_from_target, || {
+                    match target.pid() {
+                        Some(_) => target.environment(),
+                        // A namespace file has no environment: the caller's stays.
+                        None => Ok(std::env::vars_os().collect()),
+                    }
+                })?
         };
         for (key, value) in &self.env {
             env.retain(|(k, _)| k != key);
@@ -678,33 +715,11 @@ impl Command {
         Ok(env)
     }
 
-    /// Whether the program comes from the target's filesystem.
-    fn takes_target_program(&self, kinds: NamespaceSet) -> bool {
-        match &self.root {
-            Some(RootDir::Target) => true,
-            Some(RootDir::Path(_)) => false,
-            None => kinds.contains(Namespace::Mnt),
-        }
-    }
-
-    /// Whether a host program is checked to be out of the target's reach: one from the
-    /// caller's filesystem, with the caller's powers, unless allowed.
-    fn checks_host_program(&self, kinds: NamespaceSet) -> bool {
-        !self.takes_target_program(kinds)
-            && self.confinement != Confinement::LikeTarget
-            && !self.allow_reachable
-    }
-
     /// Whether the program is confined like the target, and how, by [`Confinement`]; checks
     /// that a program with the caller's powers cannot be reached by the target.
     fn confinement_for(&self, target: &Target, kinds: NamespaceSet) -> Result<Option<Confined>> {
-        let from_target = self.takes_target_program(kinds);
-        let like_target = match self.confinement {
-            Confinement::LikeTarget => true,
-            Confinement::Caller => false,
-            _ => from_target,
-        };
-        if like_target {
+        let trust = self.trust(kinds);
+        if trust.confined() {
             if target.pid().is_none() {
                 return Err(Error::Confine {
                     target: target.id(),
@@ -724,7 +739,7 @@ impl Command {
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }
-        if self.checks_host_program(kinds) {
+        if trust.checks_reach() {
             if let Some(why) = confine::host_program_reachable(target, kinds, self.uid, None)? {
                 return Err(Error::HostProgramReachable {
                     target: target.id(),

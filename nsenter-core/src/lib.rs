@@ -42,6 +42,7 @@ mod scoped;
 pub mod status;
 mod sys;
 mod target;
+pub mod trust;
 pub mod user;
 
 pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WaitEvent, WorkDir};
@@ -51,3 +52,4 @@ pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
 pub use scoped::run_in;
 pub use target::{kernel_supports, NamespaceId, Target, TargetId};
+pub use trust::Trust;
