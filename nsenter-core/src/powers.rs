@@ -91,6 +91,8 @@ impl Task {
 pub struct Unreadable {
     /// Its host pid (or thread id).
     pub pid: i32,
+    /// The process it is (a thread) of.
+    pub tgid: i32,
     /// Why, with the path.
     pub why: String,
 }
@@ -123,6 +125,8 @@ pub struct Powers {
     shares_our_pid_ns: bool,
     /// The processes found in its pid namespace or one nested in it.
     in_pid_ns: BTreeSet<i32>,
+    /// Why its pid namespace could not be listed (then `in_pid_ns` is not complete).
+    pid_ns_unlisted: Option<String>,
     /// How deep its pid namespace is below ours (0: ours), from its `NSpid:`.
     level: Option<usize>,
 }
@@ -167,6 +171,7 @@ impl Powers {
                 .map_err(|e| format!("/proc/{pid}/ns/pid: {e}")),
             shares_our_pid_ns: false,
             in_pid_ns: BTreeSet::new(),
+            pid_ns_unlisted: None,
             level: read_at(&anchor, "status")
                 .ok()
                 .and_then(|text| Some(Status::parse(&text).ns_pid.ok()?.len() - 1)),
@@ -188,6 +193,7 @@ impl Powers {
                 }
                 Err(e) => model.unreadable.push(Unreadable {
                     pid: member,
+                    tgid: member,
                     why: format!("/proc/{member}/task: {e}"),
                 }),
             }
@@ -241,7 +247,10 @@ impl Powers {
     }
 
     /// Which process of the container could reach a program started with the caller's
-    /// powers in its pid namespace, running as the caller's uid or as `uid`: one that holds
+    /// powers in its pid namespace, running as the caller's uid or as `uid`. Only the
+    /// processes of its pid namespace and of those nested in it see the program; one of its
+    /// cgroups in another pid namespace either cannot see it, or is in an ancestor of it
+    /// (ours) and reaches everything of ours already. Of those, one that holds
     /// (or may take back) CAP_SYS_PTRACE in the caller's user namespace or one above it; for
     /// a non-root `uid`, one that runs as that uid or holds CAP_SETUID there. A process or
     /// thread that cannot be read, or processes that cannot be listed, count as reaching it.
@@ -255,7 +264,8 @@ impl Powers {
             // Its processes see ours already: joining its pid namespace exposes nothing new.
             return None;
         }
-        if let Some(first) = self.unreadable.first() {
+        let sees = |tgid: i32| self.in_pid_ns.contains(&tgid);
+        if let Some(first) = self.unreadable.iter().find(|u| sees(u.tgid)) {
             return Some(Reach {
                 who: format!("pid {}", first.pid),
                 power: format!(
@@ -264,7 +274,7 @@ impl Powers {
                 ),
             });
         }
-        if let Some(why) = &self.unlisted {
+        if let Some(why) = self.unlisted.as_ref().or(self.pid_ns_unlisted.as_ref()) {
             return Some(Reach {
                 who: format!("the processes of pid {}", self.pid),
                 power: format!("cannot all be listed ({why}), so they count as able to ptrace"),
@@ -283,7 +293,9 @@ impl Powers {
         // A process holding the power is named before one that only runs as the uid.
         let mut by_uid = None;
         for task in &self.tasks {
-            if started.is_some_and(|ours| task.tgid == ours || task.status.ppid == Ok(ours)) {
+            if !sees(task.tgid)
+                || started.is_some_and(|ours| task.tgid == ours || task.status.ppid == Ok(ours))
+            {
                 continue;
             }
             // Capabilities act in their own user namespace and those below it: a process of
@@ -385,14 +397,23 @@ impl Powers {
                         }
                     }
                 }
-                Err(e) => failures.push(format!("/proc: {e}")),
+                Err(e) => {
+                    self.pid_ns_unlisted = Some(format!("/proc: {e}"));
+                    failures.push(format!("/proc: {e}"));
+                }
             },
             (Ok(_), Ok(_)) => {
                 self.shares_our_pid_ns = true;
                 failures.push("its pid namespace is ours".to_owned());
             }
-            (Err(why), _) => failures.push(why.clone()),
-            (_, Err(e)) => failures.push(format!("our pid namespace: {e}")),
+            (Err(why), _) => {
+                self.pid_ns_unlisted = Some(why.clone());
+                failures.push(why.clone());
+            }
+            (_, Err(e)) => {
+                self.pid_ns_unlisted = Some(format!("our pid namespace: {e}"));
+                failures.push(format!("our pid namespace: {e}"));
+            }
         }
         if !listed {
             self.unlisted = Some(failures.join("; "));
@@ -409,6 +430,7 @@ impl Powers {
                 Err(e) => {
                     self.unreadable.push(Unreadable {
                         pid: tid,
+                        tgid: member,
                         why: format!("/proc/{member}/task/{tid}/status: {e}"),
                     });
                     continue;
