@@ -739,7 +739,9 @@ impl Command {
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }
-        if trust.checks_reach() {
+        // Joining the user namespace is refused here; the container's processes are read
+        // right before exec, once the pid namespace is joined (spawn_in's handshake).
+        if trust.checks_reach() && kinds.contains(Namespace::User) {
             if let Some(why) = confine::host_program_reachable(target, kinds, self.uid, None)? {
                 return Err(Error::HostProgramReachable {
                     target: target.id(),

@@ -391,7 +391,7 @@ impl Powers {
                         else {
                             continue;
                         };
-                        if in_pid_namespace(&entry.path(), *own) {
+                        if in_pid_namespace(&entry.path(), *own, ours) {
                             pids.insert(other);
                             self.in_pid_ns.insert(other);
                         }
@@ -518,23 +518,34 @@ fn parents(mut current: File) -> io::Result<Vec<NamespaceId>> {
     Ok(found)
 }
 
-/// Whether the process at `/proc/N` is in pid namespace `own` or one nested in it. A zombie
-/// main thread has no namespaces: its live threads are asked.
-fn in_pid_namespace(proc_entry: &Path, own: NamespaceId) -> bool {
-    let mut links = vec![proc_entry.join("ns/pid")];
-    if std::fs::metadata(&links[0]).is_err() {
-        if let Ok(threads) = std::fs::read_dir(proc_entry.join("task")) {
-            links.extend(threads.flatten().map(|t| t.path().join("ns/pid")));
-        }
-    }
+/// Whether the process at `/proc/N` is in pid namespace `own` or one nested in it (`ours`:
+/// the caller's, which holds the host's processes and is not nested in `own`). A zombie main
+/// thread has no namespaces: its live threads are asked.
+fn in_pid_namespace(proc_entry: &Path, own: NamespaceId, ours: NamespaceId) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let main = proc_entry.join("ns/pid");
+    let links = match std::fs::metadata(&main) {
+        Ok(_) => vec![main],
+        Err(_) => std::fs::read_dir(proc_entry.join("task"))
+            .map(|threads| threads.flatten().map(|t| t.path().join("ns/pid")).collect())
+            .unwrap_or_default(),
+    };
     for link in links {
+        // A stat first: most processes are ours or the container's, no parent to look up.
+        let Ok(meta) = std::fs::metadata(&link) else {
+            continue;
+        };
+        let ns = NamespaceId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        if ns == own || ns == ours {
+            return ns == own;
+        }
         let Ok(file) = File::open(&link) else {
             continue;
         };
-        let Ok(ns) = NamespaceId::of_file(file.as_fd()) else {
-            continue;
-        };
-        return ns == own || parents(file).is_ok_and(|up| up.contains(&own));
+        return parents(file).is_ok_and(|up| up.contains(&own));
     }
     false
 }
