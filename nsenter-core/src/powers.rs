@@ -669,6 +669,81 @@ mod tests {
         assert_eq!(model.host_program_reach(None, None), None);
     }
 
+    /// A model of a container in pid namespace `CTR`, its tasks given as status texts.
+    fn model(tasks: &[(i32, &str, NamespaceId)]) -> Powers {
+        let ctr = NamespaceId { dev: 4, ino: 99 };
+        Powers {
+            pid: 10,
+            tasks: tasks
+                .iter()
+                .map(|(pid, status, user_ns)| Task {
+                    tid: *pid,
+                    tgid: *pid,
+                    dir: File::open("/").unwrap(),
+                    status: Status::parse(status),
+                    user_ns: Ok(*user_ns),
+                    pid_ns: Ok(ctr),
+                })
+                .collect(),
+            unreadable: Vec::new(),
+            cgroups: Err(String::new()),
+            unlisted: None,
+            pid_ns: Ok(ctr),
+            shares_our_pid_ns: false,
+            in_pid_ns: tasks.iter().map(|(pid, _, _)| *pid).collect(),
+            pid_ns_unlisted: None,
+            level: Some(1),
+        }
+    }
+
+    const DROPPED: &str = "Name:\tinit\nPPid:\t1\nUid:\t0\t0\t0\t0\nCapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t0\nCapAmb:\t0\nNoNewPrivs:\t0\n";
+    const HELPER: &str = "Name:\thelper\nPPid:\t10\nUid:\t0\t0\t0\t0\nCapInh:\t0\nCapPrm:\t80000\nCapEff:\t80000\nCapBnd:\t80000\nCapAmb:\t0\nNoNewPrivs:\t0\n";
+    const USER: &str = "Name:\tapp\nPPid:\t10\nUid:\t1000\t1000\t1000\t1000\nCapInh:\t0\nCapPrm:\t0\nCapEff:\t0\nCapBnd:\t80\nCapAmb:\t0\nNoNewPrivs:\t1\n";
+
+    #[test]
+    fn every_task_decides_and_what_cannot_be_read_reaches() {
+        let ours = caller_user_namespaces().unwrap()[0];
+        let theirs = NamespaceId { dev: 4, ino: 12345 };
+        let split = model(&[(10, DROPPED, ours), (11, HELPER, ours)]);
+        let reach = split
+            .host_program_reach(None, None)
+            .expect("the helper reaches");
+        assert_eq!(reach.to_string(), "pid 11 (helper) holds CAP_SYS_PTRACE");
+        // The process we started (a child of our pid 11) is ours, not the container's.
+        assert_eq!(split.host_program_reach(None, Some(10)), None);
+        // In a user namespace of its own, CAP_SYS_PTRACE acts on that namespace only.
+        assert_eq!(
+            model(&[(10, DROPPED, ours), (11, HELPER, theirs)]).host_program_reach(None, None),
+            None
+        );
+        // -S 1000: a process running as 1000 reaches it; CAP_SETUID only in a NoNewPrivs
+        // process's bounding set does not come back.
+        let users = model(&[(10, DROPPED, ours), (12, USER, ours)]);
+        assert_eq!(users.host_program_reach(None, None), None);
+        assert_eq!(
+            users
+                .host_program_reach(Some(1000), None)
+                .map(|r| r.to_string()),
+            Some("pid 12 (app) runs as uid 1000".to_owned())
+        );
+        // Unreadable counts as able to ptrace.
+        let mut hidden = model(&[(10, DROPPED, ours)]);
+        hidden.unreadable.push(Unreadable {
+            pid: 13,
+            tgid: 13,
+            why: "/proc/13/task: EACCES".into(),
+        });
+        hidden.in_pid_ns.insert(13);
+        assert!(hidden
+            .host_program_reach(None, None)
+            .is_some_and(|r| r.who == "pid 13" && r.power.contains("cannot be read")));
+        let garbled = model(&[(10, &HELPER.replace("CapPrm:\t80000\n", ""), ours)]);
+        assert!(
+            garbled.host_program_reach(None, None).is_some(),
+            "a missing set counts as held"
+        );
+    }
+
     #[test]
     fn names_are_escaped() {
         assert_eq!(escape("a\x1b[2Jb\\"), "a\\x1b[2Jb\\x5c");
