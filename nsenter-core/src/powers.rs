@@ -61,13 +61,10 @@ pub struct Task {
 }
 
 impl Task {
-    /// `pid 42 (httpd)`, or `thread 43 of pid 42 (worker)`: host ids, the name escaped.
+    /// `pid 42 (httpd)`, or `thread 43 of pid 42 (worker)`: host ids and the name the
+    /// process gave itself (the container's bytes: escape them before they reach a terminal).
     pub fn label(&self) -> String {
-        let name = self
-            .status
-            .name
-            .as_deref()
-            .map_or_else(|_| "?".to_owned(), escape);
+        let name = self.status.name.as_deref().unwrap_or("?");
         format!("{} ({name})", self.who())
     }
 
@@ -475,20 +472,6 @@ fn power(name: &str, status: &Status) -> String {
     }
 }
 
-/// Escapes what a process chose as its name for a terminal: control characters and
-/// backslashes as `\xNN`.
-fn escape(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() || c == '\\' {
-                format!("\\x{:02x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// The caller's user namespace and every one above it (as far as the kernel shows them).
 fn caller_user_namespaces() -> io::Result<Vec<NamespaceId>> {
     let own = File::open("/proc/thread-self/ns/user")?;
@@ -742,10 +725,5 @@ mod tests {
             garbled.host_program_reach(None, None).is_some(),
             "a missing set counts as held"
         );
-    }
-
-    #[test]
-    fn names_are_escaped() {
-        assert_eq!(escape("a\x1b[2Jb\\"), "a\\x1b[2Jb\\x5c");
     }
 }
