@@ -314,3 +314,27 @@ fn pid_mem_and_trace_see_the_processes_of_a_nested_pid_namespace() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_refusal_names_the_process_with_its_name_escaped() {
+    require_root_and_docker!();
+    // Pid 1 gives itself a name that clears the operator's screen.
+    let c = Container::start_with(
+        &["--cap-add", "SYS_PTRACE"],
+        &[
+            "sh",
+            "-c",
+            "n=$(printf '\\033[2Jx'); cp /bin/busybox \"/tmp/$n\"; exec -a sleep \"/tmp/$n\" 600",
+        ],
+    );
+    let out = run_nsdebug(&["enter", &c.name, "--net", "--pid", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "no raw escape reaches the terminal: {out:?}"
+    );
+    assert!(
+        text(&out.stderr).contains("(\\x1b[2Jx) holds CAP_SYS_PTRACE"),
+        "{out:?}"
+    );
+}
