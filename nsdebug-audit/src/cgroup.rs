@@ -1,67 +1,7 @@
 //! cgroups, read from the host's cgroupfs: which cgroups a process is in (v1 and v2), their
 //! limits (pids, memory, CPU quota) and, on v1, the devices allowed.
 
-use std::path::PathBuf;
-
-use crate::mounts::Mount;
-
-/// One cgroup a process is in, in one hierarchy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CgroupDir {
-    /// The hierarchy's controllers (v1), or empty for the v2 unified hierarchy.
-    pub controllers: Vec<String>,
-    /// Whether this is the v2 unified hierarchy.
-    pub v2: bool,
-    /// The cgroup's directory on the host.
-    pub dir: PathBuf,
-    /// Where its hierarchy is mounted (the root cgroup's directory).
-    pub mount: PathBuf,
-}
-
-/// The cgroups (host directories) of a process, from its `/proc/PID/cgroup` text and the
-/// mounts of the reader (`/proc/self/mountinfo`): one per mounted hierarchy. A hierarchy that
-/// is not mounted, or only a sub-tree of it, is left out: its paths cannot be found.
-pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>, String> {
-    let mut dirs = Vec::new();
-    for line in membership.lines() {
-        // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            return Err(format!("cgroup line {line:?} is not ID:CONTROLLERS:PATH"));
-        };
-        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let mount = mounts
-            .iter()
-            .filter(|m| m.root == "/")
-            .find(|m| match m.fstype.as_str() {
-                "cgroup2" => wanted.is_empty(),
-                "cgroup" => {
-                    !wanted.is_empty()
-                        && wanted
-                            .iter()
-                            .all(|c| m.super_options.split(',').any(|o| o == *c))
-                }
-                _ => false,
-            });
-        let Some(mount) = mount else { continue };
-        let relative = path.trim_start_matches('/');
-        if relative.split('/').any(|part| part == "..") {
-            return Err(format!("cgroup path {path:?} contains '..'"));
-        }
-        dirs.push(CgroupDir {
-            controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
-            v2: mount.fstype == "cgroup2",
-            dir: PathBuf::from(&mount.point).join(relative),
-            mount: PathBuf::from(&mount.point),
-        });
-    }
-    if dirs.is_empty() {
-        return Err("none of its cgroup hierarchies is mounted on the host".to_owned());
-    }
-    Ok(dirs)
-}
+pub use nsenter_core::cgroup::{cgroup_dirs, CgroupDir};
 
 /// The number after `key ` on its line of a flat-keyed cgroup file (`memory.stat`,
 /// `memory.events`, `memory.oom_control`); `None` when the key is missing or not a number.
@@ -177,6 +117,7 @@ pub fn allows_all_devices(devices_list: &str) -> bool {
 mod tests {
     use super::*;
     use crate::mounts::parse_mountinfo;
+    use std::path::PathBuf;
 
     /// This host (cgroup v1 with a unified hierarchy beside, Docker's cgroupfs driver).
     const V1_MOUNTINFO: &str = "\

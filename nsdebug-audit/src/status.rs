@@ -1,85 +1,7 @@
-//! `/proc/PID/status`, parsed field by field: a field that is missing or does not parse is an
-//! error with the reason, never a default (a missing `Seccomp:` is not "no seccomp").
+//! Capabilities by name and how bad each is; `/proc/PID/status` itself is read by
+//! [`nsenter_core::status`], the one reader every crate uses (re-exported here).
 
-/// A field's value, or why it is not known.
-pub type Fact<T> = Result<T, String>;
-
-/// The fields of `/proc/PID/status` the audit uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// `Name:`, the command name.
-    pub name: Fact<String>,
-    /// `State:`'s letter (`R`, `S`, `Z`...).
-    pub state: Fact<char>,
-    /// `Uid:` real, effective, saved, filesystem, as the reader's user namespace sees them:
-    /// read from the host, host uids.
-    pub uids: Fact<[u32; 4]>,
-    /// `CapPrm:`.
-    pub cap_prm: Fact<u64>,
-    /// `CapEff:`.
-    pub cap_eff: Fact<u64>,
-    /// `CapBnd:`.
-    pub cap_bnd: Fact<u64>,
-    /// `CapAmb:`.
-    pub cap_amb: Fact<u64>,
-    /// `NoNewPrivs:`.
-    pub no_new_privs: Fact<bool>,
-    /// `Seccomp:` 0 none, 1 strict, 2 filter.
-    pub seccomp: Fact<u8>,
-}
-
-fn field<'a>(status: &'a str, name: &str) -> Fact<&'a str> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
-        .ok_or_else(|| format!("no {name} line"))
-}
-
-fn hex(status: &str, name: &str) -> Fact<u64> {
-    let value = field(status, name)?;
-    if value.is_empty() || value.len() > 16 {
-        return Err(format!("{name} {value:?} is not a 64-bit hex mask"));
-    }
-    u64::from_str_radix(value, 16).map_err(|_| format!("{name} {value:?} is not a 64-bit hex mask"))
-}
-
-impl Status {
-    /// Parses the text of a `/proc/PID/status` file.
-    pub fn parse(status: &str) -> Status {
-        let uids = field(status, "Uid").and_then(|value| {
-            let ids: Vec<u32> = value
-                .split_whitespace()
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|_| format!("Uid {value:?} is not four uids"))?;
-            <[u32; 4]>::try_from(ids).map_err(|_| format!("Uid {value:?} is not four uids"))
-        });
-        Status {
-            name: field(status, "Name").map(str::to_owned),
-            state: field(status, "State").and_then(|v| {
-                v.chars()
-                    .next()
-                    .filter(char::is_ascii_uppercase)
-                    .ok_or_else(|| format!("State {v:?} has no state letter"))
-            }),
-            uids,
-            cap_prm: hex(status, "CapPrm"),
-            cap_eff: hex(status, "CapEff"),
-            cap_bnd: hex(status, "CapBnd"),
-            cap_amb: hex(status, "CapAmb"),
-            no_new_privs: field(status, "NoNewPrivs").and_then(|v| match v {
-                "0" => Ok(false),
-                "1" => Ok(true),
-                _ => Err(format!("NoNewPrivs {v:?} is neither 0 nor 1")),
-            }),
-            seccomp: field(status, "Seccomp").and_then(|v| match v {
-                "0" | "1" | "2" => v.parse().map_err(|_| format!("Seccomp {v:?}")),
-                _ => Err(format!("Seccomp {v:?} is not 0, 1 or 2")),
-            }),
-        }
-    }
-}
+pub use nsenter_core::status::{Fact, Status};
 
 /// Capability names by bit number (linux/capability.h), without the `CAP_` prefix.
 #[rustfmt::skip]
@@ -161,44 +83,5 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
             1 << 21 | 1 << 19,
             "exactly SYS_ADMIN and SYS_PTRACE beyond the default"
         );
-    }
-
-    #[test]
-    fn missing_or_garbled_fields_are_unknown_with_the_reason_not_zero() {
-        let garbled = RECORDED
-            .replace("Seccomp:\t0\n", "")
-            .replace("CapEff:\t00000000a82c25fb", "CapEff:\tzz")
-            .replace("Uid:\t0\t0\t0\t0", "Uid:\t0\t0")
-            .replace("NoNewPrivs:\t0", "NoNewPrivs:\t");
-        let status = Status::parse(&garbled);
-        assert_eq!(status.seccomp, Err("no Seccomp line".to_owned()));
-        assert!(
-            status
-                .cap_eff
-                .as_ref()
-                .is_err_and(|why| why.contains("\"zz\"")),
-            "{:?}",
-            status.cap_eff
-        );
-        assert!(
-            status.uids.is_err(),
-            "two uids are not a uid: {:?}",
-            status.uids
-        );
-        assert!(status.no_new_privs.is_err(), "{:?}", status.no_new_privs);
-        // The fields that were intact still are.
-        assert_eq!(status.cap_prm, Ok(0xa82c25fb));
-        let empty = Status::parse("");
-        assert!([empty.cap_prm, empty.cap_eff, empty.cap_bnd, empty.cap_amb]
-            .iter()
-            .all(Result::is_err));
-        assert!(empty.seccomp.is_err() && empty.uids.is_err() && empty.no_new_privs.is_err());
-    }
-
-    #[test]
-    fn a_field_name_is_matched_whole() {
-        // "Seccomp_filters:" must not be read as "Seccomp:".
-        let status = Status::parse("Seccomp_filters:\t1\n");
-        assert!(status.seccomp.is_err());
     }
 }

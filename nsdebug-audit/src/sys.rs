@@ -47,14 +47,6 @@ pub(crate) fn read_at(dir: &File, name: &str) -> io::Result<String> {
     Ok(text)
 }
 
-/// Reads `name` beneath directory `dir` as text, bytes that are not UTF-8 replaced: a
-/// process can give itself a name that is not UTF-8, and must not hide behind it.
-pub(crate) fn read_lossy_at(dir: &File, name: &str) -> io::Result<String> {
-    let mut bytes = Vec::new();
-    open_at(dir, name)?.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 /// Opens a directory (`/proc/PID`, a process's root).
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -145,29 +137,6 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
         });
     }
     Ok(entries)
-}
-
-/// The inodes of the parents of the pid namespace file `path`, nearest first, up to the
-/// caller's own (`NS_GET_PARENT`, at most 32 levels: the kernel's limit).
-pub(crate) fn pid_namespace_parents(path: &Path) -> io::Result<Vec<u64>> {
-    use std::os::unix::fs::MetadataExt;
-    /// `_IO(0xb7, 0x2)` of linux/nsfs.h.
-    const NS_GET_PARENT: libc::c_ulong = 0xb702;
-    let mut current = File::open(path)?;
-    let mut parents = Vec::new();
-    for _ in 0..32 {
-        // SAFETY: NS_GET_PARENT takes no argument and returns a new fd (or -1) for the
-        // parent namespace of the namespace file `current`, which is open.
-        let fd = unsafe { libc::ioctl(current.as_raw_fd(), NS_GET_PARENT as _) };
-        if fd < 0 {
-            // EPERM: the parent is outside our namespace (we reached our own, the host's).
-            break;
-        }
-        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-        current = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        parents.push(current.metadata()?.ino());
-    }
-    Ok(parents)
 }
 
 /// Opens `name` beneath `dir` with `O_PATH`, following a final magic link (`fd/7`, `cwd`,

@@ -181,7 +181,12 @@ pub fn run() -> ExitCode {
                     nix::unistd::geteuid()
                 );
             }
-            eprintln!("nsdebug: {:#}", failure.error);
+            // An error may carry the container's bytes (a process name in a refusal): they
+            // reach the terminal escaped, by the one function every command uses.
+            eprintln!(
+                "nsdebug: {}",
+                crate::cmd::shown(&format!("{:#}", failure.error))
+            );
             ExitCode::from(failure.exit_code)
         }
     }

@@ -1,20 +1,22 @@
-//! Where a process's cgroups are on the host: the `cgroup.procs` file of each hierarchy,
-//! for joining them (cgroup v1 and v2).
+//! The one reader of `/proc/PID/cgroup`: where a process's cgroups are on the host (cgroup
+//! v1 and v2), for joining them, listing their processes and reading their limits.
 
 use std::io;
 use std::path::PathBuf;
 
+use crate::mountinfo::{parse_mountinfo, Mount};
+
 /// The `cgroup.procs` files, as host paths, of the cgroups process `pid` is in: one per
 /// mounted hierarchy (one on a pure cgroup v2 host, one per controller set on v1 or hybrid).
 pub(crate) fn procs_files(pid: i32) -> io::Result<Vec<PathBuf>> {
-    Ok(cgroup_dirs(pid)?
+    Ok(cgroup_dirs_of(pid)?
         .into_iter()
         .map(|d| d.dir.join("cgroup.procs"))
         .collect())
 }
 
 /// One cgroup a process is in, in one hierarchy.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CgroupDir {
     /// The hierarchy's controllers (v1), or empty for the v2 unified hierarchy.
     pub controllers: Vec<String>,
@@ -22,58 +24,71 @@ pub struct CgroupDir {
     pub v2: bool,
     /// The cgroup's directory on the host.
     pub dir: PathBuf,
+    /// Where its hierarchy is mounted (the root cgroup's directory).
+    pub mount: PathBuf,
 }
 
-/// The cgroups (host directories) process `pid` is in, one per mounted hierarchy.
-pub fn cgroup_dirs(pid: i32) -> io::Result<Vec<CgroupDir>> {
-    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mounts = cgroup_mounts(&mountinfo);
-    let mut files = Vec::new();
+/// The cgroups (host directories) of a process, from its `/proc/PID/cgroup` text and the
+/// reader's mounts (`/proc/self/mountinfo`, parsed by [`parse_mountinfo`]): one per mounted
+/// hierarchy. A hierarchy that is not mounted, or only a sub-tree of it, is left out: its
+/// paths cannot be found. A malformed line or a path with `..` is an error.
+pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>, String> {
+    let mut dirs = Vec::new();
     for line in membership.lines() {
         // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
         let mut fields = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) =
             (fields.next(), fields.next(), fields.next())
         else {
-            continue;
+            return Err(format!("cgroup line {line:?} is not ID:CONTROLLERS:PATH"));
         };
         let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let mount = mounts.iter().find(|m| {
-            if wanted.is_empty() {
-                m.v2
-            } else {
-                !m.v2 && wanted.iter().all(|c| m.controllers.contains(c))
-            }
-        });
-        // A hierarchy not mounted here (v1 "misc" on some hosts) cannot be joined.
+        // Only mounts of a hierarchy's root give host paths for /proc/PID/cgroup's paths.
+        let mount = mounts
+            .iter()
+            .filter(|m| m.root == "/")
+            .find(|m| match m.fstype.as_str() {
+                "cgroup2" => wanted.is_empty(),
+                "cgroup" => {
+                    !wanted.is_empty()
+                        && wanted
+                            .iter()
+                            .all(|c| m.super_options.split(',').any(|o| o == *c))
+                }
+                _ => false,
+            });
+        // A hierarchy not mounted here (v1 "misc" on some hosts) cannot be found.
         let Some(mount) = mount else { continue };
         let relative = path.trim_start_matches('/');
         if relative.split('/').any(|part| part == "..") {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "cgroup path with '..'",
-            ));
+            return Err(format!("cgroup path {path:?} contains '..'"));
         }
-        files.push(CgroupDir {
+        dirs.push(CgroupDir {
             controllers: wanted.iter().map(|c| (*c).to_owned()).collect(),
-            v2: mount.v2,
-            dir: PathBuf::from(&mount.mount_point).join(relative),
+            v2: mount.fstype == "cgroup2",
+            dir: PathBuf::from(&mount.point).join(relative),
+            mount: PathBuf::from(&mount.point),
         });
     }
-    if files.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no mounted cgroup hierarchy",
-        ));
+    if dirs.is_empty() {
+        return Err("none of its cgroup hierarchies is mounted on the host".to_owned());
     }
-    Ok(files)
+    Ok(dirs)
+}
+
+/// The cgroups of process `pid`, read from `/proc/PID/cgroup` and our mounts.
+pub(crate) fn cgroup_dirs_of(pid: i32) -> io::Result<Vec<CgroupDir>> {
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let mounts = parse_mountinfo(&mountinfo).map_err(invalid)?;
+    cgroup_dirs(&membership, &mounts).map_err(invalid)
 }
 
 /// Whether process `pid` is in a frozen (or freezing) cgroup: v1 `freezer.state` FROZEN or
 /// FREEZING, v2 `cgroup.events` "frozen 1".
 pub(crate) fn is_frozen(pid: i32) -> io::Result<bool> {
-    for cgroup in cgroup_dirs(pid)? {
+    for cgroup in cgroup_dirs_of(pid)? {
         if cgroup.v2 {
             let events =
                 std::fs::read_to_string(cgroup.dir.join("cgroup.events")).unwrap_or_default();
@@ -91,63 +106,9 @@ pub(crate) fn is_frozen(pid: i32) -> io::Result<bool> {
     Ok(false)
 }
 
-struct CgroupMount<'a> {
-    mount_point: String,
-    v2: bool,
-    controllers: Vec<&'a str>,
-}
-
-/// The host-root mounts of cgroup hierarchies, from `/proc/self/mountinfo`.
-fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount<'_>> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            // ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
-            let (before, after) = line.split_once(" - ")?;
-            let before: Vec<&str> = before.split(' ').collect();
-            let mut after = after.split(' ');
-            let fstype = after.next()?;
-            let super_options = after.nth(1).unwrap_or("");
-            let (root, mount_point) = (*before.get(3)?, *before.get(4)?);
-            // Only mounts of a hierarchy's root give host paths for /proc/PID/cgroup's paths.
-            if root != "/" {
-                return None;
-            }
-            let mount_point = mount_point.replace("\\040", " ");
-            match fstype {
-                "cgroup2" => Some(CgroupMount {
-                    mount_point,
-                    v2: true,
-                    controllers: Vec::new(),
-                }),
-                "cgroup" => Some(CgroupMount {
-                    mount_point,
-                    v2: false,
-                    controllers: super_options.split(',').collect(),
-                }),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_v1_and_v2_hierarchies() {
-        let mountinfo = "\
-30 1 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
-31 30 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-33 30 0:29 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-34 30 0:30 /docker /mnt/elsewhere rw - cgroup cgroup rw,pids";
-        let mounts = cgroup_mounts(mountinfo);
-        assert_eq!(mounts.len(), 3, "the non-root pids mount is not usable");
-        assert!(mounts[0].controllers.contains(&"cpuacct") && !mounts[0].v2);
-        assert!(mounts[2].v2 && mounts[2].mount_point == "/sys/fs/cgroup/unified");
-    }
 
     #[test]
     fn own_cgroups_are_found() {

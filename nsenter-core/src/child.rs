@@ -14,7 +14,7 @@ use crate::sys::raw::{self, Errno};
 
 /// How the child confines itself like the target, prepared before fork.
 pub(crate) struct ChildConfinement<'a> {
-    pub caps: crate::confine::CapSets,
+    pub caps: crate::status::CapSets,
     pub no_new_privs: bool,
     /// Seccomp programs, oldest first.
     pub seccomp: &'a [libc::sock_fprog],
@@ -65,6 +65,17 @@ pub(crate) struct Plan<'a> {
     /// Mark inherited fds close-on-exec instead of closing them: the caller itself is about to
     /// exec (`exec_in`) and, should exec fail, still owns them.
     pub cloexec_only: bool,
+    /// A host program waits here, in the joined pid namespace and right before exec, until
+    /// the parent has checked again that no process of the target can reach it.
+    pub handshake: Option<Handshake>,
+}
+
+/// The child's ends of the check before exec: it writes a byte to `ready` once it is in
+/// the pid namespace, then execs only if a byte comes on `go` (end of file: refused).
+#[derive(Clone, Copy)]
+pub(crate) struct Handshake {
+    pub ready: RawFd,
+    pub go: RawFd,
 }
 
 /// A failed step and its errno.
@@ -177,7 +188,10 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         ensure_cwd_in_root()?;
     }
     // The kept root and cwd fds are the target's; nothing needs them now.
-    close_all_above_stderr_but(&[plan.err_fd.map_or(-1, i64::from)], plan.cloexec_only)?;
+    let (ready, go) = handshake_fds(plan);
+    let mut keep = [plan.err_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
+    keep.sort_unstable();
+    close_all_above_stderr_but(&keep, plan.cloexec_only)?;
     if plan.fork_for_pid {
         // A toolbox session's outer relay keeps the host's /proc (before the session's own
         // covers it) to sweep the session's mount namespace when it ends.
@@ -194,7 +208,8 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         let middle = raw::getpid();
         let pid = raw::fork_raw().at(Step::PidNamespaceFork)?;
         if pid > 0 {
-            if let Some(fd) = plan.err_fd {
+            // The parent must see end of file on these once the program is gone.
+            for fd in [plan.err_fd, ready, go].into_iter().flatten() {
                 raw::close(fd);
             }
             if let Some(proc_fd) = host_proc {
@@ -237,6 +252,9 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     } else {
         new_session(plan)?;
         credentials(plan, cleared_before)?;
+    }
+    if let Some(handshake) = plan.handshake {
+        await_go(handshake);
     }
     raw::sigmask(libc::SIG_SETMASK, &[]);
     Ok(())
@@ -689,9 +707,30 @@ fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
 /// directory (opened by the parent, still needed for `chroot`/`fchdir`), so the program
 /// inherits nothing of the caller's: no host directory, no socket, no pidfd.
 fn close_inherited_fds(plan: &Plan<'_>) -> Result<(), Failure> {
-    let mut keep = [plan.err_fd, plan.root, plan.cwd_fd].map(|fd| fd.map_or(-1, i64::from));
+    let (ready, go) = handshake_fds(plan);
+    let mut keep =
+        [plan.err_fd, plan.root, plan.cwd_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
     keep.sort_unstable();
     close_all_above_stderr_but(&keep, plan.cloexec_only)
+}
+
+fn handshake_fds(plan: &Plan<'_>) -> (Option<RawFd>, Option<RawFd>) {
+    (
+        plan.handshake.map(|h| h.ready),
+        plan.handshake.map(|h| h.go),
+    )
+}
+
+/// Says the program is ready, in the joined pid namespace, and waits for the parent's word:
+/// exits without exec when the parent refuses (or is gone).
+fn await_go(handshake: Handshake) {
+    let ready = raw::write_all_once(handshake.ready, b"r");
+    raw::close(handshake.ready);
+    let go = ready.and_then(|()| raw::read_byte(handshake.go));
+    raw::close(handshake.go);
+    if go != Ok(true) {
+        raw::exit(127);
+    }
 }
 
 /// Closes (or marks close-on-exec) every fd from 3 up, but those in `keep` (sorted; -1

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
 use crate::sys;
 use crate::target::{NamespaceId, Target};
+use crate::trust::Trust;
 
 /// Which root directory the program gets.
 #[derive(Clone, Debug)]
@@ -88,6 +89,7 @@ pub struct Command {
     confinement: Confinement,
     new_session: bool,
     allow_reachable: bool,
+    env_from_target: bool,
     toolbox: Option<PathBuf>,
     toolbox_writable: bool,
     stdio: [Stdio; 3],
@@ -115,6 +117,7 @@ impl Command {
             confinement: Confinement::Auto,
             new_session: false,
             allow_reachable: false,
+            env_from_target: false,
             toolbox: None,
             toolbox_writable: false,
             stdio: Default::default(),
@@ -149,6 +152,29 @@ impl Command {
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env.push((key.as_ref().to_owned(), None));
         self
+    }
+
+    /// Gives a host program the target's variables that [`host_program_may_take`]
+    /// allows, over the caller's (`nsenter -e` made safe). A program of the target's
+    /// gets the target's whole environment anyway (see [`Trust::environment`]).
+    ///
+    /// [`host_program_may_take`]: crate::trust::host_program_may_take
+    pub fn env_from_target(&mut self, take: bool) -> &mut Command {
+        self.env_from_target = take;
+        self
+    }
+
+    /// How this command would run a program in `kinds`: the container's program or a host
+    /// program, confined or not, checked to be out of the target's reach or not. Decided by
+    /// [`Trust::decide`] from the root, confinement and
+    /// [`allow_reachable_host_program`](Command::allow_reachable_host_program) set here.
+    pub fn trust(&self, kinds: NamespaceSet) -> Trust {
+        Trust::decide(
+            kinds,
+            self.root.as_ref(),
+            self.confinement,
+            self.allow_reachable,
+        )
     }
 
     /// Starts from an empty environment instead of the caller's.
@@ -307,7 +333,29 @@ impl Command {
             .map_err(|source| self.spawn_error(Step::Dup, source))?;
         drop(err_write); // or the read end would never see EOF
         let err_write = high;
-        let plan = prepared.plan(Some(err_write.as_raw_fd()));
+        // A host program waits in the pid namespace until it is checked again (below).
+        let handshake = match prepared.recheck {
+            true => {
+                let pipes = (sys::pipe(), sys::pipe());
+                let ((ready_read, ready_write), (go_read, go_write)) = match pipes {
+                    (Ok(ready), Ok(go)) => (ready, go),
+                    (Err(source), _) | (_, Err(source)) => {
+                        return Err(self.spawn_error(Step::Pipe, source))
+                    }
+                };
+                Some((ready_read, ready_write, go_read, go_write))
+            }
+            false => None,
+        };
+        let plan = prepared.plan(
+            Some(err_write.as_raw_fd()),
+            handshake
+                .as_ref()
+                .map(|(_, ready, go, _)| child::Handshake {
+                    ready: ready.as_raw_fd(),
+                    go: go.as_raw_fd(),
+                }),
+        );
         // No signal handler of the caller's may run in the child before it resets them.
         let blocked = crate::relay::SignalsBlocked::all();
         // SAFETY: in the child, `child::run` makes only async-signal-safe system calls on data
@@ -320,6 +368,29 @@ impl Command {
         let pid = forked.map_err(|source| self.spawn_error(Step::Fork, source))?;
         drop(err_write);
         drop(prepared);
+        if let Some((ready_read, ready_write, go_read, go_write)) = handshake {
+            drop((ready_write, go_read));
+            // Ready: the program is in the pid namespace, about to exec. End of file: it
+            // failed before, and says why on the error pipe.
+            if sys::read_byte(ready_read.as_fd()).unwrap_or(false) {
+                let refusal =
+                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid)) {
+                        Ok(None) => None,
+                        Ok(Some(why)) => Some(Error::HostProgramReachable {
+                            target: target.id(),
+                            why,
+                        }),
+                        Err(error) => Some(error),
+                    };
+                if let Some(error) = refusal {
+                    drop(go_write); // the program exits without exec
+                    let _ = Child { pid, status: None }.wait();
+                    return Err(error);
+                }
+                sys::write_byte(go_write.as_fd())
+                    .map_err(|source| self.spawn_error(Step::Pipe, source))?;
+            }
+        }
         match read_failure(err_read) {
             None => Ok(Child { pid, status: None }),
             Some(failure) => {
@@ -372,7 +443,7 @@ impl Command {
                 return Error::from_setns(target.id(), kinds, e);
             }
         }
-        let plan = prepared.plan(None);
+        let plan = prepared.plan(None, None);
         child::reset_signals();
         let failure = match child::setup(&plan) {
             Ok(()) => child::exec(&plan),
@@ -448,8 +519,8 @@ impl Command {
         for arg in &self.args {
             argv.push(cstring(arg, "argument")?);
         }
-        let confined = self.confinement_for(target, kinds)?;
-        let env = self.environment(confined.as_ref().map(|_| target))?;
+        let mut confined = self.confinement_for(target, kinds)?;
+        let env = self.environment(target, kinds)?;
         let mut envp = Vec::with_capacity(env.len());
         for (key, value) in &env {
             let mut pair = key.as_bytes().to_vec();
@@ -517,6 +588,11 @@ impl Command {
             (None, true) => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
             (None, false) => (self.uid, self.gid),
         };
+        if let Some(c) = confined.as_mut() {
+            // What `docker exec` gives the uid the program runs as, whatever the target's
+            // process raised or dropped (its inheritable and ambient sets above all).
+            c.caps = confine::exec_caps(c.caps.bounding, uid == Some(0));
+        }
         let explicit_ids = self.uid.is_some() || self.gid.is_some();
         let groups = match (&self.groups, &confined, uid.or(gid)) {
             (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
@@ -603,6 +679,11 @@ impl Command {
                     .collect()
             })
             .unwrap_or_default();
+        let recheck = confined.is_none()
+            && self.trust(kinds).checks_reach()
+            && kinds.contains(Namespace::Pid)
+            && !kinds.contains(Namespace::User)
+            && target.pid().is_some();
         Ok(Prepared {
             toolbox,
             confined,
@@ -627,16 +708,28 @@ impl Command {
             _cgroup_procs: cgroup_procs,
             fork_for_pid: kinds.contains(Namespace::Pid),
             joins_user: kinds.contains(Namespace::User),
+            recheck,
         })
     }
 
-    /// The environment: the caller's, or the target's for a confined program, or none after
-    /// [`env_clear`](Command::env_clear); then the variables set or removed here.
-    fn environment(&self, target: Option<&Target>) -> Result<Vec<(OsString, OsString)>> {
-        let mut env: Vec<(OsString, OsString)> = match (self.env_clear, target) {
-            (true, _) => Vec::new(),
-            (false, Some(target)) => target.environment()?,
-            (false, None) => std::env::vars_os().collect(),
+    /// The environment, as the trust decision gives it (see [`Trust::environment`]), or
+    /// none after [`env_clear`](Command::env_clear); then the variables set or removed here.
+    fn environment(
+        &self,
+        target: &Target,
+        kinds: NamespaceSet,
+    ) -> Result<Vec<(OsString, OsString)>> {
+        let mut env: Vec<(OsString, OsString)> = if self.env_clear {
+            Vec::new()
+        } else {
+            self.trust(kinds)
+                .environment(std::env::vars_os(), self.env_from_target, || {
+                    match target.pid() {
+                        Some(_) => target.environment(),
+                        // A namespace file has no environment: the caller's stays.
+                        None => Ok(std::env::vars_os().collect()),
+                    }
+                })?
         };
         for (key, value) in &self.env {
             env.retain(|(k, _)| k != key);
@@ -650,17 +743,8 @@ impl Command {
     /// Whether the program is confined like the target, and how, by [`Confinement`]; checks
     /// that a program with the caller's powers cannot be reached by the target.
     fn confinement_for(&self, target: &Target, kinds: NamespaceSet) -> Result<Option<Confined>> {
-        let from_target = match &self.root {
-            Some(RootDir::Target) => true,
-            Some(RootDir::Path(_)) => false,
-            None => kinds.contains(Namespace::Mnt),
-        };
-        let like_target = match self.confinement {
-            Confinement::LikeTarget => true,
-            Confinement::Caller => false,
-            _ => from_target,
-        };
-        if like_target {
+        let trust = self.trust(kinds);
+        if trust.confined() {
             if target.pid().is_none() {
                 return Err(Error::Confine {
                     target: target.id(),
@@ -680,8 +764,10 @@ impl Command {
             }
             return confine::read(target, kinds.contains(Namespace::User)).map(Some);
         }
-        if !from_target && !self.allow_reachable && target.pid().is_some() {
-            if let Some(why) = confine::host_program_reachable(target, kinds, self.uid)? {
+        // Joining the user namespace is refused here; the container's processes are read
+        // right before exec, once the pid namespace is joined (spawn_in's handshake).
+        if trust.checks_reach() && kinds.contains(Namespace::User) {
+            if let Some(why) = confine::host_program_reachable(target, kinds, self.uid, None)? {
                 return Err(Error::HostProgramReachable {
                     target: target.id(),
                     why,
@@ -782,6 +868,8 @@ struct Prepared {
     _cgroup_procs: Vec<OwnedFd>,
     fork_for_pid: bool,
     joins_user: bool,
+    /// A host program in the target's pid namespace: checked again before exec.
+    recheck: bool,
 }
 
 /// What a toolbox session's child needs (see [`Command::toolbox`]).
@@ -794,7 +882,7 @@ struct PreparedToolbox {
 }
 
 impl Prepared {
-    fn plan(&self, err_fd: Option<RawFd>) -> Plan<'_> {
+    fn plan(&self, err_fd: Option<RawFd>, handshake: Option<child::Handshake>) -> Plan<'_> {
         Plan {
             argv: &self.argv_ptrs,
             envp: &self.envp_ptrs,
@@ -832,6 +920,7 @@ impl Prepared {
                 parent: std::process::id() as libc::pid_t,
             }),
             cloexec_only: err_fd.is_none(),
+            handshake,
         }
     }
 }

@@ -12,8 +12,10 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
+use crate::powers::Powers;
+use crate::status::{CapSets, Status};
 use crate::sys;
-use crate::target::{NamespaceId, Target};
+use crate::target::Target;
 
 /// How powerful a started program is (see [`Command::confine`](crate::Command::confine)).
 ///
@@ -38,93 +40,58 @@ pub enum Confinement {
     Caller,
 }
 
-/// The five capability sets, as bit masks (bit N = capability N).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct CapSets {
-    pub inheritable: u64,
-    pub permitted: u64,
-    pub effective: u64,
-    pub bounding: u64,
-    pub ambient: u64,
-}
-
-/// The fields of `/proc/PID/status` that say how a process is confined.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Status {
-    pub caps: CapSets,
-    pub no_new_privs: bool,
-    /// 0 none, 1 strict, 2 filter.
-    pub seccomp_mode: u32,
-    /// Effective uid and gid, as seen from the reader's user namespace.
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
-}
-
-/// `CAP_SYS_PTRACE`: who holds it may read and write any process it can see.
-pub(crate) const CAP_SYS_PTRACE: u32 = 19;
-
-/// Parses `/proc/PID/status`; a missing or malformed field is an error naming it.
-pub(crate) fn parse_status(text: &str) -> std::result::Result<Status, &'static str> {
-    let field = |name: &'static str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .map(str::trim)
-            .ok_or(name)
-    };
-    let mask =
-        |name: &'static str| field(name).and_then(|v| u64::from_str_radix(v, 16).map_err(|_| name));
-    let number = |name: &'static str| field(name).and_then(|v| v.parse::<u32>().map_err(|_| name));
-    // "Uid: real effective saved fs": the effective id is the one a new program runs as.
-    let effective = |name: &'static str| {
-        field(name).and_then(|v| {
-            v.split_whitespace()
-                .nth(1)
-                .and_then(|id| id.parse().ok())
-                .ok_or(name)
-        })
-    };
-    let groups = field("Groups")?
-        .split_whitespace()
-        .map(|g| g.parse::<u32>().map_err(|_| "Groups"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Status {
-        caps: CapSets {
-            inheritable: mask("CapInh")?,
-            permitted: mask("CapPrm")?,
-            effective: mask("CapEff")?,
-            bounding: mask("CapBnd")?,
-            ambient: mask("CapAmb")?,
-        },
-        no_new_privs: number("NoNewPrivs")? != 0,
-        seccomp_mode: number("Seccomp")?,
-        uid: effective("Uid")?,
-        gid: effective("Gid")?,
-        groups,
-    })
-}
-
 /// The calling process's supplementary groups (`None` if they cannot be read).
 pub(crate) fn own_groups() -> Option<Vec<u32>> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_status(&text).ok().map(|status| status.groups)
+    Status::parse(&text).groups.ok()
 }
 
-/// The target's `/proc/PID/status`, parsed; unreadable or malformed is an error, never a
-/// default.
-fn read_status(target: &Target, pid: i32) -> Result<Status> {
+/// What confines the target, from its `/proc/PID/status`: unreadable or malformed is an
+/// error naming the field, never a default.
+struct Facts {
+    caps: CapSets,
+    no_new_privs: bool,
+    seccomp_mode: u8,
+    /// Effective uid and gid (the ones a new program runs as), and the groups.
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+}
+
+fn read_status(target: &Target, pid: i32) -> Result<Facts> {
     let fail = |source| Error::Confine {
         target: target.id(),
         what: "status",
         source,
     };
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(fail)?;
-    parse_status(&text).map_err(|field| {
-        fail(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("no valid {field} field"),
-        ))
-    })
+    let status = Status::parse(&text);
+    let facts = || -> std::result::Result<Facts, String> {
+        Ok(Facts {
+            caps: status.caps()?,
+            no_new_privs: status.no_new_privs.clone()?,
+            seccomp_mode: status.seccomp.clone()?,
+            uid: status.uids.clone()?[1],
+            gid: status.gids.clone()?[1],
+            groups: status.groups.clone()?,
+        })
+    };
+    facts().map_err(|why| fail(io::Error::new(io::ErrorKind::InvalidData, why)))
+}
+
+/// The capability sets `docker exec` (runc) gives a program: the container's bounding set;
+/// as root the same permitted and effective sets, as any other uid none; the inheritable
+/// and ambient sets empty. Only the bounding set is taken from the target's process: it
+/// can only shrink, so a process of the container cannot raise what a program gets.
+pub(crate) fn exec_caps(bounding: u64, root: bool) -> CapSets {
+    let held = if root { bounding } else { 0 };
+    CapSets {
+        inheritable: 0,
+        permitted: held,
+        effective: held,
+        bounding,
+        ambient: 0,
+    }
 }
 
 /// Maps an id as seen from the caller's user namespace into the target's, through the
@@ -206,33 +173,25 @@ pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
 
 /// Why a program with the caller's powers, started in `target`'s pid namespace, could be
 /// reached (ptraced, its memory, environment, fds or binary opened) by the container: `None`
-/// when the kernel's ptrace checks keep the container out.
+/// when the kernel's ptrace checks keep every process of the container out. Decided from the
+/// [`Powers`] model: every process and thread, never one. `started`: the process forked to
+/// start the program, whose children are ours (see [`Powers::host_program_reach`]).
 pub(crate) fn host_program_reachable(
     target: &Target,
     kinds: NamespaceSet,
     uid: Option<u32>,
-) -> Result<Option<&'static str>> {
+    started: Option<i32>,
+) -> Result<Option<String>> {
     if !kinds.contains(Namespace::Pid) {
         return Ok(None);
     }
     if kinds.contains(Namespace::User) {
-        return Ok(Some("it would join the container's user namespace, where the container's root has every capability"));
+        return Ok(Some("it would join the container's user namespace, where the container's root has every capability".to_owned()));
     }
-    if uid.is_some_and(|uid| uid != 0) {
-        return Ok(Some("with -S/--setuid it has no capabilities, so any container process of that uid may ptrace it"));
-    }
-    // Root with every capability is out of reach of a process whose permitted set is
-    // smaller, unless that process has CAP_SYS_PTRACE in our user namespace.
-    let pid = target.live_pid(NamespaceSet::EMPTY)?;
-    let same_user_ns =
-        target.namespace_id(Namespace::User)? == NamespaceId::of_current_thread(Namespace::User)?;
-    let status = read_status(target, pid)?;
-    if same_user_ns && status.caps.bounding & (1 << CAP_SYS_PTRACE) != 0 {
-        return Ok(Some(
-            "the container's bounding set has CAP_SYS_PTRACE, so its processes may ptrace it",
-        ));
-    }
-    Ok(None)
+    let model = Powers::read(target)?;
+    Ok(model
+        .host_program_reach(uid, started)
+        .map(|reach| reach.to_string()))
 }
 
 /// The target's seccomp filters, oldest first, read with `PTRACE_SECCOMP_GET_FILTER`: the
@@ -343,54 +302,21 @@ fn apparmor_exec(label: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const DOCKER_DEFAULT: &str =
-        "Name:\thttpd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t0\t0\t0\n\
-        Gid:\t0\t0\t0\t0\nGroups:\t0 1 2 3 4 6 10 11 20 26 27 \nCapInh:\t0000000000000000\n\
-        CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n\
-        CapAmb:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n";
-
     #[test]
-    fn status_of_a_docker_default_container() {
-        let status = parse_status(DOCKER_DEFAULT).expect("parses");
-        assert_eq!(status.caps.bounding, 0xa80425fb);
-        assert_eq!(status.caps.effective, 0xa80425fb);
-        assert_eq!(status.caps.ambient, 0);
+    fn exec_caps_are_dockers_not_the_targets() {
+        let default = 0xa80425fb;
+        let root = exec_caps(default, true);
         assert_eq!(
-            (
-                status.uid,
-                status.gid,
-                status.seccomp_mode,
-                status.no_new_privs
-            ),
-            (0, 0, 2, false)
+            (root.permitted, root.effective, root.bounding),
+            (default, default, default)
         );
-        assert_eq!(status.groups, vec![0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27]);
+        assert_eq!((root.inheritable, root.ambient), (0, 0));
+        let user = exec_caps(default, false);
         assert_eq!(
-            status.caps.bounding & (1 << CAP_SYS_PTRACE),
-            0,
-            "docker's default has no SYS_PTRACE"
+            (user.permitted, user.effective, user.bounding),
+            (0, 0, default)
         );
-    }
-
-    #[test]
-    fn a_missing_or_bad_field_is_an_error_not_a_zero() {
-        assert_eq!(
-            parse_status(&DOCKER_DEFAULT.replace("Seccomp:\t2\n", "")),
-            Err("Seccomp")
-        );
-        assert_eq!(
-            parse_status(&DOCKER_DEFAULT.replace("00000000a80425fb\nCapEff", "zz\nCapEff")),
-            Err("CapPrm")
-        );
-        assert_eq!(
-            parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t0")),
-            Err("Uid")
-        );
-        // The effective uid, not the real one: a setuid program runs as its owner.
-        let setuid =
-            parse_status(&DOCKER_DEFAULT.replace("Uid:\t0\t0\t0\t0", "Uid:\t1000\t0\t0\t0"))
-                .unwrap();
-        assert_eq!(setuid.uid, 0);
+        assert_eq!((user.inheritable, user.ambient), (0, 0));
     }
 
     #[test]

@@ -201,8 +201,17 @@ pub enum Error {
     HostProgramReachable {
         /// The target.
         target: TargetId,
-        /// How the target could reach it.
-        why: &'static str,
+        /// How the target could reach it: `pid 4242 (helper) holds CAP_SYS_PTRACE`.
+        why: String,
+    },
+    /// The processes of the target's container could not be read.
+    #[error("cannot read the processes of {target}")]
+    Processes {
+        /// The target.
+        target: TargetId,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
     },
     /// The target's cgroup is frozen (a paused container): joining or reading it would hang.
     #[error("{target} is paused (its cgroup is frozen): unpause it first")]

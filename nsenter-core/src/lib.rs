@@ -27,18 +27,23 @@
 //! Linux >= 5.8 for pidfds (older kernels fall back to namespace files).
 #![deny(missing_docs)]
 
-mod cgroup;
+pub mod cgroup;
 mod child;
 mod command;
 mod confine;
 mod error;
 mod guard;
 mod kind;
+pub mod mountinfo;
+pub mod powers;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;
+pub mod status;
 mod sys;
 mod target;
+pub mod trust;
+pub mod user;
 
 pub use command::{Child, Command, RootDir, SignalForwarding, Stdio, WaitEvent, WorkDir};
 pub use confine::Confinement;
@@ -47,3 +52,4 @@ pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
 pub use scoped::run_in;
 pub use target::{kernel_supports, NamespaceId, Target, TargetId};
+pub use trust::Trust;

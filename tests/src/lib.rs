@@ -424,9 +424,9 @@ pub fn hostile_fixture_dir() -> PathBuf {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
         let dir = bin_dir().join(format!("hostile-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fixture dir");
-        for program in ["watcher", "inject", "pause"] {
+        for program in ["watcher", "inject", "pause", "splitcaps"] {
             let out = Command::new("gcc")
-                .args(["-static", "-O2", "-o"])
+                .args(["-static", "-O2", "-pthread", "-o"])
                 .arg(dir.join(program))
                 .arg(source.join(format!("{program}.c")))
                 .output()
@@ -461,13 +461,26 @@ impl Hostile {
     /// Starts it with `extra` docker arguments; returns once the watcher is running. With
     /// `--pid=host` there is no watcher: it would attack every process of the machine.
     pub fn start(extra: &[&str]) -> Hostile {
+        Hostile::start_split(extra, None)
+    }
+
+    /// Starts it with its init run through `splitcaps MODE` (tests/fixtures/hostile/splitcaps.c):
+    /// `process`, `thread` or `nested` keep CAP_SYS_PTRACE (and CAP_SYS_ADMIN) in a helper
+    /// named `helper` (a process, a thread of pid 1, pid 1 of a nested pid namespace) while
+    /// pid 1 drops them from every set; `ambient` raises every capability into the
+    /// inheritable and ambient sets.
+    pub fn start_split(extra: &[&str], mode: Option<&str>) -> Hostile {
         let volume = format!("{}:/hostile:ro", hostile_fixture_dir().display());
         let mut args = vec!["-v", volume.as_str()];
         if extra.contains(&"--pid=host") {
             args.extend(["-e", "NSDEBUG_WATCH=off"]);
         }
         args.extend_from_slice(extra);
-        let container = Container::start_with(&args, &["/bin/sh", "/hostile/init.sh"]);
+        let mut command = vec!["/bin/sh", "/hostile/init.sh"];
+        if let Some(mode) = mode {
+            command.splice(0..0, ["/hostile/splitcaps", mode]);
+        }
+        let container = Container::start_with(&args, &command);
         let hostile = Hostile { container };
         if extra.contains(&"--pid=host") {
             return hostile;

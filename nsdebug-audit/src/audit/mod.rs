@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nsenter_core::powers::Powers as Model;
 use nsenter_core::Target;
 
-use crate::cgroup::{cgroup_dirs, CgroupDir};
+use crate::cgroup::cgroup_dirs;
 use crate::mounts::{beneath, Mount};
 use crate::status::{
     capability_names, capability_severity, docker_default_mask, Status, CAPABILITIES,
@@ -67,9 +67,6 @@ const PROGRAM_DIRS: [&str; 7] = [
     "/usr/local/sbin",
     "/usr/libexec",
 ];
-
-/// The most processes one container's cgroups may list before the audit gives up on them.
-const MAX_PROCESSES: usize = 100_000;
 
 /// A process that is not there any more.
 fn vanished(error: &io::Error) -> bool {
@@ -251,105 +248,81 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             target: target.id().to_string(),
         });
     };
-    let init_dir = proc_dir(pid).map_err(|source| {
-        if vanished(&source) {
-            Error::Gone { pid }
-        } else {
-            Error::Proc { pid, source }
-        }
+    // Every process and thread of the container, read by the model `enter` and `debug`
+    // decide from too (nsenter-core's), so the three agree.
+    let model = Model::read(target).map_err(|error| match error {
+        nsenter_core::Error::TargetExited { .. } => Error::Gone { pid },
+        other => Error::Proc {
+            pid,
+            source: io::Error::other(other.to_string()),
+        },
     })?;
-    // The directory is of the pinned process only if it is still alive now.
-    if !target.is_alive() {
-        return Err(Error::Gone { pid });
-    }
     let mut report = Report {
         pid,
         ..Report::default()
     };
-    // The container's cgroups and pid namespace are read from a live thread of its init: a
-    // main thread that exited (a zombie) has left its cgroups and namespaces.
-    let anchor = match live_thread(&init_dir) {
-        Ok(Some(thread)) => thread,
-        Ok(None) => return Err(Error::Gone { pid }),
-        Err(source) if vanished(&source) => return Err(Error::Gone { pid }),
-        Err(source) => return Err(Error::Proc { pid, source }),
-    };
-    let pids = members(pid, &anchor, host, &mut report);
+    for unreadable in model.unreadable() {
+        report.unknowns.push(Unknown::new(
+            "process",
+            Some(unreadable.pid),
+            unreadable.why.clone(),
+        ));
+    }
+    if let Some(why) = model.unlisted() {
+        report.unknowns.push(Unknown::new(
+            "processes",
+            Some(pid),
+            format!("only pid {pid} was audited; its other processes could not be listed: {why}"),
+        ));
+    }
+    outside_findings(&model, host, &mut report);
+    let host_userns = host
+        .namespaces
+        .iter()
+        .find(|(ns, _)| *ns == "user")
+        .and_then(|(_, id)| id.as_ref().ok());
     let mut processes = Vec::new();
-    for member in pids {
-        let dir = if member == pid {
-            init_dir.try_clone()
+    for task in model.tasks() {
+        let (tid, member) = (task.tid, task.tgid);
+        let Ok(dir) = task.dir.try_clone() else {
+            report.unknowns.push(Unknown::new(
+                "process",
+                Some(tid),
+                format!("/proc/{member}/task/{tid}: out of file descriptors"),
+            ));
+            continue;
+        };
+        let namespaces: Vec<(&'static str, Result<String, String>)> = NAMESPACES
+            .iter()
+            .map(|(ns, _, _)| {
+                (
+                    *ns,
+                    sys::readlink_at(&dir, &format!("ns/{ns}"))
+                        .map_err(|e| format!("/proc/{member}/task/{tid}/ns/{ns}: {e}")),
+                )
+            })
+            .collect();
+        let comm = task.status.name.clone().unwrap_or_else(|_| "?".to_owned());
+        let label = if tid == member {
+            format!("pid {tid} ({comm})")
         } else {
-            proc_dir(member)
+            format!("thread {tid} of pid {member} ({comm})")
         };
-        let threads = dir.and_then(|dir| threads_of(&dir));
-        let threads = match threads {
-            Ok(threads) => threads,
-            Err(e) if vanished(&e) && member != pid => continue,
-            Err(e) if vanished(&e) => return Err(Error::Gone { pid }),
-            Err(e) => {
-                report.unknowns.push(Unknown::new(
-                    "process",
-                    Some(member),
-                    format!("/proc/{member}/task: {e}"),
-                ));
-                continue;
-            }
+        let own_userns = match (namespaces.iter().find(|(ns, _)| *ns == "user"), host_userns) {
+            (Some((_, Ok(id))), Some(host_id)) if id != host_id => Some(id.clone()),
+            // Unknown, or the host's: its capabilities are taken as the host's.
+            _ => None,
         };
-        for (tid, dir) in threads {
-            let status = match sys::read_lossy_at(&dir, "status") {
-                Ok(text) => Status::parse(&text),
-                Err(e) if vanished(&e) => continue,
-                Err(e) => {
-                    report.unknowns.push(Unknown::new(
-                        "process",
-                        Some(tid),
-                        format!("/proc/{member}/task/{tid}/status: {e}"),
-                    ));
-                    continue;
-                }
-            };
-            // A zombie runs no code and holds no power (its other threads may, and are read).
-            if status.state == Ok('Z') {
-                continue;
-            }
-            let namespaces: Vec<(&'static str, Result<String, String>)> = NAMESPACES
-                .iter()
-                .map(|(ns, _, _)| {
-                    (
-                        *ns,
-                        sys::readlink_at(&dir, &format!("ns/{ns}"))
-                            .map_err(|e| format!("/proc/{member}/task/{tid}/ns/{ns}: {e}")),
-                    )
-                })
-                .collect();
-            let comm = status.name.clone().unwrap_or_else(|_| "?".to_owned());
-            let label = if tid == member {
-                format!("pid {tid} ({comm})")
-            } else {
-                format!("thread {tid} of pid {member} ({comm})")
-            };
-            let host_userns = host
-                .namespaces
-                .iter()
-                .find(|(ns, _)| *ns == "user")
-                .and_then(|(_, id)| id.as_ref().ok());
-            let own_userns = match (namespaces.iter().find(|(ns, _)| *ns == "user"), host_userns) {
-                (Some((_, Ok(id))), Some(host_id)) if id != host_id => Some(id.clone()),
-                // Unknown, or the host's: its capabilities are taken as the host's.
-                _ => None,
-            };
-            processes.push(Process {
-                pid: tid,
-                tgid: member,
-                dir,
-                comm,
-                label,
-                status,
-                namespaces,
-                own_userns,
-            });
-        }
+        processes.push(Process {
+            pid: tid,
+            tgid: member,
+            dir,
+            comm,
+            label,
+            status: task.status.clone(),
+            namespaces,
+            own_userns,
+        });
     }
     report.processes = processes
         .iter()
@@ -363,8 +336,13 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
-    let membership =
-        sys::read_at(&anchor, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"));
+    let membership = processes
+        .iter()
+        .find(|p| p.tgid == pid)
+        .ok_or_else(|| format!("no live thread of pid {pid} was read"))
+        .and_then(|p| {
+            sys::read_at(&p.dir, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
+        });
     match membership.and_then(|text| {
         Ok((
             cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)?,
@@ -391,158 +369,51 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     Ok(report)
 }
 
-/// Whether a cgroup directory is the root of its hierarchy (a mount point of cgroupfs).
-fn own_mounts_root(dir: &CgroupDir, host: &Host) -> bool {
-    host.own_mounts.as_ref().is_ok_and(|mounts| {
-        mounts.iter().any(|m| {
-            m.root == "/"
-                && (m.fstype == "cgroup" || m.fstype == "cgroup2")
-                && Path::new(&m.point) == dir.dir
-        })
-    })
-}
-
-/// The `task/TID` directory of a thread of `dir`'s process that is not a zombie, if any.
-fn live_thread(dir: &File) -> io::Result<Option<File>> {
-    for (_, thread) in threads_of(dir)? {
-        match sys::read_lossy_at(&thread, "status") {
-            Ok(status) if Status::parse(&status).state != Ok('Z') => return Ok(Some(thread)),
-            Ok(_) => {}
-            Err(e) if vanished(&e) => {}
-            Err(e) => return Err(e),
+/// Processes of the container's pid namespace that are in none of its cgroups (checked
+/// again, so a process forked while the cgroups were listed does not count): not limited by
+/// them.
+fn outside_findings(model: &Model, host: &Host, report: &mut Report) {
+    let dirs = match model.cgroups() {
+        Ok(dirs) => dirs,
+        Err(why) => {
+            report.unknowns.push(Unknown::new(
+                "cgroup.outside",
+                None,
+                format!("the container's cgroups: {why}"),
+            ));
+            return;
+        }
+    };
+    let container_cgroups: Vec<PathBuf> = dirs.iter().map(|d| d.dir.clone()).collect();
+    let mut outside: Vec<i32> = Vec::new();
+    for (_, task) in model.processes() {
+        match outside_cgroups(task.tgid, &container_cgroups, host) {
+            Ok(true) => outside.push(task.tgid),
+            Ok(false) => {}
+            Err(why) => report
+                .unknowns
+                .push(Unknown::new("cgroup.outside", Some(task.tgid), why)),
         }
     }
-    Ok(None)
-}
-
-/// The threads of the process whose `/proc/PID` is `dir`: (tid, its `task/TID` directory).
-fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
-    let task = sys::open_dir_at(dir, "task")?;
-    let mut threads = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/self/fd/{}", task.as_raw_fd()))? {
-        let entry = entry?;
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        match sys::open_dir_at(&task, &tid.to_string()) {
-            Ok(thread) => threads.push((tid, thread)),
-            Err(e) if vanished(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    threads.sort_by_key(|(tid, _)| *tid);
-    Ok(threads)
-}
-
-/// The container's processes: every process in its cgroups (sub-cgroups included) and every
-/// process in its pid namespace (unless that is the host's). Only when neither can be read
-/// is the list unknown, and only the init process is audited.
-fn members(pid: i32, anchor: &File, host: &Host, report: &mut Report) -> BTreeSet<i32> {
-    let mut pids = BTreeSet::from([pid]);
-    let mut failures = Vec::new();
-    let mut listed = false;
-    let dirs = sys::read_at(anchor, "cgroup")
-        .map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
-        .and_then(|text| cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?));
-    let container_cgroups: Vec<PathBuf> = dirs
-        .as_ref()
-        .map(|dirs| dirs.iter().map(|d| d.dir.clone()).collect())
-        .unwrap_or_default();
-    match dirs {
-        Ok(dirs) => {
-            for dir in dirs {
-                // The root of a hierarchy holds every process of the host: not the container's.
-                if own_mounts_root(&dir, host) {
-                    failures.push(format!(
-                        "{} is the root of its hierarchy",
-                        dir.dir.display()
-                    ));
-                    continue;
-                }
-                match procs_beneath(&dir.dir, &mut pids, 0) {
-                    Ok(()) => listed = true,
-                    Err(e) => failures.push(format!("{}: {e}", dir.dir.display())),
-                }
-            }
-        }
-        Err(why) => failures.push(why),
-    }
-    let own = sys::readlink_at(anchor, "ns/pid");
-    let host_pid_ns = host
-        .namespaces
-        .iter()
-        .find(|(ns, _)| *ns == "pid")
-        .and_then(|(_, id)| id.as_deref().ok());
-    match own {
-        Ok(own) if Some(own.as_str()) != host_pid_ns => match std::fs::read_dir("/proc") {
-            Ok(entries) => {
-                listed = true;
-                for entry in entries.flatten() {
-                    let Some(other) = entry
-                        .file_name()
-                        .to_str()
-                        .and_then(|n| n.parse::<i32>().ok())
-                    else {
-                        continue;
-                    };
-                    if in_pid_namespace(&entry.path(), &own, host_pid_ns) {
-                        pids.insert(other);
-                    }
-                }
-            }
-            Err(e) => failures.push(format!("/proc: {e}")),
-        },
-        Ok(_) => failures.push("its pid namespace is the host's".to_owned()),
-        Err(e) => failures.push(format!("/proc/{pid}/ns/pid: {e}")),
-    }
-    // Processes of its pid namespace that are in none of its cgroups (checked again, so a
-    // process forked while the cgroups were listed does not count): not limited by them.
-    if !container_cgroups.is_empty() {
-        let mut outside: Vec<i32> = Vec::new();
-        for p in pids.iter().copied() {
-            match outside_cgroups(p, &container_cgroups, host) {
-                Ok(true) => outside.push(p),
-                Ok(false) => {}
-                Err(why) => report
-                    .unknowns
-                    .push(Unknown::new("cgroup.outside", Some(p), why)),
-            }
-        }
-        if let Some(first) = outside.first() {
-            let also = if outside.len() > 1 {
-                format!(
-                    "; also pid {}",
-                    outside[1..]
-                        .iter()
-                        .map(i32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                String::new()
-            };
-            let evidence = format!("pid {first} is in its pid namespace, but its /proc/{first}/cgroup is not beneath {} (or its other hierarchies){also}", container_cgroups[0].display());
-            report.findings.push(
-                Finding::new("cgroup.outside", Severity::High, "processes of the container outside its cgroups: its limits do not hold them (escaped, or a container sharing its pid namespace)", evidence)
-                    .about(*first, outside.clone()),
-            );
-        }
-    }
-    if !listed {
-        report.unknowns.push(Unknown::new(
-            "processes",
-            Some(pid),
+    if let Some(first) = outside.first() {
+        let also = if outside.len() > 1 {
             format!(
-                "only pid {pid} was audited; its other processes could not be listed: {}",
-                failures.join("; ")
-            ),
-        ));
+                "; also pid {}",
+                outside[1..]
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        };
+        let evidence = format!("pid {first} is in its pid namespace, but its /proc/{first}/cgroup is not beneath {} (or its other hierarchies){also}", container_cgroups[0].display());
+        report.findings.push(
+            Finding::new("cgroup.outside", Severity::High, "processes of the container outside its cgroups: its limits do not hold them (escaped, or a container sharing its pid namespace)", evidence)
+                .about(*first, outside.clone()),
+        );
     }
-    pids
 }
 
 /// Whether process `pid` is in none of the container's cgroup directories (in a hierarchy
@@ -578,66 +449,6 @@ fn same_hierarchy(a: &str, b: &str, mounts: &[Mount]) -> bool {
             .map(|m| m.point.clone())
     };
     root_of(a).is_some_and(|root| Some(root) == root_of(b))
-}
-
-/// Whether the process at `/proc/N` is in pid namespace `own` (`pid:[INODE]`) or one nested
-/// in it. A zombie main thread has no namespaces: its live threads are asked.
-fn in_pid_namespace(proc_entry: &Path, own: &str, host: Option<&str>) -> bool {
-    let mut links = vec![proc_entry.join("ns/pid")];
-    if std::fs::read_link(&links[0]).is_err() {
-        if let Ok(threads) = std::fs::read_dir(proc_entry.join("task")) {
-            links.extend(threads.flatten().map(|t| t.path().join("ns/pid")));
-        }
-    }
-    let Some(own_inode) = own
-        .strip_prefix("pid:[")
-        .and_then(|rest| rest.strip_suffix(']'))
-        .and_then(|n| n.parse::<u64>().ok())
-    else {
-        return false;
-    };
-    for link in links {
-        let Ok(ns) = std::fs::read_link(&link) else {
-            continue;
-        };
-        let ns = ns.to_string_lossy();
-        if ns == own {
-            return true;
-        }
-        if host.is_some_and(|host| *host == ns) {
-            return false;
-        }
-        // Another pid namespace: nested in the container's if one of its parents is.
-        return sys::pid_namespace_parents(&link).is_ok_and(|parents| parents.contains(&own_inode));
-    }
-    false
-}
-
-/// Adds the pids of `dir`'s `cgroup.procs` and of every cgroup beneath it.
-fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Result<()> {
-    if depth > 32 || pids.len() > MAX_PROCESSES {
-        return Err(io::Error::other("cgroup tree too deep or too large"));
-    }
-    let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
-    for line in procs.lines() {
-        pids.insert(line.trim().parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("cgroup.procs line {line:?}"),
-            )
-        })?);
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            match procs_beneath(&entry.path(), pids, depth + 1) {
-                // A sub-cgroup removed meanwhile has no processes.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                other => other?,
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Every status field that could not be read, as the unknown of the finding it decides.

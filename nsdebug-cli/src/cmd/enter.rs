@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use std::io::IsTerminal;
 
+use nsenter_core::user::ExecUser;
 use nsenter_core::{
-    Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target,
+    Command, Confinement, Error, Namespace, NamespaceSet, RootDir, SpawnStep, Stdio, Target, Trust,
     WaitEvent, WorkDir,
 };
 
@@ -266,28 +267,16 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             .without(Namespace::User)
             .without(Namespace::Time);
     }
-    // The program comes from the container's filesystem when its mount namespace is joined
-    // (without a root of ours) or its root is asked for: then it is the container's code.
-    let from_container = match args.root.as_deref() {
-        Some("") => true,
-        Some(_) => false,
-        None => kinds.contains(Namespace::Mnt),
-    };
-
-    let plural = if kinds.iter().count() == 1 { "" } else { "s" };
-    tracing::info!(
-        "joining the {kinds} namespace{plural}; the program comes from {}, {}",
-        if from_container {
-            "the container's filesystem"
-        } else {
-            "the host's"
-        },
-        match (from_container, args.privileged) {
-            (true, false) => "confined like the container",
-            (true, true) => "with host powers (--privileged)",
-            (false, _) => "with host powers, out of the container's reach",
-        }
+    // nsenter-core decides whether the program is the container's code or a host program,
+    // and how it runs; we say what it decided.
+    let trust = Trust::decide(
+        kinds,
+        root_dir(&args).as_ref(),
+        confinement(&args),
+        args.expose_host_program,
     );
+    let from_container = trust.from_target();
+    tracing::info!("joining the {kinds} namespaces: {trust}");
     let explicit = args.command.first().cloned();
     let program = match &explicit {
         Some(program) => program.clone(),
@@ -298,19 +287,16 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let use_pty = from_container && terminals.any();
     let needs_fork = args.toolbox;
     let interactive = terminals.0[0] && terminals.0[2];
-    if interactive && from_container {
-        let how = if args.privileged {
-            "with host powers (--privileged)"
+    if interactive {
+        // nsenter-core's decision, as it made it: `sh: the container's program, confined
+        // like the container, on a terminal of its own`.
+        let where_ = if from_container {
+            "on a terminal of its own".to_owned()
         } else {
-            "confined like it (--privileged for host powers)"
+            format!("in the {kinds} namespaces of {what}")
         };
         crate::cli::notice(format_args!(
-            "{} from the container runs {how}, on a terminal of its own",
-            program.to_string_lossy()
-        ));
-    } else if interactive {
-        crate::cli::notice(format_args!(
-            "the host's {} in the {kinds} namespaces of {what}",
+            "{}: {trust}, {where_}",
             program.to_string_lossy()
         ));
         if args.toolbox {
@@ -512,42 +498,23 @@ fn failure(error: Error, what: &str) -> Failure {
     }
 }
 
-/// The `(uid, primary gid)` of `-S USER`: a number as it is, a name from the container's
-/// `/etc/passwd` (read inside its root: its links never lead out).
-fn user_id(target: &Target, user: &str) -> anyhow::Result<(u32, Option<u32>)> {
-    if let Ok(uid) = user.parse() {
-        return Ok((uid, None));
-    }
-    let entry = database_entry(target, "/etc/passwd", user)?;
-    let field = |i: usize| entry.get(i).and_then(|f| f.parse::<u32>().ok());
-    match (field(2), field(3)) {
-        (Some(uid), gid) => Ok((uid, gid)),
-        _ => anyhow::bail!("user {user:?}: its /etc/passwd line in the container has no valid uid"),
-    }
-}
-
-/// The gid of `-G GROUP`: a number as it is, a name from the container's `/etc/group`.
-fn group_id(target: &Target, group: &str) -> anyhow::Result<u32> {
-    if let Ok(gid) = group.parse() {
-        return Ok(gid);
-    }
-    let entry = database_entry(target, "/etc/group", group)?;
-    entry
-        .get(2)
-        .and_then(|f| f.parse().ok())
-        .with_context(|| format!("group {group:?}: no valid gid in the container's /etc/group"))
-}
-
-/// The `:`-separated fields of `name`'s line in the container's `file`.
-fn database_entry(target: &Target, file: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let bytes = target
-        .read_file(file, 1 << 20)
-        .with_context(|| format!("looking up {name:?} in the container"))?;
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .map(|line| line.split(':').map(str::to_owned).collect::<Vec<_>>())
-        .find(|fields| fields.first().is_some_and(|f| f == name))
-        .with_context(|| format!("{name:?}: no such name in the container's {file}"))
+/// Who `-S USER` and `-G GROUP` are, as `docker exec --user USER[:GROUP]` decides it
+/// ([`nsenter_core::user::exec_user`]), from the container's `/etc/passwd` and `/etc/group`
+/// (read inside its root as data: its links never lead out; a file the image lacks is empty).
+fn exec_user(target: &Target, user: &str, group: Option<&str>) -> anyhow::Result<ExecUser> {
+    let read = |file: &str| -> anyhow::Result<String> {
+        match target.read_file(file, 1 << 20) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(Error::OpenPath { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(String::new())
+            }
+            Err(e) => Err(e).with_context(|| format!("reading the container's {file}")),
+        }
+    };
+    nsenter_core::user::exec_user(&read("/etc/passwd")?, &read("/etc/group")?, user, group)
+        .map_err(anyhow::Error::msg)
 }
 
 /// `name` without control characters (it goes into a prompt).
@@ -576,31 +543,22 @@ fn no_shell(error: Error, what: &str) -> Failure {
     failure
 }
 
-/// The target's variables that `-e` gives a host program: how it formats and where it
-/// connects, never what code it runs (no `PATH`, `LD_*`, `BASH_FUNC_*`, `PROMPT_COMMAND`,
-/// `ENV`, `PYTHONPATH`, `HOME`...). Names listed, or starting with `LC_` or `KUBERNETES_`.
-pub const HOST_PROGRAM_ENV: &[&str] = &[
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "HOSTNAME",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "all_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-];
+/// The root directory asked for: the target's (`--root`), or one of ours (`--root=DIR`).
+fn root_dir(args: &EnterArgs) -> Option<RootDir> {
+    match args.root.as_deref() {
+        Some("") => Some(RootDir::Target),
+        Some(dir) => Some(RootDir::Path(dir.into())),
+        None => None,
+    }
+}
 
-fn host_program_may_take(key: &std::ffi::OsStr) -> bool {
-    let key = key.as_encoded_bytes();
-    HOST_PROGRAM_ENV
-        .iter()
-        .any(|allowed| allowed.as_bytes() == key)
-        || ((key.starts_with(b"LC_") || key.starts_with(b"KUBERNETES_"))
-            && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'))
+/// `--privileged`: the caller's powers; otherwise nsenter-core's choice by origin.
+fn confinement(args: &EnterArgs) -> Confinement {
+    if args.privileged {
+        Confinement::Caller
+    } else {
+        Confinement::Auto
+    }
 }
 
 /// The command with every option applied.
@@ -613,59 +571,26 @@ fn build(
     let mut command = Command::new(program);
     command.args(args.command.iter().skip(1));
     let on_terminal = std::io::stdin().is_terminal();
-    // The target's environment, read once, where it is taken (--privileged, -e) or decides
-    // TERM; only taking it needs it to be readable.
-    let takes_env = if from_container {
-        args.privileged
-    } else {
-        args.env
-    };
-    let target_env = match (
-        takes_env || (from_container && on_terminal),
-        target.environment(),
-    ) {
-        (false, _) => Vec::new(),
-        (true, Ok(env)) => env,
-        (true, Err(_)) if !takes_env => Vec::new(),
-        (true, Err(e)) => return Err(e).context("reading the target's environment"),
-    };
-    if from_container {
-        // The container's code gets the container's environment (nsenter-core does it when
-        // confining; with --privileged we do), never the operator's.
-        if args.privileged {
-            command.env_clear();
-            for (key, value) in &target_env {
-                command.env(key, value);
-            }
-        }
-        if on_terminal && !target_env.iter().any(|(k, _)| k == "TERM") {
+    // The environment is nsenter-core's decision (the container's for its code, ours plus
+    // the target's harmless settings with -e for a host program); only TERM is added here,
+    // for a program of the container's on a terminal whose environment has none.
+    if from_container && on_terminal {
+        let has_term = target
+            .environment()
+            .is_ok_and(|env| env.iter().any(|(k, _)| k == "TERM"));
+        if !has_term {
             command.env(
                 "TERM",
                 std::env::var_os("TERM").unwrap_or_else(|| "xterm".into()),
             );
         }
-    } else if args.env {
-        // A host program keeps our environment; the target adds only harmless settings.
-        for (key, value) in &target_env {
-            if host_program_may_take(key) {
-                command.env(key, value);
-            }
-        }
     }
-    command.confine(if args.privileged {
-        Confinement::Caller
-    } else {
-        Confinement::Auto
-    });
-    command.allow_reachable_host_program(args.expose_host_program);
-    match args.root.as_deref() {
-        Some("") => {
-            command.root(RootDir::Target);
-        }
-        Some(dir) => {
-            command.root(RootDir::Path(dir.into()));
-        }
-        None => {}
+    command
+        .env_from_target(args.env)
+        .confine(confinement(args))
+        .allow_reachable_host_program(args.expose_host_program);
+    if let Some(root) = root_dir(args) {
+        command.root(root);
     }
     match args.wd.as_deref() {
         Some("") => {
@@ -676,15 +601,17 @@ fn build(
         }
         None => {}
     }
-    if let Some(user) = &args.setuid {
-        let (uid, primary_gid) = user_id(target, user)?;
-        command.uid(uid);
-        if let (None, Some(gid)) = (&args.setgid, primary_gid) {
-            command.gid(gid);
+    match (&args.setuid, &args.setgid) {
+        (Some(user), group) => {
+            let who = exec_user(target, user, group.as_deref())?;
+            command.uid(who.uid).gid(who.gid).groups(&who.groups);
         }
-    }
-    if let Some(group) = &args.setgid {
-        command.gid(group_id(target, group)?);
+        (None, Some(group)) => {
+            // The target's user, in this group alone (as `docker exec --user :GROUP`).
+            let who = exec_user(target, "0", Some(group))?;
+            command.gid(who.gid).groups(&who.groups);
+        }
+        (None, None) => {}
     }
     command
         .preserve_credentials(args.preserve_credentials)

@@ -95,8 +95,8 @@ pub(crate) fn memory_of(pid: i32) -> anyhow::Result<Memory> {
         std::fs::read_to_string(format!("/proc/{pid}/cgroup")).context("reading its cgroups")?;
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").context("reading our mounts")?;
-    let mounts = nsdebug_audit::mounts::parse_mountinfo(&mountinfo).map_err(|e| anyhow!(e))?;
-    let dirs = nsdebug_audit::cgroup::cgroup_dirs(&membership, &mounts).map_err(|e| anyhow!(e))?;
+    let mounts = nsenter_core::mountinfo::parse_mountinfo(&mountinfo).map_err(|e| anyhow!(e))?;
+    let dirs = nsenter_core::cgroup::cgroup_dirs(&membership, &mounts).map_err(|e| anyhow!(e))?;
     if let Some(v1) = dirs
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"))
@@ -146,15 +146,7 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     let mut top: Vec<Top> = processes
         .into_iter()
         .filter_map(|p| {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", p.host_pid)).ok()?;
-            let kib = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()?;
+            let kib = p.rss_kib?;
             Some(Top {
                 container_pid: p.container_pid,
                 host_pid: p.host_pid,

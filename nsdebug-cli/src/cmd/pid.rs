@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use nsenter_core::powers::Powers;
+use nsenter_core::status::Status;
 use nsenter_core::{Namespace, NamespaceId, Target};
 use serde::Serialize;
 
@@ -35,6 +37,9 @@ pub(crate) struct Process {
     pub container_pid: i32,
     pub host_pid: i32,
     pub command: String,
+    /// Its resident size in KiB, when the kernel says.
+    #[serde(skip)]
+    pub rss_kib: Option<u64>,
 }
 
 /// Runs `nsdebug pid`.
@@ -85,7 +90,10 @@ pub(crate) fn processes_of(target: &Target, what: &str) -> anyhow::Result<(Vec<P
         .namespace_id(Namespace::Pid)
         .with_context(|| what.to_owned())?;
     if pid_ns != NamespaceId::of_current_thread(Namespace::Pid)? {
-        return Ok((processes_in(pid_ns)?, false));
+        return Ok((
+            processes_in_model(target).with_context(|| what.to_owned())?,
+            false,
+        ));
     }
     let Some(pid) = target.pid() else {
         return Err(anyhow!(
@@ -154,11 +162,13 @@ fn processes_in_cgroup(path: &str) -> anyhow::Result<Vec<Process>> {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else {
             continue;
         };
+        let status = Status::parse(&status);
         if inside && process.is_alive() {
             found.push(Process {
                 container_pid: host_pid,
                 host_pid,
-                command: command_of(&status),
+                command: status.name.clone().unwrap_or_else(|_| "?".to_owned()),
+                rss_kib: status.vm_rss_kib.clone().ok(),
             });
         }
     }
@@ -166,71 +176,32 @@ fn processes_in_cgroup(path: &str) -> anyhow::Result<Vec<Process>> {
     Ok(found)
 }
 
-fn command_of(status: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Name:"))
-        .unwrap_or("?")
-        .trim()
-        .to_owned()
-}
-
-/// Every process whose pid namespace is `pid_ns`, by container pid, each pinned and checked
-/// again after it was read.
-pub(crate) fn processes_in(pid_ns: NamespaceId) -> anyhow::Result<Vec<Process>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")
-        .context("listing /proc")?
-        .flatten()
-    {
-        let Some(host_pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // Gone, or not ours to read: not listed.
-        let Ok(process) = Target::open(host_pid) else {
-            continue;
-        };
-        if process.namespace_id(Namespace::Pid).ok() != Some(pid_ns) {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{host_pid}/status")) else {
-            continue;
-        };
-        let Some(container_pid) = container_pid(&status) else {
-            continue;
-        };
-        let command = command_of(&status);
-        // Read by pid: still the pinned process only if it lives.
-        if process.is_alive() {
-            found.push(Process {
-                container_pid,
-                host_pid,
-                command,
-            });
-        }
-    }
+/// Every process of the target's pid namespace and of the pid namespaces nested in it, by
+/// pid in the container (from nsenter-core's model of the container, read through each
+/// process's `/proc` directory fd), each checked again to be alive after all were read.
+fn processes_in_model(target: &Target) -> anyhow::Result<Vec<Process>> {
+    use std::os::fd::AsRawFd;
+    let model = Powers::read(target)?;
+    let mut found: Vec<Process> = model
+        .processes()
+        // Read through the fd of its own directory: gone (or reused) means not listed.
+        .filter(|(_, task)| {
+            std::fs::metadata(format!("/proc/self/fd/{}/stat", task.dir.as_raw_fd())).is_ok()
+        })
+        .map(|(container_pid, task)| Process {
+            container_pid,
+            host_pid: task.tgid,
+            command: task.status.name.clone().unwrap_or_else(|_| "?".to_owned()),
+            rss_kib: task.status.vm_rss_kib.clone().ok(),
+        })
+        .collect();
     found.sort_by_key(|p| p.container_pid);
     Ok(found)
 }
 
-/// The innermost pid of `NSpid:` (the pid in the process's own pid namespace).
-fn container_pid(status: &str) -> Option<i32> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))?
-        .split_whitespace()
-        .last()?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{cgroup_path, container_pid};
+    use super::cgroup_path;
 
     #[test]
     fn the_memory_cgroup_decides_else_the_unified_one() {
@@ -241,13 +212,5 @@ mod tests {
             Some("/system.slice/docker-abc.scope")
         );
         assert_eq!(cgroup_path("1:name=systemd:/\n"), None);
-    }
-
-    #[test]
-    fn the_innermost_nspid_is_the_pid_inside() {
-        assert_eq!(container_pid("Name:\tnginx\nNSpid:\t4242\t1\n"), Some(1));
-        assert_eq!(container_pid("NSpid:\t4242\t17\t3\n"), Some(3));
-        assert_eq!(container_pid("NSpid:\t4242\n"), Some(4242));
-        assert_eq!(container_pid("Name:\tx\n"), None);
     }
 }

@@ -63,6 +63,16 @@ pub(crate) fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
+/// Reads one byte: `Ok(false)` at end of file.
+pub(crate) fn read_byte(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    raw::read_byte(fd.as_raw_fd()).map_err(io::Error::from_raw_os_error)
+}
+
+/// Writes one byte.
+pub(crate) fn write_byte(fd: BorrowedFd<'_>) -> io::Result<()> {
+    raw::write_all_once(fd.as_raw_fd(), b"g").map_err(io::Error::from_raw_os_error)
+}
+
 /// `openat(2)` relative to `dir`, with `O_CLOEXEC` always added.
 pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: `path` is a valid NUL-terminated string and `dir` an open fd for the call.

@@ -87,6 +87,19 @@ pub(crate) fn make_controlling_terminal(fd: RawFd) -> Result<(), Errno> {
 
 /// `write(2)` of the whole buffer in one call (short writes are errors: used for small
 /// control files and pipes).
+/// Reads one byte from `fd`, retrying on EINTR: `Ok(false)` at end of file.
+pub(crate) fn read_byte(fd: RawFd) -> Result<bool, Errno> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: `byte` is valid for a write of one byte for the duration of the call.
+        match result(unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) } as libc::c_long) {
+            Ok(n) => return Ok(n == 1),
+            Err(libc::EINTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
 pub(crate) fn write_all_once(fd: RawFd, bytes: &[u8]) -> Result<(), Errno> {
     // SAFETY: `bytes` is valid for reads of its length.
     let written =

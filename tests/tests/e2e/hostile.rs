@@ -3,7 +3,7 @@
 //! debugging session, and checks what an operator would check.
 
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -482,4 +482,61 @@ fn an_interactive_session_has_a_terminal_of_its_own() {
     );
     assert!(stdout.contains("tty-ok"), "on a terminal: {stdout}");
     assert_eq!(out.status.code(), Some(3), "{stdout}");
+}
+
+#[test]
+fn a_fifo_over_a_mapped_file_does_not_hang_the_hosts_gdb() {
+    require_root_and_docker!();
+    // The container maps /tmp/sleep, then mounts a fifo over its path: a root gdb that opens
+    // it through /proc/PID/root blocks for ever (SIGTERM does not end it).
+    let c = Container::start_with(
+        &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            "apparmor=unconfined",
+        ],
+        &[
+            "sh",
+            "-c",
+            "cp /bin/busybox /tmp/sleep && (/tmp/sleep 1000 &); sleep 0.3; mkfifo /tmp/fifo && \
+             mount --bind /tmp/fifo /tmp/sleep && touch /tmp/ready; exec tail -f /dev/null",
+        ],
+    );
+    let start = Instant::now();
+    while !docker(&["exec", &c.name, "test", "-p", "/tmp/sleep"])
+        .status
+        .success()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the fixture did not mount its fifo"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut gdb = nsdebug()
+        .args(["trace", &c.name, "-p", "sleep", "--with", "gdb", "--"])
+        .args(["-batch", "-ex", "info proc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A group of its own: a gdb that hangs forks helpers that hang too, holding the pipes.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let done = wait_bounded(&mut gdb, Duration::from_secs(30)).is_some();
+    if !done {
+        // SAFETY: kill(2) of the process group led by a child of ours, not reaped yet.
+        unsafe { libc::kill(-(gdb.id() as i32), libc::SIGKILL) };
+    }
+    let out = gdb.wait_with_output().unwrap();
+    assert!(done, "gdb hung on the container's fifo: {out:?}");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("exe = '/tmp/sleep'"),
+        "gdb attached and read the process: {out:?}"
+    );
+    assert!(
+        text(&out.stderr).contains("not given to gdb") && text(&out.stderr).contains("/tmp/sleep"),
+        "the fifo is named as left out: {out:?}"
+    );
 }

@@ -36,4 +36,5 @@ mod library {
     mod scoped;
 }
 mod hostile;
+mod powers;
 mod ship;
