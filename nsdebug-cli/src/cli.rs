@@ -67,6 +67,8 @@ fn init_logging(verbose: u8, quiet: bool) {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a command (default: $SHELL, else /bin/sh) inside a container's namespaces.
+    // --rw is debug's ($CTR_ROOT writable): enter refuses it, so its help does not list it.
+    #[command(mut_arg("rw", |a| a.hide(true)))]
     Enter(cmd::enter::EnterArgs),
     /// The host's tools with the container's view, for images without a shell: its network,
     /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its

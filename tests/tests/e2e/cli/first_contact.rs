@@ -205,6 +205,7 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("enter debug", "--setgid", "-G group (enter.rs)"),
     ("enter debug", "--env", "the target's harmless variables for a host program (enter::env_root_wd_...)"),
     ("enter debug", "--join-cgroup", "accounted like the container (enter::env_root_wd_..._cgroup_options_apply)"),
+    ("debug", "--rw", "$CTR_ROOT writable, links still not followed (debug_session.rs)"),
     ("enter debug", "--expose-host-program", "host program where the container could ptrace it (hostile.rs)"),
     ("enter", "--mount", "joins the mount namespace (hostile.rs); debug refuses it"),
     ("enter", "--user", "joins the user namespace (podman.rs rootless); debug refuses it"),

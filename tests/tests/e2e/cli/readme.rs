@@ -5,7 +5,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nsdebug_tests::{nsdebug_path, require_root_and_docker, run_nsdebug, Container};
+use nsdebug_tests::{
+    cri_prerequisites_met, nsdebug_path, require_root_and_docker, run_nsdebug, Container, CriPod,
+    CRI_SOCKET,
+};
 
 /// The first `nsdebug ...` command of each row of the table, as written.
 fn table_commands() -> Vec<String> {
@@ -52,6 +55,13 @@ fn every_row_of_the_coming_from_table_runs() {
     require_root_and_docker!();
     let c = Container::start(&[]);
     let commands = table_commands();
+    // The crash-loop row names a pod's container (`shop/web/app`): one of the test's own,
+    // through the tests' CRI containerd.
+    if !cri_prerequisites_met("cli::readme::every_row_of_the_coming_from_table_runs") {
+        return;
+    }
+    let pod = CriPod::start("shop", "web", &["app"], &[]);
+    let pod_container = format!("{}/app", pod.spec());
     assert!(commands.len() >= 12, "{commands:?}");
     let scratch = std::env::temp_dir().join(nsdebug_tests::unique_name("readme"));
     std::fs::create_dir_all(&scratch).unwrap();
@@ -62,12 +72,14 @@ fn every_row_of_the_coming_from_table_runs() {
             .skip(1)
             .map(|w| match w {
                 "web" => c.name.clone(),
+                "shop/web/app" => pod_container.clone(),
                 "PID" => c.pid.to_string(),
                 w => w.to_owned(),
             })
             .collect();
         let mut child = Command::new(nsdebug_path())
             .args(&words)
+            .env("CONTAINER_RUNTIME_ENDPOINT", CRI_SOCKET)
             .current_dir(&scratch)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
