@@ -1,51 +1,14 @@
 //! The connection table: both directions of every TCP connection, their lifecycle (SYN,
 //! FIN, RST, reuse of a 4-tuple), and the limits that keep memory bounded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::IpAddr;
 
 use crate::decode::Segment;
+use crate::hash::FlowMap;
 use crate::reassembly::{Direction, DirectionStats, Event, Overlap};
-
-/// A fast, non-cryptographic hasher (FxHash's multiply-rotate) for the per-packet look-ups:
-/// the keys are addresses and ports, not attacker-sized inputs, and SipHash would cost more
-/// than the rest of a small packet's processing.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i.into());
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(i.into());
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i.into());
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A `HashMap` with [`FastHasher`].
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// One direction of a connection: source, destination and VLAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -410,7 +373,7 @@ struct Slot {
 /// recently active and removing one are all O(1), whatever the number of connections (a
 /// sender opening flows without end costs constant work per flow).
 struct Connections {
-    index: FastMap<FlowKey, usize>,
+    index: FlowMap<FlowKey, usize>,
     /// The last key looked up and its slot: one packet looks its connection up several
     /// times, and comparing a key costs less than hashing it.
     last: std::cell::Cell<Option<(FlowKey, usize)>>,
@@ -423,7 +386,7 @@ struct Connections {
 impl Connections {
     fn new() -> Connections {
         Connections {
-            index: FastMap::default(),
+            index: FlowMap::default(),
             last: std::cell::Cell::new(None),
             slots: Vec::new(),
             free: Vec::new(),
@@ -594,7 +557,7 @@ pub struct FlowTable {
     /// Connections that saw both FINs, in that order: (when, key, id), closed after lingering.
     finishing: VecDeque<(f64, FlowKey, u64)>,
     /// Per 4-tuple (canonical): connections so far, and how the last one ended.
-    history: FastMap<FlowKey, Past>,
+    history: FlowMap<FlowKey, Past>,
     next_id: u64,
     policy: Overlap,
     limits: Limits,
@@ -616,7 +579,7 @@ impl FlowTable {
         FlowTable {
             connections: Connections::new(),
             finishing: VecDeque::new(),
-            history: FastMap::default(),
+            history: FlowMap::default(),
             next_id: 0,
             policy,
             limits,
@@ -1156,6 +1119,7 @@ fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn key(port: u16) -> FlowKey {
         let ip = IpAddr::from([10, 0, 0, 1]);

@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::beneath::Dir;
-use crate::flow::{CloseReason, Failure, FastMap, FlowInfo, Sink};
+use crate::flow::{CloseReason, Failure, FlowInfo, Sink};
+use crate::hash::FlowMap;
 use crate::reassembly::DirectionStats;
 use crate::writer::{self, Key, Op, Writer};
 
@@ -69,7 +70,7 @@ struct Pending {
 /// ([`Sink::take_failures`]), and [`Sink::drain`] waits until everything is written.
 pub struct FileSink {
     max_bytes: Option<u64>,
-    directions: FastMap<Key, Pending>,
+    directions: FlowMap<Key, Pending>,
     /// Bytes in `directions`' buffers.
     buffered: usize,
     writer: Writer,
@@ -84,7 +85,7 @@ impl FileSink {
         let max_open = max_open.min(open_files_limit()).max(1);
         Ok(FileSink {
             max_bytes,
-            directions: FastMap::default(),
+            directions: FlowMap::default(),
             buffered: 0,
             writer: Writer::spawn(handle, dir, max_open)?,
         })
