@@ -374,7 +374,7 @@ pub fn hostile_fixture_dir() -> PathBuf {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
         let dir = bin_dir().join(format!("hostile-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fixture dir");
-        for program in ["watcher", "inject", "pause"] {
+        for program in ["watcher", "inject", "pause", "flood"] {
             let out = Command::new("gcc")
                 .args(["-static", "-O2", "-o"])
                 .arg(dir.join(program))
