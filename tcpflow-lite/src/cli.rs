@@ -12,10 +12,8 @@ use clap::{Args, ValueEnum};
 use crate::beneath::Dir;
 use crate::flow::{Limits, Sink};
 use crate::reassembly::Overlap;
+use crate::sink::{default_max_open_files, ConsoleSink, DiskBounds, DiskUsage, FileSink, JsonSink};
 use crate::source::ReadStats;
-use crate::sink::{
-    default_max_open_files, ConsoleSink, DiskBounds, DiskUsage, FileSink, JsonSink,
-};
 
 /// Where reassembled streams go, and the bounds on what a capture may cost.
 #[derive(Args, Debug, Clone)]
@@ -56,6 +54,11 @@ pub struct OutputArgs {
     /// Memory for out-of-order segments and retransmission histories in all flows.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().pending_total)]
     pub max_pending_total: usize,
+    /// Of --max-pending-total, what the last delivered bytes of each direction (kept to find
+    /// retransmissions that disagree) may hold in all flows; the least recently active
+    /// connections forget theirs beyond it.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().history_total)]
+    pub max_history_total: usize,
     /// Seconds of silence (capture time) after which a connection is closed.
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().idle_seconds)]
     pub idle: f64,
@@ -104,6 +107,7 @@ impl OutputArgs {
         Limits {
             pending_per_direction: self.max_pending,
             pending_total: self.max_pending_total,
+            history_total: self.max_history_total.min(self.max_pending_total),
             flows: self.max_flows.max(1),
             idle_seconds: self.idle,
         }
@@ -131,8 +135,7 @@ impl OutputArgs {
         let mut disk = None;
         if self.output.is_some() || (!self.console && !self.json) {
             let dir = self.output.clone().unwrap_or_else(|| PathBuf::from("."));
-            let context =
-                |e: io::Error| io::Error::new(e.kind(), format!("output directory: {e}"));
+            let context = |e: io::Error| io::Error::new(e.kind(), format!("output directory: {e}"));
             let handle = Dir::open_without_links(&dir, true).map_err(context)?;
             handle.check_writable().map_err(|e| {
                 io::Error::new(

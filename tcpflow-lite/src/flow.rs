@@ -203,6 +203,11 @@ pub struct Limits {
     /// Memory held by all flows together: out-of-order segments (with their overhead) and the
     /// delivered bytes kept to compare retransmissions against.
     pub pending_total: usize,
+    /// Of `pending_total`, what the retransmission histories (the last delivered bytes of
+    /// each direction, kept to find retransmissions that disagree) may hold in all flows:
+    /// beyond it the least recently active connections forget theirs. Small, so that many
+    /// open connections cost little more than their state, as in tcpflow (which keeps none).
+    pub history_total: usize,
     /// Connections tracked at once; the least recently active is closed beyond it.
     pub flows: usize,
     /// Seconds (capture time) without a packet after which a connection is closed.
@@ -214,6 +219,7 @@ impl Default for Limits {
         Limits {
             pending_per_direction: 4 << 20,
             pending_total: 256 << 20,
+            history_total: 4 << 20,
             flows: 100_000,
             idle_seconds: 300.0,
         }
@@ -352,6 +358,8 @@ struct Connection {
     rst: [bool; 2],
     /// Memory its directions held when last counted into [`FlowTable`]'s total.
     held: usize,
+    /// Of `held`, their retransmission histories.
+    history: usize,
     /// The sink failed for it: its segments are dropped until it ends.
     failed: bool,
     /// When both directions had sent FIN.
@@ -563,6 +571,8 @@ pub struct FlowTable {
     limits: Limits,
     /// Memory held by all directions (out-of-order segments, retransmission histories).
     held_total: usize,
+    /// Of `held_total`, the retransmission histories.
+    history_total: usize,
     since_sweep: u32,
     last_sweep: f64,
     /// The latest capture time seen.
@@ -584,6 +594,7 @@ impl FlowTable {
             policy,
             limits,
             held_total: 0,
+            history_total: 0,
             since_sweep: 0,
             last_sweep: 0.0,
             clock: f64::MIN,
@@ -635,7 +646,9 @@ impl FlowTable {
                 // Its state goes; the connection stays, failed, so that its later segments
                 // are dropped too instead of starting new files.
                 self.held_total = self.held_total.saturating_sub(connection.held);
+                self.history_total = self.history_total.saturating_sub(connection.history);
                 connection.held = 0;
+                connection.history = 0;
                 for dir in &mut connection.dirs {
                     let stats = dir.stats;
                     *dir = Direction::default();
@@ -800,6 +813,7 @@ impl FlowTable {
                 fin: [false; 2],
                 rst: [false; 2],
                 held: 0,
+                history: 0,
                 failed: false,
                 finished_at: None,
             };
@@ -856,7 +870,9 @@ impl FlowTable {
             }
         }
         self.account(&canonical);
-        if self.held_total > self.limits.pending_total {
+        if self.held_total > self.limits.pending_total
+            || self.history_total > self.limits.history_total
+        {
             self.relieve(sink)?;
         }
         self.since_sweep += 1;
@@ -932,7 +948,9 @@ impl FlowTable {
             return Ok(());
         };
         self.held_total = self.held_total.saturating_sub(connection.held);
+        self.history_total = self.history_total.saturating_sub(connection.history);
         connection.held = 0;
+        connection.history = 0;
         if connection.failed {
             return Ok(()); // the sink was told when it failed
         }
@@ -987,6 +1005,9 @@ impl FlowTable {
             let held = connection.dirs[0].held() + connection.dirs[1].held();
             self.held_total = (self.held_total + held).saturating_sub(connection.held);
             connection.held = held;
+            let history = connection.dirs[0].history_bytes() + connection.dirs[1].history_bytes();
+            self.history_total = (self.history_total + history).saturating_sub(connection.history);
+            connection.history = history;
         }
     }
 
@@ -997,20 +1018,27 @@ impl FlowTable {
     /// limit, not per packet.
     fn relieve(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         let target = self.limits.pending_total / 4 * 3;
-        for key in self.connections.oldest_while(|_| true) {
-            if self.held_total <= target {
-                return Ok(());
+        let history_target = self.limits.history_total / 4 * 3;
+        // Walked in place (no list of every key): this runs once per quarter of a limit.
+        let mut i = self.connections.oldest;
+        while let Some(slot) = self.connections.slot_mut(i) {
+            if self.history_total <= history_target && self.held_total <= target {
+                break;
             }
-            if let Some(connection) = self.connections.get_mut(&key) {
-                if connection.dirs.iter().any(Direction::has_history) {
-                    connection
-                        .dirs
-                        .iter_mut()
-                        .for_each(Direction::forget_history);
-                    self.stats.histories_dropped += 1;
-                }
+            i = slot.newer;
+            let key = slot.key;
+            let connection = &mut slot.connection;
+            if connection.dirs.iter().any(Direction::has_history) {
+                connection
+                    .dirs
+                    .iter_mut()
+                    .for_each(Direction::forget_history);
+                self.stats.histories_dropped += 1;
+                self.account(&key);
             }
-            self.account(&key);
+        }
+        if self.held_total <= target {
+            return Ok(());
         }
         let mut largest: Vec<(usize, FlowKey, usize)> = self
             .connections
@@ -1146,6 +1174,7 @@ mod tests {
             fin: [false; 2],
             rst: [false; 2],
             held: 0,
+            history: 0,
             failed: false,
             finished_at: None,
         }
@@ -1273,6 +1302,7 @@ mod tests {
             let limits = Limits {
                 pending_per_direction: 8192,
                 pending_total: 20_000,
+                history_total: 4096,
                 flows: 3,
                 idle_seconds: 5.0,
             };
@@ -1327,6 +1357,9 @@ mod tests {
                 table.segment(time, &segment, &mut sink).unwrap();
                 let held: usize = table.connections.iter().map(|(_, c)| c.held).sum();
                 assert_eq!(table.held_total, held, "case {case}");
+                let history: usize = table.connections.iter().map(|(_, c)| c.history).sum();
+                assert_eq!(table.history_total, history, "case {case}");
+                assert!(table.history_total <= 4096 + 2 * 16 * 1024, "case {case}");
                 assert!(table.connections.len() <= 3);
             }
             table.finish(&mut sink).unwrap();

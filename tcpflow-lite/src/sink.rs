@@ -643,7 +643,7 @@ impl Totals {
             (table.forced_by_total, "gaps forced by --max-pending-total"),
             (
                 table.histories_dropped,
-                "retransmission histories dropped for --max-pending-total",
+                "retransmission histories dropped for --max-history-total",
             ),
             (read.malformed, "malformed frames"),
             (read.fragments, "IP fragments skipped"),
