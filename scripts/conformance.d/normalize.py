@@ -10,6 +10,8 @@ difference with tcpflow-lite is a real one:
   atomic     IPv6 atomic fragments (offset 0, no more fragments) without their fragment header
   doff       TCP data offset below 5 dropped (tcpflow reads data from inside the header)
   ihl        IPv4 headers longer than the datagram dropped (tcpflow writes from them)
+  qinq       an 802.1ad (0x88a8, 0x9100) outer VLAN tag rewritten as 802.1Q (tcpflow leaves
+             it out of the file name, merging that VLAN's flows with untagged ones)
 
   pcapng     a pcapng capture rewritten as classic pcap (tcpflow writes the padding of its
              frames and its other bugs cannot be undone in place); counted once per capture
@@ -113,6 +115,9 @@ def main():
         offset, ether = ip_offset(link, frame)
         if offset is None:
             continue
+        if ether is not None and ether[12:14] in (b"\x88\xa8", b"\x91\x00"):
+            ether = ether[:12] + b"\x81\x00" + ether[14:]
+            fixes["qinq"] += 1
         ip = bytearray(frame[offset:])
         if len(ip) < 20:
             continue

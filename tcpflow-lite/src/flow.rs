@@ -21,7 +21,7 @@ pub struct FlowKey {
     pub dst: IpAddr,
     /// Destination port.
     pub dst_port: u16,
-    /// 802.1Q VLAN id.
+    /// The outermost VLAN tag's TCI (id and priority bits, as tcpflow names files).
     pub vlan: Option<u16>,
 }
 
