@@ -1018,7 +1018,7 @@ fn retransmission_histories_count_against_the_total_bound() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("retransmission histories dropped for --max-pending-total"),
+        stderr.contains("retransmission histories dropped for --max-history-total"),
         "{stderr}"
     );
     assert_eq!(s.names().len(), 40);
@@ -1174,4 +1174,52 @@ fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
     );
     assert_eq!(s.file(DOWN), b"HTTP late reply");
     same_as_tcpflow(&s);
+}
+
+/// tcpflow names a tagged flow by the outermost 802.1Q tag's whole TCI, priority bits
+/// included (`--45056` for VLAN 0 at priority 5); tcpflow-lite does the same, so that the
+/// names of the two tools diff clean. An 802.1ad (0x88a8) outer tag is where they part:
+/// tcpflow drops it from the name, merging that VLAN's flows with untagged ones (a tcpflow
+/// bug: normalize.py rewrites the tag as 802.1Q), tcpflow-lite names it like any tag.
+#[test]
+fn vlan_names_carry_the_whole_tag_as_tcpflow_does() {
+    for (tci, suffix) in [
+        (0xB000u16, "--45056"),
+        (0xA064, "--41060"),
+        (0, "--0"),
+        (100, "--100"),
+    ] {
+        let s = Scratch::new(&format!("tci-{tci}"));
+        let c = Conn::v4(Link::Vlan(tci));
+        run_files(
+            &s,
+            Link::Vlan(tci),
+            &[c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"tagged")],
+            &[],
+        );
+        assert_eq!(s.file(&format!("{UP}{suffix}")), b"tagged");
+        same_as_tcpflow(&s);
+    }
+    // QinQ: the outer tag names the flow, 802.1Q or 802.1ad.
+    for outer in [0x8100u16, 0x88a8] {
+        let s = Scratch::new(&format!("qinq-{outer}"));
+        let c = Conn::v4(Link::Ethernet);
+        let frames: Vec<Vec<u8>> = [c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"double")]
+            .into_iter()
+            .map(|frame| {
+                let mut tagged = frame[..12].to_vec();
+                tagged.extend_from_slice(&outer.to_be_bytes());
+                tagged.extend_from_slice(&0xB00Au16.to_be_bytes());
+                tagged.extend_from_slice(&0x8100u16.to_be_bytes());
+                tagged.extend_from_slice(&20u16.to_be_bytes());
+                tagged.extend_from_slice(&frame[12..]);
+                tagged
+            })
+            .collect();
+        run_files(&s, Link::Ethernet, &frames, &[]);
+        assert_eq!(s.file(&format!("{UP}--45066")), b"double");
+        if outer == 0x8100 {
+            same_as_tcpflow(&s);
+        }
+    }
 }
