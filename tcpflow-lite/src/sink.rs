@@ -261,6 +261,7 @@ impl Sink for FileSink {
         };
         let key = (flow.id, dir);
         let usage = &self.usage;
+        let mut created = false;
         let d = match self.directions.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
@@ -289,6 +290,7 @@ impl Sink for FileSink {
                         key,
                         flow: Box::new(flow.clone()),
                     })?;
+                    created = true;
                     entry.insert(Pending::default())
                 }
             }
@@ -340,7 +342,10 @@ impl Sink for FileSink {
         }
         append(&mut d.buffer, rest);
         self.buffered += rest.len();
-        if d.buffer.len() == WRITE_BUFFER {
+        // A new file's first bytes follow it at once, while it is open: held back, they
+        // would often find it closed for the open-files limit (many flows opening at once)
+        // and reopen it, two more system calls per file.
+        if d.buffer.len() == WRITE_BUFFER || created {
             hand_over(&self.writer, &mut self.buffered, key, d)?;
         }
         if self.buffered > BUFFERED_TOTAL {
