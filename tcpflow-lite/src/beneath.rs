@@ -61,7 +61,7 @@ impl Dir {
                 let mode = Mode::from_bits_truncate(0o755);
                 match nix::sys::stat::mkdirat(&dir.fd, name, mode) {
                     Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(named(&walked, e.into())),
+                    Err(e) => return Err(named(path, e.into())),
                 }
                 opened = dir.open_directory(name);
             }
@@ -75,7 +75,7 @@ impl Dir {
                         ),
                     ))
                 }
-                Err(e) => return Err(named(&walked, e)),
+                Err(e) => return Err(named(path, e)),
             };
         }
         Ok(dir)

@@ -215,11 +215,11 @@ pub struct Stop {
 }
 
 impl Stop {
-    /// Whether a limit is reached (the clock is read every 256 packets and when idle).
+    /// Whether a limit is reached.
     pub fn reached(&self, stats: &ReadStats) -> bool {
         self.count.is_some_and(|n| stats.packets >= n)
             || self.max_bytes.is_some_and(|n| stats.file_bytes >= n)
-            || (stats.packets % 256 == 0 && self.deadline.is_some_and(|d| Instant::now() >= d))
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
