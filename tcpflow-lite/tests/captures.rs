@@ -1223,3 +1223,70 @@ fn vlan_names_carry_the_whole_tag_as_tcpflow_does() {
         }
     }
 }
+
+/// `--count`, `-w` and the disk bounds are the options `nsdebug flow` takes, declared once:
+/// `--count N` stops after N packets, `-w` wants a live capture, `--max-files` and
+/// `--max-disk-bytes` keep files and bytes off the disk and the summary says what.
+#[test]
+fn capture_limits_and_disk_bounds_as_nsdebug_flow_takes_them() {
+    let counted = Scratch::new("count");
+    let c = Conn::v4(Link::Ethernet);
+    let out = run_files(
+        &counted,
+        Link::Ethernet,
+        &[
+            c.seg(true, 1, SYN, b""),
+            c.seg(true, 2, NONE, b"first"),
+            c.seg(true, 7, NONE, b" second"),
+        ],
+        &["--count", "2"],
+    );
+    assert_eq!(counted.file(UP), b"first", "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 packets"));
+
+    let live_only = tcpflow_lite(&["-r", counted.pcap().to_str().unwrap(), "-w", "x.pcap"]);
+    assert_eq!(live_only.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&live_only.stderr).contains("-w saves a live capture"));
+
+    // Five connections of 10 bytes each way, at most 3 files, then at most 25 bytes.
+    let conns: Vec<Conn> = (0..5u16)
+        .map(|i| Conn {
+            client: ("10.0.0.1".parse().unwrap(), 43000 + i),
+            ..Conn::v4(Link::Ethernet)
+        })
+        .collect();
+    let frames: Vec<Vec<u8>> = conns
+        .iter()
+        .flat_map(|c| {
+            [
+                c.seg(true, 1, SYN, b""),
+                c.seg(true, 2, NONE, b"0123456789"),
+            ]
+        })
+        .collect();
+    let files = Scratch::new("max-files");
+    let out = run_files(&files, Link::Ethernet, &frames, &["--max-files", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(files.names().len(), 3, "{stderr}");
+    assert!(
+        stderr.contains("--max-files reached: later output was not written"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "2 directions and 20 bytes not written (--max-files reached at 3 files, 30 bytes)"
+        ),
+        "{stderr}"
+    );
+    let bytes = Scratch::new("max-disk-bytes");
+    let out = run_files(&bytes, Link::Ethernet, &frames, &["--max-disk-bytes", "25"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let written: usize = bytes.names().iter().map(|n| bytes.file(n).len()).sum();
+    assert_eq!((bytes.names().len(), written), (3, 25), "{stderr}");
+    assert!(
+        stderr.contains(
+            "2 directions and 25 bytes not written (--max-disk-bytes reached at 3 files, 25 bytes)"
+        ),
+        "{stderr}"
+    );
+}
