@@ -406,7 +406,7 @@ pub enum FlowEvent {
         /// Flows dropped on a write error.
         failed_flows: u64,
         /// The files' use of the disk (null without `-o` files).
-        disk: Option<Disk>,
+        disk: Option<Box<Disk>>,
         /// `signal`, `target exited` or `limit`.
         stopped_by: String,
     },
