@@ -9,7 +9,15 @@
                                        of 1400 bytes each overlapping the previous by half
   gen_flows.py tiny N OUT.pcap         4 connections, each its first byte missing, then N
                                        one-byte segments each (interleaved)
+  gen_flows.py collide N OUT.pcap      N IPv6 SYNs from source addresses crafted so that every
+                                       connection key hashes alike under the fixed hasher
+                                       tcpflow-lite used before issue 25 (FxHash's multiply-rotate
+                                       over the words of the key): a hash-flooding sender
+  gen_flows.py random-v6 N OUT.pcap    its twin: N IPv6 SYNs from random source addresses
+  gen_flows.py open-replies N OUT.pcap N connections open at once, each a 100-byte request and
+                                       a 16 KiB reply in 1448-byte segments, FINs only at the end
 """
+import random
 import struct
 import sys
 
@@ -28,6 +36,34 @@ def frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
     ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
     ip = ip[:10] + struct.pack(">H", checksum(ip)) + ip[12:]
     return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + tcp
+
+
+def frame6(src, dst, sport, dport, seq, ack, flags, payload=b""):
+    tcp = struct.pack(">HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    ip = struct.pack(">IHBB16s16s", 6 << 28, len(tcp), 6, 64, src, dst)
+    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x86\xdd" + ip + tcp
+
+
+MASK = (1 << 64) - 1
+K = 0x517CC1B727220A95
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (64 - n))) & MASK
+
+
+def colliding_source(i):
+    """The i-th source address whose connection key (source address, source port, server
+    address, port, no VLAN) hashes like every other's under the old fixed hasher: it is fed
+    the words [1 (IPv6), low and high halves of the address (little-endian), ...], so the
+    first half is free and the second solves the state after it to one target (a product
+    with an odd constant is invertible modulo 2^64)."""
+    k_inverse = pow(K, -1, 1 << 64)
+    state = (rotl(0, 5) ^ 1) * K & MASK
+    first = i << 16
+    state = (rotl(state, 5) ^ first) * K & MASK
+    second = ((0x123456789ABCDEF0 * k_inverse) & MASK) ^ rotl(state, 5)
+    return first.to_bytes(8, "little") + second.to_bytes(8, "little")
 
 
 def host(n):
@@ -80,6 +116,34 @@ def main():
         for i in range(n):
             for client, port in clients:
                 add(frame(client, server, port, 80, 2 + i, 1, ACK, bytes([97 + i % 26])))
+    elif mode in ("collide", "random-v6"):
+        server = bytes.fromhex("fd00" + "00" * 13 + "01")
+        rng = random.Random(25)
+        for i in range(n):
+            if mode == "collide":
+                src = colliding_source(i + 1)
+            else:
+                src = bytes([0]) + rng.randbytes(15)
+            add(frame6(src, server, 40000, 80, i * 7919, 0, SYN))
+    elif mode == "open-replies":
+        server = bytes([192, 168, 0, 2])
+        client = lambda i: (host(i // 50000 + 1), 10000 + i % 50000)
+        reply = bytes(range(256)) * 64  # 16 KiB
+        for i in range(n):
+            c, port = client(i)
+            add(frame(c, server, port, 80, 1000, 0, SYN))
+            add(frame(server, c, 80, port, 5000, 1001, SYN | ACK))
+        for i in range(n):
+            c, port = client(i)
+            add(frame(c, server, port, 80, 1001, 5001, PSH | ACK, (b"GET /%d " % i).ljust(100, b"x")))
+        for i in range(n):
+            c, port = client(i)
+            for off in range(0, len(reply), 1448):
+                add(frame(server, c, 80, port, 5001 + off, 1101, ACK, reply[off:off + 1448]))
+        for i in range(n):
+            c, port = client(i)
+            add(frame(c, server, port, 80, 1101, 5001 + len(reply), FIN | ACK))
+            add(frame(server, c, 80, port, 5001 + len(reply), 1102, FIN | ACK))
     else:
         sys.exit(__doc__)
     with open(out, "wb") as f:

@@ -57,7 +57,7 @@ def differences(ours, theirs):
 def main():
     lite, corpus, work = (os.path.abspath(a) for a in sys.argv[1:4])
     everything = "--all" in sys.argv[4:]
-    captures = sorted(f for f in os.listdir(corpus) if f.endswith(".pcap"))
+    captures = sorted(f for f in os.listdir(corpus) if f.endswith((".pcap", ".pcapng", ".cap")))
     if not everything:
         captures = captures[::20]
     counts = {"identical": 0, "tcpflow bug": 0, "unexplained": 0}

@@ -10,8 +10,13 @@ difference with tcpflow-lite is a real one:
   atomic     IPv6 atomic fragments (offset 0, no more fragments) without their fragment header
   doff       TCP data offset below 5 dropped (tcpflow reads data from inside the header)
   ihl        IPv4 headers longer than the datagram dropped (tcpflow writes from them)
+  qinq       an 802.1ad (0x88a8, 0x9100) outer VLAN tag rewritten as 802.1Q (tcpflow leaves
+             it out of the file name, merging that VLAN's flows with untagged ones)
 
-usage: normalize.py IN.pcap OUT.pcap   (classic pcap; prints the fix-ups made, one per line)
+  pcapng     a pcapng capture rewritten as classic pcap (tcpflow writes the padding of its
+             frames and its other bugs cannot be undone in place); counted once per capture
+
+usage: normalize.py IN OUT.pcap   (IN classic pcap or pcapng; prints the fix-ups made, one per line)
 """
 import struct
 import sys
@@ -38,14 +43,11 @@ def ip_offset(link, frame):
     return None, None
 
 
-def main():
-    src, dst = sys.argv[1], sys.argv[2]
-    data = open(src, "rb").read()
+def pcap_records(data):
+    """(link, seconds, microseconds, original length, frame) of each record of a classic pcap."""
     magic = data[:4]
     endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     link = struct.unpack(endian + "I", data[20:24])[0] & 0xFFFF
-    fixes = Counter()
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
     at = 24
     while at + 16 <= len(data):
         sec, frac, caplen, origlen = struct.unpack(endian + "IIII", data[at:at + 16])
@@ -53,9 +55,69 @@ def main():
         at += 16 + caplen
         if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
             frac //= 1000
+        yield link, sec, frac, origlen, frame
+
+
+def pcapng_records(data):
+    """The same for a pcapng capture: enhanced and simple packet blocks, each with its
+    interface's link type and time resolution (sections may change byte order)."""
+    endian, interfaces, at = "<", [], 0
+    while at + 12 <= len(data):
+        kind = struct.unpack(endian + "I", data[at:at + 4])[0]
+        if data[at:at + 4] == b"\x0a\x0d\x0d\x0a":  # section header: byte order, new interfaces
+            endian = "<" if data[at + 8:at + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            interfaces = []
+            kind = 0x0A0D0D0A
+        length = struct.unpack(endian + "I", data[at + 4:at + 8])[0]
+        if length < 12 or at + length > len(data):
+            return
+        body = data[at + 8:at + length - 4]
+        at += length
+        if kind == 1 and len(body) >= 8:  # interface description
+            link, _, snaplen = struct.unpack(endian + "HHI", body[:8])
+            resolution, options = 10 ** 6, body[8:]
+            while len(options) >= 4:
+                code, size = struct.unpack(endian + "HH", options[:4])
+                if code == 0:
+                    break
+                if code == 9 and size >= 1:  # if_tsresol
+                    value = options[4]
+                    resolution = 2 ** (value & 0x7F) if value & 0x80 else 10 ** value
+                options = options[4 + (size + 3) // 4 * 4:]
+            interfaces.append((link, resolution, snaplen))
+        elif kind == 6 and len(body) >= 20:  # enhanced packet
+            interface, high, low, caplen, origlen = struct.unpack(endian + "IIIII", body[:20])
+            if interface >= len(interfaces):
+                continue
+            link, resolution, _ = interfaces[interface]
+            ticks = (high << 32) | low
+            sec, rest = divmod(ticks, resolution)
+            yield link, sec, rest * 10 ** 6 // resolution, origlen, body[20:20 + caplen]
+        elif kind == 3 and len(body) >= 4 and interfaces:  # simple packet: no time
+            link, _, snaplen = interfaces[0]
+            origlen = struct.unpack(endian + "I", body[:4])[0]
+            caplen = min(origlen, snaplen or origlen, len(body) - 4)
+            yield link, 0, 0, origlen, body[4:4 + caplen]
+
+
+def main():
+    src, dst = sys.argv[1], sys.argv[2]
+    data = open(src, "rb").read()
+    fixes = Counter()
+    if data[:4] == b"\x0a\x0d\x0d\x0a":
+        records = pcapng_records(data)
+        fixes["pcapng"] += 1
+    else:
+        records = pcap_records(data)
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    for link, sec, frac, origlen, frame in records:
+        caplen = len(frame)
         offset, ether = ip_offset(link, frame)
         if offset is None:
             continue
+        if ether is not None and ether[12:14] in (b"\x88\xa8", b"\x91\x00"):
+            ether = ether[:12] + b"\x81\x00" + ether[14:]
+            fixes["qinq"] += 1
         ip = bytearray(frame[offset:])
         if len(ip) < 20:
             continue

@@ -1,11 +1,12 @@
 //! Files created and opened beneath a directory held open, never through a symbolic link:
 //! a directory the capture writes into may be writable by whoever sends the traffic.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
@@ -37,6 +38,94 @@ impl Dir {
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)?;
         Ok(Dir { fd: file.into() })
+    }
+
+    /// Opens the directory at `path` without following a symbolic link in any of its
+    /// components, and creates its last component when missing and `create` says so (as
+    /// tcpflow creates `-o DIR`). The path is walked one component at a time from `/` (or
+    /// the working directory for a relative path), each opened `O_NOFOLLOW` beneath the one
+    /// before: whoever can write some directory on the way (a container, through
+    /// `/proc/PID/root/...`) cannot redirect the output elsewhere with a link.
+    ///
+    /// A path under `/proc/PID/root` is resolved inside that process's root: the magic link
+    /// the user named is followed once, and what follows stays beneath it (`..` is refused).
+    /// The error names the link found, or the component that could not be opened.
+    pub fn open_without_links(path: &Path, create: bool) -> io::Result<Dir> {
+        let (mut dir, rest, mut walked) = anchor(path)?;
+        let count = rest.len();
+        for (i, name) in rest.into_iter().enumerate() {
+            walked.push(name);
+            let last = i + 1 == count;
+            let mut opened = dir.open_directory(name);
+            if create && last && matches!(&opened, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+                let mode = Mode::from_bits_truncate(0o755);
+                match nix::sys::stat::mkdirat(&dir.fd, name, mode) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(named(path, e.into())),
+                }
+                opened = dir.open_directory(name);
+            }
+            dir = match opened {
+                Ok(next) => next,
+                Err(_) if dir.is_link(name) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{walked:?} is a symbolic link: output paths are never followed through links (name the directory it points to, if that is meant)"
+                        ),
+                    ))
+                }
+                Err(e) => return Err(named(path, e)),
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Creates the file at `path` (new, `O_EXCL`) with `mode`, no component of its path
+    /// followed through a symbolic link ([`Dir::open_without_links`] for its directory).
+    pub fn create_without_links(path: &Path, mode: u32) -> io::Result<File> {
+        let name = path.file_name().and_then(OsStr::to_str).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{path:?} does not end with a file name"),
+            )
+        })?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = Dir::open_without_links(parent, false)?;
+        match dir.open_beneath(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode) {
+            Err(_) if dir.is_link(OsStr::new(name)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{path:?} is a symbolic link: it is never followed"),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
+                e.kind(),
+                format!("{path:?} already exists: it is never overwritten"),
+            )),
+            Err(e) => Err(named(path, e)),
+            Ok(file) => Ok(file),
+        }
+    }
+
+    /// Whether creating and removing a file here works: root passes every permission check,
+    /// so only trying tells a read-only mount or /proc apart.
+    pub fn check_writable(&self) -> io::Result<()> {
+        let probe = format!(".tcpflow-lite-write-test-{}", std::process::id());
+        self.open_beneath(&probe, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+        self.remove(&probe)
+    }
+
+    fn open_directory(&self, name: &OsStr) -> io::Result<Dir> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(&self.fd, name, flags, Mode::empty())?;
+        Ok(Dir { fd })
+    }
+
+    fn is_link(&self, name: &OsStr) -> bool {
+        nix::sys::stat::fstatat(&self.fd, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
     }
 
     /// The directory itself as a file (to read its metadata or change its mode).
@@ -90,6 +179,64 @@ impl Dir {
     }
 }
 
+/// Where `path` is resolved from, the components left to walk, and the path walked so far:
+/// `/proc/PID/root` (the process's root, followed as the user named it), `/`, or the
+/// working directory.
+fn anchor(path: &Path) -> io::Result<(Dir, Vec<&OsStr>, PathBuf)> {
+    let mut components = path.components().peekable();
+    let mut walked = PathBuf::new();
+    let mut start = Path::new(".");
+    if components.peek() == Some(&Component::RootDir) {
+        components.next();
+        start = Path::new("/");
+        let names: Vec<Component<'_>> = components.clone().take(3).collect();
+        if let [Component::Normal(proc), Component::Normal(pid), Component::Normal(root)] =
+            names.as_slice()
+        {
+            let digits = pid.as_bytes();
+            if *proc == "proc"
+                && *root == "root"
+                && !digits.is_empty()
+                && digits.iter().all(u8::is_ascii_digit)
+            {
+                components.nth(2);
+                walked = Path::new("/proc").join(pid).join("root");
+                let dir = Dir::open(&walked).map_err(|e| named(&walked, e))?;
+                return Ok((dir, rest(path, components)?, walked));
+            }
+        }
+        walked = PathBuf::from("/");
+    }
+    let dir = Dir::open(start).map_err(|e| named(start, e))?;
+    Ok((dir, rest(path, components)?, walked))
+}
+
+/// The names left in `components`; `..` is refused (it could leave a container's root).
+fn rest<'a>(
+    path: &Path,
+    components: impl Iterator<Item = Component<'a>>,
+) -> io::Result<Vec<&'a OsStr>> {
+    let mut names = Vec::new();
+    for component in components {
+        match component {
+            Component::Normal(name) => names.push(name),
+            Component::CurDir => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{path:?}: \"..\" is not taken in an output path"),
+                ))
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `error` with the path it is about.
+fn named(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("{path:?}: {error}"))
+}
+
 /// `name` as a C string if it is one path component (not empty, `.`, `..`, nor with `/`).
 fn component(name: &str) -> io::Result<CString> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') {
@@ -137,11 +284,29 @@ mod tests {
             .open_beneath("../outside/x", libc::O_WRONLY | libc::O_CREAT, 0o600)
             .is_err());
         dir.remove("planted").unwrap();
-        assert!(!outside.join("target").exists() && !outside.join("x").exists());
         // A directory given as a link is refused where that is asked.
         std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
         assert!(Dir::open_nofollow(&root.join("link")).is_err());
         assert!(Dir::open_nofollow(&inside).is_ok());
+        // A link anywhere on the path is refused and named; the directory is not created.
+        let through = root.join("link").join("made");
+        let error = Dir::open_without_links(&through, true).unwrap_err();
+        assert!(
+            error.to_string().contains("link\" is a symbolic link"),
+            "{error}"
+        );
+        assert!(!outside.join("made").exists());
+        let error =
+            Dir::create_without_links(&root.join("link").join("raw.pcap"), 0o644).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(!outside.join("raw.pcap").exists());
+        assert!(Dir::create_without_links(&inside.join("planted2"), 0o644).is_ok());
+        assert!(Dir::create_without_links(&inside.join("planted2"), 0o644).is_err());
+        let made = Dir::open_without_links(&inside.join("made"), true).unwrap();
+        made.check_writable().unwrap();
+        assert!(inside.join("made").is_dir());
+        assert!(Dir::open_without_links(&inside.join("..").join("outside"), false).is_err());
+        assert!(!outside.join("target").exists() && !outside.join("x").exists());
         let _ = std::fs::remove_dir_all(&root);
     }
 }

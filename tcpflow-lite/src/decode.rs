@@ -55,7 +55,8 @@ pub struct Segment<'a> {
     pub src_port: u16,
     /// Destination port.
     pub dst_port: u16,
-    /// Outermost 802.1Q VLAN id, if tagged.
+    /// The outermost 802.1Q/802.1ad tag's TCI (VLAN id and priority bits, as tcpflow names
+    /// files), if tagged.
     pub vlan: Option<u16>,
     /// Sequence number.
     pub seq: u32,
@@ -118,8 +119,13 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Segment<'_>, Skip> {
             LaxSlicedPacket::from_ether_type(ether_type, frame.get(20..).ok_or(Skip::Malformed)?)
         }
     };
+    // The outermost tag's whole TCI (priority, DEI and VLAN id), as tcpflow names its files
+    // (`--45056` for VLAN 0 at priority 5): users diff these names against tcpflow's.
     let vlan = sliced.link_exts.iter().find_map(|ext| match ext {
-        LaxLinkExtSlice::Vlan(vlan) => Some(vlan.vlan_identifier().value()),
+        LaxLinkExtSlice::Vlan(vlan) => {
+            let tci = vlan.slice().get(..2)?;
+            Some(u16::from_be_bytes([tci[0], tci[1]]))
+        }
         _ => None,
     });
     let mut first_fragment = None;

@@ -11,6 +11,7 @@ pub mod beneath;
 pub mod cli;
 pub mod decode;
 pub mod flow;
+mod hash;
 pub mod libpcap;
 pub mod reassembly;
 pub mod sink;

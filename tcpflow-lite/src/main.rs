@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use tcpflow_lite::cli::OutputArgs;
+use tcpflow_lite::cli::{CaptureArgs, OutputArgs};
 use tcpflow_lite::flow::FlowTable;
-use tcpflow_lite::sink::{Counting, Tee};
-use tcpflow_lite::source::{read, stop_on_signals, ReadStats, Source};
+use tcpflow_lite::libpcap::Savefile;
+use tcpflow_lite::sink::{Counting, DiskBounds, Tee};
+use tcpflow_lite::source::{open_live, read, read_live, stop_on_signals, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
 #[derive(Parser, Debug)]
@@ -32,6 +33,8 @@ struct Args {
     interface: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// A tcpdump-syntax filter expression.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
@@ -59,25 +62,33 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if sources.is_empty() {
         bail!("nothing to read: give -r FILE or -i IFACE");
     }
+    if args.capture.write.is_some() && args.interface.is_none() {
+        bail!("-w saves a live capture: give -i IFACE");
+    }
     let filter = args.expression.join(" ");
-    let sinks = args.output.sinks()?;
+    // Every output is checked (and the -w file created) before any packet is read.
+    let outputs = args.output.sinks(DiskBounds::default())?;
+    let mut savefile_fd = args.capture.create_savefile()?;
     let mut table = FlowTable::new(args.output.policy(), args.output.limits());
     let mut sink = Counting {
-        inner: Tee(sinks),
+        inner: Tee(outputs.sinks),
         totals: Default::default(),
     };
     let mut stats = ReadStats::default();
-    let stop = stop_on_signals();
+    let signalled = stop_on_signals();
+    let limits = args.capture.stop();
     let mut outcome = Ok(());
+    let mut saved: Option<Savefile> = None;
     let show_progress = std::io::stderr().is_terminal();
     for source in &sources {
         let size = match source {
             Source::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             Source::Live(_) => 0,
         };
+        let progress_shown = show_progress && size >= 100 << 20;
         // A progress line on a terminal for files large enough to wait for (100 MB and up).
-        let mut progress = |s: &ReadStats| {
-            if show_progress && size >= 100 << 20 {
+        let mut stop = |s: &ReadStats| {
+            if progress_shown && s.packets % 8192 == 0 {
                 let percent = (s.file_bytes * 100 / size).min(100);
                 eprint!(
                     "\r{source}: {percent:3}% ({} MB of {} MB)",
@@ -85,30 +96,61 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     size >> 20
                 );
             }
+            signalled.load(Ordering::Relaxed) || limits.reached(s)
         };
-        outcome = read(
-            source,
-            Some(&filter),
-            &mut table,
-            &mut sink,
-            stop,
-            &mut stats,
-            &mut progress,
-        )
+        outcome = match source {
+            Source::Live(interface) if savefile_fd.is_some() => match open_live(interface) {
+                Ok(capture) => {
+                    if let Some(fd) = savefile_fd.take() {
+                        saved = Some(capture.savefile_fd(fd.into()).context("-w")?);
+                    }
+                    let mut save = |p: &tcpflow_lite::libpcap::Packet<'_>| {
+                        if let Some(file) = saved.as_mut() {
+                            file.write(p);
+                        }
+                    };
+                    let name = source.to_string();
+                    read_live(
+                        capture,
+                        &name,
+                        Some(&filter),
+                        &mut table,
+                        &mut sink,
+                        &mut stats,
+                        &mut stop,
+                        &mut save,
+                    )
+                }
+                Err(e) => Err(e),
+            },
+            _ => read(
+                source,
+                Some(&filter),
+                &mut table,
+                &mut sink,
+                &mut stats,
+                &mut stop,
+                &mut |_| {},
+            ),
+        }
         .map_err(anyhow::Error::from);
-        if show_progress && size >= 100 << 20 {
+        if progress_shown {
             eprint!("\r\x1b[K");
         }
-        if outcome.is_err() || stop.load(Ordering::Relaxed) {
+        if outcome.is_err() || signalled.load(Ordering::Relaxed) || limits.reached(&stats) {
             break;
         }
     }
     // Whatever happened, nothing captured is lost: flush every open flow. An error is then
     // the one line printed (by main), without the summary.
     let flushed = table.finish(&mut sink).context("writing output");
+    let packets_saved = saved.as_mut().map_or(Ok(()), |file| {
+        file.flush().context("writing the packet file")
+    });
     let _ = std::io::stdout().flush();
     outcome?;
     flushed?;
+    packets_saved?;
     // Flows the output failed for were dropped one by one; each is reported, the summary
     // still printed, and the exit status says the output is incomplete.
     for failure in table.failures() {
@@ -118,7 +160,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             failure.error
         );
     }
-    let summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
+    let mut summary = sink.totals.summary("tcpflow-lite", &stats, &table.stats);
+    if let Some(disk) = &outputs.disk {
+        let disk = disk.totals();
+        summary.push_str(&disk.summary());
+        if let Some(bound) = disk.first_hit {
+            eprintln!(
+                "tcpflow-lite: {} reached: later output was not written",
+                bound.option()
+            );
+        }
+    }
     eprintln!("{summary}");
     Ok(if table.stats.failed > 0 {
         ExitCode::FAILURE

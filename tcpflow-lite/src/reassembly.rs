@@ -251,6 +251,11 @@ impl Direction {
         self.pending_bytes
     }
 
+    /// Memory of the delivered bytes kept to compare retransmissions against.
+    pub fn history_bytes(&self) -> usize {
+        self.recent.capacity()
+    }
+
     /// Memory this direction holds beyond its fixed size: out-of-order bytes with their
     /// overhead, and the delivered bytes kept to compare retransmissions against.
     pub fn held(&self) -> usize {
@@ -597,14 +602,17 @@ impl Direction {
     }
 
     fn remember(&mut self, bytes: &[u8]) {
-        if bytes.len() >= RECENT {
-            self.recent.clear();
-            self.recent.extend(&bytes[bytes.len() - RECENT..]);
-        } else {
-            let overflow = (self.recent.len() + bytes.len()).saturating_sub(RECENT);
-            self.recent.drain(..overflow);
-            self.recent.extend(bytes);
+        let bytes = &bytes[bytes.len().saturating_sub(RECENT)..];
+        let overflow = (self.recent.len() + bytes.len()).saturating_sub(RECENT);
+        self.recent.drain(..overflow);
+        let needed = self.recent.len() + bytes.len();
+        if needed > self.recent.capacity() {
+            // Doubling, but never beyond RECENT: the history of many open directions adds
+            // up, and a VecDeque left to grow would hold up to twice what it keeps.
+            let capacity = needed.max(self.recent.capacity() * 2).min(RECENT);
+            self.recent.reserve_exact(capacity - self.recent.len());
         }
+        self.recent.extend(bytes);
     }
 
     /// Over the out-of-order limit: a mid-stream start settles its offset 0 and hands on;

@@ -5,9 +5,12 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
 use crate::beneath::Dir;
-use crate::flow::{CloseReason, Failure, FastMap, FlowInfo, Sink};
+use crate::flow::{CloseReason, Failure, FlowInfo, Sink};
+use crate::hash::FlowMap;
 use crate::reassembly::DirectionStats;
 use crate::writer::{self, Key, Op, Writer};
 
@@ -53,6 +56,109 @@ pub fn default_max_open_files() -> usize {
 struct Pending {
     buffer: Vec<u8>,
     offset: u64,
+    /// Not written: its file would have been beyond `--max-files`.
+    dropped: bool,
+}
+
+/// Bounds on what the files of a capture take on disk: a sender opening flows without end,
+/// or sending without end, fills neither the directory's inodes nor its filesystem.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskBounds {
+    /// Files created at most (`--max-files`); the directions beyond it are not written.
+    pub max_files: Option<u64>,
+    /// Bytes written in all files together at most (`--max-disk-bytes`); what comes
+    /// beyond it is not written.
+    pub max_bytes: Option<u64>,
+}
+
+/// Which bound of [`DiskBounds`] was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskBound {
+    /// `--max-files`.
+    Files,
+    /// `--max-disk-bytes`.
+    Bytes,
+}
+
+impl DiskBound {
+    /// The option that sets it.
+    pub fn option(self) -> &'static str {
+        match self {
+            DiskBound::Files => "--max-files",
+            DiskBound::Bytes => "--max-disk-bytes",
+        }
+    }
+}
+
+/// What the files of a capture took, and what the bounds kept off the disk. Shared with
+/// the caller of [`FileSink`] (cheap to read at any time, from any thread).
+#[derive(Debug, Default)]
+pub struct DiskUsage {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    dropped_files: AtomicU64,
+    dropped_bytes: AtomicU64,
+    /// 0 none, 1 files, 2 bytes: the first bound reached.
+    first_hit: AtomicU8,
+}
+
+/// A snapshot of [`DiskUsage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskTotals {
+    /// Files created.
+    pub files: u64,
+    /// Bytes handed to the files.
+    pub bytes: u64,
+    /// Directions not written, their file beyond `--max-files`.
+    pub dropped_files: u64,
+    /// Bytes not written: those of the directions above, and those beyond `--max-disk-bytes`.
+    pub dropped_bytes: u64,
+    /// The first bound reached, if any.
+    pub first_hit: Option<DiskBound>,
+}
+
+impl DiskUsage {
+    /// What was taken and dropped so far.
+    pub fn totals(&self) -> DiskTotals {
+        DiskTotals {
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            dropped_files: self.dropped_files.load(Ordering::Relaxed),
+            dropped_bytes: self.dropped_bytes.load(Ordering::Relaxed),
+            first_hit: match self.first_hit.load(Ordering::Relaxed) {
+                1 => Some(DiskBound::Files),
+                2 => Some(DiskBound::Bytes),
+                _ => None,
+            },
+        }
+    }
+
+    fn hit(&self, bound: DiskBound) {
+        let code = match bound {
+            DiskBound::Files => 1,
+            DiskBound::Bytes => 2,
+        };
+        let _ = self
+            .first_hit
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+impl DiskTotals {
+    /// The summary's words for what the bounds dropped (empty when nothing was).
+    pub fn summary(&self) -> String {
+        match self.first_hit {
+            Some(bound) => format!(
+                ", {} directions and {} bytes not written ({} reached at {} files, {} bytes)",
+                self.dropped_files,
+                self.dropped_bytes,
+                bound.option(),
+                self.files,
+                self.bytes
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 /// One file per direction in a directory, named and filled as tcpflow does: bytes at their
@@ -69,25 +175,40 @@ struct Pending {
 /// ([`Sink::take_failures`]), and [`Sink::drain`] waits until everything is written.
 pub struct FileSink {
     max_bytes: Option<u64>,
-    directions: FastMap<Key, Pending>,
+    bounds: DiskBounds,
+    usage: Arc<DiskUsage>,
+    directions: FlowMap<Key, Pending>,
     /// Bytes in `directions`' buffers.
     buffered: usize,
     writer: Writer,
 }
 
 impl FileSink {
-    /// Files in `dir`; `max_bytes` keeps only the first bytes of each direction (`-b`); at
-    /// most `max_open` files open at once, and never more than RLIMIT_NOFILE allows
-    /// ([`open_files_limit`]).
-    pub fn open(dir: PathBuf, max_bytes: Option<u64>, max_open: usize) -> io::Result<FileSink> {
-        let handle = Dir::open(&dir)?;
+    /// Files in `handle`, the directory opened at `dir` (named in messages); `max_bytes`
+    /// keeps only the first bytes of each direction (`-b`); at most `max_open` files open at
+    /// once, and never more than RLIMIT_NOFILE allows ([`open_files_limit`]); `bounds` on
+    /// the files and bytes of the whole capture.
+    pub fn open(
+        handle: Dir,
+        dir: PathBuf,
+        max_bytes: Option<u64>,
+        max_open: usize,
+        bounds: DiskBounds,
+    ) -> io::Result<FileSink> {
         let max_open = max_open.min(open_files_limit()).max(1);
         Ok(FileSink {
             max_bytes,
-            directions: FastMap::default(),
+            bounds,
+            usage: Arc::default(),
+            directions: FlowMap::default(),
             buffered: 0,
             writer: Writer::spawn(handle, dir, max_open)?,
         })
+    }
+
+    /// What the files took so far, and what the bounds dropped.
+    pub fn usage(&self) -> Arc<DiskUsage> {
+        Arc::clone(&self.usage)
     }
 
     /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
@@ -139,16 +260,66 @@ impl Sink for FileSink {
             None => bytes,
         };
         let key = (flow.id, dir);
+        let usage = &self.usage;
+        let mut created = false;
         let d = match self.directions.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
-                self.writer.send(Op::Create {
-                    key,
-                    flow: Box::new(flow.clone()),
-                })?;
-                entry.insert(Pending::default())
+                let files = usage.files.load(Ordering::Relaxed);
+                let full = |max: Option<u64>, used: &AtomicU64| {
+                    max.is_some_and(|max| used.load(Ordering::Relaxed) >= max)
+                };
+                // No new file once either bound is reached: an empty file is an inode too.
+                let over = if full(self.bounds.max_files, &usage.files) {
+                    Some(DiskBound::Files)
+                } else if full(self.bounds.max_bytes, &usage.bytes) {
+                    Some(DiskBound::Bytes)
+                } else {
+                    None
+                };
+                if let Some(bound) = over {
+                    usage.hit(bound);
+                    usage.dropped_files.fetch_add(1, Ordering::Relaxed);
+                    entry.insert(Pending {
+                        dropped: true,
+                        ..Pending::default()
+                    })
+                } else {
+                    usage.files.store(files + 1, Ordering::Relaxed);
+                    self.writer.send(Op::Create {
+                        key,
+                        flow: Box::new(flow.clone()),
+                    })?;
+                    created = true;
+                    entry.insert(Pending::default())
+                }
             }
         };
+        let written = usage.bytes.load(Ordering::Relaxed);
+        let room = self
+            .bounds
+            .max_bytes
+            .map_or(u64::MAX, |max| max.saturating_sub(written));
+        let bytes = if d.dropped {
+            usage
+                .dropped_bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            return Ok(());
+        } else if (bytes.len() as u64) > room {
+            usage.hit(DiskBound::Bytes);
+            usage
+                .dropped_bytes
+                .fetch_add(bytes.len() as u64 - room, Ordering::Relaxed);
+            &bytes[..room as usize]
+        } else {
+            bytes
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        usage
+            .bytes
+            .store(written + bytes.len() as u64, Ordering::Relaxed);
         let end = d.offset + d.buffer.len() as u64;
         if offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER {
             hand_over(&self.writer, &mut self.buffered, key, d)?;
@@ -171,7 +342,10 @@ impl Sink for FileSink {
         }
         append(&mut d.buffer, rest);
         self.buffered += rest.len();
-        if d.buffer.len() == WRITE_BUFFER {
+        // A new file's first bytes follow it at once, while it is open: held back, they
+        // would often find it closed for the open-files limit (many flows opening at once)
+        // and reopen it, two more system calls per file.
+        if d.buffer.len() == WRITE_BUFFER || created {
             hand_over(&self.writer, &mut self.buffered, key, d)?;
         }
         if self.buffered > BUFFERED_TOTAL {
@@ -521,8 +695,8 @@ impl Totals {
             ),
             (
                 table.histories_dropped,
-                "retransmission history dropped for --max-pending-total",
-                "retransmission histories dropped for --max-pending-total",
+                "retransmission history dropped for --max-history-total",
+                "retransmission histories dropped for --max-history-total",
             ),
             (read.malformed, "malformed frame", "malformed frames"),
             (

@@ -108,16 +108,17 @@ pub struct ReadStats {
     pub file_bytes: u64,
 }
 
-/// Reads every packet of `source` through `table` into `sink`, until the end of the file or,
-/// for a live capture, until `stop` is set (checked at least every 200 ms).
+/// Reads every packet of `source` through `table` into `sink`, until the end of the file or
+/// until `stop` says so (asked before every packet, and for a live capture at least every
+/// 200 ms); `each_packet` sees every packet first (to save it, say).
 pub fn read(
     source: &Source,
     filter: Option<&str>,
     table: &mut FlowTable,
     sink: &mut dyn Sink,
-    stop: &AtomicBool,
     stats: &mut ReadStats,
-    progress: &mut dyn FnMut(&ReadStats),
+    stop: &mut dyn FnMut(&ReadStats) -> bool,
+    each_packet: &mut dyn FnMut(&Packet<'_>),
 ) -> Result<(), SourceError> {
     let name = source.to_string();
     let open_error = |e: libpcap::Error| SourceError::Open {
@@ -131,8 +132,12 @@ pub fn read(
             let link = link_type(&name, capture.datalink())?;
             stats.file_bytes = 24;
             loop {
+                if stop(stats) {
+                    return Ok(());
+                }
                 match capture.next_packet() {
                     Ok(packet) => {
+                        each_packet(&packet);
                         stats.file_bytes += 16 + u64::from(packet.header.caplen);
                         feed(link, packet.header, packet.data, table, sink, stats)?
                     }
@@ -144,17 +149,10 @@ pub fn read(
                         })
                     }
                 }
-                if stats.packets % 8192 == 0 {
-                    progress(stats);
-                    if stop.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                }
             }
         }
         Source::Live(interface) => {
             let capture = open_live(interface)?;
-            let mut stopped = |_: &ReadStats| stop.load(Ordering::Relaxed);
             read_live(
                 capture,
                 &name,
@@ -162,8 +160,8 @@ pub fn read(
                 table,
                 sink,
                 stats,
-                &mut stopped,
-                &mut |_| {},
+                stop,
+                each_packet,
             )
         }
     }

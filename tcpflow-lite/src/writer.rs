@@ -19,7 +19,8 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::beneath::Dir;
-use crate::flow::{tcpflow_name, Failure, FastMap, FlowInfo};
+use crate::flow::{tcpflow_name, Failure, FlowInfo};
+use crate::hash::FlowMap;
 
 /// One direction of a connection: (flow id, direction 0 or 1).
 pub(crate) type Key = (u64, usize);
@@ -209,8 +210,8 @@ impl Writer {
             max_open: max_open.max(1),
             open_count: 0,
             clock: 0,
-            outputs: FastMap::default(),
-            failed_ids: FastMap::default(),
+            outputs: FlowMap::default(),
+            failed_ids: FlowMap::default(),
             report,
             reported: Arc::clone(&failed),
         };
@@ -313,9 +314,9 @@ struct Files {
     max_open: usize,
     open_count: usize,
     clock: u64,
-    outputs: FastMap<Key, Output>,
+    outputs: FlowMap<Key, Output>,
     /// Connections that failed and were reported, until forgotten: their work is dropped.
-    failed_ids: FastMap<u64, ()>,
+    failed_ids: FlowMap<u64, ()>,
     report: Sender<Failure>,
     reported: Arc<AtomicBool>,
 }

@@ -1014,7 +1014,7 @@ fn retransmission_histories_count_against_the_total_bound() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("retransmission histories dropped for --max-pending-total"),
+        stderr.contains("retransmission histories dropped for --max-history-total"),
         "{stderr}"
     );
     assert_eq!(s.names().len(), 40);
@@ -1170,4 +1170,119 @@ fn a_rst_one_way_and_a_fin_the_other_end_the_connection_after_the_linger() {
     );
     assert_eq!(s.file(DOWN), b"HTTP late reply");
     same_as_tcpflow(&s);
+}
+
+/// tcpflow names a tagged flow by the outermost 802.1Q tag's whole TCI, priority bits
+/// included (`--45056` for VLAN 0 at priority 5); tcpflow-lite does the same, so that the
+/// names of the two tools diff clean. An 802.1ad (0x88a8) outer tag is where they part:
+/// tcpflow drops it from the name, merging that VLAN's flows with untagged ones (a tcpflow
+/// bug: normalize.py rewrites the tag as 802.1Q), tcpflow-lite names it like any tag.
+#[test]
+fn vlan_names_carry_the_whole_tag_as_tcpflow_does() {
+    for (tci, suffix) in [
+        (0xB000u16, "--45056"),
+        (0xA064, "--41060"),
+        (0, "--0"),
+        (100, "--100"),
+    ] {
+        let s = Scratch::new(&format!("tci-{tci}"));
+        let c = Conn::v4(Link::Vlan(tci));
+        run_files(
+            &s,
+            Link::Vlan(tci),
+            &[c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"tagged")],
+            &[],
+        );
+        assert_eq!(s.file(&format!("{UP}{suffix}")), b"tagged");
+        same_as_tcpflow(&s);
+    }
+    // QinQ: the outer tag names the flow, 802.1Q or 802.1ad.
+    for outer in [0x8100u16, 0x88a8] {
+        let s = Scratch::new(&format!("qinq-{outer}"));
+        let c = Conn::v4(Link::Ethernet);
+        let frames: Vec<Vec<u8>> = [c.seg(true, 1, SYN, b""), c.seg(true, 2, NONE, b"double")]
+            .into_iter()
+            .map(|frame| {
+                let mut tagged = frame[..12].to_vec();
+                tagged.extend_from_slice(&outer.to_be_bytes());
+                tagged.extend_from_slice(&0xB00Au16.to_be_bytes());
+                tagged.extend_from_slice(&0x8100u16.to_be_bytes());
+                tagged.extend_from_slice(&20u16.to_be_bytes());
+                tagged.extend_from_slice(&frame[12..]);
+                tagged
+            })
+            .collect();
+        run_files(&s, Link::Ethernet, &frames, &[]);
+        assert_eq!(s.file(&format!("{UP}--45066")), b"double");
+        if outer == 0x8100 {
+            same_as_tcpflow(&s);
+        }
+    }
+}
+
+/// `--count`, `-w` and the disk bounds are the options `nsdebug flow` takes, declared once:
+/// `--count N` stops after N packets, `-w` wants a live capture, `--max-files` and
+/// `--max-disk-bytes` keep files and bytes off the disk and the summary says what.
+#[test]
+fn capture_limits_and_disk_bounds_as_nsdebug_flow_takes_them() {
+    let counted = Scratch::new("count");
+    let c = Conn::v4(Link::Ethernet);
+    let out = run_files(
+        &counted,
+        Link::Ethernet,
+        &[
+            c.seg(true, 1, SYN, b""),
+            c.seg(true, 2, NONE, b"first"),
+            c.seg(true, 7, NONE, b" second"),
+        ],
+        &["--count", "2"],
+    );
+    assert_eq!(counted.file(UP), b"first", "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 packets"));
+
+    let live_only = tcpflow_lite(&["-r", counted.pcap().to_str().unwrap(), "-w", "x.pcap"]);
+    assert_eq!(live_only.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&live_only.stderr).contains("-w saves a live capture"));
+
+    // Five connections of 10 bytes each way, at most 3 files, then at most 25 bytes.
+    let conns: Vec<Conn> = (0..5u16)
+        .map(|i| Conn {
+            client: ("10.0.0.1".parse().unwrap(), 43000 + i),
+            ..Conn::v4(Link::Ethernet)
+        })
+        .collect();
+    let frames: Vec<Vec<u8>> = conns
+        .iter()
+        .flat_map(|c| {
+            [
+                c.seg(true, 1, SYN, b""),
+                c.seg(true, 2, NONE, b"0123456789"),
+            ]
+        })
+        .collect();
+    let files = Scratch::new("max-files");
+    let out = run_files(&files, Link::Ethernet, &frames, &["--max-files", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(files.names().len(), 3, "{stderr}");
+    assert!(
+        stderr.contains("--max-files reached: later output was not written"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "2 directions and 20 bytes not written (--max-files reached at 3 files, 30 bytes)"
+        ),
+        "{stderr}"
+    );
+    let bytes = Scratch::new("max-disk-bytes");
+    let out = run_files(&bytes, Link::Ethernet, &frames, &["--max-disk-bytes", "25"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let written: usize = bytes.names().iter().map(|n| bytes.file(n).len()).sum();
+    assert_eq!((bytes.names().len(), written), (3, 25), "{stderr}");
+    assert!(
+        stderr.contains(
+            "2 directions and 25 bytes not written (--max-disk-bytes reached at 3 files, 25 bytes)"
+        ),
+        "{stderr}"
+    );
 }

@@ -495,9 +495,28 @@ pub enum FlowEvent {
         conflicts: u64,
         /// Flows dropped on a write error.
         failed_flows: u64,
+        /// The files' use of the disk (null without `-o` files).
+        disk: Option<Box<Disk>>,
         /// `signal`, `target exited` or `limit`.
         stopped_by: String,
     },
+}
+
+/// What the files of `nsdebug flow` took, and what `--max-files`/`--max-disk-bytes` kept off
+/// the disk.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Disk {
+    /// Files created.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Directions not written (a bound was reached before their file).
+    pub directions_not_written: u64,
+    /// Bytes not written.
+    pub bytes_not_written: u64,
+    /// `--max-files` or `--max-disk-bytes`, the first bound reached, or null.
+    pub bound_reached: Option<String>,
 }
 
 /// Addresses and ports of a connection.

@@ -424,7 +424,7 @@ pub fn hostile_fixture_dir() -> PathBuf {
         let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile");
         let dir = bin_dir().join(format!("hostile-fixture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fixture dir");
-        for program in ["watcher", "inject", "pause", "splitcaps"] {
+        for program in ["watcher", "inject", "pause", "splitcaps", "flood"] {
             let out = Command::new("gcc")
                 .args(["-static", "-O2", "-pthread", "-o"])
                 .arg(dir.join(program))
@@ -451,7 +451,8 @@ pub fn hostile_fixture_dir() -> PathBuf {
 /// `/tmp/watch.log`; it plants `/bin/bash`, `/bin/ip` and a TIOCSTI injector (`/bin/inject`),
 /// symlinks `/fd3`...`/fd12` to `/proc/self/fd/N` and `/escape` to `../../../etc`, and its init
 /// carries `PATH` into its own overlay upperdir, `BASH_FUNC_ls%%`, `PROMPT_COMMAND`, `ENV`,
-/// `BASH_ENV`, `LD_PRELOAD`, `PYTHONPATH`, `HOME` and `TZ=Europe/Paris`.
+/// `BASH_ENV`, `LD_PRELOAD`, `PYTHONPATH`, `HOME` and `TZ=Europe/Paris`. `/hostile/flood N`
+/// sends it N one-byte connections on a raw socket (a flood of its own capture).
 pub struct Hostile {
     /// The running container (removed when dropped).
     pub container: Container,

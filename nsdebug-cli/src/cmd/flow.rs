@@ -1,7 +1,6 @@
 //! `nsdebug flow TARGET [options] [BPF expression...]`: capture inside a container's network
 //! namespace (nothing started in it) and reassemble the TCP streams with tcpflow-lite.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use nsdebug_net::peer::{inspect, OtherEnd, Place};
 use nsenter_core::{run_in, Namespace, Target};
-use tcpflow_lite::cli::OutputArgs;
+use tcpflow_lite::cli::{CaptureArgs, OutputArgs};
 use tcpflow_lite::flow::FlowTable;
-use tcpflow_lite::libpcap::{Capture, Packet, Savefile};
-use tcpflow_lite::sink::{Counting, Tee};
+use tcpflow_lite::libpcap::{Capture, Packet};
+use tcpflow_lite::sink::{Counting, DiskBounds, Tee};
 use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
 
 use super::resolve;
@@ -33,18 +32,8 @@ pub struct FlowArgs {
     interface: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
-    /// Also save the raw packets to FILE (pcap, for Wireshark or tcpdump); never overwritten.
-    #[arg(short = 'w', value_name = "FILE")]
-    write: Option<PathBuf>,
-    /// Stop after N packets.
-    #[arg(long, value_name = "N")]
-    count: Option<u64>,
-    /// Stop after this long (30, 30s, 500ms, 2m).
-    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
-    duration: Option<std::time::Duration>,
-    /// Stop after N captured bytes.
-    #[arg(long, value_name = "N")]
-    max_bytes: Option<u64>,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// Capture on the container's host-side veth peer instead (what the bridge sees).
     #[arg(long)]
     host_side: bool,
@@ -54,6 +43,13 @@ pub struct FlowArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     expression: Vec<String>,
 }
+
+/// The disk bounds where none is given: the container is the sender, and a flood of
+/// connections must not fill the host's directory or filesystem.
+const DEFAULT_DISK_BOUNDS: DiskBounds = DiskBounds {
+    max_files: Some(10_000),
+    max_bytes: Some(1 << 30),
+};
 
 /// Runs `nsdebug flow`.
 pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
@@ -76,41 +72,27 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     let target = &resolved.target;
     let what = resolved.description.clone();
     let filter = args.expression.join(" ");
-    // Check every output before capturing anything.
-    let sinks = args.output.sinks()?;
-    if args.output.output.is_some() || (!args.output.console && !args.output.json) {
-        writable_dir(
-            &args
-                .output
-                .output
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(".")),
-        )?;
-    }
-    if let Some(path) = &args.write {
-        // A symbolic link, dangling or not, counts as taken: it is never followed.
-        if std::fs::symlink_metadata(path).is_ok() {
-            return Err(anyhow!(
-                "{}: already exists; nsdebug does not overwrite captures",
-                path.display()
-            )
-            .into());
-        }
-    }
-
+    // Check every output before capturing anything: no link followed on their paths (a
+    // container can write under /proc/PID/root), the -w file created new.
+    let outputs = args.output.sinks(DEFAULT_DISK_BOUNDS)?;
+    let savefile_fd = args.capture.create_savefile()?;
     let (mut capture, place) = open_capture(&args, target, &what)?;
     if !filter.trim().is_empty() {
         capture
             .filter(&filter, true)
             .map_err(|e| anyhow!("bad filter expression {filter:?}: {e}"))?;
     }
-    let mut savefile = match &args.write {
-        Some(path) => Some(save_to(&capture, path)?),
+    let mut savefile = match savefile_fd {
+        Some(fd) => Some(
+            capture
+                .savefile_fd(fd.into())
+                .context("-w: writing the packet file")?,
+        ),
         None => None,
     };
     let mut table = FlowTable::new(args.output.policy(), args.output.limits());
     let mut sink = Counting {
-        inner: Tee(sinks),
+        inner: Tee(outputs.sinks),
         totals: Default::default(),
     };
     let mut stats = ReadStats::default();
@@ -124,20 +106,27 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         }
     ));
     let started = Instant::now();
+    let limits = args.capture.stop();
     let mut last_check = Instant::now();
     let mut target_gone = false;
+    let bound_told = std::cell::Cell::new(false);
+    // A disk bound reached is said once, when it is seen: the capture goes on.
+    let tell_bound = || {
+        let reached = outputs.disk.as_ref().and_then(|d| d.totals().first_hit);
+        if let Some(bound) = reached.filter(|_| !bound_told.replace(true)) {
+            crate::cli::notice(format_args!(
+                "{} reached: flows are still reassembled and counted, not written",
+                bound.option()
+            ));
+        }
+    };
     let mut stop = |stats: &ReadStats| {
         if last_check.elapsed() >= Duration::from_millis(500) {
             last_check = Instant::now();
             target_gone = !target.is_alive();
+            tell_bound();
         }
-        signalled.load(Ordering::Relaxed)
-            || target_gone
-            || args.count.is_some_and(|n| stats.packets >= n)
-            || args
-                .duration
-                .is_some_and(|limit| started.elapsed() >= limit)
-            || args.max_bytes.is_some_and(|n| stats.file_bytes >= n)
+        signalled.load(Ordering::Relaxed) || target_gone || limits.reached(stats)
     };
     let mut save = |packet: &Packet<'_>| {
         if let Some(file) = savefile.as_mut() {
@@ -150,6 +139,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // Whatever ended the capture, nothing captured is lost; an error is then the one line
     // printed, without the summary.
     let flushed = table.finish(&mut sink).context("writing the flows");
+    tell_bound();
     let saved = savefile.as_mut().map_or(Ok(()), |file| {
         file.flush().context("writing the packet file")
     });
@@ -174,7 +164,12 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
     // Every event is out (the sinks' buffers flushed) before the summary follows them.
     drop(sink);
     let _ = std::io::stdout().flush();
-    eprintln!("{}", totals.summary("nsdebug flow", &stats, &table.stats));
+    let disk = outputs.disk.as_ref().map(|d| d.totals());
+    let mut summary = totals.summary("nsdebug flow", &stats, &table.stats);
+    if let Some(disk) = &disk {
+        summary.push_str(&disk.summary());
+    }
+    eprintln!("{summary}");
     if args.output.json {
         // --json ends with the summary as one more event, naming the target as every --json does.
         let ended = std::time::SystemTime::now()
@@ -192,6 +187,13 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             "gap_bytes": totals.gap_bytes,
             "conflicts": totals.conflicts,
             "failed_flows": table.stats.failed,
+            "disk": disk.map(|d| serde_json::json!({
+                "files": d.files,
+                "bytes": d.bytes,
+                "directions_not_written": d.dropped_files,
+                "bytes_not_written": d.dropped_bytes,
+                "bound_reached": d.first_hit.map(|b| b.option()),
+            })),
             "stopped_by": stopped_by(&args, signalled.load(Ordering::Relaxed), target.is_alive(), &stats, started.elapsed()),
         });
         println!("{summary}");
@@ -216,57 +218,18 @@ fn stopped_by(
         "signal"
     } else if !target_alive {
         "target exited"
-    } else if args.count.is_some_and(|n| stats.packets >= n) {
+    } else if args.capture.count.is_some_and(|n| stats.packets >= n) {
         "count"
-    } else if args.duration.is_some_and(|limit| elapsed >= limit) {
+    } else if args.capture.duration.is_some_and(|limit| elapsed >= limit) {
         "duration"
-    } else if args.max_bytes.is_some_and(|n| stats.file_bytes >= n) {
+    } else if args
+        .capture
+        .max_bytes
+        .is_some_and(|n| stats.file_bytes >= n)
+    {
         "max-bytes"
     } else {
         "end"
-    }
-}
-
-/// The packet file `-w`: created new (`O_CREAT|O_EXCL|O_NOFOLLOW`, so neither an existing
-/// file nor a symbolic link, even dangling, is followed or overwritten), then handed to libpcap.
-fn save_to(capture: &Capture, path: &std::path::Path) -> anyhow::Result<Savefile> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .mode(0o644)
-        .open(path)
-        .with_context(|| {
-            format!(
-                "{}: not created (nsdebug never overwrites nor follows a link)",
-                path.display()
-            )
-        })?;
-    capture
-        .savefile_fd(file.into())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// An output directory must exist and be writable before the capture starts.
-fn writable_dir(dir: &Path) -> anyhow::Result<()> {
-    let meta =
-        std::fs::metadata(dir).with_context(|| format!("output directory {}", dir.display()))?;
-    if !meta.is_dir() {
-        bail!("output directory {}: not a directory", dir.display());
-    }
-    // Root passes every permission check, so try for real: create (never replace) and remove.
-    let probe = dir.join(format!(".nsdebug-write-test-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => bail!("output directory {}: not writable ({e})", dir.display()),
     }
 }
 

@@ -137,34 +137,8 @@ pub(crate) fn print_table(header: &[&str], right: &[bool], rows: &[Vec<String>])
     }
 }
 
-/// A duration as people type it: `30`, `30s`, `1.5s`, `500ms`, `2m`, `1h` (a bare number is
-/// seconds). For clap's `value_parser`.
-pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 0.001,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown unit {other:?} (use ms, s, m or h)"
-            ))
-        }
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 && value * scale < 1e9 => {
-            Ok(std::time::Duration::from_secs_f64(value * scale))
-        }
-        _ => Err(format!(
-            "{text:?} is not a duration (e.g. 30, 30s, 500ms, 2m)"
-        )),
-    }
-}
+/// A duration as people type it (30, 30s, 500ms, 2m): one definition with tcpflow-lite.
+pub(crate) use tcpflow_lite::cli::parse_duration;
 
 #[cfg(test)]
 mod tests {

@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let links = [LinkType::Ethernet, LinkType::Raw, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null, LinkType::Loop];
     let link = links[selector as usize % links.len()];
     let policy = if selector & 0x80 == 0 { Overlap::First } else { Overlap::Last };
-    let limits = Limits { pending_per_direction: 4096, pending_total: 16384, flows: 8, idle_seconds: 5.0 };
+    let limits = Limits { pending_per_direction: 4096, pending_total: 16384, history_total: 4096, flows: 8, idle_seconds: 5.0 };
     let mut table = FlowTable::new(policy, limits);
     let mut sink = Checking::default();
     let mut time = 0.0;

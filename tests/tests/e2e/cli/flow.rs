@@ -292,3 +292,123 @@ fn json_ends_with_a_summary_event_naming_the_target() {
     assert_eq!(last["stopped_by"], "duration", "{last}");
     assert!(events.iter().any(|e| e["event"] == "close"), "{events:?}");
 }
+
+/// The container makes `/tmp/flows` a link to a host directory; the user names the
+/// container's directory through `/proc/PID/root`. Nothing may reach the host's directory:
+/// the capture is refused before it starts, with one line naming the link.
+#[test]
+fn output_paths_through_a_containers_link_are_refused() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let host = scratch("link-target");
+    let linked = docker(&[
+        "exec",
+        &c.name,
+        "ln",
+        "-s",
+        host.to_str().unwrap(),
+        "/tmp/flows",
+    ]);
+    assert!(linked.status.success(), "{linked:?}");
+    let inside = format!("/proc/{}/root/tmp/flows", c.pid);
+    let pcap = format!("{inside}/raw.pcap");
+    for args in [
+        vec!["-o", inside.as_str(), "-w", pcap.as_str()],
+        vec!["-o", inside.as_str()],
+        vec!["-c", "-w", pcap.as_str()],
+        vec!["-o", &format!("{inside}/deeper")],
+    ] {
+        let mut argv = vec!["flow", c.name.as_str()];
+        argv.extend(args.iter().copied());
+        argv.extend(["--duration", "1", "port", "80"]);
+        let out = run_nsdebug(&argv);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {out:?}");
+        assert!(
+            stderr.contains(&format!("\"{inside}\" is a symbolic link")),
+            "{args:?}: the line names the link: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            0,
+            "{args:?}: written through the link into the host's directory"
+        );
+    }
+    // A real directory inside the container is fine: the flows land in the container.
+    let made = docker(&["exec", &c.name, "mkdir", "/tmp/real"]);
+    assert!(made.status.success());
+    let real = format!("/proc/{}/root/tmp/real", c.pid);
+    let capture = start(&[&c.name, "-o", &real, "port", "80"]);
+    download(&c.ip(), "/index.html");
+    let out = interrupt(capture);
+    assert!(out.status.success(), "{out:?}");
+    let listed = docker(&["exec", &c.name, "ls", "/tmp/real"]);
+    assert!(text(&listed.stdout).contains(".00080-"), "{listed:?}");
+    let _ = std::fs::remove_dir_all(&host);
+}
+
+/// A hostile container floods its own capture with crafted connections, each carrying one
+/// byte (a file each): the files stay within `nsdebug flow`'s default bound, the summary
+/// and one line say which bound was reached, and nsdebug's memory stays bounded.
+#[test]
+fn a_flood_of_connections_stays_within_the_default_file_bound() {
+    require_root_and_docker!();
+    let hostile = nsdebug_tests::Hostile::start(&[]);
+    let c = &hostile.container;
+    let dir = scratch("flood");
+    let out_dir = dir.join("flows");
+    let capture = start(&[
+        &c.name,
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--duration",
+        // Creating 10,000 files takes seconds on a busy machine (a debug build, shared
+        // cores): the packets wait in the kernel's buffer meanwhile, none dropped.
+        "30",
+        "tcp",
+    ]);
+    let pid = capture.id();
+    let flood = docker(&["exec", &c.name, "/hostile/flood", "40000"]);
+    assert!(flood.status.success(), "{flood:?}");
+    // Peak memory, read while it runs (the status file goes with the process).
+    let mut peak_kb = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            break;
+        };
+        if status.contains("State:\tZ") {
+            break;
+        }
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        {
+            peak_kb = kb;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = capture.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    let files = std::fs::read_dir(&out_dir).unwrap().count();
+    assert!(files <= 10_000, "{files} files: {stderr}");
+    assert_eq!(files, 10_000, "the flood reached the bound: {stderr}");
+    assert!(
+        stderr.contains("--max-files reached: flows are still reassembled"),
+        "one line says which bound: {stderr}"
+    );
+    let summary = stderr.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains("not written (--max-files reached at 10000 files"),
+        "the summary counts what was dropped: {summary}"
+    );
+    assert!(peak_kb > 0 && peak_kb < 256 * 1024, "peak RSS {peak_kb} kB");
+    assert!(
+        !summary.contains("dropped by the kernel"),
+        "the capture kept reading while files were created: {summary}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

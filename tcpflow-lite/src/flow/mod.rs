@@ -1,236 +1,21 @@
 //! The connection table: both directions of every TCP connection, their lifecycle (SYN,
 //! FIN, RST, reuse of a 4-tuple), and the limits that keep memory bounded.
 
-use std::collections::{HashMap, VecDeque};
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+mod key;
+mod recency;
+mod sink;
+
+use std::collections::VecDeque;
 use std::io;
-use std::net::IpAddr;
+
+pub use key::{tcpflow_name, FlowInfo, FlowKey};
+pub use sink::{CloseReason, Failure, Sink};
 
 use crate::decode::Segment;
-use crate::reassembly::{Direction, DirectionStats, Event, Overlap};
-
-/// A fast, non-cryptographic hasher (FxHash's multiply-rotate) for the per-packet look-ups:
-/// the keys are addresses and ports, not attacker-sized inputs, and SipHash would cost more
-/// than the rest of a small packet's processing.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i.into());
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(i.into());
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i.into());
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A `HashMap` with [`FastHasher`].
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-
-/// One direction of a connection: source, destination and VLAN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FlowKey {
-    /// Source address.
-    pub src: IpAddr,
-    /// Source port.
-    pub src_port: u16,
-    /// Destination address.
-    pub dst: IpAddr,
-    /// Destination port.
-    pub dst_port: u16,
-    /// 802.1Q VLAN id.
-    pub vlan: Option<u16>,
-}
-
-impl FlowKey {
-    /// The other direction.
-    pub fn reversed(&self) -> FlowKey {
-        FlowKey {
-            src: self.dst,
-            src_port: self.dst_port,
-            dst: self.src,
-            dst_port: self.src_port,
-            vlan: self.vlan,
-        }
-    }
-
-    fn canonical(&self) -> FlowKey {
-        let reversed = self.reversed();
-        if reversed < *self {
-            reversed
-        } else {
-            *self
-        }
-    }
-}
-
-/// tcpflow's name for one direction: `%A.%a-%B.%b` with IPv4 octets `%03d` and ports
-/// `%05d`, `--VLAN` when tagged, `cN` for the Nth reuse of the 4-tuple.
-pub fn tcpflow_name(key: &FlowKey, reuse: u32) -> String {
-    fn endpoint(addr: &IpAddr, port: u16) -> String {
-        match addr {
-            IpAddr::V4(v4) => {
-                let [a, b, c, d] = v4.octets();
-                format!("{a:03}.{b:03}.{c:03}.{d:03}.{port:05}")
-            }
-            IpAddr::V6(v6) => format!("{v6}.{port:05}"),
-        }
-    }
-    let mut name = format!(
-        "{}-{}",
-        endpoint(&key.src, key.src_port),
-        endpoint(&key.dst, key.dst_port)
-    );
-    if let Some(vlan) = key.vlan {
-        name.push_str(&format!("--{vlan}"));
-    }
-    if reuse > 0 {
-        name.push_str(&format!("c{reuse}"));
-    }
-    name
-}
-
-/// A connection as sinks see it.
-#[derive(Clone, Debug)]
-pub struct FlowInfo {
-    /// Unique within a run.
-    pub id: u64,
-    /// Direction 0: the first direction seen (the client's when the SYN was captured).
-    pub key: FlowKey,
-    /// Per direction, the `cN` of its name (0: none), as tcpflow names its files: a name is
-    /// taken once a direction carried bytes under it (tcpflow creates the file then), and a
-    /// direction takes the first name not taken, so connections that carried nothing (SYN
-    /// then RST, scans) take none. Until a direction carries bytes, its name is the one it
-    /// would take.
-    pub reuse: [u32; 2],
-    /// Capture time of its first packet, in seconds since the epoch.
-    pub first_seen: f64,
-    /// Capture time of its latest packet: when a sink hears of a gap or of its end, the
-    /// packet that caused it (at the end of a capture or on expiry, its last one).
-    pub last_seen: f64,
-    /// Per direction: whether it took its name (carried bytes since it started or restarted).
-    named: [bool; 2],
-}
-
-impl FlowInfo {
-    /// The key of direction `dir` (0 or 1).
-    pub fn direction(&self, dir: usize) -> FlowKey {
-        if dir == 0 {
-            self.key
-        } else {
-            self.key.reversed()
-        }
-    }
-
-    /// tcpflow's file name of direction `dir`.
-    pub fn name(&self, dir: usize) -> String {
-        tcpflow_name(&self.direction(dir), self.reuse[dir])
-    }
-}
-
-/// Why a connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Both directions sent FIN.
-    Fin,
-    /// A RST.
-    Rst,
-    /// A new SYN on the same 4-tuple started another connection.
-    Reused,
-    /// Nothing seen for the idle timeout.
-    Idle,
-    /// Evicted to stay within the flow limit.
-    FlowLimit,
-    /// End of the capture (or of a live capture, on SIGINT/SIGTERM).
-    End,
-    /// The sink failed for this connection (a write error on its file): it is dropped, the
-    /// others go on.
-    Failed,
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CloseReason::Fin => "fin",
-            CloseReason::Rst => "rst",
-            CloseReason::Reused => "reused",
-            CloseReason::Idle => "idle",
-            CloseReason::FlowLimit => "flow-limit",
-            CloseReason::End => "end",
-            CloseReason::Failed => "failed",
-        })
-    }
-}
-
-/// Where reassembled bytes go.
-pub trait Sink {
-    /// A connection was seen for the first time.
-    fn opened(&mut self, _flow: &FlowInfo) -> io::Result<()> {
-        Ok(())
-    }
-    /// Whether bytes may come ahead of the stream, beyond a hole ([`Event::Data`]): a sink
-    /// that writes each chunk at its offset (a file) says yes, and reassembly then holds
-    /// little out of order ([`Direction::spill_early_data`]); one that shows bytes as they
-    /// come (a console) says no.
-    fn takes_early_data(&self) -> bool {
-        false
-    }
-    /// Bytes of direction `dir` at stream `offset` (see [`Event::Data`]).
-    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()>;
-    /// Bytes of direction `dir` that never arrived.
-    fn gap(&mut self, _flow: &FlowInfo, _dir: usize, _offset: u64, _len: u64) -> io::Result<()> {
-        Ok(())
-    }
-    /// Direction `dir` starts over as a new stream ([`Event::Restart`]): what follows goes to
-    /// a new file.
-    fn restarted(&mut self, _flow: &FlowInfo, _dir: usize) -> io::Result<()> {
-        Ok(())
-    }
-    /// Both directions sent FIN: more data is unlikely (the connection lingers a moment for
-    /// retransmissions). A file sink can close its files now.
-    fn finished(&mut self, _flow: &FlowInfo) -> io::Result<()> {
-        Ok(())
-    }
-    /// The connection ended; `stats` per direction.
-    fn closed(
-        &mut self,
-        flow: &FlowInfo,
-        stats: &[DirectionStats; 2],
-        reason: CloseReason,
-    ) -> io::Result<()>;
-    /// Connections whose output failed after the call that caused it returned (a sink that
-    /// writes on another thread learns its errors later), each once: the table drops them as
-    /// if that call had failed, and hands the sink nothing more for them but, for one still
-    /// open, `closed` with [`CloseReason::Failed`]. Asked every few segments: keep it cheap.
-    fn take_failures(&mut self) -> Vec<Failure> {
-        Vec::new()
-    }
-    /// The end of the output: everything handed over is written (a writer thread is joined)
-    /// before this returns. An error here is the output's as a whole, not one connection's.
-    fn drain(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::hash::FlowMap;
+use crate::reassembly::{Direction, Event, Overlap};
+use recency::Connections;
+use sink::Guard;
 
 /// Bounds on memory.
 #[derive(Clone, Copy, Debug)]
@@ -240,6 +25,11 @@ pub struct Limits {
     /// Memory held by all flows together: out-of-order segments (with their overhead) and the
     /// delivered bytes kept to compare retransmissions against.
     pub pending_total: usize,
+    /// Of `pending_total`, what the retransmission histories (the last delivered bytes of
+    /// each direction, kept to find retransmissions that disagree) may hold in all flows:
+    /// beyond it the least recently active connections forget theirs. Small, so that many
+    /// open connections cost little more than their state, as in tcpflow (which keeps none).
+    pub history_total: usize,
     /// Connections tracked at once; the least recently active is closed beyond it.
     pub flows: usize,
     /// Seconds (capture time) without a packet after which a connection is closed.
@@ -251,6 +41,7 @@ impl Default for Limits {
         Limits {
             pending_per_direction: 4 << 20,
             pending_total: 256 << 20,
+            history_total: 4 << 20,
             flows: 100_000,
             idle_seconds: 300.0,
         }
@@ -282,94 +73,6 @@ pub struct TableStats {
     pub failed: u64,
 }
 
-/// A connection the sink failed for.
-#[derive(Debug)]
-pub struct Failure {
-    /// The connection.
-    pub flow: FlowInfo,
-    /// What went wrong (for a file: its path and the system's message).
-    pub error: io::Error,
-}
-
-/// Passes everything on to a sink; an error for one connection is kept instead of returned,
-/// and that connection gets nothing more (but `closed`) until the table has dropped it.
-struct Guard<'s> {
-    inner: &'s mut dyn Sink,
-    failed: Vec<Failure>,
-}
-
-impl Guard<'_> {
-    fn dead(&self, flow: &FlowInfo) -> bool {
-        self.failed.iter().any(|f| f.flow.id == flow.id)
-    }
-
-    fn check(&mut self, flow: &FlowInfo, result: io::Result<()>) -> io::Result<()> {
-        if let Err(error) = result {
-            self.failed.push(Failure {
-                flow: flow.clone(),
-                error,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Sink for Guard<'_> {
-    fn takes_early_data(&self) -> bool {
-        self.inner.takes_early_data()
-    }
-    fn opened(&mut self, flow: &FlowInfo) -> io::Result<()> {
-        let result = self.inner.opened(flow);
-        self.check(flow, result)
-    }
-    fn data(&mut self, flow: &FlowInfo, dir: usize, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        if self.dead(flow) {
-            return Ok(());
-        }
-        let result = self.inner.data(flow, dir, offset, bytes);
-        self.check(flow, result)
-    }
-    fn gap(&mut self, flow: &FlowInfo, dir: usize, offset: u64, len: u64) -> io::Result<()> {
-        if self.dead(flow) {
-            return Ok(());
-        }
-        let result = self.inner.gap(flow, dir, offset, len);
-        self.check(flow, result)
-    }
-    fn restarted(&mut self, flow: &FlowInfo, dir: usize) -> io::Result<()> {
-        if self.dead(flow) {
-            return Ok(());
-        }
-        let result = self.inner.restarted(flow, dir);
-        self.check(flow, result)
-    }
-    fn finished(&mut self, flow: &FlowInfo) -> io::Result<()> {
-        if self.dead(flow) {
-            return Ok(());
-        }
-        let result = self.inner.finished(flow);
-        self.check(flow, result)
-    }
-    fn closed(
-        &mut self,
-        flow: &FlowInfo,
-        stats: &[DirectionStats; 2],
-        reason: CloseReason,
-    ) -> io::Result<()> {
-        let result = self.inner.closed(flow, stats, reason);
-        if reason == CloseReason::Failed {
-            return Ok(()); // already reported; the sink only lets go of what it held
-        }
-        self.check(flow, result)
-    }
-    fn take_failures(&mut self) -> Vec<Failure> {
-        self.inner.take_failures()
-    }
-    fn drain(&mut self) -> io::Result<()> {
-        self.inner.drain()
-    }
-}
-
 /// Failures kept with their error (all are counted).
 const MAX_FAILURES: usize = 16;
 
@@ -389,176 +92,12 @@ struct Connection {
     rst: [bool; 2],
     /// Memory its directions held when last counted into [`FlowTable`]'s total.
     held: usize,
+    /// Of `held`, their retransmission histories.
+    history: usize,
     /// The sink failed for it: its segments are dropped until it ends.
     failed: bool,
     /// When both directions had sent FIN.
     finished_at: Option<f64>,
-}
-
-const NIL: usize = usize::MAX;
-
-struct Slot {
-    key: FlowKey,
-    connection: Connection,
-    /// Neighbours in the recency list ([`NIL`] at either end).
-    newer: usize,
-    older: usize,
-}
-
-/// The open connections in order of last activity: a map to slots of a slab that are linked
-/// from the most to the least recently active, so that marking one active, finding the least
-/// recently active and removing one are all O(1), whatever the number of connections (a
-/// sender opening flows without end costs constant work per flow).
-struct Connections {
-    index: FastMap<FlowKey, usize>,
-    /// The last key looked up and its slot: one packet looks its connection up several
-    /// times, and comparing a key costs less than hashing it.
-    last: std::cell::Cell<Option<(FlowKey, usize)>>,
-    slots: Vec<Option<Slot>>,
-    free: Vec<usize>,
-    newest: usize,
-    oldest: usize,
-}
-
-impl Connections {
-    fn new() -> Connections {
-        Connections {
-            index: FastMap::default(),
-            last: std::cell::Cell::new(None),
-            slots: Vec::new(),
-            free: Vec::new(),
-            newest: NIL,
-            oldest: NIL,
-        }
-    }
-
-    fn find(&self, key: &FlowKey) -> Option<usize> {
-        if let Some((last, i)) = self.last.get() {
-            if last == *key {
-                return Some(i);
-            }
-        }
-        let i = *self.index.get(key)?;
-        self.last.set(Some((*key, i)));
-        Some(i)
-    }
-
-    fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    fn contains_key(&self, key: &FlowKey) -> bool {
-        self.find(key).is_some()
-    }
-
-    fn slot(&self, i: usize) -> Option<&Slot> {
-        self.slots.get(i).and_then(Option::as_ref)
-    }
-
-    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
-        self.slots.get_mut(i).and_then(Option::as_mut)
-    }
-
-    fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Connection> {
-        let i = self.find(key)?;
-        self.slot_mut(i).map(|slot| &mut slot.connection)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Connection)> {
-        self.slots
-            .iter()
-            .flatten()
-            .map(|slot| (&slot.key, &slot.connection))
-    }
-
-    /// From the least recently active on, while `keep_going` says so.
-    fn oldest_while(&self, mut keep_going: impl FnMut(&Connection) -> bool) -> Vec<FlowKey> {
-        let mut keys = Vec::new();
-        let mut i = self.oldest;
-        while let Some(slot) = self.slot(i) {
-            if !keep_going(&slot.connection) {
-                break;
-            }
-            keys.push(slot.key);
-            i = slot.newer;
-        }
-        keys
-    }
-
-    fn unlink(&mut self, i: usize) {
-        let Some((newer, older)) = self.slot(i).map(|s| (s.newer, s.older)) else {
-            return;
-        };
-        match self.slot_mut(newer) {
-            Some(n) => n.older = older,
-            None => self.newest = older,
-        }
-        match self.slot_mut(older) {
-            Some(o) => o.newer = newer,
-            None => self.oldest = newer,
-        }
-    }
-
-    fn push_newest(&mut self, i: usize) {
-        let previous = self.newest;
-        if let Some(slot) = self.slot_mut(i) {
-            slot.newer = NIL;
-            slot.older = previous;
-        }
-        match self.slot_mut(previous) {
-            Some(p) => p.newer = i,
-            None => self.oldest = i,
-        }
-        self.newest = i;
-    }
-
-    /// Marks `key` as the most recently active.
-    fn touch(&mut self, key: &FlowKey) {
-        if let Some(i) = self.find(key) {
-            if i != self.newest {
-                self.unlink(i);
-                self.push_newest(i);
-            }
-        }
-    }
-
-    fn insert(&mut self, key: FlowKey, connection: Connection) {
-        self.remove(&key);
-        let slot = Slot {
-            key,
-            connection,
-            newer: NIL,
-            older: NIL,
-        };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
-        };
-        self.index.insert(key, i);
-        self.last.set(Some((key, i)));
-        self.push_newest(i);
-    }
-
-    fn remove(&mut self, key: &FlowKey) -> Option<Connection> {
-        let i = self.index.remove(key)?;
-        if self.last.get().is_some_and(|(last, _)| last == *key) {
-            self.last.set(None);
-        }
-        self.unlink(i);
-        let slot = self.slots.get_mut(i).and_then(Option::take)?;
-        self.free.push(i);
-        Some(slot.connection)
-    }
-
-    fn oldest_key(&self) -> Option<FlowKey> {
-        self.slot(self.oldest).map(|slot| slot.key)
-    }
 }
 
 /// What is remembered of a 4-tuple's past connections.
@@ -590,16 +129,18 @@ impl Ended {
 
 /// Every connection of a capture.
 pub struct FlowTable {
-    connections: Connections,
+    connections: Connections<Connection>,
     /// Connections that saw both FINs, in that order: (when, key, id), closed after lingering.
     finishing: VecDeque<(f64, FlowKey, u64)>,
     /// Per 4-tuple (canonical): connections so far, and how the last one ended.
-    history: FastMap<FlowKey, Past>,
+    history: FlowMap<FlowKey, Past>,
     next_id: u64,
     policy: Overlap,
     limits: Limits,
     /// Memory held by all directions (out-of-order segments, retransmission histories).
     held_total: usize,
+    /// Of `held_total`, the retransmission histories.
+    history_total: usize,
     since_sweep: u32,
     last_sweep: f64,
     /// The latest capture time seen.
@@ -616,11 +157,12 @@ impl FlowTable {
         FlowTable {
             connections: Connections::new(),
             finishing: VecDeque::new(),
-            history: FastMap::default(),
+            history: FlowMap::default(),
             next_id: 0,
             policy,
             limits,
             held_total: 0,
+            history_total: 0,
             since_sweep: 0,
             last_sweep: 0.0,
             clock: f64::MIN,
@@ -672,7 +214,9 @@ impl FlowTable {
                 // Its state goes; the connection stays, failed, so that its later segments
                 // are dropped too instead of starting new files.
                 self.held_total = self.held_total.saturating_sub(connection.held);
+                self.history_total = self.history_total.saturating_sub(connection.history);
                 connection.held = 0;
+                connection.history = 0;
                 for dir in &mut connection.dirs {
                     let stats = dir.stats;
                     *dir = Direction::default();
@@ -736,112 +280,161 @@ impl FlowTable {
             self.connections.touch(&canonical);
             return Ok(());
         }
-        if let Some(connection) = self.connections.get_mut(&canonical) {
-            let dir = if connection.info.key == key { 0 } else { 1 };
-            if segment.syn
-                && connection.dirs[dir]
-                    .base()
-                    .is_some_and(|base| base != segment.seq.wrapping_add(1))
-            {
-                // A SYN with another initial sequence number on a known 4-tuple.
-                if connection.finished_at.is_some() {
-                    // After both FINs: the 4-tuple is reused by a new connection.
-                    self.close(&canonical, CloseReason::Reused, sink)?;
-                } else if connection.rst[dir] || connection.dirs[dir].is_empty() {
-                    // After its RST, or before any data: this direction starts from the new SYN.
-                    connection.rst[dir] = false;
-                    let past = self.history.get_mut(&canonical);
-                    advance(sink, connection, past, dir, Ok(()), |d, emit| {
-                        d.restart(Some(segment.seq), emit)
-                    })?;
-                } else {
-                    // A stale SYN (a retransmitted old SYN-ACK, say) on a direction with data:
-                    // ignored with its payload, as tcpflow does.
-                    self.stats.stale_syns += 1;
-                    return Ok(());
-                }
-            } else if !segment.syn
-                && !segment.payload.is_empty()
-                && !connection.dirs[dir].started()
-                && self
-                    .history
-                    .get(&canonical)
-                    .and_then(|p| p.ended.as_ref())
-                    .is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
-            {
-                // A retransmission of the previous connection's bytes on this 4-tuple.
-                self.stats.late += 1;
-                return Ok(());
-            } else if connection.rst[dir] && !segment.payload.is_empty() {
-                if connection.dirs[dir].covers(segment.seq, segment.payload.len()) {
-                    // A retransmission of what came before the RST.
-                    self.stats.late += 1;
-                    return Ok(());
-                }
-                // New data after its RST: the direction starts over (a new file, as tcpflow).
+        if !self.known(&key, &canonical, segment, sink)? {
+            return Ok(());
+        }
+        if !self.connections.contains_key(&canonical)
+            && !self.open(time, &key, &canonical, segment, sink)?
+        {
+            return Ok(());
+        }
+        self.take(time, &key, &canonical, segment, sink)
+    }
+
+    /// What a segment means for a connection already open on its 4-tuple, before its bytes
+    /// are taken: a SYN that reuses the 4-tuple or restarts a direction, a late
+    /// retransmission (false: dropped), new data after a RST.
+    fn known(
+        &mut self,
+        key: &FlowKey,
+        canonical: &FlowKey,
+        segment: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<bool> {
+        let (key, canonical) = (*key, *canonical);
+        let Some(connection) = self.connections.get_mut(&canonical) else {
+            return Ok(true);
+        };
+        let dir = if connection.info.key == key { 0 } else { 1 };
+        if segment.syn
+            && connection.dirs[dir]
+                .base()
+                .is_some_and(|base| base != segment.seq.wrapping_add(1))
+        {
+            // A SYN with another initial sequence number on a known 4-tuple.
+            if connection.finished_at.is_some() {
+                // After both FINs: the 4-tuple is reused by a new connection.
+                self.close(&canonical, CloseReason::Reused, sink)?;
+            } else if connection.rst[dir] || connection.dirs[dir].is_empty() {
+                // After its RST, or before any data: this direction starts from the new SYN.
                 connection.rst[dir] = false;
                 let past = self.history.get_mut(&canonical);
                 advance(sink, connection, past, dir, Ok(()), |d, emit| {
-                    d.restart(None, emit)
+                    d.restart(Some(segment.seq), emit)
                 })?;
+            } else {
+                // A stale SYN (a retransmitted old SYN-ACK, say) on a direction with data:
+                // ignored with its payload, as tcpflow does.
+                self.stats.stale_syns += 1;
+                return Ok(false);
             }
-        }
-        if !self.connections.contains_key(&canonical) {
-            if segment.payload.is_empty() && !segment.syn {
-                // Only a SYN or data starts a connection (bare ACKs, FINs and RSTs of
-                // connections not tracked do not, as in tcpflow).
-                return Ok(());
-            }
-            let past = self.history.get(&canonical);
-            let count = past.map_or(0, |p| p.count);
-            let names = past.map_or([0, 0], |p| p.names);
-            let ended = past.and_then(|p| p.ended.as_ref());
-            if !segment.syn
-                && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
-            {
-                // After FIN/RST, a retransmission of what was seen; new data starts a new
-                // connection (tcpflow writes it to a new file).
+        } else if !segment.syn
+            && !segment.payload.is_empty()
+            && !connection.dirs[dir].started()
+            && self
+                .history
+                .get(&canonical)
+                .and_then(|p| p.ended.as_ref())
+                .is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
+        {
+            // A retransmission of the previous connection's bytes on this 4-tuple.
+            self.stats.late += 1;
+            return Ok(false);
+        } else if connection.rst[dir] && !segment.payload.is_empty() {
+            if connection.dirs[dir].covers(segment.seq, segment.payload.len()) {
+                // A retransmission of what came before the RST.
                 self.stats.late += 1;
-                return Ok(());
+                return Ok(false);
             }
-            if self.connections.len() >= self.limits.flows {
-                self.evict_oldest(sink)?;
-            }
-            let side = usize::from(key != canonical);
-            let info = FlowInfo {
-                id: self.next_id,
-                key,
-                reuse: [names[side], names[1 - side]],
-                first_seen: time,
-                last_seen: time,
-                named: [false; 2],
-            };
-            self.next_id += 1;
-            self.stats.flows += 1;
-            // What the last connection carried is kept: its retransmissions are still late.
-            self.history
-                .entry(canonical)
-                .or_insert(Past {
-                    count: 0,
-                    names: [0, 0],
-                    ended: None,
-                })
-                .count = count + 1;
-            sink.opened(&info)?;
-            let mut dirs: [Direction; 2] = Default::default();
-            let spill = sink.takes_early_data();
-            dirs.iter_mut().for_each(|d| d.spill_early_data(spill));
-            let connection = Connection {
-                info,
-                dirs,
-                fin: [false; 2],
-                rst: [false; 2],
-                held: 0,
-                failed: false,
-                finished_at: None,
-            };
-            self.connections.insert(canonical, connection);
+            // New data after its RST: the direction starts over (a new file, as tcpflow).
+            connection.rst[dir] = false;
+            let past = self.history.get_mut(&canonical);
+            advance(sink, connection, past, dir, Ok(()), |d, emit| {
+                d.restart(None, emit)
+            })?;
         }
+        Ok(true)
+    }
+
+    /// Opens a connection for a segment on a 4-tuple not open (false: the segment does not
+    /// start one, or is late for the one before).
+    fn open(
+        &mut self,
+        time: f64,
+        key: &FlowKey,
+        canonical: &FlowKey,
+        segment: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<bool> {
+        let (key, canonical) = (*key, *canonical);
+        if segment.payload.is_empty() && !segment.syn {
+            // Only a SYN or data starts a connection (bare ACKs, FINs and RSTs of
+            // connections not tracked do not, as in tcpflow).
+            return Ok(false);
+        }
+        let past = self.history.get(&canonical);
+        let count = past.map_or(0, |p| p.count);
+        let names = past.map_or([0, 0], |p| p.names);
+        let ended = past.and_then(|p| p.ended.as_ref());
+        if !segment.syn && ended.is_some_and(|e| e.covers(&key, segment.seq, segment.payload.len()))
+        {
+            // After FIN/RST, a retransmission of what was seen; new data starts a new
+            // connection (tcpflow writes it to a new file).
+            self.stats.late += 1;
+            return Ok(false);
+        }
+        if self.connections.len() >= self.limits.flows {
+            self.evict_oldest(sink)?;
+        }
+        let side = usize::from(key != canonical);
+        let info = FlowInfo {
+            id: self.next_id,
+            key,
+            reuse: [names[side], names[1 - side]],
+            first_seen: time,
+            last_seen: time,
+            named: [false; 2],
+        };
+        self.next_id += 1;
+        self.stats.flows += 1;
+        // What the last connection carried is kept: its retransmissions are still late.
+        self.history
+            .entry(canonical)
+            .or_insert(Past {
+                count: 0,
+                names: [0, 0],
+                ended: None,
+            })
+            .count = count + 1;
+        sink.opened(&info)?;
+        let mut dirs: [Direction; 2] = Default::default();
+        let spill = sink.takes_early_data();
+        dirs.iter_mut().for_each(|d| d.spill_early_data(spill));
+        let connection = Connection {
+            info,
+            dirs,
+            fin: [false; 2],
+            rst: [false; 2],
+            held: 0,
+            history: 0,
+            failed: false,
+            finished_at: None,
+        };
+        self.connections.insert(canonical, connection);
+        Ok(true)
+    }
+
+    /// Takes a segment's SYN, bytes, FIN and RST into its open connection, then keeps memory
+    /// and time in bounds.
+    fn take(
+        &mut self,
+        time: f64,
+        key: &FlowKey,
+        canonical: &FlowKey,
+        segment: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        let (key, canonical) = (*key, *canonical);
         let policy = self.policy;
         let max_pending = self.limits.pending_per_direction;
         self.connections.touch(&canonical);
@@ -893,7 +486,9 @@ impl FlowTable {
             }
         }
         self.account(&canonical);
-        if self.held_total > self.limits.pending_total {
+        if self.held_total > self.limits.pending_total
+            || self.history_total > self.limits.history_total
+        {
             self.relieve(sink)?;
         }
         self.since_sweep += 1;
@@ -969,7 +564,9 @@ impl FlowTable {
             return Ok(());
         };
         self.held_total = self.held_total.saturating_sub(connection.held);
+        self.history_total = self.history_total.saturating_sub(connection.history);
         connection.held = 0;
+        connection.history = 0;
         if connection.failed {
             return Ok(()); // the sink was told when it failed
         }
@@ -1024,6 +621,9 @@ impl FlowTable {
             let held = connection.dirs[0].held() + connection.dirs[1].held();
             self.held_total = (self.held_total + held).saturating_sub(connection.held);
             connection.held = held;
+            let history = connection.dirs[0].history_bytes() + connection.dirs[1].history_bytes();
+            self.history_total = (self.history_total + history).saturating_sub(connection.history);
+            connection.history = history;
         }
     }
 
@@ -1034,20 +634,27 @@ impl FlowTable {
     /// limit, not per packet.
     fn relieve(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         let target = self.limits.pending_total / 4 * 3;
-        for key in self.connections.oldest_while(|_| true) {
-            if self.held_total <= target {
-                return Ok(());
+        let history_target = self.limits.history_total / 4 * 3;
+        // Walked in place (no list of every key): this runs once per quarter of a limit.
+        let mut i = self.connections.oldest;
+        while let Some(slot) = self.connections.slot_mut(i) {
+            if self.history_total <= history_target && self.held_total <= target {
+                break;
             }
-            if let Some(connection) = self.connections.get_mut(&key) {
-                if connection.dirs.iter().any(Direction::has_history) {
-                    connection
-                        .dirs
-                        .iter_mut()
-                        .for_each(Direction::forget_history);
-                    self.stats.histories_dropped += 1;
-                }
+            i = slot.newer;
+            let key = slot.key;
+            let connection = &mut slot.connection;
+            if connection.dirs.iter().any(Direction::has_history) {
+                connection
+                    .dirs
+                    .iter_mut()
+                    .for_each(Direction::forget_history);
+                self.stats.histories_dropped += 1;
+                self.account(&key);
             }
-            self.account(&key);
+        }
+        if self.held_total <= target {
+            return Ok(());
         }
         let mut largest: Vec<(usize, FlowKey, usize)> = self
             .connections
@@ -1156,79 +763,9 @@ fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(port: u16) -> FlowKey {
-        let ip = IpAddr::from([10, 0, 0, 1]);
-        FlowKey {
-            src: ip,
-            src_port: port,
-            dst: ip,
-            dst_port: 80,
-            vlan: None,
-        }
-    }
-
-    fn connection(id: u64) -> Connection {
-        Connection {
-            info: FlowInfo {
-                id,
-                key: key(0),
-                reuse: [0, 0],
-                first_seen: 0.0,
-                last_seen: 0.0,
-                named: [false; 2],
-            },
-            dirs: Default::default(),
-            fin: [false; 2],
-            rst: [false; 2],
-            held: 0,
-            failed: false,
-            finished_at: None,
-        }
-    }
-
-    /// Model-based: random inserts, touches and removals keep the same order of recency as
-    /// a plain list, and the least recently active is found at once.
-    #[test]
-    fn the_recency_list_matches_a_plain_list() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut table = Connections::new();
-        let mut model: Vec<u16> = Vec::new(); // oldest first
-        for step in 0..20_000u64 {
-            let port = (next() % 64) as u16;
-            match next() % 4 {
-                0 | 1 => {
-                    model.retain(|p| *p != port);
-                    model.push(port);
-                    table.insert(key(port), connection(step));
-                }
-                2 => {
-                    if model.contains(&port) {
-                        model.retain(|p| *p != port);
-                        model.push(port);
-                    }
-                    table.touch(&key(port));
-                }
-                _ => {
-                    let removed = model.contains(&port);
-                    model.retain(|p| *p != port);
-                    assert_eq!(table.remove(&key(port)).is_some(), removed);
-                }
-            }
-            assert_eq!(table.len(), model.len());
-            assert_eq!(table.oldest_key(), model.first().map(|p| key(*p)));
-            if step % 97 == 0 {
-                let order: Vec<FlowKey> = table.oldest_while(|_| true);
-                assert_eq!(order, model.iter().map(|p| key(*p)).collect::<Vec<_>>());
-            }
-        }
-    }
+    use crate::reassembly::DirectionStats;
+    use std::collections::HashMap;
+    use std::net::IpAddr;
 
     /// Checks what reassembly promises a sink: each stream grows from offset 0 (data never
     /// beyond its end, gaps exactly at it), restarts begin a new one, and the counters of a
@@ -1309,6 +846,7 @@ mod tests {
             let limits = Limits {
                 pending_per_direction: 8192,
                 pending_total: 20_000,
+                history_total: 4096,
                 flows: 3,
                 idle_seconds: 5.0,
             };
@@ -1363,6 +901,9 @@ mod tests {
                 table.segment(time, &segment, &mut sink).unwrap();
                 let held: usize = table.connections.iter().map(|(_, c)| c.held).sum();
                 assert_eq!(table.held_total, held, "case {case}");
+                let history: usize = table.connections.iter().map(|(_, c)| c.history).sum();
+                assert_eq!(table.history_total, history, "case {case}");
+                assert!(table.history_total <= 4096 + 2 * 16 * 1024, "case {case}");
                 assert!(table.connections.len() <= 3);
             }
             table.finish(&mut sink).unwrap();
