@@ -243,6 +243,27 @@ impl Powers {
         })
     }
 
+    /// `started` and every process descended from it (the caller's session: a relay, a
+    /// reaper in the pid namespace, the program, its children), by host pid. A container's
+    /// process cannot become one of them: fork makes children of the caller only, and an
+    /// orphan is re-parented to a subreaper among its own ancestors.
+    fn descendants_of(&self, started: Option<i32>) -> std::collections::HashSet<i32> {
+        let mut ours = std::collections::HashSet::new();
+        let Some(started) = started else { return ours };
+        ours.insert(started);
+        loop {
+            let before = ours.len();
+            for task in self.tasks.iter().filter(|t| t.is_main_thread()) {
+                if matches!(task.status.ppid, Ok(parent) if ours.contains(&parent)) {
+                    ours.insert(task.tgid);
+                }
+            }
+            if ours.len() == before {
+                return ours;
+            }
+        }
+    }
+
     /// Which process of the container could reach a program started with the caller's
     /// powers in its pid namespace, running as the caller's uid or as `uid`. Only the
     /// processes of its pid namespace and of those nested in it see the program; one of its
@@ -253,9 +274,9 @@ impl Powers {
     /// thread that cannot be read, or processes that cannot be listed, count as reaching it.
     /// `None`: the kernel's ptrace checks keep every process of the container out.
     ///
-    /// `started`: the pid of a process the caller forked to start the program; its children
-    /// (the program itself, waiting in the pid namespace to be checked again) are the
-    /// caller's, not the container's.
+    /// `started`: the pid of a process the caller forked to start the program; it and its
+    /// descendants (the program itself, waiting in the pid namespace to be checked again, and
+    /// a session's reaper) are the caller's, not the container's.
     pub fn host_program_reach(&self, uid: Option<u32>, started: Option<i32>) -> Option<Reach> {
         if self.shares_our_pid_ns {
             // Its processes see ours already: joining its pid namespace exposes nothing new.
@@ -286,13 +307,12 @@ impl Powers {
                 })
             }
         };
+        let ours_started = self.descendants_of(started);
         let non_root = uid.filter(|uid| *uid != 0);
         // A process holding the power is named before one that only runs as the uid.
         let mut by_uid = None;
         for task in &self.tasks {
-            if !sees(task.tgid)
-                || started.is_some_and(|ours| task.tgid == ours || task.status.ppid == Ok(ours))
-            {
+            if !sees(task.tgid) || ours_started.contains(&task.tgid) {
                 continue;
             }
             // Capabilities act in their own user namespace and those below it: a process of
@@ -694,6 +714,30 @@ mod tests {
         assert_eq!(reach.to_string(), "pid 11 (helper) holds CAP_SYS_PTRACE");
         // The process we started (a child of our pid 11) is ours, not the container's.
         assert_eq!(split.host_program_reach(None, Some(10)), None);
+        // So are its children's children (a session's reaper, then its program); a
+        // container process with the power beside them still reaches.
+        let session = |n: i32| {
+            format!("Name:\treaper\nPPid:\t{n}\nUid:\t0\t0\t0\t0\nCapInh:\t0\nCapPrm:\t80000\nCapEff:\t80000\nCapBnd:\t80000\nCapAmb:\t0\nNoNewPrivs:\t0\n")
+        };
+        let (reaper, program) = (session(20), session(21));
+        let deep = model(&[
+            (10, DROPPED, ours),
+            (21, &reaper, ours),
+            (22, &program, ours),
+        ]);
+        assert_eq!(deep.host_program_reach(None, Some(20)), None);
+        assert_eq!(deep.host_program_reach(None, Some(21)), None);
+        let beside = model(&[
+            (21, &reaper, ours),
+            (22, &program, ours),
+            (11, HELPER, ours),
+        ]);
+        assert_eq!(
+            beside
+                .host_program_reach(None, Some(20))
+                .map(|r| r.to_string()),
+            Some("pid 11 (helper) holds CAP_SYS_PTRACE".to_owned())
+        );
         // In a user namespace of its own, CAP_SYS_PTRACE acts on that namespace only.
         assert_eq!(
             model(&[(10, DROPPED, ours), (11, HELPER, theirs)]).host_program_reach(None, None),

@@ -276,7 +276,8 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         args.expose_host_program,
     );
     let from_container = trust.from_target();
-    tracing::info!("joining the {kinds} namespaces: {trust}");
+    let plural = if kinds.iter().count() == 1 { "" } else { "s" };
+    tracing::info!("joining the {kinds} namespace{plural}; {trust}");
     let explicit = args.command.first().cloned();
     let program = match &explicit {
         Some(program) => program.clone(),
