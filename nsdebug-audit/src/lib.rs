@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! What a container is really isolated from, read from the kernel (procfs, cgroupfs), not
 //! from what a runtime was asked for — and built not to be fooled by the container:
 //!

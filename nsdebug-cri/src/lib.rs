@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! A client of the Kubernetes Container Runtime Interface (`runtime.v1`), the API that
 //! kubelet, `crictl` and nsdebug use to talk to containerd, CRI-O and the runtimes of k3s
 //! and RKE2.

@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! A network namespace's links and addresses, read and changed through rtnetlink, and where
 //! the other end of each interface lives (the host-side peer of a container's veth, the
 //! parent of a macvlan) — the part of `nsdebug veth` and `nsdebug flow` an embedder can reuse.

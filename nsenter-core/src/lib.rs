@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! Enter the Linux namespaces of another process from Rust.
 //!
 //! Three ways in, for three kinds of work:

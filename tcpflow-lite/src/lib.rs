@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! TCP stream reassembly from live or saved captures: a tcpflow replacement.
 //!
 //! Frames are decoded ([`decode`]), grouped into connections with both directions

@@ -1,8 +1,8 @@
-//! The `--json` contract of every `nsdebug` subcommand, as types: the README's "JSON output"
-//! tables written once more in Rust. Every struct denies unknown fields and every field a
+//! The `--json` contract of every `nsdebug` subcommand, as types: the tables of
+//! `docs/json.md` written once more in Rust. Every struct denies unknown fields and every field a
 //! command always prints is required, so a test that parses real output into these types
-//! fails when a field is added, renamed, dropped or changes type without the README (and
-//! these types) being changed with it.
+//! fails when a field is added, renamed, dropped or changes type without `docs/json.md`
+//! (and these types) being changed with it.
 
 use serde::Deserialize;
 

@@ -1,5 +1,5 @@
 //! One JSON contract: every subcommand's `--json` parses into the documented types
-//! (`nsdebug_tests::json`, the README's "JSON output" tables), each names its target with the
+//! (`nsdebug_tests::json`, the tables of `docs/json.md`), each names its target with the
 //! same object, and `flow --json` events carry capture timestamps.
 
 use std::process::Stdio;
