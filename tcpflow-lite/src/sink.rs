@@ -211,14 +211,14 @@ impl FileSink {
         Arc::clone(&self.usage)
     }
 
-    /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
-    /// its buffer is handed over and its file retired.
+    /// Forgets a direction for good (what follows goes to a new file): its buffer is handed
+    /// over and its file retired.
     fn retire(&mut self, key: Key) -> io::Result<()> {
         let Some(mut d) = self.directions.remove(&key) else {
             return Ok(());
         };
         hand_over(&self.writer, &mut self.buffered, key, &mut d)?;
-        self.writer.send(Op::Retire { key })
+        self.writer.send(Op::Retire { key, counted: 0 })
     }
 }
 
@@ -375,7 +375,7 @@ impl Sink for FileSink {
     fn closed(
         &mut self,
         flow: &FlowInfo,
-        _stats: &[DirectionStats; 2],
+        stats: &[DirectionStats; 2],
         reason: CloseReason,
     ) -> io::Result<()> {
         if reason == CloseReason::Failed {
@@ -385,16 +385,38 @@ impl Sink for FileSink {
                     self.buffered -= d.buffer.len();
                     self.writer.send(Op::Retire {
                         key: (flow.id, dir),
+                        counted: 0,
                     })?;
                 }
             }
             return Ok(());
         }
+        // Both buffers go over before either direction is retired, and the last operation
+        // of the connection carries what the summary counted for it: a write that fails
+        // comes before it, and the writer takes those bytes back ([`Sink::failed_after_close`]).
         let mut result = Ok(());
+        let mut present = Vec::with_capacity(2);
         for dir in 0..2 {
-            result = result.and(self.retire((flow.id, dir)));
+            let key = (flow.id, dir);
+            if let Some(mut d) = self.directions.remove(&key) {
+                result = result.and(hand_over(&self.writer, &mut self.buffered, key, &mut d));
+                present.push(key);
+            }
+        }
+        let counted = stats[0].bytes + stats[1].bytes;
+        if present.is_empty() && counted > 0 {
+            present.push((flow.id, 0));
+        }
+        let last = present.len().saturating_sub(1);
+        for (i, key) in present.into_iter().enumerate() {
+            let counted = if i == last { counted } else { 0 };
+            result = result.and(self.writer.send(Op::Retire { key, counted }));
         }
         result
+    }
+
+    fn failed_after_close(&self) -> u64 {
+        self.writer.uncounted()
     }
 
     fn take_failures(&mut self) -> Vec<Failure> {
@@ -764,7 +786,10 @@ impl<S: Sink> Sink for Counting<S> {
     ) -> io::Result<()> {
         self.totals.flows += 1;
         for s in stats {
-            self.totals.bytes += s.bytes;
+            // A connection whose output failed: its bytes were not written, not reassembled.
+            if reason != CloseReason::Failed {
+                self.totals.bytes += s.bytes;
+            }
             self.totals.gaps += s.gaps;
             self.totals.gap_bytes += s.gap_bytes;
             self.totals.conflicts += s.conflicts;
@@ -778,7 +803,17 @@ impl<S: Sink> Sink for Counting<S> {
         self.inner.take_failures()
     }
     fn drain(&mut self) -> io::Result<()> {
-        self.inner.drain()
+        let result = self.inner.drain();
+        // Everything is written (or failed) now: bytes counted at a close whose output
+        // failed later are taken back, so the totals say what was really written.
+        self.totals.bytes = self
+            .totals
+            .bytes
+            .saturating_sub(self.inner.failed_after_close());
+        result
+    }
+    fn failed_after_close(&self) -> u64 {
+        0 // taken back from these totals already
     }
 }
 
@@ -820,6 +855,9 @@ impl Sink for Tee {
     }
     fn take_failures(&mut self) -> Vec<Failure> {
         self.0.iter_mut().flat_map(|s| s.take_failures()).collect()
+    }
+    fn failed_after_close(&self) -> u64 {
+        self.0.iter().map(|s| s.failed_after_close()).sum()
     }
     fn drain(&mut self) -> io::Result<()> {
         // Every sink is drained, whichever fails; the first error is returned.

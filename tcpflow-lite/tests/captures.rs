@@ -945,6 +945,56 @@ fn a_write_error_on_one_flow_drops_that_flow_only() {
         s.file("010.000.000.007.07000-010.000.000.002.00080"),
         b"fits too"
     );
+    // Only what was written counts as reassembled, whenever the failure was learned.
+    assert!(stderr.contains(", 8 bytes reassembled"), "{stderr}");
+}
+
+/// A flow whose file fails only once the capture ended and the flow was closed (its last
+/// bytes are written at its close, and the write fails then): the summary, printed after
+/// the writer is done, does not count its bytes as reassembled.
+#[test]
+fn a_write_error_learned_after_the_close_is_not_counted_as_reassembled() {
+    let s = Scratch::new("late-efbig");
+    let big = Conn::v4(Link::Ethernet);
+    let small = Conn {
+        client: ("10.0.0.7".parse().unwrap(), 7000),
+        ..big
+    };
+    let chunk = [b'x'; 1000];
+    // The big flow's first 100 bytes are written at once (a new file's first bytes are);
+    // the next 3,000 wait in its buffer until the capture ends, and exceed the file size
+    // limit then.
+    let mut frames = vec![
+        big.seg(true, 0, SYN, b""),
+        small.seg(true, 0, SYN, b""),
+        big.seg(true, 1, NONE, &chunk[..100]),
+        small.seg(true, 1, NONE, b"fits"),
+    ];
+    for i in 0..3u32 {
+        frames.push(big.seg(true, 101 + i * 1000, NONE, &chunk));
+    }
+    frames.push(small.seg(true, 5, NONE, b" too"));
+    write_pcap(&s.pcap(), Link::Ethernet, &frames);
+    let out = tcpflow_lite_with(
+        "trap '' XFSZ; ulimit -f 1",
+        &[
+            "-r",
+            s.pcap().to_str().unwrap(),
+            "-o",
+            s.out().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("flow {UP} dropped")), "{stderr}");
+    assert!(
+        stderr.contains("2 flows, 8 bytes reassembled") && stderr.contains("1 flow dropped"),
+        "{stderr}"
+    );
+    assert_eq!(
+        s.file("010.000.000.007.07000-010.000.000.002.00080"),
+        b"fits too"
+    );
 }
 
 #[test]
