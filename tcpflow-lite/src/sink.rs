@@ -56,6 +56,11 @@ pub fn default_max_open_files() -> usize {
 struct Pending {
     buffer: Vec<u8>,
     offset: u64,
+    /// A buffer of it went over full: it streams, and its next buffer is allocated whole
+    /// (growing one by doubling copies its bytes about once more on the way).
+    streaming: bool,
+    /// `buffer` was allocated whole ahead of its bytes (counted in [`Held::reserved`]).
+    reserved: bool,
     /// Not written: its file would have been beyond `--max-files`.
     dropped: bool,
 }
@@ -178,9 +183,18 @@ pub struct FileSink {
     bounds: DiskBounds,
     usage: Arc<DiskUsage>,
     directions: FlowMap<Key, Pending>,
-    /// Bytes in `directions`' buffers.
-    buffered: usize,
+    held: Held,
     writer: Writer,
+}
+
+/// What the buffers of a [`FileSink`]'s directions hold.
+#[derive(Default)]
+struct Held {
+    /// Bytes in them (bounded by [`BUFFERED_TOTAL`]).
+    bytes: usize,
+    /// Buffers of streaming directions allocated whole ahead of their bytes, in bytes:
+    /// at most [`BUFFERED_TOTAL`] more, so that memory stays bounded with many streams.
+    reserved: usize,
 }
 
 impl FileSink {
@@ -201,7 +215,7 @@ impl FileSink {
             bounds,
             usage: Arc::default(),
             directions: FlowMap::default(),
-            buffered: 0,
+            held: Held::default(),
             writer: Writer::spawn(handle, dir, max_open)?,
         })
     }
@@ -217,18 +231,20 @@ impl FileSink {
         let Some(mut d) = self.directions.remove(&key) else {
             return Ok(());
         };
-        hand_over(&self.writer, &mut self.buffered, key, &mut d)?;
+        hand_over(&self.writer, &mut self.held, key, &mut d)?;
         self.writer.send(Op::Retire { key, counted: 0 })
     }
 }
 
-/// Hands a direction's buffer to the writer; `buffered`, the total the buffers hold, drops
-/// by what it held.
-fn hand_over(writer: &Writer, buffered: &mut usize, key: Key, d: &mut Pending) -> io::Result<()> {
+/// Hands a direction's buffer to the writer; `held` drops by what it held.
+fn hand_over(writer: &Writer, held: &mut Held, key: Key, d: &mut Pending) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
-    *buffered -= d.buffer.len();
+    held.bytes -= d.buffer.len();
+    if std::mem::take(&mut d.reserved) {
+        held.reserved -= WRITE_BUFFER;
+    }
     let bytes = std::mem::take(&mut d.buffer);
     writer.send(Op::Write {
         key,
@@ -322,7 +338,8 @@ impl Sink for FileSink {
             .store(written + bytes.len() as u64, Ordering::Relaxed);
         let end = d.offset + d.buffer.len() as u64;
         if offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER {
-            hand_over(&self.writer, &mut self.buffered, key, d)?;
+            d.streaming = offset == end;
+            hand_over(&self.writer, &mut self.held, key, d)?;
         }
         // A chunk larger than a buffer goes over in buffer-sized pieces.
         let mut offset = offset;
@@ -339,18 +356,24 @@ impl Sink for FileSink {
         }
         if d.buffer.is_empty() {
             d.offset = offset;
+            if d.streaming && self.held.reserved + WRITE_BUFFER <= BUFFERED_TOTAL {
+                d.buffer.reserve_exact(WRITE_BUFFER);
+                d.reserved = true;
+                self.held.reserved += WRITE_BUFFER;
+            }
         }
         append(&mut d.buffer, rest);
-        self.buffered += rest.len();
+        self.held.bytes += rest.len();
         // A new file's first bytes follow it at once, while it is open: held back, they
         // would often find it closed for the open-files limit (many flows opening at once)
         // and reopen it, two more system calls per file.
         if d.buffer.len() == WRITE_BUFFER || created {
-            hand_over(&self.writer, &mut self.buffered, key, d)?;
+            d.streaming |= d.buffer.len() == WRITE_BUFFER;
+            hand_over(&self.writer, &mut self.held, key, d)?;
         }
-        if self.buffered > BUFFERED_TOTAL {
+        if self.held.bytes > BUFFERED_TOTAL {
             for (key, d) in self.directions.iter_mut() {
-                hand_over(&self.writer, &mut self.buffered, *key, d)?;
+                hand_over(&self.writer, &mut self.held, *key, d)?;
             }
         }
         Ok(())
@@ -365,7 +388,7 @@ impl Sink for FileSink {
         for dir in 0..2 {
             let key = (flow.id, dir);
             if let Some(d) = self.directions.get_mut(&key) {
-                hand_over(&self.writer, &mut self.buffered, key, d)?;
+                hand_over(&self.writer, &mut self.held, key, d)?;
                 self.writer.send(Op::Close { key })?;
             }
         }
@@ -382,7 +405,10 @@ impl Sink for FileSink {
             // Its output failed: what is left of it is dropped.
             for dir in 0..2 {
                 if let Some(d) = self.directions.remove(&(flow.id, dir)) {
-                    self.buffered -= d.buffer.len();
+                    self.held.bytes -= d.buffer.len();
+                    if d.reserved {
+                        self.held.reserved -= WRITE_BUFFER;
+                    }
                     self.writer.send(Op::Retire {
                         key: (flow.id, dir),
                         counted: 0,
@@ -399,7 +425,7 @@ impl Sink for FileSink {
         for dir in 0..2 {
             let key = (flow.id, dir);
             if let Some(mut d) = self.directions.remove(&key) {
-                result = result.and(hand_over(&self.writer, &mut self.buffered, key, &mut d));
+                result = result.and(hand_over(&self.writer, &mut self.held, key, &mut d));
                 present.push(key);
             }
         }
@@ -425,7 +451,7 @@ impl Sink for FileSink {
 
     fn drain(&mut self) -> io::Result<()> {
         for (key, d) in self.directions.iter_mut() {
-            hand_over(&self.writer, &mut self.buffered, *key, d)?;
+            hand_over(&self.writer, &mut self.held, *key, d)?;
         }
         self.writer.finish()
     }
@@ -436,7 +462,7 @@ impl Drop for FileSink {
         // Not drained (an embedder that never called FlowTable::finish): what is buffered is
         // still written, and the writer joined by its own drop.
         for (key, d) in self.directions.iter_mut() {
-            let _ = hand_over(&self.writer, &mut self.buffered, *key, d);
+            let _ = hand_over(&self.writer, &mut self.held, *key, d);
         }
     }
 }
