@@ -16,6 +16,9 @@
   gen_flows.py random-v6 N OUT.pcap    its twin: N IPv6 SYNs from random source addresses
   gen_flows.py open-replies N OUT.pcap N connections open at once, each a 100-byte request and
                                        a 16 KiB reply in 1448-byte segments, FINs only at the end
+  gen_flows.py small N OUT.pcap        N connections one after the other, each a 100-byte
+                                       request and a 100 kB reply in 1448-byte segments, an ACK
+                                       every second segment (the small-packet capture, generated)
 """
 import random
 import struct
@@ -144,6 +147,20 @@ def main():
             c, port = client(i)
             add(frame(c, server, port, 80, 1101, 5001 + len(reply), FIN | ACK))
             add(frame(server, c, 80, port, 5001 + len(reply), 1102, FIN | ACK))
+    elif mode == "small":
+        server = bytes([192, 168, 0, 2])
+        reply = bytes(range(256)) * 400  # 100 kB
+        for i in range(n):
+            c, port = host(i // 50000 + 1), 10000 + i % 50000
+            add(frame(c, server, port, 80, 1000, 0, SYN))
+            add(frame(server, c, 80, port, 5000, 1001, SYN | ACK))
+            add(frame(c, server, port, 80, 1001, 5001, PSH | ACK, (b"GET /%d " % i).ljust(100, b"x")))
+            for k, off in enumerate(range(0, len(reply), 1448)):
+                add(frame(server, c, 80, port, 5001 + off, 1101, ACK, reply[off:off + 1448]))
+                if k % 2:
+                    add(frame(c, server, port, 80, 1101, 5001 + off + 1448, ACK))
+            add(frame(server, c, 80, port, 5001 + len(reply), 1101, FIN | ACK))
+            add(frame(c, server, port, 80, 1101, 5002 + len(reply), FIN | ACK))
     else:
         sys.exit(__doc__)
     with open(out, "wb") as f:

@@ -12,11 +12,21 @@ difference with tcpflow-lite is a real one:
   ihl        IPv4 headers longer than the datagram dropped (tcpflow writes from them)
   qinq       an 802.1ad (0x88a8, 0x9100) outer VLAN tag rewritten as 802.1Q (tcpflow leaves
              it out of the file name, merging that VLAN's flows with untagged ones)
+  short      IPv4 TCP datagrams whose total length ends inside the TCP header dropped (tcpflow
+             reads the header and data from the frame's bytes beyond the datagram, Ethernet
+             padding or the capture's next bytes: a flow between ports 0 and 0)
+  vlan-merge the same 4-tuple untagged and on VLANs, or on two VLANs: tcpflow keys its flows
+             without the tag, so their streams land in one file (the first one's name), one
+             overwriting the other; no rewrite of one capture undoes that, so each VLAN's
+             frames (and the untagged ones) are written to a capture of their own: OUT for the
+             untagged frames, OUT.vlan<TCI>.pcap for each tag, each part's name printed as
+             "part PATH" (run tcpflow on each, into one directory)
 
   pcapng     a pcapng capture rewritten as classic pcap (tcpflow writes the padding of its
              frames and its other bugs cannot be undone in place); counted once per capture
 
-usage: normalize.py IN OUT.pcap   (IN classic pcap or pcapng; prints the fix-ups made, one per line)
+usage: normalize.py IN OUT.pcap   (IN classic pcap or pcapng; prints the fix-ups made, one per line,
+                                  and the extra captures written, "part PATH")
 """
 import struct
 import sys
@@ -109,7 +119,7 @@ def main():
         fixes["pcapng"] += 1
     else:
         records = pcap_records(data)
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
+    written, tags = [], {}  # (VLAN id or None, pcap record); 4-tuple: VLAN ids seen
     for link, sec, frac, origlen, frame in records:
         caplen = len(frame)
         offset, ether = ip_offset(link, frame)
@@ -136,6 +146,9 @@ def main():
             if ihl < 20 or ihl > total:
                 fixes["ihl"] += 1
                 continue
+            if ip[9] == 6 and (struct.unpack(">H", ip[6:8])[0] & 0x1FFF) == 0 and total < ihl + 20:
+                fixes["short"] += 1
+                continue
             if ip[9] == 6 and len(ip) >= ihl + 13 and (struct.unpack(">H", ip[6:8])[0] & 0x1FFF) == 0 and ip[ihl + 12] >> 4 < 5:
                 fixes["doff"] += 1
                 continue
@@ -160,11 +173,41 @@ def main():
         else:
             continue
         frame = bytes(ether) + bytes(ip)
-        out.append(struct.pack("<IIII", sec, frac, len(frame), max(len(frame), origlen - (caplen - len(frame)))))
-        out.append(frame)
-    open(dst, "wb").write(b"".join(out))
+        tag = struct.unpack(">H", ether[14:16])[0] if ether[12:14] == b"\x81\x00" else None
+        length = max(len(frame), origlen - (caplen - len(frame)))
+        written.append((tag, struct.pack("<IIII", sec, frac, len(frame), length) + frame))
+        key = four_tuple(ip)
+        if key is not None:
+            tags.setdefault(key, set()).add(tag)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    parts = {None: []}
+    if any(len(seen) > 1 for seen in tags.values()):
+        fixes["vlan-merge"] += 1
+        for tag, record in written:
+            parts.setdefault(tag, []).append(record)
+    else:
+        parts[None] = [record for _, record in written]
+    open(dst, "wb").write(header + b"".join(parts.pop(None)))
     for fix, count in sorted(fixes.items()):
         print(f"{fix} {count}")
+    for tag, part in sorted(parts.items()):
+        path = f"{dst}.vlan{tag}.pcap"
+        open(path, "wb").write(header + b"".join(part))
+        print(f"part {path}")
+
+
+def four_tuple(ip):
+    """The TCP 4-tuple of an IP datagram (either direction alike), or None."""
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) * 4
+        if ip[9] != 6 or len(ip) < ihl + 4:
+            return None
+        ends = sorted([(bytes(ip[12:16]), bytes(ip[ihl:ihl + 2])), (bytes(ip[16:20]), bytes(ip[ihl + 2:ihl + 4]))])
+    else:
+        if ip[6] != 6 or len(ip) < 44:
+            return None
+        ends = sorted([(bytes(ip[8:24]), bytes(ip[40:42])), (bytes(ip[24:40]), bytes(ip[42:44]))])
+    return tuple(ends)
 
 
 if __name__ == "__main__":

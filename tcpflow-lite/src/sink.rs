@@ -56,6 +56,11 @@ pub fn default_max_open_files() -> usize {
 struct Pending {
     buffer: Vec<u8>,
     offset: u64,
+    /// A buffer of it went over full: it streams, and its next buffer is allocated whole
+    /// (growing one by doubling copies its bytes about once more on the way).
+    streaming: bool,
+    /// `buffer` was allocated whole ahead of its bytes (counted in [`Held::reserved`]).
+    reserved: bool,
     /// Not written: its file would have been beyond `--max-files`.
     dropped: bool,
 }
@@ -178,9 +183,18 @@ pub struct FileSink {
     bounds: DiskBounds,
     usage: Arc<DiskUsage>,
     directions: FlowMap<Key, Pending>,
-    /// Bytes in `directions`' buffers.
-    buffered: usize,
+    held: Held,
     writer: Writer,
+}
+
+/// What the buffers of a [`FileSink`]'s directions hold.
+#[derive(Default)]
+struct Held {
+    /// Bytes in them (bounded by [`BUFFERED_TOTAL`]).
+    bytes: usize,
+    /// Buffers of streaming directions allocated whole ahead of their bytes, in bytes:
+    /// at most [`BUFFERED_TOTAL`] more, so that memory stays bounded with many streams.
+    reserved: usize,
 }
 
 impl FileSink {
@@ -201,7 +215,7 @@ impl FileSink {
             bounds,
             usage: Arc::default(),
             directions: FlowMap::default(),
-            buffered: 0,
+            held: Held::default(),
             writer: Writer::spawn(handle, dir, max_open)?,
         })
     }
@@ -211,24 +225,26 @@ impl FileSink {
         Arc::clone(&self.usage)
     }
 
-    /// Forgets a direction for good (its flow closed, or what follows goes to a new file):
-    /// its buffer is handed over and its file retired.
+    /// Forgets a direction for good (what follows goes to a new file): its buffer is handed
+    /// over and its file retired.
     fn retire(&mut self, key: Key) -> io::Result<()> {
         let Some(mut d) = self.directions.remove(&key) else {
             return Ok(());
         };
-        hand_over(&self.writer, &mut self.buffered, key, &mut d)?;
-        self.writer.send(Op::Retire { key })
+        hand_over(&self.writer, &mut self.held, key, &mut d)?;
+        self.writer.send(Op::Retire { key, counted: 0 })
     }
 }
 
-/// Hands a direction's buffer to the writer; `buffered`, the total the buffers hold, drops
-/// by what it held.
-fn hand_over(writer: &Writer, buffered: &mut usize, key: Key, d: &mut Pending) -> io::Result<()> {
+/// Hands a direction's buffer to the writer; `held` drops by what it held.
+fn hand_over(writer: &Writer, held: &mut Held, key: Key, d: &mut Pending) -> io::Result<()> {
     if d.buffer.is_empty() {
         return Ok(());
     }
-    *buffered -= d.buffer.len();
+    held.bytes -= d.buffer.len();
+    if std::mem::take(&mut d.reserved) {
+        held.reserved -= WRITE_BUFFER;
+    }
     let bytes = std::mem::take(&mut d.buffer);
     writer.send(Op::Write {
         key,
@@ -322,7 +338,8 @@ impl Sink for FileSink {
             .store(written + bytes.len() as u64, Ordering::Relaxed);
         let end = d.offset + d.buffer.len() as u64;
         if offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER {
-            hand_over(&self.writer, &mut self.buffered, key, d)?;
+            d.streaming = offset == end;
+            hand_over(&self.writer, &mut self.held, key, d)?;
         }
         // A chunk larger than a buffer goes over in buffer-sized pieces.
         let mut offset = offset;
@@ -339,18 +356,24 @@ impl Sink for FileSink {
         }
         if d.buffer.is_empty() {
             d.offset = offset;
+            if d.streaming && self.held.reserved + WRITE_BUFFER <= BUFFERED_TOTAL {
+                d.buffer.reserve_exact(WRITE_BUFFER);
+                d.reserved = true;
+                self.held.reserved += WRITE_BUFFER;
+            }
         }
         append(&mut d.buffer, rest);
-        self.buffered += rest.len();
+        self.held.bytes += rest.len();
         // A new file's first bytes follow it at once, while it is open: held back, they
         // would often find it closed for the open-files limit (many flows opening at once)
         // and reopen it, two more system calls per file.
         if d.buffer.len() == WRITE_BUFFER || created {
-            hand_over(&self.writer, &mut self.buffered, key, d)?;
+            d.streaming |= d.buffer.len() == WRITE_BUFFER;
+            hand_over(&self.writer, &mut self.held, key, d)?;
         }
-        if self.buffered > BUFFERED_TOTAL {
+        if self.held.bytes > BUFFERED_TOTAL {
             for (key, d) in self.directions.iter_mut() {
-                hand_over(&self.writer, &mut self.buffered, *key, d)?;
+                hand_over(&self.writer, &mut self.held, *key, d)?;
             }
         }
         Ok(())
@@ -365,7 +388,7 @@ impl Sink for FileSink {
         for dir in 0..2 {
             let key = (flow.id, dir);
             if let Some(d) = self.directions.get_mut(&key) {
-                hand_over(&self.writer, &mut self.buffered, key, d)?;
+                hand_over(&self.writer, &mut self.held, key, d)?;
                 self.writer.send(Op::Close { key })?;
             }
         }
@@ -375,26 +398,51 @@ impl Sink for FileSink {
     fn closed(
         &mut self,
         flow: &FlowInfo,
-        _stats: &[DirectionStats; 2],
+        stats: &[DirectionStats; 2],
         reason: CloseReason,
     ) -> io::Result<()> {
         if reason == CloseReason::Failed {
             // Its output failed: what is left of it is dropped.
             for dir in 0..2 {
                 if let Some(d) = self.directions.remove(&(flow.id, dir)) {
-                    self.buffered -= d.buffer.len();
+                    self.held.bytes -= d.buffer.len();
+                    if d.reserved {
+                        self.held.reserved -= WRITE_BUFFER;
+                    }
                     self.writer.send(Op::Retire {
                         key: (flow.id, dir),
+                        counted: 0,
                     })?;
                 }
             }
             return Ok(());
         }
+        // Both buffers go over before either direction is retired, and the last operation
+        // of the connection carries what the summary counted for it: a write that fails
+        // comes before it, and the writer takes those bytes back ([`Sink::failed_after_close`]).
         let mut result = Ok(());
+        let mut present = Vec::with_capacity(2);
         for dir in 0..2 {
-            result = result.and(self.retire((flow.id, dir)));
+            let key = (flow.id, dir);
+            if let Some(mut d) = self.directions.remove(&key) {
+                result = result.and(hand_over(&self.writer, &mut self.held, key, &mut d));
+                present.push(key);
+            }
+        }
+        let counted = stats[0].bytes + stats[1].bytes;
+        if present.is_empty() && counted > 0 {
+            present.push((flow.id, 0));
+        }
+        let last = present.len().saturating_sub(1);
+        for (i, key) in present.into_iter().enumerate() {
+            let counted = if i == last { counted } else { 0 };
+            result = result.and(self.writer.send(Op::Retire { key, counted }));
         }
         result
+    }
+
+    fn failed_after_close(&self) -> u64 {
+        self.writer.uncounted()
     }
 
     fn take_failures(&mut self) -> Vec<Failure> {
@@ -403,7 +451,7 @@ impl Sink for FileSink {
 
     fn drain(&mut self) -> io::Result<()> {
         for (key, d) in self.directions.iter_mut() {
-            hand_over(&self.writer, &mut self.buffered, *key, d)?;
+            hand_over(&self.writer, &mut self.held, *key, d)?;
         }
         self.writer.finish()
     }
@@ -414,7 +462,7 @@ impl Drop for FileSink {
         // Not drained (an embedder that never called FlowTable::finish): what is buffered is
         // still written, and the writer joined by its own drop.
         for (key, d) in self.directions.iter_mut() {
-            let _ = hand_over(&self.writer, &mut self.buffered, *key, d);
+            let _ = hand_over(&self.writer, &mut self.held, *key, d);
         }
     }
 }
@@ -764,7 +812,10 @@ impl<S: Sink> Sink for Counting<S> {
     ) -> io::Result<()> {
         self.totals.flows += 1;
         for s in stats {
-            self.totals.bytes += s.bytes;
+            // A connection whose output failed: its bytes were not written, not reassembled.
+            if reason != CloseReason::Failed {
+                self.totals.bytes += s.bytes;
+            }
             self.totals.gaps += s.gaps;
             self.totals.gap_bytes += s.gap_bytes;
             self.totals.conflicts += s.conflicts;
@@ -778,7 +829,17 @@ impl<S: Sink> Sink for Counting<S> {
         self.inner.take_failures()
     }
     fn drain(&mut self) -> io::Result<()> {
-        self.inner.drain()
+        let result = self.inner.drain();
+        // Everything is written (or failed) now: bytes counted at a close whose output
+        // failed later are taken back, so the totals say what was really written.
+        self.totals.bytes = self
+            .totals
+            .bytes
+            .saturating_sub(self.inner.failed_after_close());
+        result
+    }
+    fn failed_after_close(&self) -> u64 {
+        0 // taken back from these totals already
     }
 }
 
@@ -820,6 +881,9 @@ impl Sink for Tee {
     }
     fn take_failures(&mut self) -> Vec<Failure> {
         self.0.iter_mut().flat_map(|s| s.take_failures()).collect()
+    }
+    fn failed_after_close(&self) -> u64 {
+        self.0.iter().map(|s| s.failed_after_close()).sum()
     }
     fn drain(&mut self) -> io::Result<()> {
         // Every sink is drained, whichever fails; the first error is returned.

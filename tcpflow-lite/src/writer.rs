@@ -56,8 +56,10 @@ pub(crate) enum Op {
     },
     /// Its file is closed (both FINs seen); it is reopened if more comes.
     Close { key: Key },
-    /// The direction is done: its file closed and its name forgotten.
-    Retire { key: Key },
+    /// The direction is done: its file closed and its name forgotten. `counted`: bytes of
+    /// its connection the summary counted as reassembled when it closed, carried by the
+    /// connection's last operation; if the connection failed, they were not written after all.
+    Retire { key: Key, counted: u64 },
     /// The connection's failure was reported to the flow table, which hands it nothing more:
     /// its id may be forgotten.
     Forget { id: u64 },
@@ -191,10 +193,13 @@ impl Drop for Gone {
 /// The sending end, owned by the thread that reassembles.
 pub(crate) struct Writer {
     queue: Arc<Queue>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<u64>>,
     failures: Receiver<Failure>,
     /// Set by the writer after it queued a failure: checking costs one load per call.
     failed: Arc<AtomicBool>,
+    /// Known once the writer ended ([`Writer::finish`]): bytes counted at a connection's
+    /// close whose output failed afterwards.
+    uncounted: u64,
 }
 
 impl Writer {
@@ -212,6 +217,7 @@ impl Writer {
             clock: 0,
             outputs: FlowMap::default(),
             failed_ids: FlowMap::default(),
+            uncounted: 0,
             report,
             reported: Arc::clone(&failed),
         };
@@ -227,12 +233,14 @@ impl Writer {
                         files.apply(op);
                     }
                 }
+                files.uncounted
             })?;
         Ok(Writer {
             queue,
             thread: Some(thread),
             failures,
             failed,
+            uncounted: 0,
         })
     }
 
@@ -266,7 +274,7 @@ impl Writer {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
-        thread.join().map_err(|panic| {
+        self.uncounted = thread.join().map_err(|panic| {
             let why = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -277,6 +285,12 @@ impl Writer {
         // It has ended: whatever it reported is here now.
         self.failed.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Bytes the summary counted as reassembled when their connection closed, whose output
+    /// failed afterwards: exact once [`Writer::finish`] returned, zero before.
+    pub(crate) fn uncounted(&self) -> u64 {
+        self.uncounted
     }
 }
 
@@ -317,6 +331,8 @@ struct Files {
     outputs: FlowMap<Key, Output>,
     /// Connections that failed and were reported, until forgotten: their work is dropped.
     failed_ids: FlowMap<u64, ()>,
+    /// What [`Op::Retire`] counted for connections in `failed_ids`.
+    uncounted: u64,
     report: Sender<Failure>,
     reported: Arc<AtomicBool>,
 }
@@ -360,9 +376,14 @@ impl Files {
                     close(&mut self.open_count, output);
                 }
             }
-            Op::Retire { key } => {
+            Op::Retire { key, counted } => {
                 if let Some(mut output) = self.outputs.remove(&key) {
                     close(&mut self.open_count, &mut output);
+                }
+                // Its last operation: a failure comes before it or never. (A connection
+                // failed while open is closed with nothing counted.)
+                if self.failed_ids.contains_key(&key.0) {
+                    self.uncounted += counted;
                 }
             }
             Op::Forget { id } => {

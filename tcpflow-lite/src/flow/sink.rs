@@ -89,6 +89,12 @@ pub trait Sink {
     fn drain(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Bytes handed over with a connection that then closed normally (its `closed` stats
+    /// count them) but whose output failed afterwards: not written after all. Exact once
+    /// [`Sink::drain`] returned.
+    fn failed_after_close(&self) -> u64 {
+        0
+    }
 }
 
 /// A connection the sink failed for.
@@ -176,5 +182,8 @@ impl Sink for Guard<'_> {
     }
     fn drain(&mut self) -> io::Result<()> {
         self.inner.drain()
+    }
+    fn failed_after_close(&self) -> u64 {
+        self.inner.failed_after_close()
     }
 }
