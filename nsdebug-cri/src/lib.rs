@@ -18,6 +18,7 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::path::Path;
 
