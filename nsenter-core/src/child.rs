@@ -140,7 +140,8 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         let target_fd = target_fd as RawFd;
         match source {
             Some(fd) if *fd == target_fd => raw::clear_cloexec(target_fd).at(Step::Stdio)?,
-            Some(fd) => raw::dup2(*fd, target_fd).at(Step::Stdio)?,
+            // SAFETY: fds 0-2 are the child's own to replace: nothing in it uses them.
+            Some(fd) => unsafe { raw::dup2(*fd, target_fd) }.at(Step::Stdio)?,
             None => {}
         }
     }
@@ -153,7 +154,8 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some((path, label)) = plan.confine.as_ref().and_then(|c| c.lsm_exec) {
         let fd = raw::open(path, libc::O_WRONLY).at(Step::Lsm)?;
         let written = raw::write_all_once(fd, label);
-        raw::close(fd);
+        // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+        unsafe { raw::close(fd) };
         written.at(Step::Lsm)?;
     }
     // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups fails after
@@ -206,11 +208,14 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             None => None,
         };
         let middle = raw::getpid();
-        let pid = raw::fork_raw().at(Step::PidNamespaceFork)?;
+        // SAFETY: both sides go on with async-signal-safe calls only, and end in exec or
+        // `_exit` (`relay_until_exit` never returns).
+        let pid = unsafe { raw::fork_raw() }.at(Step::PidNamespaceFork)?;
         if pid > 0 {
             // The parent must see end of file on these once the program is gone.
             for fd in [plan.err_fd, ready, go].into_iter().flatten() {
-                raw::close(fd);
+                // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+                unsafe { raw::close(fd) };
             }
             if let Some(proc_fd) = host_proc {
                 HOST_PROC.store(proc_fd, Ordering::Relaxed);
@@ -228,7 +233,8 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             relay_until_exit(pid, false);
         }
         if let Some(fd) = host_proc {
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
         }
         if plan.toolbox.is_some() {
             start_session(plan, cleared_before)?;
@@ -272,7 +278,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     let file = |path: &CStr| match raw::clone_tree(path, false) {
         Ok(fd) if raw::is_regular_file(fd) => Some(fd),
         Ok(fd) => {
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
             None
         }
         Err(_) => None,
@@ -292,7 +299,7 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
         false => nosymfollow | raw::MOUNT_ATTR_RDONLY,
     };
     raw::set_tree_attrs(tree, attrs).at(Step::ToolboxLockdown)?;
-    raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    raw::unshare_mount_ns().at(Step::Toolbox)?;
     raw::make_mounts_private().at(Step::Toolbox)?;
     raw::mount_new(
         c"tmpfs",
@@ -303,7 +310,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     .at(Step::Toolbox)?;
     raw::mkdir(toolbox.root_at, 0o755).at(Step::Toolbox)?;
     raw::attach_tree(tree, toolbox.root_at).at(Step::Toolbox)?;
-    raw::close(tree);
+    // SAFETY: the child opened (or was handed) `tree` and uses it no more.
+    unsafe { raw::close(tree) };
     for (fd, path) in files {
         if let Some(fd) = fd {
             // Best effort: a host whose file is a symlink keeps its own, and so does one
@@ -311,7 +319,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
             if raw::set_tree_attrs(fd, attrs).is_ok() {
                 let _ = raw::attach_tree(fd, path);
             }
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
         }
     }
     Ok(())
@@ -351,10 +360,13 @@ fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
     }
     raw::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).at(Step::SessionReaper)?;
     let reaper = raw::getpid();
-    let program = raw::fork_raw().at(Step::SessionReaper)?;
+    // SAFETY: both sides go on with async-signal-safe calls only, and end in exec or `_exit`
+    // (`relay_until_exit` never returns).
+    let program = unsafe { raw::fork_raw() }.at(Step::SessionReaper)?;
     if program > 0 {
         if let Some(fd) = plan.err_fd {
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
         }
         relay_until_exit(program, true);
     }
@@ -444,7 +456,8 @@ fn sweep_mount_namespace() {
                 }
             }
         }
-        raw::close(dir);
+        // SAFETY: the child opened (or was handed) `dir` and uses it no more.
+        unsafe { raw::close(dir) };
         // Reap what is ours to reap; the rest goes to whoever inherited it.
         while let Ok((reaped, _)) = raw::waitpid(-1, libc::WNOHANG) {
             if reaped <= 0 {
@@ -484,7 +497,8 @@ fn kill_session() {
             return;
         };
         let read = raw::read(fd, &mut buffer);
-        raw::close(fd);
+        // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+        unsafe { raw::close(fd) };
         let Ok(read) = read else {
             return;
         };
@@ -625,7 +639,10 @@ fn credentials(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
 fn install_seccomp(programs: &[libc::sock_fprog]) -> Result<(), Failure> {
     programs
         .iter()
-        .try_for_each(|program| raw::install_seccomp_filter(program).at(Step::Seccomp))
+        // SAFETY: each program was copied from the target by `PTRACE_SECCOMP_GET_FILTER` into
+        // memory the plan keeps until exec, its length counted; it is the child's last step
+        // before exec.
+        .try_for_each(|program| unsafe { raw::install_seccomp_filter(program) }.at(Step::Seccomp))
 }
 
 /// `chdir` to `path` resolved as if the current root were `/` of the whole lookup
@@ -639,10 +656,12 @@ fn chdir_in_root(path: &CStr) -> Result<(), Failure> {
         libc::O_PATH | libc::O_DIRECTORY,
         libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     );
-    raw::close(root);
+    // SAFETY: the child opened (or was handed) `root` and uses it no more.
+    unsafe { raw::close(root) };
     let dir = dir.at(Step::Chdir)?;
     let changed = raw::fchdir(dir);
-    raw::close(dir);
+    // SAFETY: the child opened (or was handed) `dir` and uses it no more.
+    unsafe { raw::close(dir) };
     changed.at(Step::Chdir)
 }
 
@@ -663,7 +682,9 @@ fn ensure_cwd_in_root() -> Result<(), Failure> {
 pub(crate) fn exec(plan: &Plan<'_>) -> Failure {
     let mut errno = libc::ENOENT;
     for path in plan.candidates {
-        let e = raw::execve(*path, plan.argv, plan.envp);
+        // SAFETY: the plan's paths and arrays were built before fork as NUL-terminated
+        // strings and null-terminated arrays, and it outlives this call.
+        let e = unsafe { raw::execve(*path, plan.argv, plan.envp) };
         // Keep looking past directories that do not have it; remember a real refusal.
         if !matches!(e, libc::ENOENT | libc::ENOTDIR) {
             errno = e;
@@ -725,9 +746,11 @@ fn handshake_fds(plan: &Plan<'_>) -> (Option<RawFd>, Option<RawFd>) {
 /// exits without exec when the parent refuses (or is gone).
 fn await_go(handshake: Handshake) {
     let ready = raw::write_all_once(handshake.ready, b"r");
-    raw::close(handshake.ready);
+    // SAFETY: the child opened (or was handed) `handshake.ready` and uses it no more.
+    unsafe { raw::close(handshake.ready) };
     let go = ready.and_then(|()| raw::read_byte(handshake.go));
-    raw::close(handshake.go);
+    // SAFETY: the child opened (or was handed) `handshake.go` and uses it no more.
+    unsafe { raw::close(handshake.go) };
     if go != Ok(true) {
         raw::exit(127);
     }
@@ -767,7 +790,8 @@ fn close_range(first: libc::c_uint, last: libc::c_uint, cloexec: bool) -> Result
         if cloexec {
             raw::set_cloexec(fd as RawFd);
         } else {
-            raw::close(fd as RawFd);
+            // SAFETY: the child opened (or was handed) `fd as RawFd` and uses it no more.
+            unsafe { raw::close(fd as RawFd) };
         }
     }
     Ok(())
@@ -791,7 +815,8 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     crate::relay::install(pid);
     let outer = HOST_PROC.load(Ordering::Relaxed) >= 0;
     if session || outer {
-        raw::set_handler(PARENT_GONE, parent_gone);
+        // SAFETY: `parent_gone` makes only async-signal-safe calls and ends the process.
+        unsafe { raw::set_handler(PARENT_GONE, parent_gone) };
     }
     // The handlers are in place: now signals may arrive.
     raw::sigmask(libc::SIG_SETMASK, &[]);

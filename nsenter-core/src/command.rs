@@ -439,7 +439,7 @@ impl Command {
         if kinds.contains(Namespace::Mnt) {
             // setns(CLONE_NEWNS) needs an unshared fs struct even in a single thread's process
             // if a runtime started threads that are gone; harmless otherwise.
-            if let Err(e) = sys::unshare(libc::CLONE_FS) {
+            if let Err(e) = sys::unshare_fs() {
                 return Error::from_setns(target.id(), kinds, e);
             }
         }
