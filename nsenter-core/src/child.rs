@@ -114,8 +114,110 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
     report(plan.err_fd, failure)
 }
 
+/// One stage of [`setup`]. The list a plan gets ([`stages`]) is computed from the plan alone,
+/// without a system call, and [`setup`] runs exactly that list: the order the security rules
+/// need is checked by unit tests that need no root (the seam youki keeps for its syscalls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// `PR_SET_DUMPABLE` 0: the target's root must not ptrace us while we hold the caller's
+    /// fds and memory.
+    NonDumpable,
+    /// A toolbox session dies with the thread that forked it.
+    DieWithCaller,
+    /// The plan's fds onto 0, 1 and 2.
+    Stdio,
+    /// Into the target's cgroups.
+    Cgroup,
+    /// The LSM exec label, through the host's /proc.
+    Lsm,
+    /// Supplementary groups cleared before a user namespace is joined.
+    ClearGroups,
+    /// The toolbox's private mount namespace.
+    Toolbox,
+    /// `setns` of the chosen namespaces.
+    Join,
+    /// A read-only /sys of the joined network namespace (toolbox).
+    Sysfs,
+    /// The caller's fds closed, before any root or directory is chosen (CVE-2024-21626).
+    CloseInherited,
+    /// `chroot` into the kept root.
+    Root,
+    /// `chdir` into the kept or named directory, then checked to be beneath the root.
+    Cwd,
+    /// Every fd above stderr closed but the error pipe and handshake.
+    CloseAboveStderr,
+    /// Fork into the joined pid namespace; the parent stays behind as the relay.
+    PidNamespaceFork,
+    /// A toolbox session: its reaper, then the program with fixed ids.
+    ToolboxSession,
+    /// A session of the program's own.
+    NewSession,
+    /// Groups, gid, uid and capabilities (and seccomp without NoNewPrivs, as `docker exec`).
+    Credentials,
+    /// The program dies with the relay (after the credentials, which clear it).
+    DieWithRelay,
+    /// NoNewPrivs and the target's seccomp filters: last of what changes the program's powers.
+    Seccomp,
+    /// Wait for the parent's last check.
+    AwaitGo,
+}
+
+/// The most stages a plan can have.
+const MAX_STAGES: usize = 20;
+
+/// The stages of `plan`, in order (a fixed array: the child may not allocate).
+pub(crate) fn stages(plan: &Plan<'_>) -> ([Option<Stage>; MAX_STAGES], usize) {
+    let mut list = [None; MAX_STAGES];
+    let mut n = 0;
+    let mut push = |stage: Stage, when: bool| {
+        if when && n < MAX_STAGES {
+            list[n] = Some(stage);
+            n += 1;
+        }
+    };
+    let toolbox = plan.toolbox.is_some();
+    let confine_nnp = plan.confine.as_ref().is_some_and(|c| c.no_new_privs);
+    push(Stage::NonDumpable, true);
+    push(Stage::DieWithCaller, toolbox);
+    push(Stage::Stdio, true);
+    push(Stage::Cgroup, !plan.cgroup_fds.is_empty());
+    push(
+        Stage::Lsm,
+        plan.confine.as_ref().is_some_and(|c| c.lsm_exec.is_some()),
+    );
+    push(Stage::ClearGroups, plan.joins_user && plan.groups.is_some());
+    push(Stage::Toolbox, toolbox);
+    push(Stage::Join, true);
+    push(Stage::Sysfs, toolbox);
+    push(Stage::CloseInherited, true);
+    push(Stage::Root, plan.root.is_some());
+    push(
+        Stage::Cwd,
+        plan.root.is_some() || plan.cwd_fd.is_some() || plan.cwd_path.is_some(),
+    );
+    push(Stage::CloseAboveStderr, true);
+    push(Stage::PidNamespaceFork, plan.fork_for_pid);
+    push(Stage::ToolboxSession, toolbox);
+    push(Stage::NewSession, !toolbox);
+    push(Stage::Credentials, !toolbox);
+    push(Stage::DieWithRelay, plan.fork_for_pid && !toolbox);
+    push(Stage::Seccomp, confine_nnp);
+    push(Stage::AwaitGo, plan.handshake.is_some());
+    (list, n)
+}
+
+/// What one stage leaves for the next ones.
+#[derive(Default)]
+struct Progress {
+    /// The supplementary groups were cleared before joining.
+    cleared_before: bool,
+    /// The pid of the relay, seen from the program after the pid-namespace fork.
+    middle: libc::pid_t,
+}
+
 /// Everything between fork (or, for [`Command::exec_in`](crate::Command::exec_in), the
-/// caller itself) and exec. Only async-signal-safe calls.
+/// caller itself) and exec: the [`stages`] of the plan, in order. Only async-signal-safe
+/// calls.
 ///
 /// The order matters for safety: non-dumpable first; the LSM label while `/proc` is still the
 /// host's; every inherited fd closed right after joining, before any `chroot`/`chdir`
@@ -123,118 +225,113 @@ pub(crate) fn run(plan: &Plan<'_>) -> ! {
 /// beneath it; the pid-namespace fork before credentials change, so the relaying process keeps
 /// none of the container's limits; the seccomp filters last that the remaining calls allow.
 pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
-    // Non-dumpable before joining anything, the pid namespace above all: the target's root
-    // must not be able to ptrace us while we still hold the caller's fds and memory.
-    raw::prctl(libc::PR_SET_DUMPABLE, 0, 0).at(Step::Prctl)?;
-    if let Some(toolbox) = &plan.toolbox {
-        // A session with host powers never outlives the nsdebug that watches it, SIGKILL
-        // included. (The death signal follows the forking *thread*: the caller forks from
-        // one that lasts as long as the session.)
-        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
-            .at(Step::SessionReaper)?;
-        if raw::getppid() != toolbox.parent {
-            raw::exit(127);
-        }
+    let (list, n) = stages(plan);
+    let mut progress = Progress::default();
+    for stage in list[..n].iter().flatten() {
+        run_stage(*stage, plan, &mut progress)?;
     }
-    for (target_fd, source) in plan.stdio.iter().enumerate() {
-        let target_fd = target_fd as RawFd;
-        match source {
-            Some(fd) if *fd == target_fd => raw::clear_cloexec(target_fd).at(Step::Stdio)?,
-            Some(fd) => raw::dup2(*fd, target_fd).at(Step::Stdio)?,
-            None => {}
-        }
-    }
-    // Into the target's cgroups while still in our own cgroup namespace: "0" means "the
-    // writing process".
-    for fd in plan.cgroup_fds {
-        raw::write_all_once(*fd, b"0").at(Step::Cgroup)?;
-    }
-    // The label applies at exec; written now, through the host's /proc.
-    if let Some((path, label)) = plan.confine.as_ref().and_then(|c| c.lsm_exec) {
-        let fd = raw::open(path, libc::O_WRONLY).at(Step::Lsm)?;
-        let written = raw::write_all_once(fd, label);
-        raw::close(fd);
-        written.at(Step::Lsm)?;
-    }
-    // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups fails after
-    // joining: clear the host's supplementary groups before joining (util-linux does the
-    // same), so that none of them leaks into the namespace either way.
-    let cleared_before = plan.joins_user && plan.groups.is_some() && raw::setgroups(&[]).is_ok();
-    if let Some(toolbox) = &plan.toolbox {
-        build_toolbox(toolbox)?;
-    }
-    join_namespaces(plan)?;
-    if plan.toolbox.is_some() {
-        // /sys shows the network namespace of whoever mounts it: ours now is the target's.
-        // Best effort: a tool that needs it will say so.
-        let read_only = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        let _ = raw::mount_new(c"sysfs", c"/sys", read_only, None);
-    }
-    // Nothing of the caller's may be reachable (a host directory through /proc/self/fd/N)
-    // while the root and working directory are chosen.
-    close_inherited_fds(plan)?;
-    if let Some(root) = plan.root {
-        raw::fchdir(root).at(Step::Chroot)?;
-        raw::chroot_to_cwd().at(Step::Chroot)?;
-        raw::chdir(c"/").at(Step::Chdir)?;
-    }
-    if let Some(cwd) = plan.cwd_fd {
-        raw::fchdir(cwd).at(Step::Chdir)?;
-    }
-    if let Some(path) = plan.cwd_path {
-        chdir_in_root(path)?;
-    }
-    if plan.root.is_some() || plan.cwd_fd.is_some() || plan.cwd_path.is_some() {
-        ensure_cwd_in_root()?;
-    }
-    // The kept root and cwd fds are the target's; nothing needs them now.
-    let (ready, go) = handshake_fds(plan);
-    let mut keep = [plan.err_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
-    keep.sort_unstable();
-    close_all_above_stderr_but(&keep, plan.cloexec_only)?;
-    if plan.fork_for_pid {
-        // A toolbox session's outer relay keeps the host's /proc (before the session's own
-        // covers it) to sweep the session's mount namespace when it ends.
-        let host_proc = match plan.toolbox {
-            Some(_) => Some(
-                raw::open(
-                    c"/proc",
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                )
-                .at(Step::SessionReaper)?,
-            ),
-            None => None,
-        };
-        let middle = raw::getpid();
-        let pid = raw::fork_raw().at(Step::PidNamespaceFork)?;
-        if pid > 0 {
-            // The parent must see end of file on these once the program is gone.
-            for fd in [plan.err_fd, ready, go].into_iter().flatten() {
-                raw::close(fd);
+    raw::sigmask(libc::SIG_SETMASK, &[]);
+    Ok(())
+}
+
+/// Runs one stage of [`setup`].
+fn run_stage(stage: Stage, plan: &Plan<'_>, progress: &mut Progress) -> Result<(), Failure> {
+    match stage {
+        Stage::NonDumpable => raw::prctl(libc::PR_SET_DUMPABLE, 0, 0).at(Step::Prctl)?,
+        Stage::DieWithCaller => {
+            // A session with host powers never outlives the nsdebug that watches it, SIGKILL
+            // included. (The death signal follows the forking *thread*: the caller forks from
+            // one that lasts as long as the session.)
+            raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+                .at(Step::SessionReaper)?;
+            if plan
+                .toolbox
+                .as_ref()
+                .is_some_and(|t| raw::getppid() != t.parent)
+            {
+                raw::exit(127);
             }
-            if let Some(proc_fd) = host_proc {
-                HOST_PROC.store(proc_fd, Ordering::Relaxed);
-                // Out of the container's sight (in the host's pid namespace), unlike the
-                // reaper: a session whose reaper the container killed or stopped still ends
-                // with nsdebug, caught here instead of dying at once.
-                // (Past the fork a failure can no longer be reported; should this one fail,
-                // the SIGKILL set above stays, and the reaper still ends the session.)
-                let _ = raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0);
-                if raw::getppid() != plan.toolbox.as_ref().map_or(0, |t| t.parent) {
-                    sweep_mount_namespace();
-                    raw::exit(127);
+        }
+        Stage::Stdio => {
+            for (target_fd, source) in plan.stdio.iter().enumerate() {
+                let target_fd = target_fd as RawFd;
+                match source {
+                    Some(fd) if *fd == target_fd => {
+                        raw::clear_cloexec(target_fd).at(Step::Stdio)?
+                    }
+                    // SAFETY: fds 0-2 are the child's own to replace: nothing in it uses them.
+                    Some(fd) => unsafe { raw::dup2(*fd, target_fd) }.at(Step::Stdio)?,
+                    None => {}
                 }
             }
-            relay_until_exit(pid, false);
         }
-        if let Some(fd) = host_proc {
-            raw::close(fd);
+        Stage::Cgroup => {
+            // Into the target's cgroups while still in our own cgroup namespace: "0" means
+            // "the writing process".
+            for fd in plan.cgroup_fds {
+                raw::write_all_once(*fd, b"0").at(Step::Cgroup)?;
+            }
         }
-        if plan.toolbox.is_some() {
-            start_session(plan, cleared_before)?;
-        } else {
-            new_session(plan)?;
-            credentials(plan, cleared_before)?;
+        Stage::Lsm => {
+            // The label applies at exec; written now, through the host's /proc.
+            if let Some((path, label)) = plan.confine.as_ref().and_then(|c| c.lsm_exec) {
+                let fd = raw::open(path, libc::O_WRONLY).at(Step::Lsm)?;
+                let written = raw::write_all_once(fd, label);
+                // SAFETY: the child opened `fd` just above and uses it no more.
+                unsafe { raw::close(fd) };
+                written.at(Step::Lsm)?;
+            }
+        }
+        Stage::ClearGroups => {
+            // In a user namespace whose setgroups is "deny" (unprivileged ones) setgroups
+            // fails after joining: clear the host's supplementary groups before joining
+            // (util-linux does the same), so that none of them leaks into the namespace
+            // either way.
+            progress.cleared_before = raw::setgroups(&[]).is_ok();
+        }
+        Stage::Toolbox => {
+            if let Some(toolbox) = &plan.toolbox {
+                build_toolbox(toolbox)?;
+            }
+        }
+        Stage::Join => join_namespaces(plan)?,
+        Stage::Sysfs => {
+            // /sys shows the network namespace of whoever mounts it: ours now is the
+            // target's. Best effort: a tool that needs it will say so.
+            let read_only = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            let _ = raw::mount_new(c"sysfs", c"/sys", read_only, None);
+        }
+        // Nothing of the caller's may be reachable (a host directory through
+        // /proc/self/fd/N) while the root and working directory are chosen.
+        Stage::CloseInherited => close_inherited_fds(plan)?,
+        Stage::Root => {
+            if let Some(root) = plan.root {
+                raw::fchdir(root).at(Step::Chroot)?;
+                raw::chroot_to_cwd().at(Step::Chroot)?;
+                raw::chdir(c"/").at(Step::Chdir)?;
+            }
+        }
+        Stage::Cwd => {
+            if let Some(cwd) = plan.cwd_fd {
+                raw::fchdir(cwd).at(Step::Chdir)?;
+            }
+            if let Some(path) = plan.cwd_path {
+                chdir_in_root(path)?;
+            }
+            ensure_cwd_in_root()?;
+        }
+        Stage::CloseAboveStderr => {
+            // The kept root and cwd fds are the target's; nothing needs them now.
+            let (ready, go) = handshake_fds(plan);
+            let mut keep = [plan.err_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
+            keep.sort_unstable();
+            close_all_above_stderr_but(&keep, plan.cloexec_only)?;
+        }
+        Stage::PidNamespaceFork => progress.middle = fork_into_pid_namespace(plan)?,
+        Stage::ToolboxSession => start_session(plan, progress.cleared_before)?,
+        Stage::NewSession => new_session(plan)?,
+        Stage::Credentials => credentials(plan, progress.cleared_before)?,
+        Stage::DieWithRelay => {
             // The program dies with the relaying process rather than outlive it unwatched
             // (set after the credentials: changing them clears it).
             raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
@@ -243,21 +340,71 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             // then the namespace's init or a subreaper, no longer the middle process (which
             // is invisible, pid 0, from inside another pid namespace).
             let parent = raw::getppid();
-            if parent != 0 && parent != middle {
+            if parent != 0 && parent != progress.middle {
                 raw::exit(127);
             }
         }
-    } else if plan.toolbox.is_some() {
-        start_session(plan, cleared_before)?;
-    } else {
-        new_session(plan)?;
-        credentials(plan, cleared_before)?;
+        Stage::Seccomp => {
+            if let Some(confine) = &plan.confine {
+                raw::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).at(Step::NoNewPrivs)?;
+                install_seccomp(confine.seccomp)?;
+            }
+        }
+        Stage::AwaitGo => {
+            if let Some(handshake) = plan.handshake {
+                await_go(handshake);
+            }
+        }
     }
-    if let Some(handshake) = plan.handshake {
-        await_go(handshake);
-    }
-    raw::sigmask(libc::SIG_SETMASK, &[]);
     Ok(())
+}
+
+/// Forks into the joined pid namespace: the parent relays signals to the program and ends as
+/// it ends (never returns); the program gets back the relay's pid.
+fn fork_into_pid_namespace(plan: &Plan<'_>) -> Result<libc::pid_t, Failure> {
+    let (ready, go) = handshake_fds(plan);
+    // A toolbox session's outer relay keeps the host's /proc (before the session's own
+    // covers it) to sweep the session's mount namespace when it ends.
+    let host_proc = match plan.toolbox {
+        Some(_) => Some(
+            raw::open(
+                c"/proc",
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+            .at(Step::SessionReaper)?,
+        ),
+        None => None,
+    };
+    let middle = raw::getpid();
+    // SAFETY: both sides go on with async-signal-safe calls only, and end in exec or
+    // `_exit` (`relay_until_exit` never returns).
+    let pid = unsafe { raw::fork_raw() }.at(Step::PidNamespaceFork)?;
+    if pid > 0 {
+        // The parent must see end of file on these once the program is gone.
+        for fd in [plan.err_fd, ready, go].into_iter().flatten() {
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
+        }
+        if let Some(proc_fd) = host_proc {
+            HOST_PROC.store(proc_fd, Ordering::Relaxed);
+            // Out of the container's sight (in the host's pid namespace), unlike the
+            // reaper: a session whose reaper the container killed or stopped still ends
+            // with nsdebug, caught here instead of dying at once.
+            // (Past the fork a failure can no longer be reported; should this one fail,
+            // the SIGKILL set above stays, and the reaper still ends the session.)
+            let _ = raw::prctl(libc::PR_SET_PDEATHSIG, PARENT_GONE as libc::c_ulong, 0);
+            if raw::getppid() != plan.toolbox.as_ref().map_or(0, |t| t.parent) {
+                sweep_mount_namespace();
+                raw::exit(127);
+            }
+        }
+        relay_until_exit(pid, false);
+    }
+    if let Some(fd) = host_proc {
+        // SAFETY: the child opened `fd` above and uses it no more.
+        unsafe { raw::close(fd) };
+    }
+    Ok(middle)
 }
 
 /// The toolbox's mount namespace: a private copy of ours (so the host's tools are all there)
@@ -272,7 +419,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     let file = |path: &CStr| match raw::clone_tree(path, false) {
         Ok(fd) if raw::is_regular_file(fd) => Some(fd),
         Ok(fd) => {
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
             None
         }
         Err(_) => None,
@@ -292,7 +440,7 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
         false => nosymfollow | raw::MOUNT_ATTR_RDONLY,
     };
     raw::set_tree_attrs(tree, attrs).at(Step::ToolboxLockdown)?;
-    raw::unshare(libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    raw::unshare_mount_ns().at(Step::Toolbox)?;
     raw::make_mounts_private().at(Step::Toolbox)?;
     raw::mount_new(
         c"tmpfs",
@@ -303,7 +451,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
     .at(Step::Toolbox)?;
     raw::mkdir(toolbox.root_at, 0o755).at(Step::Toolbox)?;
     raw::attach_tree(tree, toolbox.root_at).at(Step::Toolbox)?;
-    raw::close(tree);
+    // SAFETY: the child opened (or was handed) `tree` and uses it no more.
+    unsafe { raw::close(tree) };
     for (fd, path) in files {
         if let Some(fd) = fd {
             // Best effort: a host whose file is a symlink keeps its own, and so does one
@@ -311,7 +460,8 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
             if raw::set_tree_attrs(fd, attrs).is_ok() {
                 let _ = raw::attach_tree(fd, path);
             }
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
         }
     }
     Ok(())
@@ -351,10 +501,13 @@ fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
     }
     raw::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).at(Step::SessionReaper)?;
     let reaper = raw::getpid();
-    let program = raw::fork_raw().at(Step::SessionReaper)?;
+    // SAFETY: both sides go on with async-signal-safe calls only, and end in exec or `_exit`
+    // (`relay_until_exit` never returns).
+    let program = unsafe { raw::fork_raw() }.at(Step::SessionReaper)?;
     if program > 0 {
         if let Some(fd) = plan.err_fd {
-            raw::close(fd);
+            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+            unsafe { raw::close(fd) };
         }
         relay_until_exit(program, true);
     }
@@ -444,7 +597,8 @@ fn sweep_mount_namespace() {
                 }
             }
         }
-        raw::close(dir);
+        // SAFETY: the child opened (or was handed) `dir` and uses it no more.
+        unsafe { raw::close(dir) };
         // Reap what is ours to reap; the rest goes to whoever inherited it.
         while let Ok((reaped, _)) = raw::waitpid(-1, libc::WNOHANG) {
             if reaped <= 0 {
@@ -484,7 +638,8 @@ fn kill_session() {
             return;
         };
         let read = raw::read(fd, &mut buffer);
-        raw::close(fd);
+        // SAFETY: the child opened (or was handed) `fd` and uses it no more.
+        unsafe { raw::close(fd) };
         let Ok(read) = read else {
             return;
         };
@@ -613,10 +768,7 @@ fn credentials(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
                 .at(Step::Capabilities)?;
             }
         }
-        if confine.no_new_privs {
-            raw::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).at(Step::NoNewPrivs)?;
-            install_seccomp(confine.seccomp)?;
-        }
+        // With NoNewPrivs the filters go in last, as stage `Seccomp` of `setup`.
     }
     Ok(())
 }
@@ -625,7 +777,10 @@ fn credentials(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
 fn install_seccomp(programs: &[libc::sock_fprog]) -> Result<(), Failure> {
     programs
         .iter()
-        .try_for_each(|program| raw::install_seccomp_filter(program).at(Step::Seccomp))
+        // SAFETY: each program was copied from the target by `PTRACE_SECCOMP_GET_FILTER` into
+        // memory the plan keeps until exec, its length counted; it is the child's last step
+        // before exec.
+        .try_for_each(|program| unsafe { raw::install_seccomp_filter(program) }.at(Step::Seccomp))
 }
 
 /// `chdir` to `path` resolved as if the current root were `/` of the whole lookup
@@ -639,10 +794,12 @@ fn chdir_in_root(path: &CStr) -> Result<(), Failure> {
         libc::O_PATH | libc::O_DIRECTORY,
         libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     );
-    raw::close(root);
+    // SAFETY: the child opened (or was handed) `root` and uses it no more.
+    unsafe { raw::close(root) };
     let dir = dir.at(Step::Chdir)?;
     let changed = raw::fchdir(dir);
-    raw::close(dir);
+    // SAFETY: the child opened (or was handed) `dir` and uses it no more.
+    unsafe { raw::close(dir) };
     changed.at(Step::Chdir)
 }
 
@@ -663,7 +820,9 @@ fn ensure_cwd_in_root() -> Result<(), Failure> {
 pub(crate) fn exec(plan: &Plan<'_>) -> Failure {
     let mut errno = libc::ENOENT;
     for path in plan.candidates {
-        let e = raw::execve(*path, plan.argv, plan.envp);
+        // SAFETY: the plan's paths and arrays were built before fork as NUL-terminated
+        // strings and null-terminated arrays, and it outlives this call.
+        let e = unsafe { raw::execve(*path, plan.argv, plan.envp) };
         // Keep looking past directories that do not have it; remember a real refusal.
         if !matches!(e, libc::ENOENT | libc::ENOTDIR) {
             errno = e;
@@ -725,9 +884,11 @@ fn handshake_fds(plan: &Plan<'_>) -> (Option<RawFd>, Option<RawFd>) {
 /// exits without exec when the parent refuses (or is gone).
 fn await_go(handshake: Handshake) {
     let ready = raw::write_all_once(handshake.ready, b"r");
-    raw::close(handshake.ready);
+    // SAFETY: the child opened (or was handed) `handshake.ready` and uses it no more.
+    unsafe { raw::close(handshake.ready) };
     let go = ready.and_then(|()| raw::read_byte(handshake.go));
-    raw::close(handshake.go);
+    // SAFETY: the child opened (or was handed) `handshake.go` and uses it no more.
+    unsafe { raw::close(handshake.go) };
     if go != Ok(true) {
         raw::exit(127);
     }
@@ -767,7 +928,8 @@ fn close_range(first: libc::c_uint, last: libc::c_uint, cloexec: bool) -> Result
         if cloexec {
             raw::set_cloexec(fd as RawFd);
         } else {
-            raw::close(fd as RawFd);
+            // SAFETY: the child opened (or was handed) `fd as RawFd` and uses it no more.
+            unsafe { raw::close(fd as RawFd) };
         }
     }
     Ok(())
@@ -791,7 +953,8 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
     crate::relay::install(pid);
     let outer = HOST_PROC.load(Ordering::Relaxed) >= 0;
     if session || outer {
-        raw::set_handler(PARENT_GONE, parent_gone);
+        // SAFETY: `parent_gone` makes only async-signal-safe calls and ends the process.
+        unsafe { raw::set_handler(PARENT_GONE, parent_gone) };
     }
     // The handlers are in place: now signals may arrive.
     raw::sigmask(libc::SIG_SETMASK, &[]);
@@ -826,4 +989,130 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
         raw::exit(128 + signal);
     }
     raw::exit(libc::WEXITSTATUS(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan with nothing optional: fds are placeholders, `stages` makes no call with them.
+    fn bare() -> Plan<'static> {
+        Plan {
+            argv: &[],
+            envp: &[],
+            candidates: &[],
+            pidfd: Some(10),
+            flags: 0,
+            namespace_fds: &[],
+            root: None,
+            cwd_fd: None,
+            cwd_path: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            stdio: [None; 3],
+            err_fd: Some(11),
+            cgroup_fds: &[],
+            fork_for_pid: false,
+            joins_user: false,
+            new_session: false,
+            confine: None,
+            toolbox: None,
+            cloexec_only: false,
+            handshake: None,
+        }
+    }
+
+    fn list(plan: &Plan<'_>) -> Vec<Stage> {
+        let (list, n) = stages(plan);
+        list[..n].iter().flatten().copied().collect()
+    }
+
+    fn position(list: &[Stage], stage: Stage) -> usize {
+        list.iter()
+            .position(|s| *s == stage)
+            .unwrap_or_else(|| panic!("{stage:?} missing from {list:?}"))
+    }
+
+    /// Every combination of the plan's options that changes the list.
+    fn variants() -> Vec<Plan<'static>> {
+        static CGROUPS: [RawFd; 1] = [12];
+        static GROUPS: [libc::gid_t; 1] = [5];
+        let mut plans = Vec::new();
+        for bits in 0..64u32 {
+            let mut plan = bare();
+            let on = |bit: u32| bits & (1 << bit) != 0;
+            plan.fork_for_pid = on(0);
+            plan.root = on(1).then_some(13);
+            plan.cwd_path = on(2).then_some(c"/tmp");
+            plan.joins_user = on(3);
+            plan.groups = on(3).then_some(&GROUPS[..]);
+            plan.uid = on(3).then_some(1000);
+            plan.cgroup_fds = if on(4) { &CGROUPS } else { &[] };
+            plan.confine = on(5).then(|| ChildConfinement {
+                caps: crate::status::CapSets::default(),
+                no_new_privs: true,
+                seccomp: &[],
+                lsm_exec: Some((c"/proc/thread-self/attr/exec", b"label")),
+            });
+            plans.push(plan);
+        }
+        plans
+    }
+
+    #[test]
+    fn the_child_is_non_dumpable_before_anything_else() {
+        for plan in variants() {
+            assert_eq!(list(&plan)[0], Stage::NonDumpable, "{:?}", list(&plan));
+        }
+    }
+
+    #[test]
+    fn inherited_fds_are_closed_after_joining_and_before_root_and_cwd() {
+        for plan in variants() {
+            let list = list(&plan);
+            let closed = position(&list, Stage::CloseInherited);
+            assert!(position(&list, Stage::Join) < closed, "{list:?}");
+            for later in [Stage::Root, Stage::Cwd] {
+                if let Some(at) = list.iter().position(|s| *s == later) {
+                    assert!(closed < at, "{later:?} before the fds are closed: {list:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_pid_namespace_fork_comes_before_the_ids_change() {
+        for plan in variants().into_iter().filter(|p| p.fork_for_pid) {
+            let list = list(&plan);
+            let fork = position(&list, Stage::PidNamespaceFork);
+            assert!(fork < position(&list, Stage::Credentials), "{list:?}");
+            assert!(fork > position(&list, Stage::CloseAboveStderr), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn seccomp_with_no_new_privs_is_the_last_change_of_powers() {
+        for plan in variants().into_iter().filter(|p| p.confine.is_some()) {
+            let list = list(&plan);
+            let seccomp = position(&list, Stage::Seccomp);
+            assert!(
+                list[seccomp + 1..].iter().all(|s| *s == Stage::AwaitGo),
+                "{list:?}"
+            );
+            assert!(position(&list, Stage::Credentials) < seccomp, "{list:?}");
+        }
+        assert!(!list(&bare()).contains(&Stage::Seccomp));
+    }
+
+    #[test]
+    fn groups_are_cleared_before_a_user_namespace_is_joined() {
+        let mut plan = bare();
+        plan.joins_user = true;
+        plan.groups = Some(&[]);
+        let list = list(&plan);
+        assert!(position(&list, Stage::ClearGroups) < position(&list, Stage::Join));
+        plan.joins_user = false;
+        assert!(!super::tests::list(&plan).contains(&Stage::ClearGroups));
+    }
 }

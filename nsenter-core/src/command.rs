@@ -95,6 +95,9 @@ pub struct Command {
     stdio: [Stdio; 3],
 }
 
+/// The directory of a toolbox's scratch where the target's tree is attached.
+const TOOLBOX_ROOT: &str = "ctr";
+
 /// The default search path when the environment has no `PATH` (util-linux's).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -267,8 +270,9 @@ impl Command {
     /// tools (cntr's and `docker debug`'s mode): instead of joining the target's mount
     /// namespace, the program gets a private copy of the caller's (the host's tools, as they
     /// are) with a tmpfs on `scratch` (an existing directory of the caller's, left untouched
-    /// outside the session), the target's whole mount tree at `scratch/ctr` (also in
-    /// `$CTR_ROOT`), a fresh `/proc` of the target's pid namespace, `/sys` of its network
+    /// outside the session), the target's whole mount tree at `scratch/ctr`
+    /// ([`toolbox_root`](Command::toolbox_root): the caller names it to the program, in an
+    /// environment variable of its choosing, for example), a fresh `/proc` of the target's pid namespace, `/sys` of its network
     /// namespace, and its `/etc/resolv.conf` and `/etc/hosts`. Nothing changes in the target's
     /// mount namespace and nothing remains when the program ends.
     ///
@@ -288,10 +292,16 @@ impl Command {
     /// Needs Linux >= 5.12 (`open_tree`, `move_mount`, `mount_setattr` with
     /// `MOUNT_ATTR_NOSYMFOLLOW`); the mount namespace must not be in the set joined.
     pub fn toolbox(&mut self, scratch: impl Into<PathBuf>) -> &mut Command {
-        let scratch = scratch.into();
-        self.env("CTR_ROOT", scratch.join("ctr"));
-        self.toolbox = Some(scratch);
+        self.toolbox = Some(scratch.into());
         self
+    }
+
+    /// Where a toolbox session's program finds the target's files (`scratch/ctr`), or `None`
+    /// without [`toolbox`](Command::toolbox).
+    pub fn toolbox_root(&self) -> Option<PathBuf> {
+        self.toolbox
+            .as_ref()
+            .map(|scratch| scratch.join(TOOLBOX_ROOT))
     }
 
     /// Lets a toolbox session write to the target's files (they are read-only by default);
@@ -439,7 +449,7 @@ impl Command {
         if kinds.contains(Namespace::Mnt) {
             // setns(CLONE_NEWNS) needs an unshared fs struct even in a single thread's process
             // if a runtime started threads that are gone; harmless otherwise.
-            if let Err(e) = sys::unshare(libc::CLONE_FS) {
+            if let Err(e) = sys::unshare_fs() {
                 return Error::from_setns(target.id(), kinds, e);
             }
         }
@@ -662,7 +672,7 @@ impl Command {
                     target_mnt,
                     own_mnt,
                     scratch: path(scratch.clone())?,
-                    root_at: path(scratch.join("ctr"))?,
+                    root_at: path(scratch.join(TOOLBOX_ROOT))?,
                     writable: self.toolbox_writable,
                 })
             }

@@ -337,7 +337,7 @@ pub(crate) fn enter_thread(
     }
     if kinds.contains(Namespace::Mnt) {
         // setns(CLONE_NEWNS) fails with EINVAL while the fs struct is shared with other threads.
-        sys::unshare(libc::CLONE_FS).map_err(|e| {
+        sys::unshare_fs().map_err(|e| {
             (
                 NamespaceSet::EMPTY,
                 Error::from_setns(id(), Namespace::Mnt.into(), e),

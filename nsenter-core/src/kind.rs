@@ -58,8 +58,9 @@ impl Namespace {
         }
     }
 
-    /// The `CLONE_NEW*` flag that names this kind to `setns(2)`, `unshare(2)` and `clone(2)`.
-    pub const fn clone_flag(self) -> libc::c_int {
+    /// The `CLONE_NEW*` flag that names this kind to `setns(2)`, `unshare(2)` and `clone(2)`
+    /// (the kernel's `int`).
+    pub const fn clone_flag(self) -> i32 {
         match self {
             Namespace::User => libc::CLONE_NEWUSER,
             Namespace::Cgroup => libc::CLONE_NEWCGROUP,
@@ -159,7 +160,7 @@ impl NamespaceSet {
     }
 
     /// The union of the sets' `CLONE_NEW*` flags, as `setns(pidfd, flags)` takes them.
-    pub fn clone_flags(self) -> libc::c_int {
+    pub fn clone_flags(self) -> i32 {
         self.iter().fold(0, |flags, ns| flags | ns.clone_flag())
     }
 

@@ -37,6 +37,15 @@ pub(crate) fn is_relayed(signal: libc::c_int) -> bool {
 const SIGNALS: usize = 65;
 
 extern "C" fn relay(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // The interrupted code may be between a failed call and its read of errno: `kill`
+    // below must not change what it reads.
+    let saved = raw::errno();
+    relay_signal(signal, info);
+    raw::set_errno(saved);
+}
+
+/// The body of [`relay`] (errno is saved around it).
+fn relay_signal(signal: libc::c_int, info: *mut libc::siginfo_t) {
     // A signal from the terminal (Ctrl-C, Ctrl-\) went to the whole foreground process
     // group, the program included: passing it on would deliver it twice.
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
@@ -76,7 +85,8 @@ pub(crate) fn install(pid: libc::pid_t) -> Previous {
     PROGRAM_PID.store(pid, Ordering::Relaxed);
     let mut previous: Previous = [None; SIGNALS];
     for signal in relayed_signals() {
-        previous[signal as usize] = Some(raw::set_handler(signal, relay));
+        // SAFETY: `relay` only reads an atomic and calls `kill`, and puts errno back.
+        previous[signal as usize] = Some(unsafe { raw::set_handler(signal, relay) });
     }
     previous
 }
@@ -118,4 +128,26 @@ pub(crate) fn uninstall(previous: &Previous) {
         }
     }
     PROGRAM_PID.store(0, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The handler's `kill` fails (no such pid) and sets errno; the code it interrupted must
+    /// still read its own errno afterwards.
+    #[test]
+    fn the_relay_handler_leaves_errno_as_it_found_it() {
+        PROGRAM_PID.store(i32::MAX, Ordering::Relaxed); // above any pid_max: ESRCH
+                                                        // SAFETY: `relay` is async-signal-safe (what this test checks of it is errno).
+        let old = unsafe { raw::set_handler(libc::SIGUSR2, relay) };
+        raw::set_errno(libc::EAGAIN);
+        // SAFETY: raise delivers the signal to this thread before it returns; the handler
+        // above is installed for it.
+        unsafe { libc::raise(libc::SIGUSR2) };
+        let seen = raw::errno();
+        raw::restore_action(libc::SIGUSR2, &old);
+        PROGRAM_PID.store(0, Ordering::Relaxed);
+        assert_eq!(seen, libc::EAGAIN, "errno after the handler ran");
+    }
 }

@@ -8,6 +8,8 @@
 //! pid, an `ip netns` name. The resolver pins the container's process (a pidfd, then a check
 //! that it is still the container's) before anything is entered.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use nsdebug_resolve::{resolve, ResolveOptions};

@@ -3,6 +3,8 @@
 //!
 //!     cargo run -p nsdebug-examples --bin list-links -- PID
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use nsdebug_net::RouteSocket;

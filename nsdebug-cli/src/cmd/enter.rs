@@ -323,6 +323,10 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             _ => {}
         }
         command.toolbox(TOOLBOX_SCRATCH).toolbox_writable(args.rw);
+        // The program's way to the container's files: the name is nsdebug's to choose.
+        if let Some(root) = command.toolbox_root() {
+            command.env("CTR_ROOT", root);
+        }
     }
     let name = resolved
         .container

@@ -50,10 +50,12 @@ pub(crate) fn setns(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<()> {
     check(unsafe { libc::setns(fd.as_raw_fd(), flags) } as libc::c_long).map(drop)
 }
 
-/// `unshare(2)` on the calling thread.
-pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: plain system call with an integer argument.
-    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
+/// `unshare(CLONE_FS)`: the calling thread gets its own root, cwd and umask, which
+/// `setns(CLONE_NEWNS)` requires. The one flag offered: others would change what the rest of
+/// the process shares with this thread.
+pub(crate) fn unshare_fs() -> io::Result<()> {
+    // SAFETY: integer argument only; unsharing the fs struct affects this thread alone.
+    check(unsafe { libc::unshare(libc::CLONE_FS) } as libc::c_long).map(drop)
 }
 
 /// `open(2)` with `O_CLOEXEC` always added.

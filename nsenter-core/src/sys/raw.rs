@@ -13,6 +13,13 @@ pub(crate) fn errno() -> Errno {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// Sets the calling thread's errno: a signal handler puts back what it found, so that the
+/// code it interrupted reads its own error.
+pub(crate) fn set_errno(value: Errno) {
+    // SAFETY: `__errno_location` returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() = value };
+}
+
 /// `-1`-means-errno to `Result`.
 pub(crate) fn result(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
@@ -36,9 +43,14 @@ pub(crate) fn prctl(
 }
 
 /// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, program)`.
-pub(crate) fn install_seccomp_filter(program: &libc::sock_fprog) -> Result<(), Errno> {
-    // SAFETY: `program` points to a valid BPF program for the duration of the call; the
-    // kernel copies it.
+///
+/// # Safety
+/// `program.filter` must point to `program.len` readable instructions (the kernel copies
+/// them during the call). The filter then binds this thread and every program it execs: the
+/// caller must install it last, after every call the filter might refuse.
+pub(crate) unsafe fn install_seccomp_filter(program: &libc::sock_fprog) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees `program` describes a readable BPF program; the kernel
+    // copies it before returning.
     let ret = unsafe {
         libc::prctl(
             libc::PR_SET_SECCOMP,
@@ -50,8 +62,12 @@ pub(crate) fn install_seccomp_filter(program: &libc::sock_fprog) -> Result<(), E
 }
 
 /// `dup2(2)`.
-pub(crate) fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
-    // SAFETY: integer arguments only.
+///
+/// # Safety
+/// `to` is closed and replaced silently: the caller must own it (or it must be unused), and
+/// nothing else may go on using the file it referred to.
+pub(crate) unsafe fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments; the caller owns `to` (see above).
     result(unsafe { libc::dup2(from, to) }.into()).map(drop)
 }
 
@@ -143,8 +159,12 @@ pub(crate) fn openat2(
 }
 
 /// `close(2)` (errors ignored: nothing can be done about them here).
-pub(crate) fn close(fd: RawFd) {
-    // SAFETY: integer argument only; the caller owns `fd`.
+///
+/// # Safety
+/// The caller must own `fd` and use it no more: a number closed twice, or closed under an
+/// `OwnedFd`, may by then name another file.
+pub(crate) unsafe fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and drops it here (see above).
     unsafe { libc::close(fd) };
 }
 
@@ -291,21 +311,29 @@ pub(crate) fn capget() -> Result<(u64, u64, u64), Errno> {
 }
 
 /// `execve(2)`: returns only on failure.
-pub(crate) fn execve(
+///
+/// # Safety
+/// `path` must be NUL-terminated, and `argv` and `envp` must each end with a null pointer
+/// and otherwise hold NUL-terminated strings, all alive for the call.
+pub(crate) unsafe fn execve(
     path: *const libc::c_char,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> Errno {
-    // SAFETY: the caller passes a NUL-terminated path and null-terminated arrays of
-    // NUL-terminated strings, alive until exec (they are prepared before fork and kept).
+    // SAFETY: the caller guarantees the strings and arrays (see above).
     unsafe { libc::execve(path, argv.as_ptr(), envp.as_ptr()) };
     errno()
 }
 
 /// `clone(2)` with just SIGCHLD, as `fork` without glibc's `pthread_atfork` handlers:
 /// `Ok(0)` in the child, `Ok(pid)` in the parent.
-pub(crate) fn fork_raw() -> Result<libc::pid_t, Errno> {
-    // SAFETY: a fork-like clone; the child continues on a copy of this stack and memory.
+///
+/// # Safety
+/// As for `fork`: in a multi-threaded process the child may only make async-signal-safe
+/// calls (no allocation, no lock) until it execs or `_exit`s, and it must never return into
+/// code that would run the parent's destructors or unwinding.
+pub(crate) unsafe fn fork_raw() -> Result<libc::pid_t, Errno> {
+    // SAFETY: a fork-like clone; the caller keeps the child to the rules above.
     result(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) })
         .map(|pid| pid as libc::pid_t)
 }
@@ -389,7 +417,11 @@ pub(crate) fn restore_mask(old: &libc::sigset_t) {
 
 /// Installs `handler` (an `SA_SIGINFO` handler, `SA_RESTART`) for `signal`; returns the
 /// action before.
-pub(crate) fn set_handler(
+///
+/// # Safety
+/// `handler` runs between any two instructions of any thread: it must make only
+/// async-signal-safe calls, touch only atomics or locals, and leave errno as it found it.
+pub(crate) unsafe fn set_handler(
     signal: libc::c_int,
     handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
 ) -> libc::sigaction {
@@ -399,7 +431,7 @@ pub(crate) fn set_handler(
     action.sa_sigaction = handler as *const () as libc::sighandler_t;
     action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
     action.sa_mask = sigset([]);
-    // SAFETY: `action` is a valid action whose handler is async-signal-safe; `old` is writable.
+    // SAFETY: `action` is a valid action whose handler the caller vouches for; `old` is writable.
     unsafe { libc::sigaction(signal, &action, &mut old) };
     old
 }
@@ -564,10 +596,13 @@ pub(crate) fn sleep_ms(millis: u32) {
     unsafe { libc::nanosleep(&time, std::ptr::null_mut()) };
 }
 
-/// `unshare(2)`.
-pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
-    // SAFETY: integer argument only.
-    result(unsafe { libc::unshare(flags) }.into()).map(drop)
+/// `unshare(CLONE_NEWNS)`: a mount namespace of this process's own, a copy of the one it
+/// was in. Only this flag is offered: others (`CLONE_FILES`, `CLONE_NEWUSER`...) would change
+/// what the rest of the child relies on.
+pub(crate) fn unshare_mount_ns() -> Result<(), Errno> {
+    // SAFETY: integer argument only; a new mount namespace breaks no invariant of this
+    // process (its fds and memory are untouched).
+    result(unsafe { libc::unshare(libc::CLONE_NEWNS) }.into()).map(drop)
 }
 
 /// `mkdir(2)`.
