@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cmd;
 use nsdebug_resolve::{ResolveOptions, RuntimeKind};
@@ -137,7 +137,18 @@ pub const EXIT_NSDEBUG_FAILED: u8 = 125;
 
 /// Parses the command line and runs it; errors print their whole chain on one line.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse_from(command_marked(std::env::args_os().collect()));
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(answer) = answered_without_parsing(&argv) {
+        print!("{answer}");
+        return ExitCode::SUCCESS;
+    }
+    // The definition of every subcommand's arguments is most of nsdebug's start-up: it is
+    // built once, and both finds where enter's command starts and parses.
+    let command = Cli::command();
+    let argv = command_marked(&command, argv);
+    let mut matches = command.get_matches_from(argv);
+    let cli = Cli::from_arg_matches_mut(&mut matches)
+        .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     init_logging(cli.verbose, cli.quiet);
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // Every command but these enters namespaces or asks runtimes' root-owned sockets.
@@ -194,12 +205,25 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// `nsdebug --version` (or `-V`) alone: clap's answer, without building the definition of
+/// every subcommand's arguments, which is most of the time it would take.
+fn answered_without_parsing(argv: &[std::ffi::OsString]) -> Option<String> {
+    match argv {
+        [_, flag] if flag == "--version" || flag == "-V" => {
+            Some(format!("nsdebug {}\n", env!("CARGO_PKG_VERSION")))
+        }
+        _ => None,
+    }
+}
+
 /// `nsenter -t PID sh -c CMD` habit: with `-t`, the first word after `enter`'s (or
 /// `debug`'s) options is the command, but clap would fill TARGET with it and go on reading
 /// `-c` as nsdebug's --container. A `--` is put before that word (unless one is there), found
 /// with the very option definitions clap parses with (which options take a value).
-fn command_marked(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let command = Cli::command();
+fn command_marked(
+    command: &clap::Command,
+    mut argv: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
     // The subcommand is the first word that is not an option (the global ones take no value).
     let Some(at) = argv
         .iter()
@@ -372,12 +396,35 @@ impl LookupArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn version_without_parsing_is_clap_s_own_answer_and_only_for_version_alone() {
+        use clap::CommandFactory;
+        let argv = |words: &[&str]| words.iter().map(Into::into).collect::<Vec<_>>();
+        let clap_says = super::Cli::command().render_version();
+        for flag in ["--version", "-V"] {
+            let answer = super::answered_without_parsing(&argv(&["nsdebug", flag]));
+            assert_eq!(answer.as_deref(), Some(clap_says.as_str()));
+        }
+        for words in [
+            &["nsdebug"][..],
+            &["nsdebug", "--help"],
+            &["nsdebug", "ps", "--version"],
+            &["nsdebug", "--version", "ps"],
+        ] {
+            assert_eq!(
+                super::answered_without_parsing(&argv(words)),
+                None,
+                "{words:?}"
+            );
+        }
+    }
+
     fn marked(words: &[&str]) -> Vec<String> {
         let argv = std::iter::once("nsdebug")
             .chain(words.iter().copied())
             .map(std::ffi::OsString::from)
             .collect();
-        super::command_marked(argv)
+        super::command_marked(&super::command(), argv)
             .into_iter()
             .skip(1)
             .map(|w| w.to_string_lossy().into_owned())

@@ -6,6 +6,7 @@ mod cli;
 mod cmd;
 mod pty;
 mod session;
+mod shown;
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away

@@ -41,6 +41,18 @@ pub enum Place {
     Other(Arc<OtherNetns>),
 }
 
+impl Place {
+    /// How it is named: `inside`, `host` (the caller's), or the other namespace's
+    /// description.
+    pub fn name(&self) -> String {
+        match self {
+            Place::Inside => "inside".to_owned(),
+            Place::Home => "host".to_owned(),
+            Place::Other(netns) => netns.description.clone(),
+        }
+    }
+}
+
 /// The other end of an interface.
 #[derive(Clone, Debug)]
 pub enum OtherEnd {

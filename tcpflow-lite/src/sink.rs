@@ -560,8 +560,9 @@ impl<W: Write> Sink for ConsoleSink<W> {
 
 /// `bytes` with terminal controls made visible: every C0 and C1 control character but
 /// newline, tab and the CR of a CRLF, DEL, and every byte that is not part of valid UTF-8,
-/// become `\xNN`.
-pub fn escape_controls(bytes: &[u8]) -> Vec<u8> {
+/// become `\xNN`. The console's policy for payloads, private to it: text nsdebug prints about
+/// a container (names, paths) goes through nsdebug's own `shown`, which escapes newlines too.
+fn escape_controls(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         let mut chars = chunk.valid().chars().peekable();

@@ -157,7 +157,7 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
         eprintln!(
             "nsdebug: flow {} dropped: {}",
             failure.flow.name(0),
-            failure.error
+            super::shown(&failure.error.to_string())
         );
     }
     let totals = sink.totals;

@@ -1,16 +1,15 @@
 //! `nsdebug veth TARGET [--down|--up] [-i IFNAME] [--json]`: a container's interfaces, their
 //! host-side peers, and taking those down (the container cannot take its own end down).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
+use nsdebug_net::down::{is_parented, DownRecords, Outcome, PeerRecord};
 use nsdebug_net::peer::{inspect, Inspection, Interface, OtherEnd, Place};
 use nsdebug_net::{Link, RouteSocket};
 use nsenter_core::{Namespace, Target};
 use serde::Serialize;
-use tcpflow_lite::beneath::Dir;
 
 use super::shown;
 use nix::sys::signal::{SigSet, Signal};
@@ -180,7 +179,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         .iter()
         .map(|i| row(i, &mut inspection.home))
         .collect();
-    let taken_down = recorded_keys(&resolved.target);
+    let taken_down = DownRecords::recorded_in(Path::new(STATE_DIR), &resolved.target);
     let networks = resolved
         .container
         .as_ref()
@@ -191,7 +190,7 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         else {
             continue;
         };
-        peer.taken_down_by_nsdebug = taken_down.contains(&peer_key(link, place));
+        peer.taken_down_by_nsdebug = taken_down.contains(&PeerRecord::of(link, place));
         peer.network = peer
             .master
             .as_deref()
@@ -220,17 +219,6 @@ pub fn run(args: VethArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The peers `--down` recorded for this target (read only: nothing is created to list them).
-fn recorded_keys(target: &Target) -> Vec<String> {
-    let Ok(name) = state_file(target) else {
-        return Vec::new();
-    };
-    match Dir::open_nofollow(Path::new(STATE_DIR)) {
-        Ok(dir) => read_record(&dir, &name).unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// The Docker network whose bridge device is `bridge`: `docker0` is the default network
@@ -282,14 +270,6 @@ fn shares_host_netns(target: &Target) -> anyhow::Result<bool> {
     Ok(target.namespace_id(Namespace::Net)? == host.namespace_id(Namespace::Net)?)
 }
 
-fn place_name(place: &Place) -> String {
-    match place {
-        Place::Inside => "inside".to_owned(),
-        Place::Home => "host".to_owned(),
-        Place::Other(netns) => netns.description.clone(),
-    }
-}
-
 fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
     let stats = link.stats.unwrap_or_default();
     // The bridge is in the peer's namespace; look its name up where we can cheaply.
@@ -304,7 +284,7 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
     PeerRow {
         name: link.name.clone(),
         ifindex: link.index,
-        namespace: place_name(place),
+        namespace: place.name(),
         master,
         network: None,
         taken_down_by_nsdebug: false,
@@ -314,16 +294,6 @@ fn peer_row(link: &Link, place: &Place, home: &mut RouteSocket) -> PeerRow {
         rx_dropped: stats.rx_dropped,
         tx_dropped: stats.tx_dropped,
     }
-}
-
-/// Link kinds whose other end is a parent device rather than a peer: taking the parent down
-/// takes down everything on it, the host's own traffic included.
-const PARENTED_KINDS: [&str; 5] = ["macvlan", "macvtap", "ipvlan", "ipvtap", "vlan"];
-
-fn is_parented(link: &Link) -> bool {
-    link.kind
-        .as_deref()
-        .is_some_and(|k| PARENTED_KINDS.contains(&k))
 }
 
 fn row(interface: &Interface, home: &mut RouteSocket) -> Row {
@@ -428,61 +398,8 @@ fn print_table(rows: &[Row]) {
     super::print_table(&HEADER, &RIGHT, &cells);
 }
 
-/// Root's own directory for the records of `--down`.
+/// Root's own directory for the records of `--down` (see [`nsdebug_net::down`]).
 const STATE_DIR: &str = "/run/nsdebug";
-
-/// Where `--down` records what it changed, for `--up`: a file per network namespace (its
-/// inode) in [`STATE_DIR`].
-fn state_file(target: &Target) -> anyhow::Result<String> {
-    let id = target.namespace_id(Namespace::Net)?;
-    Ok(format!("veth-down-{}-{}", id.dev, id.ino))
-}
-
-/// The state directory, opened once: created 0700 when missing; refused when it is a symbolic
-/// link or anyone but us can write to it. Its files are then read, created and replaced
-/// beneath the open directory, never through a link.
-fn state_dir(path: &Path) -> anyhow::Result<Dir> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(e).with_context(|| format!("creating {}", path.display()));
-        }
-        _ => {}
-    }
-    let dir = Dir::open_nofollow(path)
-        .with_context(|| format!("{}: not a directory of its own", path.display()))?;
-    let meta = dir.as_file()?.metadata()?;
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me || meta.mode() & 0o022 != 0 {
-        bail!(
-            "{}: owned by uid {} with mode {:o}: not ours alone; refusing to use it",
-            path.display(),
-            meta.uid(),
-            meta.mode() & 0o7777
-        );
-    }
-    Ok(dir)
-}
-
-/// The keys recorded in `name` (none when there is no record).
-fn read_record(dir: &Dir, name: &str) -> anyhow::Result<Vec<String>> {
-    use std::io::Read;
-    let mut text = String::new();
-    match dir.open_beneath(name, libc::O_RDONLY, 0) {
-        Ok(mut file) => file
-            .read_to_string(&mut text)
-            .with_context(|| format!("reading {STATE_DIR}/{name}"))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {STATE_DIR}/{name}")),
-    };
-    Ok(text.lines().map(str::to_owned).collect())
-}
-
-/// The key a peer is recorded under: its namespace, ifindex and name.
-fn peer_key(link: &Link, place: &Place) -> String {
-    format!("{}\t{}\t{}", place_name(place), link.index, link.name)
-}
 
 /// The signals that end a `--down --for` drill early.
 fn drill_signals() -> SigSet {
@@ -531,37 +448,7 @@ fn humantime(duration: std::time::Duration) -> String {
     }
 }
 
-/// Removes the records of network namespaces that no longer exist (their containers are
-/// gone): nothing is left to bring up, and a new namespace may later get the same inode.
-fn tidy_stale_records(dir: &Dir) {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(listing) = dir.as_file() else { return };
-    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", listing.as_raw_fd())) else {
-        return;
-    };
-    let mut live = std::collections::HashSet::new();
-    let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
-    let named = std::fs::read_dir("/run/netns")
-        .into_iter()
-        .flatten()
-        .flatten();
-    for path in processes
-        .map(|e| e.path().join("ns/net"))
-        .chain(named.map(|e| e.path()))
-    {
-        if let Ok(meta) = std::fs::metadata(path) {
-            live.insert(format!("veth-down-{}-{}", meta.dev(), meta.ino()));
-        }
-    }
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("veth-down-") && !name.contains(".tmp") && !live.contains(&name) {
-            let _ = dir.remove(&name);
-        }
-    }
-}
-
+/// Takes the peers down (`down`) or brings back what the record says, and says what changed.
 fn change(
     args: &VethArgs,
     down: bool,
@@ -569,213 +456,49 @@ fn change(
     target: &Target,
     inspection: &mut Inspection,
 ) -> Result<ExitCode, Failure> {
-    let up = !down;
-    let state = state_file(target)?;
-    let dir = state_dir(Path::new(STATE_DIR))?;
-    tidy_stale_records(&dir);
-    let recorded = read_record(&dir, &state)?;
-    if up && recorded.is_empty() {
+    let records = DownRecords::open(Path::new(STATE_DIR))?;
+    let only = args.interface.as_deref();
+    let outcome = if down {
+        records.take_down(target, inspection, only)
+    } else {
+        records.bring_up(target, inspection, only)
+    }
+    .with_context(|| what.to_owned())?;
+    report(what, down, &outcome);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `--down` or `--up` did, a line per peer; names are the container's to choose.
+fn report(what: &str, down: bool, outcome: &Outcome) {
+    if !down && outcome.recorded_before == 0 {
         println!("{what}: already up: nsdebug has none of its peers down");
-        return Ok(ExitCode::SUCCESS);
+        return;
     }
-    let selected: Vec<&Interface> = inspection
-        .interfaces
-        .iter()
-        .filter(|i| {
-            args.interface
-                .as_ref()
-                .is_none_or(|name| &i.link.name == name)
-        })
-        .filter(|i| i.link.name != "lo" || args.interface.is_some())
-        .collect();
-    let mut changed = Vec::new();
-    let mut still_down = recorded.clone();
-    for interface in selected {
-        let link = &interface.link;
-        let (peer, place) = match &interface.other_end {
-            OtherEnd::Found { link: other, place } if is_parented(link) => {
-                return Err(anyhow!(
-                    "{what}: {} is a {} on {} ({}): taking {} {} would cut off everything on it, the host included; refusing",
-                    link.name,
-                    link.kind.as_deref().unwrap_or("link"),
-                    other.name,
-                    place_name(place),
-                    other.name,
-                    if down { "down" } else { "up" }
-                )
-                .into());
-            }
-            OtherEnd::Found { link: other, place } => (other, place),
-            OtherEnd::Unreachable { netnsid, .. } => {
-                return Err(anyhow!("{what}: the peer of {} is in a namespace (netnsid {netnsid}) nsdebug cannot find", link.name).into());
-            }
-            OtherEnd::None if args.interface.is_some() => {
-                return Err(anyhow!(
-                    "{what}: {} has no peer (kind {})",
-                    link.name,
-                    link.kind.as_deref().unwrap_or("none")
-                )
-                .into());
-            }
-            OtherEnd::None => continue,
-        };
-        let key = peer_key(peer, place);
-        let wanted_up = up;
-        if up && !recorded.contains(&key) {
-            continue; // not ours to bring up
-        }
-        if down && !peer.admin_up {
-            continue; // already down: not ours to bring back later
-        }
-        let mut other_socket;
-        let socket = match place {
-            Place::Home => &mut inspection.home,
-            Place::Inside => &mut inspection.inside,
-            Place::Other(netns) => {
-                other_socket = netns.socket()?;
-                &mut other_socket
-            }
-        };
-        socket.set_link_up(peer.index, wanted_up).with_context(|| {
-            format!(
-                "{what}: setting {} ({}) {}",
-                peer.name,
-                place_name(place),
-                if wanted_up { "up" } else { "down" }
-            )
-        })?;
-        changed.push(format!(
-            "{} (ifindex {}, {}), peer of {}",
-            peer.name,
-            peer.index,
-            place_name(place),
-            link.name
+    for gone in &outcome.gone {
+        crate::cli::notice(format_args!(
+            "{what}: {} (ifindex {}) is gone from the host: nothing to bring up",
+            shown(&gone.name),
+            gone.index
         ));
-        if down {
-            still_down.push(key);
-        } else {
-            still_down.retain(|k| k != &key);
-        }
     }
-    if up && args.interface.is_none() {
-        restore_host_peers(what, &recorded, &mut still_down, inspection, &mut changed)?;
-    }
-    record(&dir, &state, &still_down)?;
-    if changed.is_empty() {
+    if outcome.changed.is_empty() {
         println!(
             "{what}: nothing changed (every selected peer was already {})",
             if down { "down" } else { "up" }
         );
     }
-    for line in &changed {
-        println!("{} {line}", if down { "took down" } else { "brought up" });
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `--up` for host peers still recorded down that no interface of the container leads to any
-/// more (it moved its end to another namespace, or deleted it): brought up by their recorded
-/// ifindex when the link there still has the recorded name; a link gone or renamed is not
-/// ours any more, and its record is dropped.
-fn restore_host_peers(
-    what: &str,
-    recorded: &[String],
-    still_down: &mut Vec<String>,
-    inspection: &mut Inspection,
-    changed: &mut Vec<String>,
-) -> anyhow::Result<()> {
-    for key in recorded {
-        if !still_down.contains(key) {
-            continue;
-        }
-        let mut fields = key.split('\t');
-        let (Some("host"), Some(Ok(index)), Some(name)) = (
-            fields.next(),
-            fields.next().map(str::parse::<u32>),
-            fields.next(),
-        ) else {
-            continue;
+    for change in &outcome.changed {
+        let peer = &change.peer;
+        let whose = match &change.interface {
+            Some(interface) => format!("peer of {}", shown(interface)),
+            None => "whose container end is no longer in it".to_owned(),
         };
-        match inspection.home.link(index)? {
-            Some(link) if link.name == name => {
-                inspection
-                    .home
-                    .set_link_up(index, true)
-                    .with_context(|| format!("{what}: setting {name} (host) up"))?;
-                changed.push(format!(
-                    "{} (ifindex {index}, host), whose container end is no longer in it",
-                    shown(name)
-                ));
-            }
-            _ => crate::cli::notice(format_args!(
-                "{what}: {} (ifindex {index}) is gone from the host: nothing to bring up",
-                shown(name)
-            )),
-        }
-        still_down.retain(|k| k != key);
-    }
-    Ok(())
-}
-
-/// Writes the record `name` (or removes it when empty), replacing it atomically, beneath the
-/// open state directory.
-fn record(dir: &Dir, name: &str, keys: &[String]) -> anyhow::Result<()> {
-    if keys.is_empty() {
-        return match dir.remove(name) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {STATE_DIR}/{name}"))
-            }
-            _ => Ok(()),
-        };
-    }
-    let temporary = format!("{name}.tmp{}", std::process::id());
-    let mut file = dir
-        .open_beneath(
-            &temporary,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-            0o600,
-        )
-        .with_context(|| format!("writing {STATE_DIR}/{temporary}"))?;
-    let mut keys = keys.to_vec();
-    keys.dedup();
-    file.write_all(format!("{}\n", keys.join("\n")).as_bytes())?;
-    dir.rename(&temporary, name)
-        .with_context(|| format!("writing {STATE_DIR}/{name}"))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_state_directory_and_its_records_never_go_through_a_link() {
-        let root = std::env::temp_dir().join(format!("nsdebug-veth-state-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        // Created 0700 when missing; records written, read back, removed when empty.
-        let path = root.join("run");
-        let dir = state_dir(&path).unwrap();
-        let keys = vec!["home\t7\tveth1".to_owned()];
-        record(&dir, "veth-down-1-2", &keys).unwrap();
-        assert_eq!(read_record(&dir, "veth-down-1-2").unwrap(), keys);
-        record(&dir, "veth-down-1-2", &[]).unwrap();
-        assert!(read_record(&dir, "veth-down-1-2").unwrap().is_empty());
-        // A record planted as a link is not read through, and writing replaces the link.
-        let secret = root.join("secret");
-        std::fs::write(&secret, "home\t1\teth0\n").unwrap();
-        std::os::unix::fs::symlink(&secret, path.join("veth-down-3-4")).unwrap();
-        assert!(read_record(&dir, "veth-down-3-4").is_err());
-        record(&dir, "veth-down-3-4", &keys).unwrap();
-        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "home\t1\teth0\n");
-        // The directory as a link, or writable by others, is refused.
-        let elsewhere = root.join("elsewhere");
-        std::fs::create_dir(&elsewhere).unwrap();
-        std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
-        assert!(state_dir(&root.join("link")).is_err());
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(state_dir(&elsewhere).is_err());
-        let _ = std::fs::remove_dir_all(&root);
+        println!(
+            "{} {} (ifindex {}, {}), {whose}",
+            if down { "took down" } else { "brought up" },
+            shown(&peer.name),
+            peer.index,
+            shown(&peer.place)
+        );
     }
 }
