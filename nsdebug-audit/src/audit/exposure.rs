@@ -5,7 +5,8 @@
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use super::{Host, Process};
+use super::process::Process;
+use super::Host;
 use crate::mounts::{
     beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed,
     service_account_token, Mount,
