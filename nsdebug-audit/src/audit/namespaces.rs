@@ -61,7 +61,15 @@ pub(super) fn namespaces(processes: &[Process], host: &Host, report: &mut Report
                 ));
                 continue;
             }
-            None => continue,
+            // The host section reads every kind the audit compares: not reached.
+            None => {
+                report.unknowns.push(Unknown::new(
+                    &format!("namespace.{ns}"),
+                    Some(report.pid),
+                    "the host's was not read",
+                ));
+                continue;
+            }
         };
         let mut sharing = Vec::new();
         for p in processes {
