@@ -159,7 +159,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             text,
         ))
     }) {
-        Ok((dirs, text)) => cgroups(&dirs, &text, &mut report),
+        Ok((dirs, text)) => cgroups(&dirs, &text, model.cgroup_neighbours(), &mut report),
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
                 report
@@ -206,5 +206,22 @@ mod tests {
             host.report().unknowns.iter().any(|u| u.id == "mounts"),
             "and the host section says why"
         );
+    }
+
+    #[test]
+    fn a_host_namespace_not_read_is_unknown_not_skipped() {
+        let me = std::process::id() as i32;
+        let mut host = Host::read(me);
+        host.namespaces.retain(|(ns, _)| *ns != "uts");
+        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        assert!(
+            report
+                .unknowns
+                .iter()
+                .any(|u| u.id == "namespace.uts" && u.reason == "the host's was not read"),
+            "{:?}",
+            report.unknowns
+        );
+        assert!(!report.findings.iter().any(|f| f.id == "namespace.uts"));
     }
 }
