@@ -403,7 +403,7 @@ impl Powers {
                         else {
                             continue;
                         };
-                        match in_pid_namespace(&entry.path(), *own, ours) {
+                        match in_pid_namespace(&entry.path(), *own, ours, self.level) {
                             Ok(true) => {
                                 pids.insert(other);
                                 self.in_pid_ns.insert(other);
@@ -563,11 +563,13 @@ fn parents(mut current: File) -> io::Result<Vec<NamespaceId>> {
 /// Whether the process at `/proc/N` is in pid namespace `own` or one nested in it (`ours`:
 /// the caller's, which holds the host's processes and is not nested in `own`). A zombie main
 /// thread has no namespaces: its live threads are asked. A process gone is not in it; one
-/// whose pid namespace cannot be read is an error with the reason (never a quiet "no").
+/// whose pid namespace cannot be read is placed by its depth (`level`: the container's, from
+/// its `NSpid:`) if it can be, else an error with the reason (never a quiet "no").
 fn in_pid_namespace(
     proc_entry: &Path,
     own: NamespaceId,
     ours: NamespaceId,
+    level: Option<usize>,
 ) -> std::result::Result<bool, String> {
     use std::os::unix::fs::MetadataExt;
     let main = proc_entry.join("ns/pid");
@@ -606,8 +608,23 @@ fn in_pid_namespace(
             Err(e) => Err(format!("{}: {e}", link.display())),
         };
     }
-    // Every thread gone: not there any more; one unreadable: not placed.
-    failure.map_or(Ok(false), Err)
+    // Every thread gone: not there any more. One whose link cannot be read (the kernel's
+    // ptrace check, a process mid-exec) is placed by its status, which has no such check:
+    // a process fewer pid namespaces deep than the container's is in none of its own.
+    match failure {
+        None => Ok(false),
+        Some(why) => match (shallower_than(proc_entry), level) {
+            (Some(depth), Some(level)) if depth < level => Ok(false),
+            _ => Err(why),
+        },
+    }
+}
+
+/// How many pid namespaces below ours the process at `proc_entry` is (its `NSpid:` count
+/// less one), if its status can be read.
+fn shallower_than(proc_entry: &Path) -> Option<usize> {
+    let status = std::fs::read_to_string(proc_entry.join("status")).ok()?;
+    Some(Status::parse(&status).ns_pid.ok()?.len().checked_sub(1)?)
 }
 
 /// The namespaces a process of a container's cgroup is compared in: sharing one of them
@@ -838,21 +855,33 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         // Gone: no ns/pid, no task directory.
         std::fs::create_dir_all(dir.join("gone")).unwrap();
-        assert_eq!(in_pid_namespace(&dir.join("gone"), own, ours), Ok(false));
+        assert_eq!(
+            in_pid_namespace(&dir.join("gone"), own, ours, Some(1)),
+            Ok(false)
+        );
         // Its threads cannot be listed (task is no directory).
         std::fs::create_dir_all(dir.join("nolist")).unwrap();
         std::fs::write(dir.join("nolist/task"), "").unwrap();
-        let why = in_pid_namespace(&dir.join("nolist"), own, ours).unwrap_err();
+        let why = in_pid_namespace(&dir.join("nolist"), own, ours, Some(1)).unwrap_err();
         assert!(why.contains("nolist/task"), "{why}");
         // A zombie main thread whose live thread's link cannot be followed.
         std::fs::create_dir_all(dir.join("odd/task/2/ns")).unwrap();
         let link = dir.join("odd/task/2/ns/pid");
         std::os::unix::fs::symlink(&link, &link).unwrap();
-        let why = in_pid_namespace(&dir.join("odd"), own, ours).unwrap_err();
+        let why = in_pid_namespace(&dir.join("odd"), own, ours, Some(1)).unwrap_err();
         assert!(why.contains("odd/task/2/ns/pid: "), "{why}");
+        // The same, with a status saying it is in our pid namespace (depth 0): it is placed
+        // outside a container one level down, and still unknown for one at depth 0.
+        std::fs::write(dir.join("odd/status"), "Name:\tx\nNSpid:\t77\n").unwrap();
+        assert_eq!(
+            in_pid_namespace(&dir.join("odd"), own, ours, Some(1)),
+            Ok(false)
+        );
+        assert!(in_pid_namespace(&dir.join("odd"), own, ours, Some(0)).is_err());
+        assert!(in_pid_namespace(&dir.join("odd"), own, ours, None).is_err());
         // A real process: ours is not `own`.
         assert_eq!(
-            in_pid_namespace(Path::new("/proc/self"), own, ours),
+            in_pid_namespace(Path::new("/proc/self"), own, ours, Some(1)),
             Ok(false)
         );
         std::fs::remove_dir_all(&dir).unwrap();
