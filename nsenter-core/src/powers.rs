@@ -613,7 +613,7 @@ fn in_pid_namespace(
     // a process fewer pid namespaces deep than the container's is in none of its own.
     match failure {
         None => Ok(false),
-        Some(why) => match (shallower_than(proc_entry), level) {
+        Some(why) => match (pid_ns_depth(proc_entry), level) {
             (Some(depth), Some(level)) if depth < level => Ok(false),
             _ => Err(why),
         },
@@ -622,9 +622,9 @@ fn in_pid_namespace(
 
 /// How many pid namespaces below ours the process at `proc_entry` is (its `NSpid:` count
 /// less one), if its status can be read.
-fn shallower_than(proc_entry: &Path) -> Option<usize> {
+fn pid_ns_depth(proc_entry: &Path) -> Option<usize> {
     let status = std::fs::read_to_string(proc_entry.join("status")).ok()?;
-    Some(Status::parse(&status).ns_pid.ok()?.len().checked_sub(1)?)
+    Status::parse(&status).ns_pid.ok()?.len().checked_sub(1)
 }
 
 /// The namespaces a process of a container's cgroup is compared in: sharing one of them
