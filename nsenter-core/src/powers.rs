@@ -227,8 +227,8 @@ impl Powers {
     }
 
     /// Processes found in the target's cgroups that are not the container's: outside its
-    /// pid namespace (which was listed in full) and in none of its mount, network, IPC, UTS
-    /// and user namespaces. A cgroup holding them is shared with the host (rootless Podman
+    /// pid namespace (which was listed in full) and in none of its mount, network, IPC and
+    /// UTS namespaces. A cgroup holding them is shared with the host (rootless Podman
     /// without a cgroup of its own leaves a container in its user's cgroup, beside host
     /// processes), not the container's alone. A process whose namespaces cannot be read is
     /// not among them: it is read as the container's.
@@ -450,7 +450,7 @@ impl Powers {
     /// Takes out of `pids` the host's processes that share the container's cgroups (see
     /// [`Powers::cgroup_neighbours`]). Only when the container's own pid namespace was listed
     /// in full: then every process the container started is in it, and one outside it that
-    /// shares none of its namespaces was put in the cgroup from the host.
+    /// shares none of those namespaces was put in the cgroup from the host.
     fn set_neighbours_apart(&mut self, pid: i32, anchor: &File, pids: &mut BTreeSet<i32>) {
         if self.shares_our_pid_ns || self.pid_ns_unlisted.is_some() || self.pid_ns.is_err() {
             return;
@@ -628,13 +628,14 @@ fn pid_ns_depth(proc_entry: &Path) -> Option<usize> {
 }
 
 /// The namespaces a process of a container's cgroup is compared in: sharing one of them
-/// makes it the container's (its cgroup and time namespaces are often the host's).
-const NEIGHBOUR_KINDS: [Namespace; 5] = [
+/// makes it the container's. Not its cgroup and time namespaces (often the host's), nor its
+/// user namespace: rootless Podman runs all of a user's containers and its own service in
+/// one, and a container without one is in the host's.
+const NEIGHBOUR_KINDS: [Namespace; 4] = [
     Namespace::Mnt,
     Namespace::Net,
     Namespace::Ipc,
     Namespace::Uts,
-    Namespace::User,
 ];
 
 /// Whether process `pid` is, positively, in none of the namespaces `theirs` (of
