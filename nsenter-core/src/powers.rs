@@ -126,6 +126,10 @@ pub struct Powers {
     pid_ns_unlisted: Option<String>,
     /// How deep its pid namespace is below ours (0: ours), from its `NSpid:`.
     level: Option<usize>,
+    /// Processes of its cgroups that are not its own: outside its pid namespace and in none
+    /// of its namespaces (the host's processes sharing the cgroup, see
+    /// [`Powers::cgroup_neighbours`]).
+    neighbours: Vec<i32>,
 }
 
 impl Powers {
@@ -172,6 +176,7 @@ impl Powers {
             level: read_at(&anchor, "status")
                 .ok()
                 .and_then(|text| Some(Status::parse(&text).ns_pid.ok()?.len() - 1)),
+            neighbours: Vec::new(),
         };
         let pids = model.members(pid, &anchor);
         for member in pids {
@@ -219,6 +224,16 @@ impl Powers {
     /// namespace could be listed (only the target process was read). `None`: listed.
     pub fn unlisted(&self) -> Option<&str> {
         self.unlisted.as_deref()
+    }
+
+    /// Processes found in the target's cgroups that are not the container's: outside its
+    /// pid namespace (which was listed in full) and in none of its mount, network, IPC and
+    /// UTS namespaces. A cgroup holding them is shared with the host (rootless Podman
+    /// without a cgroup of its own leaves a container in its user's cgroup, beside host
+    /// processes), not the container's alone. A process whose namespaces cannot be read is
+    /// not among them: it is read as the container's.
+    pub fn cgroup_neighbours(&self) -> &[i32] {
+        &self.neighbours
     }
 
     /// The target's cgroups, or why they could not be found.
@@ -408,9 +423,22 @@ impl Powers {
                         else {
                             continue;
                         };
-                        if in_pid_namespace(&entry.path(), *own, ours) {
-                            pids.insert(other);
-                            self.in_pid_ns.insert(other);
+                        match in_pid_namespace(&entry.path(), *own, ours, self.level) {
+                            Ok(true) => {
+                                pids.insert(other);
+                                self.in_pid_ns.insert(other);
+                            }
+                            Ok(false) => {}
+                            // Not placed: it counts as the container's (read, or unreadable).
+                            Err(why) => {
+                                pids.insert(other);
+                                self.in_pid_ns.insert(other);
+                                self.unreadable.push(Unreadable {
+                                    pid: other,
+                                    tgid: other,
+                                    why,
+                                });
+                            }
                         }
                     }
                 }
@@ -435,7 +463,38 @@ impl Powers {
         if !listed {
             self.unlisted = Some(failures.join("; "));
         }
+        self.set_neighbours_apart(pid, anchor, &mut pids);
         pids
+    }
+
+    /// Takes out of `pids` the host's processes that share the container's cgroups (see
+    /// [`Powers::cgroup_neighbours`]). Only when the container's own pid namespace was listed
+    /// in full: then every process the container started is in it, and one outside it that
+    /// shares none of those namespaces was put in the cgroup from the host.
+    fn set_neighbours_apart(&mut self, pid: i32, anchor: &File, pids: &mut BTreeSet<i32>) {
+        if self.shares_our_pid_ns || self.pid_ns_unlisted.is_some() || self.pid_ns.is_err() {
+            return;
+        }
+        let theirs: Vec<NamespaceId> = match NEIGHBOUR_KINDS
+            .iter()
+            .map(|kind| namespace_at(anchor, *kind))
+            .collect()
+        {
+            Ok(ids) => ids,
+            // The container's own cannot be read: nothing can be set apart.
+            Err(_) => return,
+        };
+        let outside: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|p| *p != pid && !self.in_pid_ns.contains(p))
+            .collect();
+        for other in outside {
+            if shares_none(other, &theirs) {
+                pids.remove(&other);
+                self.neighbours.push(other);
+            }
+        }
     }
 
     /// Reads the threads of process `member`.
@@ -523,34 +582,92 @@ fn parents(mut current: File) -> io::Result<Vec<NamespaceId>> {
 
 /// Whether the process at `/proc/N` is in pid namespace `own` or one nested in it (`ours`:
 /// the caller's, which holds the host's processes and is not nested in `own`). A zombie main
-/// thread has no namespaces: its live threads are asked.
-fn in_pid_namespace(proc_entry: &Path, own: NamespaceId, ours: NamespaceId) -> bool {
+/// thread has no namespaces: its live threads are asked. A process gone is not in it; one
+/// whose pid namespace cannot be read is placed by its depth (`level`: the container's, from
+/// its `NSpid:`) if it can be, else an error with the reason (never a quiet "no").
+fn in_pid_namespace(
+    proc_entry: &Path,
+    own: NamespaceId,
+    ours: NamespaceId,
+    level: Option<usize>,
+) -> std::result::Result<bool, String> {
     use std::os::unix::fs::MetadataExt;
     let main = proc_entry.join("ns/pid");
     let links = match std::fs::metadata(&main) {
         Ok(_) => vec![main],
-        Err(_) => std::fs::read_dir(proc_entry.join("task"))
-            .map(|threads| threads.flatten().map(|t| t.path().join("ns/pid")).collect())
-            .unwrap_or_default(),
+        Err(_) => match std::fs::read_dir(proc_entry.join("task")) {
+            Ok(threads) => threads.flatten().map(|t| t.path().join("ns/pid")).collect(),
+            Err(e) if vanished(&e) => return Ok(false),
+            Err(e) => return Err(format!("{}/task: {e}", proc_entry.display())),
+        },
     };
+    let mut failure = None;
     for link in links {
         // A stat first: most processes are ours or the container's, no parent to look up.
-        let Ok(meta) = std::fs::metadata(&link) else {
-            continue;
+        let meta = match std::fs::metadata(&link) {
+            Ok(meta) => meta,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => {
+                failure = Some(format!("{}: {e}", link.display()));
+                continue;
+            }
         };
         let ns = NamespaceId {
             dev: meta.dev(),
             ino: meta.ino(),
         };
         if ns == own || ns == ours {
-            return ns == own;
+            return Ok(ns == own);
         }
-        let Ok(file) = File::open(&link) else {
-            continue;
+        return match File::open(&link) {
+            Ok(file) => match parents(file) {
+                Ok(up) => Ok(up.contains(&own)),
+                Err(e) => Err(format!("{}: its parents: {e}", link.display())),
+            },
+            Err(e) if vanished(&e) => Ok(false),
+            Err(e) => Err(format!("{}: {e}", link.display())),
         };
-        return parents(file).is_ok_and(|up| up.contains(&own));
     }
-    false
+    // Every thread gone: not there any more. One whose link cannot be read (the kernel's
+    // ptrace check, a process mid-exec) is placed by its status, which has no such check:
+    // a process fewer pid namespaces deep than the container's is in none of its own.
+    match failure {
+        None => Ok(false),
+        Some(why) => match (pid_ns_depth(proc_entry), level) {
+            (Some(depth), Some(level)) if depth < level => Ok(false),
+            _ => Err(why),
+        },
+    }
+}
+
+/// How many pid namespaces below ours the process at `proc_entry` is (its `NSpid:` count
+/// less one), if its status can be read.
+fn pid_ns_depth(proc_entry: &Path) -> Option<usize> {
+    let status = std::fs::read_to_string(proc_entry.join("status")).ok()?;
+    Status::parse(&status).ns_pid.ok()?.len().checked_sub(1)
+}
+
+/// The namespaces a process of a container's cgroup is compared in: sharing one of them
+/// makes it the container's. Not its cgroup and time namespaces (often the host's), nor its
+/// user namespace: rootless Podman runs all of a user's containers and its own service in
+/// one, and a container without one is in the host's.
+const NEIGHBOUR_KINDS: [Namespace; 4] = [
+    Namespace::Mnt,
+    Namespace::Net,
+    Namespace::Ipc,
+    Namespace::Uts,
+];
+
+/// Whether process `pid` is, positively, in none of the namespaces `theirs` (of
+/// [`NEIGHBOUR_KINDS`]). Any namespace that cannot be read: `false` (it may be theirs).
+fn shares_none(pid: i32, theirs: &[NamespaceId]) -> bool {
+    let Ok(dir) = open_dir(&format!("/proc/{pid}")) else {
+        return false;
+    };
+    NEIGHBOUR_KINDS
+        .iter()
+        .zip(theirs)
+        .all(|(kind, id)| namespace_at(&dir, *kind).is_ok_and(|ns| ns != *id))
 }
 
 /// A process that is not there any more.
@@ -696,6 +813,7 @@ mod tests {
             in_pid_ns: tasks.iter().map(|(pid, _, _)| *pid).collect(),
             pid_ns_unlisted: None,
             level: Some(1),
+            neighbours: Vec::new(),
         }
     }
 
@@ -769,5 +887,63 @@ mod tests {
             garbled.host_program_reach(None, None).is_some(),
             "a missing set counts as held"
         );
+    }
+
+    /// Every branch of placing a `/proc` entry in a pid namespace: gone is not in it, and
+    /// what cannot be read is an error with the path (counted as the container's by
+    /// `members`), never a quiet "not in it".
+    #[test]
+    fn a_process_whose_pid_namespace_cannot_be_read_is_not_quietly_left_out() {
+        let own = NamespaceId { dev: 4, ino: 1 };
+        let ours = NamespaceId::of_current_thread(Namespace::Pid).unwrap();
+        let dir = std::env::temp_dir().join(format!("nsdbg-inpidns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Gone: no ns/pid, no task directory.
+        std::fs::create_dir_all(dir.join("gone")).unwrap();
+        assert_eq!(
+            in_pid_namespace(&dir.join("gone"), own, ours, Some(1)),
+            Ok(false)
+        );
+        // Its threads cannot be listed (task is no directory).
+        std::fs::create_dir_all(dir.join("nolist")).unwrap();
+        std::fs::write(dir.join("nolist/task"), "").unwrap();
+        let why = in_pid_namespace(&dir.join("nolist"), own, ours, Some(1)).unwrap_err();
+        assert!(why.contains("nolist/task"), "{why}");
+        // A zombie main thread whose live thread's link cannot be followed.
+        std::fs::create_dir_all(dir.join("odd/task/2/ns")).unwrap();
+        let link = dir.join("odd/task/2/ns/pid");
+        std::os::unix::fs::symlink(&link, &link).unwrap();
+        let why = in_pid_namespace(&dir.join("odd"), own, ours, Some(1)).unwrap_err();
+        assert!(why.contains("odd/task/2/ns/pid: "), "{why}");
+        // The same, with a status saying it is in our pid namespace (depth 0): it is placed
+        // outside a container one level down, and still unknown for one at depth 0.
+        std::fs::write(dir.join("odd/status"), "Name:\tx\nNSpid:\t77\n").unwrap();
+        assert_eq!(
+            in_pid_namespace(&dir.join("odd"), own, ours, Some(1)),
+            Ok(false)
+        );
+        assert!(in_pid_namespace(&dir.join("odd"), own, ours, Some(0)).is_err());
+        assert!(in_pid_namespace(&dir.join("odd"), own, ours, None).is_err());
+        // A real process: ours is not `own`.
+        assert_eq!(
+            in_pid_namespace(Path::new("/proc/self"), own, ours, Some(1)),
+            Ok(false)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_a_process_positively_in_none_of_the_namespaces_is_a_neighbour() {
+        let me = std::process::id() as i32;
+        let dir = open_dir("/proc/self").unwrap();
+        let ours: Vec<NamespaceId> = NEIGHBOUR_KINDS
+            .iter()
+            .map(|kind| namespace_at(&dir, *kind).unwrap())
+            .collect();
+        assert!(!shares_none(me, &ours), "we share all of ours");
+        let others = vec![NamespaceId { dev: 4, ino: 1 }; NEIGHBOUR_KINDS.len()];
+        assert!(shares_none(me, &others));
+        // A process that cannot be read may be the container's: not a neighbour.
+        assert!(!shares_none(i32::MAX, &others));
     }
 }

@@ -5,7 +5,8 @@
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-use super::{Host, Process};
+use super::process::Process;
+use super::Host;
 use crate::mounts::{
     beneath, covering, exposure, host_path, join, parse_mountinfo, runtime_managed,
     service_account_token, Mount,
@@ -182,8 +183,15 @@ fn mounts_of(
     for mount in table {
         let rw = if mount.writable() { "rw" } else { "ro" };
         let point = &mount.point;
-        let Some(source) = host_path(mount, host_mounts) else {
-            continue;
+        let source = match source_of(mount, host_mounts) {
+            Ok(Some(source)) => source,
+            Ok(None) => continue,
+            Err(why) => {
+                report
+                    .unknowns
+                    .push(Unknown::new("mount.host-path", Some(pid), why));
+                continue;
+            }
         };
         // Runtime sockets reachable beneath this mount, checked by looking them up inside.
         // A mount of the socket itself is that one fact, not also a host path.
@@ -283,6 +291,50 @@ fn mounts_of(
                 ),
             )
             .about(pid, vec![pid]),
+        );
+    }
+}
+
+/// The host path a container's mount shows; `None` for a filesystem the host does not mount
+/// (the container's own: its root, tmpfs, proc). A filesystem the host mounts, shown from a
+/// part of it no host mount shows, is the host's but has no host path: an error saying so.
+fn source_of(mount: &Mount, host_mounts: &[Mount]) -> Result<Option<String>, String> {
+    match host_path(mount, host_mounts) {
+        Some(source) => Ok(Some(source)),
+        None if host_mounts.iter().any(|h| h.device == mount.device) => Err(format!(
+            "{}: {} of device {}, a filesystem the host mounts, but from a part of it no host mount shows",
+            mount.point, mount.root, mount.device
+        )),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every way a container's mount is placed: at a host path, as the container's own
+    /// filesystem, or (a host filesystem from a part the host shows nowhere) not at all,
+    /// which is an error with the reason, never a silent skip.
+    #[test]
+    fn a_host_filesystem_from_a_part_the_host_shows_nowhere_is_not_skipped() {
+        let host = parse_mountinfo(
+            "20 1 8:1 /var /var rw - ext4 /dev/sda1 rw\n21 1 0:5 / /dev rw - devtmpfs udev rw\n",
+        )
+        .unwrap();
+        let table = parse_mountinfo(
+            "30 29 8:1 /var/lib/x /data rw - ext4 /dev/sda1 rw\n31 29 0:50 / /tmp rw - tmpfs tmpfs rw\n32 29 8:1 /etc /hostetc rw - ext4 /dev/sda1 rw\n",
+        )
+        .unwrap();
+        assert_eq!(
+            source_of(&table[0], &host),
+            Ok(Some("/var/lib/x".to_owned()))
+        );
+        assert_eq!(source_of(&table[1], &host), Ok(None));
+        let why = source_of(&table[2], &host).unwrap_err();
+        assert!(
+            why.starts_with("/hostetc: /etc of device 8:1") && why.contains("no host mount shows"),
+            "{why}"
         );
     }
 }

@@ -2,7 +2,8 @@
 //! holds or can regain any more: a config reader (docker-bench 5.3, 5.4) reports them, the
 //! kernel no longer shows them. Said as info, so the two views can be reconciled.
 
-use super::{held_capabilities, Process};
+use super::powers::held_capabilities;
+use super::process::Process;
 use crate::status::{capability_names, CAPABILITIES};
 use crate::{Finding, Record, Report, Severity};
 

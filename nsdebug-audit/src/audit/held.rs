@@ -15,7 +15,8 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
-use super::{vanished, Host, Process};
+use super::process::Process;
+use super::{vanished, Host};
 use crate::mounts::{exposure, parse_fdinfo, parse_mountinfo, Mount};
 use crate::{sys, Finding, Report, Severity, Unknown};
 

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{proc_dir, NAMESPACES};
+use super::namespaces::NAMESPACES;
+use super::proc_dir;
 use crate::mounts::{join, parse_mountinfo, Mount, RUNTIME_SOCKETS};
 use crate::{sys, Finding, Severity, Unknown};
 

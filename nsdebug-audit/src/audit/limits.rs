@@ -67,7 +67,14 @@ fn level_evidence(levels: &[(PathBuf, String)], index: usize) -> String {
     format!("{} = {}{whose}", path.display(), text.trim())
 }
 
-pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report) {
+/// `neighbours`: processes of its cgroups that are not the container's (the host's, in a
+/// cgroup shared with it): none of its findings.
+pub(super) fn cgroups(
+    dirs: &[CgroupDir],
+    membership: &str,
+    neighbours: &[i32],
+    report: &mut Report,
+) {
     let pid = report.pid;
     let mut memory_limited = None;
     for (id, controller, v1, v2, what) in [
@@ -131,7 +138,16 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
                 };
                 // A memory limit above the host's RAM limits nothing: the host runs out first.
                 let ram = if controller == "memory" {
+                    // Unknown: whether the limit is above the host's RAM (no limit at all).
                     host_ram()
+                        .map_err(|why| {
+                            report.unknowns.push(Unknown::new(
+                                id,
+                                Some(report.pid),
+                                format!("whether the limit exceeds the host's RAM: {why}"),
+                            ))
+                        })
+                        .ok()
                 } else {
                     None
                 };
@@ -158,7 +174,7 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
             Err(why) => report.unknowns.push(Unknown::new(id, Some(pid), why)),
         }
     }
-    oom(dirs, memory_limited, report);
+    oom(dirs, memory_limited, neighbours, report);
     let cpu =
         limit_files(dirs, membership, "cpu", "cpu.cfs_quota_us", "cpu.max").and_then(|levels| {
             let Some(levels) = levels else {
@@ -256,9 +272,10 @@ pub(super) fn cgroups(dirs: &[CgroupDir], membership: &str, report: &mut Report)
 /// a leak then hangs instead of being killed; with no memory limit the whole host runs out),
 /// and the kills so far (v1 `oom_kill`, v2 `memory.events`).
 /// The host's RAM in bytes (`MemTotal` of `/proc/meminfo`).
-fn host_ram() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_total(&meminfo)
+fn host_ram() -> Result<u64, String> {
+    let meminfo =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    parse_mem_total(&meminfo).ok_or_else(|| "/proc/meminfo: no MemTotal".to_owned())
 }
 
 /// `MemTotal:  24577584 kB` -> bytes.
@@ -275,7 +292,7 @@ fn parse_mem_total(meminfo: &str) -> Option<u64> {
 /// Processes the OOM killer may never (or hardly) pick: `oom_score_adj` -1000 makes one
 /// unkillable, so a leak in it takes everything else down first; below the container runtime's
 /// own (-500 for dockerd and containerd) it is protected ahead of the host's services.
-fn oom_protected(dirs: &[CgroupDir], report: &mut Report) {
+fn oom_protected(dirs: &[CgroupDir], neighbours: &[i32], report: &mut Report) {
     let memory = dirs
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "memory"));
@@ -312,6 +329,10 @@ fn oom_protected(dirs: &[CgroupDir], report: &mut Report) {
             ));
             continue;
         };
+        if neighbours.contains(&pid) {
+            // The host's process in a cgroup shared with it: not the container's.
+            continue;
+        }
         let text = match std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")) {
             Ok(text) => text,
             // Exited since the cgroup was listed: it is no process any more.
@@ -371,8 +392,8 @@ fn oom_protected(dirs: &[CgroupDir], report: &mut Report) {
     }
 }
 
-fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, report: &mut Report) {
-    oom_protected(dirs, report);
+fn oom(dirs: &[CgroupDir], memory_limited: Option<bool>, neighbours: &[i32], report: &mut Report) {
+    oom_protected(dirs, neighbours, report);
     let pid = report.pid;
     let v1 = dirs
         .iter()
@@ -460,7 +481,7 @@ mod tests {
             pid: 42,
             ..Report::default()
         };
-        cgroups(&v2, "0::/c\n", &mut report);
+        cgroups(&v2, "0::/c\n", &[], &mut report);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
         let ids: Vec<&str> = report.unknowns.iter().map(|u| u.id.as_str()).collect();
         // No cgroup.procs either: which processes the OOM killer spares is unknown too.
@@ -487,6 +508,7 @@ mod tests {
                 mount: dir.clone(),
             }],
             "0::/empty\n",
+            &[],
             &mut report,
         );
         let found: Vec<(&str, Severity)> = report
@@ -516,7 +538,7 @@ mod tests {
             mount: dir.join("cpu"),
         }];
         let mut report = Report::default();
-        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &[], &mut report);
         let cpu = report
             .findings
             .iter()
@@ -529,7 +551,7 @@ mod tests {
         std::fs::write(parent.join("cpu.cfs_quota_us"), "25000\n").unwrap();
         std::fs::write(parent.join("cpu.cfs_period_us"), "100000\n").unwrap();
         let mut report = Report::default();
-        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &[], &mut report);
         let cpu = report
             .findings
             .iter()
@@ -545,7 +567,7 @@ mod tests {
         std::fs::write(dir.join("cpu/cpu.cfs_quota_us"), "1000\n").unwrap();
         std::fs::write(dir.join("cpu/cpu.cfs_period_us"), "100000\n").unwrap();
         let mut report = Report::default();
-        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &mut report);
+        cgroups(&v1_dir, "1:cpu:/docker/a34d\n", &[], &mut report);
         assert_eq!(
             report
                 .findings
@@ -560,6 +582,7 @@ mod tests {
         cgroups(
             &v1_dir,
             "1:cpu:/docker/a34d\n2:pids:/docker/a34d\n",
+            &[],
             &mut report,
         );
         let pids = report

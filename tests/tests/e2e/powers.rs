@@ -338,3 +338,91 @@ fn a_refusal_names_the_process_with_its_name_escaped() {
         "{out:?}"
     );
 }
+
+/// Kills and reaps a child when the test ends, however it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A container whose cgroup is shared with host processes (as rootless Podman's is when it
+/// gets no cgroup of its own): `unshare` makes new namespaces but keeps this test's cgroup.
+/// The host's processes in that cgroup are not audited as the container's (no host mount
+/// namespace, no host's capabilities), while a process of the host's pid namespace that
+/// joined the container's network namespace is (it may be the container's: fail closed).
+#[test]
+fn host_processes_sharing_a_containers_cgroup_are_not_the_containers() {
+    require_root_and_docker!();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if own.lines().all(|l| l.ends_with(":/")) {
+        // Every hierarchy's root: the model never lists a root, nothing to share.
+        assert!(!nsdebug_tests::in_ci(), "this test's cgroups are all roots");
+        return eprintln!("SKIP: this test runs in the root of every cgroup hierarchy");
+    }
+    let ctr = Reaped(
+        std::process::Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--mount",
+                "--mount-proc",
+                "--net",
+                "--uts",
+                "--ipc",
+            ])
+            .args(["sleep", "300"])
+            .spawn()
+            .expect("unshare runs"),
+    );
+    // The container's init: unshare's child, in the new pid namespace.
+    let mut init = None;
+    for _ in 0..100 {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", ctr.0.id()))
+            .unwrap_or_default();
+        init = children.split_whitespace().next().map(str::to_owned);
+        if init.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let init = init.expect("unshare's child");
+    let joined = Reaped(
+        std::process::Command::new("nsenter")
+            .args(["-t", &init, "-n", "sleep", "300"])
+            .spawn()
+            .expect("nsenter runs"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = run_nsdebug(&["audit", "--json", "--runtime", "pid", &init]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let container = &doc["containers"][0];
+    let processes: Vec<i64> = container["processes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no processes: {doc}"))
+        .iter()
+        .filter_map(|p| p.as_i64())
+        .collect();
+    let me = i64::from(std::process::id());
+    assert!(
+        !processes.contains(&me),
+        "this test's own process is the host's, not the container's: {processes:?}"
+    );
+    assert!(
+        processes.contains(&i64::from(joined.0.id())),
+        "a process in the container's network namespace is the container's: {processes:?}"
+    );
+    // No finding is about the host's processes (the joined process is in the host's mount
+    // namespace, and says so: that one is right).
+    let about_host: Vec<&serde_json::Value> = container["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["pids"].as_array().is_some_and(|p| p.contains(&me.into())))
+        .collect();
+    assert!(about_host.is_empty(), "{about_host:?}");
+}

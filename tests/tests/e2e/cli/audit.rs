@@ -1467,9 +1467,10 @@ fn a_mounted_socket_is_one_finding_and_an_unknown_ignore_id_is_refused() {
 
 /// A default rootless Podman container (user namespace, storage under /run/user/UID with
 /// the vfs driver): Podman's own files (`vfs-containers/ID/userdata/{hosts,hostname,
-/// .containerenv}`) are no finding. (Its other findings are not asserted here: on this
-/// host the audit of a rootless container also takes in processes in the host's
-/// namespaces, a process-discovery problem that is not about mounts.)
+/// .containerenv}`) are no finding. Where the container
+/// gets no cgroup of its own (it stays in its user's cgroup, beside host processes), those
+/// host processes are not audited as the container's (they would bring the host's mount
+/// namespace and every capability).
 #[test]
 fn a_rootless_podman_containers_own_mounts_are_no_finding() {
     nsdebug_tests::require_podman!();
@@ -1482,12 +1483,23 @@ fn a_rootless_podman_containers_own_mounts_are_no_finding() {
     };
     let mut command = nsdebug_tests::nsdebug();
     command.env("CONTAINER_HOST", format!("unix://{}", c.socket));
-    let (found, _) = criticals(command, &[&c.name]);
+    let (found, code) = criticals(command, &[&c.name]);
     let own: Vec<&String> = found
         .iter()
         .filter(|f| f.contains("-containers/") && f.contains("/userdata/"))
         .collect();
     assert!(own.is_empty(), "{own:?}");
+    // None of its criticals comes from host processes in its cgroup: not the host's mount
+    // namespace, not every capability held outside a user namespace of its own. (Rootless
+    // Podman's bind mounts of the host's /dev/null, /dev/zero... and the devices cgroup
+    // root it leaves the container in are still critical: so `--fail-on critical` does not
+    // pass yet, see the notes of issue 24.)
+    let host: Vec<&String> = found
+        .iter()
+        .filter(|f| f.contains("namespace.mnt") || f.contains("caps.all"))
+        .collect();
+    assert!(host.is_empty(), "{host:?}");
+    let _ = code;
 }
 
 /// A container run `--cap-add SYS_ADMIN` whose only process empties its bounding set and
