@@ -789,8 +789,8 @@ fn cgroup_names_container(cgroup: &str, id: &str) -> bool {
     }
     cgroup
         .lines()
-        .filter_map(|line| line.splitn(3, ':').nth(2))
-        .any(|path| {
+        .filter_map(nsenter_core::cgroup::membership_line)
+        .any(|(_, path)| {
             path.split('/').any(|component| {
                 let inner = component.strip_suffix(".scope").unwrap_or(component);
                 let inner = ["docker-", "libpod-", "cri-containerd-", "crio-"]

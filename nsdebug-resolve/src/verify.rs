@@ -33,9 +33,8 @@ pub fn runtime_answer(info: &ContainerInfo, pid: i32, target: &Target) -> Result
     if !rootless && !super::cgroup_names_container(&cgroup, &info.id) {
         let path = cgroup
             .lines()
-            .filter_map(|line| line.splitn(3, ':').nth(2))
-            .next()
-            .unwrap_or("?");
+            .find_map(nsenter_core::cgroup::membership_line)
+            .map_or("?", |(_, path)| path);
         return Err(unconfirmed(format!(
             "{} names pid {pid}, whose cgroup {} does not name container {}: refusing a runtime \
              answer the kernel does not confirm",
@@ -97,16 +96,10 @@ fn namespace_of(pid: i32, target: &Target, ns: Namespace) -> Result<NamespaceId>
     Err(unconfirmed(format!("pid {pid}: every thread exited")))
 }
 
-/// The real uid of `pid` as the host sees it (`/proc/PID/status`).
+/// The real uid of `pid` as the host sees it (`/proc/PID/status`, through the one reader).
 fn host_uid(pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    Some(nsenter_core::status::Status::parse(&status).uids.ok()?[0])
 }
 
 /// The pid and network modes a CRI runtime's verbose answer gives in its OCI runtime spec

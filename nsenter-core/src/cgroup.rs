@@ -28,6 +28,19 @@ pub struct CgroupDir {
     pub mount: PathBuf,
 }
 
+/// One line of `/proc/PID/cgroup`, "ID:CONTROLLERS:PATH" (v2: "0::PATH"): its controllers
+/// (none for v2) and its path, or `None` when the line is not of that form. Every reader of
+/// the file goes through this, so that none splits it its own way.
+pub fn membership_line(line: &str) -> Option<(Vec<&str>, &str)> {
+    let mut fields = line.splitn(3, ':');
+    let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
+    let controllers = controllers.split(',').filter(|c| !c.is_empty()).collect();
+    Some((controllers, path))
+}
+
 /// The cgroups (host directories) of a process, from its `/proc/PID/cgroup` text and the
 /// reader's mounts (`/proc/self/mountinfo`, parsed by [`parse_mountinfo`]): one per mounted
 /// hierarchy. A hierarchy that is not mounted, or only a sub-tree of it, is left out: its
@@ -35,14 +48,9 @@ pub struct CgroupDir {
 pub fn cgroup_dirs(membership: &str, mounts: &[Mount]) -> Result<Vec<CgroupDir>, String> {
     let mut dirs = Vec::new();
     for line in membership.lines() {
-        // "ID:CONTROLLERS:PATH"; v2 is "0::PATH".
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
+        let Some((wanted, path)) = membership_line(line) else {
             return Err(format!("cgroup line {line:?} is not ID:CONTROLLERS:PATH"));
         };
-        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
         // Only mounts of a hierarchy's root give host paths for /proc/PID/cgroup's paths.
         let mount = mounts
             .iter()

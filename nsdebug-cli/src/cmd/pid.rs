@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use nsenter_core::cgroup::membership_line;
 use nsenter_core::powers::Powers;
 use nsenter_core::status::Status;
 use nsenter_core::{Namespace, NamespaceId, Target};
@@ -117,14 +118,8 @@ pub(crate) fn processes_of(target: &Target, what: &str) -> anyhow::Result<(Vec<P
 /// The cgroup that decides membership: the memory controller's (v1), else the unified one.
 fn cgroup_path(membership: &str) -> Option<&str> {
     let mut unified = None;
-    for line in membership.lines() {
-        let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        if controllers.split(',').any(|c| c == "memory") {
+    for (controllers, path) in membership.lines().filter_map(membership_line) {
+        if controllers.contains(&"memory") {
             return Some(path);
         }
         if controllers.is_empty() {
