@@ -166,6 +166,22 @@ pub(crate) fn read_only(file: &File) -> io::Result<bool> {
     Ok(stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
+// `ioctl(NS_GET_OWNER_UID)` (`_IO(0xb7, 0x4)`, with a `uid_t *` argument despite its `_IO`
+// encoding, hence a "bad" ioctl): the uid that created a user namespace.
+nix::ioctl_read_bad!(ns_get_owner_uid, 0xb704, libc::uid_t);
+
+/// The uid (as the host sees it) that owns the user namespace of the `/proc/PID` (or task)
+/// directory `dir`: the one whose capabilities in its parent namespace act on it.
+pub(crate) fn userns_owner(dir: &File) -> io::Result<u32> {
+    // A magic link: followed (O_NOFOLLOW would refuse it), never read.
+    let ns = openat(dir, "ns/user", OFlag::O_RDONLY | OFlag::O_CLOEXEC)?;
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: `ns` is an open namespace file for the call and `uid` a valid uid_t the
+    // kernel writes the owner into; on any other file the kernel returns ENOTTY.
+    unsafe { ns_get_owner_uid(ns.as_raw_fd(), &mut uid) }?;
+    Ok(uid)
+}
+
 /// The largest file handle the kernel hands out (`MAX_HANDLE_SZ`).
 const MAX_HANDLE_SZ: usize = 128;
 

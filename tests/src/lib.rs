@@ -1050,6 +1050,11 @@ impl RootlessPodman {
 
     /// Starts one, or returns why it cannot (the user or its socket is missing).
     pub fn start() -> Result<RootlessPodman, String> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with `extra` options of `podman run` (e.g. `--device /dev/kmsg`).
+    pub fn start_with(extra: &[&str]) -> Result<RootlessPodman, String> {
         let uid = stdout_of(
             &Command::new("id")
                 .args(["-u", ROOTLESS_USER])
@@ -1079,8 +1084,13 @@ impl RootlessPodman {
             "nofile=1024:1024",
             "--ulimit",
             "nproc=1024:1024",
-            PODMAN_IMAGE,
         ];
+        let args: Vec<&str> = args
+            .iter()
+            .chain(extra)
+            .copied()
+            .chain([PODMAN_IMAGE])
+            .collect();
         let run = Self::podman(&uid, &args);
         let started = RootlessPodman { name, socket, uid };
         if !run.status.success() {

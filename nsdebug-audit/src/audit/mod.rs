@@ -27,6 +27,7 @@ fn proc_dir(pid: i32) -> io::Result<File> {
 }
 
 mod capabilities;
+mod devices;
 mod exposure;
 mod granted;
 mod held;
@@ -168,7 +169,8 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             }
         }
     }
-    mounts(&processes, host, record, &mut report);
+    let device_nodes = mounts(&processes, host, record, &mut report);
+    devices::in_user_namespace(&processes, &device_nodes, &mut report);
     grants(&processes, record, &mut report);
     held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.

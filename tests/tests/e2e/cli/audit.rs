@@ -3,6 +3,7 @@
 //! containers built to mislead it (a privilege-dropping init, a directory holding a runtime
 //! socket, a restart loop), it still finds what they hide.
 
+use std::path::Path;
 use std::process::Output;
 
 use nsdebug_tests::{
@@ -1470,7 +1471,10 @@ fn a_mounted_socket_is_one_finding_and_an_unknown_ignore_id_is_refused() {
 /// .containerenv}`) are no finding. Where the container
 /// gets no cgroup of its own (it stays in its user's cgroup, beside host processes), those
 /// host processes are not audited as the container's (they would bring the host's mount
-/// namespace and every capability).
+/// namespace and every capability). Podman binds the host's /dev/null, /dev/zero... (it
+/// cannot mknod) and, on cgroup v1, leaves the container in its user's cgroup, whose
+/// devices cgroup allows all: in a user namespace owned by that user the kernel refuses
+/// mknod, so those default nodes are all it reaches, and `--fail-on critical` passes.
 #[test]
 fn a_rootless_podman_containers_own_mounts_are_no_finding() {
     nsdebug_tests::require_podman!();
@@ -1490,16 +1494,91 @@ fn a_rootless_podman_containers_own_mounts_are_no_finding() {
         .collect();
     assert!(own.is_empty(), "{own:?}");
     // None of its criticals comes from host processes in its cgroup: not the host's mount
-    // namespace, not every capability held outside a user namespace of its own. (Rootless
-    // Podman's bind mounts of the host's /dev/null, /dev/zero... and the devices cgroup
-    // root it leaves the container in are still critical: so `--fail-on critical` does not
-    // pass yet, see the notes of issue 24.)
+    // namespace, not every capability held outside a user namespace of its own.
     let host: Vec<&String> = found
         .iter()
         .filter(|f| f.contains("namespace.mnt") || f.contains("caps.all"))
         .collect();
     assert!(host.is_empty(), "{host:?}");
-    let _ = code;
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(code, Some(0), "{found:?}");
+    // The devices cgroup is still said, with why it is not critical.
+    let out = nsdebug_tests::nsdebug()
+        .env("CONTAINER_HOST", format!("unix://{}", c.socket))
+        .args(["audit", "--json", &c.name])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    if let Some(devices) = container(&doc, &c.name)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "devices")
+    {
+        let evidence = devices["evidence"].as_str().unwrap_or_default();
+        assert_eq!(devices["severity"], "info", "{devices}");
+        assert!(
+            evidence.contains("user namespace owned by uid")
+                && evidence.contains("mknod refused")
+                && evidence.contains("/dev/null (char 1:3"),
+            "{evidence}"
+        );
+    }
+}
+
+/// A rootless Podman container given a host device beyond the defaults (`--device
+/// /dev/kmsg`, the host's kernel log, bound since it cannot mknod): that node is a finding
+/// with its device numbers, and the devices cgroup that lets it be used stays critical.
+/// A rootful container whose devices cgroup allows all keeps the critical `devices`
+/// finding: no user namespace stops its mknod. (`--device-cgroup-rule 'a *:* rwm'`, the
+/// devices part of `--privileged`: this sandbox's runc cannot apply `--privileged`'s caps.)
+#[test]
+fn a_host_device_node_beyond_the_defaults_stays_a_finding_rootless_or_not() {
+    nsdebug_tests::require_podman!();
+    let c = match nsdebug_tests::RootlessPodman::start_with(&["--device", "/dev/kmsg"]) {
+        Ok(c) => c,
+        Err(why) if nsdebug_tests::in_ci() => {
+            panic!("rootless podman: {why}; CI=true, so this is a failure")
+        }
+        Err(why) => return eprintln!("SKIP rootless podman: {why}"),
+    };
+    let mut command = nsdebug_tests::nsdebug();
+    command.env("CONTAINER_HOST", format!("unix://{}", c.socket));
+    let (found, code) = criticals(command, &[&c.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("mount.host-path") && f.contains("/dev/kmsg (char device 1:11)")),
+        "{found:?}"
+    );
+    // Not the defaults bound beside it.
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.contains("/dev/null") || f.contains("/dev/zero")),
+        "{found:?}"
+    );
+    if Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("\"critical\" \"devices\"")),
+            "{found:?}"
+        );
+    }
+    require_root_and_docker!();
+    let privileged = Container::start(&["--device-cgroup-rule", "a *:* rwm"]);
+    let found = findings(&privileged.name);
+    if Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            found
+                .iter()
+                .any(|(id, severity, _)| id == "devices" && severity == "critical"),
+            "{found:?}"
+        );
+    }
 }
 
 /// A container run `--cap-add SYS_ADMIN` whose only process empties its bounding set and
