@@ -159,24 +159,31 @@ struct Pending {
 
 /// The runtime's record of a container, as the audit takes it.
 fn record_of(info: Option<&ContainerInfo>) -> Record {
-    info.map(|info| Record {
-        runtime: info.runtime.to_owned(),
-        ids: std::iter::once(info.id.clone())
-            .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
-            .collect(),
-        mounts: info
-            .details
-            .mounts
-            .iter()
-            .map(|m| nsdebug_audit::RecordedMount {
-                kind: m.kind.clone(),
-                source: m.source.clone(),
-                destination: m.destination.clone(),
-                writable: m.writable,
-            })
-            .collect(),
-        privileged: info.details.privileged,
-        cap_add: info.details.cap_add.clone(),
+    info.map(|info| {
+        let mut record = Record {
+            runtime: info.runtime.to_owned(),
+            ids: std::iter::once(info.id.clone())
+                .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
+                .collect(),
+            mounts: info
+                .details
+                .mounts
+                .iter()
+                .map(|m| nsdebug_audit::RecordedMount {
+                    kind: m.kind.clone(),
+                    source: m.source.clone(),
+                    destination: m.destination.clone(),
+                    writable: m.writable,
+                })
+                .collect(),
+            privileged: info.details.privileged,
+            cap_add: info.details.cap_add.clone(),
+            ..Record::default()
+        };
+        if matches!(info.runtime, "docker" | "podman") {
+            record.set_security_opt(&info.details.security_opt);
+        }
+        record
     })
     .unwrap_or_default()
 }

@@ -1647,3 +1647,47 @@ int main(void) {
         "{found:?}"
     );
 }
+
+/// Docker's record against each process's kernel state. A container run `--security-opt
+/// no-new-privileges` is, as recorded, NoNewPrivs 1 and under Docker's seccomp profile: no
+/// `record.less-confined`. A process put into it from the host (`nsenter -a`, as a host
+/// tool or `docker exec --privileged` would) has neither: `docker inspect` still says both,
+/// so the audit says, high, that the record misleads, naming that process.
+#[test]
+fn a_process_less_confined_than_dockers_record_is_found() {
+    require_root_and_docker!();
+    let c = Container::start(&["--security-opt", "no-new-privileges"]);
+    assert!(inspect(&c.name, "{{.HostConfig.SecurityOpt}}").contains("no-new-privileges"));
+    assert_eq!(status_field(c.pid, "NoNewPrivs"), "1");
+    let found = findings(&c.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id.starts_with("record.")),
+        "{found:?}"
+    );
+    let mut intruder = std::process::Command::new("nsenter")
+        .args(["-t", &c.pid.to_string(), "-a", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nsenter runs");
+    // Its child, in the container's pid namespace, is the process the audit finds.
+    let sleeper = first_child(intruder.id());
+    let found = findings(&c.name);
+    let _ = std::process::Command::new("kill")
+        .arg(sleeper.to_string())
+        .status();
+    let _ = intruder.kill();
+    let _ = intruder.wait();
+    let misled: Vec<_> = found
+        .iter()
+        .filter(|(id, _, _)| id == "record.less-confined")
+        .collect();
+    assert_eq!(misled.len(), 2, "{found:?}");
+    assert!(misled
+        .iter()
+        .all(|(_, severity, evidence)| severity == "high"
+            && evidence.starts_with(&format!("pid {sleeper} "))));
+    assert!(misled.iter().any(|(_, _, e)| e.contains("NoNewPrivs 0")));
+    assert!(misled.iter().any(|(_, _, e)| e.contains("Seccomp 0")));
+}
