@@ -1691,3 +1691,132 @@ fn a_process_less_confined_than_dockers_record_is_found() {
     assert!(misled.iter().any(|(_, _, e)| e.contains("NoNewPrivs 0")));
     assert!(misled.iter().any(|(_, _, e)| e.contains("Seccomp 0")));
 }
+
+/// Removes a pod's kubelet directory (and `/var/lib/kubelet/pods`, `/var/lib/kubelet` when
+/// the test made them and they are empty) when dropped.
+struct KubeletPodDir {
+    dir: std::path::PathBuf,
+    made: Vec<std::path::PathBuf>,
+}
+
+impl Drop for KubeletPodDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for dir in &self.made {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// What kubelet does for a pod, done through the CRI: its volumes made under
+/// `/var/lib/kubelet/pods/UID/volumes/` (an emptyDir, a configMap, a secret, a projected
+/// service-account token `kube-api-access-*`) and bound in, plus a `hostPath` of `/etc`.
+/// The kubelet's volumes are no finding; the token is the low
+/// `k8s.service-account-token` with its path; `/etc` is the critical `hostPath volume`.
+#[test]
+fn kubelets_volumes_through_the_cri_are_no_finding_and_a_host_path_is() {
+    nsdebug_tests::require_cri!();
+    let uid = nsdebug_tests::CriPod::new_uid();
+    let kubelet = std::path::PathBuf::from("/var/lib/kubelet");
+    let made: Vec<std::path::PathBuf> = [kubelet.join("pods"), kubelet.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
+    let pod_dir = KubeletPodDir {
+        dir: kubelet.join("pods").join(&uid),
+        made,
+    };
+    let volumes = pod_dir.dir.join("volumes");
+    let volume = |kind: &str, name: &str| volumes.join(format!("kubernetes.io~{kind}")).join(name);
+    let cache = volume("empty-dir", "cache");
+    let config = volume("configmap", "app-config");
+    let secret = volume("secret", "db-password");
+    let token = volume("projected", "kube-api-access-x7k2p");
+    for (dir, file) in [
+        (&cache, None),
+        (&config, Some("app.conf")),
+        (&secret, Some("password")),
+        (&token, Some("token")),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        if let Some(file) = file {
+            std::fs::write(dir.join(file), "x").unwrap();
+        }
+    }
+    let mount = |host: &std::path::Path, inside: &str, readonly: bool| nsdebug_cri::v1::Mount {
+        host_path: host.to_string_lossy().into_owned(),
+        container_path: inside.to_owned(),
+        readonly,
+        ..Default::default()
+    };
+    let mounts = [
+        mount(&cache, "/cache", false),
+        mount(&config, "/etc/app", true),
+        mount(&secret, "/etc/db", true),
+        mount(
+            &token,
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            true,
+        ),
+        mount(std::path::Path::new("/etc"), "/hostetc", false),
+    ];
+    let pod =
+        nsdebug_tests::CriPod::start_as("audit", "kubelet", &["app"], &[], Some(&uid), &mounts);
+    let mut command = nsdebug_tests::nsdebug();
+    command.env(
+        "CONTAINER_RUNTIME_ENDPOINT",
+        format!("unix://{}", nsdebug_tests::CRI_SOCKET),
+    );
+    let out = command
+        .args([
+            "audit",
+            "--json",
+            &format!("pod/{}", pod.name),
+            "-n",
+            "audit",
+        ])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let found: Vec<&Value> = doc["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .collect();
+    let text = |f: &Value| format!("{} {}", f["title"], f["evidence"]);
+    let kubelet_findings: Vec<String> = found
+        .iter()
+        .filter(|f| f["id"] != "k8s.service-account-token")
+        .map(|f| text(f))
+        .filter(|t| t.contains("/var/lib/kubelet"))
+        .collect();
+    assert!(kubelet_findings.is_empty(), "{kubelet_findings:?}");
+    let tokens: Vec<&&Value> = found
+        .iter()
+        .filter(|f| f["id"] == "k8s.service-account-token")
+        .collect();
+    assert_eq!(tokens.len(), 1, "{found:?}");
+    assert_eq!(tokens[0]["severity"], "low");
+    assert!(
+        text(tokens[0]).contains("/var/run/secrets/kubernetes.io/serviceaccount")
+            && text(tokens[0]).contains(&token.to_string_lossy().into_owned()),
+        "{}",
+        tokens[0]
+    );
+    let host_etc: Vec<&&Value> = found
+        .iter()
+        .filter(|f| f["id"] == "mount.host-path" && f["severity"] == "critical")
+        .collect();
+    assert_eq!(host_etc.len(), 1, "{found:?}");
+    assert!(
+        host_etc[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("hostPath volume: the host's /etc ")
+                && t.ends_with(" at /hostetc")),
+        "{}",
+        host_etc[0]
+    );
+    drop(pod);
+}
