@@ -180,7 +180,9 @@ fn record_of(info: Option<&ContainerInfo>) -> Record {
             cap_add: info.details.cap_add.clone(),
             ..Record::default()
         };
-        if matches!(info.runtime, "docker" | "podman") {
+        // Docker and Podman always record it (empty: their defaults); the CRI's is read
+        // from the runtime spec, and empty when that could not be read.
+        if matches!(info.runtime, "docker" | "podman") || !info.details.security_opt.is_empty() {
             record.set_security_opt(&info.details.security_opt);
         }
         record

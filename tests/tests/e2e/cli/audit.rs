@@ -1820,3 +1820,85 @@ fn kubelets_volumes_through_the_cri_are_no_finding_and_a_host_path_is() {
     );
     drop(pod);
 }
+
+/// The CRI's record against the kernel: a pod whose `hostPath` of `/etc` was unmounted from
+/// its container's mount namespace (lazily, as a process of it with SYS_ADMIN would) no
+/// longer shows it in any mount table; the CRI's `ContainerStatus.mounts` still records it
+/// (what kube-bench and `crictl inspect` read): `mount.hidden`, critical like the mount.
+#[test]
+fn a_host_path_volume_the_cri_recorded_and_the_pod_hid_is_found() {
+    nsdebug_tests::require_cri!();
+    let pod = nsdebug_tests::CriPod::start_with_mounts(
+        "audit",
+        "hidden",
+        &["app"],
+        &[],
+        &[("/etc", "/hostetc")],
+    );
+    let audit = || {
+        let out = nsdebug_tests::nsdebug()
+            .env(
+                "CONTAINER_RUNTIME_ENDPOINT",
+                format!("unix://{}", nsdebug_tests::CRI_SOCKET),
+            )
+            .args([
+                "audit",
+                "--json",
+                &format!("pod/{}", pod.name),
+                "-n",
+                "audit",
+            ])
+            .output()
+            .expect("nsdebug runs");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+        doc["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .find(|c| {
+                c["target"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("/app"))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no container app in {doc:#}"))
+    };
+    let before = audit();
+    let ids = |entry: &Value| -> Vec<String> {
+        entry["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| f["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(
+        !ids(&before).contains(&"mount.hidden".to_owned()),
+        "{before:#}"
+    );
+    let pid = before["target"]["pid"].as_i64().expect("pid").to_string();
+    let unmounted = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-m", "umount", "-l", "/hostetc"])
+        .status()
+        .expect("nsenter runs");
+    assert!(unmounted.success());
+    let after = audit();
+    let hidden = after["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == "mount.hidden")
+        .unwrap_or_else(|| panic!("{after:#}"));
+    assert_eq!(hidden["severity"], "critical", "{hidden}");
+    assert!(
+        hidden["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("the host's /etc") && t.contains("/hostetc")),
+        "{hidden}"
+    );
+    assert!(
+        !ids(&after).contains(&"mount.host-path".to_owned()),
+        "{after:#}"
+    );
+}
