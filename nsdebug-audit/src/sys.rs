@@ -49,11 +49,11 @@ pub(crate) fn read_at(dir: &File, name: &str) -> io::Result<String> {
 
 /// Opens a directory (`/proc/PID`, a process's root).
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(path)
+    Ok(File::from(fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?))
 }
 
 /// Opens `path` (absolute, as the process whose root `root` is would write it) inside
@@ -113,22 +113,16 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
         let file_caps = meta.is_file()
             && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
             && {
-                let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
-                let attribute = c_path("security.capability")?;
-                // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
-                // of size 0 asks only for the attribute's size, nothing is written.
-                let size = unsafe {
-                    libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0)
-                };
-                if size < 0 {
-                    let error = io::Error::last_os_error();
-                    if error.raw_os_error() != Some(libc::ENODATA)
-                        && error.raw_os_error() != Some(libc::EOPNOTSUPP)
+                // Only the attribute's size is asked: nothing of it is read.
+                match rustix::fs::lgetxattr_query(entry.path(), "security.capability") {
+                    Ok(size) => size > 0,
+                    Err(e)
+                        if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::OPNOTSUPP =>
                     {
-                        return Err(error);
+                        false
                     }
+                    Err(e) => return Err(e.into()),
                 }
-                size > 0
             };
         entries.push(Entry {
             name,
