@@ -50,3 +50,72 @@ pub(super) fn less_confined(processes: &[Process], record: &Record, report: &mut
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use super::*;
+    use crate::audit::granted::grants;
+    use crate::audit::powers::tests::HELPER;
+    use crate::status::Status;
+
+    fn process(pid: i32, status: &str) -> Process {
+        Process {
+            pid,
+            tgid: pid,
+            dir: File::open("/").unwrap(),
+            comm: "p".into(),
+            label: format!("pid {pid} (p)"),
+            status: Status::parse(status),
+            namespaces: vec![],
+            own_userns: None,
+        }
+    }
+
+    fn ids(report: &Report) -> Vec<(&str, Option<i32>)> {
+        report
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.pid))
+            .collect()
+    }
+
+    /// Each way the record and a process can differ: less confined than recorded is high
+    /// about that process, more confined is the info grant-dropped, equal is nothing.
+    #[test]
+    fn the_record_against_each_process() {
+        let confined = HELPER
+            .replace("NoNewPrivs:\t0", "NoNewPrivs:\t1")
+            .replace("Seccomp:\t0", "Seccomp:\t2");
+        let both = [process(7, &confined), process(8, HELPER)];
+        let mut record = Record {
+            runtime: "docker".into(),
+            ..Record::default()
+        };
+        record.set_security_opt(&["no-new-privileges".to_owned()]);
+        let mut report = Report::default();
+        less_confined(&both, &record, &mut report);
+        assert_eq!(
+            ids(&report),
+            [
+                ("record.less-confined", Some(8)),
+                ("record.less-confined", Some(8))
+            ]
+        );
+        assert!(report.findings.iter().all(|f| f.severity == Severity::High));
+        let mut report = Report::default();
+        less_confined(&both[..1], &record, &mut report);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        // seccomp=unconfined recorded, every process filtered: more confined than recorded.
+        record.set_security_opt(&["seccomp=unconfined".to_owned()]);
+        let mut report = Report::default();
+        less_confined(&both, &record, &mut report);
+        grants(&both[..1], &record, &mut report);
+        assert_eq!(ids(&report), [("record.grant-dropped", Some(0))]);
+        assert!(report.findings[0].title.contains("seccomp=unconfined"));
+        let mut report = Report::default();
+        grants(&both, &record, &mut report);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+    }
+}
