@@ -17,6 +17,65 @@ pub struct Record {
     /// The capabilities it was given beyond the default (`--cap-add`), as the runtime
     /// spells them (`SYS_ADMIN`, `CAP_SYS_ADMIN`, `ALL`).
     pub cap_add: Vec<String>,
+    /// Whether it was run with no-new-privileges (`--security-opt no-new-privileges`, the
+    /// runtime spec's `noNewPrivileges`).
+    pub no_new_privileges: bool,
+    /// Whether the record says a seccomp filter confines it: `Some(true)` a profile (the
+    /// runtime's default or one named), `Some(false)` `seccomp=unconfined` (or privileged),
+    /// `None` when the record does not say.
+    pub seccomp: Option<bool>,
+}
+
+impl Record {
+    /// What Docker's and Podman's `HostConfig.SecurityOpt` (with `Privileged`) record of the
+    /// confinement: `no-new-privileges` (`:true`, `=true`), `seccomp=unconfined`
+    /// (`seccomp:unconfined`); without the latter and not privileged, their default profile.
+    pub fn set_security_opt(&mut self, security_opt: &[String]) {
+        let value = |opt: &str, key: &str| {
+            opt.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(['=', ':']))
+                .map(str::to_owned)
+        };
+        self.no_new_privileges = security_opt.iter().any(|opt| {
+            opt == "no-new-privileges"
+                || value(opt, "no-new-privileges").is_some_and(|v| v == "true")
+        });
+        let unconfined = security_opt
+            .iter()
+            .any(|opt| value(opt, "seccomp").is_some_and(|v| v == "unconfined"));
+        self.seccomp = Some(!unconfined && !self.privileged);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_opt_in_each_spelling() {
+        let record = |opts: &[&str], privileged: bool| {
+            let mut r = Record {
+                privileged,
+                ..Record::default()
+            };
+            r.set_security_opt(&opts.iter().map(|o| o.to_string()).collect::<Vec<_>>());
+            (r.no_new_privileges, r.seccomp)
+        };
+        assert_eq!(record(&[], false), (false, Some(true)));
+        assert_eq!(record(&["no-new-privileges"], false), (true, Some(true)));
+        assert_eq!(
+            record(&["no-new-privileges:true"], false),
+            (true, Some(true))
+        );
+        assert_eq!(
+            record(&["no-new-privileges=false"], false),
+            (false, Some(true))
+        );
+        assert_eq!(record(&["seccomp=unconfined"], false), (false, Some(false)));
+        assert_eq!(record(&["seccomp:unconfined"], false), (false, Some(false)));
+        assert_eq!(record(&["seccomp=/p.json"], false), (false, Some(true)));
+        assert_eq!(record(&[], true), (false, Some(false)));
+    }
 }
 
 /// One mount the runtime recorded.

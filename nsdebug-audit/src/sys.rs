@@ -49,11 +49,11 @@ pub(crate) fn read_at(dir: &File, name: &str) -> io::Result<String> {
 
 /// Opens a directory (`/proc/PID`, a process's root).
 pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(path)
+    Ok(File::from(fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?))
 }
 
 /// Opens `path` (absolute, as the process whose root `root` is would write it) inside
@@ -113,22 +113,16 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
         let file_caps = meta.is_file()
             && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
             && {
-                let full = c_path(&format!("{base}/{}", entry.file_name().to_string_lossy()))?;
-                let attribute = c_path("security.capability")?;
-                // SAFETY: both strings are NUL-terminated and outlive the call; a null buffer
-                // of size 0 asks only for the attribute's size, nothing is written.
-                let size = unsafe {
-                    libc::lgetxattr(full.as_ptr(), attribute.as_ptr(), std::ptr::null_mut(), 0)
-                };
-                if size < 0 {
-                    let error = io::Error::last_os_error();
-                    if error.raw_os_error() != Some(libc::ENODATA)
-                        && error.raw_os_error() != Some(libc::EOPNOTSUPP)
+                // Only the attribute's size is asked: nothing of it is read.
+                match rustix::fs::lgetxattr_query(entry.path(), "security.capability") {
+                    Ok(size) => size > 0,
+                    Err(e)
+                        if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::OPNOTSUPP =>
                     {
-                        return Err(error);
+                        false
                     }
+                    Err(e) => return Err(e.into()),
                 }
-                size > 0
             };
         entries.push(Entry {
             name,
@@ -164,6 +158,22 @@ pub(crate) fn fs_type(file: &File) -> io::Result<i64> {
 pub(crate) fn read_only(file: &File) -> io::Result<bool> {
     let stat = nix::sys::statvfs::fstatvfs(file)?;
     Ok(stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+// `ioctl(NS_GET_OWNER_UID)` (`_IO(0xb7, 0x4)`, with a `uid_t *` argument despite its `_IO`
+// encoding, hence a "bad" ioctl): the uid that created a user namespace.
+nix::ioctl_read_bad!(ns_get_owner_uid, 0xb704, libc::uid_t);
+
+/// The uid (as the host sees it) that owns the user namespace of the `/proc/PID` (or task)
+/// directory `dir`: the one whose capabilities in its parent namespace act on it.
+pub(crate) fn userns_owner(dir: &File) -> io::Result<u32> {
+    // A magic link: followed (O_NOFOLLOW would refuse it), never read.
+    let ns = openat(dir, "ns/user", OFlag::O_RDONLY | OFlag::O_CLOEXEC)?;
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: `ns` is an open namespace file for the call and `uid` a valid uid_t the
+    // kernel writes the owner into; on any other file the kernel returns ENOTTY.
+    unsafe { ns_get_owner_uid(ns.as_raw_fd(), &mut uid) }?;
+    Ok(uid)
 }
 
 /// The largest file handle the kernel hands out (`MAX_HANDLE_SZ`).

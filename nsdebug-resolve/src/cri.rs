@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use nsdebug_cri::v1::{
-    ContainerFilter, ContainerState, ContainerStatusRequest, ListContainersRequest,
-    ListPodSandboxRequest, PodSandboxFilter, PodSandboxState, PodSandboxStatusRequest,
+    ContainerFilter, ContainerState, ContainerStatusRequest, ContainerStatusResponse,
+    ListContainersRequest, ListPodSandboxRequest, PodSandboxFilter, PodSandboxState,
+    PodSandboxStatusRequest,
 };
 use nsdebug_cri::RuntimeClient;
 
@@ -111,6 +112,76 @@ async fn call<T>(
         )),
         Ok(Err(status)) => Err(format!("CRI ({endpoint}): {what}: {}", status.message())),
         Ok(Ok(response)) => Ok(response.into_inner()),
+    }
+}
+
+/// What the CRI recorded of a container, for `audit` to check against the kernel: its
+/// mounts (the CRI's own `ContainerStatus.mounts`: kubelet's volumes and hostPaths), and
+/// from containerd's verbose info the CRI config's `privileged` and added capabilities and
+/// the runtime spec's confinement, spelt as Docker's `SecurityOpt` (`no-new-privileges`,
+/// `seccomp=unconfined` when the spec has no seccomp section) so one parser reads both.
+/// Without verbose info the confinement is not claimed either way (no `SecurityOpt`).
+fn recorded(status: &ContainerStatusResponse) -> Details {
+    let mounts = status
+        .status
+        .as_ref()
+        .map(|s| {
+            s.mounts
+                .iter()
+                .map(|m| super::RecordedMount {
+                    kind: "bind".to_owned(),
+                    source: m.host_path.clone(),
+                    destination: m.container_path.clone(),
+                    writable: !m.readonly,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let json = status
+        .info
+        .get("info")
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    let Some(json) = json else {
+        return Details {
+            mounts,
+            ..Details::default()
+        };
+    };
+    let security = json.pointer("/config/linux/security_context");
+    let privileged = security
+        .and_then(|s| s.get("privileged"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let cap_add = security
+        .and_then(|s| s.pointer("/capabilities/add_capabilities"))
+        .and_then(serde_json::Value::as_array)
+        .map(|caps| {
+            caps.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut security_opt = Vec::new();
+    if let Some(spec) = json.get("runtimeSpec") {
+        if spec.pointer("/process/noNewPrivileges") == Some(&serde_json::Value::Bool(true)) {
+            security_opt.push("no-new-privileges".to_owned());
+        }
+        // Always one seccomp word, so an empty list means "the spec was not read".
+        if spec
+            .pointer("/linux/seccomp")
+            .is_none_or(serde_json::Value::is_null)
+        {
+            security_opt.push("seccomp=unconfined".to_owned());
+        } else {
+            security_opt.push("seccomp=runtime-spec".to_owned());
+        }
+    }
+    Details {
+        mounts,
+        privileged,
+        cap_add,
+        security_opt,
+        ..Details::default()
     }
 }
 
@@ -392,6 +463,7 @@ async fn find_in(
     .await
     .map_err(unreachable(wanted))?;
     let (pid, netns_path) = verbose_info(&status.info);
+    let modes = super::verify::spec_modes(&status.info);
     let state = ContainerState::try_from(chosen.state).map_or("unknown", |s| match s {
         ContainerState::ContainerCreated => "created",
         ContainerState::ContainerRunning => "running",
@@ -423,7 +495,11 @@ async fn find_in(
         }),
         details: Box::new(super::Details {
             attempt: chosen.metadata.as_ref().map(|m| m.attempt),
-            ..super::verify::spec_modes(&status.info)
+            ..super::Details {
+                pid_mode: modes.pid_mode,
+                spec_network_mode: modes.spec_network_mode,
+                ..recorded(&status)
+            }
         }),
     };
     Ok(Found {
@@ -665,6 +741,55 @@ async fn pod_ip(client: &mut RuntimeClient, endpoint: &str, pod_id: &str) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// containerd's verbose info, as it spells it (the CRI config in snake_case, the OCI
+    /// spec in camelCase), and the CRI's typed mounts.
+    #[test]
+    fn the_cri_record_from_the_status_and_the_runtime_spec() {
+        let status = |info: &str| ContainerStatusResponse {
+            status: Some(nsdebug_cri::v1::ContainerStatus {
+                mounts: vec![nsdebug_cri::v1::Mount {
+                    host_path: "/etc".into(),
+                    container_path: "/hostetc".into(),
+                    readonly: true,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            info: HashMap::from([("info".to_owned(), info.to_owned())]),
+        };
+        let confined = recorded(&status(
+            r#"{"config": {"linux": {"security_context": {"privileged": false,
+                "capabilities": {"add_capabilities": ["NET_ADMIN"]}}}},
+                "runtimeSpec": {"process": {"noNewPrivileges": true},
+                "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO"}}}}"#,
+        ));
+        assert_eq!(confined.mounts.len(), 1);
+        assert_eq!(
+            (
+                confined.mounts[0].source.as_str(),
+                confined.mounts[0].destination.as_str(),
+                confined.mounts[0].writable
+            ),
+            ("/etc", "/hostetc", false)
+        );
+        assert!(!confined.privileged);
+        assert_eq!(confined.cap_add, ["NET_ADMIN"]);
+        assert_eq!(
+            confined.security_opt,
+            ["no-new-privileges", "seccomp=runtime-spec"]
+        );
+        let open = recorded(&status(
+            r#"{"config": {"linux": {"security_context": {"privileged": true}}},
+                "runtimeSpec": {"process": {}, "linux": {}}}"#,
+        ));
+        assert!(open.privileged);
+        assert_eq!(open.security_opt, ["seccomp=unconfined"]);
+        // No verbose info: the mounts, and no claim about confinement.
+        let unread = recorded(&status("not json"));
+        assert_eq!(unread.mounts.len(), 1);
+        assert!(unread.security_opt.is_empty() && !unread.privileged);
+    }
 
     #[test]
     fn verbose_info_gives_the_pid_and_the_network_namespace_path() {

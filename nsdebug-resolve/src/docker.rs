@@ -259,6 +259,7 @@ impl Engine {
             mounts,
             privileged: host_config.privileged.unwrap_or(false),
             cap_add: host_config.cap_add.unwrap_or_default(),
+            security_opt: host_config.security_opt.unwrap_or_default(),
             attempt: None,
             finished_at: state.finished_at.clone().filter(|_| stopped),
             memory_limit,

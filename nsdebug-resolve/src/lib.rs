@@ -188,6 +188,10 @@ pub struct Details {
     /// The capabilities the runtime added (`--cap-add`), for `audit`.
     #[serde(skip)]
     pub cap_add: Vec<String>,
+    /// Docker's and Podman's `HostConfig.SecurityOpt` (`no-new-privileges`,
+    /// `seccomp=unconfined`...), for `audit`.
+    #[serde(skip)]
+    pub security_opt: Vec<String>,
     /// The attempt (0 first, then one per restart) of a CRI container shown: kubelet keeps
     /// the exited ones of a crash loop.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -700,6 +700,38 @@ impl CriPod {
         annotations: &[(&str, &str)],
         mounts: &[(&str, &str)],
     ) -> CriPod {
+        let mounts: Vec<nsdebug_cri::v1::Mount> = mounts
+            .iter()
+            .map(|(host, inside)| nsdebug_cri::v1::Mount {
+                host_path: (*host).to_owned(),
+                container_path: (*inside).to_owned(),
+                ..Default::default()
+            })
+            .collect();
+        CriPod::start_as(namespace, prefix, containers, annotations, None, &mounts)
+    }
+
+    /// A pod UID of kubelet's shape, unique to this test process: make the pod's kubelet
+    /// directory (`/var/lib/kubelet/pods/UID`) with it before [`CriPod::start_as`].
+    pub fn new_uid() -> String {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "00000000-0000-4000-9000-{:012}",
+            u64::from(std::process::id()) * 1000
+                + u64::from(COUNTER.fetch_add(1, Ordering::Relaxed))
+        )
+    }
+
+    /// [`CriPod::start`] with pod UID `uid` (one is made up when `None`), each container
+    /// with the CRI `mounts` as kubelet gives them (host path, container path, read-only).
+    pub fn start_as(
+        namespace: &str,
+        prefix: &str,
+        containers: &[&str],
+        annotations: &[(&str, &str)],
+        uid: Option<&str>,
+        mounts: &[nsdebug_cri::v1::Mount],
+    ) -> CriPod {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         static STALE: std::sync::Once = std::sync::Once::new();
         STALE.call_once(remove_stale_pods);
@@ -709,10 +741,12 @@ impl CriPod {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let pid = std::process::id().to_string();
-        let uid = format!(
-            "00000000-0000-4000-8000-{:012}",
-            std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed))
-        );
+        let uid = uid.map(str::to_owned).unwrap_or_else(|| {
+            format!(
+                "00000000-0000-4000-8000-{:012}",
+                std::process::id() as u64 * 1000 + u64::from(COUNTER.load(Ordering::Relaxed))
+            )
+        });
         let labels: std::collections::HashMap<String, String> = [
             ("io.kubernetes.pod.name", name.as_str()),
             ("io.kubernetes.pod.namespace", namespace),
@@ -785,14 +819,7 @@ impl CriPod {
                         }),
                         command: command.iter().map(|s| (*s).to_owned()).collect(),
                         labels: container_labels,
-                        mounts: mounts
-                            .iter()
-                            .map(|(host, inside)| nsdebug_cri::v1::Mount {
-                                host_path: (*host).to_owned(),
-                                container_path: (*inside).to_owned(),
-                                ..Default::default()
-                            })
-                            .collect(),
+                        mounts: mounts.to_vec(),
                         linux: Some(nsdebug_cri::v1::LinuxContainerConfig {
                             security_context: Some(
                                 nsdebug_cri::v1::LinuxContainerSecurityContext {
@@ -1050,6 +1077,11 @@ impl RootlessPodman {
 
     /// Starts one, or returns why it cannot (the user or its socket is missing).
     pub fn start() -> Result<RootlessPodman, String> {
+        Self::start_with(&[])
+    }
+
+    /// Starts one with `extra` options of `podman run` (e.g. `--device /dev/kmsg`).
+    pub fn start_with(extra: &[&str]) -> Result<RootlessPodman, String> {
         let uid = stdout_of(
             &Command::new("id")
                 .args(["-u", ROOTLESS_USER])
@@ -1079,8 +1111,13 @@ impl RootlessPodman {
             "nofile=1024:1024",
             "--ulimit",
             "nproc=1024:1024",
-            PODMAN_IMAGE,
         ];
+        let args: Vec<&str> = args
+            .iter()
+            .chain(extra)
+            .copied()
+            .chain([PODMAN_IMAGE])
+            .collect();
         let run = Self::podman(&uid, &args);
         let started = RootlessPodman { name, socket, uid };
         if !run.status.success() {

@@ -3,7 +3,7 @@
 //! processes hold open is `held`.)
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::process::Process;
 use super::Host;
@@ -13,7 +13,35 @@ use crate::mounts::{
 };
 use crate::{sys, Finding, Record, Report, Severity, Unknown};
 
-pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report: &mut Report) {
+/// The device nodes the OCI runtime spec gives every container, by device numbers: a
+/// runtime that cannot mknod (rootless) binds the host's instead.
+const OCI_DEFAULT_DEVICES: [(u64, u64, &str); 6] = [
+    (1, 3, "null"),
+    (1, 5, "zero"),
+    (1, 7, "full"),
+    (1, 8, "random"),
+    (1, 9, "urandom"),
+    (5, 0, "tty"),
+];
+
+/// A host device node (or the host's device directory) in one of the container's mount
+/// tables: what a process that cannot mknod can still reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct DeviceNode {
+    /// `/dev/kmsg (char 1:11, the host's /dev/kmsg)`.
+    pub(super) described: String,
+    /// What reaching it is worth: info for an OCI default device.
+    pub(super) severity: Severity,
+}
+
+/// The host device nodes in the container's mount tables (see [`DeviceNode`]).
+pub(super) fn mounts(
+    processes: &[Process],
+    host: &Host,
+    record: &Record,
+    report: &mut Report,
+) -> Vec<DeviceNode> {
+    let mut devices = Vec::new();
     let host_mounts = match &host.mounts {
         Ok(mounts) => mounts,
         Err(why) => {
@@ -22,7 +50,7 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
                 Some(report.pid),
                 format!("the host's mounts: {why}"),
             ));
-            return;
+            return devices;
         }
     };
     // One process per mount namespace (a process may have made its own).
@@ -49,7 +77,11 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
         match table {
             Ok(table) => {
                 shown.extend(table.iter().map(|m| (m.device.clone(), m.root.clone())));
-                mounts_of(p, &table, host, host_mounts, record, report)
+                for node in mounts_of(p, &table, host, host_mounts, record, report) {
+                    if !devices.contains(&node) {
+                        devices.push(node);
+                    }
+                }
             }
             Err(why) => {
                 unread.push(p.pid);
@@ -60,6 +92,7 @@ pub(super) fn mounts(processes: &[Process], host: &Host, record: &Record, report
         }
     }
     hidden(record, &shown, host_mounts, &unread, report);
+    devices
 }
 
 /// Host bind mounts the runtime recorded that no mount table of the container shows any
@@ -129,7 +162,8 @@ fn mounts_of(
     host_mounts: &[Mount],
     record: &Record,
     report: &mut Report,
-) {
+) -> Vec<DeviceNode> {
+    let mut devices = Vec::new();
     let root = sys::open_dir_at(&p.dir, "root");
     let pid = p.pid;
     // What /sys and /proc/sys are is decided by the mount that covers them, whichever it is:
@@ -255,6 +289,59 @@ fn mounts_of(
         if runtime_managed(mount, &source, &record.ids).is_some() || own || is_socket {
             continue;
         }
+        // A bind of a node of the host's devtmpfs: what is mounted (looked at inside, the
+        // same filesystem as the mount, so not something mounted over it) says which device.
+        let node = (mount.fstype == "devtmpfs"
+            && covering(host_mounts, &source).is_some_and(|h| h.fstype == "devtmpfs"))
+        .then(|| root.as_ref().ok())
+        .flatten()
+        .and_then(|root| sys::stat_in_root(root, point).ok())
+        .filter(|meta| format!("{}:{}", major(meta.dev()), minor(meta.dev())) == mount.device)
+        .and_then(|meta| {
+            let kind = meta.file_type();
+            let (major, minor) = (major(meta.rdev()), minor(meta.rdev()));
+            if kind.is_char_device() {
+                Some(("char", major, minor))
+            } else if kind.is_block_device() {
+                Some(("block", major, minor))
+            } else if kind.is_dir() {
+                Some(("directory", 0, 0))
+            } else {
+                None
+            }
+        });
+        let severity = exposure(&source, mount.writable());
+        let mut node_title = String::new();
+        if let Some((kind, major, minor)) = node {
+            let default = OCI_DEFAULT_DEVICES
+                .iter()
+                .find(|(ma, mi, _)| kind == "char" && (*ma, *mi) == (major, minor));
+            let described = match (kind, default) {
+                ("directory", _) => {
+                    format!("every host device node beneath {point} (the host's {source})")
+                }
+                (_, Some((_, _, name))) => {
+                    format!("{point} ({kind} {major}:{minor}, the OCI default {name})")
+                }
+                _ => format!("{point} ({kind} {major}:{minor}, the host's {source})"),
+            };
+            devices.push(DeviceNode {
+                described,
+                severity: if default.is_some() {
+                    Severity::Info
+                } else {
+                    severity
+                },
+            });
+            // The runtime's bind of a default device (rootless Podman cannot mknod): the
+            // same device every container gets, wherever it is bound (masked paths too).
+            if default.is_some() {
+                continue;
+            }
+            if kind != "directory" {
+                node_title = format!(" ({kind} device {major}:{minor})");
+            }
+        }
         // A mount the host made beneath an exposed host directory shows up beneath it in the
         // container too: it is part of that exposure, not another one.
         let nested = exposed
@@ -267,13 +354,12 @@ fn mounts_of(
         if nested {
             continue;
         }
-        let severity = exposure(&source, mount.writable());
         report.findings.push(
             Finding::new(
                 "mount.host-path",
                 severity,
                 format!(
-                    "{}the host's {source} is mounted {} at {point}",
+                    "{}the host's {source}{node_title} is mounted {} at {point}",
                     if record.runtime == "cri" {
                         "hostPath volume: "
                     } else {
@@ -293,6 +379,15 @@ fn mounts_of(
             .about(pid, vec![pid]),
         );
     }
+    devices
+}
+
+fn major(dev: u64) -> u64 {
+    nix::sys::stat::major(dev)
+}
+
+fn minor(dev: u64) -> u64 {
+    nix::sys::stat::minor(dev)
 }
 
 /// The host path a container's mount shows; `None` for a filesystem the host does not mount

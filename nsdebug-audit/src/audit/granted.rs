@@ -1,4 +1,4 @@
-//! Grants the runtime recorded (`--privileged`, `--cap-add`) that no process of the container
+//! Grants the runtime recorded (`--privileged`, `--cap-add`, `seccomp=unconfined`) that no process of the container
 //! holds or can regain any more: a config reader (docker-bench 5.3, 5.4) reports them, the
 //! kernel no longer shows them. Said as info, so the two views can be reconciled.
 
@@ -8,7 +8,10 @@ use crate::status::{capability_names, CAPABILITIES};
 use crate::{Finding, Record, Report, Severity};
 
 pub(super) fn grants(processes: &[Process], record: &Record, report: &mut Report) {
-    if !record.privileged && record.cap_add.is_empty() {
+    // `seccomp=unconfined` recorded (not through --privileged) while every process has a
+    // filter: more confined than recorded.
+    let unconfined_recorded = record.seccomp == Some(false) && !record.privileged;
+    if !record.privileged && record.cap_add.is_empty() && !unconfined_recorded {
         return;
     }
     // What any process holds or keeps in its bounding set; a process whose capabilities
@@ -38,6 +41,14 @@ pub(super) fn grants(processes: &[Process], record: &Record, report: &mut Report
         if bit.is_some_and(|bit| reachable & bit != bit) {
             gone.push(format!("--cap-add {name}"));
         }
+    }
+    if unconfined_recorded
+        && !processes.is_empty()
+        && processes
+            .iter()
+            .all(|p| matches!(p.status.seccomp, Ok(mode) if mode > 0))
+    {
+        gone.push("seccomp=unconfined (every process has a seccomp filter)".to_owned());
     }
     if gone.is_empty() {
         return;

@@ -15,6 +15,9 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
+use nix::fcntl::OFlag;
+use nix::sys::stat;
+
 use super::process::Process;
 use super::{vanished, Host};
 use crate::mounts::{exposure, parse_fdinfo, parse_mountinfo, Mount};
@@ -220,7 +223,7 @@ fn list(p: &Process, dir: &str, report: &mut Report, held: &mut Vec<Held>) {
                 Err(_) => None,
             }
             // Flags that cannot be read count as writable (the worse).
-            .or(Some(libc::O_RDWR as u32));
+            .or(Some(OFlag::O_RDWR.bits() as u32));
             (format!("fd {name}"), flags)
         } else {
             (format!("mapped {name}"), None)
@@ -253,7 +256,7 @@ fn writable_fd(h: &Held) -> bool {
 }
 
 fn writable_flags(flags: u32) -> bool {
-    flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32
+    flags & OFlag::O_ACCMODE.bits() as u32 != OFlag::O_RDONLY.bits() as u32
 }
 
 /// An object on a mount of the host that is not in its mount namespace.
@@ -318,7 +321,7 @@ fn detached(
         return;
     }
     let dev = object.meta.dev();
-    let device = format!("{}:{}", libc::major(dev), libc::minor(dev));
+    let device = format!("{}:{}", stat::major(dev), stat::minor(dev));
     let on_host: Vec<&Mount> = host_mounts.iter().filter(|m| m.device == device).collect();
     if on_host.is_empty() {
         if fs_type == TMPFS_MAGIC {
@@ -405,7 +408,7 @@ fn host_path(object: &Object, host: &Host, on_host: &[&Mount]) -> Result<String,
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
 
     use nsenter_core::Target;
 
@@ -414,51 +417,24 @@ mod tests {
     /// A new mount, attached nowhere: `open_tree(OPEN_TREE_CLONE)` of `path`, or a fresh
     /// filesystem of type `fstype` (`fsopen` + `fsmount`).
     fn detached(path: Option<&str>, fstype: &str) -> OwnedFd {
-        const OPEN_TREE_CLONE: libc::c_uint = 1;
-        const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-        let path = std::ffi::CString::new(path.unwrap_or("")).unwrap();
-        let fstype = std::ffi::CString::new(fstype).unwrap();
-        // SAFETY: the strings are NUL-terminated and outlive the calls; each syscall returns
-        // a new fd (checked) or -1; the fds are owned by the OwnedFds made of them.
-        unsafe {
-            let fd = if path.as_bytes().is_empty() {
-                let fs = libc::syscall(
-                    libc::SYS_fsopen,
-                    fstype.as_ptr(),
-                    1 as libc::c_uint, // FSOPEN_CLOEXEC
-                );
-                assert!(
-                    fs >= 0,
-                    "fsopen {fstype:?}: {}",
-                    std::io::Error::last_os_error()
-                );
-                let created = libc::syscall(
-                    libc::SYS_fsconfig,
-                    fs,
-                    FSCONFIG_CMD_CREATE,
-                    std::ptr::null::<libc::c_char>(),
-                    std::ptr::null::<libc::c_void>(),
-                    0,
-                );
-                assert!(
-                    created == 0,
-                    "fsconfig: {}",
-                    std::io::Error::last_os_error()
-                );
-                let mount =
-                    libc::syscall(libc::SYS_fsmount, fs, 1 as libc::c_uint, 0 as libc::c_uint);
-                libc::close(fs as libc::c_int);
-                mount
-            } else {
-                libc::syscall(
-                    libc::SYS_open_tree,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-                )
-            };
-            assert!(fd >= 0, "{}", std::io::Error::last_os_error());
-            OwnedFd::from_raw_fd(fd as libc::c_int)
+        use rustix::mount::{
+            fsconfig_create, fsmount, fsopen, open_tree, FsMountFlags, FsOpenFlags, MountAttrFlags,
+            OpenTreeFlags,
+        };
+        match path {
+            None => {
+                let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)
+                    .unwrap_or_else(|e| panic!("fsopen {fstype}: {e}"));
+                fsconfig_create(&fs).unwrap_or_else(|e| panic!("fsconfig: {e}"));
+                fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+                    .unwrap_or_else(|e| panic!("fsmount: {e}"))
+            }
+            Some(path) => open_tree(
+                rustix::fs::CWD,
+                path,
+                OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .unwrap_or_else(|e| panic!("open_tree {path}: {e}")),
         }
     }
 
@@ -489,8 +465,7 @@ mod tests {
     /// kernel's own files (pipes, sockets, memfd, a tmpfs no one else has) are nothing.
     #[test]
     fn every_object_held_on_no_mount_becomes_a_finding_an_unknown_or_is_the_kernels() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             eprintln!("SKIP: creating detached mounts needs root");
             return;
         }

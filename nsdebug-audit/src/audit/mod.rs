@@ -27,6 +27,8 @@ fn proc_dir(pid: i32) -> io::Result<File> {
 }
 
 mod capabilities;
+mod confinement;
+mod devices;
 mod exposure;
 mod granted;
 mod held;
@@ -54,7 +56,7 @@ use privileges::process_findings;
 use process::{gather, status_unknowns};
 
 /// Every finding id the audit gives (what `--ignore` accepts).
-pub const FINDING_IDS: [&str; 33] = [
+pub const FINDING_IDS: [&str; 34] = [
     "caps.all",
     "caps.extra",
     "caps.bounding",
@@ -88,6 +90,7 @@ pub const FINDING_IDS: [&str; 33] = [
     "fd.host",
     "k8s.service-account-token",
     "record.grant-dropped",
+    "record.less-confined",
 ];
 
 /// Audits the container whose init process is `target` against `host`, with no record of
@@ -168,8 +171,10 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             }
         }
     }
-    mounts(&processes, host, record, &mut report);
+    let device_nodes = mounts(&processes, host, record, &mut report);
+    devices::in_user_namespace(&processes, &device_nodes, &mut report);
     grants(&processes, record, &mut report);
+    confinement::less_confined(&processes, record, &mut report);
     held_objects(&processes, host, &mut report);
     // Everything read above is of the container's process only if it is still the same one.
     if !target.is_alive() {

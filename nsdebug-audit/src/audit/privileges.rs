@@ -3,6 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use nix::sys::stat::Mode;
+
 use super::powers::{by_power, holders};
 use super::process::Process;
 use crate::{sys, Finding, Report, Severity, Unknown};
@@ -109,7 +111,8 @@ fn setuid_programs(process: &Process) -> Result<Vec<String>, String> {
             Ok(entries) => {
                 for entry in entries {
                     if entry.meta.is_file()
-                        && entry.meta.permissions().mode() & (libc::S_ISUID | libc::S_ISGID) != 0
+                        && entry.meta.permissions().mode() & (Mode::S_ISUID | Mode::S_ISGID).bits()
+                            != 0
                     {
                         found.push(format!("{dir}/{}", entry.name));
                     } else if entry.file_caps {

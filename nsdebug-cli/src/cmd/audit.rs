@@ -159,24 +159,33 @@ struct Pending {
 
 /// The runtime's record of a container, as the audit takes it.
 fn record_of(info: Option<&ContainerInfo>) -> Record {
-    info.map(|info| Record {
-        runtime: info.runtime.to_owned(),
-        ids: std::iter::once(info.id.clone())
-            .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
-            .collect(),
-        mounts: info
-            .details
-            .mounts
-            .iter()
-            .map(|m| nsdebug_audit::RecordedMount {
-                kind: m.kind.clone(),
-                source: m.source.clone(),
-                destination: m.destination.clone(),
-                writable: m.writable,
-            })
-            .collect(),
-        privileged: info.details.privileged,
-        cap_add: info.details.cap_add.clone(),
+    info.map(|info| {
+        let mut record = Record {
+            runtime: info.runtime.to_owned(),
+            ids: std::iter::once(info.id.clone())
+                .chain(info.cri.as_ref().map(|cri| cri.pod_sandbox_id.clone()))
+                .collect(),
+            mounts: info
+                .details
+                .mounts
+                .iter()
+                .map(|m| nsdebug_audit::RecordedMount {
+                    kind: m.kind.clone(),
+                    source: m.source.clone(),
+                    destination: m.destination.clone(),
+                    writable: m.writable,
+                })
+                .collect(),
+            privileged: info.details.privileged,
+            cap_add: info.details.cap_add.clone(),
+            ..Record::default()
+        };
+        // Docker and Podman always record it (empty: their defaults); the CRI's is read
+        // from the runtime spec, and empty when that could not be read.
+        if matches!(info.runtime, "docker" | "podman") || !info.details.security_opt.is_empty() {
+            record.set_security_opt(&info.details.security_opt);
+        }
+        record
     })
     .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! containers built to mislead it (a privilege-dropping init, a directory holding a runtime
 //! socket, a restart loop), it still finds what they hide.
 
+use std::path::Path;
 use std::process::Output;
 
 use nsdebug_tests::{
@@ -1470,7 +1471,10 @@ fn a_mounted_socket_is_one_finding_and_an_unknown_ignore_id_is_refused() {
 /// .containerenv}`) are no finding. Where the container
 /// gets no cgroup of its own (it stays in its user's cgroup, beside host processes), those
 /// host processes are not audited as the container's (they would bring the host's mount
-/// namespace and every capability).
+/// namespace and every capability). Podman binds the host's /dev/null, /dev/zero... (it
+/// cannot mknod) and, on cgroup v1, leaves the container in its user's cgroup, whose
+/// devices cgroup allows all: in a user namespace owned by that user the kernel refuses
+/// mknod, so those default nodes are all it reaches, and `--fail-on critical` passes.
 #[test]
 fn a_rootless_podman_containers_own_mounts_are_no_finding() {
     nsdebug_tests::require_podman!();
@@ -1490,16 +1494,91 @@ fn a_rootless_podman_containers_own_mounts_are_no_finding() {
         .collect();
     assert!(own.is_empty(), "{own:?}");
     // None of its criticals comes from host processes in its cgroup: not the host's mount
-    // namespace, not every capability held outside a user namespace of its own. (Rootless
-    // Podman's bind mounts of the host's /dev/null, /dev/zero... and the devices cgroup
-    // root it leaves the container in are still critical: so `--fail-on critical` does not
-    // pass yet, see the notes of issue 24.)
+    // namespace, not every capability held outside a user namespace of its own.
     let host: Vec<&String> = found
         .iter()
         .filter(|f| f.contains("namespace.mnt") || f.contains("caps.all"))
         .collect();
     assert!(host.is_empty(), "{host:?}");
-    let _ = code;
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(code, Some(0), "{found:?}");
+    // The devices cgroup is still said, with why it is not critical.
+    let out = nsdebug_tests::nsdebug()
+        .env("CONTAINER_HOST", format!("unix://{}", c.socket))
+        .args(["audit", "--json", &c.name])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    if let Some(devices) = container(&doc, &c.name)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "devices")
+    {
+        let evidence = devices["evidence"].as_str().unwrap_or_default();
+        assert_eq!(devices["severity"], "info", "{devices}");
+        assert!(
+            evidence.contains("user namespace owned by uid")
+                && evidence.contains("mknod refused")
+                && evidence.contains("/dev/null (char 1:3"),
+            "{evidence}"
+        );
+    }
+}
+
+/// A rootless Podman container given a host device beyond the defaults (`--device
+/// /dev/kmsg`, the host's kernel log, bound since it cannot mknod): that node is a finding
+/// with its device numbers, and the devices cgroup that lets it be used stays critical.
+/// A rootful container whose devices cgroup allows all keeps the critical `devices`
+/// finding: no user namespace stops its mknod. (`--device-cgroup-rule 'a *:* rwm'`, the
+/// devices part of `--privileged`: this sandbox's runc cannot apply `--privileged`'s caps.)
+#[test]
+fn a_host_device_node_beyond_the_defaults_stays_a_finding_rootless_or_not() {
+    nsdebug_tests::require_podman!();
+    let c = match nsdebug_tests::RootlessPodman::start_with(&["--device", "/dev/kmsg"]) {
+        Ok(c) => c,
+        Err(why) if nsdebug_tests::in_ci() => {
+            panic!("rootless podman: {why}; CI=true, so this is a failure")
+        }
+        Err(why) => return eprintln!("SKIP rootless podman: {why}"),
+    };
+    let mut command = nsdebug_tests::nsdebug();
+    command.env("CONTAINER_HOST", format!("unix://{}", c.socket));
+    let (found, code) = criticals(command, &[&c.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("mount.host-path") && f.contains("/dev/kmsg (char device 1:11)")),
+        "{found:?}"
+    );
+    // Not the defaults bound beside it.
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.contains("/dev/null") || f.contains("/dev/zero")),
+        "{found:?}"
+    );
+    if Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("\"critical\" \"devices\"")),
+            "{found:?}"
+        );
+    }
+    require_root_and_docker!();
+    let privileged = Container::start(&["--device-cgroup-rule", "a *:* rwm"]);
+    let found = findings(&privileged.name);
+    if Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            found
+                .iter()
+                .any(|(id, severity, _)| id == "devices" && severity == "critical"),
+            "{found:?}"
+        );
+    }
 }
 
 /// A container run `--cap-add SYS_ADMIN` whose only process empties its bounding set and
@@ -1566,5 +1645,260 @@ int main(void) {
     assert!(
         !found.iter().any(|(id, _, _)| id == "record.grant-dropped"),
         "{found:?}"
+    );
+}
+
+/// Docker's record against each process's kernel state. A container run `--security-opt
+/// no-new-privileges` is, as recorded, NoNewPrivs 1 and under Docker's seccomp profile: no
+/// `record.less-confined`. A process put into it from the host (`nsenter -a`, as a host
+/// tool or `docker exec --privileged` would) has neither: `docker inspect` still says both,
+/// so the audit says, high, that the record misleads, naming that process.
+#[test]
+fn a_process_less_confined_than_dockers_record_is_found() {
+    require_root_and_docker!();
+    let c = Container::start(&["--security-opt", "no-new-privileges"]);
+    assert!(inspect(&c.name, "{{.HostConfig.SecurityOpt}}").contains("no-new-privileges"));
+    assert_eq!(status_field(c.pid, "NoNewPrivs"), "1");
+    let found = findings(&c.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id.starts_with("record.")),
+        "{found:?}"
+    );
+    let mut intruder = std::process::Command::new("nsenter")
+        .args(["-t", &c.pid.to_string(), "-a", "sleep", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nsenter runs");
+    // Its child, in the container's pid namespace, is the process the audit finds.
+    let sleeper = first_child(intruder.id());
+    let found = findings(&c.name);
+    let _ = std::process::Command::new("kill")
+        .arg(sleeper.to_string())
+        .status();
+    let _ = intruder.kill();
+    let _ = intruder.wait();
+    let misled: Vec<_> = found
+        .iter()
+        .filter(|(id, _, _)| id == "record.less-confined")
+        .collect();
+    assert_eq!(misled.len(), 2, "{found:?}");
+    assert!(misled
+        .iter()
+        .all(|(_, severity, evidence)| severity == "high"
+            && evidence.starts_with(&format!("pid {sleeper} "))));
+    assert!(misled.iter().any(|(_, _, e)| e.contains("NoNewPrivs 0")));
+    assert!(misled.iter().any(|(_, _, e)| e.contains("Seccomp 0")));
+}
+
+/// Removes a pod's kubelet directory (and `/var/lib/kubelet/pods`, `/var/lib/kubelet` when
+/// the test made them and they are empty) when dropped.
+struct KubeletPodDir {
+    dir: std::path::PathBuf,
+    made: Vec<std::path::PathBuf>,
+}
+
+impl Drop for KubeletPodDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for dir in &self.made {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// What kubelet does for a pod, done through the CRI: its volumes made under
+/// `/var/lib/kubelet/pods/UID/volumes/` (an emptyDir, a configMap, a secret, a projected
+/// service-account token `kube-api-access-*`) and bound in, plus a `hostPath` of `/etc`.
+/// The kubelet's volumes are no finding; the token is the low
+/// `k8s.service-account-token` with its path; `/etc` is the critical `hostPath volume`.
+#[test]
+fn kubelets_volumes_through_the_cri_are_no_finding_and_a_host_path_is() {
+    nsdebug_tests::require_cri!();
+    let uid = nsdebug_tests::CriPod::new_uid();
+    let kubelet = std::path::PathBuf::from("/var/lib/kubelet");
+    let made: Vec<std::path::PathBuf> = [kubelet.join("pods"), kubelet.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
+    let pod_dir = KubeletPodDir {
+        dir: kubelet.join("pods").join(&uid),
+        made,
+    };
+    let volumes = pod_dir.dir.join("volumes");
+    let volume = |kind: &str, name: &str| volumes.join(format!("kubernetes.io~{kind}")).join(name);
+    let cache = volume("empty-dir", "cache");
+    let config = volume("configmap", "app-config");
+    let secret = volume("secret", "db-password");
+    let token = volume("projected", "kube-api-access-x7k2p");
+    for (dir, file) in [
+        (&cache, None),
+        (&config, Some("app.conf")),
+        (&secret, Some("password")),
+        (&token, Some("token")),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        if let Some(file) = file {
+            std::fs::write(dir.join(file), "x").unwrap();
+        }
+    }
+    let mount = |host: &std::path::Path, inside: &str, readonly: bool| nsdebug_cri::v1::Mount {
+        host_path: host.to_string_lossy().into_owned(),
+        container_path: inside.to_owned(),
+        readonly,
+        ..Default::default()
+    };
+    let mounts = [
+        mount(&cache, "/cache", false),
+        mount(&config, "/etc/app", true),
+        mount(&secret, "/etc/db", true),
+        mount(
+            &token,
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            true,
+        ),
+        mount(std::path::Path::new("/etc"), "/hostetc", false),
+    ];
+    let pod =
+        nsdebug_tests::CriPod::start_as("audit", "kubelet", &["app"], &[], Some(&uid), &mounts);
+    let mut command = nsdebug_tests::nsdebug();
+    command.env(
+        "CONTAINER_RUNTIME_ENDPOINT",
+        format!("unix://{}", nsdebug_tests::CRI_SOCKET),
+    );
+    let out = command
+        .args([
+            "audit",
+            "--json",
+            &format!("pod/{}", pod.name),
+            "-n",
+            "audit",
+        ])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let found: Vec<&Value> = doc["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .collect();
+    let text = |f: &Value| format!("{} {}", f["title"], f["evidence"]);
+    let kubelet_findings: Vec<String> = found
+        .iter()
+        .filter(|f| f["id"] != "k8s.service-account-token")
+        .map(|f| text(f))
+        .filter(|t| t.contains("/var/lib/kubelet"))
+        .collect();
+    assert!(kubelet_findings.is_empty(), "{kubelet_findings:?}");
+    let tokens: Vec<&&Value> = found
+        .iter()
+        .filter(|f| f["id"] == "k8s.service-account-token")
+        .collect();
+    assert_eq!(tokens.len(), 1, "{found:?}");
+    assert_eq!(tokens[0]["severity"], "low");
+    assert!(
+        text(tokens[0]).contains("/var/run/secrets/kubernetes.io/serviceaccount")
+            && text(tokens[0]).contains(&token.to_string_lossy().into_owned()),
+        "{}",
+        tokens[0]
+    );
+    let host_etc: Vec<&&Value> = found
+        .iter()
+        .filter(|f| f["id"] == "mount.host-path" && f["severity"] == "critical")
+        .collect();
+    assert_eq!(host_etc.len(), 1, "{found:?}");
+    assert!(
+        host_etc[0]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("hostPath volume: the host's /etc ")
+                && t.ends_with(" at /hostetc")),
+        "{}",
+        host_etc[0]
+    );
+    drop(pod);
+}
+
+/// The CRI's record against the kernel: a pod whose `hostPath` of `/etc` was unmounted from
+/// its container's mount namespace (lazily, as a process of it with SYS_ADMIN would) no
+/// longer shows it in any mount table; the CRI's `ContainerStatus.mounts` still records it
+/// (what kube-bench and `crictl inspect` read): `mount.hidden`, critical like the mount.
+#[test]
+fn a_host_path_volume_the_cri_recorded_and_the_pod_hid_is_found() {
+    nsdebug_tests::require_cri!();
+    let pod = nsdebug_tests::CriPod::start_with_mounts(
+        "audit",
+        "hidden",
+        &["app"],
+        &[],
+        &[("/etc", "/hostetc")],
+    );
+    let audit = || {
+        let out = nsdebug_tests::nsdebug()
+            .env(
+                "CONTAINER_RUNTIME_ENDPOINT",
+                format!("unix://{}", nsdebug_tests::CRI_SOCKET),
+            )
+            .args([
+                "audit",
+                "--json",
+                &format!("pod/{}", pod.name),
+                "-n",
+                "audit",
+            ])
+            .output()
+            .expect("nsdebug runs");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+        doc["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .find(|c| {
+                c["target"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("/app"))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no container app in {doc:#}"))
+    };
+    let before = audit();
+    let ids = |entry: &Value| -> Vec<String> {
+        entry["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| f["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(
+        !ids(&before).contains(&"mount.hidden".to_owned()),
+        "{before:#}"
+    );
+    let pid = before["target"]["pid"].as_i64().expect("pid").to_string();
+    let unmounted = std::process::Command::new("nsenter")
+        .args(["-t", &pid, "-m", "umount", "-l", "/hostetc"])
+        .status()
+        .expect("nsenter runs");
+    assert!(unmounted.success());
+    let after = audit();
+    let hidden = after["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == "mount.hidden")
+        .unwrap_or_else(|| panic!("{after:#}"));
+    assert_eq!(hidden["severity"], "critical", "{hidden}");
+    assert!(
+        hidden["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("the host's /etc") && t.contains("/hostetc")),
+        "{hidden}"
+    );
+    assert!(
+        !ids(&after).contains(&"mount.host-path".to_owned()),
+        "{after:#}"
     );
 }
