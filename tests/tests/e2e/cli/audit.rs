@@ -1243,7 +1243,10 @@ fn a_process_name_with_terminal_controls_never_reaches_the_terminal_raw() {
         &[
             "sh",
             "-c",
-            "printf '\\033[2K\\r\\033[8m' > /proc/self/comm; while true; do sleep 1000; done",
+            // One process only (the shell blocks opening a FIFO): with a child such as
+            // `sleep`, a wrapped pid counter could make the child the lowest pid, and the
+            // audit names the lowest pid among the equally powerful.
+            "mkfifo /hold && printf '\\033[2K\\r\\033[8m' > /proc/self/comm && read x < /hold",
         ],
     );
     let comm = std::fs::read(format!("/proc/{}/comm", c.pid)).unwrap();
