@@ -5,6 +5,7 @@
 //! child will do (its [`Plan`](crate::child::Plan)); [`spawn`] forks, hands the plan to the
 //! child and reads its report; [`process`] is the started program ([`Child`]: wait, signals).
 
+mod ids;
 mod prepare;
 mod process;
 mod spawn;

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
+use super::ids;
 use super::{Command, RootDir, Stdio, WorkDir, DEFAULT_PATH, TOOLBOX_ROOT};
 use crate::child::{self, ChildConfinement, Plan, Step, ToolboxPlan};
 use crate::confine::{self, Confined};
@@ -89,35 +90,23 @@ impl Command {
             false => Vec::new(),
         };
         target.ensure_alive()?;
-        let joins_user = kinds.contains(Namespace::User) && !self.preserve_credentials;
-        let (uid, gid) = match (&confined, joins_user) {
-            (Some(c), _) => (
-                Some(self.uid.unwrap_or(c.uid)),
-                Some(self.gid.unwrap_or(c.gid)),
-            ),
-            (None, true) => (Some(self.uid.unwrap_or(0)), Some(self.gid.unwrap_or(0))),
-            (None, false) => (self.uid, self.gid),
+        let requested = ids::Requested {
+            uid: self.uid,
+            gid: self.gid,
+            groups: self.groups.as_deref(),
+            joins_user: kinds.contains(Namespace::User) && !self.preserve_credentials,
         };
+        let target_ids = confined.as_ref().map(|c| ids::TargetIds {
+            uid: c.uid,
+            gid: c.gid,
+            groups: &c.groups,
+        });
+        let ids = ids::decide(requested, target_ids, confine::own_groups);
         if let Some(c) = confined.as_mut() {
             // What `docker exec` gives the uid the program runs as, whatever the target's
             // process raised or dropped (its inheritable and ambient sets above all).
-            c.caps = confine::exec_caps(c.caps.bounding, uid == Some(0));
+            c.caps = confine::exec_caps(c.caps.bounding, ids.root());
         }
-        let explicit_ids = self.uid.is_some() || self.gid.is_some();
-        let groups = match (&self.groups, &confined, uid.or(gid)) {
-            (Some(groups), _, _) => Some(groups.iter().map(|g| *g as libc::gid_t).collect()),
-            // The same groups as ours need no setgroups (which a user namespace may deny).
-            (None, Some(c), _)
-                if !explicit_ids && Some(&c.groups) == confine::own_groups().as_ref() =>
-            {
-                None
-            }
-            (None, Some(c), _) if !explicit_ids => {
-                Some(c.groups.iter().map(|g| *g as libc::gid_t).collect())
-            }
-            (None, _, Some(_)) => Some(Vec::new()),
-            (None, _, None) => None,
-        };
         let mut stdio_fds = [None, None, None];
         let mut held = Vec::new();
         for (i, stream) in stdio.into_iter().enumerate() {
@@ -209,9 +198,9 @@ impl Command {
             root,
             cwd_fd,
             cwd_path,
-            uid,
-            gid,
-            groups,
+            uid: ids.uid,
+            gid: ids.gid,
+            groups: ids.groups,
             stdio_fds,
             _held: held,
             cgroup_fds: cgroup_procs.iter().map(|fd| fd.as_raw_fd()).collect(),
