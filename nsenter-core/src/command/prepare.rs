@@ -3,7 +3,7 @@
 //! lent to it as a [`Plan`].
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -18,12 +18,12 @@ use crate::target::{NamespaceId, Target};
 
 impl Command {
     /// Everything the child needs, made before fork: the child may not allocate.
-    pub(super) fn prepare(
+    pub(super) fn prepare<'t>(
         &self,
-        target: &Target,
+        target: &'t Target,
         kinds: NamespaceSet,
         stdio: [Stdio; 3],
-    ) -> Result<Prepared> {
+    ) -> Result<Prepared<'t>> {
         let cstring =
             |s: &OsStr, what| CString::new(s.as_bytes()).map_err(|_| Error::NulByte { what });
         let mut argv = vec![cstring(&self.program, "program")?];
@@ -48,11 +48,11 @@ impl Command {
         let candidates = exec_candidates(&self.program, path.as_deref())?;
 
         let mut namespace_fds = Vec::new();
-        let pidfd = target.pidfd().map(|fd| fd.as_raw_fd());
+        let pidfd = target.pidfd();
         if pidfd.is_none() {
             // No pidfd: open every namespace file before the child enters any.
             for ns in kinds.iter() {
-                namespace_fds.push((target.namespace_file(ns)?.as_raw_fd(), ns.clone_flag()));
+                namespace_fds.push((target.namespace_file(ns)?, ns.clone_flag()));
             }
         }
         let open_dir = |path: PathBuf| {
@@ -108,7 +108,6 @@ impl Command {
             c.caps = confine::exec_caps(c.caps.bounding, ids.root());
         }
         let mut stdio_fds = [None, None, None];
-        let mut held = Vec::new();
         for (i, stream) in stdio.into_iter().enumerate() {
             let fd = match stream {
                 Stdio::Inherit => continue,
@@ -124,9 +123,7 @@ impl Command {
             let high = sys::dup_at_least(fd.as_fd(), 3)
                 .map_err(|source| self.spawn_error(Step::Dup, source))?;
             drop(fd);
-            let fd = high;
-            stdio_fds[i] = Some(fd.as_raw_fd());
-            held.push(fd);
+            stdio_fds[i] = Some(high);
         }
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
@@ -142,8 +139,8 @@ impl Command {
             }
             Some(scratch) => {
                 let target_mnt = match target.pidfd() {
-                    Some(pidfd) => pidfd.as_raw_fd(),
-                    None => target.namespace_file(Namespace::Mnt)?.as_raw_fd(),
+                    Some(pidfd) => pidfd,
+                    None => target.namespace_file(Namespace::Mnt)?,
                 };
                 let own_mnt =
                     sys::open(c"/proc/thread-self/ns/mnt", libc::O_RDONLY).map_err(|source| {
@@ -202,9 +199,7 @@ impl Command {
             gid: ids.gid,
             groups: ids.groups,
             stdio_fds,
-            _held: held,
-            cgroup_fds: cgroup_procs.iter().map(|fd| fd.as_raw_fd()).collect(),
-            _cgroup_procs: cgroup_procs,
+            cgroup_procs,
             fork_for_pid: kinds.contains(Namespace::Pid),
             joins_user: kinds.contains(Namespace::User),
             recheck,
@@ -345,8 +340,8 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// Owns what the raw pointers and fds of a [`Plan`] point to until the child has exec'd.
-pub(super) struct Prepared {
-    toolbox: Option<PreparedToolbox>,
+pub(super) struct Prepared<'t> {
+    toolbox: Option<PreparedToolbox<'t>>,
     confined: Option<Confined>,
     /// Points into `confined`'s filters.
     seccomp_programs: Vec<libc::sock_fprog>,
@@ -355,19 +350,19 @@ pub(super) struct Prepared {
     argv_ptrs: Vec<*const libc::c_char>,
     envp_ptrs: Vec<*const libc::c_char>,
     candidate_ptrs: Vec<*const libc::c_char>,
-    pidfd: Option<RawFd>,
+    /// The target's pidfd and namespace files are the target's: borrowed for `'t`.
+    pidfd: Option<BorrowedFd<'t>>,
     flags: libc::c_int,
-    namespace_fds: Vec<(RawFd, libc::c_int)>,
+    namespace_fds: Vec<(BorrowedFd<'t>, libc::c_int)>,
     root: Option<OwnedFd>,
     cwd_fd: Option<OwnedFd>,
     cwd_path: Option<CString>,
     uid: Option<u32>,
     gid: Option<u32>,
     groups: Option<Vec<libc::gid_t>>,
-    stdio_fds: [Option<RawFd>; 3],
-    _held: Vec<OwnedFd>,
-    cgroup_fds: Vec<RawFd>,
-    _cgroup_procs: Vec<OwnedFd>,
+    /// Above stderr, dup2'd onto 0-2 by the child.
+    stdio_fds: [Option<OwnedFd>; 3],
+    cgroup_procs: Vec<OwnedFd>,
     fork_for_pid: bool,
     joins_user: bool,
     /// A host program in the target's pid namespace: checked again before exec.
@@ -375,20 +370,22 @@ pub(super) struct Prepared {
 }
 
 /// What a toolbox session's child needs (see [`Command::toolbox`]).
-struct PreparedToolbox {
-    target_mnt: RawFd,
+struct PreparedToolbox<'t> {
+    target_mnt: BorrowedFd<'t>,
     own_mnt: OwnedFd,
     scratch: CString,
     root_at: CString,
     writable: bool,
 }
 
-impl Prepared {
-    pub(super) fn plan(
-        &self,
-        err_fd: Option<RawFd>,
-        handshake: Option<child::Handshake>,
-    ) -> Plan<'_> {
+impl Prepared<'_> {
+    /// The child's plan: borrows every fd it names from here (or from the caller's error
+    /// pipe and handshake), so none can be closed while a plan is alive.
+    pub(super) fn plan<'a>(
+        &'a self,
+        err_fd: Option<BorrowedFd<'a>>,
+        handshake: Option<child::Handshake<'a>>,
+    ) -> Plan<'a> {
         Plan {
             argv: &self.argv_ptrs,
             envp: &self.envp_ptrs,
@@ -396,15 +393,18 @@ impl Prepared {
             pidfd: self.pidfd,
             flags: self.flags,
             namespace_fds: &self.namespace_fds,
-            root: self.root.as_ref().map(|fd| fd.as_raw_fd()),
-            cwd_fd: self.cwd_fd.as_ref().map(|fd| fd.as_raw_fd()),
+            root: self.root.as_ref().map(OwnedFd::as_fd),
+            cwd_fd: self.cwd_fd.as_ref().map(OwnedFd::as_fd),
             cwd_path: self.cwd_path.as_deref(),
             uid: self.uid,
             gid: self.gid,
             groups: self.groups.as_deref(),
-            stdio: self.stdio_fds,
+            stdio: self
+                .stdio_fds
+                .each_ref()
+                .map(|fd| fd.as_ref().map(OwnedFd::as_fd)),
             err_fd,
-            cgroup_fds: &self.cgroup_fds,
+            cgroup_fds: &self.cgroup_procs,
             fork_for_pid: self.fork_for_pid,
             joins_user: self.joins_user,
             new_session: self.new_session,
@@ -419,7 +419,7 @@ impl Prepared {
             }),
             toolbox: self.toolbox.as_ref().map(|t| ToolboxPlan {
                 target_mnt: t.target_mnt,
-                own_mnt: t.own_mnt.as_raw_fd(),
+                own_mnt: t.own_mnt.as_fd(),
                 scratch: &t.scratch,
                 root_at: &t.root_at,
                 writable: t.writable,

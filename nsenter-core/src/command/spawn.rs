@@ -2,7 +2,7 @@
 //! of a failed step, and the last check of a host program once it is in the pid namespace.
 
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{ExitStatus, Output};
 
@@ -47,12 +47,12 @@ impl Command {
             false => None,
         };
         let plan = prepared.plan(
-            Some(err_write.as_raw_fd()),
+            Some(err_write.as_fd()),
             handshake
                 .as_ref()
                 .map(|(_, ready, go, _)| child::Handshake {
-                    ready: ready.as_raw_fd(),
-                    go: go.as_raw_fd(),
+                    ready: ready.as_fd(),
+                    go: go.as_fd(),
                 }),
         );
         // No signal handler of the caller's may run in the child before it resets them.
