@@ -10,8 +10,8 @@
 //! process walk, and the listings of a container's processes.
 //!
 //! ```no_run
-//! use nsenter_core::{powers::Powers, Target};
-//! let model = Powers::read(&Target::open(4242)?)?;
+//! use nsenter_core::{powers::Powers, Pid, Target};
+//! let model = Powers::read(&Target::open(Pid::try_from(4242)?)?)?;
 //! for task in model.tasks() {
 //!     println!("{}: effective caps {:?}", task.label(), task.status.cap_eff);
 //! }
@@ -779,7 +779,8 @@ mod tests {
     fn our_own_process_is_read_with_every_thread() {
         let me = std::process::id() as i32;
         let _thread = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
-        let model = Powers::read(&Target::open(me).expect("open self")).expect("read");
+        let model =
+            Powers::read(&Target::open(crate::Pid::this()).expect("open self")).expect("read");
         let ours: Vec<&Task> = model.tasks().iter().filter(|t| t.tgid == me).collect();
         assert!(ours.len() >= 2, "{ours:?}");
         assert!(ours

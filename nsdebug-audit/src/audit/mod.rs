@@ -100,7 +100,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
 /// runtime recorded of it (`record`): its own mounts are recognised by their ids, and a bind
 /// mount recorded but in none of its processes' mount tables was hidden by the container.
 pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Report> {
-    let Some(pid) = target.pid() else {
+    let Some(pid) = target.pid().map(nsenter_core::Pid::get) else {
         return Err(Error::NotAProcess {
             target: target.id().to_string(),
         });
@@ -188,7 +188,7 @@ mod tests {
         let me = std::process::id() as i32;
         let mut host = Host::read(me);
         host.mounts = Err("recorded failure".to_owned());
-        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        let report = audit(&Target::open(nsenter_core::Pid::this()).unwrap(), &host).unwrap();
         assert!(
             report
                 .unknowns
@@ -213,7 +213,7 @@ mod tests {
         let me = std::process::id() as i32;
         let mut host = Host::read(me);
         host.namespaces.retain(|(ns, _)| *ns != "uts");
-        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        let report = audit(&Target::open(nsenter_core::Pid::this()).unwrap(), &host).unwrap();
         assert!(
             report
                 .unknowns

@@ -71,8 +71,8 @@ pub enum Stdio {
 /// [`preserve_credentials`](Command::preserve_credentials) or explicit ids say otherwise.
 ///
 /// ```no_run
-/// use nsenter_core::{Command, Namespace, NamespaceSet, Target};
-/// let target = Target::open(1234)?;
+/// use nsenter_core::{Command, Namespace, NamespaceSet, Pid, Target};
+/// let target = Target::open(Pid::try_from(1234)?)?;
 /// let status = Command::new("ip").arg("addr").status_in(&target, Namespace::Net.into())?;
 /// let all = Command::new("ps").status_in(&target, NamespaceSet::ALL)?;
 /// # Ok::<(), nsenter_core::Error>(())

@@ -4,6 +4,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
 use crate::error::{Error, Result};
+use crate::pid::Pid;
+use crate::signal::Signal;
 use crate::sys;
 
 /// Signals passed on to a started program; see [`Child::forward_signals`].
@@ -26,24 +28,24 @@ impl std::fmt::Debug for SignalForwarding {
 /// A program started by [`Command::spawn_in`](crate::Command::spawn_in).
 #[derive(Debug)]
 pub struct Child {
-    pid: i32,
+    pid: Pid,
     status: Option<ExitStatus>,
 }
 
 impl Child {
     /// The child just forked, not yet waited for.
-    pub(super) fn started(pid: i32) -> Child {
+    pub(super) fn started(pid: Pid) -> Child {
         Child { pid, status: None }
     }
 
     /// The pid of the started process, in the caller's pid namespace. When the pid
     /// namespace was joined this is the relaying middle process, which forwards signals.
-    pub fn id(&self) -> i32 {
+    pub fn id(&self) -> Pid {
         self.pid
     }
 
-    /// Sends signal `signal` (e.g. `libc::SIGTERM`) to the program.
-    pub fn signal(&self, signal: i32) -> Result<()> {
+    /// Sends `signal` (e.g. [`Signal::TERM`]) to the program.
+    pub fn signal(&self, signal: Signal) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
         }
@@ -58,10 +60,10 @@ impl Child {
     /// Passes `signal` on as [`Child::forward_signals`] does: a signal that asks the program
     /// to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT) is followed by SIGCONT, so a stopped program
     /// still receives it. For callers that relay signals themselves (from a signalfd, say).
-    pub fn relay_signal(&self, signal: i32) -> Result<()> {
+    pub fn relay_signal(&self, signal: Signal) -> Result<()> {
         self.signal(signal)?;
-        if crate::relay::is_meant_to_end(signal) {
-            self.signal(libc::SIGCONT)?;
+        if crate::relay::is_meant_to_end(signal.get()) {
+            self.signal(Signal::CONT)?;
         }
         Ok(())
     }
@@ -75,7 +77,7 @@ impl Child {
     /// [`SignalsBlocked`](crate::SignalsBlocked) before spawning to lose none in between.
     pub fn forward_signals(&self) -> SignalForwarding {
         SignalForwarding {
-            previous: crate::relay::install(self.pid),
+            previous: crate::relay::install(self.pid.get()),
         }
     }
 
@@ -94,7 +96,7 @@ impl Child {
     /// must not leave the caller hanging unaware.
     pub fn wait_event(&mut self) -> Result<WaitEvent> {
         self.wait_with(0)
-            .map(|event| event.unwrap_or(WaitEvent::Stopped(0)))
+            .map(|event| event.unwrap_or(WaitEvent::Stopped(Signal::STOP)))
     }
 
     /// [`wait_event`](Child::wait_event) without blocking: `None` while the program runs.
@@ -107,7 +109,7 @@ impl Child {
             return Ok(Some(WaitEvent::Exited(status)));
         }
         let raw = loop {
-            match sys::waitpid(self.pid, libc::WUNTRACED | flags) {
+            match sys::waitpid(self.pid.get(), libc::WUNTRACED | flags) {
                 Ok((0, _)) => return Ok(None),
                 Ok((_, raw)) => break raw,
                 Err(source) if source.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -121,7 +123,9 @@ impl Child {
             }
         };
         if libc::WIFSTOPPED(raw) {
-            return Ok(Some(WaitEvent::Stopped(libc::WSTOPSIG(raw))));
+            // The kernel reports a signal it delivered; SIGSTOP should it ever report another.
+            let signal = Signal::new(libc::WSTOPSIG(raw)).unwrap_or(Signal::STOP);
+            return Ok(Some(WaitEvent::Stopped(signal)));
         }
         let status = ExitStatus::from_raw(raw);
         self.status = Some(status);
@@ -135,5 +139,5 @@ pub enum WaitEvent {
     /// The program ended.
     Exited(ExitStatus),
     /// The program was stopped by this signal; it continues on SIGCONT.
-    Stopped(i32),
+    Stopped(Signal),
 }

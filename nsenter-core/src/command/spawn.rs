@@ -60,9 +60,11 @@ impl Command {
         // SAFETY: in the child, `child::run` makes only async-signal-safe system calls on data
         // prepared above (no allocation, no locks) and never returns.
         let forked = unsafe { sys::fork() };
-        if let Ok(0) = forked {
-            child::run(&plan);
-        }
+        let forked = match forked {
+            Ok(None) => child::run(&plan),
+            Ok(Some(pid)) => Ok(pid),
+            Err(source) => Err(source),
+        };
         drop(blocked);
         let pid = forked.map_err(|source| self.spawn_error(Step::Fork, source))?;
         drop(err_write);
@@ -73,7 +75,8 @@ impl Command {
             // failed before, and says why on the error pipe.
             if sys::read_byte(ready_read.as_fd()).unwrap_or(false) {
                 let refusal =
-                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid)) {
+                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid.get()))
+                    {
                         Ok(None) => None,
                         Ok(Some(why)) => Some(Error::HostProgramReachable {
                             target: target.id(),
