@@ -157,16 +157,9 @@ fn run_gdb(pid: i32, what: &str, extra: &[OsString]) -> Result<ExitCode, Failure
         .args(extra);
     crate::cli::notice(format_args!("gdb on {what}: host pid {pid}"));
     // gdb handles ^C itself; we wait for it, then remove the copies.
-    let ignored = [libc::SIGINT, libc::SIGQUIT].map(|signal| {
-        // SAFETY: installing SIG_IGN for a signal is async-signal-safe and touches no memory
-        // of ours; the previous handler is restored below.
-        (signal, unsafe { libc::signal(signal, libc::SIG_IGN) })
-    });
+    let ignored = crate::waiting::TerminalSignalsIgnored::new();
     let status = command.status();
-    for (signal, previous) in ignored {
-        // SAFETY: restores the handler `signal` returned above.
-        unsafe { libc::signal(signal, previous) };
-    }
+    drop(ignored);
     drop(sysroot);
     match status {
         Ok(status) => Ok(ExitCode::from(
