@@ -263,16 +263,16 @@ impl Target {
 
     /// The pid of a process target, checked to be alive; `wanted` names what needs a
     /// process, for the error of a namespace-file target.
-    pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<i32> {
+    pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<Pid> {
         match &self.pin {
             Pin::File(_, has) => Err(Error::NotInTarget {
                 target: self.id(),
                 has: *has,
                 wanted,
             }),
-            _ => {
+            Pin::Pidfd(pid, _) | Pin::StartTime(pid, _) => {
                 self.ensure_alive()?;
-                Ok(self.raw_pid())
+                Ok(*pid)
             }
         }
     }

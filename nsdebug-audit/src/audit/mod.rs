@@ -121,7 +121,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     for unreadable in model.unreadable() {
         report.unknowns.push(Unknown::new(
             "process",
-            Some(unreadable.pid),
+            Some(unreadable.pid.get()),
             unreadable.why.clone(),
         ));
     }
@@ -159,7 +159,10 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             text,
         ))
     }) {
-        Ok((dirs, text)) => cgroups(&dirs, &text, model.cgroup_neighbours(), &mut report),
+        Ok((dirs, text)) => {
+            let neighbours: Vec<i32> = model.cgroup_neighbours().iter().map(|p| p.get()).collect();
+            cgroups(&dirs, &text, &neighbours, &mut report)
+        }
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
                 report

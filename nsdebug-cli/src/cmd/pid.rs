@@ -184,8 +184,8 @@ fn processes_in_model(target: &Target) -> anyhow::Result<Vec<Process>> {
             std::fs::metadata(format!("/proc/self/fd/{}/stat", task.dir.as_raw_fd())).is_ok()
         })
         .map(|(container_pid, task)| Process {
-            container_pid,
-            host_pid: task.tgid,
+            container_pid: container_pid.get(),
+            host_pid: task.tgid.get(),
             command: task.status.name.clone().unwrap_or_else(|_| "?".to_owned()),
             rss_kib: task.status.vm_rss_kib.clone().ok(),
         })

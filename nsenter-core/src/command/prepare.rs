@@ -274,7 +274,7 @@ impl Command {
 
 /// Opens (for writing, in the caller) the `cgroup.procs` file of each of the target's cgroups.
 fn open_cgroup_procs(target: &Target) -> Result<Vec<OwnedFd>> {
-    let pid = target.live_pid(NamespaceSet::of(Namespace::Cgroup))?;
+    let pid = target.live_pid(NamespaceSet::of(Namespace::Cgroup))?.get();
     let cgroup_error = |source| Error::Cgroup {
         target: target.id(),
         source,

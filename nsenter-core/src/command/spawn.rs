@@ -75,8 +75,7 @@ impl Command {
             // failed before, and says why on the error pipe.
             if sys::read_byte(ready_read.as_fd()).unwrap_or(false) {
                 let refusal =
-                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid.get()))
-                    {
+                    match confine::host_program_reachable(target, kinds, self.uid, Some(pid)) {
                         Ok(None) => None,
                         Ok(Some(why)) => Some(Error::HostProgramReachable {
                             target: target.id(),
