@@ -13,7 +13,7 @@ use std::fmt;
 /// assert_eq!(Signal::new(0), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Signal(libc::c_int);
+pub struct Signal(i32);
 
 impl Signal {
     /// SIGHUP.
