@@ -18,7 +18,7 @@
 //! ```no_run
 //! use nsdebug_audit::{audit, Host};
 //! let host = Host::read(1);
-//! let container = nsenter_core::Target::open(4242)?;
+//! let container = nsenter_core::Target::open(nsenter_core::Pid::try_from(4242)?)?;
 //! let report = audit(&container, &host)?;
 //! for finding in &report.findings {
 //!     println!("{} {} {} [{}]", finding.severity, finding.id, finding.title, finding.evidence);

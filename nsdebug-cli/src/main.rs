@@ -7,12 +7,18 @@ mod cmd;
 mod pty;
 mod session;
 mod shown;
+mod waiting;
 
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`nsdebug ps | head -1`) instead of failing on every write.
     // SAFETY: resetting a signal disposition to its default before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     // Output that cannot be written (`nsdebug ps > /dev/full`) is an error of the user's
     // world, not a bug: one line and nsdebug's failure status, not a panic and a backtrace.
     let default_hook = std::panic::take_hook();

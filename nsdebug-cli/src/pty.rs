@@ -239,13 +239,15 @@ pub fn relay(
                             if input_open {
                                 raw = RawMode::enter(stdin_fd);
                             }
-                            let _ = child.signal(libc::SIGCONT);
+                            let _ = child.signal(nsenter_core::Signal::CONT);
                         }
                         None => {}
                     }
                 }
                 Ok(other) => {
-                    let _ = child.relay_signal(other as i32);
+                    if let Some(signal) = nsenter_core::Signal::new(other as i32) {
+                        let _ = child.relay_signal(signal);
+                    }
                 }
                 Err(_) => {}
             }

@@ -14,8 +14,8 @@
 //! ```no_run
 //! use nsdebug_net::down::DownRecords;
 //! use nsdebug_net::peer::inspect;
-//! use nsenter_core::Target;
-//! let target = Target::open(1234)?;
+//! use nsenter_core::{Pid, Target};
+//! let target = Target::open(Pid::try_from(1234)?)?;
 //! let records = DownRecords::open("/run/my-tool".as_ref())?;
 //! let done = records.take_down(&target, &mut inspect(&target)?, None)?;
 //! // ... later, even from another process:

@@ -10,8 +10,8 @@
 //!
 //! ```no_run
 //! use nsdebug_net::RouteSocket;
-//! use nsenter_core::{run_in, Namespace, Target};
-//! let target = Target::open(1234)?;
+//! use nsenter_core::{run_in, Namespace, Pid, Target};
+//! let target = Target::open(Pid::try_from(1234)?)?;
 //! let mut socket = run_in(&target, Namespace::Net.into(), RouteSocket::open)??;
 //! for link in socket.links()? {
 //!     println!("{} {}", link.index, link.name);

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use nsenter_core::{run_in, Namespace, Target};
+use nsenter_core::{run_in, Namespace, Pid, Target};
 
 use crate::error::{Error, Result};
 use crate::link::{Address, Link, RouteSocket};
@@ -197,11 +197,11 @@ pub fn other_namespaces() -> Vec<Arc<OtherNetns>> {
             }
         }
     }
-    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+    let mut pids: Vec<Pid> = std::fs::read_dir("/proc")
         .map(|entries| {
             entries
                 .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter_map(|e| Pid::new(e.file_name().to_str()?.parse().ok()?))
                 .collect()
         })
         .unwrap_or_default();

@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 use std::path::Path;
 use std::time::Duration;
 
-use nsenter_core::Target;
+use nsenter_core::{Pid, Target};
 use serde::Serialize;
 
 /// How long one runtime API call may take before the runtime counts as unreachable.
@@ -296,7 +296,7 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> Result<Resolv
     }
     if wants(RuntimeKind::Pid) || explicit_pid {
         match spec.parse::<i32>() {
-            Ok(pid) => match Target::open(pid) {
+            Ok(pid) => match Pid::try_from(pid).and_then(Target::open) {
                 Ok(target) => {
                     if !explicit_pid {
                         refuse_ambiguous_or_host_pid(spec, pid).await?;
@@ -312,9 +312,10 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> Result<Resolv
                     });
                 }
                 // Digits that are no live pid may still name a container (or an ID prefix).
-                Err(nsenter_core::Error::NoSuchProcess { .. })
-                    if only.is_none() && !explicit_pid =>
-                {
+                Err(
+                    nsenter_core::Error::NoSuchProcess { .. }
+                    | nsenter_core::Error::InvalidPid { .. },
+                ) if only.is_none() && !explicit_pid => {
                     tried.push(format!("pid: no process {pid}"))
                 }
                 Err(error) => return Err(error.into()),
@@ -737,10 +738,13 @@ async fn pin_allowing(info: ContainerInfo, frozen_ok: bool) -> Result<Resolved> 
             status: info.status,
         });
     };
-    let target = Target::open(pid).map_err(|error| Error::OpenContainer {
-        what: info.describe(),
-        error,
-    })?;
+    let target =
+        Pid::try_from(pid)
+            .and_then(Target::open)
+            .map_err(|error| Error::OpenContainer {
+                what: info.describe(),
+                error,
+            })?;
     let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     // Runtimes name the container's cgroup after its ID; only if not, ask the runtime again.
     if !cgroup_names_container(&cgroup, &info.id) {
@@ -857,11 +861,11 @@ pub async fn list_all(
 /// The host's namespaces: PID 1's, or, where PID 1 cannot be inspected (some sandboxes
 /// hide it), our own, since nsdebug runs on the host.
 pub fn host_reference() -> Result<Target> {
-    let init = Target::open(1)?;
+    let init = Target::open(Pid::try_from(1)?)?;
     if init.namespace_id(nsenter_core::Namespace::Net).is_ok() {
         return Ok(init);
     }
-    Ok(Target::open(std::process::id() as i32)?)
+    Ok(Target::open(Pid::this())?)
 }
 
 #[cfg(test)]

@@ -4,9 +4,16 @@
 //! make async-signal-safe system calls: no allocation, no locks, no panics. Everything it
 //! uses was prepared by the parent. A failing step writes `(step, errno)` to the
 //! close-on-exec error pipe and exits with 127.
+//!
+//! The plan's fds are typed: [`BorrowedFd`]s (and the `OwnedFd`s of the cgroup files) that
+//! borrow from what the parent prepared, so no plan can outlive the fds it names. A
+//! `BorrowedFd` is a plain `i32` with a lifetime: copying it, or reading it with
+//! `as_raw_fd`, allocates nothing. The owners live in the parent's memory, which the child
+//! shares copy-on-write and never drops (it ends in exec or `_exit`): when the child closes
+//! its copy of a planned fd, no owner closes it a second time.
 
 use std::ffi::CStr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(crate) use crate::error::SpawnStep as Step;
@@ -25,9 +32,9 @@ pub(crate) struct ChildConfinement<'a> {
 /// A toolbox session's private mount namespace, prepared before fork.
 pub(crate) struct ToolboxPlan<'a> {
     /// The target's mount namespace (a pidfd or its namespace file).
-    pub target_mnt: RawFd,
+    pub target_mnt: BorrowedFd<'a>,
     /// Ours, to come back to.
-    pub own_mnt: RawFd,
+    pub own_mnt: BorrowedFd<'a>,
     /// A directory of ours that gets a private tmpfs.
     pub scratch: &'a CStr,
     /// Where the target's root goes, in it.
@@ -44,18 +51,20 @@ pub(crate) struct Plan<'a> {
     pub argv: &'a [*const libc::c_char],
     pub envp: &'a [*const libc::c_char],
     pub candidates: &'a [*const libc::c_char],
-    pub pidfd: Option<RawFd>,
+    pub pidfd: Option<BorrowedFd<'a>>,
     pub flags: libc::c_int,
-    pub namespace_fds: &'a [(RawFd, libc::c_int)],
-    pub root: Option<RawFd>,
-    pub cwd_fd: Option<RawFd>,
+    /// Without a pidfd: each namespace file, opened before any is entered, and its type.
+    pub namespace_fds: &'a [(BorrowedFd<'a>, libc::c_int)],
+    pub root: Option<BorrowedFd<'a>>,
+    pub cwd_fd: Option<BorrowedFd<'a>>,
     pub cwd_path: Option<&'a CStr>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub groups: Option<&'a [libc::gid_t]>,
-    pub stdio: [Option<RawFd>; 3],
-    pub err_fd: Option<RawFd>,
-    pub cgroup_fds: &'a [RawFd],
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
+    pub err_fd: Option<BorrowedFd<'a>>,
+    /// The `cgroup.procs` files of the target's cgroups, opened for writing.
+    pub cgroup_fds: &'a [OwnedFd],
     pub fork_for_pid: bool,
     pub joins_user: bool,
     /// Start a new session, with stdin as its controlling terminal when it is one.
@@ -67,15 +76,15 @@ pub(crate) struct Plan<'a> {
     pub cloexec_only: bool,
     /// A host program waits here, in the joined pid namespace and right before exec, until
     /// the parent has checked again that no process of the target can reach it.
-    pub handshake: Option<Handshake>,
+    pub handshake: Option<Handshake<'a>>,
 }
 
 /// The child's ends of the check before exec: it writes a byte to `ready` once it is in
 /// the pid namespace, then execs only if a byte comes on `go` (end of file: refused).
 #[derive(Clone, Copy)]
-pub(crate) struct Handshake {
-    pub ready: RawFd,
-    pub go: RawFd,
+pub(crate) struct Handshake<'a> {
+    pub ready: BorrowedFd<'a>,
+    pub go: BorrowedFd<'a>,
 }
 
 /// A failed step and its errno.
@@ -93,13 +102,13 @@ impl<T> AtStep<T> for Result<T, Errno> {
 }
 
 /// Reports a failure to the parent through the error pipe and exits.
-fn report(err_fd: Option<RawFd>, (step, errno): Failure) -> ! {
+fn report(err_fd: Option<BorrowedFd<'_>>, (step, errno): Failure) -> ! {
     let mut report = [0u8; 8];
     report[..4].copy_from_slice(&step.code().to_ne_bytes());
     report[4..].copy_from_slice(&errno.to_ne_bytes());
     if let Some(fd) = err_fd {
         // Nothing more can be done if the parent stopped listening.
-        let _ = raw::write_all_once(fd, &report);
+        let _ = raw::write_all_once(fd.as_raw_fd(), &report);
     }
     raw::exit(127)
 }
@@ -255,12 +264,10 @@ fn run_stage(stage: Stage, plan: &Plan<'_>, progress: &mut Progress) -> Result<(
         Stage::Stdio => {
             for (target_fd, source) in plan.stdio.iter().enumerate() {
                 let target_fd = target_fd as RawFd;
-                match source {
-                    Some(fd) if *fd == target_fd => {
-                        raw::clear_cloexec(target_fd).at(Step::Stdio)?
-                    }
+                match source.map(|fd| fd.as_raw_fd()) {
+                    Some(fd) if fd == target_fd => raw::clear_cloexec(target_fd).at(Step::Stdio)?,
                     // SAFETY: fds 0-2 are the child's own to replace: nothing in it uses them.
-                    Some(fd) => unsafe { raw::dup2(*fd, target_fd) }.at(Step::Stdio)?,
+                    Some(fd) => unsafe { raw::dup2(fd, target_fd) }.at(Step::Stdio)?,
                     None => {}
                 }
             }
@@ -269,7 +276,7 @@ fn run_stage(stage: Stage, plan: &Plan<'_>, progress: &mut Progress) -> Result<(
             // Into the target's cgroups while still in our own cgroup namespace: "0" means
             // "the writing process".
             for fd in plan.cgroup_fds {
-                raw::write_all_once(*fd, b"0").at(Step::Cgroup)?;
+                raw::write_all_once(fd.as_raw_fd(), b"0").at(Step::Cgroup)?;
             }
         }
         Stage::Lsm => {
@@ -306,14 +313,14 @@ fn run_stage(stage: Stage, plan: &Plan<'_>, progress: &mut Progress) -> Result<(
         Stage::CloseInherited => close_inherited_fds(plan)?,
         Stage::Root => {
             if let Some(root) = plan.root {
-                raw::fchdir(root).at(Step::Chroot)?;
+                raw::fchdir(root.as_raw_fd()).at(Step::Chroot)?;
                 raw::chroot_to_cwd().at(Step::Chroot)?;
                 raw::chdir(c"/").at(Step::Chdir)?;
             }
         }
         Stage::Cwd => {
             if let Some(cwd) = plan.cwd_fd {
-                raw::fchdir(cwd).at(Step::Chdir)?;
+                raw::fchdir(cwd.as_raw_fd()).at(Step::Chdir)?;
             }
             if let Some(path) = plan.cwd_path {
                 chdir_in_root(path)?;
@@ -323,7 +330,7 @@ fn run_stage(stage: Stage, plan: &Plan<'_>, progress: &mut Progress) -> Result<(
         Stage::CloseAboveStderr => {
             // The kept root and cwd fds are the target's; nothing needs them now.
             let (ready, go) = handshake_fds(plan);
-            let mut keep = [plan.err_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
+            let mut keep = [plan.err_fd, ready, go].map(fd_or_none);
             keep.sort_unstable();
             close_all_above_stderr_but(&keep, plan.cloexec_only)?;
         }
@@ -382,8 +389,9 @@ fn fork_into_pid_namespace(plan: &Plan<'_>) -> Result<libc::pid_t, Failure> {
     if pid > 0 {
         // The parent must see end of file on these once the program is gone.
         for fd in [plan.err_fd, ready, go].into_iter().flatten() {
-            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
-            unsafe { raw::close(fd) };
+            // SAFETY: this process's copy of a planned fd, which it uses no more; its owner
+            // (in the parent's memory image) is never dropped here.
+            unsafe { raw::close(fd.as_raw_fd()) };
         }
         if let Some(proc_fd) = host_proc {
             HOST_PROC.store(proc_fd, Ordering::Relaxed);
@@ -414,7 +422,7 @@ fn fork_into_pid_namespace(plan: &Plan<'_>) -> Result<libc::pid_t, Failure> {
 /// when they are regular files. Nothing of this is seen outside: the namespace dies with the
 /// session.
 fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
-    raw::setns(toolbox.target_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    raw::setns(toolbox.target_mnt.as_raw_fd(), libc::CLONE_NEWNS).at(Step::Toolbox)?;
     let tree = raw::clone_tree(c"/", true);
     let file = |path: &CStr| match raw::clone_tree(path, false) {
         Ok(fd) if raw::is_regular_file(fd) => Some(fd),
@@ -429,7 +437,7 @@ fn build_toolbox(toolbox: &ToolboxPlan<'_>) -> Result<(), Failure> {
         (file(c"/etc/resolv.conf"), c"/etc/resolv.conf"),
         (file(c"/etc/hosts"), c"/etc/hosts"),
     ];
-    raw::setns(toolbox.own_mnt, libc::CLONE_NEWNS).at(Step::Toolbox)?;
+    raw::setns(toolbox.own_mnt.as_raw_fd(), libc::CLONE_NEWNS).at(Step::Toolbox)?;
     let tree = tree.at(Step::Toolbox)?;
     // Before the tree is attached or anything is mounted in it: no symlink of the container's
     // leads a host program out of its files (read-only unless asked), and nothing mounted in
@@ -506,8 +514,9 @@ fn start_session(plan: &Plan<'_>, cleared_before: bool) -> Result<(), Failure> {
     let program = unsafe { raw::fork_raw() }.at(Step::SessionReaper)?;
     if program > 0 {
         if let Some(fd) = plan.err_fd {
-            // SAFETY: the child opened (or was handed) `fd` and uses it no more.
-            unsafe { raw::close(fd) };
+            // SAFETY: this process's copy of a planned fd, which it uses no more; its owner
+            // (in the parent's memory image) is never dropped here.
+            unsafe { raw::close(fd.as_raw_fd()) };
         }
         relay_until_exit(program, true);
     }
@@ -837,13 +846,13 @@ pub(crate) fn exec(plan: &Plan<'_>) -> Failure {
 fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some(pidfd) = plan.pidfd {
         if plan.flags != 0 {
-            raw::setns(pidfd, plan.flags).at(Step::Setns)?;
+            raw::setns(pidfd.as_raw_fd(), plan.flags).at(Step::Setns)?;
         }
         return Ok(());
     }
     let mut retry = [false; 8];
     for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
-        if *flag != libc::CLONE_NEWUSER && raw::setns(*fd, *flag).is_err() {
+        if *flag != libc::CLONE_NEWUSER && raw::setns(fd.as_raw_fd(), *flag).is_err() {
             if let Some(slot) = retry.get_mut(i) {
                 *slot = true;
             }
@@ -851,12 +860,12 @@ fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
     }
     for (fd, flag) in plan.namespace_fds {
         if *flag == libc::CLONE_NEWUSER {
-            raw::setns(*fd, *flag).at(Step::Setns)?;
+            raw::setns(fd.as_raw_fd(), *flag).at(Step::Setns)?;
         }
     }
     for (i, (fd, flag)) in plan.namespace_fds.iter().enumerate() {
         if retry.get(i).copied().unwrap_or(false) {
-            raw::setns(*fd, *flag).at(Step::Setns)?;
+            raw::setns(fd.as_raw_fd(), *flag).at(Step::Setns)?;
         }
     }
     Ok(())
@@ -867,13 +876,17 @@ fn join_namespaces(plan: &Plan<'_>) -> Result<(), Failure> {
 /// inherits nothing of the caller's: no host directory, no socket, no pidfd.
 fn close_inherited_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     let (ready, go) = handshake_fds(plan);
-    let mut keep =
-        [plan.err_fd, plan.root, plan.cwd_fd, ready, go].map(|fd| fd.map_or(-1, i64::from));
+    let mut keep = [plan.err_fd, plan.root, plan.cwd_fd, ready, go].map(fd_or_none);
     keep.sort_unstable();
     close_all_above_stderr_but(&keep, plan.cloexec_only)
 }
 
-fn handshake_fds(plan: &Plan<'_>) -> (Option<RawFd>, Option<RawFd>) {
+/// An fd to keep open, as [`close_all_above_stderr_but`] takes it (-1: none).
+fn fd_or_none(fd: Option<BorrowedFd<'_>>) -> i64 {
+    fd.map_or(-1, |fd| i64::from(fd.as_raw_fd()))
+}
+
+fn handshake_fds<'a>(plan: &Plan<'a>) -> (Option<BorrowedFd<'a>>, Option<BorrowedFd<'a>>) {
     (
         plan.handshake.map(|h| h.ready),
         plan.handshake.map(|h| h.go),
@@ -882,13 +895,16 @@ fn handshake_fds(plan: &Plan<'_>) -> (Option<RawFd>, Option<RawFd>) {
 
 /// Says the program is ready, in the joined pid namespace, and waits for the parent's word:
 /// exits without exec when the parent refuses (or is gone).
-fn await_go(handshake: Handshake) {
-    let ready = raw::write_all_once(handshake.ready, b"r");
-    // SAFETY: the child opened (or was handed) `handshake.ready` and uses it no more.
-    unsafe { raw::close(handshake.ready) };
-    let go = ready.and_then(|()| raw::read_byte(handshake.go));
-    // SAFETY: the child opened (or was handed) `handshake.go` and uses it no more.
-    unsafe { raw::close(handshake.go) };
+fn await_go(handshake: Handshake<'_>) {
+    let (ready, go) = (handshake.ready.as_raw_fd(), handshake.go.as_raw_fd());
+    let said = raw::write_all_once(ready, b"r");
+    // SAFETY: the child's copy of a planned fd, which it uses no more; its owner (in the
+    // parent's memory image) is never dropped in the child.
+    unsafe { raw::close(ready) };
+    let heard = said.and_then(|()| raw::read_byte(go));
+    // SAFETY: as for `ready`.
+    unsafe { raw::close(go) };
+    let go = heard;
     if go != Ok(true) {
         raw::exit(127);
     }
@@ -995,13 +1011,21 @@ fn relay_until_exit(pid: libc::pid_t, session: bool) -> ! {
 mod tests {
     use super::*;
 
-    /// A plan with nothing optional: fds are placeholders, `stages` makes no call with them.
+    /// An open fd to stand for every fd of a plan: `stages` makes no call with them.
+    fn placeholder() -> BorrowedFd<'static> {
+        use std::os::fd::AsFd;
+        static NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+        NULL.get_or_init(|| std::fs::File::open("/dev/null").expect("/dev/null"))
+            .as_fd()
+    }
+
+    /// A plan with nothing optional.
     fn bare() -> Plan<'static> {
         Plan {
             argv: &[],
             envp: &[],
             candidates: &[],
-            pidfd: Some(10),
+            pidfd: Some(placeholder()),
             flags: 0,
             namespace_fds: &[],
             root: None,
@@ -1011,7 +1035,7 @@ mod tests {
             gid: None,
             groups: None,
             stdio: [None; 3],
-            err_fd: Some(11),
+            err_fd: Some(placeholder()),
             cgroup_fds: &[],
             fork_for_pid: false,
             joins_user: false,
@@ -1036,19 +1060,24 @@ mod tests {
 
     /// Every combination of the plan's options that changes the list.
     fn variants() -> Vec<Plan<'static>> {
-        static CGROUPS: [RawFd; 1] = [12];
+        static CGROUPS: std::sync::OnceLock<[OwnedFd; 1]> = std::sync::OnceLock::new();
+        let cgroups = CGROUPS.get_or_init(|| {
+            [placeholder()
+                .try_clone_to_owned()
+                .expect("a duplicate of /dev/null")]
+        });
         static GROUPS: [libc::gid_t; 1] = [5];
         let mut plans = Vec::new();
         for bits in 0..64u32 {
             let mut plan = bare();
             let on = |bit: u32| bits & (1 << bit) != 0;
             plan.fork_for_pid = on(0);
-            plan.root = on(1).then_some(13);
+            plan.root = on(1).then(placeholder);
             plan.cwd_path = on(2).then_some(c"/tmp");
             plan.joins_user = on(3);
             plan.groups = on(3).then_some(&GROUPS[..]);
             plan.uid = on(3).then_some(1000);
-            plan.cgroup_fds = if on(4) { &CGROUPS } else { &[] };
+            plan.cgroup_fds = if on(4) { cgroups } else { &[] };
             plan.confine = on(5).then(|| ChildConfinement {
                 caps: crate::status::CapSets::default(),
                 no_new_privs: true,

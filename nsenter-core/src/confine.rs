@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
+use crate::pid::Pid;
 use crate::powers::Powers;
 use crate::status::{CapSets, Status};
 use crate::sys;
@@ -122,7 +123,7 @@ pub(crate) struct Confined {
 
 /// Reads how `target` is confined. `joins_user`: ids are translated into its user namespace.
 pub(crate) fn read(target: &Target, joins_user: bool) -> Result<Confined> {
-    let pid = target.live_pid(NamespaceSet::EMPTY)?;
+    let pid = target.live_pid(NamespaceSet::EMPTY)?.get();
     let fail = |what: &'static str, source: io::Error| Error::Confine {
         target: target.id(),
         what,
@@ -180,7 +181,7 @@ pub(crate) fn host_program_reachable(
     target: &Target,
     kinds: NamespaceSet,
     uid: Option<u32>,
-    started: Option<i32>,
+    started: Option<Pid>,
 ) -> Result<Option<String>> {
     if !kinds.contains(Namespace::Pid) {
         return Ok(None);

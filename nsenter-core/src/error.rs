@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::kind::{Namespace, NamespaceSet};
+use crate::pid::Pid;
 use crate::target::TargetId;
 
 /// The result type of this crate.
@@ -13,23 +14,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A number that names no single process (0 or negative: process groups to `kill(2)`).
+    #[error("{raw} is not a process id (it must be greater than 0)")]
+    InvalidPid {
+        /// The number given.
+        raw: i32,
+    },
     /// No process has this pid (ESRCH when it was opened).
     #[error("pid {pid}: no such process")]
     NoSuchProcess {
         /// The pid asked for.
-        pid: i32,
+        pid: Pid,
     },
     /// The pid names a thread, not a process (thread-group leader).
     #[error("pid {pid} is a thread, not a process: give the id of its thread-group leader")]
     NotAProcess {
         /// The pid asked for.
-        pid: i32,
+        pid: Pid,
     },
     /// Opening a pidfd for the process failed for another reason (e.g. out of fds).
     #[error("pid {pid}: cannot open a pidfd")]
     Pin {
         /// The pid asked for.
-        pid: i32,
+        pid: Pid,
         /// The underlying error.
         #[source]
         source: io::Error,
@@ -177,7 +184,7 @@ pub enum Error {
         /// What was attempted.
         action: &'static str,
         /// The child's pid.
-        pid: i32,
+        pid: Pid,
         /// The underlying error.
         #[source]
         source: io::Error,

@@ -37,7 +37,7 @@ impl ThreadNamespaces {
     /// [`Command`](crate::Command) to run a program in a user namespace.
     pub fn save(kinds: NamespaceSet) -> Result<ThreadNamespaces> {
         if kinds.contains(Namespace::User) {
-            let target = TargetId::Pid(std::process::id() as i32);
+            let target = TargetId::Pid(crate::Pid::this());
             return Err(Error::SingleThreadedOnly {
                 target,
                 namespace: Namespace::User,
@@ -177,8 +177,8 @@ impl Home<'_> {
 /// a panic's unwinding) the thread's own namespaces are restored in reverse order.
 ///
 /// ```no_run
-/// use nsenter_core::{Namespace, NsGuard, Target};
-/// let target = Target::open(1234)?;
+/// use nsenter_core::{Namespace, NsGuard, Pid, Target};
+/// let target = Target::open(Pid::try_from(1234)?)?;
 /// {
 ///     let _inside = NsGuard::enter(&target, Namespace::Net | Namespace::Uts)?;
 ///     // netlink sockets opened here belong to the target's network namespace

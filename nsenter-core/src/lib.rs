@@ -16,8 +16,8 @@
 //! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
 //!
 //! ```no_run
-//! use nsenter_core::{run_in, Namespace, Target};
-//! let target = Target::open(1234)?;
+//! use nsenter_core::{run_in, Namespace, Pid, Target};
+//! let target = Target::open(Pid::try_from(1234)?)?;
 //! // A socket opened inside stays in the container's network namespace for its whole life.
 //! let listener = run_in(&target, Namespace::Net.into(), || std::net::TcpListener::bind("127.0.0.1:0"))??;
 //! println!("listening inside the container on {}", listener.local_addr()?);
@@ -36,10 +36,12 @@ mod error;
 mod guard;
 mod kind;
 pub mod mountinfo;
+mod pid;
 pub mod powers;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;
+mod signal;
 pub mod status;
 mod sys;
 mod target;
@@ -51,6 +53,8 @@ pub use confine::Confinement;
 pub use error::{Error, Result, SpawnStep};
 pub use guard::{NsGuard, ThreadNamespaces};
 pub use kind::{Namespace, NamespaceSet};
+pub use pid::Pid;
 pub use scoped::run_in;
+pub use signal::Signal;
 pub use target::{kernel_supports, NamespaceId, Target, TargetId};
 pub use trust::Trust;

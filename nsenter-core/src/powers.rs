@@ -10,8 +10,8 @@
 //! process walk, and the listings of a container's processes.
 //!
 //! ```no_run
-//! use nsenter_core::{powers::Powers, Target};
-//! let model = Powers::read(&Target::open(4242)?)?;
+//! use nsenter_core::{powers::Powers, Pid, Target};
+//! let model = Powers::read(&Target::open(Pid::try_from(4242)?)?)?;
 //! for task in model.tasks() {
 //!     println!("{}: effective caps {:?}", task.label(), task.status.cap_eff);
 //! }
@@ -33,6 +33,7 @@ use crate::cgroup::{cgroup_dirs, CgroupDir};
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
 use crate::mountinfo::parse_mountinfo;
+use crate::pid::Pid;
 use crate::status::{Fact, Status, CAP_SETUID, CAP_SYS_PTRACE};
 use crate::sys;
 use crate::target::{NamespaceId, Target};
@@ -46,9 +47,9 @@ const MAX_STATUS: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Task {
     /// The thread id (the pid, for the main thread), as the host sees it.
-    pub tid: i32,
+    pub tid: Pid,
     /// The process (thread group) it belongs to.
-    pub tgid: i32,
+    pub tgid: Pid,
     /// Its `/proc/TGID/task/TID` directory: later reads are of this thread, even if its
     /// id is reused.
     pub dir: File,
@@ -87,9 +88,9 @@ impl Task {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable {
     /// Its host pid (or thread id).
-    pub pid: i32,
+    pub pid: Pid,
     /// The process it is (a thread) of.
-    pub tgid: i32,
+    pub tgid: Pid,
     /// Why, with the path.
     pub why: String,
 }
@@ -113,7 +114,7 @@ impl fmt::Display for Reach {
 /// Every process and thread of a container, read once (see the [module](self) docs).
 #[derive(Debug)]
 pub struct Powers {
-    pid: i32,
+    pid: Pid,
     tasks: Vec<Task>,
     unreadable: Vec<Unreadable>,
     cgroups: std::result::Result<Vec<CgroupDir>, String>,
@@ -121,7 +122,7 @@ pub struct Powers {
     pid_ns: Fact<NamespaceId>,
     shares_our_pid_ns: bool,
     /// The processes found in its pid namespace or one nested in it.
-    in_pid_ns: BTreeSet<i32>,
+    in_pid_ns: BTreeSet<Pid>,
     /// Why its pid namespace could not be listed (then `in_pid_ns` is not complete).
     pid_ns_unlisted: Option<String>,
     /// How deep its pid namespace is below ours (0: ours), from its `NSpid:`.
@@ -129,7 +130,7 @@ pub struct Powers {
     /// Processes of its cgroups that are not its own: outside its pid namespace and in none
     /// of its namespaces (the host's processes sharing the cgroup, see
     /// [`Powers::cgroup_neighbours`]).
-    neighbours: Vec<i32>,
+    neighbours: Vec<Pid>,
 }
 
 impl Powers {
@@ -206,7 +207,7 @@ impl Powers {
     }
 
     /// The host pid of the target process the model was read from.
-    pub fn pid(&self) -> i32 {
+    pub fn pid(&self) -> Pid {
         self.pid
     }
 
@@ -232,7 +233,7 @@ impl Powers {
     /// without a cgroup of its own leaves a container in its user's cgroup, beside host
     /// processes), not the container's alone. A process whose namespaces cannot be read is
     /// not among them: it is read as the container's.
-    pub fn cgroup_neighbours(&self) -> &[i32] {
+    pub fn cgroup_neighbours(&self) -> &[Pid] {
         &self.neighbours
     }
 
@@ -249,7 +250,7 @@ impl Powers {
     /// The processes (main threads) of the target's pid namespace and of the pid namespaces
     /// nested in it, with their pid as the target's pid namespace sees them:
     /// `(pid in the container, task)`. Empty when its pid namespace is ours.
-    pub fn processes(&self) -> impl Iterator<Item = (i32, &Task)> {
+    pub fn processes(&self) -> impl Iterator<Item = (Pid, &Task)> {
         self.tasks.iter().filter_map(|t| {
             if !t.is_main_thread() || !self.in_pid_ns.contains(&t.tgid) {
                 return None;
@@ -262,14 +263,14 @@ impl Powers {
     /// reaper in the pid namespace, the program, its children), by host pid. A container's
     /// process cannot become one of them: fork makes children of the caller only, and an
     /// orphan is re-parented to a subreaper among its own ancestors.
-    fn descendants_of(&self, started: Option<i32>) -> std::collections::HashSet<i32> {
+    fn descendants_of(&self, started: Option<Pid>) -> std::collections::HashSet<Pid> {
         let mut ours = std::collections::HashSet::new();
         let Some(started) = started else { return ours };
         ours.insert(started);
         loop {
             let before = ours.len();
             for task in self.tasks.iter().filter(|t| t.is_main_thread()) {
-                if matches!(task.status.ppid, Ok(parent) if ours.contains(&parent)) {
+                if matches!(task.status.ppid, Ok(Some(parent)) if ours.contains(&parent)) {
                     ours.insert(task.tgid);
                 }
             }
@@ -292,12 +293,12 @@ impl Powers {
     /// `started`: the pid of a process the caller forked to start the program; it and its
     /// descendants (the program itself, waiting in the pid namespace to be checked again, and
     /// a session's reaper) are the caller's, not the container's.
-    pub fn host_program_reach(&self, uid: Option<u32>, started: Option<i32>) -> Option<Reach> {
+    pub fn host_program_reach(&self, uid: Option<u32>, started: Option<Pid>) -> Option<Reach> {
         if self.shares_our_pid_ns {
             // Its processes see ours already: joining its pid namespace exposes nothing new.
             return None;
         }
-        let sees = |tgid: i32| self.in_pid_ns.contains(&tgid);
+        let sees = |tgid: Pid| self.in_pid_ns.contains(&tgid);
         if let Some(first) = self.unreadable.iter().find(|u| sees(u.tgid)) {
             return Some(Reach {
                 who: format!("pid {}", first.pid),
@@ -380,7 +381,7 @@ impl Powers {
 
     /// The container's processes: every process in its cgroups and in its pid namespace or
     /// one nested in it.
-    fn members(&mut self, pid: i32, anchor: &File) -> BTreeSet<i32> {
+    fn members(&mut self, pid: Pid, anchor: &File) -> BTreeSet<Pid> {
         let mut pids = BTreeSet::from([pid]);
         let mut failures = Vec::new();
         let mut listed = false;
@@ -419,7 +420,7 @@ impl Powers {
                         let Some(other) = entry
                             .file_name()
                             .to_str()
-                            .and_then(|n| n.parse::<i32>().ok())
+                            .and_then(|n| Pid::new(n.parse().ok()?))
                         else {
                             continue;
                         };
@@ -471,7 +472,7 @@ impl Powers {
     /// [`Powers::cgroup_neighbours`]). Only when the container's own pid namespace was listed
     /// in full: then every process the container started is in it, and one outside it that
     /// shares none of those namespaces was put in the cgroup from the host.
-    fn set_neighbours_apart(&mut self, pid: i32, anchor: &File, pids: &mut BTreeSet<i32>) {
+    fn set_neighbours_apart(&mut self, pid: Pid, anchor: &File, pids: &mut BTreeSet<Pid>) {
         if self.shares_our_pid_ns || self.pid_ns_unlisted.is_some() || self.pid_ns.is_err() {
             return;
         }
@@ -484,7 +485,7 @@ impl Powers {
             // The container's own cannot be read: nothing can be set apart.
             Err(_) => return,
         };
-        let outside: Vec<i32> = pids
+        let outside: Vec<Pid> = pids
             .iter()
             .copied()
             .filter(|p| *p != pid && !self.in_pid_ns.contains(p))
@@ -498,7 +499,7 @@ impl Powers {
     }
 
     /// Reads the threads of process `member`.
-    fn read_threads(&mut self, member: i32, threads: Vec<(i32, File)>) {
+    fn read_threads(&mut self, member: Pid, threads: Vec<(Pid, File)>) {
         for (tid, dir) in threads {
             let status = match read_at(&dir, "status") {
                 Ok(text) => Status::parse(&text),
@@ -660,7 +661,7 @@ const NEIGHBOUR_KINDS: [Namespace; 4] = [
 
 /// Whether process `pid` is, positively, in none of the namespaces `theirs` (of
 /// [`NEIGHBOUR_KINDS`]). Any namespace that cannot be read: `false` (it may be theirs).
-fn shares_none(pid: i32, theirs: &[NamespaceId]) -> bool {
+fn shares_none(pid: Pid, theirs: &[NamespaceId]) -> bool {
     let Ok(dir) = open_dir(&format!("/proc/{pid}")) else {
         return false;
     };
@@ -722,7 +723,7 @@ fn live_thread(dir: &File) -> io::Result<Option<File>> {
 }
 
 /// The threads of the process whose `/proc/PID` is `dir`: (tid, its `task/TID` directory).
-fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
+fn threads_of(dir: &File) -> io::Result<Vec<(Pid, File)>> {
     let task = open_at(dir, "task", libc::O_RDONLY | libc::O_DIRECTORY)?;
     let mut threads = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/self/fd/{}", task.as_raw_fd()))? {
@@ -730,7 +731,7 @@ fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
         let Some(tid) = entry
             .file_name()
             .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
+            .and_then(|name| Pid::new(name.parse().ok()?))
         else {
             continue;
         };
@@ -745,18 +746,19 @@ fn threads_of(dir: &File) -> io::Result<Vec<(i32, File)>> {
 }
 
 /// Adds the processes of cgroup `dir` and its sub-cgroups (bounded in depth and count).
-fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Result<()> {
+fn procs_beneath(dir: &Path, pids: &mut BTreeSet<Pid>, depth: usize) -> io::Result<()> {
     if depth > 32 || pids.len() > MAX_PROCESSES {
         return Err(io::Error::other("cgroup tree too deep or too large"));
     }
     let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
     for line in procs.lines() {
-        pids.insert(line.trim().parse().map_err(|_| {
+        let pid = line.trim().parse().ok().and_then(Pid::new).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("cgroup.procs line {line:?}"),
             )
-        })?);
+        })?;
+        pids.insert(pid);
     }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -775,9 +777,13 @@ fn procs_beneath(dir: &Path, pids: &mut BTreeSet<i32>, depth: usize) -> io::Resu
 mod tests {
     use super::*;
 
+    fn pid(n: i32) -> Pid {
+        Pid::new(n).expect("a pid")
+    }
+
     #[test]
     fn our_own_process_is_read_with_every_thread() {
-        let me = std::process::id() as i32;
+        let me = Pid::this();
         let _thread = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(2)));
         let model = Powers::read(&Target::open(me).expect("open self")).expect("read");
         let ours: Vec<&Task> = model.tasks().iter().filter(|t| t.tgid == me).collect();
@@ -793,12 +799,12 @@ mod tests {
     fn model(tasks: &[(i32, &str, NamespaceId)]) -> Powers {
         let ctr = NamespaceId { dev: 4, ino: 99 };
         Powers {
-            pid: 10,
+            pid: pid(10),
             tasks: tasks
                 .iter()
-                .map(|(pid, status, user_ns)| Task {
-                    tid: *pid,
-                    tgid: *pid,
+                .map(|(n, status, user_ns)| Task {
+                    tid: pid(*n),
+                    tgid: pid(*n),
                     dir: File::open("/").unwrap(),
                     status: Status::parse(status),
                     user_ns: Ok(*user_ns),
@@ -810,7 +816,7 @@ mod tests {
             unlisted: None,
             pid_ns: Ok(ctr),
             shares_our_pid_ns: false,
-            in_pid_ns: tasks.iter().map(|(pid, _, _)| *pid).collect(),
+            in_pid_ns: tasks.iter().map(|(n, _, _)| pid(*n)).collect(),
             pid_ns_unlisted: None,
             level: Some(1),
             neighbours: Vec::new(),
@@ -831,7 +837,7 @@ mod tests {
             .expect("the helper reaches");
         assert_eq!(reach.to_string(), "pid 11 (helper) holds CAP_SYS_PTRACE");
         // The process we started (a child of our pid 11) is ours, not the container's.
-        assert_eq!(split.host_program_reach(None, Some(10)), None);
+        assert_eq!(split.host_program_reach(None, Some(pid(10))), None);
         // So are its children's children (a session's reaper, then its program); a
         // container process with the power beside them still reaches.
         let session = |n: i32| {
@@ -843,8 +849,8 @@ mod tests {
             (21, &reaper, ours),
             (22, &program, ours),
         ]);
-        assert_eq!(deep.host_program_reach(None, Some(20)), None);
-        assert_eq!(deep.host_program_reach(None, Some(21)), None);
+        assert_eq!(deep.host_program_reach(None, Some(pid(20))), None);
+        assert_eq!(deep.host_program_reach(None, Some(pid(21))), None);
         let beside = model(&[
             (21, &reaper, ours),
             (22, &program, ours),
@@ -852,7 +858,7 @@ mod tests {
         ]);
         assert_eq!(
             beside
-                .host_program_reach(None, Some(20))
+                .host_program_reach(None, Some(pid(20)))
                 .map(|r| r.to_string()),
             Some("pid 11 (helper) holds CAP_SYS_PTRACE".to_owned())
         );
@@ -874,11 +880,11 @@ mod tests {
         // Unreadable counts as able to ptrace.
         let mut hidden = model(&[(10, DROPPED, ours)]);
         hidden.unreadable.push(Unreadable {
-            pid: 13,
-            tgid: 13,
+            pid: pid(13),
+            tgid: pid(13),
             why: "/proc/13/task: EACCES".into(),
         });
-        hidden.in_pid_ns.insert(13);
+        hidden.in_pid_ns.insert(pid(13));
         assert!(hidden
             .host_program_reach(None, None)
             .is_some_and(|r| r.who == "pid 13" && r.power.contains("cannot be read")));
@@ -934,7 +940,7 @@ mod tests {
 
     #[test]
     fn only_a_process_positively_in_none_of_the_namespaces_is_a_neighbour() {
-        let me = std::process::id() as i32;
+        let me = Pid::this();
         let dir = open_dir("/proc/self").unwrap();
         let ours: Vec<NamespaceId> = NEIGHBOUR_KINDS
             .iter()
@@ -944,6 +950,6 @@ mod tests {
         let others = vec![NamespaceId { dev: 4, ino: 1 }; NEIGHBOUR_KINDS.len()];
         assert!(shares_none(me, &others));
         // A process that cannot be read may be the container's: not a neighbour.
-        assert!(!shares_none(i32::MAX, &others));
+        assert!(!shares_none(pid(i32::MAX), &others));
     }
 }

@@ -16,8 +16,8 @@ use crate::target::Target;
 /// ([`Error::SingleThreadedOnly`]): the process has at least two threads here.
 ///
 /// ```no_run
-/// use nsenter_core::{run_in, Namespace, Target};
-/// let target = Target::open(1234)?;
+/// use nsenter_core::{run_in, Namespace, Pid, Target};
+/// let target = Target::open(Pid::try_from(1234)?)?;
 /// let hostname = run_in(&target, Namespace::Uts.into(), || std::fs::read_to_string("/proc/sys/kernel/hostname"))?;
 /// # Ok::<(), nsenter_core::Error>(())
 /// ```

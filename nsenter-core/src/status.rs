@@ -3,6 +3,8 @@
 //! here, field by field. A field that is missing or does not parse is an error with the
 //! reason, never a default (a missing `Seccomp:` is not "no seccomp").
 
+use crate::pid::Pid;
+
 /// A field's value, or why it is not known.
 pub type Fact<T> = Result<T, String>;
 
@@ -35,11 +37,12 @@ pub struct Status {
     /// `State:`'s letter (`R`, `S`, `Z`...).
     pub state: Fact<char>,
     /// `Tgid:`, the process a thread belongs to.
-    pub tgid: Fact<i32>,
-    /// `PPid:`, its parent process (0 when the parent is outside the reader's pid namespace).
-    pub ppid: Fact<i32>,
+    pub tgid: Fact<Pid>,
+    /// `PPid:`, its parent process (`None`: the kernel's 0, a parent outside the reader's pid
+    /// namespace).
+    pub ppid: Fact<Option<Pid>>,
     /// `NSpid:`, its pid in each pid namespace from the reader's down to its own.
-    pub ns_pid: Fact<Vec<i32>>,
+    pub ns_pid: Fact<Vec<Pid>>,
     /// `Uid:` real, effective, saved, filesystem.
     pub uids: Fact<[u32; 4]>,
     /// `Gid:` real, effective, saved, filesystem.
@@ -112,14 +115,16 @@ impl Status {
                     .filter(char::is_ascii_uppercase)
                     .ok_or_else(|| format!("State {v:?} has no state letter"))
             }),
-            tgid: one("Tgid"),
-            ppid: one("PPid"),
+            tgid: one("Tgid")
+                .and_then(|n| Pid::new(n).ok_or_else(|| format!("Tgid {n} is not a pid"))),
+            ppid: one("PPid").map(Pid::new),
             ns_pid: numbers(status, "NSpid").and_then(|pids: Vec<i32>| {
                 if pids.is_empty() {
-                    Err("NSpid is empty".to_owned())
-                } else {
-                    Ok(pids)
+                    return Err("NSpid is empty".to_owned());
                 }
+                pids.into_iter()
+                    .map(|n| Pid::new(n).ok_or_else(|| format!("NSpid has {n}, not a pid")))
+                    .collect()
             }),
             uids: four_ids(status, "Uid"),
             gids: four_ids(status, "Gid"),
@@ -172,7 +177,7 @@ impl Status {
     }
 
     /// Its pid in its own (innermost) pid namespace.
-    pub fn inner_pid(&self) -> Option<i32> {
+    pub fn inner_pid(&self) -> Option<Pid> {
         self.ns_pid.as_ref().ok()?.last().copied()
     }
 }
@@ -192,10 +197,11 @@ CapEff:\t00000000a82c25fb\nCapBnd:\t00000000a82c25fb\nCapAmb:\t0000000000000000\
         let status = Status::parse(RECORDED);
         assert_eq!(status.name.as_deref(), Ok("helper"));
         assert_eq!(status.state, Ok('S'));
-        assert_eq!(status.tgid, Ok(4242));
-        assert_eq!(status.ppid, Ok(4200));
-        assert_eq!(status.ns_pid, Ok(vec![4242, 7]));
-        assert_eq!(status.inner_pid(), Some(7));
+        let pid = |n| Pid::new(n).expect("a pid");
+        assert_eq!(status.tgid, Ok(pid(4242)));
+        assert_eq!(status.ppid, Ok(Some(pid(4200))));
+        assert_eq!(status.ns_pid, Ok(vec![pid(4242), pid(7)]));
+        assert_eq!(status.inner_pid(), Some(pid(7)));
         assert_eq!(status.uids, Ok([0, 0, 0, 0]));
         assert_eq!(
             status.groups,

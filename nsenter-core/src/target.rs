@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::kind::{Namespace, NamespaceSet};
+use crate::pid::Pid;
 use crate::sys;
 
 /// The identity of one namespace: the device and inode of its nsfs file.
@@ -64,7 +65,7 @@ fn stat_identity(path: &str) -> io::Result<NamespaceId> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetId {
     /// A process: `pid 1234`.
-    Pid(i32),
+    Pid(Pid),
     /// A namespace file, such as an `ip netns` name's `/run/netns/NAME`.
     File(PathBuf),
 }
@@ -81,10 +82,10 @@ impl fmt::Display for TargetId {
 /// How a [`Target`] is kept from being confused with a later process that reuses its pid.
 enum Pin {
     /// A pidfd (Linux >= 5.8): refers to this very process until it is reaped.
-    Pidfd(OwnedFd),
+    Pidfd(Pid, OwnedFd),
     /// No pidfd: the start time (clock ticks after boot) read when the target was opened,
     /// compared again after every namespace file is opened.
-    StartTime(u64),
+    StartTime(Pid, u64),
     /// Not a process but one namespace file, held open (it keeps the namespace alive).
     File(PathBuf, Namespace),
 }
@@ -101,7 +102,6 @@ enum Pin {
 ///
 /// `Target` is `Send + Sync`: open it once, enter it from any thread, as often as needed.
 pub struct Target {
-    pid: i32,
     pin: Pin,
     files: [OnceLock<OwnedFd>; 8],
 }
@@ -109,8 +109,8 @@ pub struct Target {
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pin = match self.pin {
-            Pin::Pidfd(_) => "pidfd",
-            Pin::StartTime(_) => "start-time",
+            Pin::Pidfd(..) => "pidfd",
+            Pin::StartTime(..) => "start-time",
             Pin::File(..) => "file",
         };
         f.debug_struct("Target")
@@ -122,12 +122,9 @@ impl fmt::Debug for Target {
 
 impl Target {
     /// Pins process `pid` with a pidfd (or, on kernels before 5.8, by its start time).
-    pub fn open(pid: i32) -> Result<Target> {
-        if pid <= 0 {
-            return Err(Error::NoSuchProcess { pid });
-        }
-        match sys::pidfd_open(pid) {
-            Ok(pidfd) => Ok(Target::with_pin(pid, Pin::Pidfd(pidfd))),
+    pub fn open(pid: Pid) -> Result<Target> {
+        match sys::pidfd_open(pid.get()) {
+            Ok(pidfd) => Ok(Target::with_pin(Pin::Pidfd(pid, pidfd))),
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Target::open_without_pidfd(pid),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(Error::NotAProcess { pid }),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(Error::NoSuchProcess { pid }),
@@ -138,12 +135,9 @@ impl Target {
     /// Pins process `pid` without a pidfd: by its start time, re-checked after each
     /// namespace file is opened, and entered one namespace file at a time. This is the
     /// fallback for kernels before 5.8; it is public so it can be chosen and tested.
-    pub fn open_without_pidfd(pid: i32) -> Result<Target> {
-        if pid <= 0 {
-            return Err(Error::NoSuchProcess { pid });
-        }
-        let start = start_time(pid).map_err(|_| Error::NoSuchProcess { pid })?;
-        Ok(Target::with_pin(pid, Pin::StartTime(start)))
+    pub fn open_without_pidfd(pid: Pid) -> Result<Target> {
+        let start = start_time(pid.get()).map_err(|_| Error::NoSuchProcess { pid })?;
+        Ok(Target::with_pin(Pin::StartTime(pid, start)))
     }
 
     /// Opens a namespace file (`/run/netns/NAME`, `/proc/PID/ns/net`, a bind mount of one)
@@ -184,32 +178,37 @@ impl Target {
                     "unknown namespace type",
                 ))
             })?;
-        let target = Target::with_pin(0, Pin::File(path, kind));
+        let target = Target::with_pin(Pin::File(path, kind));
         let _ = target.files[kind as usize].set(fd);
         Ok(target)
     }
 
-    fn with_pin(pid: i32, pin: Pin) -> Target {
+    fn with_pin(pin: Pin) -> Target {
         Target {
-            pid,
             pin,
             files: Default::default(),
         }
     }
 
     /// The pid (in the caller's pid namespace); `None` for a namespace-file target.
-    pub fn pid(&self) -> Option<i32> {
+    pub fn pid(&self) -> Option<Pid> {
         match self.pin {
+            Pin::Pidfd(pid, _) | Pin::StartTime(pid, _) => Some(pid),
             Pin::File(..) => None,
-            _ => Some(self.pid),
         }
+    }
+
+    /// The pid as a number for `/proc` paths (0, which names no process, for a namespace
+    /// file: those paths are built for process targets only).
+    fn raw_pid(&self) -> i32 {
+        self.pid().map_or(0, Pid::get)
     }
 
     /// What the target is, as messages name it.
     pub fn id(&self) -> TargetId {
         match &self.pin {
+            Pin::Pidfd(pid, _) | Pin::StartTime(pid, _) => TargetId::Pid(*pid),
             Pin::File(path, _) => TargetId::File(path.clone()),
-            _ => TargetId::Pid(self.pid),
         }
     }
 
@@ -228,7 +227,7 @@ impl Target {
     /// The pidfd, when the target was pinned with one.
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.pin {
-            Pin::Pidfd(fd) => Some(fd.as_fd()),
+            Pin::Pidfd(_, fd) => Some(fd.as_fd()),
             _ => None,
         }
     }
@@ -237,8 +236,8 @@ impl Target {
     /// is always alive: the open file keeps its namespace.
     pub fn is_alive(&self) -> bool {
         match &self.pin {
-            Pin::Pidfd(fd) => sys::pidfd_is_alive(fd.as_fd()),
-            Pin::StartTime(start) => start_time(self.pid).is_ok_and(|now| now == *start),
+            Pin::Pidfd(_, fd) => sys::pidfd_is_alive(fd.as_fd()),
+            Pin::StartTime(_, start) => start_time(self.raw_pid()).is_ok_and(|now| now == *start),
             Pin::File(..) => true,
         }
     }
@@ -250,7 +249,7 @@ impl Target {
     pub fn is_frozen(&self) -> bool {
         match self.pin {
             Pin::File(..) => false,
-            _ => crate::cgroup::is_frozen(self.pid).unwrap_or(false),
+            _ => crate::cgroup::is_frozen(self.raw_pid()).unwrap_or(false),
         }
     }
 
@@ -264,16 +263,16 @@ impl Target {
 
     /// The pid of a process target, checked to be alive; `wanted` names what needs a
     /// process, for the error of a namespace-file target.
-    pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<i32> {
+    pub(crate) fn live_pid(&self, wanted: NamespaceSet) -> Result<Pid> {
         match &self.pin {
             Pin::File(_, has) => Err(Error::NotInTarget {
                 target: self.id(),
                 has: *has,
                 wanted,
             }),
-            _ => {
+            Pin::Pidfd(pid, _) | Pin::StartTime(pid, _) => {
                 self.ensure_alive()?;
-                Ok(self.pid)
+                Ok(*pid)
             }
         }
     }
@@ -363,7 +362,7 @@ impl Target {
                 wanted: ns.into(),
             });
         }
-        let path = proc_ns_path(self.pid, ns.proc_name());
+        let path = proc_ns_path(self.raw_pid(), ns.proc_name());
         let fd =
             sys::open(&path, libc::O_RDONLY).map_err(|source| match source.raw_os_error() {
                 Some(libc::ENOENT) if !kernel_supports(ns) => Error::Unsupported { namespace: ns },
@@ -451,8 +450,8 @@ mod tests {
 
     #[test]
     fn own_process_shares_every_namespace_with_itself() {
-        let me = Target::open(std::process::id() as i32).expect("open self");
-        let again = Target::open_without_pidfd(std::process::id() as i32).expect("open self");
+        let me = Target::open(Pid::this()).expect("open self");
+        let again = Target::open_without_pidfd(Pid::this()).expect("open self");
         let supported: NamespaceSet = Namespace::ALL
             .into_iter()
             .filter(|ns| kernel_supports(*ns))
@@ -467,20 +466,21 @@ mod tests {
     #[test]
     fn bad_pids_are_typed_errors() {
         assert!(matches!(
-            Target::open(0),
-            Err(Error::NoSuchProcess { pid: 0 })
+            Pid::try_from(0),
+            Err(Error::InvalidPid { raw: 0 })
         ));
         assert!(matches!(
-            Target::open(-5),
-            Err(Error::NoSuchProcess { pid: -5 })
+            Pid::try_from(-5),
+            Err(Error::InvalidPid { raw: -5 })
         ));
         // Above the largest pid the kernel can hand out: never existed.
+        let never = Pid::try_from(i32::MAX).expect("a pid");
         assert!(matches!(
-            Target::open(i32::MAX),
+            Target::open(never),
             Err(Error::NoSuchProcess { .. })
         ));
         assert!(matches!(
-            Target::open_without_pidfd(i32::MAX),
+            Target::open_without_pidfd(never),
             Err(Error::NoSuchProcess { .. })
         ));
     }
@@ -491,7 +491,8 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("spawn sleep");
-        let target = Target::open(child.id() as i32).expect("open child");
+        let target =
+            Target::open(Pid::try_from(child.id() as i32).expect("a pid")).expect("open child");
         child.kill().expect("kill");
         child.wait().expect("reap");
         assert!(!target.is_alive());

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use nsdebug_net::RouteSocket;
-use nsenter_core::{Namespace, NsGuard, Target};
+use nsenter_core::{Namespace, NsGuard, Pid, Target};
 
 fn main() -> ExitCode {
     match run() {
@@ -26,7 +26,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: list-links PID")?
         .parse()
         .map_err(|_| "PID must be a number")?;
-    let target = Target::open(pid)?;
+    let target = Target::open(Pid::try_from(pid)?)?;
     let mut socket = {
         let _inside = NsGuard::enter(&target, Namespace::Net.into())?;
         RouteSocket::open()?

@@ -477,7 +477,11 @@ mod tests {
         let memfd =
             nix::sys::memfd::memfd_create(c"held-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
                 .unwrap();
-        let report = audit(&Target::open(me).unwrap(), &Host::read(me)).unwrap();
+        let report = audit(
+            &Target::open(nsenter_core::Pid::this()).unwrap(),
+            &Host::read(me),
+        )
+        .unwrap();
         let (findings, unknowns) = about(&report, &etc);
         assert!(
             findings.iter().any(|f| f.id == "mount.detached"

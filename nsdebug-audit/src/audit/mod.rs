@@ -103,7 +103,7 @@ pub fn audit(target: &Target, host: &Host) -> Result<Report> {
 /// runtime recorded of it (`record`): its own mounts are recognised by their ids, and a bind
 /// mount recorded but in none of its processes' mount tables was hidden by the container.
 pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Report> {
-    let Some(pid) = target.pid() else {
+    let Some(pid) = target.pid().map(nsenter_core::Pid::get) else {
         return Err(Error::NotAProcess {
             target: target.id().to_string(),
         });
@@ -124,7 +124,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     for unreadable in model.unreadable() {
         report.unknowns.push(Unknown::new(
             "process",
-            Some(unreadable.pid),
+            Some(unreadable.pid.get()),
             unreadable.why.clone(),
         ));
     }
@@ -162,7 +162,10 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
             text,
         ))
     }) {
-        Ok((dirs, text)) => cgroups(&dirs, &text, model.cgroup_neighbours(), &mut report),
+        Ok((dirs, text)) => {
+            let neighbours: Vec<i32> = model.cgroup_neighbours().iter().map(|p| p.get()).collect();
+            cgroups(&dirs, &text, &neighbours, &mut report)
+        }
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
                 report
@@ -193,7 +196,7 @@ mod tests {
         let me = std::process::id() as i32;
         let mut host = Host::read(me);
         host.mounts = Err("recorded failure".to_owned());
-        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        let report = audit(&Target::open(nsenter_core::Pid::this()).unwrap(), &host).unwrap();
         assert!(
             report
                 .unknowns
@@ -218,7 +221,7 @@ mod tests {
         let me = std::process::id() as i32;
         let mut host = Host::read(me);
         host.namespaces.retain(|(ns, _)| *ns != "uts");
-        let report = audit(&Target::open(me).unwrap(), &host).unwrap();
+        let report = audit(&Target::open(nsenter_core::Pid::this()).unwrap(), &host).unwrap();
         assert!(
             report
                 .unknowns

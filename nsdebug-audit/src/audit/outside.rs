@@ -27,12 +27,13 @@ pub(super) fn outside_findings(model: &Model, host: &Host, report: &mut Report) 
     let container_cgroups: Vec<PathBuf> = dirs.iter().map(|d| d.dir.clone()).collect();
     let mut outside: Vec<i32> = Vec::new();
     for (_, task) in model.processes() {
-        match outside_cgroups(task.tgid, &container_cgroups, host) {
-            Ok(true) => outside.push(task.tgid),
+        let tgid = task.tgid.get();
+        match outside_cgroups(tgid, &container_cgroups, host) {
+            Ok(true) => outside.push(tgid),
             Ok(false) => {}
             Err(why) => report
                 .unknowns
-                .push(Unknown::new("cgroup.outside", Some(task.tgid), why)),
+                .push(Unknown::new("cgroup.outside", Some(tgid), why)),
         }
     }
     if let Some(first) = outside.first() {

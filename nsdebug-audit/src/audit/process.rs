@@ -57,7 +57,7 @@ pub(super) fn gather(model: &Model, host: &Host, report: &mut Report) -> Vec<Pro
         .and_then(|(_, id)| id.as_ref().ok());
     let mut processes = Vec::new();
     for task in model.tasks() {
-        let (tid, member) = (task.tid, task.tgid);
+        let (tid, member) = (task.tid.get(), task.tgid.get());
         let Ok(dir) = task.dir.try_clone() else {
             report.unknowns.push(Unknown::new(
                 "process",

@@ -211,21 +211,22 @@ fn kubectl(args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(_: std::ffi::c_int) {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
 /// Ctrl-C and SIGTERM stop the streaming (kubectl gets them too) but not the clean-up.
 fn catch_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a handler that only stores to an atomic (async-signal-safe), installed on a
-        // zeroed action with an empty mask; exec'd children get the default disposition back.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: a handler that only stores to an atomic (async-signal-safe), with an empty
+        // mask; exec'd children get the default disposition back.
+        let _ = unsafe { sigaction(signal, &action) };
     }
 }
 

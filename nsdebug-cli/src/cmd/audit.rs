@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use nsdebug_audit::{
     audit_with, Finding, Host, HostReport, Powers, Record, Report, Severity, Unknown, FINDING_IDS,
 };
-use nsenter_core::Target;
+use nsenter_core::{Pid, Target};
 use serde::Serialize;
 
 use super::resolve;
@@ -286,7 +286,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     })?;
     let targets = targets(&args)?;
     let reference = host_reference()?;
-    let host = Host::read(reference.pid().unwrap_or(1));
+    let host = Host::read(reference.pid().map_or(1, Pid::get));
     let host_report = host.report();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for Pending {

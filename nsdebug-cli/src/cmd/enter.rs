@@ -390,7 +390,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
             Ok(())
         })?;
         drop(terminal.slave);
-        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id().get()));
         pty::relay(terminal.master, &mut child, terminals, blocked).with_context(|| what.clone())?
     } else {
         // From here until the handlers are in place, a signal must wait rather than kill
@@ -399,7 +399,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         let mut child = spawn(&|_: &mut Command| Ok(()))?;
         let forwarding = child.forward_signals();
         drop(blocked); // signals that came while starting are relayed now
-        let _stops = args.toolbox.then(|| StopWatch::start(child.id()));
+        let _stops = args.toolbox.then(|| StopWatch::start(child.id().get()));
         let status = wait_following_stops(&mut child).with_context(|| what.clone())?;
         drop(forwarding);
         status

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use nsdebug_audit::cgroup::keyed_value as field;
 use nsdebug_audit::human_size as human;
+use nsenter_core::Pid;
 use serde::Serialize;
 
 use super::resolve;
@@ -140,6 +141,7 @@ pub fn run(args: MemArgs) -> Result<ExitCode, Failure> {
     let pid = resolved
         .target
         .pid()
+        .map(Pid::get)
         .ok_or_else(|| anyhow!("{what}: a namespace file has no cgroup"))?;
     let memory = memory_of(pid).with_context(|| what.clone())?;
     let (processes, _) = super::pid::processes_of(&resolved.target, what)?;

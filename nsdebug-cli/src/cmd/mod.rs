@@ -47,7 +47,10 @@ pub(crate) async fn record(
 pub(crate) fn target_json(resolved: &nsdebug_resolve::Resolved) -> serde_json::Value {
     let mut object = target_object(resolved.container.as_ref(), &resolved.description);
     if let Some(map) = object.as_object_mut() {
-        map.insert("pid".into(), resolved.target.pid().into());
+        map.insert(
+            "pid".into(),
+            resolved.target.pid().map(nsenter_core::Pid::get).into(),
+        );
     }
     object
 }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context};
 use nsenter_core::cgroup::membership_line;
 use nsenter_core::powers::Powers;
 use nsenter_core::status::Status;
-use nsenter_core::{Namespace, NamespaceId, Target};
+use nsenter_core::{Namespace, NamespaceId, Pid, Target};
 use serde::Serialize;
 
 use super::resolve;
@@ -52,7 +52,7 @@ pub fn run(args: PidArgs) -> Result<ExitCode, Failure> {
     let (mut processes, host_pids) = processes_of(target, what)?;
     if let Some(wanted) = &args.process {
         // Under --pid=host the container's "1" is its init, whatever host pid it has.
-        let init = target.pid();
+        let init = target.pid().map(Pid::get);
         processes.retain(|p| match wanted.parse::<i32>() {
             Ok(1) if host_pids => Some(p.host_pid) == init,
             Ok(pid) => p.container_pid == pid,
@@ -143,7 +143,7 @@ fn processes_in_cgroup(path: &str) -> anyhow::Result<Vec<Process>> {
         else {
             continue;
         };
-        let Ok(process) = Target::open(host_pid) else {
+        let Ok(process) = Pid::try_from(host_pid).and_then(Target::open) else {
             continue;
         };
         let Ok(membership) = std::fs::read_to_string(format!("/proc/{host_pid}/cgroup")) else {
@@ -184,8 +184,8 @@ fn processes_in_model(target: &Target) -> anyhow::Result<Vec<Process>> {
             std::fs::metadata(format!("/proc/self/fd/{}/stat", task.dir.as_raw_fd())).is_ok()
         })
         .map(|(container_pid, task)| Process {
-            container_pid,
-            host_pid: task.tgid,
+            container_pid: container_pid.get(),
+            host_pid: task.tgid.get(),
             command: task.status.name.clone().unwrap_or_else(|_| "?".to_owned()),
             rss_kib: task.status.vm_rss_kib.clone().ok(),
         })

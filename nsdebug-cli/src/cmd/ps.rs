@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use nsenter_core::Target;
+use nsenter_core::{Pid, Target};
 use serde::Serialize;
 
 use super::shown;
@@ -86,7 +86,11 @@ pub fn run(args: PsArgs) -> Result<ExitCode, Failure> {
             let oom_kills = super::mem::memory_of(pid).ok().and_then(|m| m.oom_kills);
             let shared = Some(pid)
                 .ok_or_else(|| "not running".to_owned())
-                .and_then(|pid| Target::open(pid).map_err(|e| e.to_string()))
+                .and_then(|pid| {
+                    Pid::try_from(pid)
+                        .and_then(Target::open)
+                        .map_err(|e| e.to_string())
+                })
                 .and_then(|target| target.shared_with(&host).map_err(|e| e.to_string()));
             let shared_with_host = match shared {
                 Ok(set) => Some(set.iter().map(|ns| ns.to_string()).collect()),

@@ -13,11 +13,16 @@
 //! session ends.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
+use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+use rustix::mount::{
+    self, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags,
+    MoveMountFlags,
+};
 
 use nsdebug_resolve::{docker::Engine, ContainerInfo, API_TIMEOUT};
 
@@ -173,19 +178,8 @@ fn snapshots_root(paths: &[String]) -> Option<String> {
 /// Opens each of `paths` (`O_PATH` directories) beneath `root`, refusing one outside it, with
 /// a `..`, or through a symbolic link.
 fn open_beneath(root: &str, paths: &[&str]) -> anyhow::Result<Vec<OwnedFd>> {
-    let root_c = CString::new(root)?;
-    // SAFETY: a NUL-terminated path; the fd returned is owned below.
-    let root_fd = unsafe {
-        libc::open(
-            root_c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if root_fd < 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("opening {root}"));
-    }
-    // SAFETY: a fresh fd nothing else owns.
-    let root_fd = unsafe { OwnedFd::from_raw_fd(root_fd) };
+    let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root_fd = fs::open(root, dir, Mode::empty()).with_context(|| format!("opening {root}"))?;
     paths
         .iter()
         .map(|path| {
@@ -194,46 +188,16 @@ fn open_beneath(root: &str, paths: &[&str]) -> anyhow::Result<Vec<OwnedFd>> {
                 .and_then(|rest| rest.strip_prefix('/'))
                 .filter(|rest| !rest.is_empty())
                 .ok_or_else(|| anyhow!("layer {path:?} is not beneath {root}: refused"))?;
-            let name = CString::new(relative)?;
-            // SAFETY: an all-zero open_how is valid; its fields are set below.
-            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-            how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-            how.resolve = libc::RESOLVE_BENEATH
-                | libc::RESOLVE_NO_SYMLINKS
-                | libc::RESOLVE_NO_MAGICLINKS
-                | libc::RESOLVE_NO_XDEV;
-            // SAFETY: valid NUL-terminated path and open_how of the size passed.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    root_fd.as_raw_fd(),
-                    name.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                )
-            };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error()).with_context(|| {
-                    format!("layer {path:?}: not a directory beneath {root} without links")
-                });
-            }
-            // SAFETY: a fresh fd nothing else owns.
-            Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+            let resolve = ResolveFlags::BENEATH
+                | ResolveFlags::NO_SYMLINKS
+                | ResolveFlags::NO_MAGICLINKS
+                | ResolveFlags::NO_XDEV;
+            fs::openat2(&root_fd, relative, dir, Mode::empty(), resolve).with_context(|| {
+                format!("layer {path:?}: not a directory beneath {root} without links")
+            })
         })
         .collect()
 }
-
-// The new mount API's constants (linux/mount.h), not all in the libc crate.
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-const MOUNT_ATTR_NOEXEC: libc::c_uint = 0x8;
-const MOUNT_ATTR_NOSYMFOLLOW: libc::c_uint = 0x0020_0000;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 
 /// The read-only overlay of the layers, made in our mount namespace (where the layer fds
 /// are) as a detached mount that the child attaches in its own.
@@ -241,14 +205,6 @@ struct Mounting {
     scratch: CString,
     at: CString,
     overlay: OwnedFd,
-}
-
-fn check(ret: libc::c_long) -> std::io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
 }
 
 /// A detached, read-only overlay of `layers` (fsconfig key and value pairs), `nosymfollow`,
@@ -260,55 +216,18 @@ fn overlay(layers: &[(&str, &str)]) -> anyhow::Result<OwnedFd> {
         ("redirect_dir", "nofollow"),
         ("metacopy", "off"),
     ]);
-    // SAFETY: NUL-terminated strings valid for each call; fds returned are owned.
-    unsafe {
-        let fs = owned(libc::syscall(
-            libc::SYS_fsopen,
-            c"overlay".as_ptr(),
-            FSOPEN_CLOEXEC,
-        ))
-        .context("fsopen(overlay)")?;
-        for (key, value) in options {
-            let (k, v) = (CString::new(key)?, CString::new(value)?);
-            check(libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                k.as_ptr(),
-                v.as_ptr(),
-                0,
-            ))
+    let fs = mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).context("fsopen(overlay)")?;
+    for (key, value) in options {
+        mount::fsconfig_set_string(&fs, key, value)
             .with_context(|| format!("overlay option {key}"))?;
-        }
-        check(libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        ))
-        .context("creating the overlay of its layers")?;
-        let attributes = MOUNT_ATTR_RDONLY
-            | MOUNT_ATTR_NOSYMFOLLOW
-            | MOUNT_ATTR_NOSUID
-            | MOUNT_ATTR_NODEV
-            | MOUNT_ATTR_NOEXEC;
-        owned(libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            attributes,
-        ))
-        .context("fsmount of the overlay")
     }
-}
-
-/// An fd a system call just returned, owned.
-fn owned(ret: libc::c_long) -> std::io::Result<OwnedFd> {
-    let fd = i32::try_from(check(ret)?).map_err(std::io::Error::other)?;
-    // SAFETY: a fresh fd nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    mount::fsconfig_create(&fs).context("creating the overlay of its layers")?;
+    let attributes = MountAttrFlags::MOUNT_ATTR_RDONLY
+        | MountAttrFlags::MOUNT_ATTR_NOSYMFOLLOW
+        | MountAttrFlags::MOUNT_ATTR_NOSUID
+        | MountAttrFlags::MOUNT_ATTR_NODEV
+        | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attributes).context("fsmount of the overlay")
 }
 
 impl Mounting {
@@ -337,42 +256,29 @@ impl Mounting {
     }
 
     /// In the child: a private mount namespace, a tmpfs on the scratch directory, the overlay
-    /// attached in it. Only system calls.
+    /// attached in it. Only system calls: every path is a `CStr` prepared before fork, which
+    /// rustix and nix pass to the kernel as they are (no allocation after fork).
     fn mount(&self) -> std::io::Result<()> {
-        // SAFETY: each call gets NUL-terminated strings prepared before fork, or null where
-        // the kernel takes none.
-        unsafe {
-            check(libc::unshare(libc::CLONE_NEWNS).into())?;
-            check(
-                libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-                .into(),
-            )?;
-            check(
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    self.scratch.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    libc::MS_NOSUID | libc::MS_NODEV,
-                    c"mode=0755,size=64k".as_ptr().cast(),
-                )
-                .into(),
-            )?;
-            check(libc::mkdir(self.at.as_ptr(), 0o755).into())?;
-            check(libc::syscall(
-                libc::SYS_move_mount,
-                self.overlay.as_raw_fd(),
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                self.at.as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH,
-            ))?;
-        }
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        mount::mount_change(
+            c"/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        )?;
+        mount::mount(
+            c"tmpfs",
+            self.scratch.as_c_str(),
+            c"tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            c"mode=0755,size=64k",
+        )?;
+        fs::mkdir(self.at.as_c_str(), Mode::from_raw_mode(0o755))?;
+        mount::move_mount(
+            &self.overlay,
+            c"",
+            fs::CWD,
+            self.at.as_c_str(),
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )?;
         Ok(())
     }
 }
@@ -451,21 +357,14 @@ pub fn debug(
         command.pre_exec(move || {
             // The program gets the terminal's signals as any program does (nsdebug ignores
             // them below while it waits, and ignored dispositions survive exec).
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            crate::waiting::default_in_child()?;
             mounting.mount()
         });
     }
     // Like system(3): the terminal's ^C and ^\ are the program's to act on, not nsdebug's.
-    let ignored = [libc::SIGINT, libc::SIGQUIT].map(|signal| {
-        // SAFETY: setting a signal disposition to ignore; the old one is restored below.
-        (signal, unsafe { libc::signal(signal, libc::SIG_IGN) })
-    });
+    let ignored = crate::waiting::TerminalSignalsIgnored::new();
     let status = command.status();
-    for (signal, old) in ignored {
-        // SAFETY: restoring the disposition saved above.
-        unsafe { libc::signal(signal, old) };
-    }
+    drop(ignored);
     let status = status.with_context(|| {
         format!(
             "{what}: starting {} with its files",

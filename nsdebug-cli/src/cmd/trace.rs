@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use nsenter_core::Target;
+use nsenter_core::{Pid, Target};
 
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -88,7 +88,9 @@ fn mapped_files(pid: i32) -> anyhow::Result<Vec<String>> {
 fn gdb_sysroot(pid: i32) -> anyhow::Result<(Sysroot, Vec<String>)> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let process = Target::open(pid).with_context(|| format!("pid {pid}"))?;
+    let process = Pid::try_from(pid)
+        .and_then(Target::open)
+        .with_context(|| format!("pid {pid}"))?;
     let mut base = std::fs::DirBuilder::new();
     base.mode(0o700).recursive(true);
     base.create(crate::cmd::enter::TOOLBOX_SCRATCH)
@@ -155,16 +157,9 @@ fn run_gdb(pid: i32, what: &str, extra: &[OsString]) -> Result<ExitCode, Failure
         .args(extra);
     crate::cli::notice(format_args!("gdb on {what}: host pid {pid}"));
     // gdb handles ^C itself; we wait for it, then remove the copies.
-    let ignored = [libc::SIGINT, libc::SIGQUIT].map(|signal| {
-        // SAFETY: installing SIG_IGN for a signal is async-signal-safe and touches no memory
-        // of ours; the previous handler is restored below.
-        (signal, unsafe { libc::signal(signal, libc::SIG_IGN) })
-    });
+    let ignored = crate::waiting::TerminalSignalsIgnored::new();
     let status = command.status();
-    for (signal, previous) in ignored {
-        // SAFETY: restores the handler `signal` returned above.
-        unsafe { libc::signal(signal, previous) };
-    }
+    drop(ignored);
     drop(sysroot);
     match status {
         Ok(status) => Ok(ExitCode::from(
@@ -189,7 +184,7 @@ pub fn run(args: TraceArgs) -> Result<ExitCode, Failure> {
     tracing::info!("{} is {what}", super::shown(&args.target));
     // Under --pid=host the container's processes are its cgroup's, and its "1" is its init.
     let (listed, host_pids) = super::pid::processes_of(&resolved.target, what)?;
-    let init = resolved.target.pid();
+    let init = resolved.target.pid().map(Pid::get);
     let processes: Vec<i32> = listed
         .into_iter()
         .filter(|p| match args.process.parse::<i32>() {

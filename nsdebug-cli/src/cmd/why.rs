@@ -10,6 +10,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
+use nsenter_core::Pid;
 use serde::Serialize;
 
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -165,7 +166,7 @@ fn running_facts(info: &ContainerInfo, why: &mut Why) {
     };
     // The same target object as every command gives a running container (its pid named).
     why.target = super::target_json(&resolved);
-    if let Some(pid) = resolved.target.pid() {
+    if let Some(pid) = resolved.target.pid().map(Pid::get) {
         if let Ok(memory) = super::mem::memory_of(pid) {
             why.cgroup_oom_kills = memory.oom_kills;
             why.memory_limit = why.memory_limit.or(memory.limit);
@@ -175,7 +176,7 @@ fn running_facts(info: &ContainerInfo, why: &mut Why) {
     match nsdebug_resolve::host_reference()
         .map_err(|e| e.to_string())
         .and_then(|host| {
-            let host = nsdebug_audit::Host::read(host.pid().unwrap_or(1));
+            let host = nsdebug_audit::Host::read(host.pid().map_or(1, Pid::get));
             nsdebug_audit::audit(&resolved.target, &host).map_err(|e| e.to_string())
         }) {
         Ok(mut report) => {

@@ -8,6 +8,9 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::pid::Pid;
+use crate::signal::Signal;
+
 /// Turns a `-1`-means-errno return value into an `io::Result`.
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     raw::result(ret).map_err(io::Error::from_raw_os_error)
@@ -207,20 +210,20 @@ pub(crate) fn ptrace_seccomp_filter(
     Ok(count as usize)
 }
 
-/// `fork(2)`.
+/// `fork(2)`: the child's pid in the parent, `None` in the child.
 ///
 /// # Safety
 /// In a multi-threaded program the child may only make async-signal-safe calls until it
 /// execs or exits (no allocation, no lock): the caller's child side must keep to that.
-pub(crate) unsafe fn fork() -> io::Result<libc::pid_t> {
+pub(crate) unsafe fn fork() -> io::Result<Option<Pid>> {
     // SAFETY: the caller upholds the child's restrictions (see above).
-    check(unsafe { libc::fork() }.into()).map(|pid| pid as libc::pid_t)
+    check(unsafe { libc::fork() }.into()).map(|pid| Pid::new(pid as libc::pid_t))
 }
 
 /// `kill(2)`.
-pub(crate) fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
-    // SAFETY: integer arguments only.
-    check(unsafe { libc::kill(pid, signal) }.into()).map(drop)
+pub(crate) fn kill(pid: Pid, signal: Signal) -> io::Result<()> {
+    // SAFETY: integer arguments only; a `Pid` is > 0, so this never signals a process group.
+    check(unsafe { libc::kill(pid.get(), signal.get()) }.into()).map(drop)
 }
 
 /// `waitpid(2)`: `(pid, raw status)`, pid 0 with `WNOHANG` when nothing changed.

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use nsenter_core::{Namespace, NsGuard, Target, ThreadNamespaces};
+use nsenter_core::{Namespace, NsGuard, Pid, Target, ThreadNamespaces};
 
 fn per_cycle(cycles: u32, mut cycle: impl FnMut()) -> f64 {
     // Warm up caches and the kernel's paths first.
@@ -21,7 +21,7 @@ fn per_cycle(cycles: u32, mut cycle: impl FnMut()) -> f64 {
 
 fn main() -> Result<(), nsenter_core::Error> {
     let mut args = std::env::args().skip(1);
-    let pid: i32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let pid = Pid::try_from(args.next().and_then(|a| a.parse().ok()).unwrap_or(0))?;
     let cycles: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let net = Namespace::Net.into();
 

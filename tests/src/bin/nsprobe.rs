@@ -9,7 +9,7 @@
 
 use std::os::fd::OwnedFd;
 
-use nsenter_core::{Command, Namespace, NsGuard, Stdio, Target};
+use nsenter_core::{Command, Namespace, NsGuard, Pid, Stdio, Target};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,7 +23,7 @@ fn main() {
 
 fn unprivileged(pid: i32) {
     let mut failed = false;
-    match Target::open(pid) {
+    match Pid::try_from(pid).and_then(Target::open) {
         Err(e) => {
             println!("open: {e}");
             failed = true;
@@ -43,8 +43,10 @@ fn unprivileged(pid: i32) {
 }
 
 fn out_of_order(pid: i32) {
-    let target = Target::open(pid).expect("open target");
-    let own = Target::open(std::process::id() as i32).expect("open self");
+    let target = Pid::try_from(pid)
+        .and_then(Target::open)
+        .expect("open target");
+    let own = Target::open(Pid::this()).expect("open self");
     let outer = NsGuard::enter(&target, Namespace::Net.into()).expect("enter target");
     let inner = NsGuard::enter(&own, Namespace::Net.into()).expect("enter own");
     drop(outer); // wrong: `inner` is still alive
@@ -53,7 +55,9 @@ fn out_of_order(pid: i32) {
 }
 
 fn closed_stdio(pid: i32, file: &str) {
-    let target = Target::open(pid).expect("open target");
+    let target = Pid::try_from(pid)
+        .and_then(Target::open)
+        .expect("open target");
     let out = std::fs::OpenOptions::new()
         .append(true)
         .open(file)

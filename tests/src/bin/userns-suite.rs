@@ -8,7 +8,7 @@
 use std::process::{Command as Process, Stdio as ProcessStdio};
 
 use nsdebug_net::RouteSocket;
-use nsenter_core::{run_in, Command, Namespace, NamespaceSet, NsGuard, Target};
+use nsenter_core::{run_in, Command, Namespace, NamespaceSet, NsGuard, Pid, Target};
 
 fn main() {
     // Still single-threaded: the only time a process may join a new user namespace.
@@ -79,7 +79,7 @@ fn main() {
             println!("FAIL {name}: {why}");
         }
     };
-    let target = match init.map(Target::open) {
+    let target = match init.map(|pid| Pid::try_from(pid).and_then(Target::open)) {
         Some(Ok(target)) => target,
         other => {
             println!("FAIL fake container: {other:?}");

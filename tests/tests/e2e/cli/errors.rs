@@ -1,19 +1,21 @@
 //! Bad targets and missing privileges give typed errors, never a panic.
 
 use nsdebug_tests::{bin_dir, require_root_and_docker, Container};
-use nsenter_core::{run_in, Command, Error, Namespace, NamespaceSet, NsGuard, Target, TargetId};
+use nsenter_core::{
+    run_in, Command, Error, Namespace, NamespaceSet, NsGuard, Pid, Target, TargetId,
+};
 
 #[test]
 fn a_target_that_exits_gives_target_exited_everywhere() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
-    let fallback = Target::open_without_pidfd(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
+    let fallback = Target::open_without_pidfd(Pid::try_from(container.pid).unwrap()).unwrap();
     container.remove();
     assert!(!target.is_alive());
     let guard = NsGuard::enter(&target, Namespace::Net.into()).err();
     assert!(
-        matches!(guard, Some(Error::TargetExited { target: TargetId::Pid(pid) }) if pid == container.pid),
+        matches!(guard, Some(Error::TargetExited { target: TargetId::Pid(pid) }) if pid.get() == container.pid),
         "{guard:?}"
     );
     let guard = NsGuard::enter(&fallback, Namespace::Net.into()).err();
@@ -34,7 +36,7 @@ fn a_target_that_exits_gives_target_exited_everywhere() {
         "{command:?}"
     );
     assert!(matches!(
-        Target::open(container.pid),
+        Target::open(Pid::try_from(container.pid).unwrap()),
         Err(Error::NoSuchProcess { .. })
     ));
 }
@@ -46,8 +48,8 @@ fn a_pid_that_never_existed_is_no_such_process() {
         .trim()
         .parse()
         .unwrap();
-    let error = Target::open(pid_max + 1).unwrap_err();
-    assert!(matches!(error, Error::NoSuchProcess { pid } if pid == pid_max + 1));
+    let error = Target::open(Pid::try_from(pid_max + 1).unwrap()).unwrap_err();
+    assert!(matches!(error, Error::NoSuchProcess { pid } if pid.get() == pid_max + 1));
     assert_eq!(
         error.to_string(),
         format!("pid {}: no such process", pid_max + 1)

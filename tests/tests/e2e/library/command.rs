@@ -4,7 +4,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 
 use nsdebug_tests::{first_child, ns_inode, require_root_and_docker, Container, Spawned};
-use nsenter_core::{Command, Namespace, NamespaceSet, RootDir, Target, WorkDir};
+use nsenter_core::{Command, Namespace, NamespaceSet, Pid, RootDir, Signal, Target, WorkDir};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -14,7 +14,7 @@ fn stdout(output: &std::process::Output) -> String {
 fn with_all_namespaces_the_program_sees_the_containers_pid_1_and_files() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let output = Command::new("sh")
         .args([
             "-c",
@@ -45,7 +45,7 @@ fn with_all_namespaces_the_program_sees_the_containers_pid_1_and_files() {
 fn with_net_only_the_program_sees_host_files_and_container_links() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let marker = std::env::temp_dir().join(format!("nsdbg-marker-{}", std::process::id()));
     std::fs::write(&marker, "host file\n").unwrap();
     let output = Command::new("sh")
@@ -74,7 +74,7 @@ fn with_net_only_the_program_sees_host_files_and_container_links() {
 fn exit_codes_and_deaths_by_signal_are_reported_faithfully() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     // Without the pid namespace the program is our child; with it, it is our grandchild
     // behind a relaying middle process. Both must report the same.
     for kinds in [
@@ -108,13 +108,13 @@ fn exit_codes_and_deaths_by_signal_are_reported_faithfully() {
 fn signals_sent_to_the_child_reach_the_program_in_the_pid_namespace() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let mut child = Command::new("sleep")
         .arg("30")
         .spawn_in(&target, NamespaceSet::ALL)
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    child.signal(libc::SIGINT).unwrap();
+    child.signal(Signal::INT).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGINT));
     // Nothing of it is left in the container.
@@ -128,7 +128,7 @@ fn signals_sent_to_the_child_reach_the_program_in_the_pid_namespace() {
 fn the_program_inherits_only_fds_0_1_2() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     // Leave fds open in this process without close-on-exec, as careless embedders do.
     let leaked: Vec<i32> = (0..3)
         .map(|_| {
@@ -162,7 +162,7 @@ fn the_program_inherits_only_fds_0_1_2() {
 fn credentials_root_working_directory_and_environment_are_applied() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let output = Command::new("sh")
         .args(["-c", "id -u; id -g; pwd; echo \"$GREETING|$HOME\""])
         .uid(65534)
@@ -204,7 +204,7 @@ fn user_and_time_namespaces_are_joined_by_the_forked_child() {
         .unwrap();
     let unshare = Spawned(unshare);
     let pid = first_child(unshare.0.id());
-    let target = Target::open(pid).unwrap();
+    let target = Target::open(Pid::try_from(pid).unwrap()).unwrap();
     let kinds = Namespace::User | Namespace::Time;
     let output = Command::new("sh")
         .args(["-c", "readlink /proc/self/ns/user /proc/self/ns/time; id -u; cut -d. -f1 /proc/uptime; grep Groups: /proc/self/status"])
@@ -245,7 +245,7 @@ fn user_and_time_namespaces_are_joined_by_the_forked_child() {
 fn a_program_missing_in_the_container_is_a_clear_error() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let error = Command::new("no-such-tool-xyz")
         .status_in(&target, NamespaceSet::ALL)
         .unwrap_err();

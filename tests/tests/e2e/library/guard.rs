@@ -4,7 +4,7 @@ use std::sync::{mpsc, Barrier};
 
 use nsdebug_net::RouteSocket;
 use nsdebug_tests::{host_hostname, ns_inode, require_root_and_docker, Container};
-use nsenter_core::{Namespace, NamespaceId, NamespaceSet, NsGuard, Target, ThreadNamespaces};
+use nsenter_core::{Namespace, NamespaceId, NamespaceSet, NsGuard, Pid, Target, ThreadNamespaces};
 
 fn thread_ids(kinds: NamespaceSet) -> Vec<NamespaceId> {
     kinds
@@ -27,7 +27,7 @@ fn link_names() -> Vec<String> {
 fn guard_sees_the_containers_links_and_hostname_and_restores_on_drop() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let kinds = Namespace::Net | Namespace::Uts;
     let before = thread_ids(kinds);
     {
@@ -76,7 +76,7 @@ fn guard_sees_the_containers_links_and_hostname_and_restores_on_drop() {
 fn guard_restores_after_a_panic_inside() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let kinds = Namespace::Net | Namespace::Uts | Namespace::Ipc | Namespace::Cgroup;
     let before = thread_ids(kinds);
     let outcome = std::panic::catch_unwind(|| {
@@ -93,7 +93,7 @@ fn guard_restores_after_a_panic_inside() {
 fn other_threads_stay_in_their_namespaces_while_one_is_inside() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let before = thread_ids(Namespace::Net.into());
     let inside = Barrier::new(2);
     let checked = Barrier::new(2);
@@ -128,7 +128,7 @@ fn other_threads_stay_in_their_namespaces_while_one_is_inside() {
 fn mount_guard_sees_the_container_files_and_restores_root_and_cwd() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     std::thread::spawn(move || {
         let cwd = std::env::current_dir().unwrap();
         let before = thread_ids(Namespace::Mnt.into());
@@ -150,7 +150,7 @@ fn mount_guard_sees_the_container_files_and_restores_root_and_cwd() {
 fn pid_guard_puts_children_spawned_inside_into_the_containers_pid_namespace() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let own_pid_ns = ns_inode("/proc/self/ns/pid");
     let child_pid_ns = {
         let _inside = NsGuard::enter(&target, Namespace::Pid.into()).unwrap();
@@ -182,8 +182,8 @@ fn saved_namespaces_can_be_reused_for_many_cycles_and_without_a_pidfd() {
     let container = Container::start(&[]);
     let kinds = Namespace::Net | Namespace::Uts;
     for target in [
-        Target::open(container.pid).unwrap(),
-        Target::open_without_pidfd(container.pid).unwrap(),
+        Target::open(Pid::try_from(container.pid).unwrap()).unwrap(),
+        Target::open_without_pidfd(Pid::try_from(container.pid).unwrap()).unwrap(),
     ] {
         let before = thread_ids(kinds);
         let mut home = ThreadNamespaces::save(kinds).unwrap();

@@ -3,6 +3,7 @@
 
 use nsdebug_resolve::{resolve, Error, ResolveOptions, Resolved, RuntimeKind};
 use nsdebug_tests::{docker, require_root_and_docker, Container};
+use nsenter_core::Pid;
 
 fn resolve_now(spec: &str, options: &ResolveOptions) -> Result<Resolved, Error> {
     tokio::runtime::Builder::new_current_thread()
@@ -18,7 +19,7 @@ fn a_container_resolves_by_name_and_by_id_prefix_to_its_init_with_the_runtimes_f
     let c = Container::start(&[]);
     let resolved =
         resolve_now(&c.name, &ResolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(resolved.target.pid(), Some(c.pid));
+    assert_eq!(resolved.target.pid().map(Pid::get), Some(c.pid));
     assert!(resolved.notes.is_empty(), "{:?}", resolved.notes);
     let info = resolved.container.expect("the runtime's facts");
     assert_eq!(info.runtime, "docker");
@@ -36,7 +37,7 @@ fn a_container_resolves_by_name_and_by_id_prefix_to_its_init_with_the_runtimes_f
     );
     let by_id =
         resolve_now(&info.id[..12], &ResolveOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(by_id.target.pid(), Some(c.pid));
+    assert_eq!(by_id.target.pid().map(Pid::get), Some(c.pid));
 }
 
 #[test]

@@ -2,13 +2,13 @@
 
 use nsdebug_net::RouteSocket;
 use nsdebug_tests::{host_hostname, require_root_and_docker, Container};
-use nsenter_core::{run_in, Error, Namespace, NamespaceId, Target};
+use nsenter_core::{run_in, Error, Namespace, NamespaceId, Pid, Target};
 
 #[test]
 fn closure_returns_the_containers_hostname_and_leaves_the_caller_alone() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let before = NamespaceId::of_current_thread(Namespace::Uts).unwrap();
     let hostname = run_in(&target, Namespace::Uts.into(), host_hostname).unwrap();
     assert_eq!(hostname, container.hostname);
@@ -23,7 +23,7 @@ fn closure_returns_the_containers_hostname_and_leaves_the_caller_alone() {
 fn a_socket_opened_in_the_closure_keeps_answering_for_the_container() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let mut socket = run_in(&target, Namespace::Net.into(), RouteSocket::open)
         .unwrap()
         .unwrap();
@@ -40,7 +40,7 @@ fn a_socket_opened_in_the_closure_keeps_answering_for_the_container() {
 fn closure_refuses_user_namespaces_and_propagates_panics() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     let refused = run_in(&target, Namespace::User.into(), || ());
     assert!(
         matches!(
@@ -66,7 +66,7 @@ fn closure_refuses_user_namespaces_and_propagates_panics() {
 fn closure_is_safe_from_many_threads_at_once() {
     require_root_and_docker!();
     let container = Container::start(&[]);
-    let target = Target::open(container.pid).unwrap();
+    let target = Target::open(Pid::try_from(container.pid).unwrap()).unwrap();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
             .map(|_| {
