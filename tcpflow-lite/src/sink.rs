@@ -755,8 +755,8 @@ impl Totals {
             ),
             (
                 self.restarts,
-                "stream restarted in a new file (sequence jump over 16 MiB or data after RST)",
-                "streams restarted in a new file (sequence jump over 16 MiB or data after RST)",
+                "stream restarted in a new file (sequence jump over 16 MiB, holes beyond its bytes, or data after RST)",
+                "streams restarted in a new file (sequence jump over 16 MiB, holes beyond its bytes, or data after RST)",
             ),
             (
                 table.stale_syns,
