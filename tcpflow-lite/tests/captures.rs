@@ -1516,3 +1516,118 @@ fn ipv6_atomic_fragments_are_whole_segments() {
     assert_eq!(s.file(down), b"reply");
     a_tcpflow_bug(&s, "atomic");
 }
+
+/// Runs Debian's tcpflow on the capture into `dir` and returns the size and allocated bytes
+/// of each file it wrote (without reading them: some are gigabytes of zeros), or `None` where
+/// tcpflow is not installed.
+fn tcpflow_sizes(scratch: &Scratch, dir: &str) -> Option<Vec<(String, u64, u64)>> {
+    let dir = scratch.0.join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = Command::new("tcpflow")
+        .arg("-r")
+        .arg(scratch.pcap())
+        .args(["-o", "."])
+        .current_dir(&dir)
+        .output();
+    if !ran.is_ok_and(|o| o.status.success()) {
+        eprintln!("tcpflow is not installed here: comparison with it skipped");
+        return None;
+    }
+    Some(sizes(&dir))
+}
+
+/// (name, st_size, st_blocks in bytes) of each file in `dir` but tcpflow's report.xml.
+fn sizes(dir: &Path) -> Vec<(String, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files: Vec<(String, u64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "report.xml")
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, meta.size(), meta.blocks() * 512)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Jumps of up to 16 MiB are each allowed alone (tcpflow's `max_seek`), but 256 one-byte
+/// segments 16 MiB apart would make a file of 4 GiB of zeros (tcpflow writes it): a stream's
+/// holes stay within 16 MiB plus what it carried, and the next jump starts a new file.
+#[test]
+fn jumps_of_16_mib_one_after_another_make_no_huge_sparse_file() {
+    let s = Scratch::new("staircase");
+    let c = Conn::v4(Link::Ethernet);
+    let mut frames = vec![c.seg(true, 0, SYN, b"")];
+    frames.extend((0..256u32).map(|i| c.seg(true, 1 + i * (16 << 20), NONE, b"x")));
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    let files = sizes(&s.out());
+    assert_eq!(files.len(), 128, "{files:?}");
+    for (name, size, allocated) in &files {
+        assert!(*size <= (16 << 20) + 4, "{name}: {size} bytes");
+        assert!(
+            *allocated <= 64 << 10,
+            "{name}: {allocated} bytes allocated"
+        );
+    }
+    assert_eq!(s.file(UP)[0], b'x');
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("127 streams restarted"),
+        "{out:?}"
+    );
+    if let Some(theirs) = tcpflow_sizes(&s, "tcpflow") {
+        // tcpflow's one file spans the whole staircase.
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        assert!(theirs[0].1 >= 255 << 24, "{theirs:?}");
+    }
+}
+
+/// A data segment exactly 2^31 from the next expected sequence number (one flipped bit, as a
+/// fuzzer makes): a jump beyond 16 MiB like any other, so a new file, and the stream going on
+/// where it was, another. tcpflow takes abs(-2^31) as negative and lets the jump through: it
+/// drops the segment after a SYN, and without a SYN shifts the file by 2 GiB (4 GiB after two
+/// such segments).
+#[test]
+fn a_jump_of_exactly_half_the_sequence_space_starts_a_new_file() {
+    const HALF: u32 = 1 << 31;
+    let s = Scratch::new("half-no-syn");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + HALF, NONE, b"X"),
+        c.seg(true, 5, NONE, b"Y"), // 2^31 from X's end again
+        c.seg(true, 6, NONE, b"def"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(
+        s.names(),
+        [UP.to_owned(), format!("{UP}c1"), format!("{UP}c2")]
+    );
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"X");
+    assert_eq!(s.file(&format!("{UP}c2")), b"Ydef");
+    if let Some(theirs) = tcpflow_sizes(&s, "tcpflow") {
+        assert!(
+            theirs.iter().any(|f| f.1 >= u64::from(u32::MAX)),
+            "{theirs:?}"
+        );
+    }
+    drop(s);
+
+    // After a SYN: tcpflow drops the segment; normalize.py moves it on by one (a jump of
+    // 2^31 - 1) and tcpflow writes what tcpflow-lite wrote.
+    let s = Scratch::new("half-syn");
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + HALF, NONE, b"X"),
+        c.seg(true, 4, NONE, b"def"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"X");
+    assert_eq!(s.file(&format!("{UP}c2")), b"def");
+    a_tcpflow_bug(&s, "half");
+}
