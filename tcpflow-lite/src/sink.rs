@@ -32,15 +32,8 @@ const RESERVED_FDS: u64 = 16;
 /// The most files the process can keep open: RLIMIT_NOFILE's soft limit less a reserve for
 /// its other descriptors (at least 1).
 pub fn open_files_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) fills one rlimit that lives on our stack for the call.
-    let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
-        0 => limit.rlim_cur,
-        _ => 1024,
-    };
+    use nix::sys::resource::{getrlimit, Resource};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
     usize::try_from(soft.saturating_sub(RESERVED_FDS))
         .unwrap_or(usize::MAX)
         .max(1)
