@@ -1631,3 +1631,42 @@ fn a_jump_of_exactly_half_the_sequence_space_starts_a_new_file() {
     assert_eq!(s.file(&format!("{UP}c2")), b"def");
     a_tcpflow_bug(&s, "half");
 }
+
+/// `--max-disk-bytes` bounds what the files take as a user sees it (`ls -l`, a copy): their
+/// sizes, holes included, not only the bytes written into them. Three connections, each a
+/// byte, a 10 MiB hole and a byte: 31 MB of files from 6 bytes without the holes counted;
+/// the first file takes 10 MiB of the 16 MB, the other two their first byte only.
+#[test]
+fn the_disk_bound_counts_the_holes_of_sparse_files() {
+    let s = Scratch::new("disk-holes");
+    let hole = 10 << 20;
+    let frames: Vec<Vec<u8>> = (0..3u16)
+        .flat_map(|i| {
+            let c = Conn {
+                client: ("10.0.0.1".parse().unwrap(), 44000 + i),
+                ..Conn::v4(Link::Ethernet)
+            };
+            [
+                c.seg(true, 1, SYN, b""),
+                c.seg(true, 2, NONE, b"a"),
+                c.seg(true, 3 + hole, NONE, b"b"),
+            ]
+        })
+        .collect();
+    let out = run_files(
+        &s,
+        Link::Ethernet,
+        &frames,
+        &["--max-disk-bytes", "16000000"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let files = sizes(&s.out());
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    assert!(total <= 16_000_000, "{total} bytes: {files:?} {stderr}");
+    assert_eq!(files[0].1, u64::from(hole) + 2, "{files:?}");
+    assert!(
+        stderr
+            .contains("2 bytes not written (--max-disk-bytes reached at 3 files, 10485764 bytes)"),
+        "{stderr}"
+    );
+}
