@@ -1584,6 +1584,29 @@ fn jumps_of_16_mib_one_after_another_make_no_huge_sparse_file() {
     }
 }
 
+/// The same staircase going down, in a direction that started mid-stream (no SYN), where
+/// earlier bytes arriving late move offset 0 back (as tcpflow does, shifting its file): each
+/// step is within 16 MiB, the file's holes are not.
+#[test]
+fn a_staircase_down_before_the_first_byte_makes_no_huge_sparse_file() {
+    let s = Scratch::new("staircase-down");
+    let c = Conn::v4(Link::Ethernet);
+    let top: u32 = 2_000_000_000;
+    let frames: Vec<Vec<u8>> = (0..64u32)
+        .map(|i| c.seg(true, top - i * ((16 << 20) - 1), NONE, b"x"))
+        .collect();
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    let files = sizes(&s.out());
+    assert!(files.len() >= 32, "{files:?}");
+    for (name, size, allocated) in &files {
+        assert!(*size <= (16 << 20) + 4, "{name}: {size} bytes");
+        assert!(
+            *allocated <= 64 << 10,
+            "{name}: {allocated} bytes allocated"
+        );
+    }
+}
+
 /// A data segment exactly 2^31 from the next expected sequence number (one flipped bit, as a
 /// fuzzer makes): a jump beyond 16 MiB like any other, so a new file, and the stream going on
 /// where it was, another. tcpflow takes abs(-2^31) as negative and lets the jump through: it
