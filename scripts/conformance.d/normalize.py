@@ -22,6 +22,13 @@ difference with tcpflow-lite is a real one:
              untagged frames, OUT.vlan<TCI>.pcap for each tag, each part's name printed as
              "part PATH" (run tcpflow on each, into one directory)
 
+  half       a data segment exactly 2^31 from the next sequence number tcpflow expects on
+             its direction moved on by one: tcpflow takes the jump as a signed 32-bit number
+             and bounds it with abs(), and abs(-2^31) is negative, so instead of starting a new
+             file as for any other jump beyond 16 MiB it drops the segment (after a SYN) or
+             shifts the file by 2 GiB (4 GiB after two such segments); one further, the jump is
+             2^31 - 1 and starts a new file, as tcpflow-lite does for both
+
   pcapng     a pcapng capture rewritten as classic pcap (tcpflow writes the padding of its
              frames and its other bugs cannot be undone in place); counted once per capture
 
@@ -119,7 +126,7 @@ def main():
         fixes["pcapng"] += 1
     else:
         records = pcap_records(data)
-    written, tags = [], {}  # (VLAN id or None, pcap record); 4-tuple: VLAN ids seen
+    written, tags, expected = [], {}, {}  # ...; 4-tuple: VLAN ids seen; direction: tcpflow's next seq
     for link, sec, frac, origlen, frame in records:
         caplen = len(frame)
         offset, ether = ip_offset(link, frame)
@@ -172,6 +179,8 @@ def main():
                 continue
         else:
             continue
+        if half_jump(ip, expected):
+            fixes["half"] += 1
         frame = bytes(ether) + bytes(ip)
         tag = struct.unpack(">H", ether[14:16])[0] if ether[12:14] == b"\x81\x00" else None
         length = max(len(frame), origlen - (caplen - len(frame)))
@@ -194,6 +203,49 @@ def main():
         path = f"{dst}.vlan{tag}.pcap"
         open(path, "wb").write(header + b"".join(part))
         print(f"part {path}")
+
+
+def half_jump(ip, expected):
+    """Follows tcpflow's next expected sequence number (nsn) per direction, as
+    tcpdemux::process_tcp and tcpip::store_packet move it, and moves a data segment's sequence
+    number on by one where it is exactly 2^31 from it (in place). Returns whether it did."""
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 15) * 4
+        if ip[9] != 6 or struct.unpack(">H", ip[6:8])[0] & 0x1FFF or len(ip) < ihl + 20:
+            return False
+        at, end = ihl, struct.unpack(">H", ip[2:4])[0]
+        key = (bytes(ip[12:20]), bytes(ip[ihl:ihl + 4]))
+    else:
+        if ip[6] != 6 or len(ip) < 60:
+            return False
+        at, end = 40, 40 + struct.unpack(">H", ip[4:6])[0]
+        key = (bytes(ip[8:40]), bytes(ip[40:44]))
+    seq = struct.unpack(">I", ip[at + 4:at + 8])[0]
+    flags = ip[at + 13]
+    syn, rst = flags & 2, flags & 4
+    length = max(0, min(end, len(ip)) - at - (ip[at + 12] >> 4) * 4)
+    nsn, moved = expected.get(key), False
+    if nsn is not None and length > 0 and (seq - nsn) & 0xFFFFFFFF == 0x80000000:
+        seq = (seq + 1) & 0xFFFFFFFF
+        ip[at + 4:at + 8] = struct.pack(">I", seq)
+        moved = True
+    if nsn is not None:
+        delta = (seq - nsn) & 0xFFFFFFFF
+        delta = delta - (1 << 32) if delta & 0x80000000 else delta
+        if abs(delta) > 16 << 20:
+            nsn = None  # tcpflow starts the direction over
+    if nsn is None:
+        if syn:
+            nsn = (seq + 1 + length) & 0xFFFFFFFF
+        elif length > 0:
+            nsn = (seq + length) & 0xFFFFFFFF
+    elif length > 0 and not (length == 1 and delta == -1):  # a keep-alive moves nothing
+        nsn = (seq + length) & 0xFFFFFFFF
+    if rst or nsn is None:
+        expected.pop(key, None)
+    else:
+        expected[key] = nsn
+    return moved
 
 
 def four_tuple(ip):

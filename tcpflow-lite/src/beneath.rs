@@ -10,8 +10,11 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{self, UnlinkatFlags};
+
+/// A new file for writing, never one that exists (`O_EXCL`).
+pub const CREATE_NEW: OFlag = OFlag::O_WRONLY.union(OFlag::O_CREAT).union(OFlag::O_EXCL);
 
 /// A directory opened once: what it is does not change if its path is later replaced.
 #[derive(Debug)]
@@ -25,7 +28,7 @@ impl Dir {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .custom_flags((OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).bits())
             .open(path)?;
         Ok(Dir { fd: file.into() })
     }
@@ -35,7 +38,7 @@ impl Dir {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
             .open(path)?;
         Ok(Dir { fd: file.into() })
     }
@@ -95,7 +98,7 @@ impl Dir {
             _ => Path::new("."),
         };
         let dir = Dir::open_without_links(parent, false)?;
-        match dir.open_beneath(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode) {
+        match dir.open_beneath(name, CREATE_NEW, mode) {
             Err(_) if dir.is_link(OsStr::new(name)) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{path:?} is a symbolic link: it is never followed"),
@@ -113,7 +116,7 @@ impl Dir {
     /// so only trying tells a read-only mount or /proc apart.
     pub fn check_writable(&self) -> io::Result<()> {
         let probe = format!(".tcpflow-lite-write-test-{}", std::process::id());
-        self.open_beneath(&probe, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+        self.open_beneath(&probe, CREATE_NEW, 0o600)?;
         self.remove(&probe)
     }
 
@@ -125,7 +128,7 @@ impl Dir {
 
     fn is_link(&self, name: &OsStr) -> bool {
         nix::sys::stat::fstatat(&self.fd, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+            .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK)
     }
 
     /// The directory itself as a file (to read its metadata or change its mode).
@@ -159,9 +162,9 @@ impl Dir {
     /// `mode` when creating): openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or where
     /// the kernel lacks it (before 5.6) or a seccomp filter refuses it, openat with
     /// O_NOFOLLOW; O_CLOEXEC always.
-    pub fn open_beneath(&self, name: &str, flags: i32, mode: u32) -> io::Result<File> {
+    pub fn open_beneath(&self, name: &str, flags: OFlag, mode: u32) -> io::Result<File> {
         let name = component(name)?;
-        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mode = Mode::from_bits_truncate(mode);
         let how = OpenHow::new()
             .flags(flags)
@@ -263,25 +266,23 @@ mod tests {
         std::fs::create_dir_all(&inside).unwrap();
         std::fs::create_dir_all(&outside).unwrap();
         let dir = Dir::open(&inside).unwrap();
-        let mut file = dir
-            .open_beneath("a", libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
-            .unwrap();
+        let mut file = dir.open_beneath("a", CREATE_NEW, 0o600).unwrap();
         file.write_all(b"kept").unwrap();
         dir.rename("a", "b").unwrap();
         let mut text = String::new();
-        dir.open_beneath("b", libc::O_RDONLY, 0)
+        dir.open_beneath("b", OFlag::O_RDONLY, 0)
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "kept");
         // A link planted in the directory is neither followed to read nor to create.
         std::os::unix::fs::symlink(outside.join("target"), inside.join("planted")).unwrap();
-        assert!(dir.open_beneath("planted", libc::O_RDONLY, 0).is_err());
+        assert!(dir.open_beneath("planted", OFlag::O_RDONLY, 0).is_err());
         assert!(dir
-            .open_beneath("planted", libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .open_beneath("planted", OFlag::O_WRONLY | OFlag::O_CREAT, 0o600)
             .is_err());
         assert!(dir
-            .open_beneath("../outside/x", libc::O_WRONLY | libc::O_CREAT, 0o600)
+            .open_beneath("../outside/x", OFlag::O_WRONLY | OFlag::O_CREAT, 0o600)
             .is_err());
         dir.remove("planted").unwrap();
         // A directory given as a link is refused where that is asked.

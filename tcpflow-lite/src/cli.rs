@@ -70,8 +70,9 @@ pub struct OutputArgs {
     /// written, counted in the summary (0: no bound; `nsdebug flow`'s default: 10000).
     #[arg(long, value_name = "N")]
     pub max_files: Option<u64>,
-    /// Bytes written at most in all files together; what comes beyond is not written,
-    /// counted in the summary (0: no bound; `nsdebug flow`'s default: 1 GiB).
+    /// The files' sizes together at most, holes included (as a copy of them takes); what
+    /// would grow them beyond is not written, counted in the summary (0: no bound;
+    /// `nsdebug flow`'s default: 1 GiB).
     #[arg(long, value_name = "BYTES")]
     pub max_disk_bytes: Option<u64>,
 }

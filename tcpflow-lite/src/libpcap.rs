@@ -6,7 +6,7 @@
 //! needs: open a savefile or a live interface, filter, read packets, save them.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::OnceLock;
 
 /// The shared objects tried, in order: Debian's and Ubuntu's soname, then other distributions'.
@@ -252,15 +252,14 @@ impl Capture {
             });
             Error::Pcap(format!("{}: {message}", path.display()))
         })?;
-        let raw = file.into_raw_fd();
-        // SAFETY: a descriptor we own, handed to a stdio stream that owns it from here on.
-        let stream = unsafe { libc::fdopen(raw, c"r".as_ptr()) };
+        // SAFETY: a descriptor we own, handed to a stdio stream that owns it once this
+        // succeeds (until then the File still owns it, and closes it on failure).
+        let stream = unsafe { libc::fdopen(file.as_raw_fd(), c"r".as_ptr()) };
         if stream.is_null() {
             let error = std::io::Error::last_os_error();
-            // SAFETY: fdopen failed, so the descriptor is still ours to close.
-            unsafe { libc::close(raw) };
             return Err(Error::Pcap(format!("{}: {error}", path.display())));
         }
+        let _owned_by_the_stream = file.into_raw_fd();
         let mut buffer = vec![0u8; SAVEFILE_BUFFER].into_boxed_slice();
         // SAFETY: a stream not yet read from, and a buffer of the size given that outlives it
         // (kept in the Capture, freed only after pcap_close closed the stream).
@@ -458,15 +457,14 @@ impl Capture {
     pub fn savefile_fd(&self, fd: std::os::fd::OwnedFd) -> Result<Savefile, Error> {
         use std::os::fd::IntoRawFd;
         let lib = self.lib();
-        let raw = fd.into_raw_fd();
-        // SAFETY: a descriptor we own, handed to a stdio stream that owns it from here on.
-        let file = unsafe { libc::fdopen(raw, c"w".as_ptr()) };
+        // SAFETY: a descriptor we own, handed to a stdio stream that owns it once this
+        // succeeds (until then `fd` still owns it, and closes it on failure).
+        let file = unsafe { libc::fdopen(fd.as_raw_fd(), c"w".as_ptr()) };
         if file.is_null() {
             let error = std::io::Error::last_os_error();
-            // SAFETY: fdopen failed, so the descriptor is still ours to close.
-            unsafe { libc::close(raw) };
             return Err(Error::Pcap(format!("fdopen: {error}")));
         }
+        let _owned_by_the_stream = fd.into_raw_fd();
         // SAFETY: our handle and an open stream, owned by the dumper on success.
         let dumper = unsafe { (lib.pcap_dump_fopen)(self.handle, file) };
         if dumper.is_null() {
@@ -475,6 +473,16 @@ impl Capture {
             return Err(Error::Pcap(self.last_error(lib)));
         }
         Ok(Savefile { dumper })
+    }
+}
+
+impl Capture {
+    /// The descriptor to wait on for packets, when libpcap has one (live captures on Linux).
+    pub fn selectable_fd(&self) -> Option<BorrowedFd<'_>> {
+        let raw = self.as_raw_fd();
+        // SAFETY: libpcap keeps it open until pcap_close, which only Drop calls: it outlives
+        // the borrow of `self`.
+        (raw >= 0).then(|| unsafe { BorrowedFd::borrow_raw(raw) })
     }
 }
 

@@ -1,4 +1,5 @@
 //! `tcpflow-lite`: TCP stream reassembly from captures, with tcpflow's options and names.
+#![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

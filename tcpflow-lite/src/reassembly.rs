@@ -70,8 +70,9 @@ pub struct DirectionStats {
 }
 
 /// A sequence jump (either way) from the next expected byte beyond which the direction
-/// starts over as a new stream: tcpflow's `max_seek`, 16 MiB. A sender cannot make a file
-/// sparse beyond it.
+/// starts over as a new stream: tcpflow's `max_seek`, 16 MiB. tcpflow bounds each jump by it
+/// and no more, so jumps of 16 MiB one after the other make a file as sparse as the sender
+/// likes; here a stream's extent is also bounded by what it carried ([`Direction::data`]).
 pub const MAX_SEEK: u32 = 16 << 20;
 
 /// Memory a segment waiting out of order costs beyond its bytes (its vector and allocation,
@@ -139,6 +140,10 @@ pub struct Direction {
     recent: VecDeque<u8>,
     /// Holes declared (offset, len), kept so that late data there is recognised.
     holes: Vec<(u64, u64)>,
+    /// Payload bytes this stream took (retransmissions included): what the capture carried.
+    carried: u64,
+    /// The end of the furthest byte handed on or waiting: the size of its file.
+    extent: u64,
     /// Counters.
     pub stats: DirectionStats,
 }
@@ -173,6 +178,7 @@ impl Direction {
             self.base = Some(base.wrapping_sub(by as u32));
         }
         self.anchor.1 += by;
+        self.extent += by;
         let pending = std::mem::take(&mut self.pending);
         self.pending = pending
             .into_iter()
@@ -281,8 +287,30 @@ impl Direction {
         Some(offset as u64)
     }
 
+    /// Whether `len` bytes at `seq` would leave the stream's holes larger than [`MAX_SEEK`]
+    /// plus the bytes it carried (its extent beyond `MAX_SEEK` + twice what it carried):
+    /// jumps of up to 16 MiB, each allowed alone, must not add up to a file of gigabytes of
+    /// zeros from a few packets.
+    fn too_sparse(&self, seq: u32, len: usize) -> bool {
+        let (anchor_seq, anchor_offset) = self.anchor;
+        let start = anchor_offset as i64 + i64::from(seq.wrapping_sub(anchor_seq) as i32);
+        let extent = match u64::try_from(start) {
+            Ok(start) => self.extent.max(start + len as u64),
+            // Offset 0 moves back that far (a mid-stream start); otherwise nothing of it
+            // lands before offset 0.
+            Err(_) if self.tentative => self.extent + start.unsigned_abs(),
+            Err(_) => self.extent,
+        };
+        let carried = self.carried + len as u64;
+        extent > u64::from(MAX_SEEK) + 2 * carried
+    }
+
     /// A segment's payload at sequence number `seq`. `max_pending` bounds the bytes waiting
-    /// out of order: beyond it, the oldest hole is declared a gap.
+    /// out of order: beyond it, the oldest hole is declared a gap. A jump of more than
+    /// [`MAX_SEEK`] from the next expected byte, or one that would make the stream's holes
+    /// larger than `MAX_SEEK` plus the bytes it carried, starts a new stream
+    /// ([`Event::Restart`]): no capture makes a file more than 16 MiB larger than twice the
+    /// bytes its stream carried.
     pub fn data<'a>(
         &mut self,
         seq: u32,
@@ -301,11 +329,12 @@ impl Direction {
                 self.stats.keepalives += 1;
                 return;
             }
-            if delta.unsigned_abs() > MAX_SEEK {
+            if delta.unsigned_abs() > MAX_SEEK || self.too_sparse(seq, payload.len()) {
                 self.restart(None, emit);
             }
         }
         self.next_seq = seq.wrapping_add(payload.len() as u32);
+        self.carried += payload.len() as u64;
         if self.base.is_none() {
             // Started mid-stream: the first byte seen is offset 0, for now.
             self.base = Some(seq);
@@ -336,6 +365,7 @@ impl Direction {
         if payload.is_empty() {
             return;
         }
+        self.extent = self.extent.max(start + payload.len() as u64);
         // The part that was already handed on: compare, count, maybe rewrite, drop.
         if start < self.delivered {
             let already = ((self.delivered - start) as usize).min(payload.len());

@@ -32,15 +32,8 @@ const RESERVED_FDS: u64 = 16;
 /// The most files the process can keep open: RLIMIT_NOFILE's soft limit less a reserve for
 /// its other descriptors (at least 1).
 pub fn open_files_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit(2) fills one rlimit that lives on our stack for the call.
-    let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
-        0 => limit.rlim_cur,
-        _ => 1024,
-    };
+    use nix::sys::resource::{getrlimit, Resource};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
     usize::try_from(soft.saturating_sub(RESERVED_FDS))
         .unwrap_or(usize::MAX)
         .max(1)
@@ -63,6 +56,8 @@ struct Pending {
     reserved: bool,
     /// Not written: its file would have been beyond `--max-files`.
     dropped: bool,
+    /// The size of its file: the end of the furthest byte sent to it, holes included.
+    extent: u64,
 }
 
 /// Bounds on what the files of a capture take on disk: a sender opening flows without end,
@@ -71,8 +66,9 @@ struct Pending {
 pub struct DiskBounds {
     /// Files created at most (`--max-files`); the directions beyond it are not written.
     pub max_files: Option<u64>,
-    /// Bytes written in all files together at most (`--max-disk-bytes`); what comes
-    /// beyond it is not written.
+    /// The sizes of all files together at most (`--max-disk-bytes`), holes included: a file
+    /// of zeros fills a disk as soon as it is copied. What would grow them beyond it is not
+    /// written.
     pub max_bytes: Option<u64>,
 }
 
@@ -112,7 +108,7 @@ pub struct DiskUsage {
 pub struct DiskTotals {
     /// Files created.
     pub files: u64,
-    /// Bytes handed to the files.
+    /// The files' sizes together, holes included.
     pub bytes: u64,
     /// Directions not written, their file beyond `--max-files`.
     pub dropped_files: u64,
@@ -316,26 +312,34 @@ impl Sink for FileSink {
             .bounds
             .max_bytes
             .map_or(u64::MAX, |max| max.saturating_sub(written));
+        // What the file grows by, the hole before these bytes included; bytes rewritten
+        // within it cost nothing.
+        let growth = (offset + bytes.len() as u64).saturating_sub(d.extent);
         let bytes = if d.dropped {
             usage
                 .dropped_bytes
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             return Ok(());
-        } else if (bytes.len() as u64) > room {
+        } else if growth > room {
             usage.hit(DiskBound::Bytes);
+            let keep = (d.extent + room)
+                .saturating_sub(offset)
+                .min(bytes.len() as u64);
             usage
                 .dropped_bytes
-                .fetch_add(bytes.len() as u64 - room, Ordering::Relaxed);
-            &bytes[..room as usize]
+                .fetch_add(bytes.len() as u64 - keep, Ordering::Relaxed);
+            &bytes[..keep as usize]
         } else {
             bytes
         };
         if bytes.is_empty() {
             return Ok(());
         }
+        let end = offset + bytes.len() as u64;
         usage
             .bytes
-            .store(written + bytes.len() as u64, Ordering::Relaxed);
+            .store(written + end.saturating_sub(d.extent), Ordering::Relaxed);
+        d.extent = d.extent.max(end);
         let end = d.offset + d.buffer.len() as u64;
         if offset != end || d.buffer.len() + bytes.len() > WRITE_BUFFER {
             d.streaming = offset == end;
@@ -755,8 +759,8 @@ impl Totals {
             ),
             (
                 self.restarts,
-                "stream restarted in a new file (sequence jump over 16 MiB or data after RST)",
-                "streams restarted in a new file (sequence jump over 16 MiB or data after RST)",
+                "stream restarted in a new file (sequence jump over 16 MiB, holes beyond its bytes, or data after RST)",
+                "streams restarted in a new file (sequence jump over 16 MiB, holes beyond its bytes, or data after RST)",
             ),
             (
                 table.stale_syns,

@@ -71,22 +71,24 @@ pub enum SourceError {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_stop(_: libc::c_int) {
+extern "C" fn on_stop(_: std::ffi::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
 /// For a tool: SIGINT, SIGTERM and SIGHUP set the returned flag instead of killing the
 /// process, so that [`read`] and [`read_live`] return and every open flow can be flushed.
 pub fn stop_on_signals() -> &'static AtomicBool {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a handler that only stores to an atomic (async-signal-safe); the action
-        // is zeroed, then filled. No SA_RESTART: a blocking wait returns at once.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    // No SA_RESTART: a blocking wait returns at once.
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe (nix's
+        // sigaction is unsafe for handlers that are not).
+        let _ = unsafe { sigaction(signal, &action) };
     }
     &STOP
 }
@@ -233,15 +235,14 @@ pub fn read_live(
 }
 
 /// Waits until the capture has packets, at most `ms` milliseconds (or until a signal).
-fn wait_readable(capture: &Capture, ms: i32) {
-    use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd {
-        fd: capture.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: poll(2) on one pollfd that lives on our stack for the call.
-    unsafe { libc::poll(&mut fd, 1, ms) };
+fn wait_readable(capture: &Capture, ms: u16) {
+    use nix::poll::{poll, PollFd, PollFlags};
+    match capture.selectable_fd() {
+        Some(fd) => {
+            let _ = poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], ms);
+        }
+        None => std::thread::sleep(std::time::Duration::from_millis(ms.into())),
+    }
 }
 
 fn apply_filter(capture: &mut Capture, filter: Option<&str>) -> Result<(), SourceError> {

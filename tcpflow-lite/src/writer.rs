@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::beneath::Dir;
+use crate::beneath::{self, Dir};
 use crate::flow::{tcpflow_name, Failure, FlowInfo};
 use crate::hash::FlowMap;
 
@@ -398,10 +398,7 @@ impl Files {
         let mut reuse = 0;
         loop {
             let name = tcpflow_name(&flow.direction(dir), reuse);
-            match self
-                .dir
-                .open_beneath(&name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)
-            {
+            match self.dir.open_beneath(&name, beneath::CREATE_NEW, 0o644) {
                 Ok(file) => return Ok((file, name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && reuse < u32::MAX => {
                     reuse += 1
@@ -422,7 +419,7 @@ impl Files {
         if output.file.is_none() {
             let file = self
                 .dir
-                .open_beneath(&output.name, libc::O_WRONLY, 0)
+                .open_beneath(&output.name, nix::fcntl::OFlag::O_WRONLY, 0)
                 .map_err(|e| in_file(&self.path, e, &output.name))?;
             output.file = Some(file);
             self.open_count += 1;

@@ -1516,3 +1516,180 @@ fn ipv6_atomic_fragments_are_whole_segments() {
     assert_eq!(s.file(down), b"reply");
     a_tcpflow_bug(&s, "atomic");
 }
+
+/// Runs Debian's tcpflow on the capture into `dir` and returns the size and allocated bytes
+/// of each file it wrote (without reading them: some are gigabytes of zeros), or `None` where
+/// tcpflow is not installed.
+fn tcpflow_sizes(scratch: &Scratch, dir: &str) -> Option<Vec<(String, u64, u64)>> {
+    let dir = scratch.0.join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ran = Command::new("tcpflow")
+        .arg("-r")
+        .arg(scratch.pcap())
+        .args(["-o", "."])
+        .current_dir(&dir)
+        .output();
+    if !ran.is_ok_and(|o| o.status.success()) {
+        eprintln!("tcpflow is not installed here: comparison with it skipped");
+        return None;
+    }
+    Some(sizes(&dir))
+}
+
+/// (name, st_size, st_blocks in bytes) of each file in `dir` but tcpflow's report.xml.
+fn sizes(dir: &Path) -> Vec<(String, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files: Vec<(String, u64, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "report.xml")
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, meta.size(), meta.blocks() * 512)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Jumps of up to 16 MiB are each allowed alone (tcpflow's `max_seek`), but 256 one-byte
+/// segments 16 MiB apart would make a file of 4 GiB of zeros (tcpflow writes it): a stream's
+/// holes stay within 16 MiB plus what it carried, and the next jump starts a new file.
+#[test]
+fn jumps_of_16_mib_one_after_another_make_no_huge_sparse_file() {
+    let s = Scratch::new("staircase");
+    let c = Conn::v4(Link::Ethernet);
+    let mut frames = vec![c.seg(true, 0, SYN, b"")];
+    frames.extend((0..256u32).map(|i| c.seg(true, 1 + i * (16 << 20), NONE, b"x")));
+    let out = run_files(&s, Link::Ethernet, &frames, &[]);
+    let files = sizes(&s.out());
+    assert_eq!(files.len(), 128, "{files:?}");
+    for (name, size, allocated) in &files {
+        assert!(*size <= (16 << 20) + 4, "{name}: {size} bytes");
+        assert!(
+            *allocated <= 64 << 10,
+            "{name}: {allocated} bytes allocated"
+        );
+    }
+    assert_eq!(s.file(UP)[0], b'x');
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("127 streams restarted"),
+        "{out:?}"
+    );
+    if let Some(theirs) = tcpflow_sizes(&s, "tcpflow") {
+        // tcpflow's one file spans the whole staircase.
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        assert!(theirs[0].1 >= 255 << 24, "{theirs:?}");
+    }
+}
+
+/// The same staircase going down, in a direction that started mid-stream (no SYN), where
+/// earlier bytes arriving late move offset 0 back (as tcpflow does, shifting its file): each
+/// step is within 16 MiB, the file's holes are not.
+#[test]
+fn a_staircase_down_before_the_first_byte_makes_no_huge_sparse_file() {
+    let s = Scratch::new("staircase-down");
+    let c = Conn::v4(Link::Ethernet);
+    let top: u32 = 2_000_000_000;
+    let frames: Vec<Vec<u8>> = (0..64u32)
+        .map(|i| c.seg(true, top - i * ((16 << 20) - 1), NONE, b"x"))
+        .collect();
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    let files = sizes(&s.out());
+    assert!(files.len() >= 32, "{files:?}");
+    for (name, size, allocated) in &files {
+        assert!(*size <= (16 << 20) + 4, "{name}: {size} bytes");
+        assert!(
+            *allocated <= 64 << 10,
+            "{name}: {allocated} bytes allocated"
+        );
+    }
+}
+
+/// A data segment exactly 2^31 from the next expected sequence number (one flipped bit, as a
+/// fuzzer makes): a jump beyond 16 MiB like any other, so a new file, and the stream going on
+/// where it was, another. tcpflow takes abs(-2^31) as negative and lets the jump through: it
+/// drops the segment after a SYN, and without a SYN shifts the file by 2 GiB (4 GiB after two
+/// such segments).
+#[test]
+fn a_jump_of_exactly_half_the_sequence_space_starts_a_new_file() {
+    const HALF: u32 = 1 << 31;
+    let s = Scratch::new("half-no-syn");
+    let c = Conn::v4(Link::Ethernet);
+    let frames = vec![
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + HALF, NONE, b"X"),
+        c.seg(true, 5, NONE, b"Y"), // 2^31 from X's end again
+        c.seg(true, 6, NONE, b"def"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(
+        s.names(),
+        [UP.to_owned(), format!("{UP}c1"), format!("{UP}c2")]
+    );
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"X");
+    assert_eq!(s.file(&format!("{UP}c2")), b"Ydef");
+    if let Some(theirs) = tcpflow_sizes(&s, "tcpflow") {
+        assert!(
+            theirs.iter().any(|f| f.1 >= u64::from(u32::MAX)),
+            "{theirs:?}"
+        );
+    }
+    drop(s);
+
+    // After a SYN: tcpflow drops the segment; normalize.py moves it on by one (a jump of
+    // 2^31 - 1) and tcpflow writes what tcpflow-lite wrote.
+    let s = Scratch::new("half-syn");
+    let frames = vec![
+        c.seg(true, 0, SYN, b""),
+        c.seg(true, 1, NONE, b"abc"),
+        c.seg(true, 4 + HALF, NONE, b"X"),
+        c.seg(true, 4, NONE, b"def"),
+    ];
+    run_files(&s, Link::Ethernet, &frames, &[]);
+    assert_eq!(s.file(UP), b"abc");
+    assert_eq!(s.file(&format!("{UP}c1")), b"X");
+    assert_eq!(s.file(&format!("{UP}c2")), b"def");
+    a_tcpflow_bug(&s, "half");
+}
+
+/// `--max-disk-bytes` bounds what the files take as a user sees it (`ls -l`, a copy): their
+/// sizes, holes included, not only the bytes written into them. Three connections, each a
+/// byte, a 10 MiB hole and a byte: 31 MB of files from 6 bytes without the holes counted;
+/// the first file takes 10 MiB of the 16 MB, the other two their first byte only.
+#[test]
+fn the_disk_bound_counts_the_holes_of_sparse_files() {
+    let s = Scratch::new("disk-holes");
+    let hole = 10 << 20;
+    let frames: Vec<Vec<u8>> = (0..3u16)
+        .flat_map(|i| {
+            let c = Conn {
+                client: ("10.0.0.1".parse().unwrap(), 44000 + i),
+                ..Conn::v4(Link::Ethernet)
+            };
+            [
+                c.seg(true, 1, SYN, b""),
+                c.seg(true, 2, NONE, b"a"),
+                c.seg(true, 3 + hole, NONE, b"b"),
+            ]
+        })
+        .collect();
+    let out = run_files(
+        &s,
+        Link::Ethernet,
+        &frames,
+        &["--max-disk-bytes", "16000000"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let files = sizes(&s.out());
+    let total: u64 = files.iter().map(|f| f.1).sum();
+    assert!(total <= 16_000_000, "{total} bytes: {files:?} {stderr}");
+    assert_eq!(files[0].1, u64::from(hole) + 2, "{files:?}");
+    assert!(
+        stderr
+            .contains("2 bytes not written (--max-disk-bytes reached at 3 files, 10485764 bytes)"),
+        "{stderr}"
+    );
+}
