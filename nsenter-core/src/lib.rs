@@ -13,6 +13,8 @@
 //!   ([`Confinement`]: its capabilities, seccomp filters, cgroups, ids, environment); a
 //!   program with the caller's powers is never started where the target could reach it.
 //!
+//! [`pty::open_in_target`] gives a program started there a terminal of the target's own devpts.
+//!
 //! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
 //!
 //! ```no_run
@@ -37,6 +39,7 @@ mod guard;
 mod kind;
 pub mod mountinfo;
 pub mod powers;
+pub mod pty;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;
