@@ -681,3 +681,51 @@ fn tty_in_a_container_program_names_its_terminal_like_docker_exec_it() {
         "{docker_exec}"
     );
 }
+
+#[test]
+fn the_containers_terminal_follows_the_window_size_and_takes_ctrl_c() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let nsdebug = nsdebug_tests::nsdebug_path().display().to_string();
+    // Our terminal's size at the start, then a resize while the program runs (SIGWINCH).
+    let (shown, status) = nsdebug_tests::on_a_terminal(
+        &format!(
+            "stty rows 33 cols 77; (sleep 2; stty rows 40 cols 90 </dev/tty) & \
+             {nsdebug} -q enter {} -- sh -c 'tty; stty size; \
+             trap \"echo resized; stty size; exit 0\" WINCH; sleep 20 & wait'",
+            c.name
+        ),
+        30,
+    );
+    assert_eq!(status, Some(0), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("/dev/pts/")), "{shown}");
+    assert!(lines.contains(&"33 77"), "the size at the start: {shown}");
+    let resized = lines.iter().position(|l| *l == "resized");
+    assert!(
+        resized.is_some_and(|at| lines.get(at + 1) == Some(&"40 90")),
+        "the new size reached the program: {shown}"
+    );
+
+    // Ctrl-C typed at our terminal is SIGINT for the program, from its own terminal.
+    let mut script = std::process::Command::new("timeout")
+        .args(["30", "script", "-qec"])
+        .arg(format!(
+            "{nsdebug} -q enter {} -- sh -c 'trap \"echo interrupted; exit 7\" INT; echo ready; \
+             sleep 20 & wait'",
+            c.name
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = script.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    stdin.write_all(b"\x03").unwrap();
+    let out = script.wait_with_output().unwrap();
+    drop(stdin);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("interrupted"), "{shown}");
+    assert_eq!(out.status.code(), Some(7), "{shown}");
+}
