@@ -74,6 +74,36 @@ pub fn open(terminals: Terminals) -> anyhow::Result<Pty> {
     })
 }
 
+/// A pty of the container's own devpts, as `docker exec -t` gives one: `tty` names it inside
+/// and the container's `/dev/pts` lists it. When the container has none nsenter-core will
+/// open (no devpts, or its `ptmx` a link, a FIFO, a file), one of the host's, with a note.
+pub fn open_in(target: &nsenter_core::Target, terminals: Terminals) -> anyhow::Result<Pty> {
+    let pty = match nsenter_core::pty::open_in_target(target) {
+        Ok(pty) => pty,
+        Err(why) => {
+            crate::cli::notice(format_args!(
+                "no terminal from the container's devpts ({why}): using one of the host's, \
+                 which `tty` cannot name inside"
+            ));
+            return open(terminals);
+        }
+    };
+    // The size and modes of our terminal, as openpty gives them to a host pty.
+    if let Some(ours) = our_terminal(terminals) {
+        if let Ok(modes) = termios::tcgetattr(ours) {
+            termios::tcsetattr(&pty.peer, SetArg::TCSANOW, &modes)
+                .context("setting the terminal's modes")?;
+        }
+        if let Some(size) = window_size(ours) {
+            set_window_size(pty.master.as_fd(), &size);
+        }
+    }
+    Ok(Pty {
+        master: pty.master,
+        slave: pty.peer,
+    })
+}
+
 /// The signals the relay handles itself; block them before starting the program, so none is
 /// lost or acts on nsdebug alone in between.
 pub fn relay_signals() -> SigSet {

@@ -13,6 +13,8 @@
 //!   ([`Confinement`]: its capabilities, seccomp filters, cgroups, ids, environment); a
 //!   program with the caller's powers is never started where the target could reach it.
 //!
+//! [`pty::open_in_target`] gives a program started there a terminal of the target's own devpts.
+//!
 //! A [`Target`] pins the process with a pidfd, so a recycled pid is never entered.
 //!
 //! ```no_run
@@ -38,6 +40,7 @@ mod kind;
 pub mod mountinfo;
 mod pid;
 pub mod powers;
+pub mod pty;
 mod relay;
 pub use relay::SignalsBlocked;
 mod scoped;

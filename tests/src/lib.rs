@@ -1135,3 +1135,31 @@ impl Drop for RootlessPodman {
         Self::podman(&self.uid, &["rm", "-f", "-t", "0", &self.name]);
     }
 }
+
+/// Runs `command_line` (a shell command line) on a terminal of its own, as a user at a
+/// terminal would (util-linux `script`), for at most `seconds`: what the terminal showed
+/// (stdout and stderr as they came, carriage returns and NULs removed) and the exit status
+/// (124: it was still running at the deadline).
+pub fn on_a_terminal(command_line: &str, seconds: u32) -> (String, Option<i32>) {
+    let mut script = Command::new("timeout")
+        .args([
+            "-k",
+            "5",
+            &seconds.to_string(),
+            "script",
+            "-qec",
+            command_line,
+            "/dev/null",
+        ])
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("timeout and script (util-linux) run");
+    // Stdin stays open (no end of file typed at the program) until it has ended.
+    let stdin = script.stdin.take();
+    let out = script.wait_with_output().expect("waiting for script");
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&out.stdout).replace(['\r', '\0'], "");
+    (shown, out.status.code())
+}

@@ -373,7 +373,7 @@ pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
         .map_err(|error| start_failure(error, what, is_default_shell && from_container))
     };
     let status = if use_pty {
-        let terminal = pty::open(terminals)?;
+        let terminal = pty::open_in(target, terminals)?;
         let blocked = pty::Blocked::now()?;
         let mut child = spawn(&|command: &mut Command| {
             for (index, on) in terminals.0.iter().enumerate() {

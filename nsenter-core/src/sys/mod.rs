@@ -3,6 +3,7 @@
 //! Every fd opened here is close-on-exec (DESIGN.md security rules).
 
 pub(crate) mod raw;
+pub(crate) mod tty;
 
 use std::ffi::CStr;
 use std::io;

@@ -540,3 +540,116 @@ fn a_fifo_over_a_mapped_file_does_not_hang_the_hosts_gdb() {
         "the fifo is named as left out: {out:?}"
     );
 }
+
+#[test]
+fn a_ptmx_that_is_a_link_a_fifo_or_a_file_gets_a_host_terminal_without_opening_it() {
+    require_root_and_docker!();
+    // A devpts of its own is the container's to replace: a tmpfs at /dev/pts, and in it a
+    // `ptmx` that is a link to a host path (a FIFO nobody reads: opening it would show).
+    let host_fifo = std::env::temp_dir().join(nsdebug_tests::unique_name("ptmx-fifo"));
+    let fifo = host_fifo.display().to_string();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let opened = format!("{fifo}.opened");
+    // Completes (and leaves `.opened`) only if someone opens the FIFO for reading; killed,
+    // and the files removed, however the test ends.
+    let _writer = nsdebug_tests::Spawned(
+        std::process::Command::new("sh")
+            .args(["-c", &format!("echo x > {fifo} && touch {opened}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _files = RemovedOnDrop(vec![host_fifo.clone(), opened.clone().into()]);
+    let c = Container::start_with(
+        &["--tmpfs", "/dev/pts"],
+        &[
+            "sh",
+            "-c",
+            &format!("ln -s {fifo} /dev/pts/ptmx; exec sleep 3600"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !docker(&["exec", &c.name, "test", "-L", "/dev/pts/ptmx"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the container made no link");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let session = format!(
+        "{} enter {} -- sh -c 'test -t 0 && test -t 1 && echo on-a-terminal'",
+        nsdebug_tests::nsdebug_path().display(),
+        c.name
+    );
+    let replace = [
+        ("a symbolic link (not followed)", None),
+        // Inside the container: a FIFO whose writer ends only if it is opened.
+        (
+            "a FIFO",
+            Some("rm /dev/pts/ptmx && mkfifo /dev/pts/ptmx && (echo x > /dev/pts/ptmx && touch /tmp/fifo-opened) &"),
+        ),
+        ("a regular file", Some("rm -f /dev/pts/ptmx && echo x > /dev/pts/ptmx")),
+    ];
+    for (what, setup) in replace {
+        if let Some(setup) = setup {
+            let out = docker(&["exec", "-d", &c.name, "sh", "-c", setup]);
+            assert!(out.status.success(), "{out:?}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !docker(&[
+                "exec",
+                &c.name,
+                "sh",
+                "-c",
+                "test ! -L /dev/pts/ptmx && test -e /dev/pts/ptmx",
+            ])
+            .status
+            .success()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the container did not replace ptmx"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let (shown, status) = nsdebug_tests::on_a_terminal(&session, 30);
+        assert_ne!(status, Some(124), "nsdebug blocked on {what}: {shown}");
+        assert_eq!(status, Some(0), "{what}: {shown}");
+        assert!(
+            shown.contains("no terminal from the container's devpts")
+                && shown.contains(&format!("/dev/pts/ptmx is {what}")),
+            "a one-line note names {what}: {shown}"
+        );
+        assert!(
+            shown.contains("on-a-terminal"),
+            "a host terminal instead: {shown}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !std::path::Path::new(&opened).exists(),
+        "the host FIFO the link points to was opened"
+    );
+    assert!(
+        !docker(&["exec", &c.name, "test", "-e", "/tmp/fifo-opened"])
+            .status
+            .success(),
+        "the container's FIFO was opened"
+    );
+}
+
+/// Files a test made on the host, removed when it ends (passed or not).
+struct RemovedOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}

@@ -292,7 +292,6 @@ fn a_terminal_gives_an_interactive_shell() {
         .unwrap();
     let mut stdin = script.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    // (`tty` cannot name the terminal inside: the host's pts is not in the container's /dev.)
     stdin
         .write_all(b"test -t 0 && test -t 1 && echo marker-$((6*7)) && hostname\nexit 4\n")
         .unwrap();
@@ -630,4 +629,103 @@ fn nsenter_and_docker_exec_forms_are_taken_or_explained() {
         "docker exec's -it: {it:?}"
     );
     assert!(text(&it.stderr).contains("-i is not needed"), "{it:?}");
+}
+
+#[test]
+fn tty_in_a_container_program_names_its_terminal_like_docker_exec_it() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    // What a user checks: the name, that it exists there, and what it is (owner, group, mode).
+    let probe = r#"tty; [ -e "$(tty)" ] && echo exists-inside; stat -c %F:%u:%g:%a "$(tty)""#;
+    let (ours, status) = nsdebug_tests::on_a_terminal(
+        &format!(
+            "{} enter {} -- sh -c '{probe}'",
+            nsdebug_tests::nsdebug_path().display(),
+            c.name
+        ),
+        30,
+    );
+    assert_eq!(status, Some(0), "{ours}");
+    let lines: Vec<&str> = ours.lines().collect();
+    let name_line = |lines: &[&str]| {
+        lines
+            .iter()
+            .find(|l| l.starts_with("/dev/") || l.contains("not a tty"))
+            .map(|l| l.to_string())
+    };
+    let name = name_line(&lines).unwrap_or_default();
+    assert!(
+        name.strip_prefix("/dev/pts/")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        "tty names a /dev/pts/N: {ours}"
+    );
+    assert!(lines.contains(&"exists-inside"), "{ours}");
+    let (docker_exec, status) =
+        nsdebug_tests::on_a_terminal(&format!("docker exec -it {} sh -c '{probe}'", c.name), 30);
+    assert_eq!(status, Some(0), "{docker_exec}");
+    let kind = |shown: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with("character special file:"))
+            .map(str::to_owned)
+    };
+    assert!(kind(&ours).is_some(), "{ours}");
+    assert_eq!(
+        kind(&ours),
+        kind(&docker_exec),
+        "as docker exec -it: {docker_exec}"
+    );
+    assert!(
+        name_line(&docker_exec.lines().collect::<Vec<_>>())
+            .is_some_and(|l| l.starts_with("/dev/pts/")),
+        "{docker_exec}"
+    );
+}
+
+#[test]
+fn the_containers_terminal_follows_the_window_size_and_takes_ctrl_c() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    let nsdebug = nsdebug_tests::nsdebug_path().display().to_string();
+    // Our terminal's size at the start, then a resize while the program runs (SIGWINCH).
+    let (shown, status) = nsdebug_tests::on_a_terminal(
+        &format!(
+            "stty rows 33 cols 77; (sleep 2; stty rows 40 cols 90 </dev/tty) & \
+             {nsdebug} -q enter {} -- sh -c 'tty; stty size; \
+             trap \"echo resized; stty size; exit 0\" WINCH; sleep 20 & wait'",
+            c.name
+        ),
+        30,
+    );
+    assert_eq!(status, Some(0), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.iter().any(|l| l.starts_with("/dev/pts/")), "{shown}");
+    assert!(lines.contains(&"33 77"), "the size at the start: {shown}");
+    let resized = lines.iter().position(|l| *l == "resized");
+    assert!(
+        resized.is_some_and(|at| lines.get(at + 1) == Some(&"40 90")),
+        "the new size reached the program: {shown}"
+    );
+
+    // Ctrl-C typed at our terminal is SIGINT for the program, from its own terminal.
+    let mut script = std::process::Command::new("timeout")
+        .args(["30", "script", "-qec"])
+        .arg(format!(
+            "{nsdebug} -q enter {} -- sh -c 'trap \"echo interrupted; exit 7\" INT; echo ready; \
+             sleep 20 & wait'",
+            c.name
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = script.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    stdin.write_all(b"\x03").unwrap();
+    let out = script.wait_with_output().unwrap();
+    drop(stdin);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("interrupted"), "{shown}");
+    assert_eq!(out.status.code(), Some(7), "{shown}");
 }

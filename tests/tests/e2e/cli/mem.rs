@@ -204,16 +204,27 @@ fn mem_of_a_container_the_oom_killer_ended_says_so() {
         &["--memory", "8m"],
         &["sh", "-c", "head -c 100m /dev/zero | tail"],
     );
-    let mut exited = false;
-    for _ in 0..100 {
-        let state = docker(&["inspect", "-f", "{{.State.Status}}", &c.name]);
-        if String::from_utf8_lossy(&state.stdout).trim() == "exited" {
-            exited = true;
-            break;
+    // Docker handles the task's exit and its OOM event one after the other: under load
+    // `exited` shows before OOMKilled does. Wait for both (what the user's own `docker
+    // inspect` would show once it settled), up to a deadline in time, not in tries.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let settled = loop {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.OOMKilled}}",
+            &c.name,
+        ]);
+        let state = String::from_utf8_lossy(&state.stdout).trim().to_owned();
+        if state == "exited true" || std::time::Instant::now() >= deadline {
+            break state;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(exited, "the container did not exit within 10 s");
+    };
+    assert_eq!(
+        settled, "exited true",
+        "Docker did not report the OOM kill within 60 s"
+    );
     let out = run_nsdebug(&["mem", &c.name]);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
