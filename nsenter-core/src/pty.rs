@@ -83,14 +83,14 @@ pub enum PtyError {
 /// first (devpts' own `pts/ptmx`) is returned when none works.
 ///
 /// ```no_run
-/// use nsenter_core::{pty, Target};
-/// let target = Target::open(4242)?;
+/// use nsenter_core::{pty, Pid, Target};
+/// let target = Target::open(Pid::try_from(4242)?)?;
 /// match pty::open_in_target(&target) {
 ///     // Give `peer` to a program started in the target, relay `master`.
 ///     Ok(pty) => println!("a terminal of the container's: {:?}", pty.peer),
 ///     Err(why) => eprintln!("no terminal of the container's ({why}): use one of ours"),
 /// }
-/// # Ok::<(), nsenter_core::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn open_in_target(target: &Target) -> Result<TargetPty, PtyError> {
     let root_path = target.proc_path("root", NamespaceSet::of(Namespace::Mnt))?;
@@ -190,9 +190,8 @@ mod tests {
     #[test]
     fn our_own_devpts_gives_a_pty_whose_peer_is_a_terminal() {
         // The test's own process as the target: its /dev/pts is the host's, a real devpts.
-        let Ok(target) = Target::open(std::process::id() as i32) else {
-            return;
-        };
+        let pid = crate::Pid::try_from(std::process::id() as i32).expect("our own pid");
+        let target = Target::open(pid).expect("our own process opens as a target");
         match open_in_target(&target) {
             Ok(pty) => {
                 use std::io::IsTerminal;
