@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod cli;
 mod cmd;
+mod kernel_log;
 mod pty;
 mod session;
 mod shown;

@@ -264,6 +264,10 @@ struct Exited<'a> {
     running: bool,
     /// The kernel's counters, while the cgroup still exists.
     memory: Option<&'a Memory>,
+    /// The kernel log's `oom-kill` records of its tasks (since boot, as far as the log reaches
+    /// back); absent when the log cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_oom_kills: Option<u64>,
 }
 
 /// `mem` of a container that is not running: its exit, whether the OOM killer ended it (the
@@ -271,11 +275,13 @@ struct Exited<'a> {
 fn exited(info: &nsdebug_resolve::ContainerInfo, json: bool) -> Result<ExitCode, Failure> {
     let what = info.describe();
     let memory = cgroup_left(info);
+    let kernel_oom_kills = crate::kernel_log::oom_kills(&info.id);
     if json {
         let report = Exited {
             target: super::unresolved_target_json(&what, Some(info)),
             running: false,
             memory: memory.as_ref(),
+            kernel_oom_kills,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -294,12 +300,10 @@ fn exited(info: &nsdebug_resolve::ContainerInfo, json: bool) -> Result<ExitCode,
         .map(|c| format!(" (killed by signal {})", c - 128))
         .unwrap_or_default();
     println!("  exit code   {exit}{signal}");
-    let oom = match details.oom_killed {
-        Some(true) => "yes: the kernel's OOM killer ended it (runtime's OOMKilled)",
-        Some(false) => "no (runtime's OOMKilled)",
-        None => "? (the runtime does not say)",
-    };
-    println!("  OOM killed  {oom}");
+    println!(
+        "  OOM killed  {}",
+        oom_verdict(details.oom_killed, kernel_oom_kills)
+    );
     if let Some(finished) = details
         .finished_at
         .as_deref()
@@ -325,9 +329,43 @@ fn exited(info: &nsdebug_resolve::ContainerInfo, json: bool) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the OOM killer ended the container: the runtime's record, or the kernel log's
+/// records where the runtime says no or nothing (it can miss the event).
+fn oom_verdict(runtime: Option<bool>, kernel_log: Option<u64>) -> String {
+    let records = |n: u64| {
+        let s = if n == 1 { "" } else { "s" };
+        format!("the kernel log records {n} OOM kill{s} of its tasks")
+    };
+    match (runtime, kernel_log) {
+        (Some(true), _) => "yes: the kernel's OOM killer ended it (runtime's OOMKilled)".into(),
+        (Some(false), Some(n)) if n > 0 => {
+            format!("yes: {} (the runtime's OOMKilled says no)", records(n))
+        }
+        (None, Some(n)) if n > 0 => format!("yes: {}", records(n)),
+        (Some(false), _) => "no (runtime's OOMKilled)".into(),
+        (None, _) => "? (the runtime does not say)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_log_answers_where_the_runtime_missed_the_oom_kill() {
+        assert!(oom_verdict(Some(true), Some(0)).starts_with("yes: the kernel's OOM killer"));
+        assert_eq!(
+            oom_verdict(Some(false), Some(1)),
+            "yes: the kernel log records 1 OOM kill of its tasks (the runtime's OOMKilled says no)"
+        );
+        assert!(oom_verdict(None, Some(2)).starts_with("yes: the kernel log records 2 OOM kills"));
+        assert_eq!(
+            oom_verdict(Some(false), Some(0)),
+            "no (runtime's OOMKilled)"
+        );
+        assert_eq!(oom_verdict(Some(false), None), "no (runtime's OOMKilled)");
+        assert_eq!(oom_verdict(None, None), "? (the runtime does not say)");
+    }
 
     fn dir_with(files: &[(&str, &str)]) -> std::path::PathBuf {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

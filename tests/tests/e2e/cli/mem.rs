@@ -204,27 +204,22 @@ fn mem_of_a_container_the_oom_killer_ended_says_so() {
         &["--memory", "8m"],
         &["sh", "-c", "head -c 100m /dev/zero | tail"],
     );
-    // Docker handles the task's exit and its OOM event one after the other: under load
-    // `exited` shows before OOMKilled does. Wait for both (what the user's own `docker
-    // inspect` would show once it settled), up to a deadline in time, not in tries.
+    // Wait until it exited. Docker records the exit and its OOM event one after the other,
+    // and on a busy cgroup-v1 host it has missed the event (OOMKilled false for a container
+    // the kernel killed): the kernel log is mem's second witness, so the user's answer must
+    // be "yes" either way.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let settled = loop {
-        let state = docker(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}} {{.State.OOMKilled}}",
-            &c.name,
-        ]);
+    let status = loop {
+        let state = docker(&["inspect", "-f", "{{.State.Status}}", &c.name]);
         let state = String::from_utf8_lossy(&state.stdout).trim().to_owned();
-        if state == "exited true" || std::time::Instant::now() >= deadline {
+        if state == "exited" || std::time::Instant::now() >= deadline {
             break state;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    assert_eq!(
-        settled, "exited true",
-        "Docker did not report the OOM kill within 60 s"
-    );
+    assert_eq!(status, "exited", "the container did not end within 60 s");
+    let runtime_says = docker(&["inspect", "-f", "{{.State.OOMKilled}}", &c.name]);
+    let runtime_says = String::from_utf8_lossy(&runtime_says.stdout).trim() == "true";
     let out = run_nsdebug(&["mem", &c.name]);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
@@ -239,7 +234,12 @@ fn mem_of_a_container_the_oom_killer_ended_says_so() {
     }
     let report = json(&["mem", &c.name, "--json"]);
     assert_eq!(report["running"], false, "{report}");
-    assert_eq!(report["target"]["oom_killed"], true, "{report}");
+    // Docker's own word, as recorded, and the kernel's: at least one of them saw the kill.
+    assert_eq!(report["target"]["oom_killed"], runtime_says, "{report}");
+    assert!(
+        runtime_says || report["kernel_oom_kills"].as_u64().unwrap_or(0) >= 1,
+        "neither Docker nor the kernel log saw the OOM kill: {report}"
+    );
     assert_eq!(
         report["target"]["memory_limit"],
         8 * 1024 * 1024,
