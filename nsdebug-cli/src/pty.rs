@@ -5,7 +5,7 @@
 //! window size, and follows the program's stops as a shell would.
 
 use std::io::{IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::ExitStatus;
 
 use anyhow::Context;
@@ -301,33 +301,25 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `TIOCGWINSZ`.
+/// Our terminal's window size (`TIOCGWINSZ`), in the form `openpty` takes.
 fn window_size(fd: BorrowedFd<'_>) -> Option<nix::pty::Winsize> {
-    let mut size = nix::pty::Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` into `size`.
-    let ret = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TIOCGWINSZ,
-            &mut size as *mut nix::pty::Winsize,
-        )
-    };
-    (ret == 0).then_some(size)
+    let size = rustix::termios::tcgetwinsize(fd).ok()?;
+    Some(nix::pty::Winsize {
+        ws_row: size.ws_row,
+        ws_col: size.ws_col,
+        ws_xpixel: size.ws_xpixel,
+        ws_ypixel: size.ws_ypixel,
+    })
 }
 
-/// `TIOCSWINSZ` (the kernel then sends SIGWINCH to the pty's foreground process group).
+/// `TIOCSWINSZ` (the kernel then sends SIGWINCH to the pty's foreground process group). A
+/// failure changes nothing the program sees but its size, so it is not an error.
 fn set_window_size(fd: BorrowedFd<'_>, size: &nix::pty::Winsize) {
-    // SAFETY: TIOCSWINSZ reads one `struct winsize` from `size`.
-    unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TIOCSWINSZ,
-            size as *const nix::pty::Winsize,
-        )
+    let size = rustix::termios::Winsize {
+        ws_row: size.ws_row,
+        ws_col: size.ws_col,
+        ws_xpixel: size.ws_xpixel,
+        ws_ypixel: size.ws_ypixel,
     };
+    let _ = rustix::termios::tcsetwinsize(fd, size);
 }
