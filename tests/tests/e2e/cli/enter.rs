@@ -688,11 +688,13 @@ fn the_containers_terminal_follows_the_window_size_and_takes_ctrl_c() {
     let c = Container::start(&[]);
     let nsdebug = nsdebug_tests::nsdebug_path().display().to_string();
     // Our terminal's size at the start, then a resize while the program runs (SIGWINCH).
+    // stty sets rows and cols with one ioctl each, so two SIGWINCHs come: the trap lets
+    // the second land before it reads the size.
     let (shown, status) = nsdebug_tests::on_a_terminal(
         &format!(
             "stty rows 33 cols 77; (sleep 2; stty rows 40 cols 90 </dev/tty) & \
              {nsdebug} -q enter {} -- sh -c 'tty; stty size; \
-             trap \"echo resized; stty size; exit 0\" WINCH; sleep 20 & wait'",
+             trap \"sleep 1; echo resized; stty size; exit 0\" WINCH; sleep 20 & wait'",
             c.name
         ),
         30,
