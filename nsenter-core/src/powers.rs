@@ -491,9 +491,16 @@ impl Powers {
             .filter(|p| *p != pid && !self.in_pid_ns.contains(p))
             .collect();
         for other in outside {
-            if shares_none(other, &theirs) {
-                pids.remove(&other);
-                self.neighbours.push(other);
+            match against(other, &theirs) {
+                Standing::SharesNone => {
+                    pids.remove(&other);
+                    self.neighbours.push(other);
+                }
+                // Every thread is exiting or gone: it runs no code and holds no power.
+                Standing::Finished => {
+                    pids.remove(&other);
+                }
+                Standing::MayShare => {}
             }
         }
     }
@@ -522,6 +529,11 @@ impl Powers {
                     .map_err(|e| format!("/proc/{member}/task/{tid}/ns/{}: {e}", kind.proc_name()))
             };
             let (user_ns, pid_ns) = (ns(Namespace::User), ns(Namespace::Pid));
+            // An exiting thread has let its namespaces go (they read as missing) and never
+            // returns to user space: it holds no power, as a zombie.
+            if (user_ns.is_err() || pid_ns.is_err()) && finished(&dir) {
+                continue;
+            }
             self.tasks.push(Task {
                 tid,
                 tgid: member,
@@ -659,16 +671,76 @@ const NEIGHBOUR_KINDS: [Namespace; 4] = [
     Namespace::Uts,
 ];
 
-/// Whether process `pid` is, positively, in none of the namespaces `theirs` (of
-/// [`NEIGHBOUR_KINDS`]). Any namespace that cannot be read: `false` (it may be theirs).
-fn shares_none(pid: Pid, theirs: &[NamespaceId]) -> bool {
-    let Ok(dir) = open_dir(&format!("/proc/{pid}")) else {
+/// How a process of the container's cgroups stands against the container's namespaces.
+#[derive(Debug, PartialEq, Eq)]
+enum Standing {
+    /// Every live thread is, positively, in none of them: a host process.
+    SharesNone,
+    /// Some thread shares one, or could not be read: it may be the container's.
+    MayShare,
+    /// Every thread is exiting, a zombie or gone.
+    Finished,
+}
+
+/// Compares every thread of process `pid` with the namespaces `theirs` (of
+/// [`NEIGHBOUR_KINDS`]), thread by thread since a thread can join namespaces of its own.
+/// A thread is only left out when the kernel shows it finished: one that cannot be read
+/// otherwise may be the container's.
+fn against(pid: Pid, theirs: &[NamespaceId]) -> Standing {
+    let threads = match open_dir(&format!("/proc/{pid}")).and_then(|dir| threads_of(&dir)) {
+        Ok(threads) => threads,
+        Err(e) if vanished(&e) => return Standing::Finished,
+        Err(_) => return Standing::MayShare,
+    };
+    let mut live = false;
+    for (_, thread) in threads {
+        if finished(&thread) {
+            continue;
+        }
+        let shares_none = NEIGHBOUR_KINDS
+            .iter()
+            .zip(theirs)
+            .all(|(kind, id)| namespace_at(&thread, *kind).is_ok_and(|ns| ns != *id));
+        // A thread that began to exit while being read let its namespaces go on the way.
+        if !shares_none && !finished(&thread) {
+            return Standing::MayShare;
+        }
+        live |= shares_none;
+    }
+    if live {
+        Standing::SharesNone
+    } else {
+        Standing::Finished
+    }
+}
+
+/// `PF_EXITING` of `/proc/PID/stat`'s flags: the task is in `do_exit` and never returns to
+/// user space.
+const PF_EXITING: u64 = 0x4;
+
+/// Whether the thread or process whose `/proc` directory is `dir` is gone, a zombie or
+/// exiting. Unreadable for another reason: `false` (it may still run).
+fn finished(dir: &File) -> bool {
+    match read_at(dir, "stat") {
+        Ok(stat) => stat_says_finished(&stat),
+        Err(e) => vanished(&e),
+    }
+}
+
+/// Whether a `/proc/PID/stat` line shows a zombie or a task in `do_exit`.
+fn stat_says_finished(stat: &str) -> bool {
+    // After the command name, which may hold anything, up to its last `)`: state, ppid,
+    // pgrp, session, tty_nr, tpgid, flags.
+    let Some((_, fields)) = stat.rsplit_once(')') else {
         return false;
     };
-    NEIGHBOUR_KINDS
-        .iter()
-        .zip(theirs)
-        .all(|(kind, id)| namespace_at(&dir, *kind).is_ok_and(|ns| ns != *id))
+    let fields: Vec<&str> = fields.split_whitespace().collect();
+    let zombie = matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x"));
+    let exiting = fields
+        .get(6)
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0);
+    zombie || exiting
 }
 
 /// A process that is not there any more.
@@ -946,10 +1018,41 @@ mod tests {
             .iter()
             .map(|kind| namespace_at(&dir, *kind).unwrap())
             .collect();
-        assert!(!shares_none(me, &ours), "we share all of ours");
+        assert_eq!(
+            against(me, &ours),
+            Standing::MayShare,
+            "we share all of ours"
+        );
         let others = vec![NamespaceId { dev: 4, ino: 1 }; NEIGHBOUR_KINDS.len()];
-        assert!(shares_none(me, &others));
-        // A process that cannot be read may be the container's: not a neighbour.
-        assert!(!shares_none(pid(i32::MAX), &others));
+        assert_eq!(against(me, &others), Standing::SharesNone);
+        // A process that is gone holds nothing: neither the container's nor a neighbour.
+        assert_eq!(against(pid(i32::MAX), &others), Standing::Finished);
+        // A zombie child of ours: finished, though its /proc directory is still there.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let zombie = pid(child.id() as i32);
+        let dir = open_dir(&format!("/proc/{zombie}")).unwrap();
+        for _ in 0..200 {
+            if finished(&dir) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(finished(&dir), "an exited, unreaped child is finished");
+        assert_eq!(against(zombie, &others), Standing::Finished);
+        child.wait().unwrap();
+        assert!(!finished(&open_dir("/proc/self").unwrap()), "we run");
+    }
+
+    #[test]
+    fn a_task_in_do_exit_or_a_zombie_is_finished_whatever_its_name() {
+        let stat = |comm: &str, state: &str, flags: u64| {
+            format!("42 ({comm}) {state} 1 42 42 0 -1 {flags} 100 0 0 0 1 2 0 0 20 0 1 0 5")
+        };
+        assert!(!stat_says_finished(&stat("sh", "S", 0x400100)));
+        assert!(stat_says_finished(&stat("sh", "S", 0x400104)), "PF_EXITING");
+        assert!(stat_says_finished(&stat("sh", "Z", 0x400100)));
+        // A name that imitates the fields: only what follows the last ')' counts.
+        assert!(!stat_says_finished(&stat("x) Z 1 1 1 0 -1 4 (", "R", 0)));
+        assert!(!stat_says_finished("garbage"));
     }
 }
