@@ -164,10 +164,11 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     }) {
         Ok((dirs, text)) => {
             let neighbours: Vec<i32> = model.cgroup_neighbours().iter().map(|p| p.get()).collect();
-            cgroups(&dirs, &text, &neighbours, &mut report)
+            cgroups(&dirs, &text, &neighbours, &mut report);
+            devices::cgroup_allowed(&dirs, &processes, &mut report);
         }
         Err(why) => {
-            for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
+            for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu", "devices"] {
                 report
                     .unknowns
                     .push(Unknown::new(id, Some(pid), why.clone()));
