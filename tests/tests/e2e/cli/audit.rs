@@ -1905,3 +1905,79 @@ fn a_host_path_volume_the_cri_recorded_and_the_pod_hid_is_found() {
         "{after:#}"
     );
 }
+
+/// The host's device of its root filesystem (`vda`), from the host's sysfs.
+fn host_root_disk() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata("/").ok()?.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let uevent = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent")).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    // The whole disk when the root is a partition of it: the test hands that to Docker.
+    let disk = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))
+        .ok()
+        .filter(|p| p.join("partition").exists())
+        .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
+    Some(disk.unwrap_or_else(|| name.to_owned()))
+}
+
+/// `--device` makes the node with mknod in the container's own `/dev` (no mount table shows
+/// it): the devices cgroup is what lets it be opened. The host's root disk is critical (its
+/// filesystems raw), `/dev/kmsg` high, each named with the node found in the container; a
+/// default container has no `devices` finding and still passes `--fail-on critical`.
+#[test]
+fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
+    require_root_and_docker!();
+    if !Path::new("/sys/fs/cgroup/devices").exists() {
+        // cgroup v2: the allowlist is an eBPF program; the unit tests cover the rules.
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host without a v1 devices cgroup"
+        );
+        return eprintln!("SKIP: no v1 devices cgroup on this host");
+    }
+    let Some(disk) = host_root_disk() else {
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host whose root is on no block device"
+        );
+        return eprintln!("SKIP: the host's root filesystem is on no block device");
+    };
+    let default = Container::start(&[]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&default.name]);
+    assert_eq!(code, Some(0), "a default container passes: {found:?}");
+    assert!(
+        !findings(&default.name)
+            .iter()
+            .any(|(id, _, _)| id == "devices"),
+        "runc's default devices are no finding"
+    );
+
+    let node = format!("/dev/{disk}");
+    let disk_ctr = Container::start(&["--device", &node]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&disk_ctr.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"devices\"")
+                && f.contains(&format!("{node} (block "))),
+        "{found:?}"
+    );
+    let evidence = findings(&disk_ctr.name);
+    assert!(
+        evidence
+            .iter()
+            .any(|(id, _, e)| id == "devices" && e.contains(&format!("in the container: {node}"))),
+        "{evidence:?}"
+    );
+
+    let kmsg = Container::start(&["--device", "/dev/kmsg"]);
+    let found = findings(&kmsg.name);
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, e)| id == "devices" && s == "high" && e.contains("c 1:11 rwm")),
+        "{found:?}"
+    );
+}
