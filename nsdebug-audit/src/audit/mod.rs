@@ -145,7 +145,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
         .collect();
     status_unknowns(&processes, &mut report.unknowns);
     most_powerful(&processes, &mut report);
-    capabilities(&processes, &mut report);
+    capabilities(&processes, host, &mut report);
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
