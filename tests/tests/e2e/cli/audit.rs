@@ -1981,3 +1981,38 @@ fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
         "{found:?}"
     );
 }
+
+/// Capabilities that are known escapes are critical: `DAC_READ_SEARCH` alone (any host
+/// file through `open_by_handle_at`), `SYS_PTRACE` with `--pid=host` (host root processes
+/// ptraced; one finding naming both facts), while `SYS_PTRACE` alone stays high.
+#[test]
+fn capabilities_that_are_known_escapes_are_critical() {
+    require_root_and_docker!();
+    let shocker = Container::start(&["--cap-add", "DAC_READ_SEARCH"]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&shocker.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"caps.extra\"") && f.contains("DAC_READ_SEARCH")),
+        "{found:?}"
+    );
+
+    let tracer = Container::start(&["--cap-add", "SYS_PTRACE", "--pid=host"]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&tracer.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"caps.extra\"")
+                && f.contains("SYS_PTRACE")
+                && f.contains("host's pid namespace")),
+        "{found:?}"
+    );
+
+    let alone = Container::start(&["--cap-add", "SYS_PTRACE"]);
+    let found = findings(&alone.name);
+    assert!(has(&found, "caps.extra", "high"), "{found:?}");
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&alone.name]);
+    assert_eq!(code, Some(0), "{found:?}");
+}
