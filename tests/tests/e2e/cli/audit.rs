@@ -106,7 +106,7 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
             "critical",
         ),
         (&["-v", "/etc:/hostetc"][..], "mount.host-path", "critical"),
-        (&["--ipc=host"][..], "namespace.ipc", "medium"),
+        (&["--ipc=host"][..], "namespace.ipc", "high"),
         (&["-v", "/sys:/sys"][..], "mount.sys-rw", "high"),
         (
             &["--security-opt", "systempaths=unconfined"][..],
@@ -2015,4 +2015,34 @@ fn capabilities_that_are_known_escapes_are_critical() {
     assert!(has(&found, "caps.extra", "high"), "{found:?}");
     let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&alone.name]);
     assert_eq!(code, Some(0), "{found:?}");
+}
+
+/// `--ipc=host` is one fact, the host's shared memory: Docker binds the host's `/dev/shm`
+/// for it, and that mount is the evidence of one high `namespace.ipc`, not a second,
+/// critical `mount.host-path`. `-v /dev/shm:/dev/shm` without it stays a host path.
+#[test]
+fn ipc_host_is_one_finding_with_the_hosts_dev_shm_as_evidence() {
+    require_root_and_docker!();
+    let shared = Container::start(&["--ipc=host"]);
+    let found = findings(&shared.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "mount.host-path"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(id, s, e)| id == "namespace.ipc"
+            && s == "high"
+            && e.contains("the host's /dev/shm tmpfs")),
+        "{found:?}"
+    );
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&shared.name]);
+    assert_eq!(code, Some(0), "{found:?}");
+
+    let bound = Container::start(&["-v", "/dev/shm:/dev/shm"]);
+    let found = findings(&bound.name);
+    assert!(has(&found, "mount.host-path", "critical"), "{found:?}");
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "namespace.ipc"),
+        "{found:?}"
+    );
 }
