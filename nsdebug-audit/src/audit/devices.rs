@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use super::exposure::DeviceNode;
 use super::process::Process;
 use crate::cgroup::{parse_devices_list, CgroupDir, DeviceRule};
-use crate::{sys, Finding, Report, Severity, Unknown};
+use crate::{sys, Finding, Record, Report, Severity, Unknown};
 
 /// Lowers the `devices` finding to what the reachable device nodes justify when every
 /// process and thread of the container is in a user namespace owned by a uid other than
@@ -136,26 +136,149 @@ fn matches(rule: &DeviceRule, meta: &std::fs::Metadata) -> bool {
     kind_ok && rule.major.is_none_or(|m| m == major) && rule.minor.is_none_or(|m| m == minor)
 }
 
+/// Whether `outer` allows everything `inner` does.
+fn covers(outer: &DeviceRule, inner: &DeviceRule) -> bool {
+    let number = |o: Option<u64>, i: Option<u64>| o.is_none() || o == i;
+    (outer.kind == 'a' || outer.kind == inner.kind)
+        && number(outer.major, inner.major)
+        && number(outer.minor, inner.minor)
+        && inner.access.chars().all(|c| outer.access.contains(c))
+}
+
+/// Whether runc lets every container open what `rule` allows.
+fn runc_default(rule: &DeviceRule) -> bool {
+    RUNC_ALLOWED.contains(&(rule.kind, rule.major, rule.minor))
+}
+
 /// Entries of the container's `/dev` looked at, at most: the container chooses how many.
 const DEV_ENTRIES: usize = 4096;
 
-/// The v1 devices cgroup of the container (`dirs`): every rule that opens a device beyond
-/// runc's defaults is a `devices` finding naming it, with the nodes of it in the container's
-/// `/dev` (made there by the runtime's mknod, so no mount table shows them) as evidence.
-/// `a *:* rwm` is one critical finding. On cgroup v2 the allowlist is an eBPF program that is
-/// not read back: an unknown, never a pass.
-pub(super) fn cgroup_allowed(dirs: &[CgroupDir], processes: &[Process], report: &mut Report) {
+/// The device nodes in the container's `/dev` (made there by the runtime's mknod, so no
+/// mount table shows them), seen through its init's root, never followed.
+fn dev_nodes(processes: &[Process], pid: i32) -> Vec<(String, std::fs::Metadata)> {
+    processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .and_then(|p| sys::open_dir_at(&p.dir, "root").ok())
+        .and_then(|root| sys::list_in_root(&root, "/dev").ok())
+        .unwrap_or_default()
+        .into_iter()
+        .take(DEV_ENTRIES)
+        .filter(|e| e.meta.file_type().is_block_device() || e.meta.file_type().is_char_device())
+        .map(|e| (format!("/dev/{}", e.name), e.meta))
+        .collect()
+}
+
+/// Device nodes of a recorded directory looked at, at most (`--device /dev/snd`).
+const RECORDED_NODES: usize = 1024;
+
+/// What the runtime's record grants, as devices cgroup rules with how it was asked for
+/// (`--device /dev/vda`): each host path recorded is looked at now (a directory gives
+/// every node beneath it, as Docker does). `None`: the record does not say.
+fn recorded_rules(record: &Record) -> Option<Vec<(String, DeviceRule)>> {
+    let devices = record.devices.as_ref()?;
+    let mut rules = Vec::new();
+    for device in devices {
+        let access: String = device
+            .permissions
+            .chars()
+            .filter(|c| "rwm".contains(*c))
+            .collect();
+        let mut pending = vec![std::path::PathBuf::from(&device.path_on_host)];
+        while let Some(path) = pending.pop() {
+            if rules.len() >= RECORDED_NODES {
+                break;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                pending.extend(
+                    std::fs::read_dir(&path)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .take(RECORDED_NODES)
+                        .map(|e| e.path()),
+                );
+                continue;
+            }
+            let kind = if kind.is_block_device() {
+                'b'
+            } else if kind.is_char_device() {
+                'c'
+            } else {
+                continue;
+            };
+            rules.push((
+                format!("--device {}", device.path_on_host),
+                DeviceRule {
+                    kind,
+                    major: Some(libc::major(meta.rdev()) as u64),
+                    minor: Some(libc::minor(meta.rdev()) as u64),
+                    access: access.clone(),
+                },
+            ));
+        }
+    }
+    for rule in &record.device_cgroup_rules {
+        if let Ok(parsed) = parse_devices_list(rule) {
+            rules.extend(
+                parsed
+                    .into_iter()
+                    .map(|r| (format!("--device-cgroup-rule '{rule}'"), r)),
+            );
+        }
+    }
+    Some(rules)
+}
+
+/// `/dev/vda (block 254:0)`, or the rule as the kernel spells it.
+fn device_named(rule: &DeviceRule) -> String {
+    let kind = if rule.kind == 'b' { "block" } else { "char" };
+    match (host_name(rule), rule.major, rule.minor) {
+        (Some(name), Some(major), Some(minor)) => format!("{name} ({kind} {major}:{minor})"),
+        _ => format!("devices {}", rule.spelled()),
+    }
+}
+
+/// The devices the container may open beyond runc's defaults (`dirs`: its cgroups), from
+/// the kernel where it can be read, else from the runtime's record:
+/// - cgroup v1: every rule of its `devices.list` that opens a device beyond the defaults is
+///   a `devices` finding naming the host's device, with the nodes of it in the container's
+///   `/dev` and whether the record grants it; `a *:* rwm` is one critical finding. A device
+///   the record grants and the kernel does not allow is `record.grant-dropped`.
+/// - cgroup v2: the allowlist is an eBPF program that cannot be read back. Each device the
+///   record grants is a finding; a node in `/dev` beyond the defaults that the record does
+///   not grant, or no record at all, is an unknown: never a pass.
+pub(super) fn cgroup_allowed(
+    dirs: &[CgroupDir],
+    processes: &[Process],
+    record: &Record,
+    report: &mut Report,
+) {
     let pid = report.pid;
+    let recorded = recorded_rules(record);
+    let nodes = dev_nodes(processes, pid);
+    let in_container = |rule: &DeviceRule| {
+        let found: Vec<&str> = nodes
+            .iter()
+            .filter(|(_, meta)| matches(rule, meta))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if found.is_empty() {
+            String::new()
+        } else {
+            format!("; in the container: {}", found.join(", "))
+        }
+    };
     let Some(dir) = dirs
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices"))
     else {
         if dirs.iter().any(|d| d.v2) {
-            report.unknowns.push(Unknown::new(
-                "devices",
-                Some(pid),
-                "cgroup v2 allows devices by an eBPF program, which cannot be read back: which host devices the container may open is not known",
-            ));
+            v2_allowed(recorded.as_deref(), &nodes, &in_container, record, report);
         }
         return;
     };
@@ -183,51 +306,125 @@ pub(super) fn cgroup_allowed(dirs: &[CgroupDir], processes: &[Process], report: 
         ));
         return;
     }
-    let extra: Vec<&DeviceRule> = rules
-        .iter()
-        .filter(|r| r.opens() && !RUNC_ALLOWED.contains(&(r.kind, r.major, r.minor)))
-        .collect();
-    if extra.is_empty() {
-        return;
-    }
-    // The nodes in the container's /dev, seen through its init's root (never followed).
-    let nodes: Vec<(String, std::fs::Metadata)> = processes
-        .iter()
-        .find(|p| p.pid == pid)
-        .and_then(|p| sys::open_dir_at(&p.dir, "root").ok())
-        .and_then(|root| sys::list_in_root(&root, "/dev").ok())
-        .unwrap_or_default()
-        .into_iter()
-        .take(DEV_ENTRIES)
-        .filter(|e| e.meta.file_type().is_block_device() || e.meta.file_type().is_char_device())
-        .map(|e| (format!("/dev/{}", e.name), e.meta))
-        .collect();
-    for rule in extra {
+    for rule in rules.iter().filter(|r| r.opens() && !runc_default(r)) {
         let (severity, why) = device_severity(rule);
-        let kind = if rule.kind == 'b' { "block" } else { "char" };
-        let named = match host_name(rule) {
-            Some(name) => format!(
-                "{name} ({kind} {}:{})",
-                rule.major.unwrap_or(0),
-                rule.minor.unwrap_or(0)
+        // The kernel against the record: a device allowed that the runtime never granted
+        // was allowed from outside it (devices.allow written on the host).
+        let granted = match &recorded {
+            Some(recorded) if !recorded.iter().any(|(_, r)| covers(r, rule)) => format!(
+                "; not in {}'s record (HostConfig.Devices, DeviceCgroupRules): allowed from outside the runtime",
+                record.runtime
             ),
-            None => format!("devices {}", rule.spelled()),
-        };
-        let found: Vec<&str> = nodes
-            .iter()
-            .filter(|(_, meta)| matches(rule, meta))
-            .map(|(name, _)| name.as_str())
-            .collect();
-        let inside = if found.is_empty() {
-            String::new()
-        } else {
-            format!("; in the container: {}", found.join(", "))
+            _ => String::new(),
         };
         report.findings.push(Finding::new(
             "devices",
             severity,
-            format!("the devices cgroup lets the container open {named}: {why}"),
-            format!("{}: {}{inside}", path.display(), rule.spelled()),
+            format!(
+                "the devices cgroup lets the container open {}: {why}",
+                device_named(rule)
+            ),
+            format!(
+                "{}: {}{}{granted}",
+                path.display(),
+                rule.spelled(),
+                in_container(rule)
+            ),
+        ));
+    }
+    // The record against the kernel: granted, and no longer allowed.
+    let gone: Vec<String> = recorded
+        .iter()
+        .flatten()
+        .filter(|(_, r)| r.opens() && !rules.iter().any(|k| covers(k, r)))
+        .map(|(asked, r)| format!("{asked} ({})", r.spelled()))
+        .collect();
+    if !gone.is_empty() {
+        report.findings.push(
+            Finding::new(
+                "record.grant-dropped",
+                Severity::Info,
+                format!(
+                    "{} recorded {}, which the devices cgroup does not allow now (a config reader still reports it)",
+                    record.runtime,
+                    gone.join(", ")
+                ),
+                format!("{} allows none of it", path.display()),
+            )
+            .about(pid, vec![pid]),
+        );
+    }
+}
+
+/// cgroup v2 (see [`cgroup_allowed`]): the record, and the nodes in `/dev`, are all there is.
+fn v2_allowed(
+    recorded: Option<&[(String, DeviceRule)]>,
+    nodes: &[(String, std::fs::Metadata)],
+    in_container: &dyn Fn(&DeviceRule) -> String,
+    record: &Record,
+    report: &mut Report,
+) {
+    const UNREAD: &str = "cgroup v2 allows devices by an eBPF program, which cannot be read back";
+    let pid = report.pid;
+    let Some(recorded) = recorded else {
+        report.unknowns.push(Unknown::new(
+            "devices",
+            Some(pid),
+            format!(
+                "{UNREAD}, and no runtime record says which host devices the container may open"
+            ),
+        ));
+        return;
+    };
+    for (asked, rule) in recorded
+        .iter()
+        .filter(|(_, r)| r.opens() && !runc_default(r))
+    {
+        let (severity, why) = device_severity(rule);
+        report.findings.push(Finding::new(
+            "devices",
+            severity,
+            format!(
+                "{} granted the container {}: {why}",
+                record.runtime,
+                device_named(rule)
+            ),
+            format!(
+                "{} HostConfig: {asked} ({}); {UNREAD}{}",
+                record.runtime,
+                rule.spelled(),
+                in_container(rule)
+            ),
+        ));
+    }
+    // A node the runtime made that its record does not account for: whether it opens is
+    // the eBPF program's to say.
+    let mut unaccounted = Vec::new();
+    for (name, meta) in nodes {
+        let rdev = meta.rdev();
+        let rule = DeviceRule {
+            kind: if meta.file_type().is_block_device() {
+                'b'
+            } else {
+                'c'
+            },
+            major: Some(libc::major(rdev) as u64),
+            minor: Some(libc::minor(rdev) as u64),
+            access: "rw".to_owned(),
+        };
+        if runc_default(&rule) || recorded.iter().any(|(_, r)| covers(r, &rule)) {
+            continue;
+        }
+        unaccounted.push(format!("{name} ({})", rule.spelled()));
+    }
+    if !unaccounted.is_empty() {
+        report.unknowns.push(Unknown::new(
+            "devices",
+            Some(pid),
+            format!(
+                "device nodes in the container beyond the runtime's defaults and its record: {}; {UNREAD}",
+                unaccounted.join(", ")
+            ),
         ));
     }
 }

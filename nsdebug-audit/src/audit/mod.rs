@@ -165,7 +165,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
         Ok((dirs, text)) => {
             let neighbours: Vec<i32> = model.cgroup_neighbours().iter().map(|p| p.get()).collect();
             cgroups(&dirs, &text, &neighbours, &mut report);
-            devices::cgroup_allowed(&dirs, &processes, &mut report);
+            devices::cgroup_allowed(&dirs, &processes, record, &mut report);
         }
         Err(why) => {
             for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu", "devices"] {
