@@ -428,3 +428,140 @@ fn v2_allowed(
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RecordedDevice;
+
+    /// The `devices.list` of a default Docker container on this host (runc's allowlist).
+    const DEFAULT: &str = "b *:* m\nc *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\nc 10:200 rwm\nc 136:* rwm\n";
+
+    fn rule(line: &str) -> DeviceRule {
+        parse_devices_list(line).unwrap().remove(0)
+    }
+
+    #[test]
+    fn runcs_allowlist_opens_nothing_beyond_the_defaults_and_each_extra_is_weighed() {
+        let extra: Vec<DeviceRule> = parse_devices_list(DEFAULT)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.opens() && !runc_default(r))
+            .collect();
+        assert!(extra.is_empty(), "{extra:?}");
+        let severity = |line: &str| device_severity(&rule(line)).0;
+        assert_eq!(severity("b 254:0 rwm"), Severity::Critical, "a disk");
+        assert_eq!(
+            severity("b 8:1 r"),
+            Severity::Critical,
+            "a partition, read only"
+        );
+        assert_eq!(severity("c 1:1 rw"), Severity::Critical, "mem");
+        assert_eq!(severity("c 1:2 rw"), Severity::Critical, "kmem");
+        assert_eq!(severity("c 1:4 rw"), Severity::Critical, "port");
+        assert_eq!(severity("c *:* rw"), Severity::Critical);
+        assert_eq!(severity("c 1:11 rwm"), Severity::High, "kmsg");
+        assert_eq!(severity("c 13:64 rw"), Severity::High, "input");
+        assert_eq!(severity("c 10:229 rwm"), Severity::Medium, "fuse");
+    }
+
+    #[test]
+    fn a_rule_covers_what_it_allows_no_more() {
+        assert!(covers(&rule("c 1:11 rwm"), &rule("c 1:11 rw")));
+        assert!(covers(&rule("c 136:* rwm"), &rule("c 136:4 rw")));
+        assert!(covers(&rule("a *:* rwm"), &rule("b 254:0 rwm")));
+        assert!(!covers(&rule("c 1:11 r"), &rule("c 1:11 rw")));
+        assert!(!covers(&rule("c 254:0 rwm"), &rule("b 254:0 rwm")));
+        assert!(!covers(&rule("c 1:3 rwm"), &rule("c 1:* rwm")));
+    }
+
+    #[test]
+    fn the_record_is_read_as_rules_paths_looked_at_now() {
+        assert_eq!(recorded_rules(&Record::default()), None);
+        let record = Record {
+            devices: Some(vec![
+                RecordedDevice {
+                    path_on_host: "/dev/null".into(),
+                    permissions: "rw".into(),
+                },
+                RecordedDevice {
+                    path_on_host: "/nonexistent-device".into(),
+                    permissions: "rwm".into(),
+                },
+            ]),
+            device_cgroup_rules: vec!["b 254:0 rwm".into()],
+            ..Record::default()
+        };
+        let rules = recorded_rules(&record).unwrap();
+        assert_eq!(
+            rules,
+            vec![
+                ("--device /dev/null".to_owned(), rule("c 1:3 rw")),
+                (
+                    "--device-cgroup-rule 'b 254:0 rwm'".to_owned(),
+                    rule("b 254:0 rwm")
+                ),
+            ]
+        );
+    }
+
+    /// cgroup v2: the record's devices are findings; no record is an unknown, never a pass.
+    #[test]
+    fn on_cgroup_v2_the_record_answers_or_it_is_unknown() {
+        let mut report = Report::default();
+        v2_allowed(
+            None,
+            &[],
+            &|_| String::new(),
+            &Record::default(),
+            &mut report,
+        );
+        assert!(report.findings.is_empty());
+        assert!(
+            report
+                .unknowns
+                .iter()
+                .any(|u| u.id == "devices" && u.reason.contains("eBPF")),
+            "{:?}",
+            report.unknowns
+        );
+        let record = Record {
+            runtime: "docker".into(),
+            devices: Some(vec![]),
+            device_cgroup_rules: vec!["b 254:0 rwm".into()],
+            ..Record::default()
+        };
+        let recorded = recorded_rules(&record).unwrap();
+        let mut report = Report::default();
+        v2_allowed(
+            Some(&recorded),
+            &[],
+            &|_| String::new(),
+            &record,
+            &mut report,
+        );
+        assert!(report.unknowns.is_empty(), "{:?}", report.unknowns);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.id == "devices" && f.severity == Severity::Critical),
+            "{:?}",
+            report.findings
+        );
+        // The record of a default container: nothing beyond the defaults, nothing unknown.
+        let record = Record {
+            devices: Some(vec![]),
+            ..Record::default()
+        };
+        let mut report = Report::default();
+        v2_allowed(
+            Some(&recorded_rules(&record).unwrap()),
+            &[],
+            &|_| String::new(),
+            &record,
+            &mut report,
+        );
+        assert!(report.findings.is_empty() && report.unknowns.is_empty());
+    }
+}

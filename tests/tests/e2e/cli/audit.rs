@@ -1980,6 +1980,40 @@ fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
             .any(|(id, s, e)| id == "devices" && s == "high" && e.contains("c 1:11 rwm")),
         "{found:?}"
     );
+    assert!(
+        !found
+            .iter()
+            .any(|(_, _, e)| e.contains("not in docker's record")),
+        "granted by docker: {found:?}"
+    );
+
+    // The kernel against Docker's record, changed from the host (the devices cgroup of the
+    // container this test made): /dev/kmsg denied is a grant Docker still records; mem
+    // (c 1:1) allowed is critical and in no record.
+    let cgroup = |name: &str| format!("/sys/fs/cgroup/devices/docker/{}", inspect(name, "{{.Id}}"));
+    std::fs::write(format!("{}/devices.deny", cgroup(&kmsg.name)), "c 1:11 rwm")
+        .expect("devices.deny");
+    let found = findings(&kmsg.name);
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, _)| id == "record.grant-dropped" && s == "info"),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|(id, _, _)| id == "devices"), "{found:?}");
+    let widened = Container::start(&[]);
+    std::fs::write(
+        format!("{}/devices.allow", cgroup(&widened.name)),
+        "c 1:1 r",
+    )
+    .expect("devices.allow");
+    let found = findings(&widened.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "critical"
+            && e.contains("c 1:1 r; not in docker's record")),
+        "{found:?}"
+    );
 }
 
 /// Capabilities that are known escapes are critical: `DAC_READ_SEARCH` alone (any host
