@@ -103,22 +103,32 @@ fn device_severity(rule: &DeviceRule) -> (Severity, &'static str) {
     }
 }
 
-/// The host's name of a device (`vda`), from the host's sysfs (`/sys/dev/{block,char}/M:N`).
+/// The host's name of a device (`vda`), from the host's sysfs (`/sys/dev/{block,char}/M:N`);
+/// `mem`, `kmem` and `port` by their fixed numbers when the host's kernel has no node of them.
 fn host_name(rule: &DeviceRule) -> Option<String> {
+    let fixed = match (rule.kind, rule.major, rule.minor) {
+        ('c', Some(1), Some(1)) => Some("/dev/mem"),
+        ('c', Some(1), Some(2)) => Some("/dev/kmem"),
+        ('c', Some(1), Some(4)) => Some("/dev/port"),
+        _ => None,
+    };
     let kind = match rule.kind {
         'b' => "block",
         'c' => "char",
         _ => return None,
     };
-    let uevent = std::fs::read_to_string(format!(
+    std::fs::read_to_string(format!(
         "/sys/dev/{kind}/{}:{}/uevent",
         rule.major?, rule.minor?
     ))
-    .ok()?;
-    uevent
-        .lines()
-        .find_map(|l| l.strip_prefix("DEVNAME="))
-        .map(|name| format!("/dev/{name}"))
+    .ok()
+    .and_then(|uevent| {
+        uevent
+            .lines()
+            .find_map(|l| l.strip_prefix("DEVNAME="))
+            .map(|name| format!("/dev/{name}"))
+    })
+    .or(fixed.map(str::to_owned))
 }
 
 /// Whether the node `meta` is a device `rule` allows.

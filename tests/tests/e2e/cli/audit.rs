@@ -1972,7 +1972,22 @@ fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
         "{evidence:?}"
     );
 
-    let kmsg = Container::start(&["--device", "/dev/kmsg"]);
+    // A hostile one names a node of the same device with a terminal escape: the evidence
+    // shows it escaped.
+    let kmsg = Container::start_with(
+        &["--device", "/dev/kmsg"],
+        &[
+            "sh",
+            "-c",
+            r#"mknod "/dev/$(printf '\033[2Jx')" c 1 11 && exec sleep 600"#,
+        ],
+    );
+    let human = run_nsdebug(&["audit", &kmsg.name]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("/dev/\\x1b[2Jx") && !text.contains('\x1b'),
+        "{text}"
+    );
     let found = findings(&kmsg.name);
     assert!(
         found
