@@ -101,6 +101,7 @@ pub struct RecordedMount {
 pub struct RecordedDevice {
     /// The host's node (or a directory of nodes, every one beneath it given).
     pub path_on_host: String,
-    /// What the devices cgroup was asked to allow: `r`, `w`, `m` (`rwm` by default).
+    /// What the devices cgroup was asked to allow: `r`, `w`, `m` (`rwm` by default; empty,
+    /// as Podman records its default, is `rwm`).
     pub permissions: String,
 }

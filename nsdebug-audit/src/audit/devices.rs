@@ -189,11 +189,11 @@ fn recorded_rules(record: &Record) -> Option<Vec<(String, DeviceRule)>> {
     let devices = record.devices.as_ref()?;
     let mut rules = Vec::new();
     for device in devices {
-        let access: String = device
-            .permissions
-            .chars()
-            .filter(|c| "rwm".contains(*c))
-            .collect();
+        // Podman records no permissions (`""`) for its default, `rwm`.
+        let access: String = match device.permissions.as_str() {
+            "" => "rwm".to_owned(),
+            given => given.chars().filter(|c| "rwm".contains(*c)).collect(),
+        };
         let mut pending = vec![std::path::PathBuf::from(&device.path_on_host)];
         while let Some(path) = pending.pop() {
             if rules.len() >= RECORDED_NODES {
@@ -498,6 +498,11 @@ mod tests {
                     path_on_host: "/nonexistent-device".into(),
                     permissions: "rwm".into(),
                 },
+                // Podman's record of `--device /dev/zero`.
+                RecordedDevice {
+                    path_on_host: "/dev/zero".into(),
+                    permissions: "".into(),
+                },
             ]),
             device_cgroup_rules: vec!["b 254:0 rwm".into()],
             ..Record::default()
@@ -507,6 +512,7 @@ mod tests {
             rules,
             vec![
                 ("--device /dev/null".to_owned(), rule("c 1:3 rw")),
+                ("--device /dev/zero".to_owned(), rule("c 1:5 rwm")),
                 (
                     "--device-cgroup-rule 'b 254:0 rwm'".to_owned(),
                     rule("b 254:0 rwm")
