@@ -1389,6 +1389,20 @@ fn a_cri_pods_own_mounts_are_no_finding_and_a_host_path_volume_is() {
     let (found, code) = criticals(cri_nsdebug(), &[&spec, "-n", "audit"]);
     assert!(found.is_empty(), "{found:?}");
     assert_eq!(code, Some(0));
+    // Its devices are runc's defaults, as its runtime spec (the CRI's record) says.
+    let out = cri_nsdebug()
+        .args(["audit", "--json", &spec, "-n", "audit"])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let devices: Vec<&Value> = doc["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .filter(|f| f["id"] == "devices" || f["id"] == "record.grant-dropped")
+        .collect();
+    assert!(devices.is_empty(), "{devices:?}");
     let with_etc = nsdebug_tests::CriPod::start_with_mounts(
         "audit",
         "hostpath",
