@@ -17,7 +17,12 @@ use crate::{sys, Finding, Record, Report, Severity, Unknown};
 /// process and thread of the container is in a user namespace owned by a uid other than
 /// the host's root. One whose namespace or its owner cannot be read keeps it critical.
 pub(super) fn in_user_namespace(processes: &[Process], nodes: &[DeviceNode], report: &mut Report) {
-    let Some(finding) = report.findings.iter_mut().find(|f| f.id == "devices") else {
+    // Only "every device": a device named by its own rule keeps its severity.
+    let Some(finding) = report
+        .findings
+        .iter_mut()
+        .find(|f| f.id == "devices" && f.evidence.ends_with(&format!(": {EVERY_DEVICE}")))
+    else {
         return;
     };
     let mut owners: Vec<u32> = Vec::new();
@@ -57,6 +62,9 @@ pub(super) fn in_user_namespace(processes: &[Process], nodes: &[DeviceNode], rep
         }
     );
 }
+
+/// The rule of a devices cgroup that allows every device.
+const EVERY_DEVICE: &str = "a *:* rwm";
 
 /// What runc (Docker's, Podman's and containerd's default) lets every container open: the
 /// OCI default devices, `/dev/pts`, `/dev/ptmx` and `/dev/tty*` of its own (checked against
@@ -307,12 +315,12 @@ pub(super) fn cgroup_allowed(
             return;
         }
     };
-    if rules.iter().any(|r| r.kind == 'a' && r.access == "rwm") {
+    if rules.iter().any(|r| r.spelled() == EVERY_DEVICE) {
         report.findings.push(Finding::new(
             "devices",
             Severity::Critical,
             "access to every device of the host (devices cgroup allows all)",
-            format!("{}: a *:* rwm", path.display()),
+            format!("{}: {EVERY_DEVICE}", path.display()),
         ));
         return;
     }
