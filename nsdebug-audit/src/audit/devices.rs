@@ -172,19 +172,21 @@ fn runc_default(rule: &DeviceRule) -> bool {
 const DEV_ENTRIES: usize = 4096;
 
 /// The device nodes in the container's `/dev` (made there by the runtime's mknod, so no
-/// mount table shows them), seen through its init's root, never followed.
-fn dev_nodes(processes: &[Process], pid: i32) -> Vec<(String, std::fs::Metadata)> {
-    processes
+/// mount table shows them), seen through its init's root, never followed; `true` when the
+/// container filled it beyond [`DEV_ENTRIES`] and the rest was not looked at.
+fn dev_nodes(processes: &[Process], pid: i32) -> (Vec<(String, std::fs::Metadata)>, bool) {
+    let (entries, more) = processes
         .iter()
         .find(|p| p.pid == pid)
         .and_then(|p| sys::open_dir_at(&p.dir, "root").ok())
-        .and_then(|root| sys::list_in_root(&root, "/dev").ok())
-        .unwrap_or_default()
+        .and_then(|root| sys::list_in_root_at_most(&root, "/dev", DEV_ENTRIES).ok())
+        .unwrap_or_default();
+    let nodes = entries
         .into_iter()
-        .take(DEV_ENTRIES)
         .filter(|e| e.meta.file_type().is_block_device() || e.meta.file_type().is_char_device())
         .map(|e| (format!("/dev/{}", e.name), e.meta))
-        .collect()
+        .collect();
+    (nodes, more)
 }
 
 /// Device nodes of a recorded directory looked at, at most (`--device /dev/snd`).
@@ -278,25 +280,36 @@ pub(super) fn cgroup_allowed(
 ) {
     let pid = report.pid;
     let recorded = recorded_rules(record);
-    let nodes = dev_nodes(processes, pid);
+    let (nodes, more) = dev_nodes(processes, pid);
     let in_container = |rule: &DeviceRule| {
         let found: Vec<&str> = nodes
             .iter()
             .filter(|(_, meta)| matches(rule, meta))
             .map(|(name, _)| name.as_str())
             .collect();
-        if found.is_empty() {
-            String::new()
-        } else {
-            format!("; in the container: {}", found.join(", "))
+        let mut said = String::new();
+        if !found.is_empty() {
+            said = format!("; in the container: {}", found.join(", "));
         }
+        if more {
+            said.push_str(&format!(
+                "; only the first {DEV_ENTRIES} entries of its /dev were looked at"
+            ));
+        }
+        said
     };
     let Some(dir) = dirs
         .iter()
         .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices"))
     else {
         if dirs.iter().any(|d| d.v2) {
-            v2_allowed(recorded.as_deref(), &nodes, &in_container, record, report);
+            v2_allowed(
+                recorded.as_deref(),
+                (&nodes, more),
+                &in_container,
+                record,
+                report,
+            );
         }
         return;
     };
@@ -377,7 +390,7 @@ pub(super) fn cgroup_allowed(
 /// cgroup v2 (see [`cgroup_allowed`]): the record, and the nodes in `/dev`, are all there is.
 fn v2_allowed(
     recorded: Option<&[(String, DeviceRule)]>,
-    nodes: &[(String, std::fs::Metadata)],
+    (nodes, more): (&[(String, std::fs::Metadata)], bool),
     in_container: &dyn Fn(&DeviceRule) -> String,
     record: &Record,
     report: &mut Report,
@@ -434,6 +447,11 @@ fn v2_allowed(
             continue;
         }
         unaccounted.push(format!("{name} ({})", rule.spelled()));
+    }
+    if more {
+        unaccounted.push(format!(
+            "entries of its /dev beyond the first {DEV_ENTRIES}, not looked at"
+        ));
     }
     if !unaccounted.is_empty() {
         report.unknowns.push(Unknown::new(
@@ -535,7 +553,7 @@ mod tests {
         let mut report = Report::default();
         v2_allowed(
             None,
-            &[],
+            (&[], false),
             &|_| String::new(),
             &Record::default(),
             &mut report,
@@ -559,7 +577,7 @@ mod tests {
         let mut report = Report::default();
         v2_allowed(
             Some(&recorded),
-            &[],
+            (&[], false),
             &|_| String::new(),
             &record,
             &mut report,
@@ -581,7 +599,7 @@ mod tests {
         let mut report = Report::default();
         v2_allowed(
             Some(&recorded_rules(&record).unwrap()),
-            &[],
+            (&[], false),
             &|_| String::new(),
             &record,
             &mut report,

@@ -2109,3 +2109,40 @@ fn ipc_host_is_one_finding_with_the_hosts_dev_shm_as_evidence() {
         "{found:?}"
     );
 }
+
+/// A container that fills its `/dev` (5000 entries) costs the audit 4096 of them: the
+/// device is still found, and the evidence says the rest was not looked at.
+#[test]
+fn a_dev_filled_by_the_container_is_looked_at_up_to_a_bound() {
+    require_root_and_docker!();
+    if !Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host without a v1 devices cgroup"
+        );
+        return eprintln!("SKIP: no v1 devices cgroup on this host");
+    }
+    let filled = Container::start_with(
+        &["--device", "/dev/kmsg"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 5000 ]; do : > /dev/f$i; i=$((i+1)); done; touch /dev/.done; exec sleep 600",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !Path::new(&format!("/proc/{}/root/dev/.done", filled.pid)).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container did not fill /dev"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let found = findings(&filled.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "high"
+            && e.contains("only the first 4096 entries of its /dev were looked at")),
+        "{found:?}"
+    );
+}
