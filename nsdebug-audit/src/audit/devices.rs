@@ -275,6 +275,7 @@ fn device_named(rule: &DeviceRule) -> String {
 pub(super) fn cgroup_allowed(
     dirs: &[CgroupDir],
     processes: &[Process],
+    mounted: &[DeviceNode],
     record: &Record,
     report: &mut Report,
 ) {
@@ -286,6 +287,24 @@ pub(super) fn cgroup_allowed(
             .iter()
             .filter(|(_, meta)| matches(rule, meta))
             .map(|(name, _)| name.as_str())
+            .collect();
+        // Host nodes bound in (in its mount tables) are evidence too.
+        let bound = mounted.iter().filter(|n| {
+            n.numbers.is_some_and(|(kind, major, minor)| {
+                covers(
+                    rule,
+                    &DeviceRule {
+                        kind,
+                        major: Some(major),
+                        minor: Some(minor),
+                        access: String::new(),
+                    },
+                )
+            })
+        });
+        let found: Vec<&str> = found
+            .into_iter()
+            .chain(bound.map(|n| n.described.as_str()))
             .collect();
         let mut said = String::new();
         if !found.is_empty() {

@@ -32,6 +32,8 @@ pub(super) struct DeviceNode {
     pub(super) described: String,
     /// What reaching it is worth: info for an OCI default device.
     pub(super) severity: Severity,
+    /// `b` or `c` with its major and minor; `None` for a directory of nodes.
+    pub(super) numbers: Option<(char, u64, u64)>,
 }
 
 /// The host device nodes in the container's mount tables (see [`DeviceNode`]).
@@ -327,6 +329,11 @@ fn mounts_of(
             };
             devices.push(DeviceNode {
                 described,
+                numbers: match kind {
+                    "char" => Some(('c', major, minor)),
+                    "block" => Some(('b', major, minor)),
+                    _ => None,
+                },
                 severity: if default.is_some() {
                     Severity::Info
                 } else {

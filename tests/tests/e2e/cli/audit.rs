@@ -2043,6 +2043,23 @@ fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
             && e.contains("c 1:1 r; not in docker's record")),
         "{found:?}"
     );
+
+    // A host node bound in (no mknod) and opened by a --device-cgroup-rule: the bound node
+    // is the evidence, and the rule is Docker's.
+    let bound = Container::start(&[
+        "-v",
+        "/dev/kmsg:/hostkmsg",
+        "--device-cgroup-rule",
+        "c 1:11 rw",
+    ]);
+    let found = findings(&bound.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "high"
+            && e.contains("in the container: /hostkmsg (char 1:11")
+            && !e.contains("not in docker's record")),
+        "{found:?}"
+    );
 }
 
 /// Capabilities that are known escapes are critical: `DAC_READ_SEARCH` alone (any host
