@@ -113,6 +113,74 @@ pub fn allows_all_devices(devices_list: &str) -> bool {
     devices_list.lines().any(|l| l.trim() == "a *:* rwm")
 }
 
+/// One line of a v1 `devices.list`: `c 1:3 rwm`, `b *:* m`, `a *:* rwm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    /// `a` (every device), `b` (block) or `c` (char).
+    pub kind: char,
+    /// The major number; `None` for `*`.
+    pub major: Option<u64>,
+    /// The minor number; `None` for `*`.
+    pub minor: Option<u64>,
+    /// What it allows: `r` read, `w` write, `m` mknod.
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// Whether it lets a device be opened (read or written), not only made (`m`).
+    pub fn opens(&self) -> bool {
+        self.access.contains(['r', 'w'])
+    }
+
+    /// `b 254:0 rwm`, as the kernel writes it.
+    pub fn spelled(&self) -> String {
+        let n = |v: Option<u64>| v.map_or("*".to_owned(), |v| v.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
+    }
+}
+
+/// The rules of a v1 `devices.list`; a line that is not one is an error naming it.
+pub fn parse_devices_list(text: &str) -> Result<Vec<DeviceRule>, String> {
+    let number = |s: &str| -> Result<Option<u64>, ()> {
+        if s == "*" {
+            Ok(None)
+        } else {
+            s.parse().map(Some).map_err(|_| ())
+        }
+    };
+    let mut rules = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed = (|| {
+            let mut words = line.split_whitespace();
+            let kind = match words.next()? {
+                "a" => 'a',
+                "b" => 'b',
+                "c" => 'c',
+                _ => return None,
+            };
+            let (major, minor) = words.next()?.split_once(':')?;
+            let access = words.next()?;
+            if words.next().is_some() || !access.chars().all(|c| "rwm".contains(c)) {
+                return None;
+            }
+            Some(DeviceRule {
+                kind,
+                major: number(major).ok()?,
+                minor: number(minor).ok()?,
+                access: access.to_owned(),
+            })
+        })();
+        rules.push(parsed.ok_or_else(|| format!("not a devices.list line: {line:?}"))?);
+    }
+    Ok(rules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +300,28 @@ mod tests {
     fn devices_list() {
         assert!(allows_all_devices("a *:* rwm\n"));
         assert!(!allows_all_devices("c 1:3 rwm\nc 1:5 rwm\nc *:* m\n"));
+    }
+
+    /// Recorded from a Docker container run `--device /dev/vda --device /dev/kmsg` on this
+    /// cgroup v1 host (runc's default allowlist, then the two devices).
+    #[test]
+    fn a_devices_list_is_read_rule_by_rule() {
+        let list = "b *:* m\nc *:* m\nc 1:3 rwm\nc 1:11 rwm\nc 136:* rwm\nb 254:0 rwm\n";
+        let rules = parse_devices_list(list).unwrap();
+        assert_eq!(rules.len(), 6);
+        assert_eq!(
+            rules[5],
+            DeviceRule {
+                kind: 'b',
+                major: Some(254),
+                minor: Some(0),
+                access: "rwm".to_owned()
+            }
+        );
+        assert!(!rules[0].opens() && rules[2].opens());
+        assert_eq!(rules[4].spelled(), "c 136:* rwm");
+        assert!(parse_devices_list("x 1:3 rwm").is_err());
+        assert!(parse_devices_list("c 1:3 rwz").is_err());
+        assert!(parse_devices_list("c 1 rwm").is_err());
     }
 }

@@ -43,5 +43,5 @@ mod sys;
 
 pub use audit::{audit, audit_with, powers_of, Host, HostReport, FINDING_IDS};
 pub use error::{Error, Result};
-pub use record::{Record, RecordedMount};
+pub use record::{Record, RecordedDevice, RecordedMount};
 pub use report::{human_size, Finding, Powers, Report, Severity, Unknown};

@@ -24,6 +24,11 @@ pub struct Record {
     /// runtime's default or one named), `Some(false)` `seccomp=unconfined` (or privileged),
     /// `None` when the record does not say.
     pub seccomp: Option<bool>,
+    /// The devices it was given (Docker's and Podman's `HostConfig.Devices`, `--device`);
+    /// `None` when the record does not say (the CRI, no runtime).
+    pub devices: Option<Vec<RecordedDevice>>,
+    /// Its device cgroup rules (`--device-cgroup-rule`, `c 1:11 rwm`).
+    pub device_cgroup_rules: Vec<String>,
 }
 
 impl Record {
@@ -89,4 +94,14 @@ pub struct RecordedMount {
     pub destination: String,
     /// Whether it was made writable.
     pub writable: bool,
+}
+
+/// One device the runtime recorded giving the container (`--device /dev/vda:/dev/xvda:rw`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedDevice {
+    /// The host's node (or a directory of nodes, every one beneath it given).
+    pub path_on_host: String,
+    /// What the devices cgroup was asked to allow: `r`, `w`, `m` (`rwm` by default; empty,
+    /// as Podman records its default, is `rwm`).
+    pub permissions: String,
 }

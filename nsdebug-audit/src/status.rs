@@ -46,10 +46,16 @@ pub fn docker_default_mask() -> u64 {
 /// default set are low.
 pub fn capability_severity(name: &str) -> crate::Severity {
     use crate::Severity::*;
+    // Critical: a known way out of any container. SYS_ADMIN mounts and much else,
+    // SYS_MODULE loads kernel code, SYS_RAWIO reaches I/O ports and raw devices,
+    // DAC_READ_SEARCH reads any host file by handle (open_by_handle_at, "shocker").
+    // High: the host's processes (SYS_PTRACE, critical with the host's pid namespace),
+    // network (NET_ADMIN), kernel tracing (BPF, PERFMON: critical together) or the host
+    // itself down (SYS_BOOT: reboot, kexec_load of a kernel of its choosing).
     match name {
-        "SYS_ADMIN" | "SYS_MODULE" | "SYS_RAWIO" => Critical,
-        "DAC_READ_SEARCH" | "SYS_PTRACE" | "NET_ADMIN" | "BPF" | "PERFMON" => High,
-        "SYS_BOOT" | "SYS_TIME" | "MAC_ADMIN" | "MAC_OVERRIDE" | "SYSLOG" => Medium,
+        "SYS_ADMIN" | "SYS_MODULE" | "SYS_RAWIO" | "DAC_READ_SEARCH" => Critical,
+        "SYS_PTRACE" | "NET_ADMIN" | "BPF" | "PERFMON" | "SYS_BOOT" => High,
+        "SYS_TIME" | "MAC_ADMIN" | "MAC_OVERRIDE" | "SYSLOG" => Medium,
         _ => Low,
     }
 }

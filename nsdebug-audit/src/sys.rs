@@ -97,6 +97,16 @@ pub(crate) struct Entry {
 
 /// The entries of directory `path` inside `root` (resolved as [`stat_in_root`] does).
 pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
+    list_in_root_at_most(root, path, usize::MAX).map(|(entries, _)| entries)
+}
+
+/// [`list_in_root`] stopping after `max` entries (a directory the container fills costs
+/// what it allows, no more); `true` when entries were left unread.
+pub(crate) fn list_in_root_at_most(
+    root: &File,
+    path: &str,
+    max: usize,
+) -> io::Result<(Vec<Entry>, bool)> {
     let dir = open_in_root(
         root,
         path,
@@ -107,6 +117,9 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
     let base = format!("/proc/self/fd/{}", dir.as_raw_fd());
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(&base)? {
+        if entries.len() == max {
+            return Ok((entries, true));
+        }
         let entry = entry?;
         let meta = entry.metadata()?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -130,7 +143,7 @@ pub(crate) fn list_in_root(root: &File, path: &str) -> io::Result<Vec<Entry>> {
             file_caps,
         });
     }
-    Ok(entries)
+    Ok((entries, false))
 }
 
 /// Opens `name` beneath `dir` with `O_PATH`, following a final magic link (`fd/7`, `cwd`,

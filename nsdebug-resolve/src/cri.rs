@@ -161,6 +161,9 @@ fn recorded(status: &ContainerStatusResponse) -> Details {
                 .collect()
         })
         .unwrap_or_default();
+    let device_rules = json
+        .pointer("/runtimeSpec/linux/resources/devices")
+        .and_then(spec_device_rules);
     let mut security_opt = Vec::new();
     if let Some(spec) = json.get("runtimeSpec") {
         if spec.pointer("/process/noNewPrivileges") == Some(&serde_json::Value::Bool(true)) {
@@ -181,8 +184,36 @@ fn recorded(status: &ContainerStatusResponse) -> Details {
         privileged,
         cap_add,
         security_opt,
+        devices: device_rules.as_ref().map(|_| Vec::new()),
+        device_cgroup_rules: device_rules.unwrap_or_default(),
         ..Details::default()
     }
+}
+
+/// The runtime spec's device cgroup (`linux.resources.devices`) as `devices.list` lines: a
+/// leading deny-all, then what it allows. Any other deny is not claimed (`None`): what it
+/// takes away depends on the order the runtime applies them in.
+fn spec_device_rules(devices: &serde_json::Value) -> Option<Vec<String>> {
+    let mut rules = Vec::new();
+    for (index, device) in devices.as_array()?.iter().enumerate() {
+        let number = |key: &str| match device.get(key) {
+            None | Some(serde_json::Value::Null) => Some("*".to_owned()),
+            Some(n) if n.as_i64() == Some(-1) => Some("*".to_owned()),
+            Some(n) => n.as_u64().map(|n| n.to_string()),
+        };
+        let kind = device.get("type").and_then(|t| t.as_str()).unwrap_or("a");
+        let access = device
+            .get("access")
+            .and_then(|a| a.as_str())
+            .unwrap_or("rwm");
+        let rule = format!("{kind} {}:{} {access}", number("major")?, number("minor")?);
+        match device.get("allow").and_then(serde_json::Value::as_bool) {
+            Some(true) => rules.push(rule),
+            Some(false) if index == 0 && rule == "a *:* rwm" => {}
+            _ => return None,
+        }
+    }
+    Some(rules)
 }
 
 /// The `info` JSON of a verbose status: the pid and the network namespace path.
@@ -786,6 +817,24 @@ mod tests {
         assert!(open.privileged);
         assert_eq!(open.security_opt, ["seccomp=unconfined"]);
         // No verbose info: the mounts, and no claim about confinement.
+        assert_eq!(open.devices, None, "no device section: not claimed");
+        let devices = recorded(&status(
+            r#"{"runtimeSpec": {"linux": {"resources": {"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"}]}}}}"#,
+        ));
+        assert_eq!(devices.devices, Some(vec![]));
+        assert_eq!(devices.device_cgroup_rules, ["c 1:3 rwm", "c 136:* rwm"]);
+        let reordered = recorded(&status(
+            r#"{"runtimeSpec": {"linux": {"resources": {"devices": [
+                {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rwm"},
+                {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]}}}}"#,
+        ));
+        assert_eq!(
+            reordered.devices, None,
+            "a deny after an allow is not claimed"
+        );
         let unread = recorded(&status("not json"));
         assert_eq!(unread.mounts.len(), 1);
         assert!(unread.security_opt.is_empty() && !unread.privileged);

@@ -260,6 +260,20 @@ impl Engine {
             privileged: host_config.privileged.unwrap_or(false),
             cap_add: host_config.cap_add.unwrap_or_default(),
             security_opt: host_config.security_opt.unwrap_or_default(),
+            devices: Some(
+                host_config
+                    .devices
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|d| {
+                        (
+                            d.path_on_host.unwrap_or_default(),
+                            d.cgroup_permissions.unwrap_or_else(|| "rwm".to_owned()),
+                        )
+                    })
+                    .collect(),
+            ),
+            device_cgroup_rules: host_config.device_cgroup_rules.unwrap_or_default(),
             attempt: None,
             finished_at: state.finished_at.clone().filter(|_| stopped),
             memory_limit,

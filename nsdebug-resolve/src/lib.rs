@@ -188,6 +188,13 @@ pub struct Details {
     /// The capabilities the runtime added (`--cap-add`), for `audit`.
     #[serde(skip)]
     pub cap_add: Vec<String>,
+    /// The devices the runtime gave (Docker's and Podman's `HostConfig.Devices`: host path
+    /// and cgroup permissions), for `audit`; `None` when the runtime does not record them.
+    #[serde(skip)]
+    pub devices: Option<Vec<(String, String)>>,
+    /// Docker's and Podman's `HostConfig.DeviceCgroupRules`, for `audit`.
+    #[serde(skip)]
+    pub device_cgroup_rules: Vec<String>,
     /// Docker's and Podman's `HostConfig.SecurityOpt` (`no-new-privileges`,
     /// `seccomp=unconfined`...), for `audit`.
     #[serde(skip)]

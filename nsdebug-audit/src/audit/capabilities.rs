@@ -3,10 +3,32 @@
 
 use super::powers::{by_power, capped, held_capabilities, holders};
 use super::process::Process;
+use super::Host;
 use crate::status::{capability_names, capability_severity, docker_default_mask, CAPABILITIES};
 use crate::{Finding, Report, Severity};
 
-pub(super) fn capabilities(processes: &[Process], report: &mut Report) {
+/// Capabilities that are an escape only together with another fact: what makes them one.
+/// SYS_PTRACE in the host's pid namespace ptraces host root processes (their memory, their
+/// fds: the host); BPF with PERFMON loads tracing programs that read kernel memory.
+fn combined(p: &Process, held: u64, host: &Host) -> Option<&'static str> {
+    let names = capability_names(held);
+    let holds = |n: &str| names.iter().any(|h| h == n);
+    let host_pid = host
+        .namespaces
+        .iter()
+        .find(|(k, _)| *k == "pid")
+        .and_then(|(_, id)| id.as_ref().ok());
+    let in_host_pid = matches!((p.ns("pid"), host_pid), (Some(Ok(id)), Some(host)) if id == host);
+    if holds("SYS_PTRACE") && in_host_pid {
+        Some("SYS_PTRACE in the host's pid namespace: ptraces the host's root processes")
+    } else if holds("BPF") && holds("PERFMON") {
+        Some("BPF with PERFMON: tracing programs that read kernel memory")
+    } else {
+        None
+    }
+}
+
+pub(super) fn capabilities(processes: &[Process], host: &Host, report: &mut Report) {
     let default = docker_default_mask();
     let all = (1u64 << CAPABILITIES.len()) - 1;
     let holding: Vec<&Process> = by_power(
@@ -37,13 +59,26 @@ pub(super) fn capabilities(processes: &[Process], report: &mut Report) {
         );
         // Each holder's capabilities count as much as they can do from its user namespace.
         let severity_of = |p: &Process| {
-            let extra = held_capabilities(&p.status).unwrap_or(0) & !default;
-            capability_names(extra)
+            let held = held_capabilities(&p.status).unwrap_or(0);
+            let alone = capability_names(held & !default)
                 .iter()
                 .map(|n| capped(p, capability_severity(n)))
                 .max()
-                .unwrap_or(Severity::Low)
+                .unwrap_or(Severity::Low);
+            match combined(p, held, host) {
+                Some(_) => alone.max(capped(p, Severity::Critical)),
+                None => alone,
+            }
         };
+        // The combination, named beside the capabilities: the finding says both facts.
+        let combination = holding.iter().find_map(|p| {
+            combined(p, held_capabilities(&p.status).unwrap_or(0), host).map(|why| (p, why))
+        });
+        let reason = combination.map(|(_, why)| why);
+        let together = combination
+            .map(|(p, why)| format!("; {}: {why}", p.who()))
+            .unwrap_or_default();
+        let evidence = format!("{evidence}{together}");
         let finding = if held & all == all {
             let within = if top.own_userns.is_some() {
                 " in a user namespace of its own"
@@ -66,8 +101,9 @@ pub(super) fn capabilities(processes: &[Process], report: &mut Report) {
                 "caps.extra",
                 severity,
                 format!(
-                    "capabilities beyond Docker's default held by a process: {}",
-                    names.join(", ")
+                    "capabilities beyond Docker's default held by a process: {}{}",
+                    names.join(", "),
+                    reason.map(|why| format!(" ({why})")).unwrap_or_default()
                 ),
                 evidence,
             )
@@ -128,5 +164,69 @@ pub(super) fn capabilities(processes: &[Process], report: &mut Report) {
         report
             .findings
             .push(Finding::new("caps.bounding", severity, title, evidence).about(pid, pids));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use super::*;
+    use crate::status::Status;
+
+    fn process(caps: u64, pid_ns: &str) -> Process {
+        Process {
+            pid: 7,
+            tgid: 7,
+            dir: File::open("/").unwrap(),
+            comm: "p".into(),
+            label: "pid 7 (p)".into(),
+            status: Status::parse(&format!(
+                "CapPrm:\t{caps:016x}\nCapEff:\t{caps:016x}\nCapBnd:\t{caps:016x}\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n"
+            )),
+            namespaces: vec![("pid", Ok(pid_ns.to_owned()))],
+            own_userns: None,
+        }
+    }
+
+    fn caps_extra(p: Process) -> (Severity, String) {
+        let mut host = Host::read(std::process::id() as i32);
+        host.namespaces = vec![("pid", Ok("pid:[1]".to_owned()))];
+        let mut report = Report::default();
+        capabilities(&[p], &host, &mut report);
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.id == "caps.extra")
+            .unwrap();
+        (f.severity, f.title.clone())
+    }
+
+    /// The escapes that take two facts: each alone high, together critical and named.
+    #[test]
+    fn capabilities_that_escape_together_are_critical_together() {
+        const PTRACE: u64 = 1 << 19;
+        const PERFMON: u64 = 1 << 38;
+        const BPF: u64 = 1 << 39;
+        let default = docker_default_mask();
+        assert_eq!(
+            caps_extra(process(default | PTRACE, "pid:[2]")).0,
+            Severity::High
+        );
+        let (severity, title) = caps_extra(process(default | PTRACE, "pid:[1]"));
+        assert_eq!(severity, Severity::Critical);
+        assert!(title.contains("host's pid namespace"), "{title}");
+        assert_eq!(
+            caps_extra(process(default | BPF, "pid:[2]")).0,
+            Severity::High
+        );
+        let (severity, title) = caps_extra(process(default | BPF | PERFMON, "pid:[2]"));
+        assert_eq!(severity, Severity::Critical);
+        assert!(title.contains("BPF with PERFMON"), "{title}");
+        // DAC_READ_SEARCH alone: open_by_handle_at reads any host file.
+        assert_eq!(
+            caps_extra(process(default | 1 << 2, "pid:[2]")).0,
+            Severity::Critical
+        );
     }
 }

@@ -32,6 +32,8 @@ pub(super) struct DeviceNode {
     pub(super) described: String,
     /// What reaching it is worth: info for an OCI default device.
     pub(super) severity: Severity,
+    /// `b` or `c` with its major and minor; `None` for a directory of nodes.
+    pub(super) numbers: Option<(char, u64, u64)>,
 }
 
 /// The host device nodes in the container's mount tables (see [`DeviceNode`]).
@@ -327,6 +329,11 @@ fn mounts_of(
             };
             devices.push(DeviceNode {
                 described,
+                numbers: match kind {
+                    "char" => Some(('c', major, minor)),
+                    "block" => Some(('b', major, minor)),
+                    _ => None,
+                },
                 severity: if default.is_some() {
                     Severity::Info
                 } else {
@@ -354,6 +361,21 @@ fn mounts_of(
         if nested {
             continue;
         }
+        // --ipc=host: Docker binds the host's /dev/shm into a container in the host's IPC
+        // namespace. One fact (the host's shared memory), so one finding: namespace.ipc,
+        // with this mount as its evidence. A /dev/shm bound without it stays a host path.
+        if source == "/dev/shm" && mount.fstype == "tmpfs" && host_ipc(p, host) {
+            let bound = format!(
+                "; pid {pid} mountinfo: the host's /dev/shm tmpfs ({} {}) on {point}",
+                mount.device, mount.root
+            );
+            if let Some(ipc) = report.findings.iter_mut().find(|f| f.id == "namespace.ipc") {
+                if !ipc.evidence.contains(&bound) {
+                    ipc.evidence.push_str(&bound);
+                }
+                continue;
+            }
+        }
         report.findings.push(
             Finding::new(
                 "mount.host-path",
@@ -380,6 +402,16 @@ fn mounts_of(
         );
     }
     devices
+}
+
+/// Whether `p` is in the host's IPC namespace (both read and equal).
+fn host_ipc(p: &Process, host: &Host) -> bool {
+    let host_ipc = host
+        .namespaces
+        .iter()
+        .find(|(k, _)| *k == "ipc")
+        .and_then(|(_, id)| id.as_ref().ok());
+    matches!((p.ns("ipc"), host_ipc), (Some(Ok(id)), Some(host)) if id == host)
 }
 
 fn major(dev: u64) -> u64 {

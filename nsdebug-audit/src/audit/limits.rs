@@ -1,12 +1,11 @@
-//! The container's cgroup limits (pids, memory, CPU quota, v1 devices), its own and its
+//! The container's cgroup limits (pids, memory, CPU quota), its own and its
 //! ancestors', v1 or v2.
 
 use std::io;
 use std::path::PathBuf;
 
 use crate::cgroup::{
-    allows_all_devices, parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir,
-    Limit,
+    parse_cfs, parse_cpu_max, parse_limit, unmounted_controllers, CgroupDir, Limit,
 };
 use crate::{human_size, Finding, Report, Severity, Unknown};
 
@@ -244,27 +243,6 @@ pub(super) fn cgroups(
         Err(why) => report
             .unknowns
             .push(Unknown::new("cgroup.cpu", Some(pid), why)),
-    }
-    // cgroup v2 allows devices with an eBPF program, which is not read: no claim either way.
-    if let Some(dir) = dirs
-        .iter()
-        .find(|d| !d.v2 && d.controllers.iter().any(|c| c == "devices"))
-    {
-        let path = dir.dir.join("devices.list");
-        match std::fs::read_to_string(&path) {
-            Ok(list) if allows_all_devices(&list) => report.findings.push(Finding::new(
-                "devices",
-                Severity::Critical,
-                "access to every device of the host (devices cgroup allows all)",
-                format!("{}: a *:* rwm", path.display()),
-            )),
-            Ok(_) => {}
-            Err(e) => report.unknowns.push(Unknown::new(
-                "devices",
-                Some(pid),
-                format!("{}: {e}", path.display()),
-            )),
-        }
     }
 }
 

@@ -145,7 +145,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
         .collect();
     status_unknowns(&processes, &mut report.unknowns);
     most_powerful(&processes, &mut report);
-    capabilities(&processes, &mut report);
+    capabilities(&processes, host, &mut report);
     process_findings(&processes, &mut report);
     namespaces(&processes, host, &mut report);
     lsm(&processes, host, &mut report);
@@ -156,7 +156,7 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
         .and_then(|p| {
             sys::read_at(&p.dir, "cgroup").map_err(|e| format!("/proc/{pid}/cgroup: {e}"))
         });
-    match membership.and_then(|text| {
+    let dirs = match membership.and_then(|text| {
         Ok((
             cgroup_dirs(&text, host.own_mounts.as_ref().map_err(Clone::clone)?)?,
             text,
@@ -164,17 +164,22 @@ pub fn audit_with(target: &Target, host: &Host, record: &Record) -> Result<Repor
     }) {
         Ok((dirs, text)) => {
             let neighbours: Vec<i32> = model.cgroup_neighbours().iter().map(|p| p.get()).collect();
-            cgroups(&dirs, &text, &neighbours, &mut report)
+            cgroups(&dirs, &text, &neighbours, &mut report);
+            Some(dirs)
         }
         Err(why) => {
-            for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu"] {
+            for id in ["cgroup.pids", "cgroup.memory", "cgroup.cpu", "devices"] {
                 report
                     .unknowns
                     .push(Unknown::new(id, Some(pid), why.clone()));
             }
+            None
         }
-    }
+    };
     let device_nodes = mounts(&processes, host, record, &mut report);
+    if let Some(dirs) = dirs {
+        devices::cgroup_allowed(&dirs, &processes, &device_nodes, record, &mut report);
+    }
     devices::in_user_namespace(&processes, &device_nodes, &mut report);
     grants(&processes, record, &mut report);
     confinement::less_confined(&processes, record, &mut report);

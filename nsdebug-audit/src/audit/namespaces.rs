@@ -24,8 +24,8 @@ pub(super) const NAMESPACES: [(&str, Severity, &str); 7] = [
     ),
     (
         "ipc",
-        Severity::Medium,
-        "shares the host's IPC namespace (--ipc=host): host shared memory",
+        Severity::High,
+        "shares the host's IPC namespace (--ipc=host): the host's shared memory read and written",
     ),
     (
         "user",

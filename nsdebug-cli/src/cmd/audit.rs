@@ -178,6 +178,16 @@ fn record_of(info: Option<&ContainerInfo>) -> Record {
                 .collect(),
             privileged: info.details.privileged,
             cap_add: info.details.cap_add.clone(),
+            devices: info.details.devices.as_ref().map(|devices| {
+                devices
+                    .iter()
+                    .map(|(path, permissions)| nsdebug_audit::RecordedDevice {
+                        path_on_host: path.clone(),
+                        permissions: permissions.clone(),
+                    })
+                    .collect()
+            }),
+            device_cgroup_rules: info.details.device_cgroup_rules.clone(),
             ..Record::default()
         };
         // Docker and Podman always record it (empty: their defaults); the CRI's is read

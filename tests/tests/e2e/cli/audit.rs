@@ -106,7 +106,7 @@ fn each_weakening_shows_where_it_was_asked_for_and_not_in_the_default() {
             "critical",
         ),
         (&["-v", "/etc:/hostetc"][..], "mount.host-path", "critical"),
-        (&["--ipc=host"][..], "namespace.ipc", "medium"),
+        (&["--ipc=host"][..], "namespace.ipc", "high"),
         (&["-v", "/sys:/sys"][..], "mount.sys-rw", "high"),
         (
             &["--security-opt", "systempaths=unconfined"][..],
@@ -1389,6 +1389,20 @@ fn a_cri_pods_own_mounts_are_no_finding_and_a_host_path_volume_is() {
     let (found, code) = criticals(cri_nsdebug(), &[&spec, "-n", "audit"]);
     assert!(found.is_empty(), "{found:?}");
     assert_eq!(code, Some(0));
+    // Its devices are runc's defaults, as its runtime spec (the CRI's record) says.
+    let out = cri_nsdebug()
+        .args(["audit", "--json", &spec, "-n", "audit"])
+        .output()
+        .expect("nsdebug runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let devices: Vec<&Value> = doc["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .flat_map(|c| c["findings"].as_array().into_iter().flatten())
+        .filter(|f| f["id"] == "devices" || f["id"] == "record.grant-dropped")
+        .collect();
+    assert!(devices.is_empty(), "{devices:?}");
     let with_etc = nsdebug_tests::CriPod::start_with_mounts(
         "audit",
         "hostpath",
@@ -1903,5 +1917,249 @@ fn a_host_path_volume_the_cri_recorded_and_the_pod_hid_is_found() {
     assert!(
         !ids(&after).contains(&"mount.host-path".to_owned()),
         "{after:#}"
+    );
+}
+
+/// The host's device of its root filesystem (`vda`), from the host's sysfs.
+fn host_root_disk() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata("/").ok()?.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let uevent = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent")).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    // The whole disk when the root is a partition of it: the test hands that to Docker.
+    let disk = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}"))
+        .ok()
+        .filter(|p| p.join("partition").exists())
+        .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
+    Some(disk.unwrap_or_else(|| name.to_owned()))
+}
+
+/// `--device` makes the node with mknod in the container's own `/dev` (no mount table shows
+/// it): the devices cgroup is what lets it be opened. The host's root disk is critical (its
+/// filesystems raw), `/dev/kmsg` high, each named with the node found in the container; a
+/// default container has no `devices` finding and still passes `--fail-on critical`.
+#[test]
+fn a_device_given_with_device_is_found_in_the_devices_cgroup() {
+    require_root_and_docker!();
+    if !Path::new("/sys/fs/cgroup/devices").exists() {
+        // cgroup v2: the allowlist is an eBPF program; the unit tests cover the rules.
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host without a v1 devices cgroup"
+        );
+        return eprintln!("SKIP: no v1 devices cgroup on this host");
+    }
+    let Some(disk) = host_root_disk() else {
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host whose root is on no block device"
+        );
+        return eprintln!("SKIP: the host's root filesystem is on no block device");
+    };
+    let default = Container::start(&[]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&default.name]);
+    assert_eq!(code, Some(0), "a default container passes: {found:?}");
+    assert!(
+        !findings(&default.name)
+            .iter()
+            .any(|(id, _, _)| id == "devices"),
+        "runc's default devices are no finding"
+    );
+
+    let node = format!("/dev/{disk}");
+    let disk_ctr = Container::start(&["--device", &node]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&disk_ctr.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"devices\"")
+                && f.contains(&format!("{node} (block "))),
+        "{found:?}"
+    );
+    let evidence = findings(&disk_ctr.name);
+    assert!(
+        evidence
+            .iter()
+            .any(|(id, _, e)| id == "devices" && e.contains(&format!("in the container: {node}"))),
+        "{evidence:?}"
+    );
+
+    // A hostile one names a node of the same device with a terminal escape: the evidence
+    // shows it escaped.
+    let kmsg = Container::start_with(
+        &["--device", "/dev/kmsg"],
+        &[
+            "sh",
+            "-c",
+            r#"mknod "/dev/$(printf '\033[2Jx')" c 1 11 && exec sleep 600"#,
+        ],
+    );
+    let human = run_nsdebug(&["audit", &kmsg.name]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("/dev/\\x1b[2Jx") && !text.contains('\x1b'),
+        "{text}"
+    );
+    let found = findings(&kmsg.name);
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, e)| id == "devices" && s == "high" && e.contains("c 1:11 rwm")),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|(_, _, e)| e.contains("not in docker's record")),
+        "granted by docker: {found:?}"
+    );
+
+    // The kernel against Docker's record, changed from the host (the devices cgroup of the
+    // container this test made): /dev/kmsg denied is a grant Docker still records; mem
+    // (c 1:1) allowed is critical and in no record.
+    let cgroup = |name: &str| format!("/sys/fs/cgroup/devices/docker/{}", inspect(name, "{{.Id}}"));
+    std::fs::write(format!("{}/devices.deny", cgroup(&kmsg.name)), "c 1:11 rwm")
+        .expect("devices.deny");
+    let found = findings(&kmsg.name);
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, _)| id == "record.grant-dropped" && s == "info"),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|(id, _, _)| id == "devices"), "{found:?}");
+    let widened = Container::start(&[]);
+    std::fs::write(
+        format!("{}/devices.allow", cgroup(&widened.name)),
+        "c 1:1 r",
+    )
+    .expect("devices.allow");
+    let found = findings(&widened.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "critical"
+            && e.contains("c 1:1 r; not in docker's record")),
+        "{found:?}"
+    );
+
+    // A host node bound in (no mknod) and opened by a --device-cgroup-rule: the bound node
+    // is the evidence, and the rule is Docker's.
+    let bound = Container::start(&[
+        "-v",
+        "/dev/kmsg:/hostkmsg",
+        "--device-cgroup-rule",
+        "c 1:11 rw",
+    ]);
+    let found = findings(&bound.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "high"
+            && e.contains("in the container: /hostkmsg (char 1:11")
+            && !e.contains("not in docker's record")),
+        "{found:?}"
+    );
+}
+
+/// Capabilities that are known escapes are critical: `DAC_READ_SEARCH` alone (any host
+/// file through `open_by_handle_at`), `SYS_PTRACE` with `--pid=host` (host root processes
+/// ptraced; one finding naming both facts), while `SYS_PTRACE` alone stays high.
+#[test]
+fn capabilities_that_are_known_escapes_are_critical() {
+    require_root_and_docker!();
+    let shocker = Container::start(&["--cap-add", "DAC_READ_SEARCH"]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&shocker.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"caps.extra\"") && f.contains("DAC_READ_SEARCH")),
+        "{found:?}"
+    );
+
+    let tracer = Container::start(&["--cap-add", "SYS_PTRACE", "--pid=host"]);
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&tracer.name]);
+    assert_eq!(code, Some(3), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"critical\" \"caps.extra\"")
+                && f.contains("SYS_PTRACE")
+                && f.contains("host's pid namespace")),
+        "{found:?}"
+    );
+
+    let alone = Container::start(&["--cap-add", "SYS_PTRACE"]);
+    let found = findings(&alone.name);
+    assert!(has(&found, "caps.extra", "high"), "{found:?}");
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&alone.name]);
+    assert_eq!(code, Some(0), "{found:?}");
+}
+
+/// `--ipc=host` is one fact, the host's shared memory: Docker binds the host's `/dev/shm`
+/// for it, and that mount is the evidence of one high `namespace.ipc`, not a second,
+/// critical `mount.host-path`. `-v /dev/shm:/dev/shm` without it stays a host path.
+#[test]
+fn ipc_host_is_one_finding_with_the_hosts_dev_shm_as_evidence() {
+    require_root_and_docker!();
+    let shared = Container::start(&["--ipc=host"]);
+    let found = findings(&shared.name);
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "mount.host-path"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(id, s, e)| id == "namespace.ipc"
+            && s == "high"
+            && e.contains("the host's /dev/shm tmpfs")),
+        "{found:?}"
+    );
+    let (found, code) = criticals(nsdebug_tests::nsdebug(), &[&shared.name]);
+    assert_eq!(code, Some(0), "{found:?}");
+
+    let bound = Container::start(&["-v", "/dev/shm:/dev/shm"]);
+    let found = findings(&bound.name);
+    assert!(has(&found, "mount.host-path", "critical"), "{found:?}");
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "namespace.ipc"),
+        "{found:?}"
+    );
+}
+
+/// A container that fills its `/dev` (5000 entries) costs the audit 4096 of them: the
+/// device is still found, and the evidence says the rest was not looked at.
+#[test]
+fn a_dev_filled_by_the_container_is_looked_at_up_to_a_bound() {
+    require_root_and_docker!();
+    if !Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            !nsdebug_tests::in_ci(),
+            "CI host without a v1 devices cgroup"
+        );
+        return eprintln!("SKIP: no v1 devices cgroup on this host");
+    }
+    let filled = Container::start_with(
+        &["--device", "/dev/kmsg"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 5000 ]; do : > /dev/f$i; i=$((i+1)); done; touch /dev/.done; exec sleep 600",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !Path::new(&format!("/proc/{}/root/dev/.done", filled.pid)).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container did not fill /dev"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let found = findings(&filled.name);
+    assert!(
+        found.iter().any(|(id, s, e)| id == "devices"
+            && s == "high"
+            && e.contains("only the first 4096 entries of its /dev were looked at")),
+        "{found:?}"
     );
 }

@@ -234,3 +234,43 @@ fn a_rootless_podman_container_is_entered_and_audited_by_name() {
     );
     assert!(entry["error"].is_null(), "{entry:#}");
 }
+
+/// Podman as Docker: `--device /dev/kmsg` is a high `devices` finding that its record grants
+/// (Podman records the permissions empty), and `--ipc=host` one high `namespace.ipc`, not a
+/// host-path finding for the host's `/dev/shm`.
+#[test]
+fn a_podman_device_and_ipc_host_are_found_as_with_docker() {
+    require_podman!();
+    let c = PodmanContainer::start(&["--device", "/dev/kmsg", "--ipc=host"]);
+    let out = run(&["audit", &c.name, "--json"]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    let found: Vec<(String, String, String)> = doc["containers"][0]["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc:#}"))
+        .iter()
+        .map(|f| {
+            let field = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (field("id"), field("severity"), field("evidence"))
+        })
+        .collect();
+    if std::path::Path::new("/sys/fs/cgroup/devices").exists() {
+        assert!(
+            found.iter().any(|(id, s, e)| id == "devices"
+                && s == "high"
+                && e.contains("c 1:11 rwm")
+                && !e.contains("not in podman's record")),
+            "{found:?}"
+        );
+    }
+    assert!(
+        found
+            .iter()
+            .any(|(id, s, e)| id == "namespace.ipc" && s == "high" && e.contains("/dev/shm")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|(id, _, _)| id == "mount.host-path"),
+        "{found:?}"
+    );
+}
