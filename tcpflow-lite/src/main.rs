@@ -12,7 +12,7 @@ use tcpflow_lite::cli::{CaptureArgs, OutputArgs};
 use tcpflow_lite::flow::FlowTable;
 use tcpflow_lite::libpcap::Savefile;
 use tcpflow_lite::sink::{Counting, DiskBounds, Tee};
-use tcpflow_lite::source::{open_live, read, read_live, stop_on_signals, ReadStats, Source};
+use tcpflow_lite::source::{open_live, read, read_live, stop_on_signals, Drain, ReadStats, Source};
 
 /// Reassemble TCP streams from pcap/pcapng files or live interfaces.
 #[derive(Parser, Debug)]
@@ -87,6 +87,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Source::Live(_) => 0,
         };
         let progress_shown = show_progress && size >= 100 << 20;
+        // Ctrl-C leaves a live capture's last kernel block to read (see `Drain`).
+        let mut drain = Drain::default();
         // A progress line on a terminal for files large enough to wait for (100 MB and up).
         let mut stop = |s: &ReadStats| {
             if progress_shown && s.packets % 8192 == 0 {
@@ -97,7 +99,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     size >> 20
                 );
             }
-            signalled.load(Ordering::Relaxed) || limits.reached(s)
+            drain.stop(signalled.load(Ordering::Relaxed)) || limits.reached(s)
         };
         outcome = match source {
             Source::Live(interface) if savefile_fd.is_some() => match open_live(interface) {

@@ -187,6 +187,31 @@ pub fn open_live(interface: &str) -> Result<Capture, SourceError> {
     })
 }
 
+/// How long a live capture is still read after it was asked to stop: TPACKET_V3 hands a
+/// block of packets over when it is full or after the capture's timeout (100 ms), so the
+/// packets that arrived last are readable only that long after they came.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Turns "stop" (Ctrl-C, the target gone) into "stop once what the kernel holds is read":
+/// [`Drain::stop`] says `true` only [`DRAIN`] after it was first asked to. Limits the user
+/// set in packets or bytes are not drained: they stop at once.
+#[derive(Debug, Default)]
+pub struct Drain {
+    asked: Option<std::time::Instant>,
+}
+
+impl Drain {
+    /// Whether to stop now, `asked` being whether stopping was asked for (it stays asked).
+    pub fn stop(&mut self, asked: bool) -> bool {
+        if asked {
+            let since = *self.asked.get_or_insert_with(std::time::Instant::now);
+            since.elapsed() >= DRAIN
+        } else {
+            self.asked.is_some_and(|since| since.elapsed() >= DRAIN)
+        }
+    }
+}
+
 /// Reads an opened live capture until `stop` says so (asked at least every 200 ms), handing
 /// each raw packet to `each_packet` too (to save it, say). Kernel drops are added to `stats`.
 #[allow(clippy::too_many_arguments)]
@@ -284,4 +309,20 @@ fn feed(
         Err(Skip::Fragment) => stats.fragments += 1,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_asked_for_waits_for_the_kernels_last_block() {
+        let mut drain = Drain::default();
+        assert!(!drain.stop(false), "nothing asked");
+        assert!(!drain.stop(true), "asked: the last block is still to read");
+        std::thread::sleep(DRAIN);
+        // Asked once is asked: the flag that asked may be read again as false.
+        assert!(drain.stop(false));
+        assert!(drain.stop(true));
+    }
 }

@@ -12,7 +12,7 @@ use tcpflow_lite::cli::{CaptureArgs, OutputArgs};
 use tcpflow_lite::flow::FlowTable;
 use tcpflow_lite::libpcap::{Capture, Packet};
 use tcpflow_lite::sink::{Counting, DiskBounds, Tee};
-use tcpflow_lite::source::{open_live, read_live, stop_on_signals, ReadStats};
+use tcpflow_lite::source::{open_live, read_live, stop_on_signals, Drain, ReadStats};
 
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
@@ -120,13 +120,15 @@ pub fn run(args: FlowArgs) -> Result<ExitCode, Failure> {
             ));
         }
     };
+    // Ctrl-C and the container's end leave the packets of the kernel's last block to read.
+    let mut drain = Drain::default();
     let mut stop = |stats: &ReadStats| {
         if last_check.elapsed() >= Duration::from_millis(500) {
             last_check = Instant::now();
             target_gone = !target.is_alive();
             tell_bound();
         }
-        signalled.load(Ordering::Relaxed) || target_gone || limits.reached(stats)
+        drain.stop(signalled.load(Ordering::Relaxed) || target_gone) || limits.reached(stats)
     };
     let mut save = |packet: &Packet<'_>| {
         if let Some(file) = savefile.as_mut() {
