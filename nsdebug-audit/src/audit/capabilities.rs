@@ -13,13 +13,7 @@ use crate::{Finding, Report, Severity};
 fn combined(p: &Process, held: u64, host: &Host) -> Option<&'static str> {
     let names = capability_names(held);
     let holds = |n: &str| names.iter().any(|h| h == n);
-    let host_pid = host
-        .namespaces
-        .iter()
-        .find(|(k, _)| *k == "pid")
-        .and_then(|(_, id)| id.as_ref().ok());
-    let in_host_pid = matches!((p.ns("pid"), host_pid), (Some(Ok(id)), Some(host)) if id == host);
-    if holds("SYS_PTRACE") && in_host_pid {
+    if holds("SYS_PTRACE") && p.shares_host("pid", host) {
         Some("SYS_PTRACE in the host's pid namespace: ptraces the host's root processes")
     } else if holds("BPF") && holds("PERFMON") {
         Some("BPF with PERFMON: tracing programs that read kernel memory")

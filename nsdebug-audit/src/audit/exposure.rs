@@ -364,7 +364,7 @@ fn mounts_of(
         // --ipc=host: Docker binds the host's /dev/shm into a container in the host's IPC
         // namespace. One fact (the host's shared memory), so one finding: namespace.ipc,
         // with this mount as its evidence. A /dev/shm bound without it stays a host path.
-        if source == "/dev/shm" && mount.fstype == "tmpfs" && host_ipc(p, host) {
+        if source == "/dev/shm" && mount.fstype == "tmpfs" && p.shares_host("ipc", host) {
             let bound = format!(
                 "; pid {pid} mountinfo: the host's /dev/shm tmpfs ({} {}) on {point}",
                 mount.device, mount.root
@@ -402,16 +402,6 @@ fn mounts_of(
         );
     }
     devices
-}
-
-/// Whether `p` is in the host's IPC namespace (both read and equal).
-fn host_ipc(p: &Process, host: &Host) -> bool {
-    let host_ipc = host
-        .namespaces
-        .iter()
-        .find(|(k, _)| *k == "ipc")
-        .and_then(|(_, id)| id.as_ref().ok());
-    matches!((p.ns("ipc"), host_ipc), (Some(Ok(id)), Some(host)) if id == host)
 }
 
 fn major(dev: u64) -> u64 {

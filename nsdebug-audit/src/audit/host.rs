@@ -44,6 +44,14 @@ pub struct HostReport {
 }
 
 impl Host {
+    /// The host's namespace of `kind` (`"ipc"`, `"pid"`...): its id, or why it was not read.
+    pub(super) fn namespace(&self, kind: &str) -> Option<&Result<String, String>> {
+        self.namespaces
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, id)| id)
+    }
+
     /// Reads the host's facts through process `pid` (PID 1, or another process in the host's
     /// namespaces and root): its namespaces, its mounts, the runtime sockets present, the LSMs.
     pub fn read(pid: i32) -> Host {

@@ -46,12 +46,7 @@ pub(super) const NAMESPACES: [(&str, Severity, &str); 7] = [
 
 pub(super) fn namespaces(processes: &[Process], host: &Host, report: &mut Report) {
     for (ns, severity, title) in NAMESPACES {
-        let host_id = match host
-            .namespaces
-            .iter()
-            .find(|(k, _)| *k == ns)
-            .map(|(_, id)| id)
-        {
+        let host_id = match host.namespace(ns) {
             Some(Ok(id)) => id,
             Some(Err(why)) => {
                 report.unknowns.push(Unknown::new(

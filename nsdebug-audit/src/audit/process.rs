@@ -46,15 +46,19 @@ impl Process {
             .find(|(k, _)| *k == kind)
             .map(|(_, id)| id)
     }
+
+    /// Whether it is in the host's namespace of `kind` (both read, and the same).
+    pub(super) fn shares_host(&self, kind: &str, host: &Host) -> bool {
+        matches!(
+            (self.ns(kind), host.namespace(kind)),
+            (Some(Ok(ours)), Some(Ok(hosts))) if ours == hosts
+        )
+    }
 }
 
 /// Every thread of `model` as a [`Process`]; one that cannot be gathered is an unknown.
 pub(super) fn gather(model: &Model, host: &Host, report: &mut Report) -> Vec<Process> {
-    let host_userns = host
-        .namespaces
-        .iter()
-        .find(|(ns, _)| *ns == "user")
-        .and_then(|(_, id)| id.as_ref().ok());
+    let host_userns = host.namespace("user").and_then(|id| id.as_ref().ok());
     let mut processes = Vec::new();
     for task in model.tasks() {
         let (tid, member) = (task.tid.get(), task.tgid.get());
