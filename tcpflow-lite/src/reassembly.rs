@@ -273,18 +273,22 @@ impl Direction {
         self.delivered
     }
 
-    /// The 64-bit offset of `seq`, or `None` for bytes before offset 0.
-    fn offset_of(&mut self, seq: u32) -> Option<u64> {
+    /// Where `seq` falls from offset 0, negative before it (nearest in sequence space to
+    /// the anchor, so wrapping is followed), and whether it lies beyond the anchor.
+    fn signed_offset(&self, seq: u32) -> (i64, bool) {
         let (anchor_seq, anchor_offset) = self.anchor;
         let delta = seq.wrapping_sub(anchor_seq) as i32 as i64;
-        let offset = anchor_offset as i64 + delta;
-        if offset < 0 {
-            return None;
+        (anchor_offset as i64 + delta, delta > 0)
+    }
+
+    /// The 64-bit offset of `seq`, or `None` for bytes before offset 0.
+    fn offset_of(&mut self, seq: u32) -> Option<u64> {
+        let (offset, ahead) = self.signed_offset(seq);
+        let offset = u64::try_from(offset).ok()?;
+        if ahead {
+            self.anchor = (seq, offset);
         }
-        if delta > 0 {
-            self.anchor = (seq, offset as u64);
-        }
-        Some(offset as u64)
+        Some(offset)
     }
 
     /// Whether `len` bytes at `seq` would leave the stream's holes larger than [`MAX_SEEK`]
@@ -292,8 +296,7 @@ impl Direction {
     /// jumps of up to 16 MiB, each allowed alone, must not add up to a file of gigabytes of
     /// zeros from a few packets.
     fn too_sparse(&self, seq: u32, len: usize) -> bool {
-        let (anchor_seq, anchor_offset) = self.anchor;
-        let start = anchor_offset as i64 + i64::from(seq.wrapping_sub(anchor_seq) as i32);
+        let (start, _) = self.signed_offset(seq);
         let extent = match u64::try_from(start) {
             Ok(start) => self.extent.max(start + len as u64),
             // Offset 0 moves back that far (a mid-stream start); otherwise nothing of it
