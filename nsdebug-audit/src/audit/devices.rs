@@ -139,6 +139,25 @@ fn host_name(rule: &DeviceRule) -> Option<String> {
     .or(fixed.map(str::to_owned))
 }
 
+/// The rule naming exactly the device node `meta` is (its kind and numbers) with `access`;
+/// `None` when it is no block or char device.
+fn node_rule(meta: &std::fs::Metadata, access: &str) -> Option<DeviceRule> {
+    let kind = meta.file_type();
+    let kind = if kind.is_block_device() {
+        'b'
+    } else if kind.is_char_device() {
+        'c'
+    } else {
+        return None;
+    };
+    Some(DeviceRule {
+        kind,
+        major: Some(libc::major(meta.rdev()) as u64),
+        minor: Some(libc::minor(meta.rdev()) as u64),
+        access: access.to_owned(),
+    })
+}
+
 /// Whether the node `meta` is a device `rule` allows.
 fn matches(rule: &DeviceRule, meta: &std::fs::Metadata) -> bool {
     let kind = meta.file_type();
@@ -224,22 +243,9 @@ fn recorded_rules(record: &Record) -> Option<Vec<(String, DeviceRule)>> {
                 );
                 continue;
             }
-            let kind = if kind.is_block_device() {
-                'b'
-            } else if kind.is_char_device() {
-                'c'
-            } else {
-                continue;
-            };
-            rules.push((
-                format!("--device {}", device.path_on_host),
-                DeviceRule {
-                    kind,
-                    major: Some(libc::major(meta.rdev()) as u64),
-                    minor: Some(libc::minor(meta.rdev()) as u64),
-                    access: access.clone(),
-                },
-            ));
+            if let Some(rule) = node_rule(&meta, &access) {
+                rules.push((format!("--device {}", device.path_on_host), rule));
+            }
         }
     }
     for rule in &record.device_cgroup_rules {
@@ -451,16 +457,8 @@ fn v2_allowed(
     // the eBPF program's to say.
     let mut unaccounted = Vec::new();
     for (name, meta) in nodes {
-        let rdev = meta.rdev();
-        let rule = DeviceRule {
-            kind: if meta.file_type().is_block_device() {
-                'b'
-            } else {
-                'c'
-            },
-            major: Some(libc::major(rdev) as u64),
-            minor: Some(libc::minor(rdev) as u64),
-            access: "rw".to_owned(),
+        let Some(rule) = node_rule(meta, "rw") else {
+            continue;
         };
         if runc_default(&rule) || recorded.iter().any(|(_, r)| covers(r, &rule)) {
             continue;
