@@ -114,13 +114,18 @@ pub(crate) fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// `fstat(2)`: (st_dev, st_ino) of an open fd.
-pub(crate) fn fstat_identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+/// `fstat(2)` of an open fd (`O_PATH` is enough).
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` points to writable memory of the right size; the kernel fills it on success.
     check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } as libc::c_long)?;
     // SAFETY: fstat returned 0, so `st` is initialised.
-    let st = unsafe { st.assume_init() };
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `fstat(2)`: (st_dev, st_ino) of an open fd.
+pub(crate) fn fstat_identity(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let st = fstat(fd)?;
     Ok((st.st_dev, st.st_ino))
 }
 

@@ -22,11 +22,7 @@ pub(crate) fn open_path_beneath(dir: BorrowedFd<'_>, path: &CStr) -> io::Result<
 
 /// `fstat(2)`: (`st_mode`, `st_rdev`) of an open fd (`O_PATH` is enough).
 pub(crate) fn mode_and_rdev(fd: BorrowedFd<'_>) -> io::Result<(libc::mode_t, libc::dev_t)> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` points to writable memory of the right size; the kernel fills it on success.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } as libc::c_long)?;
-    // SAFETY: fstat returned 0, so `st` is initialised.
-    let st = unsafe { st.assume_init() };
+    let st = super::fstat(fd)?;
     Ok((st.st_mode, st.st_rdev))
 }
 
