@@ -121,7 +121,7 @@ async fn call<T>(
 /// the runtime spec's confinement, spelt as Docker's `SecurityOpt` (`no-new-privileges`,
 /// `seccomp=unconfined` when the spec has no seccomp section) so one parser reads both.
 /// Without verbose info the confinement is not claimed either way (no `SecurityOpt`).
-fn recorded(status: &ContainerStatusResponse) -> Details {
+fn recorded(status: &ContainerStatusResponse, json: Option<&serde_json::Value>) -> Details {
     let mounts = status
         .status
         .as_ref()
@@ -137,10 +137,6 @@ fn recorded(status: &ContainerStatusResponse) -> Details {
                 .collect()
         })
         .unwrap_or_default();
-    let json = status
-        .info
-        .get("info")
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
     let Some(json) = json else {
         return Details {
             mounts,
@@ -216,12 +212,15 @@ fn spec_device_rules(devices: &serde_json::Value) -> Option<Vec<String>> {
     Some(rules)
 }
 
+/// The `info` JSON of a verbose status (containerd's: the pid, the runtime spec, the CRI
+/// config), parsed once for all that is read of it.
+pub(crate) fn info_json(info: &HashMap<String, String>) -> Option<serde_json::Value> {
+    serde_json::from_str(info.get("info")?).ok()
+}
+
 /// The `info` JSON of a verbose status: the pid and the network namespace path.
-fn verbose_info(info: &HashMap<String, String>) -> (Option<i32>, Option<String>) {
-    let Some(json) = info
-        .get("info")
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-    else {
+fn verbose_info(json: Option<&serde_json::Value>) -> (Option<i32>, Option<String>) {
+    let Some(json) = json else {
         return (None, None);
     };
     let pid = json
@@ -493,8 +492,9 @@ async fn find_in(
     )
     .await
     .map_err(unreachable(wanted))?;
-    let (pid, netns_path) = verbose_info(&status.info);
-    let modes = super::verify::spec_modes(&status.info);
+    let json = info_json(&status.info);
+    let (pid, netns_path) = verbose_info(json.as_ref());
+    let modes = super::verify::spec_modes_of(json.as_ref());
     let state = ContainerState::try_from(chosen.state).map_or("unknown", |s| match s {
         ContainerState::ContainerCreated => "created",
         ContainerState::ContainerRunning => "running",
@@ -529,7 +529,7 @@ async fn find_in(
             ..super::Details {
                 pid_mode: modes.pid_mode,
                 spec_network_mode: modes.spec_network_mode,
-                ..recorded(&status)
+                ..recorded(&status, json.as_ref())
             }
         }),
     };
@@ -559,7 +559,8 @@ async fn sandbox_found(
         "pod {}/{}",
         sandbox.namespace, sandbox.name
     )))?;
-    let (pid, netns_path) = verbose_info(&status.info);
+    let json = info_json(&status.info);
+    let (pid, netns_path) = verbose_info(json.as_ref());
     let info = ContainerInfo {
         runtime: "cri",
         id: sandbox.id.clone(),
@@ -578,7 +579,7 @@ async fn sandbox_found(
             sandbox: true,
             pod_sandbox_id: sandbox.id.clone(),
         }),
-        details: Box::new(super::verify::spec_modes(&status.info)),
+        details: Box::new(super::verify::spec_modes_of(json.as_ref())),
     };
     Ok(Found {
         info,
@@ -637,7 +638,7 @@ pub async fn pid_again(cri: &CriRef, id: &str) -> super::Result<Option<i32>> {
         .map_err(unreachable(id))?
         .info
     };
-    Ok(verbose_info(&info).0)
+    Ok(verbose_info(info_json(&info).as_ref()).0)
 }
 
 /// Every running container of every reachable endpoint, named `NAMESPACE/POD/CONTAINER`.
@@ -706,7 +707,7 @@ pub async fn list(named_endpoint: Option<&str>) -> (Vec<ContainerInfo>, Vec<Stri
                 // The image as the pod asked for it (ContainerStatus names it; the listing
                 // has only its ID).
                 Ok(status) => (
-                    verbose_info(&status.info).0,
+                    verbose_info(info_json(&status.info).as_ref()).0,
                     status
                         .status
                         .and_then(|s| s.image)
@@ -773,6 +774,11 @@ async fn pod_ip(client: &mut RuntimeClient, endpoint: &str, pod_id: &str) -> Opt
 mod tests {
     use super::*;
 
+    /// What `recorded` makes of a status, its info parsed as the lookup parses it.
+    fn record_of(status: &ContainerStatusResponse) -> Details {
+        recorded(status, info_json(&status.info).as_ref())
+    }
+
     /// containerd's verbose info, as it spells it (the CRI config in snake_case, the OCI
     /// spec in camelCase), and the CRI's typed mounts.
     #[test]
@@ -789,7 +795,7 @@ mod tests {
             }),
             info: HashMap::from([("info".to_owned(), info.to_owned())]),
         };
-        let confined = recorded(&status(
+        let confined = record_of(&status(
             r#"{"config": {"linux": {"security_context": {"privileged": false,
                 "capabilities": {"add_capabilities": ["NET_ADMIN"]}}}},
                 "runtimeSpec": {"process": {"noNewPrivileges": true},
@@ -810,7 +816,7 @@ mod tests {
             confined.security_opt,
             ["no-new-privileges", "seccomp=runtime-spec"]
         );
-        let open = recorded(&status(
+        let open = record_of(&status(
             r#"{"config": {"linux": {"security_context": {"privileged": true}}},
                 "runtimeSpec": {"process": {}, "linux": {}}}"#,
         ));
@@ -818,7 +824,7 @@ mod tests {
         assert_eq!(open.security_opt, ["seccomp=unconfined"]);
         // No verbose info: the mounts, and no claim about confinement.
         assert_eq!(open.devices, None, "no device section: not claimed");
-        let devices = recorded(&status(
+        let devices = record_of(&status(
             r#"{"runtimeSpec": {"linux": {"resources": {"devices": [
                 {"allow": false, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
@@ -826,7 +832,7 @@ mod tests {
         ));
         assert_eq!(devices.devices, Some(vec![]));
         assert_eq!(devices.device_cgroup_rules, ["c 1:3 rwm", "c 136:* rwm"]);
-        let reordered = recorded(&status(
+        let reordered = record_of(&status(
             r#"{"runtimeSpec": {"linux": {"resources": {"devices": [
                 {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rwm"},
                 {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]}}}}"#,
@@ -835,7 +841,7 @@ mod tests {
             reordered.devices, None,
             "a deny after an allow is not claimed"
         );
-        let unread = recorded(&status("not json"));
+        let unread = record_of(&status("not json"));
         assert_eq!(unread.mounts.len(), 1);
         assert!(unread.security_opt.is_empty() && !unread.privileged);
     }
@@ -849,15 +855,18 @@ mod tests {
                 .to_owned(),
         )]);
         assert_eq!(
-            verbose_info(&info),
+            verbose_info(info_json(&info).as_ref()),
             (Some(4242), Some("/var/run/netns/cni-1".to_owned()))
         );
         // No pid (a sandbox without an infra process), a pid 0, or no info at all.
         let no_pid = HashMap::from([("info".to_owned(), r#"{"pid": 0}"#.to_owned())]);
-        assert_eq!(verbose_info(&no_pid), (None, None));
-        assert_eq!(verbose_info(&HashMap::new()), (None, None));
+        assert_eq!(verbose_info(info_json(&no_pid).as_ref()), (None, None));
+        assert_eq!(
+            verbose_info(info_json(&HashMap::new()).as_ref()),
+            (None, None)
+        );
         let garbage = HashMap::from([("info".to_owned(), "not json".to_owned())]);
-        assert_eq!(verbose_info(&garbage), (None, None));
+        assert_eq!(verbose_info(info_json(&garbage).as_ref()), (None, None));
     }
 
     #[test]

@@ -105,20 +105,22 @@ fn host_uid(pid: i32) -> Option<u32> {
 /// The pid and network modes a CRI runtime's verbose answer gives in its OCI runtime spec
 /// (`info` -> `runtimeSpec.linux.namespaces`): a namespace not listed is the host's.
 pub fn spec_modes(info: &std::collections::HashMap<String, String>) -> super::Details {
-    let namespaces = info
-        .get("info")
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-        .and_then(|json| {
-            let list = json
-                .pointer("/runtimeSpec/linux/namespaces")?
-                .as_array()?
-                .clone();
-            Some(
-                list.iter()
-                    .filter_map(|ns| Some(ns.get("type")?.as_str()?.to_owned()))
-                    .collect::<Vec<_>>(),
-            )
-        });
+    spec_modes_of(super::cri::info_json(info).as_ref())
+}
+
+/// [`spec_modes`] of the `info` JSON already parsed.
+pub(crate) fn spec_modes_of(json: Option<&serde_json::Value>) -> super::Details {
+    let namespaces = json.and_then(|json| {
+        let list = json
+            .pointer("/runtimeSpec/linux/namespaces")?
+            .as_array()?
+            .clone();
+        Some(
+            list.iter()
+                .filter_map(|ns| Some(ns.get("type")?.as_str()?.to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    });
     let mode = |kind: &str| {
         namespaces.as_ref().map(|list| {
             if list.iter().any(|t| t == kind) {
