@@ -379,8 +379,8 @@ async fn resolve_in_order(spec: &str, options: &ResolveOptions) -> Result<Resolv
     // Every runtime is asked: a name two of them know (or an `ip netns` name too) is refused
     // as ambiguous rather than resolved to the first one asked.
     let mut found: Vec<ContainerInfo> = Vec::new();
-    for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
-        match ask(kind, spec).await? {
+    for (kind, answer) in ask_all(spec, wants).await {
+        match answer? {
             // Docker's containers are containerd tasks too (namespace moby): the same one.
             Lookup::Found(info) if found.iter().any(|f| f.id == info.id) => {}
             Lookup::Found(info) => found.push(info),
@@ -474,8 +474,8 @@ pub async fn record(spec: &str, options: &ResolveOptions) -> Result<Recorded> {
         });
     }
     let mut tried = Vec::new();
-    for kind in CONTAINER_RUNTIMES.into_iter().filter(|kind| wants(*kind)) {
-        match ask(kind, spec).await? {
+    for (_, answer) in ask_all(spec, wants).await {
+        match answer? {
             Lookup::Found(info) => {
                 return Ok(Recorded {
                     info,
@@ -558,32 +558,79 @@ const CONTAINER_RUNTIMES: [RuntimeKind; 3] = [
 
 /// Asks one container runtime (Docker, Podman or containerd) about a name, ID or ID prefix.
 async fn ask(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
-    let (asked, answer) = match runtime {
-        RuntimeKind::Docker | RuntimeKind::Podman => {
-            let engine = if runtime == RuntimeKind::Docker {
-                docker::Engine::docker()
-            } else {
-                docker::Engine::podman()
-            };
-            (engine.where_looked(), engine.lookup(spec).await)
-        }
-        _ => ("containerd".to_owned(), containerd::lookup(spec).await),
-    };
-    // -v: each socket asked, and what it said.
-    match &answer {
-        Ok(Lookup::Found(info)) => tracing::info!("asked {asked}: {}", info.describe()),
-        Ok(Lookup::NotFound(why) | Lookup::Unreachable(why)) => tracing::info!("asked {why}"),
-        Err(error) => tracing::info!("asked {asked}: {error:#}"),
-    }
+    let answer = ask_quietly(runtime, spec).await;
+    log_answer(runtime, &answer);
     answer
+}
+
+/// Asks every container runtime `wants` admits, all at once: a name must be put to each of
+/// them (one that two know is ambiguous), and their answers take as long as the slowest one
+/// rather than the sum. The answers come back, and -v logs them, in the stated order.
+async fn ask_all(
+    spec: &str,
+    wants: impl Fn(RuntimeKind) -> bool,
+) -> Vec<(RuntimeKind, Result<Lookup>)> {
+    let asked = |kind: RuntimeKind| {
+        let wanted = wants(kind);
+        async move {
+            match wanted {
+                true => Some(ask_quietly(kind, spec).await),
+                false => None,
+            }
+        }
+    };
+    let [docker, podman, containerd] = CONTAINER_RUNTIMES;
+    let (docker_answer, podman_answer, containerd_answer) =
+        tokio::join!(asked(docker), asked(podman), asked(containerd));
+    [
+        (docker, docker_answer),
+        (podman, podman_answer),
+        (containerd, containerd_answer),
+    ]
+    .into_iter()
+    .filter_map(|(kind, answer)| {
+        let answer = answer?;
+        log_answer(kind, &answer);
+        Some((kind, answer))
+    })
+    .collect()
+}
+
+/// [`ask`] without the log line.
+async fn ask_quietly(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
+    match runtime {
+        RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
+        RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
+        _ => containerd::lookup(spec).await,
+    }
+}
+
+/// -v: each socket asked, and what it said.
+fn log_answer(runtime: RuntimeKind, answer: &Result<Lookup>) {
+    match answer {
+        Ok(Lookup::Found(info)) => {
+            tracing::info!("asked {}: {}", asked_where(runtime), info.describe())
+        }
+        Ok(Lookup::NotFound(why) | Lookup::Unreachable(why)) => tracing::info!("asked {why}"),
+        Err(error) => tracing::info!("asked {}: {error:#}", asked_where(runtime)),
+    }
+}
+
+/// Which runtime, and where it was asked, for a log line.
+fn asked_where(runtime: RuntimeKind) -> String {
+    match runtime {
+        RuntimeKind::Docker => docker::Engine::docker().where_looked(),
+        RuntimeKind::Podman => docker::Engine::podman().where_looked(),
+        _ => "containerd".to_owned(),
+    }
 }
 
 /// A bare number that is a live pid is refused when it also names a container (a container
 /// named `42`, or an ID starting with those digits) or is the host's own PID 1 or a kernel
 /// thread: entering those by a slip of the keyboard would run the command in the wrong place.
 async fn refuse_ambiguous_or_host_pid(spec: &str, pid: i32) -> Result<()> {
-    for runtime in CONTAINER_RUNTIMES {
-        if let Ok(Lookup::Found(info)) = ask(runtime, spec).await {
+    for (_, answer) in ask_all(spec, |_| true).await {
+        if let Ok(Lookup::Found(info)) = answer {
             let runtime_name = info.runtime;
             return Err(Error::Ambiguous {
                 spec: spec.to_owned(),
