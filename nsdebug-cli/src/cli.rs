@@ -64,57 +64,82 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// What each subcommand does: its line in `nsdebug --help` and the first of its own help.
+/// Given twice, on the subcommand and on its arguments' type, since those are defined later
+/// (deferred) and a flattened type's doc comment would otherwise take the description.
+pub mod about {
+    /// `enter`.
+    pub const ENTER: &str = "\
+        Run a command (default: $SHELL, else /bin/sh) inside a container's namespaces";
+    /// `debug`.
+    pub const DEBUG: &str = "\
+        The host's tools with the container's view, for images without a shell: its network, \
+        pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its \
+        files at $CTR_ROOT (/run/nsdebug/ctr). A container that stopped gets its files only, \
+        read-only from the runtime's storage, without being started";
+    /// `ps`.
+    pub const PS: &str = "\
+        List the containers nsdebug can see, with runtime, pid and the isolating namespaces \
+        (net, pid, ipc, uts, mnt) they share with the host (--json: every namespace)";
+    /// `audit`.
+    pub const AUDIT: &str = "What containers are really isolated from, read from the kernel";
+    /// `flow`.
+    pub const FLOW: &str = "\
+        Capture inside a container's network namespace and reassemble its TCP streams";
+    /// `mem`.
+    pub const MEM: &str = "\
+        A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes";
+    /// `trace`.
+    pub const TRACE: &str = "\
+        The host's strace (or gdb, perf) on a container's process, by its host pid";
+    /// `pid`.
+    pub const PID: &str = "\
+        The host pids of a container's processes, for the host's strace, perf, gdb";
+    /// `veth`.
+    pub const VETH: &str = "\
+        Show a container's interfaces and their host-side veth peers; take the peers down or up";
+    /// `why`.
+    pub const WHY: &str = "\
+        Why a container stopped or restarts: exit code or signal, OOM kill, times, restarts, \
+        limits, the last lines of its log; for a pod the attempt shown and the one before";
+    /// `completions`.
+    pub const COMPLETIONS: &str = "\
+        Print the shell completion script for bash, zsh, fish, elvish or powershell";
+    /// `man`.
+    pub const MAN: &str = "\
+        Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR";
+}
+
+// Each subcommand's arguments are defined only when it is the one parsed (`defer`): defining
+// all of them was a third of the start-up of `enter NAME --net -- true`. Deferred, they are
+// defined after the attributes here: what changes one (`mut_arg`) is written on its
+// arguments' type, and so is the description, last (see `about`).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 enum Command {
-    /// Run a command (default: $SHELL, else /bin/sh) inside a container's namespaces.
-    // --rw is debug's ($CTR_ROOT writable): enter refuses it, so its help does not list it.
-    #[command(mut_arg("rw", |a| a.hide(true)))]
+    #[command(about = about::ENTER)]
     Enter(cmd::enter::EnterArgs),
-    /// The host's tools with the container's view, for images without a shell: its network,
-    /// pid, uts, ipc and cgroup namespaces, its /proc, /sys, resolv.conf and hosts, and its
-    /// files at $CTR_ROOT (/run/nsdebug/ctr). A container that stopped gets its files only,
-    /// read-only from the runtime's storage, without being started.
-    // The host program never joins the mount, user or time namespace: the options about those
-    // are not shown, and refused when given (see `unused_by_debug`).
-    #[command(
-        mut_arg("mount", |a| a.hide(true)),
-        mut_arg("user", |a| a.hide(true)),
-        mut_arg("time", |a| a.hide(true)),
-        mut_arg("privileged", |a| a.hide(true)),
-        mut_arg("root", |a| a.hide(true)),
-        mut_arg("preserve_credentials", |a| a.hide(true)),
-        mut_arg("all", |a| a.help("Join every namespace of the target that differs from ours \
-            (but mount, user and time: the host's tools keep the host's files and powers)")),
-        mut_arg("command", |a| a.help("The host's command and its arguments (default: our $SHELL, \
-            else /bin/sh), run with the container's view; everything after TARGET that is not \
-            an option of nsdebug's is the command; `--` makes that explicit")),
-    )]
-    Debug(cmd::enter::EnterArgs),
-    /// List the containers nsdebug can see, with runtime, pid and the isolating namespaces
-    /// (net, pid, ipc, uts, mnt) they share with the host (--json: every namespace).
-    #[command(visible_alias = "ls")]
+    #[command(about = about::DEBUG)]
+    Debug(cmd::enter::DebugArgs),
+    #[command(about = about::PS, visible_alias = "ls")]
     Ps(cmd::ps::PsArgs),
-    /// What containers are really isolated from, read from the kernel.
+    #[command(about = about::AUDIT)]
     Audit(cmd::audit::AuditArgs),
-    /// Capture inside a container's network namespace and reassemble its TCP streams.
-    // -c is tcpflow's console option here; the container of a pod is --container.
-    #[command(mut_arg("container", |arg| arg.short(None).help(CONTAINER_OR_SANDBOX)))]
+    #[command(about = about::FLOW)]
     Flow(cmd::flow::FlowArgs),
-    /// A container's memory: usage, limit, peak, cache vs anonymous, OOM kills, top processes.
+    #[command(about = about::MEM)]
     Mem(cmd::mem::MemArgs),
-    /// The host's strace (or gdb, perf) on a container's process, by its host pid.
+    #[command(about = about::TRACE)]
     Trace(cmd::trace::TraceArgs),
-    /// The host pids of a container's processes, for the host's strace, perf, gdb.
+    #[command(about = about::PID)]
     Pid(cmd::pid::PidArgs),
-    /// Show a container's interfaces and their host-side veth peers; take the peers down or up.
-    #[command(mut_arg("container", |arg| arg.help(CONTAINER_OR_SANDBOX)))]
+    #[command(about = about::VETH)]
     Veth(cmd::veth::VethArgs),
-    /// Why a container stopped or restarts: exit code or signal, OOM kill, times, restarts,
-    /// limits, the last lines of its log; for a pod the attempt shown and the one before.
+    #[command(about = about::WHY)]
     Why(cmd::why::WhyArgs),
-    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(about = about::COMPLETIONS)]
     Completions(cmd::docs::CompletionsArgs),
-    /// Print the nsdebug(1) man page, or write every page (one per subcommand) into DIR.
+    #[command(about = about::MAN)]
     Man(cmd::docs::ManArgs),
     /// The names a TARGET can be completed with, one a line (the completion scripts call it).
     #[command(name = "__complete-targets", hide = true)]
@@ -122,7 +147,7 @@ enum Command {
 }
 
 /// `-c` of the commands that work on a pod's network: all its containers share the sandbox's.
-const CONTAINER_OR_SANDBOX: &str = "Container of a pod target (default: the pod's sandbox, \
+pub const CONTAINER_OR_SANDBOX: &str = "Container of a pod target (default: the pod's sandbox, \
     whose network namespace all its containers share)";
 
 /// The clap definition of the whole command line, for tests of the generated documentation.
@@ -158,7 +183,7 @@ pub fn run() -> ExitCode {
     );
     let result = match cli.command {
         Command::Enter(args) => cmd::enter::run(args),
-        Command::Debug(args) => match args.unused_by_debug() {
+        Command::Debug(cmd::enter::DebugArgs { enter: args }) => match args.unused_by_debug() {
             Some(flag) => Cli::command()
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
@@ -236,7 +261,7 @@ fn command_marked(
     };
     let Some(sub) = argv[at]
         .to_str()
-        .and_then(|name| command.find_subcommand(name))
+        .and_then(|name| defined_subcommand(command, name))
     else {
         return argv;
     };
@@ -281,14 +306,21 @@ fn command_marked(
     argv
 }
 
+/// Subcommand `name` with its arguments defined (they are deferred until it is parsed).
+fn defined_subcommand(command: &clap::Command, name: &str) -> Option<clap::Command> {
+    let mut sub = command.find_subcommand(name)?.clone();
+    sub.build();
+    Some(sub)
+}
+
 /// Ends with a usage error (exit 2) for `word`, an option `subcommand` does not have, found
 /// where the command would start: with the nearest option it has, if one is close.
 pub fn unknown_option(subcommand: &str, word: &str) -> ! {
     let command = Cli::command();
     let name = word.split('=').next().unwrap_or(word);
-    let nearest = command
-        .find_subcommand(subcommand)
-        .into_iter()
+    let sub = defined_subcommand(&command, subcommand);
+    let nearest = sub
+        .iter()
         .flat_map(|sub| sub.get_arguments().filter_map(|a| a.get_long()))
         .map(|long| {
             (

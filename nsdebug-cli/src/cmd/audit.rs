@@ -22,8 +22,9 @@ use nsdebug_resolve::{
 /// The exit status when `--fail-on` is reached.
 pub(crate) const EXIT_FAIL_ON: u8 = 3;
 
-/// Arguments of `nsdebug audit`.
+// Arguments of `nsdebug audit`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::AUDIT, long_about = None)]
 #[command(
     after_help = "Exit status: 0; 3 when --fail-on is given and a finding is at least that severe, a fact is \
 unknown or a container could not be audited; 125 when a container could not be audited (without --fail-on)."

@@ -9,8 +9,9 @@ use anyhow::Context;
 
 use crate::cli::Failure;
 
-/// Arguments of `nsdebug completions`.
+// Arguments of `nsdebug completions`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::COMPLETIONS, long_about = None)]
 #[command(after_help = "Installed by the Debian package; by hand: \
     nsdebug completions bash > /etc/bash_completion.d/nsdebug")]
 pub struct CompletionsArgs {
@@ -19,8 +20,9 @@ pub struct CompletionsArgs {
     shell: clap_complete::Shell,
 }
 
-/// Arguments of `nsdebug man`.
+// Arguments of `nsdebug man`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::MAN, long_about = None)]
 #[command(
     after_help = "Without DIR, nsdebug(1) is written to standard output (nsdebug man | man -l -)."
 )]

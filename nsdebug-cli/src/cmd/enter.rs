@@ -18,8 +18,35 @@ use crate::cli::{block_on, Failure, LookupArgs};
 use crate::pty;
 use crate::session::StopWatch;
 
-/// Arguments of `nsdebug enter`.
+// Arguments of `nsdebug debug`: enter's, shown as what they mean for the host's tools.
+// The host program never joins the mount, user or time namespace: the options about those
+// are not shown, and refused when given (see `unused_by_debug`).
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::DEBUG, long_about = None)]
+#[command(
+    mut_arg("rw", |a| a.hide(false)),
+    mut_arg("mount", |a| a.hide(true)),
+    mut_arg("user", |a| a.hide(true)),
+    mut_arg("time", |a| a.hide(true)),
+    mut_arg("privileged", |a| a.hide(true)),
+    mut_arg("root", |a| a.hide(true)),
+    mut_arg("preserve_credentials", |a| a.hide(true)),
+    mut_arg("all", |a| a.help("Join every namespace of the target that differs from ours \
+        (but mount, user and time: the host's tools keep the host's files and powers)")),
+    mut_arg("command", |a| a.help("The host's command and its arguments (default: our $SHELL, \
+        else /bin/sh), run with the container's view; everything after TARGET that is not \
+        an option of nsdebug's is the command; `--` makes that explicit")),
+)]
+pub struct DebugArgs {
+    /// enter's arguments.
+    #[command(flatten)]
+    pub enter: EnterArgs,
+}
+
+// Arguments of `nsdebug enter`.
+// (No doc comment: it would replace the subcommand's description, which cli.rs gives.)
+#[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::ENTER, long_about = None)]
 #[command(
     after_help = "TARGET is tried as: a PID; a namespace file path; a Kubernetes pod \
     through the CRI (pod/NAME -n NS, NAME -n NS, NS/NAME or NS/POD/CONTAINER; -c picks the \
@@ -113,7 +140,8 @@ pub struct EnterArgs {
     toolbox: bool,
     /// `nsdebug debug` only: the container's files at $CTR_ROOT may be written (they are
     /// read-only by default); their symlinks are never followed either way.
-    #[arg(long)]
+    // enter refuses it, so its help does not list it; debug's shows it (DebugArgs).
+    #[arg(long, hide = true)]
     rw: bool,
     #[command(flatten)]
     lookup: LookupArgs,

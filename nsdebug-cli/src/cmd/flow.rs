@@ -18,11 +18,14 @@ use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 use nsdebug_resolve::{host_reference, ResolveOptions};
 
-/// Arguments of `nsdebug flow`.
+// Arguments of `nsdebug flow`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::FLOW, long_about = None)]
+// -c is tcpflow's console option here; the container of a pod is --container.
 #[command(
     after_help = "Stops on SIGINT/SIGTERM, --count, --duration or --max-bytes, or when the \
-    container stops; every open flow is flushed and a summary printed either way."
+    container stops; every open flow is flushed and a summary printed either way.",
+    mut_arg("container", |arg| arg.short(None).help(crate::cli::CONTAINER_OR_SANDBOX))
 )]
 pub struct FlowArgs {
     /// The container, pod, pid, netns name or namespace file.

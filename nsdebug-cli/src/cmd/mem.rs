@@ -14,8 +14,9 @@ use serde::Serialize;
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 
-/// Arguments of `nsdebug mem`.
+// Arguments of `nsdebug mem`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::MEM, long_about = None)]
 pub struct MemArgs {
     /// The container, pod or pid.
     target: String,

@@ -13,8 +13,9 @@ use serde::Serialize;
 use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 
-/// Arguments of `nsdebug pid`.
+// Arguments of `nsdebug pid`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::PID, long_about = None)]
 #[command(
     after_help = "Each pid printed is pinned with a pidfd and checked to be in the container's pid \
     namespace after it was found, so a pid recycled meanwhile is never printed."

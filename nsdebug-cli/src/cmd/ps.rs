@@ -9,8 +9,9 @@ use super::shown;
 use crate::cli::{block_on, Failure};
 use nsdebug_resolve::{host_reference, list_all, short_id, ContainerInfo};
 
-/// Arguments of `nsdebug ps`.
+// Arguments of `nsdebug ps`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::PS, long_about = None)]
 pub struct PsArgs {
     /// Only containers whose name (or ID) contains this.
     filter: Option<String>,

@@ -25,8 +25,9 @@ pub enum Tracer {
     Perf,
 }
 
-/// Arguments of `nsdebug trace`.
+// Arguments of `nsdebug trace`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::TRACE, long_about = None)]
 pub struct TraceArgs {
     /// The container, pod or pid.
     target: String,

@@ -18,8 +18,10 @@ use super::resolve;
 use crate::cli::{block_on, Failure, LookupArgs};
 use nsdebug_resolve::{docker, host_reference, ResolveOptions};
 
-/// Arguments of `nsdebug veth`.
+// Arguments of `nsdebug veth`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::VETH, long_about = None)]
+#[command(mut_arg("container", |arg| arg.help(crate::cli::CONTAINER_OR_SANDBOX)))]
 pub struct VethArgs {
     /// The container, pod, pid, netns name or namespace file.
     target: String,

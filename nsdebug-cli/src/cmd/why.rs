@@ -16,8 +16,9 @@ use serde::Serialize;
 use crate::cli::{block_on, Failure, LookupArgs};
 use nsdebug_resolve::{docker::Engine, ContainerInfo, API_TIMEOUT};
 
-/// Arguments of `nsdebug why`.
+// Arguments of `nsdebug why`.
 #[derive(clap::Args, Debug)]
+#[command(about = crate::cli::about::WHY, long_about = None)]
 pub struct WhyArgs {
     /// The container or pod (running, exited, restarting or crash-looping).
     target: String,
