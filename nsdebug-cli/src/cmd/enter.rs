@@ -262,7 +262,8 @@ fn is_pid_spec(target: &str) -> bool {
 /// Runs `nsdebug enter`.
 pub fn run(args: EnterArgs) -> Result<ExitCode, Failure> {
     let args = args.settle_target()?;
-    let options = args.lookup.options();
+    let mut options = args.lookup.options();
+    options.frozen_ok = waits_on_nothing(&args);
     let started = std::time::Instant::now();
     let resolved = match block_on(resolve(args.target(), &options))? {
         Ok(resolved) => resolved,
@@ -583,6 +584,23 @@ fn root_dir(args: &EnterArgs) -> Option<RootDir> {
         Some(dir) => Some(RootDir::Path(dir.into())),
         None => None,
     }
+}
+
+/// Whether the command waits on nothing of the target's, so that a paused (frozen) target is
+/// fine: a host program in the namespaces named on the command line, joining no cgroup, as
+/// `nsenter -t PID -n` does; a paused container's network is worth a look. A program confined
+/// like the target (its seccomp filters are read by stopping it, its cgroup is joined) or
+/// `--join-cgroup` would wait until it is thawed: the lookup refuses those, with the
+/// container's name, and nsenter-core again just before.
+fn waits_on_nothing(args: &EnterArgs) -> bool {
+    let requested = args.requested();
+    let trust = Trust::decide(
+        requested,
+        root_dir(args).as_ref(),
+        confinement(args),
+        args.expose_host_program,
+    );
+    !args.toolbox && !args.all && !requested.is_empty() && !args.join_cgroup && !trust.confined()
 }
 
 /// `--privileged`: the caller's powers; otherwise nsenter-core's choice by origin.

@@ -33,6 +33,50 @@ fn net_sees_the_containers_address_and_not_docker0() {
 }
 
 #[test]
+fn a_paused_containers_network_is_seen_by_a_host_program_but_nothing_waits_on_it() {
+    require_root_and_docker!();
+    let c = Container::start(&[]);
+    assert!(docker(&["pause", &c.name]).status.success());
+    // Bounded: a command that waited on the frozen container would never end by itself.
+    let run = |args: &[&str]| {
+        let mut child = nsdebug()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    };
+    let net = run(&["enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
+    let uts = run(&["enter", &c.name, "--uts", "--pid", "--", "hostname"]);
+    // Confined like the container (its seccomp filters are read by stopping it), or joining
+    // its cgroup: those would wait until it is thawed, and are refused.
+    let confined = run(&["enter", &c.name, "--", "true"]);
+    let cgroup = run(&["enter", &c.name, "--net", "--join-cgroup", "--", "true"]);
+    docker(&["unpause", &c.name]);
+    assert!(net.status.success(), "{net:?}");
+    assert!(
+        text(&net.stdout).contains(&format!("inet {}/", c.ip())),
+        "{net:?}"
+    );
+    assert!(uts.status.success(), "{uts:?}");
+    assert_eq!(text(&uts.stdout).trim(), c.hostname, "{uts:?}");
+    for refused in [&confined, &cgroup] {
+        assert_eq!(refused.status.code(), Some(125), "{refused:?}");
+        assert!(
+            text(&refused.stderr).contains(&format!("docker container {} (", c.name))
+                && text(&refused.stderr).contains("is paused"),
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
 fn uts_gives_the_hostname_by_name_id_and_id_prefix() {
     require_root_and_docker!();
     let c = Container::start(&[]);
