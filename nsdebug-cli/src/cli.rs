@@ -259,6 +259,20 @@ fn command_marked(
     else {
         return argv;
     };
+    // Only -t/--target makes a difference: without a word that could be one, enter's options
+    // need not be defined to be skipped.
+    let may_be_target = |word: &std::ffi::OsString| {
+        let word = word.to_string_lossy();
+        word.starts_with("--target")
+            || (!word.starts_with("--") && word.starts_with('-') && word.contains('t'))
+    };
+    if !argv[at + 1..]
+        .iter()
+        .take_while(|word| *word != "--")
+        .any(may_be_target)
+    {
+        return argv;
+    }
     let Some(sub) = argv[at]
         .to_str()
         .and_then(|name| defined_subcommand(command, name))
