@@ -598,10 +598,18 @@ async fn ask_all(
 
 /// [`ask`] without the log line.
 async fn ask_quietly(runtime: RuntimeKind, spec: &str) -> Result<Lookup> {
+    match engine(runtime) {
+        Some(engine) => engine.lookup(spec).await,
+        None => containerd::lookup(spec).await,
+    }
+}
+
+/// Docker's or Podman's Engine API, for those two; containerd has its own.
+fn engine(runtime: RuntimeKind) -> Option<docker::Engine> {
     match runtime {
-        RuntimeKind::Docker => docker::Engine::docker().lookup(spec).await,
-        RuntimeKind::Podman => docker::Engine::podman().lookup(spec).await,
-        _ => containerd::lookup(spec).await,
+        RuntimeKind::Docker => Some(docker::Engine::docker()),
+        RuntimeKind::Podman => Some(docker::Engine::podman()),
+        _ => None,
     }
 }
 
@@ -618,11 +626,7 @@ fn log_answer(runtime: RuntimeKind, answer: &Result<Lookup>) {
 
 /// Which runtime, and where it was asked, for a log line.
 fn asked_where(runtime: RuntimeKind) -> String {
-    match runtime {
-        RuntimeKind::Docker => docker::Engine::docker().where_looked(),
-        RuntimeKind::Podman => docker::Engine::podman().where_looked(),
-        _ => "containerd".to_owned(),
-    }
+    engine(runtime).map_or_else(|| "containerd".to_owned(), |engine| engine.where_looked())
 }
 
 /// A bare number that is a live pid is refused when it also names a container (a container
