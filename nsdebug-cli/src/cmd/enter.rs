@@ -44,7 +44,6 @@ pub struct DebugArgs {
 }
 
 // Arguments of `nsdebug enter`.
-// (No doc comment: it would replace the subcommand's description, which cli.rs gives.)
 #[derive(clap::Args, Debug)]
 #[command(about = crate::cli::about::ENTER, long_about = None)]
 #[command(
