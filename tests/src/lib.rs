@@ -269,6 +269,21 @@ pub fn nsdebug_path() -> PathBuf {
         .unwrap_or_else(|| bin_dir().join("nsdebug"))
 }
 
+/// Waits up to `limit` for a child; `None` if it is still running then.
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
 /// The `nsdebug` binary under test ([`nsdebug_path`]).
 pub fn nsdebug() -> Command {
     Command::new(nsdebug_path())

@@ -8,7 +8,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nsdebug_tests::{
-    docker, host_hostname, nsdebug, require_root_and_docker, run_nsdebug, Container, Hostile,
+    docker, host_hostname, nsdebug, require_root_and_docker, run_nsdebug, wait_bounded, Container,
+    Hostile,
 };
 
 fn text(bytes: &[u8]) -> String {
@@ -291,21 +292,6 @@ fn the_working_directory_stays_inside_the_containers_root() {
         "--wd=/fd7 reached the host's /etc: {out:?}"
     );
     assert_ne!(out.status.code(), Some(0), "refused: {out:?}");
-}
-
-/// Waits up to `limit` for a child; `None` if it is still running then.
-fn wait_bounded(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 #[test]

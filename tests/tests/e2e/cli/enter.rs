@@ -6,7 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nsdebug_tests::{
-    bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, Container, PodContainer,
+    bin_dir, docker, nsdebug, require_root_and_docker, run_nsdebug, wait_bounded, Container,
+    PodContainer,
 };
 
 /// The status as a shell reports it in `$?`: the exit code, or 128+N for death by signal N
@@ -45,11 +46,9 @@ fn a_paused_containers_network_is_seen_by_a_host_program_but_nothing_waits_on_it
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        if wait_bounded(&mut child, Duration::from_secs(10)).is_none() {
+            let _ = child.kill();
         }
-        let _ = child.kill();
         child.wait_with_output().unwrap()
     };
     let net = run(&["enter", &c.name, "--net", "--", "ip", "-o", "addr"]);
