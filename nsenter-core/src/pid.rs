@@ -10,7 +10,7 @@ use crate::error::Error;
 ///
 /// ```
 /// use nsenter_core::Pid;
-/// let pid = Pid::new(1234).expect("a process id");
+/// let pid = Pid::new(1234).expect("a process id"); // ok: a literal above 0
 /// assert_eq!(pid.get(), 1234);
 /// assert_eq!(pid.to_string(), "1234");
 /// // 0 and negative numbers name process groups to kill(2): never one process.
